@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AutoapiConfig(AppConfig):
+    name = "autoapi"
+    verbose_name = "Automatic read-only API"

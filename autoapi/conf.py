@@ -1,0 +1,23 @@
+"""The portal's settings: one namespaced ``PORTAL`` dict in Django settings, read with defaults."""
+from django.conf import settings
+
+DEFAULTS = {
+    "SCHEMAS": [],
+    "STATEMENT_TIMEOUT_MS": 5000,
+    "EXPORT_STATEMENT_TIMEOUT_MS": 600000,
+    "PAGE_SIZE": 100,
+    "MAX_PAGE_SIZE": 1000,
+    "REFRESH_INTERVAL": 1.0,
+    "PREVIEW_ROWS": 20,
+    "EXACT_COUNT_THRESHOLD": 10000,
+}
+
+# Name of the Django database alias that points at the published database.
+DATABASE_ALIAS = "published"
+
+
+def portal_setting(name: str):
+    """The value of ``settings.PORTAL[name]``, or its default."""
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown portal setting {name!r}; known: {', '.join(sorted(DEFAULTS))}")
+    return getattr(settings, "PORTAL", {}).get(name, DEFAULTS[name])

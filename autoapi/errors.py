@@ -1,0 +1,110 @@
+"""One error base with a status code per subclass, and the one handler that writes ``{"detail": ...}``.
+
+Database errors are translated here too, by SQLSTATE class, so no PostgreSQL error ever becomes a
+500: a value PostgreSQL cannot parse is the client's 400, a relation that vanished under a
+concurrent DDL is a 404, an unreachable database is a 503 with ``Retry-After``.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+
+log = logging.getLogger(__name__)
+
+
+class PortalError(Exception):
+    status_code = 400
+    headers: dict = {}
+
+    def __init__(self, detail: str, **extra):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def as_dict(self) -> dict:
+        return {"detail": self.detail, **self.extra}
+
+
+class BadRequest(PortalError):
+    status_code = 400
+
+
+class NotFound(PortalError):
+    status_code = 404
+
+
+class NotAcceptable(PortalError):
+    status_code = 406
+
+
+class RelationUnreadable(PortalError):
+    """The relation exists but PostgreSQL cannot read it (a broken view, an unpopulated matview)."""
+
+    status_code = 409
+
+
+class DatabaseUnavailable(PortalError):
+    status_code = 503
+    headers = {"Retry-After": "5"}
+
+
+class SchemaChanged(PortalError):
+    """A query raced a DDL change: the relation or column it names is gone (or was revoked)."""
+
+    status_code = 404
+
+
+# SQLSTATEs of objects that vanished or were revoked between snapshot and query.
+VANISHED = {"42P01", "42703", "42501", "3F000", "42704", "42883"}
+
+
+def translate_database_error(exc: Exception, *, filtered: bool) -> PortalError:
+    """Map a database exception raised while reading a relation to the error the client sees."""
+    cause = exc.__cause__ or exc
+    code = getattr(cause, "pgcode", None) or ""
+    message = (getattr(cause, "diag", None) and cause.diag.message_primary) or str(cause).strip().splitlines()[0]
+    if isinstance(exc, (OperationalError, InterfaceError)) and not code:
+        return DatabaseUnavailable("the database is unavailable; try again shortly")
+    if code == "57014":
+        return BadRequest("the query took longer than the statement timeout allows; narrow the filter or use fewer rows")
+    if code in VANISHED:
+        return SchemaChanged("this relation or one of its columns no longer exists")
+    if code == "55000":
+        return RelationUnreadable(f"this relation cannot be read: {message}")
+    if code.startswith("22") and filtered:
+        return BadRequest(f"invalid filter value: {message}")
+    if code.startswith(("22", "0A", "XX", "2F", "38", "39", "54")):
+        return RelationUnreadable(f"this relation cannot be read: {message}")
+    if code.startswith(("08", "53", "57")) or isinstance(exc, OperationalError):
+        return DatabaseUnavailable("the database is unavailable; try again shortly")
+    return RelationUnreadable(f"this relation cannot be read: {message}")
+
+
+def error_response(error: PortalError) -> JsonResponse:
+    response = JsonResponse(error.as_dict(), status=error.status_code, json_dumps_params={"ensure_ascii": False})
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+def exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: always JSON, whatever format the request asked for."""
+    if isinstance(exc, PortalError):
+        return error_response(exc)
+    if isinstance(exc, Http404):
+        return error_response(NotFound(str(exc) or "not found"))
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return error_response(BadRequest("invalid query parameter", errors=exc.detail))
+    if isinstance(exc, drf_exceptions.APIException):
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        response = error_response(PortalError(detail))
+        response.status_code = exc.status_code
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = str(int(exc.wait))
+        return response
+    if isinstance(exc, DatabaseError):
+        return error_response(translate_database_error(exc, filtered=False))
+    return None

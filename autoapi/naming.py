@@ -1,0 +1,68 @@
+"""Names: PostgreSQL identifiers to URL path segments and to Python attribute names.
+
+Path segments use tilde encoding (as Datasette does): every byte of the UTF-8 name outside
+``A-Za-z0-9_-`` becomes ``~XX``. It is reversible, survives every proxy (no ``%2F`` or ``.``
+surprises) and leaves ordinary names readable.
+"""
+import keyword
+import re
+
+_SAFE = re.compile(r"[A-Za-z0-9_-]")
+_ENCODED = re.compile(r"^(?:[A-Za-z0-9_-]|~[0-9A-F]{2})*$")
+
+
+def encode_segment(name: str) -> str:
+    out = []
+    for ch in name:
+        if _SAFE.fullmatch(ch):
+            out.append(ch)
+        else:
+            out.extend(f"~{b:02X}" for b in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def decode_segment(segment: str) -> str:
+    """Reverse ``encode_segment``; raises ValueError on anything it could not have produced."""
+    if not _ENCODED.match(segment):
+        raise ValueError(f"not a tilde-encoded name: {segment!r}")
+    raw = bytearray()
+    i = 0
+    while i < len(segment):
+        if segment[i] == "~":
+            raw.append(int(segment[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            raw.append(ord(segment[i]))
+            i += 1
+    return raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+
+
+# Names Django or the portal reserve on a model or in the query string.
+_RESERVED_ATTNAMES = {"pk", "objects", "DoesNotExist", "MultipleObjectsReturned", "check", "clean", "save", "delete"}
+
+
+def python_attname(column_name: str, taken: set[str]) -> str:
+    """A valid, unique Python identifier for a column, after Django's ``inspectdb`` rules.
+
+    The real name always stays in ``db_column``; this is only the model attribute.
+    """
+    name = re.sub(r"\W", "_", column_name.lower(), flags=re.ASCII)
+    name = re.sub(r"_+", "_", name).strip("_")  # no "__" (lookup separator), no edge underscores
+    if not name:
+        name = "col"
+    if name[0].isdigit():
+        name = f"n_{name}"
+    if keyword.iskeyword(name) or name in _RESERVED_ATTNAMES:
+        name = f"{name}_field"
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate = f"{name}_{n}"
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+def model_class_name(index: int, schema: str, relation: str) -> str:
+    """A unique class name: readable where it can be, numbered so that no two ever collide."""
+    stem = re.sub(r"\W", "", f"{schema.title()}{relation.title()}", flags=re.ASCII) or "Relation"
+    return f"R{index}_{stem[:60]}"

