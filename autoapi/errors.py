@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+import psycopg2
+
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -66,7 +68,8 @@ def translate_database_error(exc: Exception, *, filtered: bool) -> PortalError:
     cause = exc.__cause__ or exc
     code = getattr(cause, "pgcode", None) or ""
     message = (getattr(cause, "diag", None) and cause.diag.message_primary) or str(cause).strip().splitlines()[0]
-    if isinstance(exc, (OperationalError, InterfaceError)) and not code:
+    lost_connection = (OperationalError, InterfaceError, psycopg2.OperationalError, psycopg2.InterfaceError)
+    if isinstance(exc, lost_connection) and not code:
         return DatabaseUnavailable("the database is unavailable; try again shortly")
     if code == "57014":
         return BadRequest("the query took longer than the statement timeout allows; narrow the filter or use fewer rows")
@@ -78,7 +81,7 @@ def translate_database_error(exc: Exception, *, filtered: bool) -> PortalError:
         return BadRequest(f"invalid filter value: {message}")
     if code.startswith(("22", "0A", "XX", "2F", "38", "39", "54")):
         return RelationUnreadable(f"this relation cannot be read: {message}")
-    if code.startswith(("08", "53", "57")) or isinstance(exc, OperationalError):
+    if code.startswith(("08", "53", "57")) or isinstance(exc, lost_connection):
         return DatabaseUnavailable("the database is unavailable; try again shortly")
     return RelationUnreadable(f"this relation cannot be read: {message}")
 
@@ -87,6 +90,8 @@ def error_response(error: PortalError) -> JsonResponse:
     response = JsonResponse(error.as_dict(), status=error.status_code, json_dumps_params={"ensure_ascii": False})
     for name, value in error.headers.items():
         response[name] = value
+    # The dispatcher (urls.py) retries such a request once on a fresh snapshot.
+    response.schema_changed = isinstance(error, SchemaChanged)
     return response
 
 
@@ -105,6 +110,6 @@ def exception_handler(exc, context):
         if getattr(exc, "wait", None):
             response["Retry-After"] = str(int(exc.wait))
         return response
-    if isinstance(exc, DatabaseError):
+    if isinstance(exc, (DatabaseError, psycopg2.Error)):
         return error_response(translate_database_error(exc, filtered=False))
     return None

@@ -1,7 +1,7 @@
 """Names: PostgreSQL identifiers to URL path segments and to Python attribute names.
 
 Path segments use tilde encoding (as Datasette does): every byte of the UTF-8 name outside
-``A-Za-z0-9_-`` becomes ``~XX``. It is reversible, survives every proxy (no ``%2F`` or ``.``
+``A-Za-z0-9_-`` becomes ``~XX``, and the empty string is a lone ``~``. It is reversible, survives every proxy (no ``%2F`` or ``.``
 surprises) and leaves ordinary names readable.
 """
 import keyword
@@ -11,7 +11,12 @@ _SAFE = re.compile(r"[A-Za-z0-9_-]")
 _ENCODED = re.compile(r"^(?:[A-Za-z0-9_-]|~[0-9A-F]{2})*$")
 
 
+EMPTY = "~"  # the empty string (a key value may be empty; a path segment may not)
+
+
 def encode_segment(name: str) -> str:
+    if name == "":
+        return EMPTY
     out = []
     for ch in name:
         if _SAFE.fullmatch(ch):
@@ -23,6 +28,8 @@ def encode_segment(name: str) -> str:
 
 def decode_segment(segment: str) -> str:
     """Reverse ``encode_segment``; raises ValueError on anything it could not have produced."""
+    if segment == EMPTY:
+        return ""
     if not _ENCODED.match(segment):
         raise ValueError(f"not a tilde-encoded name: {segment!r}")
     raw = bytearray()

@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 from dataclasses import dataclass
 
+import psycopg2
 from django.db import DatabaseError, connections
 from rest_framework.request import Request
 
@@ -72,6 +73,6 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
             cursor.execute(statement.sql, statement.params)
             rows = [json.loads(row[0], parse_float=Decimal) for row in cursor.fetchall()]
         count, estimated = count_rows(queryset)
-    except DatabaseError as exc:
+    except (DatabaseError, psycopg2.Error) as exc:
         raise translate_database_error(exc, filtered=True) from exc
     return Rows(relation.columns, rows, count, estimated)

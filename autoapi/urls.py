@@ -26,14 +26,27 @@ def _missing():
     return error_response(NotFound("no published relation has this name; see /api/ for the list"))
 
 
+def _serve(request, schema: str, relation: str, view_name: str, **kwargs):
+    """Serve from the current snapshot; if the query raced a DDL change (the relation or a column
+    is gone), refresh the snapshot now and try once more on it."""
+    for attempt in (1, 2):
+        endpoints = _endpoints(schema, relation)
+        if endpoints is None:
+            return _missing()
+        response = getattr(endpoints, view_name)(request, **kwargs)
+        if attempt == 1 and getattr(response, "schema_changed", False):
+            registry.refresh_now()
+            continue
+        return response
+    return response
+
+
 def relation_list(request, schema: str, relation: str):
-    endpoints = _endpoints(schema, relation)
-    return endpoints.list_view(request) if endpoints else _missing()
+    return _serve(request, schema, relation, "list_view")
 
 
 def relation_detail(request, schema: str, relation: str, key: str):
-    endpoints = _endpoints(schema, relation)
-    return endpoints.detail_view(request, key=key) if endpoints else _missing()
+    return _serve(request, schema, relation, "detail_view", key=key)
 
 
 urlpatterns = [

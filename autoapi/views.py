@@ -6,6 +6,7 @@ PostgreSQL to write the rows (see ``queries.py``) instead of serialising model i
 """
 from __future__ import annotations
 
+import psycopg2
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -113,7 +114,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
     def _is_filtered(self) -> bool:
         return any(name not in RESERVED_PARAMETERS for name in self.request.query_params)
 
-    def _database_error(self, exc: DatabaseError):
+    def _database_error(self, exc: Exception):
         return translate_database_error(exc, filtered=self._is_filtered())
 
     def _geometry_source(self):
@@ -173,7 +174,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
                 links = [f'<{envelope[rel]}>; rel="{rel}"' for rel in ("next", "previous") if envelope.get(rel)]
                 if links:
                     response["Link"] = ", ".join(links)
-        except DatabaseError as exc:
+        except (DatabaseError, psycopg2.Error) as exc:
             raise self._database_error(exc) from exc
         if renderer.rows_as == ROWS_AS_CSV:
             response["Content-Disposition"] = f'inline; filename="{_filename(self.relation)}.csv"'
@@ -194,7 +195,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         statement = self._statement(queryset[:1], renderer)
         try:
             rows = self._fetch(statement, renderer)
-        except DatabaseError as exc:
+        except (DatabaseError, psycopg2.Error) as exc:
             error = self._database_error(exc)
             raise (NotFound("no row has this key") if error.status_code == 400 else error) from exc
         if renderer.rows_as == ROWS_AS_CSV:

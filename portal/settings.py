@@ -123,7 +123,8 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = BASE_DIR / "var" / "static"  # collectstatic's target; whitenoise serves it
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # node_modules holds the front-end libraries installed from npm by `make install`.
 if (BASE_DIR / "node_modules").is_dir():

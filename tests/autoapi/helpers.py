@@ -1,0 +1,28 @@
+"""Small helpers shared by the API tests: walking the published relations and reading bodies."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from autoapi.public import api_url, get_snapshot
+
+
+def published_relations():
+    return get_snapshot().relations
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def json_body(response):
+    return json.loads(body(response), parse_float=Decimal)
+
+
+def readable(relation) -> bool:
+    """False for relations PostgreSQL itself cannot read (fixtures: broken views, unpopulated matview)."""
+    return relation.is_populated and not relation.name.startswith("v_errors")
+
+
+def url(relation, query: str = "") -> str:
+    return api_url(relation) + (f"?{query}" if query else "")

@@ -1,0 +1,66 @@
+"""DDL by the superuser shows in the API without a restart: in-process and through a real server."""
+from __future__ import annotations
+
+import time
+
+import requests
+
+WAIT_SECONDS = 10
+
+
+def wait_for(predicate, what: str):
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not seen within {WAIT_SECONDS} s: {what}")
+
+
+def names(client):
+    return {(r["schema"], r["name"]) for r in client.get("/api/").json()["relations"]}
+
+
+def test_new_table_column_comment_and_revoke_appear(client, superuser_conn):
+    superuser_conn.at_teardown('DROP TABLE IF EXISTS public."live table"')
+    superuser_conn.execute('CREATE TABLE public."live table" (id int PRIMARY KEY, a text)')
+    superuser_conn.execute("""INSERT INTO public."live table" VALUES (1, 'one')""")
+    wait_for(lambda: ("public", "live table") in names(client), "new table in /api/")
+    assert client.get("/api/public/live~20table/1/").json() == {"id": 1, "a": "one"}
+
+    superuser_conn.execute('ALTER TABLE public."live table" ADD COLUMN "b b" numeric DEFAULT 2.50')
+    wait_for(lambda: "b b" in client.get("/api/public/live~20table/1/").json(), "new column")
+    assert client.get("/api/public/live~20table/?b%20b__gt=2").json()["count"] == 1
+
+    superuser_conn.execute('ALTER TABLE public."live table" DROP COLUMN a')
+    wait_for(lambda: "a" not in client.get("/api/public/live~20table/1/").json(), "dropped column")
+    assert client.get("/api/public/live~20table/?a=one").status_code == 400
+
+    superuser_conn.execute("""COMMENT ON TABLE public."live table" IS 'now with a comment'""")
+    wait_for(
+        lambda: any(r["comment"] == "now with a comment" for r in client.get("/api/").json()["relations"]),
+        "new comment",
+    )
+
+    superuser_conn.execute('REVOKE SELECT ON public."live table" FROM portal_reader')
+    wait_for(lambda: ("public", "live table") not in names(client), "revoked table gone")
+    assert client.get("/api/public/live~20table/").status_code == 404
+
+
+def test_a_real_server_follows_ddl(live_server_url, superuser_conn):
+    superuser_conn.at_teardown("DROP VIEW IF EXISTS public.live_view")
+    superuser_conn.execute("CREATE VIEW public.live_view AS SELECT 1 AS x, 'y'::text AS y")
+    superuser_conn.execute("GRANT SELECT ON public.live_view TO portal_reader")
+
+    def served():
+        response = requests.get(f"{live_server_url}/api/public/live_view/", timeout=5)
+        return response.status_code == 200 and response.json()["results"] == [{"x": 1, "y": "y"}]
+
+    wait_for(served, "a new view through gunicorn")
+    superuser_conn.execute("DROP VIEW public.live_view")
+    wait_for(lambda: requests.get(f"{live_server_url}/api/public/live_view/", timeout=5).status_code == 404, "dropped view")
+
+
+def test_in_process_snapshot_has_caught_up(client):
+    """Leaves the in-process snapshot without the tables above, for the tests that follow."""
+    wait_for(lambda: not {("public", "live_view"), ("public", "live table")} & names(client), "cleanup seen")

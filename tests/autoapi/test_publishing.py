@@ -1,0 +1,97 @@
+"""Every relation the reader may SELECT is published, in every format, and nothing else is."""
+from __future__ import annotations
+
+import pytest
+
+from tests.autoapi.helpers import body, json_body, published_relations, readable, url
+from tests.conftest import SECRET_SENTINELS
+
+# What the reader role may read, computed independently of the portal, as the superuser.
+READABLE_BY_READER_SQL = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
+  AND has_schema_privilege('portal_reader', n.oid, 'USAGE')
+  AND (has_table_privilege('portal_reader', c.oid, 'SELECT')
+       OR has_any_column_privilege('portal_reader', c.oid, 'SELECT'))
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+"""
+
+
+def test_index_lists_exactly_what_the_reader_can_read(client, superuser_conn):
+    expected = {tuple(row) for row in superuser_conn.execute(READABLE_BY_READER_SQL)}
+    index = json_body(client.get("/api/"))
+    listed = {(r["schema"], r["name"]) for r in index["relations"]}
+    assert listed == expected
+    assert index["count"] == len(expected)
+    assert len(expected) > 60  # the hostile fixture really loaded
+
+
+def test_index_urls_resolve(client):
+    index = json_body(client.get("/api/"))
+    for entry in index["relations"]:
+        path = entry["url"].replace("http://testserver", "")
+        response = client.get(path + "?limit=1")
+        assert response.status_code in (200, 409), (entry["name"], response.status_code)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "ndjson", "geojson"])
+def test_every_relation_in_every_format_never_5xx(client, fmt):
+    for relation in published_relations():
+        for query in (f"format={fmt}", f"format={fmt}&limit=all"):
+            response = client.get(url(relation, query))
+            payload = body(response)
+            assert response.status_code < 500, (relation.name, fmt, payload[:300])
+            if fmt == "geojson" and response.status_code == 406:
+                assert b"no geometry" in payload
+            elif not readable(relation):
+                assert response.status_code == 409, (relation.name, payload[:300])
+            else:
+                assert response.status_code == 200, (relation.name, fmt, payload[:300])
+
+
+def test_unreadable_relations_fail_alone_with_a_clear_message(client):
+    by_name = {r.name: r for r in published_relations()}
+    response = client.get(url(by_name["v_errors"]))
+    assert response.status_code == 409
+    assert "division by zero" in json_body(response)["detail"]
+    response = client.get(url(by_name["mv_unpopulated"]))
+    assert response.status_code == 409
+    assert "REFRESH MATERIALIZED VIEW" in json_body(response)["detail"]
+    # Their neighbours are unaffected.
+    assert client.get(url(by_name["single_pk"])).status_code == 200
+
+
+def test_partitions_are_published_through_their_parent_only(client):
+    names = {r.name for r in published_relations()}
+    assert "measurements" in names
+    assert "measurements_2023" not in names and "measurements_2024" not in names
+    measurements = next(r for r in published_relations() if r.name == "measurements")
+    assert measurements.kind == "partitioned table"
+
+
+def test_secrets_never_appear_anywhere(client):
+    pages = [client.get("/api/")]
+    for relation in published_relations():
+        for query in ("limit=all", "format=csv&limit=all", "bogus=1"):
+            pages.append(client.get(url(relation, query)))
+    pages.append(client.get("/api/public/secret_table/"))
+    pages.append(client.get("/api/secret_schema/hidden_things/"))
+    for response in pages:
+        text = body(response).decode("utf-8", "replace")
+        for sentinel in SECRET_SENTINELS:
+            assert sentinel not in text, (response.status_code, text[:200])
+
+
+def test_column_level_privileges_publish_only_the_granted_columns(client):
+    relation = next(r for r in published_relations() if r.name == "partial_columns")
+    assert [c.name for c in relation.columns] == ["id", "visible"]
+    rows = json_body(client.get(url(relation)))["results"]
+    assert rows and all(set(row) == {"id", "visible"} for row in rows)
+
+
+def test_secret_relations_are_404(client):
+    assert client.get("/api/public/secret_table/").status_code == 404
+    assert client.get("/api/secret_schema/hidden_things/").status_code == 404
