@@ -44,7 +44,7 @@ class PublishedAPI:
 
     def _build(self, relation: Relation, index: int) -> RelationEndpoints:
         model = build_model(relation, index, self.apps)
-        viewset = build_viewset(relation, model, build_filterset(relation, model))
+        viewset = build_viewset(relation, model, build_filterset(relation, model), self.snapshot)
         return RelationEndpoints(
             viewset=viewset,
             list_view=viewset.as_view({"get": "list"}),

@@ -24,3 +24,102 @@ class PassThroughField(models.Field):
         if value is None or isinstance(value, str):
             return value
         return str(value)
+
+
+class JSONDocumentField(PassThroughField):
+    """json and jsonb: ``has_key`` and ``contains`` (jsonb containment; json is cast to jsonb)."""
+
+
+class ArrayValuesField(PassThroughField):
+    """Arrays of any element type: ``contains`` (``@>``) and ``overlap`` (``&&``).
+
+    The value is a PostgreSQL array literal sent untyped, so PostgreSQL reads it as the column's
+    own array type.
+    """
+
+
+class TextSearchField(PassThroughField):
+    """tsvector: ``search`` with ``websearch_to_tsquery`` (what people type into a search box)."""
+
+
+class GeometryField(PassThroughField):
+    """PostGIS geometry and geography; ``bbox`` intersects a WGS 84 envelope, in the column's SRID."""
+
+    def __init__(self, *args, srid=None, geography=False, **kwargs):
+        self.srid = srid
+        self.geography = geography
+        super().__init__(*args, **kwargs)
+
+
+@JSONDocumentField.register_lookup
+class HasKey(models.Lookup):
+    lookup_name = "has_key"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"({lhs})::jsonb ? {rhs}", (*lhs_params, *rhs_params)
+
+
+@JSONDocumentField.register_lookup
+class JSONContains(models.Lookup):
+    lookup_name = "contains"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"({lhs})::jsonb @> ({rhs})::jsonb", (*lhs_params, *rhs_params)
+
+
+@ArrayValuesField.register_lookup
+class ArrayContains(models.Lookup):
+    lookup_name = "contains"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} @> {rhs}", (*lhs_params, *rhs_params)
+
+
+@ArrayValuesField.register_lookup
+class ArrayOverlap(models.Lookup):
+    lookup_name = "overlap"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} && {rhs}", (*lhs_params, *rhs_params)
+
+
+@TextSearchField.register_lookup
+class WebSearch(models.Lookup):
+    lookup_name = "search"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} @@ websearch_to_tsquery({rhs})", (*lhs_params, *rhs_params)
+
+
+@GeometryField.register_lookup
+class BBoxIntersects(models.Lookup):
+    """``ST_Intersects`` with the envelope transformed to the column's SRID (not the column to
+    WGS 84), so the column's GiST index can be used. The value is (minx, miny, maxx, maxy)."""
+
+    lookup_name = "bbox"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        envelope = "ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+        field = self.lhs.output_field
+        corners = tuple(float(v) for v in self.rhs)
+        if field.geography:
+            return f"ST_Intersects({lhs}, {envelope}::geography)", (*lhs_params, *corners)
+        if field.srid == 4326:
+            return f"ST_Intersects({lhs}, {envelope})", (*lhs_params, *corners)
+        if field.srid:
+            return f"ST_Intersects({lhs}, ST_Transform({envelope}, {int(field.srid)}))", (*lhs_params, *corners)
+        # No fixed SRID: bring each row to WGS 84 as the output does (SRID 0 is taken as WGS 84).
+        wgs84 = f"(CASE WHEN ST_SRID({lhs}) IN (0, 4326) THEN ST_SetSRID({lhs}, 4326) ELSE ST_Transform({lhs}, 4326) END)"
+        return f"ST_Intersects({wgs84}, {envelope})", (*lhs_params * 3, *corners)

@@ -1,49 +1,87 @@
 """One django-filter FilterSet class per relation, built once per snapshot.
 
-Query parameters use the exact column names: ``?<column>=v`` (equality), ``?<column>__<lookup>=v``
-for the lookups ``typemap`` allows for the column's type, and ``?<column>__exact=v`` for a column
-whose name is also a reserved parameter (``limit``, ``format``, ...).
+Query parameters use the exact column names:
+
+- ``?<column>=v`` (equality) and ``?<column>__<lookup>=v`` for the lookups ``typemap`` allows for
+  the column's type; ``?<column>__exact=v`` also works (for a column named like a reserved
+  parameter such as ``limit``);
+- every filter negated by a ``!`` after its name: ``?carrier!=UA``, ``?dep_delay__gt!=60``
+  (rows where the condition does not hold, NULLs included);
+- ``?bbox=minLon,minLat,maxLon,maxLat`` on relations with a geometry or latitude/longitude pair;
+- ``?search=words`` over a tsvector column if there is one, else over the text columns.
 """
 from __future__ import annotations
 
 from django_filters import rest_framework as drf_filters
 
-from autoapi.filters import StrictBooleanFilter, in_filter_class, range_filter_class
+from autoapi.filters import BBoxFilter, LatLonBBoxFilter, TextSearchFilter
+from autoapi.queries import geometry_source
 from autoapi.snapshot import Relation
-from autoapi.typemap import type_info
+from autoapi.typemap import TEXT, type_info
 
 # Parameters that are never filters.
-RESERVED_PARAMETERS = frozenset({"format", "limit", "offset", "ordering"})
+RESERVED_PARAMETERS = frozenset({"format", "limit", "offset", "ordering", "fields", "cursor", "expand"})
+NEGATION_SUFFIX = "!"
 
 
 def filter_name(column_name: str, lookup: str) -> str:
     return column_name if lookup == "exact" else f"{column_name}__{lookup}"
 
 
-def build_filters(relation: Relation) -> dict:
+def column_filters(relation: Relation) -> dict:
     declared = {}
     for column in relation.columns:
         info = type_info(column)
         for lookup in info.lookups:
-            if lookup == "isnull":
-                filter_class = StrictBooleanFilter
-            elif info.filter_class is None:
+            filter_class = info.filter_for(lookup)
+            if filter_class is None:
                 continue
-            elif lookup == "in":
-                filter_class = in_filter_class(info.filter_class)
-            elif lookup == "range":
-                filter_class = range_filter_class(info.filter_class)
-            else:
-                filter_class = info.filter_class
             names = [filter_name(column.name, lookup)]
             if lookup == "exact":
                 names.append(f"{column.name}__exact")
             for name in names:
                 # A real column named like another column's lookup ("a__gt") keeps its own name.
-                if name in declared or (name in RESERVED_PARAMETERS and lookup == "exact" and name == column.name):
+                if name in declared or name in RESERVED_PARAMETERS:
                     continue
                 declared[name] = filter_class(field_name=column.attname, lookup_expr=lookup, label=name)
     return declared
+
+
+def relation_filters(relation: Relation) -> dict:
+    """``bbox`` and ``search``, when the relation has what they need."""
+    declared = {}
+    source = geometry_source(relation)
+    if source is not None and source.geometry is not None:
+        declared["bbox"] = BBoxFilter(field_name=source.geometry.attname, lookup_expr="bbox", label="bbox")
+    elif source is not None:
+        declared["bbox"] = LatLonBBoxFilter(
+            label="bbox", latitude=source.latitude.attname, longitude=source.longitude.attname
+        )
+    tsvector = next((c for c in relation.columns if c.base_type == "tsvector"), None)
+    text_columns = tuple(c.attname for c in relation.columns if type_info(c) is TEXT)
+    if tsvector is not None:
+        declared["search"] = type_info(tsvector).filter_class(field_name=tsvector.attname, lookup_expr="search", label="search")
+    elif text_columns:
+        declared["search"] = TextSearchFilter(label="search", columns=text_columns)
+    return declared
+
+
+def with_negations(declared: dict) -> dict:
+    negated = {}
+    for name, flt in declared.items():
+        clone = flt.__class__.__new__(flt.__class__)
+        clone.__dict__.update(flt.__dict__)
+        clone.exclude = True
+        clone.label = name + NEGATION_SUFFIX
+        negated[name + NEGATION_SUFFIX] = clone
+    return {**declared, **negated}
+
+
+def build_filters(relation: Relation) -> dict:
+    declared = column_filters(relation)
+    for name, flt in relation_filters(relation).items():
+        declared.setdefault(name, flt)  # a real column named "search" or "bbox" wins
+    return with_negations(declared)
 
 
 def build_filterset(relation: Relation, model) -> type[drf_filters.FilterSet]:

@@ -11,7 +11,7 @@ from django.db import models
 from autoapi.naming import model_class_name
 from autoapi.routers import DYNAMIC_APP_LABEL
 from autoapi.snapshot import Relation
-from autoapi.typemap import type_info
+from autoapi.typemap import model_field_kwargs, type_info
 
 MODULE = "autoapi.dynamic"
 
@@ -36,7 +36,8 @@ def build_model(relation: Relation, index: int, apps: Apps) -> type[models.Model
     for column in relation.columns:
         field_class = type_info(column).model_field
         attrs[column.attname] = field_class(
-            db_column=quote_identifier(column.name), primary_key=column.name == pk_column, null=True
+            db_column=quote_identifier(column.name), primary_key=column.name == pk_column, null=True,
+            **model_field_kwargs(column),
         )
     if pk_column is None:
         # A relation with no columns at all still needs a pk; ctid exists on every table.

@@ -87,3 +87,16 @@ def page_links(request, window: Window, count: int | None, returned: int) -> dic
     if window.offset > 0:
         links["previous"] = url(max(window.offset - window.limit, 0))
     return links
+
+
+def cursor_links(request, window: Window, returned: int, last_values: str | None, signature: str) -> dict:
+    """``next`` as a keyset cursor after the page's last row (no ``previous``: keyset paging only
+    walks forward; start again without a cursor for the first page)."""
+    from autoapi import cursors
+
+    links = {"next": None, "previous": None}
+    if last_values is not None and returned >= window.limit > 0:
+        params = request.query_params.copy()
+        params["cursor"] = cursors.encode(signature, last_values)
+        links["next"] = request.build_absolute_uri(request.path) + "?" + params.urlencode(safe=",~")
+    return links

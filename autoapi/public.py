@@ -67,7 +67,8 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
     view = endpoints.viewset(request=Request(request), format_kwarg=None, action="list")
     view.check_readable()
     queryset = view.filter_queryset(view.get_queryset())
-    statement = queries.json_rows(Window(limit, offset).apply(queryset), relation.columns)
+    shape = queries.RowShape(relation, relation.columns)
+    statement = queries.json_rows(Window(limit, offset).apply(queryset), shape)
     try:
         with connections[DATABASE_ALIAS].cursor() as cursor:
             cursor.execute(statement.sql, statement.params)

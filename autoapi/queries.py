@@ -9,10 +9,12 @@ statement is formatted by psycopg2 together with the ORM's parameters.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from autoapi.conf import DATABASE_ALIAS
 from autoapi.models import quote_identifier
-from autoapi.snapshot import Column, Relation
+from autoapi.snapshot import Column, ForeignKey, Relation
 from autoapi.typemap import json_expression, wgs84_expression
 
 LATITUDE_NAMES = {"lat", "latitude"}
@@ -26,6 +28,12 @@ class Statement:
     params: tuple
 
 
+def compiled(queryset) -> tuple[str, tuple]:
+    """The queryset's SQL for PostgreSQL. (``query.sql_with_params()`` would compile for the
+    ``default`` alias, an SQLite stand-in here, whose lookups differ: icontains, regex, ...)"""
+    return queryset.query.get_compiler(using=DATABASE_ALIAS).as_sql()
+
+
 def selected_sql(queryset, columns: tuple[Column, ...]) -> Statement:
     """The queryset as ``SELECT <columns> FROM ... WHERE ... ORDER BY ... LIMIT ...``.
 
@@ -36,7 +44,7 @@ def selected_sql(queryset, columns: tuple[Column, ...]) -> Statement:
         queryset = queryset.values_list(*[c.attname for c in columns])
     else:
         queryset = queryset.values_list("pk")
-    sql, params = queryset.query.sql_with_params()
+    sql, params = compiled(queryset)
     return Statement(sql, tuple(params))
 
 
@@ -44,29 +52,110 @@ def _inner(column: Column, prefix: str = "x.") -> str:
     return prefix + quote_identifier(column.attname)
 
 
-def _column_list(columns: tuple[Column, ...], expression=json_expression) -> str:
-    return ", ".join(f"{expression(c, _inner(c))} AS {quote_identifier(c.name)}" for c in columns)
-
-
 def _plain(column: Column, quoted: str) -> str:
     return quoted
 
 
-def json_rows(queryset, columns: tuple[Column, ...]) -> Statement:
-    """One JSON object (as text) per row, keys in column order."""
-    inner = selected_sql(queryset, columns)
+@dataclass(frozen=True)
+class Expansion:
+    """``?expand=<fk column>``: the referenced row embedded in place of the foreign key value."""
+
+    foreign_key: ForeignKey
+    target: Relation
+
+
+@dataclass(frozen=True)
+class RowShape:
+    """What each output row holds: the chosen columns, embedded rows, and links along foreign keys."""
+
+    relation: Relation
+    columns: tuple[Column, ...]
+    expansions: tuple[Expansion, ...] = ()
+    links: tuple[Expansion, ...] = ()  # foreign keys whose referenced row gets a URL in "_links"
+    link_base: str = ""  # absolute URL of /api/
+
+    def expansion_for(self, column: Column) -> Expansion | None:
+        return next((e for e in self.expansions if e.foreign_key.columns[0] == column.name), None)
+
+
+LINKS_KEY = "_links"
+# Tilde-encode a text value in SQL exactly as naming.encode_segment does in Python.
+_ENCODE_SQL = (
+    "CASE WHEN {v} ~ '^[A-Za-z0-9_-]+$' THEN {v} WHEN {v} = '' THEN '~' ELSE "
+    "(SELECT string_agg(CASE WHEN ch ~ '^[A-Za-z0-9_-]$' THEN ch ELSE "
+    "regexp_replace(upper(encode(convert_to(ch, 'UTF8'), 'hex')), '(..)', '~\\1', 'g') END, '' ORDER BY i) "
+    "FROM regexp_split_to_table({v}, '') WITH ORDINALITY AS chars(ch, i)) END"
+)
+
+
+def _value_expression(shape: RowShape, column: Column) -> str:
+    expansion = shape.expansion_for(column)
+    if expansion is None:
+        return json_expression(column, _inner(column))
+    target = expansion.target
+    by_name = {c.name: c for c in shape_source_columns(shape)}
+    match = " AND ".join(
+        f"e0.{quote_identifier(ref)} = {_inner(by_name[own])}"
+        for own, ref in zip(expansion.foreign_key.columns, expansion.foreign_key.ref_columns)
+    )
+    embedded = ", ".join(
+        f"{json_expression(c, 'e0.' + quote_identifier(c.name))} AS {quote_identifier(c.name)}" for c in target.columns
+    )
+    table = f"{quote_identifier(target.schema)}.{quote_identifier(target.name)}"
+    return f"(SELECT row_to_json(e) FROM (SELECT {embedded} FROM {table} AS e0 WHERE {match} LIMIT 1) AS e)"
+
+
+def _links_expression(shape: RowShape) -> str:
+    from autoapi.naming import encode_segment
+
+    by_name = {c.name: c for c in shape_source_columns(shape)}
+    pairs = []
+    for link in shape.links:
+        fk, target = link.foreign_key, link.target
+        prefix = f"{shape.link_base}{encode_segment(target.schema)}/{encode_segment(target.name)}/".replace("'", "''").replace("%", "%%")
+        parts = " || ',' || ".join(_ENCODE_SQL.format(v=f"({_inner(by_name[c])})::text") for c in fk.columns)
+        key = ",".join(fk.columns).replace("'", "''").replace("%", "%%")
+        pairs.append(f"'{key}', '{prefix}' || {parts} || '/'")
+    return f"json_build_object({', '.join(pairs)})"
+
+
+def shape_source_columns(shape: RowShape) -> tuple[Column, ...]:
+    """Every column the inner query must select: the output ones and those links or embeds need."""
+    needed = {c.name: c for c in shape.columns}
+    for extra in (*shape.expansions, *shape.links):
+        for name in extra.foreign_key.columns:
+            needed.setdefault(name, shape.relation.column(name))
+    return tuple(needed.values())
+
+
+def _output_list(shape: RowShape) -> str:
+    parts = [f"{_value_expression(shape, c)} AS {quote_identifier(c.name)}" for c in shape.columns]
+    if shape.links and all(c.name != LINKS_KEY for c in shape.columns):
+        parts.append(f"{_links_expression(shape)} AS {quote_identifier(LINKS_KEY)}")
+    return ", ".join(parts)
+
+
+def json_rows(queryset, shape: RowShape, cursor_columns: tuple[Column, ...] = ()) -> Statement:
+    """One JSON object (as text) per row, keys in column order; with ``cursor_columns``, a second
+    output column holds the row's values of those columns as a JSON array (for keyset paging)."""
+    source = _with(shape_source_columns(shape), cursor_columns)
+    inner = selected_sql(queryset, source)
     sql = (
-        f"SELECT row_to_json(p)::text FROM ({inner.sql}) AS x "
-        f"CROSS JOIN LATERAL (SELECT {_column_list(columns)}) AS p"
+        f"SELECT row_to_json(p)::text{_cursor_output(cursor_columns)} FROM ({inner.sql}) AS x "
+        f"CROSS JOIN LATERAL (SELECT {_output_list(shape)}) AS p"
     )
     return Statement(sql, inner.params)
+
+
+def _with(columns: tuple[Column, ...], extra: tuple[Column, ...]) -> tuple[Column, ...]:
+    return columns + tuple(c for c in extra if c not in columns)
 
 
 def csv_copy(queryset, columns: tuple[Column, ...]) -> Statement:
     """``COPY ... TO STDOUT`` in CSV with a header: PostgreSQL's own text form of every value."""
     inner = selected_sql(queryset, columns)
-    sql = f"SELECT {_column_list(columns, _plain)} FROM ({inner.sql}) AS x"
-    return Statement(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", inner.params)
+    select = ", ".join(f"{_inner(c)} AS {quote_identifier(c.name)}" for c in columns)
+    return Statement(f"COPY (SELECT {select} FROM ({inner.sql}) AS x) TO STDOUT WITH (FORMAT csv, HEADER true)", inner.params)
 
 
 @dataclass(frozen=True)
@@ -105,21 +194,31 @@ def geometry_source(relation: Relation) -> GeometrySource | None:
     return None
 
 
-def feature_rows(queryset, relation: Relation, columns: tuple[Column, ...], source: GeometrySource) -> Statement:
-    """One GeoJSON Feature (as text) per row; the geometry column leaves the properties."""
-    needed = columns + tuple(c for c in relation.columns if c.name in source.column_names and c not in columns)
-    key = relation.key
-    if key and len(key.columns) == 1:
-        needed += tuple(c for c in relation.columns if c.name == key.columns[0] and c not in needed)
-    inner = selected_sql(queryset, needed)
-    properties = tuple(c for c in columns if c.name not in source.column_names or source.geometry is None)
+def _cursor_output(cursor_columns: tuple[Column, ...]) -> str:
+    if not cursor_columns:
+        return ""
+    return ", json_build_array(" + ", ".join(_inner(c) for c in cursor_columns) + ")::text"
+
+
+def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_columns: tuple[Column, ...] = ()) -> Statement:
+    """One GeoJSON Feature (as text) per row; a geometry column leaves the properties."""
+    relation = shape.relation
+    key = relation.key if relation.key and len(relation.key.columns) == 1 else None
+    extra = tuple(relation.column(n) for n in source.column_names)
+    if key:
+        extra += (relation.column(key.columns[0]),)
+    inner = selected_sql(queryset, _with(_with(shape_source_columns(shape), extra), cursor_columns))
+    properties = dataclasses.replace(
+        shape, columns=tuple(c for c in shape.columns if source.geometry is None or c.name not in source.column_names)
+    )
     feature_id = ""
-    if key and len(key.columns) == 1:
+    if key:
         feature_id = f"""'"id":' || to_json({_inner(relation.column(key.columns[0]))})::text || ',' || """
     sql = (
         f"""SELECT '{{"type":"Feature",' || {feature_id}'"geometry":' || """
-        f"""coalesce({source.expression()}, 'null') || ',"properties":' || row_to_json(p)::text || '}}' """
-        f"FROM ({inner.sql}) AS x CROSS JOIN LATERAL (SELECT {_column_list(properties)}) AS p"
+        f"""coalesce({source.expression()}, 'null') || ',"properties":' || row_to_json(p)::text || '}}'"""
+        f"{_cursor_output(cursor_columns)} "
+        f"FROM ({inner.sql}) AS x CROSS JOIN LATERAL (SELECT {_output_list(properties)}) AS p"
     )
     return Statement(sql, inner.params)
 
@@ -127,10 +226,10 @@ def feature_rows(queryset, relation: Relation, columns: tuple[Column, ...], sour
 def count_sql(queryset, limit: int) -> Statement:
     """Count matching rows, but stop at ``limit`` (so a count never scans millions of rows)."""
     inner = queryset.order_by().values_list("pk")[:limit]
-    sql, params = inner.query.sql_with_params()
+    sql, params = compiled(inner)
     return Statement(f"SELECT count(*) FROM ({sql}) AS c", tuple(params))
 
 
 def explain_sql(queryset) -> Statement:
-    sql, params = queryset.order_by().values_list("pk").query.sql_with_params()
+    sql, params = compiled(queryset.order_by().values_list("pk"))
     return Statement(f"EXPLAIN (FORMAT JSON) {sql}", tuple(params))

@@ -10,7 +10,7 @@ An unknown type falls back to the opaque kind: published as PostgreSQL's text, f
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import django_filters
 from django.db import models
@@ -26,31 +26,53 @@ NULL_ONLY = ("isnull",)
 
 @dataclass(frozen=True)
 class TypeInfo:
-    kind: str  # a short name for the docs and the snapshot dump
+    kind: str  # a short name for the docs, the OpenAPI document and the snapshot dump
     model_field: type[models.Field]
-    filter_class: type[django_filters.Filter] | None
+    filter_class: type[django_filters.Filter] | None  # parses a value for the plain lookups
     lookups: tuple[str, ...]
     sortable: bool = True
+    # Lookups whose value is not of the column's own type (a JSON document, a list of elements).
+    special_filters: tuple[tuple[str, type[django_filters.Filter]], ...] = ()
+    openapi: dict = field(default_factory=lambda: {"type": "string"})  # JSON Schema of a value
+
+    def filter_for(self, lookup: str) -> type[django_filters.Filter] | None:
+        special = dict(self.special_filters)
+        if lookup in special:
+            return special[lookup]
+        if lookup == "isnull":
+            return filters.StrictBooleanFilter
+        if self.filter_class is None:
+            return None
+        if lookup == "in":
+            return filters.in_filter_class(self.filter_class)
+        if lookup == "range":
+            return filters.range_filter_class(self.filter_class)
+        return self.filter_class
 
 
-INTEGER = TypeInfo("integer", models.BigIntegerField, filters.IntegerFilter, ORDERED_LOOKUPS)
-DECIMAL = TypeInfo("number", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS)
-FLOAT = TypeInfo("float", models.FloatField, django_filters.NumberFilter, ORDERED_LOOKUPS)
-MONEY = TypeInfo("money", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS)
-BOOLEAN = TypeInfo("boolean", models.BooleanField, filters.StrictBooleanFilter, ("exact", "isnull"))
+INTEGER = TypeInfo("integer", models.BigIntegerField, filters.IntegerFilter, ORDERED_LOOKUPS, openapi={"type": "integer"})
+DECIMAL = TypeInfo("number", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS,
+                   openapi={"type": ["number", "string"], "description": "exact decimal; NaN and Infinity as strings"})
+FLOAT = TypeInfo("float", models.FloatField, django_filters.NumberFilter, ORDERED_LOOKUPS,
+                 openapi={"type": ["number", "string"], "description": "NaN and Infinity as strings"})
+MONEY = TypeInfo("money", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS, openapi={"type": "number"})
+BOOLEAN = TypeInfo("boolean", models.BooleanField, filters.StrictBooleanFilter, ("exact", "isnull"), openapi={"type": "boolean"})
 TEXT = TypeInfo("text", models.TextField, django_filters.CharFilter, TEXT_LOOKUPS)
 ENUM = TypeInfo("enum", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS)
-DATE = TypeInfo("date", models.DateField, django_filters.DateFilter, ORDERED_LOOKUPS)
-TIMESTAMP = TypeInfo("timestamp", models.DateTimeField, django_filters.IsoDateTimeFilter, ORDERED_LOOKUPS)
+DATE = TypeInfo("date", models.DateField, django_filters.DateFilter, ORDERED_LOOKUPS,
+                openapi={"type": "string", "format": "date"})
+TIMESTAMP = TypeInfo("timestamp", models.DateTimeField, django_filters.IsoDateTimeFilter, ORDERED_LOOKUPS,
+                     openapi={"type": "string", "format": "date-time"})
 TIME = TypeInfo("time", fields.PassThroughField, django_filters.TimeFilter, ORDERED_LOOKUPS)
-UUID = TypeInfo("uuid", models.UUIDField, django_filters.UUIDFilter, EQUALITY_LOOKUPS)
+UUID = TypeInfo("uuid", models.UUIDField, django_filters.UUIDFilter, EQUALITY_LOOKUPS, openapi={"type": "string", "format": "uuid"})
 # Types PostgreSQL parses from a quoted literal: the value travels as text, PostgreSQL validates it.
 COMPARABLE_TEXT_FORM = TypeInfo("text form", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS)
-EQUALITY_TEXT_FORM = TypeInfo("text form", fields.PassThroughField, django_filters.CharFilter, EQUALITY_LOOKUPS)
-JSON = TypeInfo("json", fields.PassThroughField, None, NULL_ONLY, sortable=False)
-JSONB = TypeInfo("jsonb", fields.PassThroughField, None, NULL_ONLY)
-ARRAY = TypeInfo("array", fields.PassThroughField, None, NULL_ONLY)
-GEOMETRY = TypeInfo("geometry", fields.PassThroughField, None, NULL_ONLY, sortable=False)
+JSON_LOOKUPS = ("has_key", "contains", "isnull")
+JSON_FILTERS = (("has_key", django_filters.CharFilter), ("contains", filters.JSONValueFilter))
+JSON = TypeInfo("json", fields.JSONDocumentField, None, JSON_LOOKUPS, sortable=False, special_filters=JSON_FILTERS, openapi={})
+JSONB = TypeInfo("jsonb", fields.JSONDocumentField, None, JSON_LOOKUPS, special_filters=JSON_FILTERS, openapi={})
+GEOMETRY = TypeInfo("geometry", fields.GeometryField, None, NULL_ONLY, sortable=False,
+                    openapi={"type": "object", "description": "GeoJSON geometry in WGS 84"})
 OPAQUE = TypeInfo("opaque", fields.PassThroughField, None, NULL_ONLY, sortable=False)
 
 BY_TYPNAME = {
@@ -68,29 +90,38 @@ BY_TYPNAME = {
     "inet": COMPARABLE_TEXT_FORM, "cidr": COMPARABLE_TEXT_FORM,
     "macaddr": COMPARABLE_TEXT_FORM, "macaddr8": COMPARABLE_TEXT_FORM,
     "bit": COMPARABLE_TEXT_FORM, "varbit": COMPARABLE_TEXT_FORM,
-    "bytea": TypeInfo("bytes", fields.PassThroughField, None, NULL_ONLY),
+    "bytea": TypeInfo("bytes", fields.PassThroughField, None, NULL_ONLY, openapi={"type": "string", "description": "\\x-prefixed hex"}),
     "json": JSON, "jsonb": JSONB,
     "xml": OPAQUE,
-    "tsvector": TypeInfo("tsvector", fields.PassThroughField, None, NULL_ONLY),
+    "tsvector": TypeInfo("tsvector", fields.TextSearchField, django_filters.CharFilter, ("search", "isnull")),
     "geometry": GEOMETRY, "geography": GEOMETRY,
 }
 BY_TYPTYPE = {
     "e": ENUM,
     "r": TypeInfo("range", fields.PassThroughField, django_filters.CharFilter, EQUALITY_LOOKUPS),
     "m": TypeInfo("multirange", fields.PassThroughField, django_filters.CharFilter, EQUALITY_LOOKUPS),
-    "c": TypeInfo("composite", fields.PassThroughField, None, NULL_ONLY, sortable=False),
+    "c": TypeInfo("composite", fields.PassThroughField, None, NULL_ONLY, sortable=False, openapi={"type": "object"}),
 }
 # Arrays sort when their elements do (PostgreSQL compares them element by element).
 UNSORTABLE_ELEMENTS = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle", "geometry", "geography"}
+ARRAY_FILTERS = (("contains", filters.ArrayValuesFilter), ("overlap", filters.ArrayValuesFilter))
 
 
 def type_info(column: Column) -> TypeInfo:
     if column.is_array:
         sortable = column.element_type not in UNSORTABLE_ELEMENTS and column.element_type in BY_TYPNAME
-        return TypeInfo("array", fields.PassThroughField, None, NULL_ONLY, sortable=sortable)
+        return TypeInfo("array", fields.ArrayValuesField, None, ("contains", "overlap", "isnull"), sortable=sortable,
+                        special_filters=ARRAY_FILTERS, openapi={"type": "array"})
     if column.base_type in BY_TYPNAME:
         return BY_TYPNAME[column.base_type]
     return BY_TYPTYPE.get(column.type_kind, OPAQUE)
+
+
+def model_field_kwargs(column: Column) -> dict:
+    """Extra arguments some fields need from the column (geometry: its SRID)."""
+    if column.is_geometry:
+        return {"srid": column.srid, "geography": column.is_geography}
+    return {}
 
 
 def json_expression(column: Column, quoted: str) -> str:

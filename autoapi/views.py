@@ -13,13 +13,14 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
 
-from autoapi import queries
+from autoapi import cursors, queries
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadable, translate_database_error
 from autoapi.exports import first_then_rest, stream_copy, stream_rows
 from autoapi.filtersets import RESERVED_PARAMETERS
 from autoapi.naming import decode_segment
-from autoapi.pagination import count_rows, page_links, parse_window
+from autoapi.pagination import count_rows, cursor_links, page_links, parse_window
+from autoapi.shaping import parse_shape
 from autoapi.renderers import ROW_RENDERERS, ROWS_AS_CSV, ROWS_AS_FEATURES
 from autoapi.snapshot import Relation
 from autoapi.typemap import type_info
@@ -53,38 +54,46 @@ class StrictParameterBackend:
         return queryset
 
 
+def ordering_terms(relation: Relation, raw: str) -> list[tuple]:
+    """``a,-b`` -> [(column a, False), (column b, True)], then the tie-break columns ascending:
+    the key, or (no key, but an ordering asked for) every other sortable column."""
+    by_name = {c.name: c for c in relation.columns}
+    terms, used = [], set()
+    for term in filter(None, (t.strip() for t in raw.split(","))):
+        descending = term.startswith("-")
+        name = term[1:] if descending else term
+        column = by_name.get(name)
+        if column is None:
+            try:
+                column = by_name.get(decode_segment(name))
+            except ValueError:
+                column = None
+        if column is None or not type_info(column).sortable:
+            raise BadRequest(
+                f"cannot order by {name!r}",
+                parameter="ordering",
+                allowed=[c.name for c in relation.columns if type_info(c).sortable],
+            )
+        if column.name not in used:
+            terms.append((column, descending))
+            used.add(column.name)
+    if relation.key:
+        tie_break = relation.key.columns
+    elif terms:
+        tie_break = [c.name for c in relation.columns if type_info(c).sortable]
+    else:
+        tie_break = []
+    terms += [(by_name[name], False) for name in tie_break if name not in used]
+    return terms
+
+
 class ColumnOrderingBackend:
     """``?ordering=a,-b`` on sortable columns, always ending with the key as a stable tie-break."""
 
     def filter_queryset(self, request, queryset, view):
-        relation: Relation = view.relation
-        by_name = {c.name: c for c in relation.columns}
-        order, used = [], set()
-        raw = request.query_params.get("ordering", "")
-        for term in filter(None, (t.strip() for t in raw.split(","))):
-            descending = term.startswith("-")
-            name = term[1:] if descending else term
-            column = by_name.get(name)
-            if column is None:
-                try:
-                    column = by_name.get(decode_segment(name))
-                except ValueError:
-                    column = None
-            if column is None or not type_info(column).sortable:
-                raise BadRequest(
-                    f"cannot order by {name!r}",
-                    parameter="ordering",
-                    allowed=[c.name for c in relation.columns if type_info(c).sortable],
-                )
-            order.append(f"-{column.attname}" if descending else column.attname)
-            used.add(column.name)
-        if relation.key:
-            tie_break = relation.key.columns
-        elif order:
-            tie_break = [c.name for c in relation.columns if type_info(c).sortable]
-        else:
-            tie_break = []
-        order += [by_name[name].attname for name in tie_break if name not in used]
+        terms = ordering_terms(view.relation, request.query_params.get("ordering", ""))
+        view.ordering = terms
+        order = [f"-{c.attname}" if descending else c.attname for c, descending in terms]
         return queryset.order_by(*order) if order else queryset
 
 
@@ -95,6 +104,8 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
     model = None
     filterset_class = None
     lookups_by_column: dict = {}
+    snapshot = None
+    ordering: list = []  # set per request by ColumnOrderingBackend
     filter_backends = [StrictParameterBackend, DjangoFilterBackend, ColumnOrderingBackend]
     renderer_classes = list(ROW_RENDERERS)
     pagination_class = None
@@ -126,20 +137,29 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
             )
         return source
 
-    def _statement(self, queryset, renderer):
-        columns = self.relation.columns
+    def _shape(self, renderer):
+        return parse_shape(
+            self.request.query_params,
+            self.relation,
+            self.snapshot,
+            self.request.build_absolute_uri("/api/"),
+            embeds_allowed=renderer.rows_as != ROWS_AS_CSV,
+        )
+
+    def _statement(self, queryset, renderer, shape, cursor_columns=()):
         if renderer.rows_as == ROWS_AS_CSV:
-            return queries.csv_copy(queryset, columns)
+            return queries.csv_copy(queryset, shape.columns)
         if renderer.rows_as == ROWS_AS_FEATURES:
-            return queries.feature_rows(queryset, self.relation, columns, self._geometry_source())
-        return queries.json_rows(queryset, columns)
+            return queries.feature_rows(queryset, shape, self._geometry_source(), cursor_columns)
+        return queries.json_rows(queryset, shape, cursor_columns)
 
     def _fetch(self, statement, renderer) -> list:
+        """The rows of a page: JSON texts (or (JSON, cursor values) pairs), or CSV chunks."""
+        if renderer.rows_as == ROWS_AS_CSV:
+            return list(stream_copy(statement))
         with connections[DATABASE_ALIAS].cursor() as cursor:
-            if renderer.rows_as == ROWS_AS_CSV:
-                return list(stream_copy(statement))
             cursor.execute(statement.sql, statement.params)
-            return [row[0] for row in cursor.fetchall()]
+            return cursor.fetchall()
 
     def check_readable(self):
         if not self.relation.is_populated:
@@ -147,14 +167,34 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
                 "this materialized view has not been populated yet (it needs REFRESH MATERIALIZED VIEW)"
             )
 
+    def _cursor_terms(self, window):
+        """The ordering terms when keyset paging can serve this request, else None."""
+        params = self.request.query_params
+        if window.is_everything or "offset" in params or not self.relation.key:
+            return None
+        if not all(type_info(column).kind in cursors.CURSOR_KINDS for column, _ in self.ordering):
+            return None
+        return self.ordering
+
     # -- actions ---------------------------------------------------------------------------
 
     def list(self, request, *args, **kwargs):
         self.check_readable()
         renderer = request.accepted_renderer
         window = parse_window(request.query_params)
+        shape = self._shape(renderer)
         queryset = self.filter_queryset(self.get_queryset())
-        statement = self._statement(window.apply(queryset), renderer)
+        terms = self._cursor_terms(window)
+        signature = ",".join(("-" if d else "") + c.name for c, d in self.ordering)
+        page_queryset = queryset
+        if "cursor" in request.query_params:
+            if terms is None:
+                raise BadRequest("cursor paging needs a relation with a key, sortable ordering columns and no offset",
+                                 parameter="cursor")
+            values = cursors.decode(request.query_params["cursor"], signature)
+            page_queryset = cursors.apply(queryset, cursors.keyset_condition(terms, values))
+        cursor_columns = tuple(c for c, _ in terms) if terms and renderer.rows_as != ROWS_AS_CSV else ()
+        statement = self._statement(window.apply(page_queryset), renderer, shape, cursor_columns)
         content_type = f"{renderer.media_type}; charset=utf-8"
         try:
             if window.is_everything:
@@ -164,12 +204,16 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
                 )
                 response["X-Accel-Buffering"] = "no"  # let proxies pass the stream through
             else:
-                rows = self._fetch(statement, renderer)
+                fetched = self._fetch(statement, renderer)
+                rows = fetched if renderer.rows_as == ROWS_AS_CSV else [row[0] for row in fetched]
                 count, estimated = count_rows(queryset)
                 envelope = {"count": count}
                 if estimated:
                     envelope["count_is_estimate"] = True
-                envelope.update(page_links(request, window, count, len(rows)))
+                if cursor_columns:
+                    envelope.update(cursor_links(request, window, len(rows), fetched[-1][1] if fetched else None, signature))
+                else:
+                    envelope.update(page_links(request, window, count, len(rows)))
                 response = HttpResponse(renderer.page_body(rows, envelope), content_type=content_type)
                 links = [f'<{envelope[rel]}>; rel="{rel}"' for rel in ("next", "previous") if envelope.get(rel)]
                 if links:
@@ -192,7 +236,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         except (ValueError, TypeError, ValidationError):
             raise NotFound("no row has this key") from None
         renderer = request.accepted_renderer
-        statement = self._statement(queryset[:1], renderer)
+        statement = self._statement(queryset[:1], renderer, self._shape(renderer))
         try:
             rows = self._fetch(statement, renderer)
         except (DatabaseError, psycopg2.Error) as exc:
@@ -203,7 +247,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
             found = body.count(b"\n") >= 2  # a header line, then the row
         else:
             found = bool(rows)
-            body = rows[0].encode("utf-8") if found else b""
+            body = rows[0][0].encode("utf-8") if found else b""
         if not found:
             raise NotFound("no row has this key")
         return HttpResponse(body, content_type=f"{renderer.media_type}; charset=utf-8")
@@ -225,13 +269,14 @@ def _filename(relation: Relation) -> str:
     return safe[:120] or "relation"
 
 
-def build_viewset(relation: Relation, model, filterset_class) -> type[RelationViewSet]:
+def build_viewset(relation: Relation, model, filterset_class, snapshot) -> type[RelationViewSet]:
     lookups = {c.name: type_info(c).lookups for c in relation.columns}
     return type(
         f"{model.__name__}ViewSet",
         (RelationViewSet,),
         {
             "relation": relation,
+            "snapshot": snapshot,
             "model": model,
             "queryset": model._default_manager.all(),
             "filterset_class": filterset_class,

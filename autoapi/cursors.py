@@ -1,0 +1,70 @@
+"""Keyset ("cursor") paging: page 10,000 costs what page 1 costs.
+
+A cursor is the previous page's last row's values of the ordering columns, with the ordering
+itself, as URL-safe base64 JSON. The next page is the rows strictly after that row in the same
+order, written as ``a > v1 OR (a = v1 AND b > v2) ...`` with PostgreSQL's NULL placement (NULLS
+LAST ascending, NULLS FIRST descending). It is only offered where the order ends with a key, so
+"strictly after" names exactly the rows not yet seen.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from autoapi.errors import BadRequest
+from autoapi.snapshot import Column
+
+# Column kinds whose JSON value the model field can take back as a filter value.
+CURSOR_KINDS = {"integer", "number", "float", "money", "boolean", "text", "enum", "date", "timestamp", "time", "uuid", "text form"}
+
+
+def encode(ordering_signature: str, values_json: str) -> str:
+    payload = '{"o":' + json.dumps(ordering_signature) + ',"v":' + values_json + "}"
+    return base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode(cursor: str, ordering_signature: str) -> list:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw, parse_float=Decimal)
+        values, signature = payload["v"], payload["o"]
+    except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, TypeError):
+        raise BadRequest("cursor is not valid; use the next link of a previous page", parameter="cursor") from None
+    if signature != ordering_signature or not isinstance(values, list):
+        raise BadRequest("cursor belongs to another ordering; keep the same ordering or start again", parameter="cursor")
+    return values
+
+
+def _after(column: Column, attname: str, descending: bool, value) -> Q:
+    if value is None:
+        # NULLs sort last ascending (nothing after them) and first descending (everything else after).
+        return Q(pk__in=[]) if not descending else Q(**{f"{attname}__isnull": False})
+    strictly = Q(**{f"{attname}__{'lt' if descending else 'gt'}": value})
+    return strictly if descending else strictly | Q(**{f"{attname}__isnull": True})
+
+
+def _equal(attname: str, value) -> Q:
+    return Q(**{f"{attname}__isnull": True}) if value is None else Q(**{attname: value})
+
+
+def keyset_condition(terms: list[tuple[Column, bool]], values: list) -> Q:
+    if len(values) != len(terms):
+        raise BadRequest("cursor does not match this relation's ordering", parameter="cursor")
+    condition, prefix = Q(pk__in=[]), Q()
+    for (column, descending), value in zip(terms, values):
+        value = str(value) if isinstance(value, Decimal) else value
+        condition |= prefix & _after(column, column.attname, descending, value)
+        prefix &= _equal(column.attname, value)
+    return condition
+
+
+def apply(queryset, condition: Q):
+    try:
+        return queryset.filter(condition)
+    except (ValueError, TypeError, ValidationError):
+        raise BadRequest("cursor is not valid for this relation", parameter="cursor") from None
