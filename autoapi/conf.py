@@ -10,6 +10,8 @@ DEFAULTS = {
     "REFRESH_INTERVAL": 1.0,
     "PREVIEW_ROWS": 20,
     "EXACT_COUNT_THRESHOLD": 10000,
+    "CACHE_MAX_AGE": 60,
+    "CSV_NEUTRALISE_FORMULAS": True,
 }
 
 # Name of the Django database alias that points at the published database.

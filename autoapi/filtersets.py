@@ -12,7 +12,9 @@ Query parameters use the exact column names:
 """
 from __future__ import annotations
 
+import django_filters
 from django_filters import rest_framework as drf_filters
+from rest_framework.exceptions import ValidationError
 
 from autoapi.filters import BBoxFilter, LatLonBBoxFilter, TextSearchFilter
 from autoapi.queries import geometry_source
@@ -43,8 +45,33 @@ def column_filters(relation: Relation) -> dict:
                 # A real column named like another column's lookup ("a__gt") keeps its own name.
                 if name in declared or name in RESERVED_PARAMETERS:
                     continue
-                declared[name] = filter_class(field_name=column.attname, lookup_expr=lookup, label=name)
+                extra = {"strip": False} if _is_plain_char_filter(filter_class) else {}
+                declared[name] = filter_class(field_name=column.attname, lookup_expr=lookup, label=name, **extra)
     return declared
+
+
+def _is_plain_char_filter(filter_class) -> bool:
+    # Spaces are part of a text value: "?name__endswith=  " must not be stripped to nothing.
+    return issubclass(filter_class, django_filters.CharFilter) and not issubclass(filter_class, django_filters.filters.BaseCSVFilter)
+
+
+class PortalFilterSet(drf_filters.FilterSet):
+    """django-filter skips a parameter whose value is empty; here ``?name=`` means "name is the
+    empty string" for text columns, and is a 400 for the others (never silently ignored)."""
+
+    EMPTY_MATCHES = {"exact", "iexact", "contains", "icontains", "startswith", "endswith"}
+
+    def filter_queryset(self, queryset):
+        for name, value in self.form.cleaned_data.items():
+            flt = self.filters[name]
+            if self.data.get(name) == "" and not isinstance(flt, TextSearchFilter):
+                if not (_is_plain_char_filter(type(flt)) and flt.lookup_expr in self.EMPTY_MATCHES and flt.field_name in self.text_fields):
+                    raise ValidationError({name: ["A value is required."]})
+                condition = {f"{flt.field_name}__{flt.lookup_expr}": ""}
+                queryset = queryset.exclude(**condition) if flt.exclude else queryset.filter(**condition)
+            else:
+                queryset = flt.filter(queryset, value)
+        return queryset
 
 
 def relation_filters(relation: Relation) -> dict:
@@ -87,4 +114,5 @@ def build_filters(relation: Relation) -> dict:
 def build_filterset(relation: Relation, model) -> type[drf_filters.FilterSet]:
     attrs = build_filters(relation)
     attrs["Meta"] = type("Meta", (), {"model": model, "fields": []})
-    return type(f"{model.__name__}FilterSet", (drf_filters.FilterSet,), attrs)
+    attrs["text_fields"] = frozenset(c.attname for c in relation.columns if type_info(c) is TEXT)
+    return type(f"{model.__name__}FilterSet", (PortalFilterSet,), attrs)
