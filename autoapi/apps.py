@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class AutoapiConfig(AppConfig):
     name = "autoapi"
     verbose_name = "Automatic read-only API"
+
+    def ready(self):
+        from autoapi import checks
+
+        checks.register()

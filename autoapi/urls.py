@@ -9,7 +9,7 @@ from django.urls import path
 from autoapi.errors import NotFound, error_response
 from autoapi.naming import decode_segment
 from autoapi.registry import registry
-from autoapi.views_index import ApiIndexView
+from autoapi.views_index import ApiIndexView, api_docs, openapi_document
 
 app_name = "autoapi"
 
@@ -51,6 +51,8 @@ def relation_detail(request, schema: str, relation: str, key: str):
 
 urlpatterns = [
     path("", ApiIndexView.as_view(), name="index"),
+    path("schema/", openapi_document, name="schema"),
+    path("docs/", api_docs, name="docs"),
     path("<str:schema>/<str:relation>/", relation_list, name="relation-list"),
     path("<str:schema>/<str:relation>/<str:key>/", relation_detail, name="relation-detail"),
 ]

@@ -1,4 +1,6 @@
-"""``/api/``: every published relation with its URLs, as JSON."""
+"""``/api/``, ``/api/schema/`` and ``/api/docs/``: the index, the OpenAPI document, its UI."""
+from django.http import HttpResponse
+from django.shortcuts import render
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,3 +36,13 @@ class ApiIndexView(APIView):
                 }
             )
         return Response({"schema_version": snapshot.version, "count": len(relations), "relations": relations})
+
+
+def openapi_document(request):
+    """``/api/schema/``: the OpenAPI 3.1 document of the current snapshot."""
+    return HttpResponse(registry.current().openapi_json(), content_type="application/vnd.oai.openapi+json; charset=utf-8")
+
+
+def api_docs(request):
+    """``/api/docs/``: Swagger UI, served from static files (no CDN)."""
+    return render(request, "autoapi/docs.html", {"schema_url": "/api/schema/"})

@@ -35,15 +35,23 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular_sidecar",
     "autoapi",
     "catalog",
 ]
 
+# Outermost first; portal/middleware.py explains why each sits where it does.
 MIDDLEWARE = [
+    "portal.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.http.ConditionalGetMiddleware",
+    "portal.middleware.CacheControlMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.middleware.RejectHostileInputMiddleware",
+    "portal.middleware.DatabaseErrorMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -82,6 +90,11 @@ PORTAL = {
     "PREVIEW_ROWS": int(os.environ.get("PORTAL_PREVIEW_ROWS", "20")),
     # Counts are exact up to this many rows, then the planner's estimate (marked as such).
     "EXACT_COUNT_THRESHOLD": int(os.environ.get("PORTAL_EXACT_COUNT_THRESHOLD", "10000")),
+    # Seconds browsers, proxies and CDNs may reuse a successful answer (Cache-Control max-age).
+    "CACHE_MAX_AGE": int(os.environ.get("PORTAL_CACHE_MAX_AGE", "60")),
+    # CSV: a text cell starting with = + - @ tab or CR gets a leading ' so that spreadsheets do not
+    # run it as a formula (OWASP "CSV injection"); numbers and other types are never altered.
+    "CSV_NEUTRALISE_FORMULAS": env_bool("PORTAL_CSV_NEUTRALISE_FORMULAS", True),
 }
 
 _published = parse_database_url(DATABASE_URL)
@@ -98,6 +111,13 @@ _published["OPTIONS"]["options"] = " ".join(
     ]
 ).strip()
 _published["OPTIONS"].setdefault("application_name", "pg-portal")
+# An unreachable database must give a fast 503, not a hung worker: give up connecting after a few
+# seconds, and notice a silently vanished server (no RST) through TCP keepalives.
+_published["OPTIONS"].setdefault("connect_timeout", os.environ.get("PORTAL_CONNECT_TIMEOUT", "3"))
+_published["OPTIONS"].setdefault("keepalives", "1")
+_published["OPTIONS"].setdefault("keepalives_idle", "30")
+_published["OPTIONS"].setdefault("keepalives_interval", "10")
+_published["OPTIONS"].setdefault("keepalives_count", "3")
 _published["CONN_MAX_AGE"] = int(os.environ.get("PORTAL_CONN_MAX_AGE", "60"))
 _published["CONN_HEALTH_CHECKS"] = True
 
@@ -133,12 +153,45 @@ WHITENOISE_USE_FINDERS = True
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Behind a TLS-terminating reverse proxy (README "Production"): PORTAL_HTTPS=1 turns on the HTTPS
+# redirect, HSTS and trust in the proxy's X-Forwarded-Proto. The proxy MUST set that header itself
+# (overwriting the client's), or a client could claim https.
+PORTAL_HTTPS = env_bool("PORTAL_HTTPS", False)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if PORTAL_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
+    SECURE_HSTS_SECONDS = int(os.environ.get("PORTAL_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PORTAL_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("PORTAL_HSTS_PRELOAD", True)
+    # The portal sets no cookies; should one ever appear, it is HTTPS-only.
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    # Turning an HSTS option off is a deliberate choice for this domain: do not warn about it.
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        SILENCED_SYSTEM_CHECKS.append("security.W005")
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
+
+# One JSON object per line (portal/logs.py), with the request id of the request being served;
+# PORTAL_LOG_FORMAT=text for a terminal.
+LOG_FORMAT = os.environ.get("PORTAL_LOG_FORMAT", "json").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "portal.logs.JSONFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "text" if LOG_FORMAT == "text" else "json"},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("PORTAL_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        # 4xx are the client's business (and portal.request logs every request anyway).
+        "django.request": {"level": "ERROR"},
+    },
 }

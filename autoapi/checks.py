@@ -1,0 +1,202 @@
+"""System checks: misconfiguration shows up in ``manage.py check`` (and ``check --deploy``).
+
+Registered by ``AutoapiConfig.ready()`` under the tag ``portal``, so ``manage.py check --tag
+portal`` runs only these. Two groups:
+
+- ``check_settings`` (no database): every ``PORTAL`` value has the right type and a sane range.
+- ``check_published_database``: the published database answers, publishes something, and the
+  portal's role is as harmless as the README asks (no superuser, no CREATE, no write privilege).
+  It connects, so it is not tagged ``database`` (Django runs those only with ``--database``): a
+  portal whose database cannot be reached is misconfigured, and plain ``manage.py check`` says so.
+
+| id | level | what |
+|---|---|---|
+| autoapi.E001 | Error | the published database cannot be reached |
+| autoapi.W001 | Warning | the role can read no relation (nothing is published) |
+| autoapi.W002 | Warning | the role is a superuser |
+| autoapi.W003 | Warning | the role may CREATE in a published schema |
+| autoapi.W004 | Warning | the role may INSERT, UPDATE, DELETE or TRUNCATE a published relation |
+| autoapi.E010 | Error | a PORTAL setting has the wrong type |
+| autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, ...) |
+| autoapi.W010 | Warning | PORTAL holds a name the portal does not know (a typo?) |
+| autoapi.W011 | Warning | EXPORT_STATEMENT_TIMEOUT_MS is shorter than STATEMENT_TIMEOUT_MS |
+"""
+from __future__ import annotations
+
+import numbers
+
+import psycopg2
+from django.conf import settings
+from django.core import checks
+from django.db import DatabaseError, connections
+
+from autoapi.conf import DATABASE_ALIAS, DEFAULTS, portal_setting
+
+TAG = "portal"
+
+_INTEGERS = ("STATEMENT_TIMEOUT_MS", "EXPORT_STATEMENT_TIMEOUT_MS", "PAGE_SIZE", "MAX_PAGE_SIZE",
+             "PREVIEW_ROWS", "EXACT_COUNT_THRESHOLD", "CACHE_MAX_AGE")
+_NUMBERS = ("REFRESH_INTERVAL",)
+_BOOLEANS = ("CSV_NEUTRALISE_FORMULAS",)
+# The lowest value each number may take.
+_MINIMUM = {
+    "STATEMENT_TIMEOUT_MS": 1,  # 0 would switch PostgreSQL's statement timeout off
+    "EXPORT_STATEMENT_TIMEOUT_MS": 1,
+    "PAGE_SIZE": 1,
+    "MAX_PAGE_SIZE": 1,
+    "PREVIEW_ROWS": 1,
+    "EXACT_COUNT_THRESHOLD": 0,
+    "CACHE_MAX_AGE": 0,
+}
+
+
+def _error(msg, hint, id):
+    return checks.Error(msg, hint=hint, obj="settings.PORTAL", id=id)
+
+
+def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    configured = getattr(settings, "PORTAL", {})
+    if not isinstance(configured, dict):
+        return [_error("settings.PORTAL must be a dict", "See README, Configuration.", "autoapi.E010")]
+    for name in sorted(set(configured) - set(DEFAULTS)):
+        messages.append(checks.Warning(
+            f"PORTAL[{name!r}] is not a portal setting and is ignored",
+            hint=f"Known settings: {', '.join(sorted(DEFAULTS))}.", obj="settings.PORTAL", id="autoapi.W010",
+        ))
+    values, typed = {}, True
+    for name in DEFAULTS:
+        value = portal_setting(name)
+        values[name] = value
+        if name in _INTEGERS:
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            expected = "a whole number"
+        elif name in _NUMBERS:
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            expected = "a number"
+        elif name in _BOOLEANS:
+            ok = isinstance(value, bool)
+            expected = "True or False"
+        elif name == "SCHEMAS":
+            ok = isinstance(value, (list, tuple)) and all(isinstance(s, str) and s for s in value)
+            expected = "a list of schema names"
+        else:
+            continue
+        if not ok:
+            typed = False
+            messages.append(_error(f"PORTAL[{name!r}] is {value!r}, not {expected}",
+                                   "See the settings table in README.md.", "autoapi.E010"))
+    if not typed:
+        return messages
+    for name, minimum in _MINIMUM.items():
+        if values[name] < minimum:
+            messages.append(_error(f"PORTAL[{name!r}] is {values[name]}; it must be at least {minimum}",
+                                   "See the settings table in README.md.", "autoapi.E011"))
+    if values["REFRESH_INTERVAL"] <= 0:
+        messages.append(_error(f"PORTAL['REFRESH_INTERVAL'] is {values['REFRESH_INTERVAL']}; it must be more than 0 seconds",
+                               "1.0 checks the schema fingerprint once a second.", "autoapi.E011"))
+    if values["PAGE_SIZE"] > values["MAX_PAGE_SIZE"]:
+        messages.append(_error(
+            f"PORTAL['PAGE_SIZE'] ({values['PAGE_SIZE']}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
+            "The default page must be a page a client may ask for: lower PAGE_SIZE or raise MAX_PAGE_SIZE.",
+            "autoapi.E011",
+        ))
+    if values["PREVIEW_ROWS"] > values["MAX_PAGE_SIZE"]:
+        messages.append(_error(
+            f"PORTAL['PREVIEW_ROWS'] ({values['PREVIEW_ROWS']}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
+            "The catalog's preview is a page: keep it within MAX_PAGE_SIZE.", "autoapi.E011",
+        ))
+    if 0 < values["EXPORT_STATEMENT_TIMEOUT_MS"] < values["STATEMENT_TIMEOUT_MS"]:
+        messages.append(checks.Warning(
+            "PORTAL['EXPORT_STATEMENT_TIMEOUT_MS'] is shorter than PORTAL['STATEMENT_TIMEOUT_MS']",
+            hint="A whole-relation download gets less time than a single page; this is probably a mistake.",
+            obj="settings.PORTAL", id="autoapi.W011",
+        ))
+    return messages
+
+
+ROLE_SQL = "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+
+SCHEMAS_SQL = """
+SELECT n.nspname FROM pg_namespace n
+WHERE {filter} AND has_schema_privilege(n.oid, 'CREATE')
+ORDER BY n.nspname
+"""
+
+WRITABLE_SQL = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND {filter}
+  AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+ORDER BY n.nspname, c.relname
+"""
+
+
+def _names(rows, limit: int = 5) -> str:
+    shown = ", ".join(".".join(row) if len(row) > 1 else row[0] for row in rows[:limit])
+    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def check_published_database(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    # Imported here: introspection is not needed by the settings checks, nor at import time.
+    from autoapi.introspect import SYSTEM_SCHEMA_FILTER, read_snapshot
+
+    connection = connections[DATABASE_ALIAS]
+    schemas = list(portal_setting("SCHEMAS") or [])
+    where = SYSTEM_SCHEMA_FILTER
+    messages: list[checks.CheckMessage] = []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(ROLE_SQL)
+            role, is_superuser = cursor.fetchone()
+            snapshot = read_snapshot(cursor, schemas)
+            cursor.execute(SCHEMAS_SQL.format(filter=where), {"schemas": schemas})
+            creatable = cursor.fetchall()
+            cursor.execute(WRITABLE_SQL.format(filter=where), {"schemas": schemas})
+            writable = cursor.fetchall()
+    except (DatabaseError, psycopg2.Error) as exc:
+        settings_dict = connection.settings_dict
+        where_to = f"{settings_dict.get('HOST') or 'local socket'}:{settings_dict.get('PORT') or 5432}/{settings_dict.get('NAME')}"
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return [checks.Error(
+            f"the published database ({where_to}) cannot be reached: {first_line}",
+            hint="Check DATABASE_URL, that the server is running and accepts connections from this host, "
+                 "and the role's password.",
+            obj="DATABASE_URL", id="autoapi.E001",
+        )]
+    finally:
+        connection.close()
+
+    if not snapshot.relations:
+        scope = f"in the schemas {', '.join(schemas)}" if schemas else "in any schema it may use"
+        messages.append(checks.Warning(
+            f"the role {role!r} can read no table or view {scope}: the portal publishes nothing",
+            hint="GRANT USAGE ON SCHEMA ... and GRANT SELECT ON ... TO the role (README, Serving your own "
+                 "database), or fix PORTAL_SCHEMAS.",
+            obj="DATABASE_URL", id="autoapi.W001",
+        ))
+    if is_superuser:
+        messages.append(checks.Warning(
+            f"the role {role!r} is a superuser: it reads (and publishes) everything, and nothing but the "
+            "portal's session settings keeps it from writing",
+            hint="Connect as a role that can only SELECT (README, Serving your own database).",
+            obj="DATABASE_URL", id="autoapi.W002",
+        ))
+    if creatable:
+        messages.append(checks.Warning(
+            f"the role {role!r} may CREATE objects in the published schema(s) {_names(creatable)}",
+            hint="REVOKE CREATE ON SCHEMA ... FROM the role (and from PUBLIC on PostgreSQL 14 and older).",
+            obj="DATABASE_URL", id="autoapi.W003",
+        ))
+    if writable:
+        messages.append(checks.Warning(
+            f"the role {role!r} may INSERT, UPDATE, DELETE or TRUNCATE {len(writable)} published "
+            f"relation(s): {_names(writable)}",
+            hint="REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ... FROM the role; the portal only needs SELECT.",
+            obj="DATABASE_URL", id="autoapi.W004",
+        ))
+    return messages
+
+
+def register() -> None:
+    checks.register(check_settings, TAG)
+    checks.register(check_published_database, TAG)

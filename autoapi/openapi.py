@@ -1,0 +1,165 @@
+"""The OpenAPI 3.1 document of the current snapshot, built from the metadata records.
+
+Why not drf-spectacular: it discovers endpoints by walking Django's URL patterns and types them
+from serializer fields. The portal routes every relation through two shared patterns and has no
+serializers (PostgreSQL writes the rows), so spectacular would see two untyped endpoints. The
+snapshot already knows every relation, column, type, comment, key and filter, so the document is
+written from it directly: one pass, cached with the snapshot, and typed from PostgreSQL's types.
+"""
+from __future__ import annotations
+
+import re
+
+from autoapi.filtersets import NEGATION_SUFFIX, RESERVED_PARAMETERS, build_filters
+from autoapi.naming import encode_segment
+from autoapi.queries import geometry_source
+from autoapi.snapshot import Column, Relation, Snapshot
+from autoapi.typemap import type_info
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+ERROR_RESPONSES = {
+    "400": {"description": "A parameter is unknown or its value is malformed", "content": {"application/json": {"schema": ERROR}}},
+    "404": {"description": "No such relation or row", "content": {"application/json": {"schema": ERROR}}},
+    "406": {"description": "The format is unknown, or GeoJSON of a relation without geometry", "content": {"application/json": {"schema": ERROR}}},
+    "409": {"description": "PostgreSQL cannot read this relation (a broken view, an unpopulated materialized view)",
+            "content": {"application/json": {"schema": ERROR}}},
+    "503": {"description": "The database is unavailable; retry after the Retry-After header", "content": {"application/json": {"schema": ERROR}}},
+}
+COMMON_PARAMETERS = [
+    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv", "geojson", "ndjson"]},
+     "description": "Output format (or use the Accept header)."},
+    {"name": "limit", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]+|all)$"},
+     "description": "Rows per page (default 100, at most 1000), or `all` to stream every matching row."},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "Rows to skip."},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"},
+     "description": "Keyset cursor from a previous page's `next` link (relations with a key)."},
+    {"name": "ordering", "in": "query", "schema": {"type": "string"},
+     "description": "Comma-separated column names, `-` before a name for descending; the key is always added as a tie-break."},
+    {"name": "fields", "in": "query", "schema": {"type": "string"},
+     "description": "Comma-separated column names to return (tilde-encode a name holding a comma)."},
+    {"name": "expand", "in": "query", "schema": {"type": "string"},
+     "description": "Comma-separated foreign key columns whose referenced row is embedded in place of the value."},
+]
+FILTER_HELP = (
+    "Filters: `?<column>=v` and `?<column>__<lookup>=v` with the lookups listed per column; `in` and `range` take "
+    "comma-separated values; append `!` to any filter name to negate it (`?carrier!=UA`)."
+)
+
+
+def component_name(index: int, relation: Relation) -> str:
+    return f"R{index}_" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{relation.schema}.{relation.name}")[:80]
+
+
+def value_schema(column: Column) -> dict:
+    schema = dict(type_info(column).openapi)
+    if column.enum_labels:
+        schema = {"type": "string", "enum": list(column.enum_labels)}
+    if column.nullable:
+        schema = {"anyOf": [schema, {"type": "null"}]} if schema else {}
+    description = f"PostgreSQL type: {column.type}."
+    if column.comment:
+        description = f"{column.comment} ({description})"
+    return {**schema, "description": description}
+
+
+def row_schema(relation: Relation) -> dict:
+    properties = {c.name: value_schema(c) for c in relation.columns}
+    return {
+        "type": "object",
+        "description": relation.comment or f"A row of {relation.kind} {relation.schema}.{relation.name}",
+        "properties": properties,
+    }
+
+
+def filter_parameters(relation: Relation) -> list[dict]:
+    by_attname = {c.attname: c for c in relation.columns}
+    parameters = []
+    for name, flt in build_filters(relation).items():
+        if name.endswith(NEGATION_SUFFIX) or name in RESERVED_PARAMETERS:
+            continue
+        column = by_attname.get(flt.field_name)
+        lookup = flt.lookup_expr
+        if lookup == "isnull":
+            schema = {"type": "boolean"}
+        elif column is None or lookup in ("in", "range", "has_key", "contains", "overlap", "search", "bbox"):
+            schema = {"type": "string"}
+        else:
+            schema = {k: v for k, v in type_info(column).openapi.items() if k != "description"} or {"type": "string"}
+            if "type" in schema and isinstance(schema["type"], list):
+                schema = {"type": "string"}
+        description = f"`{lookup}` on {column.name!r}" if column is not None else {
+            "bbox": "minLon,minLat,maxLon,maxLat in WGS 84: rows whose geometry intersects the box",
+            "search": "words that must all appear (full-text search where the relation has a tsvector)",
+        }.get(name, name)
+        parameters.append({"name": name, "in": "query", "schema": schema, "description": description})
+    return parameters
+
+
+def _list_operation(relation: Relation, ref: dict, has_geo: bool) -> dict:
+    page = {
+        "type": "object",
+        "properties": {
+            "count": {"type": "integer"},
+            "count_is_estimate": {"type": "boolean"},
+            "next": {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]},
+            "previous": {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]},
+            "results": {"type": "array", "items": ref},
+        },
+        "required": ["count", "next", "previous", "results"],
+    }
+    content = {
+        "application/json": {"schema": page},
+        "text/csv": {"schema": {"type": "string"}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    }
+    if has_geo:
+        content["application/geo+json"] = {"schema": {"type": "object"}}
+    return {
+        "operationId": f"list_{ref['$ref'].rsplit('/', 1)[1]}",
+        "summary": f"Rows of {relation.schema}.{relation.name}",
+        "description": (relation.comment + "\n\n" if relation.comment else "") + FILTER_HELP,
+        "tags": [relation.schema],
+        "parameters": COMMON_PARAMETERS + filter_parameters(relation),
+        "responses": {"200": {"description": "A page of rows (JSON), or every row (`limit=all`)", "content": content}, **ERROR_RESPONSES},
+    }
+
+
+def _detail_operation(relation: Relation, ref: dict) -> dict:
+    columns = ", ".join(relation.key.columns)
+    return {
+        "operationId": f"get_{ref['$ref'].rsplit('/', 1)[1]}",
+        "summary": f"One row of {relation.schema}.{relation.name} by ({columns})",
+        "tags": [relation.schema],
+        "parameters": [
+            {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": f"The value(s) of ({columns}), each tilde-encoded, joined by commas."},
+            COMMON_PARAMETERS[0], COMMON_PARAMETERS[5], COMMON_PARAMETERS[6],
+        ],
+        "responses": {"200": {"description": "The row", "content": {"application/json": {"schema": ref}}}, **ERROR_RESPONSES},
+    }
+
+
+def build_document(snapshot: Snapshot) -> dict:
+    paths: dict = {
+        "/api/": {"get": {"operationId": "index", "summary": "Every published relation with its URLs",
+                          "responses": {"200": {"description": "The index", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+    }
+    schemas: dict = {"Error": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}
+    for index, relation in enumerate(snapshot.relations):
+        name = component_name(index, relation)
+        schemas[name] = row_schema(relation)
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        base = f"/api/{encode_segment(relation.schema)}/{encode_segment(relation.name)}/"
+        paths[base] = {"get": _list_operation(relation, ref, geometry_source(relation) is not None)}
+        if relation.key:
+            paths[base + "{key}/"] = {"get": _detail_operation(relation, ref)}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Open data API",
+            "version": snapshot.version,
+            "description": "Every relation of the published PostgreSQL database, read-only. " + FILTER_HELP,
+        },
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
