@@ -31,12 +31,11 @@ install-python: $(VENV)/.installed
 # first run), served by gunicorn at http://127.0.0.1:8000.
 demo: install-python
 	env -u DATABASE_URL $(PY) -m portal.embedded url
-	env -u DATABASE_URL PORTAL_DEBUG=$${PORTAL_DEBUG:-0} $(VENV)/bin/gunicorn portal.wsgi:application \
-		--bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 120
+	env -u DATABASE_URL PORTAL_DEBUG=$${PORTAL_DEBUG:-0} HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # Serve the database named by DATABASE_URL.
 serve: install-python
-	$(VENV)/bin/gunicorn portal.wsgi:application --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 120
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # The whole suite: on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
 test: install test-debian test-embedded
@@ -49,3 +48,8 @@ test-embedded:
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache
+
+# The benchmark (not a test): a disposable PostgreSQL 15 + PostGIS with generated data, the portal
+# under gunicorn, one table of portal vs PostgreSQL-alone figures (also in var/bench-results.txt).
+bench: install
+	$(PY) -m bench.run

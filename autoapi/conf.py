@@ -10,6 +10,7 @@ DEFAULTS = {
     "REFRESH_INTERVAL": 1.0,
     "PREVIEW_ROWS": 20,
     "EXACT_COUNT_THRESHOLD": 10000,
+    "NOTIFY_CHANNEL": "portal_schema_changed",
     "CACHE_MAX_AGE": 60,
     "CSV_NEUTRALISE_FORMULAS": True,
 }

@@ -2,8 +2,8 @@
 
 A cursor is the previous page's last row's values of the ordering columns, with the ordering
 itself, as URL-safe base64 JSON. The next page is the rows strictly after that row in the same
-order, written as ``a > v1 OR (a = v1 AND b > v2) ...`` with PostgreSQL's NULL placement (NULLS
-LAST ascending, NULLS FIRST descending). It is only offered where the order ends with a key, so
+order, written as ``a > v1 OR (a = v1 AND b > v2) ...`` with the API's NULL placement (NULLs
+last in both directions). It is only offered where the order ends with a key, so
 "strictly after" names exactly the rows not yet seen.
 """
 from __future__ import annotations
@@ -40,12 +40,11 @@ def decode(cursor: str, ordering_signature: str) -> list:
     return values
 
 
-def _after(column: Column, attname: str, descending: bool, value) -> Q:
+def _after(attname: str, descending: bool, value) -> Q:
     if value is None:
-        # NULLs sort last ascending (nothing after them) and first descending (everything else after).
-        return Q(pk__in=[]) if not descending else Q(**{f"{attname}__isnull": False})
+        return Q(pk__in=[])  # NULLs sort last: nothing comes after them but ties
     strictly = Q(**{f"{attname}__{'lt' if descending else 'gt'}": value})
-    return strictly if descending else strictly | Q(**{f"{attname}__isnull": True})
+    return strictly | Q(**{f"{attname}__isnull": True})
 
 
 def _equal(attname: str, value) -> Q:
@@ -58,7 +57,7 @@ def keyset_condition(terms: list[tuple[Column, bool]], values: list) -> Q:
     condition, prefix = Q(pk__in=[]), Q()
     for (column, descending), value in zip(terms, values):
         value = str(value) if isinstance(value, Decimal) else value
-        condition |= prefix & _after(column, column.attname, descending, value)
+        condition |= prefix & _after(column.attname, descending, value)
         prefix &= _equal(column.attname, value)
     return condition
 

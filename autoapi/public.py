@@ -10,11 +10,15 @@ from dataclasses import dataclass
 
 import psycopg2
 from django.db import DatabaseError, connections
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from autoapi import queries
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.errors import PortalError, translate_database_error
+from autoapi.errors import BadRequest, PortalError, translate_database_error
+from autoapi.filtersets import RESERVED_PARAMETERS
+from autoapi.queries import geometry_source
+from autoapi.typemap import type_info
 from autoapi.naming import decode_segment, encode_segment
 from autoapi.pagination import Window, count_rows
 from autoapi.registry import registry
@@ -22,8 +26,20 @@ from autoapi.snapshot import Column, Relation, Snapshot
 
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
-    "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "fetch_rows",
+    "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
+    "is_sortable", "formats", "RESERVED_PARAMETERS",
 ]
+
+
+def is_sortable(column: Column) -> bool:
+    """Whether ``?ordering=`` accepts this column."""
+    return type_info(column).sortable
+
+
+def formats(relation: Relation) -> tuple[str, ...]:
+    """The API formats this relation has (GeoJSON only with a geometry or latitude/longitude)."""
+    base = ("json", "csv", "ndjson")
+    return base + ("geojson",) if geometry_source(relation) is not None else base
 
 
 def get_snapshot() -> Snapshot:
@@ -66,7 +82,11 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
         raise PortalError("this relation is no longer published")
     view = endpoints.viewset(request=Request(request), format_kwarg=None, action="list")
     view.check_readable()
-    queryset = view.filter_queryset(view.get_queryset())
+    try:
+        queryset = view.filter_queryset(view.get_queryset())
+    except ValidationError as exc:
+        raise BadRequest("invalid query parameter", errors=exc.detail) from None
+    filtered = any(name not in RESERVED_PARAMETERS for name in request.GET)
     shape = queries.RowShape(relation, relation.columns)
     statement = queries.json_rows(Window(limit, offset).apply(queryset), shape)
     try:
@@ -75,5 +95,5 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
             rows = [json.loads(row[0], parse_float=Decimal) for row in cursor.fetchall()]
         count, estimated = count_rows(queryset)
     except (DatabaseError, psycopg2.Error) as exc:
-        raise translate_database_error(exc, filtered=True) from exc
+        raise translate_database_error(exc, filtered=filtered) from exc
     return Rows(relation.columns, rows, count, estimated)

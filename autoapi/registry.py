@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
+
+import psycopg2
+from psycopg2 import sql
 
 from django.db import connections
 
@@ -27,6 +31,7 @@ class Registry:
         self._current: PublishedAPI | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._stopped = threading.Event()
         self._watcher_pid: int | None = None
         self.last_checked: float | None = None
 
@@ -51,6 +56,13 @@ class Registry:
             log.info("schema snapshot %s: %d relations published", snapshot.version[:8], len(snapshot.relations))
             return True
 
+    def rebuild(self) -> PublishedAPI:
+        """Read a new snapshot and swap it in, whether or not the fingerprint moved."""
+        with self._lock:
+            self._current = PublishedAPI(self._read())
+            self.last_checked = time.time()
+            return self._current
+
     def poke(self):
         """Ask the watcher to check now (a query hit a relation or column that is gone)."""
         self._wake.set()
@@ -68,16 +80,53 @@ class Registry:
                 return
             self._watcher_pid = os.getpid()
             threading.Thread(target=self._watch, name="portal-schema-watcher", daemon=True).start()
+            if portal_setting("NOTIFY_CHANNEL"):
+                threading.Thread(target=self._listen, name="portal-schema-listener", daemon=True).start()
+
+    def stop(self):
+        """Stop checking for schema changes (tests call it before database access ends)."""
+        self._stopped.set()
+        self._wake.set()
 
     def _watch(self):
-        while True:
+        while not self._stopped.is_set():
             self._wake.wait(portal_setting("REFRESH_INTERVAL"))
             self._wake.clear()
+            if self._stopped.is_set():
+                return
             try:
                 self.refresh_now()
             except Exception:
                 log.exception("schema refresh failed; still serving the previous snapshot")
                 connections[DATABASE_ALIAS].close()
+
+
+    def _listen(self):
+        """The optional instant path: wake the watcher on ``NOTIFY <channel>`` (an event trigger
+        an admin may install, see README). The fingerprint stays the source of truth, so a lost
+        notification only costs the polling delay."""
+        channel = portal_setting("NOTIFY_CHANNEL")
+        while not self._stopped.is_set():
+            conn = None
+            try:
+                conn = psycopg2.connect(**connections[DATABASE_ALIAS].get_connection_params())
+                conn.autocommit = True
+                with conn.cursor() as cursor:
+                    cursor.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                while True:
+                    if select.select([conn], [], [], 60)[0]:
+                        conn.poll()
+                        if conn.notifies:
+                            conn.notifies.clear()
+                            self._wake.set()
+                    else:
+                        conn.poll()  # notices a dead connection
+            except Exception:
+                log.warning("schema change listener on %r lost its connection; retrying", channel)
+                time.sleep(5)
+            finally:
+                if conn is not None:
+                    conn.close()
 
 
 registry = Registry()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import psycopg2
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections
+from django.db.models import F
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
@@ -93,7 +94,9 @@ class ColumnOrderingBackend:
     def filter_queryset(self, request, queryset, view):
         terms = ordering_terms(view.relation, request.query_params.get("ordering", ""))
         view.ordering = terms
-        order = [f"-{c.attname}" if descending else c.attname for c, descending in terms]
+        # NULLs last in both directions (PostgreSQL puts them first when descending): a "largest
+        # first" listing should open on values, not on rows that have none.
+        order = [F(c.attname).desc(nulls_last=True) if descending else F(c.attname).asc() for c, descending in terms]
         return queryset.order_by(*order) if order else queryset
 
 

@@ -1,7 +1,10 @@
 """Liveness and readiness, and the last-resort error pages."""
-from django.db import DatabaseError
+import psycopg2
+from django.db import DatabaseError, connections
 from django.http import JsonResponse
 
+from autoapi.conf import DATABASE_ALIAS
+from autoapi.errors import DatabaseUnavailable
 from autoapi.public import get_snapshot
 
 
@@ -10,10 +13,17 @@ def healthz(request):
 
 
 def readyz(request):
+    """Ready: the snapshot is loaded AND the database answers now (a load balancer takes a process
+    out of rotation while its database is down, and back within a probe of its return)."""
     try:
         snapshot = get_snapshot()
-    except DatabaseError:
-        return JsonResponse({"status": "unavailable", "detail": "the database cannot be reached"}, status=503)
+        with connections[DATABASE_ALIAS].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except (DatabaseError, psycopg2.Error):
+        response = JsonResponse({"status": "unavailable", "detail": "the database cannot be reached"}, status=503)
+        response["Retry-After"] = DatabaseUnavailable.headers["Retry-After"]
+        return response
     return JsonResponse({"status": "ready", "relations": len(snapshot.relations), "schema_version": snapshot.version})
 
 

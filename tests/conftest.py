@@ -106,6 +106,9 @@ def django_db_setup():
 def _unblock_database_access(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         yield
+        from autoapi.registry import registry
+
+        registry.stop()  # its thread must not query once access is blocked again
 
 
 @pytest.fixture(scope="session")
@@ -229,19 +232,20 @@ def _tail(path: Path, lines: int = 60) -> str:
         return "(no log)"
 
 
-@pytest.fixture(scope="session")
-def live_server_url(tmp_path_factory):
+@contextlib.contextmanager
+def running_server(log_dir: Path, env_overrides: dict | None = None, workers: int = 2, threads: int = 4):
+    """The real app under gunicorn on a free port, yielding its base URL; stopped on exit."""
     import requests
 
     gunicorn = Path(sys.executable).parent / "gunicorn"
     launcher = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    logfile = tmp_path_factory.mktemp("live_server") / "gunicorn.log"
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings", PYTHONUNBUFFERED="1")
+    logfile = log_dir / f"gunicorn-{port}.log"
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings", PYTHONUNBUFFERED="1", **(env_overrides or {}))
     cmd = [
         *launcher, "portal.wsgi:application",
-        "-b", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+        "-b", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
         "--graceful-timeout", "5", "--access-logfile", "-", "--error-logfile", "-",
     ]
     with open(logfile, "wb") as log:
@@ -275,3 +279,9 @@ def live_server_url(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("live_server")) as base_url:
+        yield base_url

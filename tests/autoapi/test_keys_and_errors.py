@@ -104,7 +104,7 @@ def test_filters_and_ordering_match_sql(client, superuser_conn):
     numeric = next(c for c in rel.columns if c.base_type in ("int4", "int8", "numeric") and c.name != "id")
     ours = json_body(client.get(url(rel, f"{numeric.name}__gte=10&{numeric.name}__lt=500&ordering=-{numeric.name}&limit=all")))
     theirs = superuser_conn.execute(
-        f'SELECT id FROM public.big_2500 WHERE "{numeric.name}" >= 10 AND "{numeric.name}" < 500 ORDER BY "{numeric.name}" DESC, id'
+        f'SELECT id FROM public.big_2500 WHERE "{numeric.name}" >= 10 AND "{numeric.name}" < 500 ORDER BY "{numeric.name}" DESC NULLS LAST, id'
     )
     assert [row["id"] for row in ours] == [row[0] for row in theirs]
 

@@ -64,3 +64,17 @@ def test_a_real_server_follows_ddl(live_server_url, superuser_conn):
 def test_in_process_snapshot_has_caught_up(client):
     """Leaves the in-process snapshot without the tables above, for the tests that follow."""
     wait_for(lambda: not {("public", "live_view"), ("public", "live table")} & names(client), "cleanup seen")
+
+
+def test_notify_refreshes_at_once_without_waiting_for_the_poll(tmp_path, superuser_conn):
+    from tests.conftest import running_server
+
+    superuser_conn.at_teardown("DROP TABLE IF EXISTS public.notify_probe")
+    with running_server(tmp_path, {"PORTAL_REFRESH_INTERVAL": "120"}, workers=1, threads=2) as base:
+        assert requests.get(f"{base}/api/", timeout=5).status_code == 200  # snapshot built
+        time.sleep(0.5)  # let the listener connect
+        superuser_conn.execute("CREATE TABLE public.notify_probe (id int)")
+        time.sleep(1.0)
+        assert requests.get(f"{base}/api/public/notify_probe/", timeout=5).status_code == 404, "no NOTIFY yet"
+        superuser_conn.execute("NOTIFY portal_schema_changed")
+        wait_for(lambda: requests.get(f"{base}/api/public/notify_probe/", timeout=5).status_code == 200, "NOTIFY refresh")

@@ -1,0 +1,88 @@
+"""gunicorn settings for the portal: ``gunicorn -c portal/gunicorn.conf.py portal.wsgi:application``.
+
+Every value comes from the environment (see README, "Production"):
+
+| variable | default | what |
+|---|---|---|
+| ``HOST``, ``PORT`` | ``127.0.0.1``, ``8000`` | where to listen (``HOST=0.0.0.0`` for every interface, ``HOST=[::]`` for IPv6) |
+| ``GUNICORN_WORKERS`` | 2 x CPUs, between 2 and 8 | processes; each holds its own snapshot and its own connections |
+| ``GUNICORN_THREADS`` | 4 | threads per process: at most workers x threads page queries at once |
+| ``GUNICORN_TIMEOUT`` | 30 | seconds a worker may stay silent before the master restarts it |
+| ``GUNICORN_GRACEFUL_TIMEOUT`` | 30 | seconds a worker gets to finish its requests on a restart (HUP) or stop (TERM) |
+| ``GUNICORN_KEEPALIVE`` | 5 | seconds an idle keep-alive connection stays open (keep it below the proxy's) |
+| ``GUNICORN_MAX_REQUESTS`` | 1000 | a worker is replaced after this many requests (0: never), |
+| ``GUNICORN_MAX_REQUESTS_JITTER`` | 100 | ...plus up to this many, so workers do not all restart at once |
+| ``GUNICORN_ACCESS_LOG`` | unset: off | a path or ``-``: gunicorn's own access log, in addition to the portal's JSON request log |
+| ``PORTAL_LOG_FORMAT`` | ``json`` | ``json``: gunicorn's own messages as JSON lines too; ``text``: gunicorn's format |
+
+Workers are ``gthread``: the master checks a heartbeat written by each worker's main loop, not
+by the request threads, so a long ``?limit=all`` download never trips ``timeout``; a stuck
+worker still does. Pages are bounded by PostgreSQL's statement timeout well below ``timeout``.
+"""
+import os
+
+from portal.logs import JSONFormatter  # noqa: F401  (fails early when the project is not importable)
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SystemExit(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+_host = os.environ.get("HOST", "").strip() or "127.0.0.1"
+_port = _int("PORT", 8000, minimum=1)
+if ":" in _host and not _host.startswith("["):
+    _host = f"[{_host}]"  # an IPv6 address
+bind = [f"{_host}:{_port}"]
+
+worker_class = "gthread"
+workers = _int("GUNICORN_WORKERS", max(2, min(2 * (os.cpu_count() or 1), 8)), minimum=1)
+threads = _int("GUNICORN_THREADS", 4, minimum=1)
+timeout = _int("GUNICORN_TIMEOUT", 30, minimum=1)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100) if max_requests else 0
+
+# The longest request line gunicorn accepts (its maximum): long filter lists fit, 8 KB more is a 400.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# Workers import the app themselves: each builds its own snapshot and opens its own connections
+# after the fork (nothing to share, nothing inherited half-open).
+preload_app = False
+proc_name = "pg-portal"
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"  # the heartbeat file: never on a slow or full disk
+
+# The portal logs one JSON line per request itself (portal/logs.py); gunicorn's access log is off
+# unless asked for.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("PORTAL_LOG_LEVEL", "INFO").lower()
+
+if os.environ.get("PORTAL_LOG_FORMAT", "json").strip().lower() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "portal.logs.JSONFormatter"}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "access_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+        },
+        "root": {"level": loglevel.upper(), "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": loglevel.upper(), "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access_console"], "propagate": False},
+        },
+    }

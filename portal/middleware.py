@@ -1,0 +1,202 @@
+"""The portal's HTTP edges: CORS on the API, Cache-Control, hostile input, database outages.
+
+Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
+
+    portal.logs.RequestLogMiddleware             request id in and out, one JSON line per request
+    SecurityMiddleware                           HTTPS redirect, HSTS, nosniff, referrer policy
+    portal.middleware.CorsMiddleware             preflights answered; Allow-Origin on every /api/ answer, 304s included
+    portal.middleware.ReadOnlyMethodsMiddleware  anything but GET, HEAD, OPTIONS: 405
+    whitenoise                                   static files (their own caching headers)
+    ConditionalGetMiddleware                     ETag over the body, 304 on If-None-Match
+    portal.middleware.CacheControlMiddleware     Cache-Control (set before the ETag is computed: no-store gets none)
+    CommonMiddleware, XFrameOptionsMiddleware
+    portal.middleware.RejectHostileInputMiddleware    NUL bytes in the path or query string: 400
+    portal.middleware.DatabaseErrorMiddleware    a database error escaping a view: 503 + Retry-After (or its 4xx)
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+import psycopg2
+from django.db import DatabaseError
+from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
+
+from autoapi.conf import portal_setting
+from autoapi.errors import BadRequest, DatabaseUnavailable, PortalError, error_response, translate_database_error
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+NEVER_CACHED = ("/healthz", "/readyz")
+ALLOWED_METHODS = CORS_METHODS = "GET, HEAD, OPTIONS"
+CORS_MAX_AGE = "86400"
+# Response headers a browser script may read (the CORS-safelisted ones need no mention).
+CORS_EXPOSED = "ETag, Link, Retry-After, X-Request-ID, Content-Disposition"
+# Request headers a preflight may ask for: a comma-separated list of HTTP tokens.
+_HEADER_LIST = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
+DEFAULT_ALLOWED_HEADERS = "Accept, Accept-Language, Content-Type, If-None-Match, If-Modified-Since, Range, X-Request-ID"
+
+
+def is_api(request) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def error_for(request, error: PortalError) -> HttpResponse:
+    """JSON for the API (and the health URLs), the catalog's error page for everything else."""
+    if is_api(request) or request.path in NEVER_CACHED:
+        return error_response(error)
+    from catalog.views import error_page
+
+    titles = {
+        400: "This request cannot be answered",
+        404: "Not found",
+        405: "Method not allowed",
+        409: "This relation cannot be read",
+        503: "Database unavailable",
+    }
+    messages = {503: "The published database cannot be reached just now. Try again shortly."}
+    status = error.status_code
+    response = error_page(request, status, titles.get(status, "This request cannot be answered"),
+                          messages.get(status, error.detail))
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+class ReadOnlyMethodsMiddleware:
+    """Only GET, HEAD and OPTIONS exist, everywhere: any other method is a 405 with ``Allow``.
+
+    The API's viewsets say so themselves; this makes it true of the catalog and the health URLs
+    too (a Django function view would otherwise answer a POST like a GET), and is why the site
+    needs no CSRF protection (``security.W003`` is silenced in settings). ``OPTIONS`` outside the
+    API is answered here with ``Allow`` and no body.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method in ("GET", "HEAD") or (request.method == "OPTIONS" and is_api(request)):
+            return self.get_response(request)
+        if request.method == "OPTIONS":
+            response = HttpResponse(status=200)
+        else:
+            response = error_for(request, MethodNotAllowed(f"method {request.method[:20]!r} is not allowed: this site is read-only"))
+        response["Allow"] = ALLOWED_METHODS
+        return response
+
+
+class MethodNotAllowed(PortalError):
+    status_code = 405
+
+
+class CorsMiddleware:
+    """``Access-Control-Allow-Origin: *`` on every ``/api/`` response, and preflights answered here.
+
+    The API is public and read-only, and takes no cookies or credentials, so any origin may read
+    it; ``Allow-Credentials`` is never sent. The catalog's pages are not opened to other origins.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not is_api(request):
+            return self.get_response(request)
+        if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.META:
+            response = HttpResponse(status=204)
+            response["Access-Control-Allow-Methods"] = CORS_METHODS
+            requested = request.META.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").strip()
+            if requested and len(requested) <= 1000 and _HEADER_LIST.fullmatch(requested):
+                # Reading needs no special header, and a header cannot write anything: echo them.
+                response["Access-Control-Allow-Headers"] = requested
+            else:
+                response["Access-Control-Allow-Headers"] = DEFAULT_ALLOWED_HEADERS
+            response["Access-Control-Max-Age"] = CORS_MAX_AGE
+            response["Cache-Control"] = f"public, max-age={CORS_MAX_AGE}"
+        else:
+            response = self.get_response(request)
+            response["Access-Control-Expose-Headers"] = CORS_EXPOSED
+        response["Access-Control-Allow-Origin"] = "*"
+        return response
+
+
+def cache_control_value(max_age: int) -> str:
+    return f"public, max-age={max_age}" if max_age > 0 else "no-cache"
+
+
+class CacheControlMiddleware:
+    """``Cache-Control: public, max-age=CACHE_MAX_AGE`` on successful GET/HEAD answers; ``no-store``
+    on errors (a 503 must not outlive the outage in a CDN) and on the health URLs.
+
+    API answers also get ``Vary: Accept``: the same URL gives JSON, CSV, GeoJSON or NDJSON by the
+    Accept header, and a shared cache must not hand one client another's format. A view that set
+    its own Cache-Control keeps it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if is_api(request):
+            patch_vary_headers(response, ("Accept",))
+        if response.has_header("Cache-Control"):
+            return response
+        if request.path in NEVER_CACHED or response.status_code >= 400:
+            response["Cache-Control"] = "no-store"
+        elif request.method in ("GET", "HEAD"):
+            response["Cache-Control"] = cache_control_value(int(portal_setting("CACHE_MAX_AGE")))
+        return response
+
+
+class RejectHostileInputMiddleware:
+    """A NUL byte in the path or the query string is a 400 before any view sees it.
+
+    PostgreSQL cannot store NUL in text (psycopg2 refuses to send it), so no relation name, key or
+    filter value can hold one; rejecting it here keeps every view from having to.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        problem = None
+        if "\x00" in request.path:
+            problem = "the path holds a NUL byte (%00), which no name or key can contain"
+        else:
+            for name, values in request.GET.lists():
+                if "\x00" in name or any("\x00" in value for value in values):
+                    problem = f"query parameter {name.replace(chr(0), '%00')!r} holds a NUL byte (%00), which no value can contain"
+                    break
+        if problem:
+            return error_for(request, BadRequest(problem))
+        return self.get_response(request)
+
+
+class DatabaseErrorMiddleware:
+    """A database error that escapes a view becomes the status it deserves, never a 500.
+
+    Most of all a lost or refused connection (the database restarting, a full connection table,
+    ``connect_timeout``): 503 with ``Retry-After``, JSON on the API, a page in the catalog. The API
+    views translate their own errors; this catches what happens outside them (the first snapshot
+    of a process, the catalog, the URL dispatcher).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (DatabaseError, psycopg2.Error)):
+            return None
+        error = translate_database_error(exception, filtered=False)
+        if isinstance(error, DatabaseUnavailable):
+            log.warning("database unavailable: %s", str(exception).strip().splitlines()[0] if str(exception).strip() else type(exception).__name__)
+        else:
+            log.warning("database error outside a view's own handling", exc_info=exception)
+        return error_for(request, error)

@@ -1,0 +1,43 @@
+"""Old snapshots are freed: swapping 100 of them leaves memory and live model classes flat."""
+from __future__ import annotations
+
+import gc
+
+from django.db.models.base import ModelBase
+
+from autoapi.models import MODULE
+from autoapi.registry import registry
+
+SAMPLE = ("single_pk", "composite_pk", "fk_simple")
+
+
+def live_model_classes() -> int:
+    gc.collect()
+    # type(obj), not isinstance(): the latter wakes lazy objects (django.contrib.admin.site).
+    return sum(1 for obj in gc.get_objects() if type(obj) is ModelBase and obj.__module__ == MODULE)
+
+
+def rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def use_snapshot(client, round_number: int):
+    api = registry.rebuild()
+    for name in SAMPLE:
+        assert client.get(f"/api/public/{name}/?limit=5").status_code == 200
+    if round_number % 10 == 0:
+        assert client.get("/api/public/single_pk/?limit=5&format=csv").status_code == 200
+        assert client.get("/api/schema/").status_code == 200
+    return api
+
+
+def test_swapping_100_snapshots_keeps_memory_flat(client):
+    for n in range(10):  # warm up caches that legitimately fill once
+        use_snapshot(client, n)
+    models_before, rss_before = live_model_classes(), rss_kb()
+    for n in range(100):
+        use_snapshot(client, n)
+    models_after, rss_after = live_model_classes(), rss_kb()
+    assert models_after <= max(models_before, len(SAMPLE) * 2), (models_before, models_after)
+    assert rss_after - rss_before < 20_000, f"RSS grew by {rss_after - rss_before} kB over 100 snapshots"
