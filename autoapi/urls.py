@@ -4,6 +4,8 @@ Relations are not separate URL patterns: the two routes below look the relation 
 snapshot (a dict lookup) and hand the request to that relation's viewset. So a schema change never
 touches Django's URL resolver or its caches, and routing cost does not grow with the schema.
 """
+import logging
+
 from django.urls import path
 
 from autoapi.errors import NotFound, error_response
@@ -12,6 +14,7 @@ from autoapi.registry import registry
 from autoapi.views_index import ApiIndexView, api_docs, openapi_document
 
 app_name = "autoapi"
+log = logging.getLogger(__name__)
 
 
 def _endpoints(schema: str, relation: str):
@@ -35,7 +38,12 @@ def _serve(request, schema: str, relation: str, view_name: str, **kwargs):
             return _missing()
         response = getattr(endpoints, view_name)(request, **kwargs)
         if attempt == 1 and getattr(response, "schema_changed", False):
-            registry.refresh_now()
+            try:
+                registry.refresh_now()
+            except Exception:  # the catalog itself is mid-change: answer the first 404, retry later
+                log.warning("refresh after a schema race failed", exc_info=True)
+                registry.poke()
+                return response
             continue
         return response
     return response
