@@ -78,3 +78,19 @@ def test_notify_refreshes_at_once_without_waiting_for_the_poll(tmp_path, superus
         assert requests.get(f"{base}/api/public/notify_probe/", timeout=5).status_code == 404, "no NOTIFY yet"
         superuser_conn.execute("NOTIFY portal_schema_changed")
         wait_for(lambda: requests.get(f"{base}/api/public/notify_probe/", timeout=5).status_code == 200, "NOTIFY refresh")
+
+
+def test_the_documented_event_trigger_notifies_the_portal(tmp_path, superuser_conn):
+    from pathlib import Path
+
+    from tests.conftest import running_server
+
+    trigger_sql = (Path(__file__).resolve().parents[2] / "docs" / "schema-change-trigger.sql").read_text()
+    superuser_conn.at_teardown("DROP TABLE IF EXISTS public.trigger_probe")
+    superuser_conn.at_teardown("DROP FUNCTION IF EXISTS public.portal_notify_schema_change() CASCADE")
+    superuser_conn.execute(trigger_sql)
+    with running_server(tmp_path, {"PORTAL_REFRESH_INTERVAL": "120"}, workers=1, threads=2) as base:
+        assert requests.get(f"{base}/api/", timeout=5).status_code == 200
+        time.sleep(0.5)  # let the listener connect
+        superuser_conn.execute("CREATE TABLE public.trigger_probe (id int)")
+        wait_for(lambda: requests.get(f"{base}/api/public/trigger_probe/", timeout=5).status_code == 200, "trigger refresh")
