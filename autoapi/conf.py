@@ -13,6 +13,9 @@ DEFAULTS = {
     "NOTIFY_CHANNEL": "portal_schema_changed",
     "CACHE_MAX_AGE": 60,
     "CSV_NEUTRALISE_FORMULAS": True,
+    "MAP_TILE_URL": "",
+    "MAP_TILE_ATTRIBUTION": "",
+    "METADATA_FILE": "",
 }
 
 # Name of the Django database alias that points at the published database.

@@ -53,20 +53,30 @@ def parse_window(params) -> Window:
     return Window(limit, offset)
 
 
-def count_rows(queryset) -> tuple[int, bool]:
-    """(count, is_estimate): exact up to EXACT_COUNT_THRESHOLD, else the planner's estimate."""
+def count_rows(queryset, *, filtered: bool = True, estimated_total: int | None = None) -> tuple[int, bool]:
+    """(count, is_estimate): exact up to EXACT_COUNT_THRESHOLD, else the planner's estimate.
+
+    Never counts millions of rows: an unfiltered relation known (from the snapshot) to be large
+    takes its row estimate at once; a filtered one asks the planner first, and counts exactly
+    (and at most threshold + 1 rows) only when the plan says the answer may be small.
+    """
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
+    if not filtered and estimated_total is not None and estimated_total > threshold:
+        return estimated_total, True
     with connections[DATABASE_ALIAS].cursor() as cursor:
+        statement = explain_sql(queryset)
+        cursor.execute(statement.sql, statement.params)
+        plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        planned = int(plan[0]["Plan"]["Plan Rows"])
+        if planned > threshold * 10:
+            return planned, True
         statement = count_sql(queryset, threshold + 1)
         cursor.execute(statement.sql, statement.params)
         exact = cursor.fetchone()[0]
         if exact <= threshold:
             return exact, False
-        statement = explain_sql(queryset)
-        cursor.execute(statement.sql, statement.params)
-        plan = cursor.fetchone()[0]
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        return max(int(plan[0]["Plan"]["Plan Rows"]), exact), True
+        return max(planned, exact), True
 
 
 def page_links(request, window: Window, count: int | None, returned: int) -> dict:

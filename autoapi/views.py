@@ -95,8 +95,12 @@ class ColumnOrderingBackend:
         terms = ordering_terms(view.relation, request.query_params.get("ordering", ""))
         view.ordering = terms
         # NULLs last in both directions (PostgreSQL puts them first when descending): a "largest
-        # first" listing should open on values, not on rows that have none.
-        order = [F(c.attname).desc(nulls_last=True) if descending else F(c.attname).asc() for c, descending in terms]
+        # first" listing should open on values, not on rows that have none. Only where the column
+        # can hold NULLs: a plain DESC on a NOT NULL column can still walk its index backwards.
+        order = [
+            (F(c.attname).desc(nulls_last=True) if c.nullable else F(c.attname).desc()) if descending else F(c.attname).asc()
+            for c, descending in terms
+        ]
         return queryset.order_by(*order) if order else queryset
 
 
@@ -209,7 +213,9 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
             else:
                 fetched = self._fetch(statement, renderer)
                 rows = fetched if renderer.rows_as == ROWS_AS_CSV else [row[0] for row in fetched]
-                count, estimated = count_rows(queryset)
+                count, estimated = count_rows(
+                    queryset, filtered=self._is_filtered(), estimated_total=self.relation.estimated_rows
+                )
                 envelope = {"count": count}
                 if estimated:
                     envelope["count_is_estimate"] = True
