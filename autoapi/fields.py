@@ -51,54 +51,24 @@ class GeometryField(PassThroughField):
         super().__init__(*args, **kwargs)
 
 
-@JSONDocumentField.register_lookup
-class HasKey(models.Lookup):
-    lookup_name = "has_key"
+def operator_lookup(field: type[models.Field], name: str, template: str) -> type[models.Lookup]:
+    """Register ``<column>__<name>`` on ``field`` as ``template`` with ``{lhs}`` and ``{rhs}``."""
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"({lhs})::jsonb ? {rhs}", (*lhs_params, *rhs_params)
+        return template.format(lhs=lhs, rhs=rhs), (*lhs_params, *rhs_params)
+
+    lookup = type(f"{field.__name__}_{name}", (models.Lookup,), {"lookup_name": name, "as_sql": as_sql})
+    field.register_lookup(lookup)
+    return lookup
 
 
-@JSONDocumentField.register_lookup
-class JSONContains(models.Lookup):
-    lookup_name = "contains"
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"({lhs})::jsonb @> ({rhs})::jsonb", (*lhs_params, *rhs_params)
-
-
-@ArrayValuesField.register_lookup
-class ArrayContains(models.Lookup):
-    lookup_name = "contains"
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} @> {rhs}", (*lhs_params, *rhs_params)
-
-
-@ArrayValuesField.register_lookup
-class ArrayOverlap(models.Lookup):
-    lookup_name = "overlap"
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} && {rhs}", (*lhs_params, *rhs_params)
-
-
-@TextSearchField.register_lookup
-class WebSearch(models.Lookup):
-    lookup_name = "search"
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} @@ websearch_to_tsquery({rhs})", (*lhs_params, *rhs_params)
+operator_lookup(JSONDocumentField, "has_key", "({lhs})::jsonb ? {rhs}")  # json is cast to jsonb
+operator_lookup(JSONDocumentField, "contains", "({lhs})::jsonb @> ({rhs})::jsonb")
+operator_lookup(ArrayValuesField, "contains", "{lhs} @> {rhs}")
+operator_lookup(ArrayValuesField, "overlap", "{lhs} && {rhs}")
+operator_lookup(TextSearchField, "search", "{lhs} @@ websearch_to_tsquery({rhs})")
 
 
 @GeometryField.register_lookup
