@@ -12,7 +12,7 @@ Query parameters use the exact column names:
 """
 from __future__ import annotations
 
-import copy
+from dataclasses import dataclass
 
 import django_filters
 from django.http import QueryDict
@@ -33,7 +33,23 @@ def filter_name(column_name: str, lookup: str) -> str:
     return column_name if lookup == "exact" else f"{column_name}__{lookup}"
 
 
-def column_filters(relation: Relation) -> dict:
+@dataclass(frozen=True)
+class FilterSpec:
+    """How to make one filter when a request names it. Filters are made per request, and only
+    the named ones: a relation has hundreds of possible filters (columns x lookups, negated or
+    not), and keeping them all as django-filter objects costs about 300 kB per relation."""
+
+    filter_class: type
+    field_name: str | None
+    lookup_expr: str
+    extra: tuple = ()  # further keyword arguments, as (name, value) pairs
+
+    def make(self, name: str, exclude: bool = False):
+        return self.filter_class(field_name=self.field_name, lookup_expr=self.lookup_expr, label=name,
+                                 exclude=exclude, **dict(self.extra))
+
+
+def column_filters(relation: Relation) -> dict[str, FilterSpec]:
     declared = {}
     for column in relation.columns:
         info = type_info(column)
@@ -48,8 +64,8 @@ def column_filters(relation: Relation) -> dict:
                 # A real column named like another column's lookup ("a__gt") keeps its own name.
                 if name in declared or name in RESERVED_PARAMETERS:
                     continue
-                extra = {"strip": False} if _is_plain_char_filter(filter_class) else {}
-                declared[name] = filter_class(field_name=column.attname, lookup_expr=lookup, label=name, **extra)
+                extra = (("strip", False),) if _is_plain_char_filter(filter_class) else ()
+                declared[name] = FilterSpec(filter_class, column.attname, lookup, extra)
     return declared
 
 
@@ -59,15 +75,33 @@ def _is_plain_char_filter(filter_class) -> bool:
 
 
 class PortalFilterSet(drf_filters.FilterSet):
-    """django-filter skips a parameter whose value is empty; here ``?name=`` means "name is the
-    empty string" for text columns, and is a 400 for the others (never silently ignored)."""
+    """A FilterSet whose filters are made from ``specs`` for the parameters a request names.
+
+    Also: django-filter skips a parameter whose value is empty; here ``?name=`` means "name is the
+    empty string" for text columns, and is a 400 for the others (never silently ignored).
+    """
 
     EMPTY_MATCHES = {"exact", "iexact", "contains", "icontains", "startswith", "endswith"}
+    specs: dict[str, FilterSpec] = {}
+    text_fields: frozenset = frozenset()
+
+    @classmethod
+    def knows(cls, name: str) -> bool:
+        return name in cls.specs or (name.endswith(NEGATION_SUFFIX) and name[: -len(NEGATION_SUFFIX)] in cls.specs)
+
+    @classmethod
+    def make_filter(cls, name: str):
+        if name in cls.specs:
+            return cls.specs[name].make(name)
+        return cls.specs[name[: -len(NEGATION_SUFFIX)]].make(name, exclude=True)
+
+    @classmethod
+    def filter_names(cls) -> list[str]:
+        """Every parameter name this FilterSet understands, negations included."""
+        return [*cls.specs, *(name + NEGATION_SUFFIX for name in cls.specs)]
 
     def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
-        # As BaseFilterSet.__init__, except that it deep-copies only the filters the request
-        # names: django-filter copies every declared filter (hundreds on a wide table, with their
-        # negations) and builds a form field for each, on every request.
+        # As BaseFilterSet.__init__, but with filters made for the names in the request only.
         if queryset is None:
             queryset = self._meta.model._default_manager.all()
         self.is_bound = data is not None
@@ -75,7 +109,7 @@ class PortalFilterSet(drf_filters.FilterSet):
         self.queryset = queryset
         self.request = request
         self.form_prefix = prefix
-        self.filters = {name: copy.deepcopy(self.base_filters[name]) for name in self.data if name in self.base_filters}
+        self.filters = {name: self.make_filter(name) for name in self.data if self.knows(name)}
         for filter_ in self.filters.values():
             filter_.model = queryset.model
             filter_.parent = self
@@ -93,45 +127,36 @@ class PortalFilterSet(drf_filters.FilterSet):
         return queryset
 
 
-def relation_filters(relation: Relation) -> dict:
+def relation_filters(relation: Relation) -> dict[str, FilterSpec]:
     """``bbox`` and ``search``, when the relation has what they need."""
     declared = {}
     source = geometry_source(relation)
     if source is not None and source.geometry is not None:
-        declared["bbox"] = BBoxFilter(field_name=source.geometry.attname, lookup_expr="bbox", label="bbox")
+        declared["bbox"] = FilterSpec(BBoxFilter, source.geometry.attname, "bbox")
     elif source is not None:
-        declared["bbox"] = LatLonBBoxFilter(
-            label="bbox", latitude=source.latitude.attname, longitude=source.longitude.attname
-        )
+        declared["bbox"] = FilterSpec(LatLonBBoxFilter, None, "bbox",
+                                      (("latitude", source.latitude.attname), ("longitude", source.longitude.attname)))
     tsvector = next((c for c in relation.columns if c.base_type == "tsvector"), None)
     text_columns = tuple(c.attname for c in relation.columns if type_info(c) is TEXT)
     if tsvector is not None:
-        declared["search"] = type_info(tsvector).filter_class(field_name=tsvector.attname, lookup_expr="search", label="search")
+        declared["search"] = FilterSpec(type_info(tsvector).filter_class, tsvector.attname, "search")
     elif text_columns:
-        declared["search"] = TextSearchFilter(label="search", columns=text_columns)
+        declared["search"] = FilterSpec(TextSearchFilter, None, "search", (("columns", text_columns),))
     return declared
 
 
-def with_negations(declared: dict) -> dict:
-    negated = {}
-    for name, flt in declared.items():
-        clone = flt.__class__.__new__(flt.__class__)
-        clone.__dict__.update(flt.__dict__)
-        clone.exclude = True
-        clone.label = name + NEGATION_SUFFIX
-        negated[name + NEGATION_SUFFIX] = clone
-    return {**declared, **negated}
-
-
-def build_filters(relation: Relation) -> dict:
+def filter_specs(relation: Relation) -> dict[str, FilterSpec]:
+    """Every filter of a relation by parameter name (negations are derived: name + "!")."""
     declared = column_filters(relation)
-    for name, flt in relation_filters(relation).items():
-        declared.setdefault(name, flt)  # a real column named "search" or "bbox" wins
-    return with_negations(declared)
+    for name, spec in relation_filters(relation).items():
+        declared.setdefault(name, spec)  # a real column named "search" or "bbox" wins
+    return declared
 
 
 def build_filterset(relation: Relation, model) -> type[drf_filters.FilterSet]:
-    attrs = build_filters(relation)
-    attrs["Meta"] = type("Meta", (), {"model": model, "fields": []})
-    attrs["text_fields"] = frozenset(c.attname for c in relation.columns if type_info(c) is TEXT)
+    attrs = {
+        "Meta": type("Meta", (), {"model": model, "fields": []}),
+        "specs": filter_specs(relation),
+        "text_fields": frozenset(c.attname for c in relation.columns if type_info(c) is TEXT),
+    }
     return type(f"{model.__name__}FilterSet", (PortalFilterSet,), attrs)

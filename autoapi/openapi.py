@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from autoapi.filtersets import NEGATION_SUFFIX, RESERVED_PARAMETERS, build_filters
+from autoapi.filtersets import filter_specs
 from autoapi.naming import encode_segment
 from autoapi.queries import geometry_source
 from autoapi.snapshot import Column, Relation, Snapshot
@@ -74,11 +74,9 @@ def row_schema(relation: Relation) -> dict:
 def filter_parameters(relation: Relation) -> list[dict]:
     by_attname = {c.attname: c for c in relation.columns}
     parameters = []
-    for name, flt in build_filters(relation).items():
-        if name.endswith(NEGATION_SUFFIX) or name in RESERVED_PARAMETERS:
-            continue
-        column = by_attname.get(flt.field_name)
-        lookup = flt.lookup_expr
+    for name, spec in filter_specs(relation).items():
+        column = by_attname.get(spec.field_name)
+        lookup = spec.lookup_expr
         if lookup == "isnull":
             schema = {"type": "boolean"}
         elif column is None or lookup in ("in", "range", "has_key", "contains", "overlap", "search", "bbox"):

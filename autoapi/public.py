@@ -15,7 +15,7 @@ from rest_framework.request import Request
 
 from autoapi import queries
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.errors import BadRequest, PortalError, translate_database_error
+from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
 from autoapi.filtersets import RESERVED_PARAMETERS
 from autoapi.queries import geometry_source
 from autoapi.typemap import type_info
@@ -76,10 +76,14 @@ class Rows:
 
 def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows:
     """Rows of a relation filtered and ordered by the request's query string, exactly as the API
-    would filter and order them (same FilterSet, same ordering rules, same errors)."""
+    would filter and order them (same FilterSet, same ordering rules, same errors).
+
+    The rows come from the current snapshot, which may be newer than the caller's record: the
+    returned ``columns`` are the ones the rows hold."""
     endpoints = registry.current().endpoints(relation.schema, relation.name)
     if endpoints is None:
-        raise PortalError("this relation is no longer published")
+        raise NotFound("this relation is no longer published")
+    relation = endpoints.viewset.relation
     view = endpoints.viewset(request=Request(request), format_kwarg=None, action="list")
     view.check_readable()
     try:
@@ -93,7 +97,7 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
         with connections[DATABASE_ALIAS].cursor() as cursor:
             cursor.execute(statement.sql, statement.params)
             rows = [json.loads(row[0], parse_float=Decimal) for row in cursor.fetchall()]
-        count, estimated = count_rows(queryset)
+        count, estimated = count_rows(queryset, filtered=filtered, estimated_total=relation.estimated_rows)
     except (DatabaseError, psycopg2.Error) as exc:
         raise translate_database_error(exc, filtered=filtered) from exc
     return Rows(relation.columns, rows, count, estimated)

@@ -21,7 +21,7 @@ from django.db import connections
 
 from autoapi.api import PublishedAPI
 from autoapi.conf import DATABASE_ALIAS, portal_setting
-from autoapi.introspect import fingerprint, read_snapshot
+from autoapi.introspect import change_probe, fingerprint, read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 class Registry:
     def __init__(self):
         self._current: PublishedAPI | None = None
+        self._probe: str | None = None  # the change probe when the current snapshot was checked
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -43,15 +44,21 @@ class Registry:
         self._ensure_watcher()
         return self._current
 
-    def refresh_now(self) -> bool:
-        """Check the fingerprint and rebuild if it moved; True when a new snapshot was swapped in."""
+    def refresh_now(self, force_fingerprint: bool = False) -> bool:
+        """Check the catalog and rebuild if the published part moved; True when a new snapshot
+        was swapped in. The cheap change probe runs first; the full fingerprint only when the
+        probe moved (or when asked)."""
         with self._lock:
             with connections[DATABASE_ALIAS].cursor() as cursor:
+                probe = change_probe(cursor)
+                self.last_checked = time.time()
+                if probe == self._probe and not force_fingerprint and self._current is not None:
+                    return False
                 version = fingerprint(cursor, portal_setting("SCHEMAS"))
-            self.last_checked = time.time()
-            if self._current is not None and version == self._current.snapshot.version:
-                return False
-            snapshot = self._read()
+                self._probe = probe
+                if self._current is not None and version == self._current.snapshot.version:
+                    return False
+                snapshot = read_snapshot(cursor, portal_setting("SCHEMAS"), version)
             self._current = PublishedAPI(snapshot)
             log.info("schema snapshot %s: %d relations published", snapshot.version[:8], len(snapshot.relations))
             return True
@@ -69,6 +76,7 @@ class Registry:
 
     def _read(self):
         with connections[DATABASE_ALIAS].cursor() as cursor:
+            self._probe = change_probe(cursor)  # taken first: a change during the read shows next time
             return read_snapshot(cursor, portal_setting("SCHEMAS"))
 
     def _ensure_watcher(self):

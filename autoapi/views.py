@@ -34,9 +34,9 @@ class StrictParameterBackend:
     """
 
     def filter_queryset(self, request, queryset, view):
-        known = view.filterset_class.base_filters
+        filterset_class = view.filterset_class
         for name in request.query_params:
-            if name in RESERVED_PARAMETERS or name in known:
+            if name in RESERVED_PARAMETERS or filterset_class.knows(name):
                 continue
             column = name.split("__", 1)[0]
             allowed = view.lookups_by_column.get(column)
