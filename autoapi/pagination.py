@@ -9,7 +9,7 @@ from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.errors import BadRequest
-from autoapi.queries import count_sql, explain_sql
+from autoapi.queries import Statement, count_sql, explain_sql
 
 ALL = "all"
 
@@ -53,30 +53,47 @@ def parse_window(params) -> Window:
     return Window(limit, offset)
 
 
-def count_rows(queryset, *, filtered: bool = True, estimated_total: int | None = None) -> tuple[int, bool]:
-    """(count, is_estimate): exact up to EXACT_COUNT_THRESHOLD, else the planner's estimate.
+@dataclass(frozen=True)
+class CountPlan:
+    """How a page's count is found: a known estimate, or the planner's estimate and then a
+    capped exact count (``statements``)."""
 
-    Never counts millions of rows: an unfiltered relation known (from the snapshot) to be large
-    takes its row estimate at once; a filtered one asks the planner first, and counts exactly
-    (and at most threshold + 1 rows) only when the plan says the answer may be small.
-    """
+    estimate: int | None = None
+    explain: Statement | None = None
+    capped: Statement | None = None
+
+
+def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None = None) -> CountPlan:
+    """Never counts millions of rows: an unfiltered relation known (from the snapshot) to be
+    large takes its row estimate at once; a filtered one asks the planner first, and counts
+    exactly (at most threshold + 1 rows) only when the plan says the answer may be small."""
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     if not filtered and estimated_total is not None and estimated_total > threshold:
-        return estimated_total, True
+        return CountPlan(estimate=estimated_total)
+    return CountPlan(explain=explain_sql(queryset), capped=count_sql(queryset, threshold + 1))
+
+
+def run_count(plan: CountPlan) -> tuple[int, bool]:
+    """(count, is_estimate): exact up to EXACT_COUNT_THRESHOLD, else the planner's estimate."""
+    if plan.estimate is not None:
+        return plan.estimate, True
+    threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     with connections[DATABASE_ALIAS].cursor() as cursor:
-        statement = explain_sql(queryset)
-        cursor.execute(statement.sql, statement.params)
-        plan = cursor.fetchone()[0]
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        planned = int(plan[0]["Plan"]["Plan Rows"])
+        cursor.execute(plan.explain.sql, plan.explain.params)
+        explained = cursor.fetchone()[0]
+        explained = json.loads(explained) if isinstance(explained, str) else explained
+        planned = int(explained[0]["Plan"]["Plan Rows"])
         if planned > threshold * 10:
             return planned, True
-        statement = count_sql(queryset, threshold + 1)
-        cursor.execute(statement.sql, statement.params)
+        cursor.execute(plan.capped.sql, plan.capped.params)
         exact = cursor.fetchone()[0]
         if exact <= threshold:
             return exact, False
         return max(planned, exact), True
+
+
+def count_rows(queryset, *, filtered: bool = True, estimated_total: int | None = None) -> tuple[int, bool]:
+    return run_count(count_plan(queryset, filtered=filtered, estimated_total=estimated_total))
 
 
 def page_links(request, window: Window, count: int | None, returned: int) -> dict:

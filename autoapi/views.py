@@ -6,6 +6,8 @@ PostgreSQL to write the rows (see ``queries.py``) instead of serialising model i
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import psycopg2
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections
@@ -20,7 +22,7 @@ from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadab
 from autoapi.exports import first_then_rest, stream_copy, stream_rows
 from autoapi.filtersets import RESERVED_PARAMETERS
 from autoapi.naming import decode_segment
-from autoapi.pagination import count_rows, cursor_links, page_links, parse_window
+from autoapi.pagination import count_plan, cursor_links, page_links, parse_window, run_count
 from autoapi.shaping import parse_shape
 from autoapi.renderers import ROW_RENDERERS, ROWS_AS_CSV, ROWS_AS_FEATURES
 from autoapi.snapshot import Relation
@@ -104,6 +106,18 @@ class ColumnOrderingBackend:
         return queryset.order_by(*order) if order else queryset
 
 
+PLAN_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    window: object
+    statement: queries.Statement
+    count: object  # a CountPlan; None for streams
+    keyset: bool  # the statement also returns each row's cursor values
+    signature: str  # the ordering, as cursors record it
+
+
 class RelationViewSet(viewsets.ReadOnlyModelViewSet):
     """List and retrieve one relation in JSON, NDJSON, CSV and GeoJSON. Set by ``build_viewset``."""
 
@@ -185,9 +199,14 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
 
     # -- actions ---------------------------------------------------------------------------
 
-    def list(self, request, *args, **kwargs):
-        self.check_readable()
-        renderer = request.accepted_renderer
+    def _plan(self, request, renderer) -> "PagePlan":
+        """Everything a list request decides before touching the data: the SQL of its rows and
+        of its count, and how to page on. It depends only on the query string (and the format
+        and host), so it is cached per viewset, that is per relation per snapshot."""
+        key = (renderer.format, request.get_full_path(), request.get_host(), request.is_secure())
+        plan = self.plans.get(key)
+        if plan is not None:
+            return plan
         window = parse_window(request.query_params)
         shape = self._shape(renderer)
         queryset = self.filter_queryset(self.get_queryset())
@@ -201,7 +220,25 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
             values = cursors.decode(request.query_params["cursor"], signature)
             page_queryset = cursors.apply(queryset, cursors.keyset_condition(terms, values))
         cursor_columns = tuple(c for c, _ in terms) if terms and renderer.rows_as != ROWS_AS_CSV else ()
-        statement = self._statement(window.apply(page_queryset), renderer, shape, cursor_columns)
+        plan = PagePlan(
+            window=window,
+            statement=self._statement(window.apply(page_queryset), renderer, shape, cursor_columns),
+            count=None if window.is_everything else count_plan(
+                queryset, filtered=self._is_filtered(), estimated_total=self.relation.estimated_rows
+            ),
+            keyset=bool(cursor_columns),
+            signature=signature,
+        )
+        if len(self.plans) >= PLAN_CACHE_SIZE:
+            self.plans.clear()  # crude but bounded; a working set far larger is unusual
+        self.plans[key] = plan
+        return plan
+
+    def list(self, request, *args, **kwargs):
+        self.check_readable()
+        renderer = request.accepted_renderer
+        plan = self._plan(request, renderer)
+        window, statement = plan.window, plan.statement
         content_type = f"{renderer.media_type}; charset=utf-8"
         try:
             if window.is_everything:
@@ -213,14 +250,13 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
             else:
                 fetched = self._fetch(statement, renderer)
                 rows = fetched if renderer.rows_as == ROWS_AS_CSV else [row[0] for row in fetched]
-                count, estimated = count_rows(
-                    queryset, filtered=self._is_filtered(), estimated_total=self.relation.estimated_rows
-                )
+                count, estimated = run_count(plan.count)
                 envelope = {"count": count}
                 if estimated:
                     envelope["count_is_estimate"] = True
-                if cursor_columns:
-                    envelope.update(cursor_links(request, window, len(rows), fetched[-1][1] if fetched else None, signature))
+                if plan.keyset:
+                    last = fetched[-1][1] if fetched else None
+                    envelope.update(cursor_links(request, window, len(rows), last, plan.signature))
                 else:
                     envelope.update(page_links(request, window, count, len(rows)))
                 response = HttpResponse(renderer.page_body(rows, envelope), content_type=content_type)
@@ -290,5 +326,6 @@ def build_viewset(relation: Relation, model, filterset_class, snapshot) -> type[
             "queryset": model._default_manager.all(),
             "filterset_class": filterset_class,
             "lookups_by_column": lookups,
+            "plans": {},
         },
     )

@@ -56,15 +56,13 @@ SERVER_CPU, CLIENT_CPU = "1", "0"
 
 
 def deep_page_cursor_path(session: KeepAlive) -> str | None:
-    """HOOK: the path of page 10,000 of bench.points reached with a ``cursor`` parameter.
+    """The path of page 10,000 of bench.points reached with a ``cursor`` parameter: the cursor a
+    client holds after following 9,999 ``next`` links (last id seen: 999,900), made directly with
+    the portal's own cursor encoding so that the benchmark need not walk the pages."""
+    from autoapi import cursors
 
-    The API pages with limit/offset only, for now. When it offers a cursor (keyset) parameter,
-    return here the URL of the 10,000th page of ``/api/bench/points/?limit=100`` as a client would
-    reach it (e.g. a cursor encoding ``id > 999900``), using ``session.get`` if a first request is
-    needed to learn the format; the benchmark then adds a "deep page by cursor" row measured like
-    the offset one. ``None`` skips the row.
-    """
-    return None
+    last_seen = (DEEP_PAGE - 1) * 100
+    return f"/api/bench/points/?limit=100&cursor={cursors.encode('id', f'[{last_seen}]')}"
 
 
 # -- the table -------------------------------------------------------------------------------
