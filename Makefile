@@ -7,7 +7,7 @@ PG_MAJOR ?= 15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-system install-python install-js demo serve test test-debian test-embedded bench clean
+.PHONY: install install-system install-python install-js demo serve loadtest test test-debian test-embedded bench clean
 
 install: install-system install-python install-js
 
@@ -46,8 +46,15 @@ demo: install-python install-js
 serve: install-python install-js
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
+# Load test: gunicorn (portal/gunicorn.conf.py) on loopback driven by wrk, 50 connections for 60 s
+# (LOADTEST_DURATION=...) over list, detail, CSV and catalog URLs of DATABASE_URL or the demo.
+loadtest: install
+	@if [ -z "$$DATABASE_URL" ]; then $(PY) -m portal.embedded url; fi
+	$(PY) -m tests.loadtest
+
 # The whole suite: on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
 test: install test-debian test-embedded
+	@echo "Browser screenshots: $(CURDIR)/var/screenshots/"
 
 test-debian:
 	$(PY) -m tests.harness --server debian -- -q

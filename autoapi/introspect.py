@@ -91,18 +91,19 @@ WHERE a.attrelid = ANY(%(oids)s::oid[]) AND a.atttypmod <> -1
 # The fingerprint: one hash over everything a snapshot depends on. Cheap enough to run every
 # second (a few ms on thousands of columns); see registry.py.
 FINGERPRINT_SQL = f"""
-SELECT md5(coalesce(string_agg(part, '|' ORDER BY part), ''))
+SELECT count(*) || '-' || coalesce(sum(hashtextextended(part, 0)::numeric), 0)
 FROM (
     SELECT concat_ws(',', c.oid, n.nspname, c.relname, c.relkind, c.relacl::text, n.nspacl::text,
-                     c.relispopulated, obj_description(c.oid, 'pg_class'),
-                     has_table_privilege(c.oid, 'SELECT')) AS part
+                     c.relispopulated, d.description, has_table_privilege(c.oid, 'SELECT')) AS part
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid AND d.objsubid = 0
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {SYSTEM_SCHEMA_FILTER}
     UNION ALL
     SELECT concat_ws(',', a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
-                     a.attacl::text, a.atthasdef, col_description(a.attrelid, a.attnum))
+                     a.attacl::text, a.atthasdef, d.description)
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = a.attrelid AND d.objsubid = a.attnum
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
       AND {SYSTEM_SCHEMA_FILTER}
     UNION ALL

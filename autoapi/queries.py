@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from django.core.exceptions import EmptyResultSet
+
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.models import quote_identifier
 from autoapi.snapshot import Column, ForeignKey, Relation
@@ -31,7 +33,16 @@ class Statement:
 def compiled(queryset) -> tuple[str, tuple]:
     """The queryset's SQL for PostgreSQL. (``query.sql_with_params()`` would compile for the
     ``default`` alias, an SQLite stand-in here, whose lookups differ: icontains, regex, ...)"""
-    return queryset.query.get_compiler(using=DATABASE_ALIAS).as_sql()
+    try:
+        return queryset.query.get_compiler(using=DATABASE_ALIAS).as_sql()
+    except EmptyResultSet:
+        # Django knows the condition matches nothing (``?id__in=,``, a value beyond the column's
+        # range) and refuses to write SQL for it: the same columns, and no rows.
+        empty = queryset.model._default_manager.all()
+        if queryset.query.values_select:
+            empty = empty.values_list(*queryset.query.values_select)
+        sql, params = empty.query.get_compiler(using=DATABASE_ALIAS).as_sql()
+        return f"SELECT * FROM ({sql}) AS nothing WHERE false", params
 
 
 def selected_sql(queryset, columns: tuple[Column, ...]) -> Statement:

@@ -433,8 +433,10 @@ def section_snapshot(ctx: Context) -> None:
     ctx.add(f"read_snapshot, bench_wide ({n:,} relations, {out['columns']:,} columns), median of 5", secs(med),
             target="< 1 s", ok=med < 1.0)
     ctx.add("  PublishedAPI + endpoints for 50 relations", secs(out["api_first_50"]), ok=None)
-    fp = out["fingerprint_median"]
-    ctx.add("fingerprint check, bench_wide, median of 20", ms(fp), target="< 10 ms", ok=fp < 0.010)
+    probe = out["probe_median"]
+    ctx.add("change check every REFRESH_INTERVAL (catalog probe), bench_wide, median of 20", ms(probe),
+            target="< 10 ms", ok=probe < 0.010)
+    ctx.add("  full fingerprint, run only when the probe moved, median of 20", ms(out["fingerprint_median"]))
     rss = out["rss_after_all_endpoints"]
     ctx.add(f"process RSS after snapshot + endpoints of all {n:,} relations", mb(rss), target="< 250 MB",
             ok=rss < 250 * MB)

@@ -35,7 +35,7 @@ def main() -> int:
 
     from autoapi.api import PublishedAPI
     from autoapi.conf import DATABASE_ALIAS, portal_setting
-    from autoapi.introspect import fingerprint, read_snapshot
+    from autoapi.introspect import change_probe, fingerprint, read_snapshot
 
     schemas = portal_setting("SCHEMAS")
     out: dict = {"rss_after_setup": rss()}
@@ -49,11 +49,14 @@ def main() -> int:
             started = time.perf_counter()
             snapshot = read_snapshot(cursor, schemas)
             read_times.append(time.perf_counter() - started)
-        fp_times = []
+        fp_times, probe_times = [], []
         for _ in range(FINGERPRINT_RUNS):
             started = time.perf_counter()
             fingerprint(cursor, schemas)
             fp_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            change_probe(cursor)  # what every worker runs each REFRESH_INTERVAL
+            probe_times.append(time.perf_counter() - started)
     relations = snapshot.relations
     out["relations"] = len(relations)
     out["columns"] = sum(len(r.columns) for r in relations)
@@ -62,6 +65,8 @@ def main() -> int:
     out["read_snapshot_median"] = statistics.median(read_times)
     out["fingerprint"] = fp_times
     out["fingerprint_median"] = statistics.median(fp_times)
+    out["probe"] = probe_times
+    out["probe_median"] = statistics.median(probe_times)
     out["rss_after_snapshot"] = rss()
 
     started = time.perf_counter()

@@ -1,6 +1,14 @@
+"""The HTML catalog: people's view of the published relations.
+
+Reads autoapi's public surface only (``autoapi.public`` and ``autoapi.conf.portal_setting``) and
+hands templates plain dicts, as ``django.contrib.admindocs`` does with model metadata.
+"""
 from django.apps import AppConfig
 
 
 class CatalogConfig(AppConfig):
     name = "catalog"
     verbose_name = "Data catalog"
+
+    def ready(self):
+        from catalog import checks  # noqa: F401 - registers the system checks

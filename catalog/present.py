@@ -10,62 +10,23 @@ import json
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from autoapi.public import Column, Relation, Snapshot, api_url, relation_segments
+from django.http import QueryDict
 from django.urls import reverse
+
+from autoapi.public import Column, Relation, Snapshot, api_url, encode_segment, formats, relation_segments
+from catalog.filtering import parameter_for
 
 # A cell never carries more than this many characters of one value: CSS truncates what is shown,
 # and this keeps a page of wide rows (documents, geometries) from weighing megabytes.
 CELL_CHARACTERS = 300
-
-# --- facts autoapi.public does not (yet) export -------------------------------------------------
-# Both mirror autoapi's own rules (typemap.type_info(...).sortable and queries.geometry_source);
-# if they ever disagree, a header link gives a 400 page, or a GeoJSON link a 406, not a crash.
-
-_SORTABLE_TYPES = {
-    "int2", "int4", "int8", "oid", "numeric", "float4", "float8", "money", "bool", "text",
-    "varchar", "bpchar", "name", "citext", "char", "date", "timestamp", "timestamptz", "time",
-    "timetz", "uuid", "interval", "inet", "cidr", "macaddr", "macaddr8", "bit", "varbit", "bytea",
-    "jsonb", "tsvector",
-}
-_SORTABLE_KINDS = {"e", "r", "m"}  # enums, ranges, multiranges
-_UNSORTABLE_ELEMENTS = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle", "geometry", "geography"}
-_LATITUDE_NAMES = {"lat", "latitude"}
-_LONGITUDE_NAMES = {"lon", "lng", "long", "longitude"}
-
-
-def is_sortable(column: Column) -> bool:
-    """Whether ``?ordering=<column>`` is accepted by the API."""
-    if column.is_array:
-        return column.element_type in _SORTABLE_TYPES and column.element_type not in _UNSORTABLE_ELEMENTS
-    return column.base_type in _SORTABLE_TYPES or column.type_kind in _SORTABLE_KINDS
-
-
-def has_geojson(relation: Relation) -> bool:
-    """Whether the API offers ``?format=geojson``: a geometry column, or numeric lat/lon columns."""
-    if relation.geometry_columns:
-        return True
-    names = {c.name.lower() for c in relation.columns if c.type_category == "N"}
-    return bool(names & _LATITUDE_NAMES) and bool(names & _LONGITUDE_NAMES)
-
 
 def ordering_term(column: Column) -> str:
     """The column as an ``ordering`` term: its name, or its tilde-encoded name where the plain
     name cannot survive the API's parsing (split on commas, terms stripped, ``-`` for descending)."""
     name = column.name
     if "," in name or name != name.strip() or name.startswith("-") or not name:
-        return _tilde(name)
+        return encode_segment(name)
     return name
-
-
-def _tilde(name: str) -> str:
-    # The documented tilde encoding (README, "Names in URLs"): bytes outside A-Za-z0-9_- as ~XX.
-    out = []
-    for ch in name:
-        if ch.isascii() and (ch.isalnum() or ch in "_-"):
-            out.append(ch)
-        else:
-            out.extend(f"~{b:02X}" for b in ch.encode("utf-8"))
-    return "".join(out)
 
 
 # --- small formatters --------------------------------------------------------------------------
@@ -76,9 +37,36 @@ def catalog_url(relation: Relation) -> str:
     return reverse("relation", kwargs={"schema": schema, "relation": name})
 
 
+def key_text(value) -> str:
+    """A value as a key segment or a filter value: what the API's filters read back as it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return compact_json(value)
+    return str(value)
+
+
+def row_url(relation: Relation, values) -> str:
+    """A row's catalog page: its key values tilde-encoded and joined by commas, as in the API."""
+    return catalog_url(relation) + ",".join(encode_segment(key_text(v)) for v in values) + "/"
+
+
+def filtered_url(relation: Relation, conditions: dict) -> str:
+    """The relation's page filtered by ``column = value`` for each item of ``conditions``."""
+    params = QueryDict(mutable=True)
+    for column, value in conditions.items():
+        params[parameter_for(relation, column, "exact", False) or f"{column}__exact"] = key_text(value)
+    return f"{catalog_url(relation)}?{params.urlencode(safe=',~')}"
+
+
+def filename(relation: Relation) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{relation.schema}.{relation.name}")
+    return safe[:120] or "relation"
+
+
 def schema_anchor(schema: str) -> str:
     """The home page's fragment id for a schema's section (any name gives a valid, unique id)."""
-    return "schema-" + _tilde(schema)
+    return "schema-" + encode_segment(schema)
 
 
 def row_estimate(estimated_rows: int | None) -> str:
@@ -93,6 +81,13 @@ def timestamp(seconds: float | None) -> dict | None:
         return None
     moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
     return {"iso": moment.isoformat(timespec="seconds"), "text": moment.strftime("%Y-%m-%d %H:%M:%S UTC")}
+
+
+def moment(value: datetime | None) -> dict | None:
+    """An aware datetime as ISO 8601 and as readable UTC text."""
+    if value is None:
+        return None
+    return timestamp(value.timestamp())
 
 
 def freshness(snapshot: Snapshot, last_checked: float | None) -> dict:
@@ -115,7 +110,7 @@ def compact_json(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def cell(value) -> dict:
+def cell(value, limit: int = CELL_CHARACTERS) -> dict:
     """One preview value: ``kind`` picks the styling (null, bool, num, json, text, empty)."""
     if value is None:
         return {"kind": "null", "text": "null"}
@@ -124,16 +119,16 @@ def cell(value) -> dict:
     if isinstance(value, (int, float, Decimal)):
         return {"kind": "num", "text": str(value)}
     if isinstance(value, (dict, list)):
-        return _clipped("json", compact_json(value))
+        return _clipped("json", compact_json(value), limit)
     text = str(value)
     if text == "":
         return {"kind": "empty", "text": ""}
-    return _clipped("text", text)
+    return _clipped("text", text, limit)
 
 
-def _clipped(kind: str, text: str) -> dict:
-    if len(text) > CELL_CHARACTERS:
-        return {"kind": kind, "text": text[:CELL_CHARACTERS] + "…", "clipped": True}
+def _clipped(kind: str, text: str, limit: int) -> dict:
+    if len(text) > limit:
+        return {"kind": kind, "text": text[:limit] + "…", "clipped": True}
     return {"kind": kind, "text": text}
 
 
@@ -154,6 +149,7 @@ def relation_summary(relation: Relation) -> dict:
         "json_url": api_url(relation),
         "csv_url": api_url(relation, format="csv"),
         "readable": relation.is_populated,
+        "has_map": "geojson" in formats(relation),
     }
 
 
@@ -224,6 +220,23 @@ def referenced_by(relation: Relation, snapshot: Snapshot) -> list[dict]:
                 "columns": ", ".join(fk.columns),
                 "ref_columns": ", ".join(fk.ref_columns),
                 "url": catalog_url(source) if source else None,
+            }
+        )
+    return entries
+
+
+def references(relation: Relation, snapshot: Snapshot) -> list[dict]:
+    """The relation's own foreign keys: the relations it refers to."""
+    entries = []
+    for fk in relation.foreign_keys:
+        target = snapshot.get(fk.ref_schema, fk.ref_relation)
+        entries.append(
+            {
+                "schema": fk.ref_schema,
+                "relation": fk.ref_relation,
+                "columns": ", ".join(fk.columns),
+                "ref_columns": ", ".join(fk.ref_columns),
+                "url": catalog_url(target) if target else None,
             }
         )
     return entries

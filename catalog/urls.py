@@ -1,13 +1,19 @@
-"""The catalog's pages: the home page (every relation, searchable) and one page per relation.
+"""The catalog's pages: the home page, one page per relation and per keyed row, the add-a-filter
+redirect, and the open-data metadata (``/data.json``, ``/sitemap.xml``).
 
-Relation segments are tilde-encoded names (see ``autoapi.public.relation_segments``); the view
-decodes them, so a schema change never touches the URL resolver.
+Relation and key segments are tilde-encoded (see ``autoapi.public.relation_segments``); the views
+decode them, so a schema change never touches the URL resolver. ``-/filter`` cannot be a key: a
+key is one path segment.
 """
 from django.urls import path
 
-from catalog import views
+from catalog import opendata, rows, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("data.json", opendata.data_json, name="data-json"),
+    path("sitemap.xml", opendata.sitemap_xml, name="sitemap"),
     path("catalog/<str:schema>/<str:relation>/", views.relation, name="relation"),
+    path("catalog/<str:schema>/<str:relation>/-/filter", views.add_filter, name="add-filter"),
+    path("catalog/<str:schema>/<str:relation>/<str:key>/", rows.row, name="row"),
 ]

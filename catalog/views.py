@@ -1,25 +1,28 @@
-"""The catalog's views: the home page, one page per relation, and the error page.
+"""The catalog's views: the home page, one page per relation, the add-a-filter redirect, and the
+error page. (Row pages are in ``catalog.rows``, open-data metadata in ``catalog.opendata``.)
 
 Each view reads the current snapshot through ``autoapi.public``, turns records into plain dicts
-(``catalog.present``) and renders a template. Rows come from ``fetch_rows``, which filters and
-orders exactly as the API does, so a relation page's preview and its download links always show
-the same rows. ``error_page`` is also the site's 404 and 500 handler (``portal/health.py``).
+(``catalog.present``, ``catalog.sections``) and renders a template. Rows come from ``fetch_rows``,
+which filters and orders exactly as the API does, so a relation page's preview, its map and its
+download links always show the same rows. ``error_page`` is also the site's 404 and 500 handler
+(``portal/health.py``).
 """
 from __future__ import annotations
 
 import copy
 import logging
-import shlex
 
 from django.db import DatabaseError
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.loader import render_to_string
 from django.utils.html import escape
-from rest_framework.exceptions import APIException
 
 from autoapi.conf import portal_setting
-from autoapi.public import PortalError, api_url, decode_segment, fetch_rows, get_snapshot, last_checked
-from catalog import present
+from autoapi.public import (
+    PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
+    relation_activity,
+)
+from catalog import filtering, metadata, opendata, present, sections
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +31,13 @@ log = logging.getLogger(__name__)
 # which rejects what it does not know, so a typo in a filter is a 400 page, not every row.
 WINDOW_PARAMETERS = ("offset", "limit")
 SEARCH_MAX_LENGTH = 200
-FORMATS = ("json", "csv", "ndjson", "geojson")
-_DATA_ERROR_PREFIX = "invalid filter value: "
 
 
 def error_page(request, status: int, title: str, message: str, **extra) -> HttpResponse:
     """A page in the site layout for any error status; never raises, never touches the database."""
     context = {"status": status, "title": title, "message": message, **extra}
     try:
+        context["site"] = metadata.site()
         body = render_to_string("catalog/error.html", context, request=request)
     except Exception:  # the last resort of handler500: a plain page rather than a second error
         log.exception("the error page template failed")
@@ -46,7 +48,7 @@ def error_page(request, status: int, title: str, message: str, **extra) -> HttpR
     return HttpResponse(body, status=status)
 
 
-def _unavailable(request) -> HttpResponse:
+def unavailable(request) -> HttpResponse:
     response = error_page(
         request, 503, "Database unavailable", "The published database cannot be reached just now. Try again shortly."
     )
@@ -61,7 +63,7 @@ def home(request):
         checked = last_checked()
     except DatabaseError:
         log.exception("cannot read the snapshot")
-        return _unavailable(request)
+        return unavailable(request)
     query = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
     shown = [r for r in snapshot.relations if not query or present.matches(r, query)]
     groups: dict[str, list[dict]] = {}
@@ -77,28 +79,38 @@ def home(request):
         "total": len(snapshot.relations),
         "schema_count": len(snapshot.schemas),
         "freshness": present.freshness(snapshot, checked),
+        "site": metadata.site(),
     }
     return HttpResponse(render_to_string("catalog/home.html", context, request=request))
 
 
+def find_relation(snapshot, schema: str, name: str):
+    """The published relation named by two tilde-encoded path segments, or None."""
+    try:
+        return snapshot.get(decode_segment(schema), decode_segment(name))
+    except ValueError:
+        return None
+
+
+def relation_not_found(request) -> HttpResponse:
+    return error_page(
+        request, 404, "Relation not found",
+        "No published table or view has this name. It may have been renamed or removed; "
+        "the catalog lists every relation published now.",
+    )
+
+
 def relation(request, schema: str, relation: str):
-    """A relation's page: facts, preview of the filtered rows, downloads, dictionary, links."""
+    """A relation's page: facts, preview of the filtered rows, map, downloads, dictionary, links."""
     try:
         snapshot = get_snapshot()
         checked = last_checked()
     except DatabaseError:
         log.exception("cannot read the snapshot")
-        return _unavailable(request)
-    try:
-        found = snapshot.get(decode_segment(schema), decode_segment(relation))
-    except ValueError:
-        found = None
+        return unavailable(request)
+    found = find_relation(snapshot, schema, relation)
     if found is None:
-        return error_page(
-            request, 404, "Relation not found",
-            "No published table or view has this name. It may have been renamed or removed; "
-            "the catalog lists every relation published now.",
-        )
+        return relation_not_found(request)
 
     filters = request.GET.copy()
     window = {name: filters.pop(name)[-1] for name in WINDOW_PARAMETERS if name in filters}
@@ -106,37 +118,65 @@ def relation(request, schema: str, relation: str):
     page_params = filters.copy()
     if window.get("limit"):
         page_params["limit"] = window["limit"]
-    context = _relation_context(request, found, snapshot, checked, filters, page_params)
+    try:
+        statistics = column_statistics(found)
+        activity = relation_activity([found]).get(found.qualified_name)
+    except DatabaseError:
+        log.exception("reading the statistics of %s.%s failed", found.schema, found.name)
+        return unavailable(request)
+    context = _relation_context(request, found, snapshot, checked, filters, page_params, window, statistics, activity)
     try:
         limit, offset = _window(window)
         if "format" in filters:
             raise PortalError("format is an API parameter: use the download links for JSON, CSV and other formats")
-        rows = fetch_rows(_with_query(request, filters), found, limit, offset)
+        rows = read_rows(request, found, filters, limit, offset)
     except PortalError as error:
         if error.status_code == 404:  # the relation vanished under a concurrent schema change
             return error_page(request, 404, "Relation not found", error.detail)
-        status, detail = error.status_code, error.detail
-        if status == 400 and detail.startswith(_DATA_ERROR_PREFIX) and not context["filtered"]:
-            # fetch_rows reads every data error (SQLSTATE class 22) as a bad filter value, even
-            # with no filter at all; the API answers 409 there (autoapi.errors, filtered=False).
-            status, detail = 409, "this relation cannot be read: " + detail[len(_DATA_ERROR_PREFIX):]
-        context["error"] = _error(status, detail, getattr(error, "extra", {}))
+        status = error.status_code
+        context["error"] = _error(status, error.detail, error.extra)
         response = HttpResponse(render_to_string("catalog/relation.html", context, request=request), status=status)
-        for name, value in getattr(error, "headers", {}).items():
+        for name, value in error.headers.items():
             response[name] = value
         return response
-    except APIException as error:  # django-filter's ValidationError for a value it cannot parse
-        if isinstance(error.detail, dict):
-            context["error"] = _error(400, "invalid filter value", {"errors": error.detail})
-        else:
-            context["error"] = _error(error.status_code, str(error.detail), {})
-        status = context["error"]["status"]
-        return HttpResponse(render_to_string("catalog/relation.html", context, request=request), status=status)
     except DatabaseError:
         log.exception("reading %s.%s failed", found.schema, found.name)
-        return _unavailable(request)
-    context["preview"] = _preview(found, page_params, rows, limit, offset)
+        return unavailable(request)
+    context["preview"] = sections.preview(found, page_params, rows, limit, offset)
     return HttpResponse(render_to_string("catalog/relation.html", context, request=request))
+
+
+def add_filter(request, schema: str, relation: str):
+    """The add-a-filter form's target: ``column``, ``lookup``, ``value`` and ``negate`` become the
+    API's ``?<column>__<lookup>[!]=<value>`` on the relation page (a 303 redirect), keeping the
+    page's other parameters (sent as ``query``). Works without JavaScript; nothing is stored."""
+    snapshot = get_snapshot()
+    found = find_relation(snapshot, schema, relation)
+    if found is None:
+        return relation_not_found(request)
+    column_name = request.GET.get("column", "")
+    lookup = request.GET.get("lookup", "") or "exact"
+    value = request.GET.get("value", "")
+    negated = request.GET.get("negate", "") in ("1", "on", "true")
+    query = QueryDict(request.GET.get("query", ""), mutable=True)
+    parameter = filtering.parameter_for(found, column_name, lookup, negated)
+    if parameter is None:
+        column = found.column(column_name)
+        if column is None:
+            message = f"{found.name} has no column {column_name!r}."
+        else:
+            allowed = ", ".join(filtering.LOOKUP_LABELS.get(x, (x,))[0] for x in lookups(column))
+            label = filtering.LOOKUP_LABELS.get(lookup, (lookup,))[0]
+            message = f"The column {column_name} cannot be filtered with “{label}”. It can be filtered with: {allowed}."
+        return error_page(
+            request, 400, "This filter cannot be added", message,
+            back_url=sections.query_url(present.catalog_url(found), query), back_label=f"Back to {found.name}",
+        )
+    if lookup == "isnull" and not value.strip():
+        value = "true"
+    query.pop("offset", None)
+    query.setlist(parameter, [value])
+    return HttpResponseRedirect(sections.query_url(present.catalog_url(found), query), status=303)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -164,11 +204,17 @@ def _whole_number(raw: str | None, name: str, default: int) -> int:
     return value
 
 
-def _with_query(request, params: QueryDict):
+def with_query(request, params: QueryDict):
     """A shallow copy of the request whose query string is ``params`` (for fetch_rows)."""
     clone = copy.copy(request)
     clone.GET = params
     return clone
+
+
+def read_rows(request, relation, params: QueryDict, limit: int, offset: int) -> Rows:
+    """``fetch_rows`` with ``params`` as the query string."""
+    return fetch_rows(with_query(request, params), relation, limit, offset)
+
 
 
 def _error(status: int, detail: str, extra: dict) -> dict:
@@ -186,135 +232,34 @@ def _error(status: int, detail: str, extra: dict) -> dict:
     return {"status": status, "title": titles.get(status, "The rows cannot be shown"), "detail": detail, "hints": hints}
 
 
-def _query_url(path: str, params: QueryDict, changes: dict) -> str:
-    """``path`` with ``params``, some of them changed (a value of None removes the parameter)."""
-    updated = params.copy()
-    for name, value in changes.items():
-        if value is None:
-            updated.pop(name, None)
-        else:
-            updated[name] = value
-    encoded = updated.urlencode(safe=",~")
-    return f"{path}?{encoded}" if encoded else path
-
-
-def _relation_context(request, relation, snapshot, checked, filters: QueryDict, page_params: QueryDict) -> dict:
-    base = api_url(relation)
-    path = present.catalog_url(relation)
-    downloads = []
-    for fmt in FORMATS:
-        if fmt == "geojson" and not present.has_geojson(relation):
-            continue
-        params = filters.copy()
-        params["format"] = fmt
-        params["limit"] = "all"
-        downloads.append({"format": fmt, "label": fmt.upper() if fmt != "ndjson" else "NDJSON", "url": f"{base}?{params.urlencode(safe=',~')}"})
-    page_query = filters.urlencode(safe=",~")
-    page_url = request.build_absolute_uri(base + (f"?{page_query}" if page_query else ""))
-    csv_params = filters.copy()
-    csv_params["format"] = "csv"
-    csv_params["limit"] = "all"
-    csv_url = request.build_absolute_uri(f"{base}?{csv_params.urlencode(safe=',~')}")
-    active = []
-    for name, values in filters.lists():
-        if name == "ordering":
-            continue
-        for value in values:
-            remaining = page_params.copy()
-            remaining.setlist(name, [v for v in values if v != value])
-            active.append({"parameter": name, "value": value, "remove_url": _query_url(path, remaining, {})})
+def _relation_context(request, relation, snapshot, checked, filters: QueryDict, page_params: QueryDict,
+                      window: dict, statistics: dict, activity: dict | None) -> dict:
     key = relation.key
-    summary = present.relation_summary(relation)
+    view_params = page_params.copy()  # the API request that gives the rows on screen
+    if window.get("offset"):
+        view_params["offset"] = window["offset"]
+    view_params.setdefault("limit", str(portal_setting("PREVIEW_ROWS")))
+    active = sections.filters(relation, filters, page_params)
     return {
-        "relation": summary,
+        "relation": present.relation_summary(relation),
+        "about": sections.about(relation, activity, bool(statistics)),
         "key": {"columns": list(key.columns), "is_primary": key.is_primary} if key else None,
-        "dictionary": present.dictionary(relation, snapshot),
+        "dictionary": sections.dictionary(relation, snapshot, statistics),
+        "references": present.references(relation, snapshot),
         "referenced_by": present.referenced_by(relation, snapshot),
-        "downloads": downloads,
-        "api_url": base,
-        "curl_json": f"curl {shlex.quote(page_url)}",
-        "curl_csv": f"curl -o {shlex.quote(_filename(relation) + '.csv')} {shlex.quote(csv_url)}",
-        "pandas_csv": f"pandas.read_csv({csv_url!r})",
-        "filters": active,
+        "downloads": sections.downloads(request, relation, filters, view_params),
+        "map": sections.map_preview(relation, filters),
+        "filters": active["active"],
+        "filter_sentence": active["sentence"],
+        "filter_form": active["form"],
         "ordering": [
             {"name": name, "direction": direction}
-            for name, direction in _current_sort(relation, filters.get("ordering", "")).items()
+            for name, direction in sections.current_sort(relation, filters.get("ordering", "")).items()
         ],
         "filtered": any(name != "ordering" for name in filters),
-        "clear_url": _query_url(path, page_params, {name: None for name in filters}),
+        "clear_url": active["clear_url"],
+        "unsorted_url": sections.query_url(present.catalog_url(relation), page_params, {"ordering": None, "offset": None}),
         "freshness": present.freshness(snapshot, checked),
+        "site": metadata.site(),
+        "jsonld": opendata.script_json(opendata.dataset_jsonld(request, relation, activity, snapshot.built_at)),
     }
-
-
-def _preview(relation, params: QueryDict, rows, limit: int, offset: int) -> dict:
-    """The preview table; ``params`` are the query parameters its links keep."""
-    path = present.catalog_url(relation)
-    sorted_by = _current_sort(relation, params.get("ordering", ""))
-    headers = []
-    for column in rows.columns:
-        header = {"name": column.name, "type": column.type, "sort": None, "url": None}
-        if present.is_sortable(column):
-            term = present.ordering_term(column)
-            direction = sorted_by.get(column.name)
-            header["sort"] = direction  # "ascending", "descending" or None, for aria-sort
-            next_term = f"-{term}" if direction == "ascending" else term
-            header["url"] = _query_url(path, params, {"ordering": next_term, "offset": None})
-            header["next"] = "descending" if direction == "ascending" else "ascending"
-        headers.append(header)
-    # Each row links to its API detail URL: from the key's own cell when the key is one column
-    # shown in the preview, else from a leading "Key" column (compound keys).
-    key = relation.key
-    names = [column.name for column in rows.columns]
-    link_in_place = key is not None and len(key.columns) == 1 and key.columns[0] in names
-    body = []
-    for row in rows.rows:
-        cells = [present.cell(row.get(name)) for name in names]
-        entry = {"cells": cells, "url": None}
-        if key:
-            values = tuple(row.get(name) for name in key.columns)
-            entry["url"] = api_url(relation, values)
-            entry["label"] = ", ".join(present.cell(v)["text"] for v in values)
-            if link_in_place:
-                cells[names.index(key.columns[0])]["url"] = entry["url"]
-        body.append(entry)
-    shown = len(rows.rows)
-    if rows.count_is_estimate:
-        more = shown >= limit
-    else:
-        more = offset + shown < rows.count
-    previous_offset = offset - limit
-    return {
-        "headers": headers,
-        "rows": body,
-        "has_key": key is not None,
-        "key_column": key is not None and not link_in_place,
-        "first": offset + 1 if shown else offset,
-        "last": offset + shown,
-        "count": f"{rows.count:,}",
-        "count_is_estimate": rows.count_is_estimate,
-        "sorted_by": sorted_by,
-        "previous_url": _query_url(path, params, {"offset": str(previous_offset) if previous_offset > 0 else None}) if offset else None,
-        "next_url": _query_url(path, params, {"offset": str(offset + limit)}) if more else None,
-    }
-
-
-def _current_sort(relation, ordering: str) -> dict[str, str]:
-    """Column name to "ascending"/"descending" for each term of ``?ordering=`` (already validated)."""
-    by_name = {c.name: c for c in relation.columns}
-    result = {}
-    for term in filter(None, (t.strip() for t in ordering.split(","))):
-        descending = term.startswith("-")
-        name = term[1:] if descending else term
-        if name not in by_name:
-            try:
-                name = decode_segment(name)
-            except ValueError:
-                continue
-        if name in by_name and name not in result:
-            result[name] = "descending" if descending else "ascending"
-    return result
-
-
-def _filename(relation) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{relation.schema}.{relation.name}")
-    return safe[:120] or "relation"

@@ -78,11 +78,17 @@ if os.environ.get("PORTAL_LOG_FORMAT", "json").strip().lower() == "json":
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
             "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
-            "access_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
         },
         "root": {"level": loglevel.upper(), "handlers": ["console"]},
         "loggers": {
             "gunicorn.error": {"level": loglevel.upper(), "handlers": ["error_console"], "propagate": False},
-            "gunicorn.access": {"level": "INFO", "handlers": ["access_console"], "propagate": False},
+            # With a logconfig_dict gunicorn always calls its access logger: silence it unless asked for.
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         },
     }
+    if accesslog:
+        logconfig_dict["handlers"]["access"] = (
+            {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"} if accesslog == "-"
+            else {"class": "logging.FileHandler", "formatter": "json", "filename": accesslog}
+        )
+        logconfig_dict["loggers"]["gunicorn.access"] = {"level": "INFO", "handlers": ["access"], "propagate": False}

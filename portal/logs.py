@@ -76,6 +76,14 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class SkipServiceUnavailable(logging.Filter):
+    """For ``django.request``: a 503 is the portal's planned answer to a database outage (and is in
+    the request log at WARNING already), not an error with a traceback worth paging anyone for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "status_code", None) != 503
+
+
 def request_id_from(value: str | None) -> str:
     """The client's id when it is a sane token, else a fresh random one (32 hex digits)."""
     if value and REQUEST_ID_PATTERN.fullmatch(value):
@@ -121,29 +129,20 @@ class RequestLogMiddleware:
             "relation": _relation_of(request),
             "status": response.status_code,
         }
-        done = False
+        if not response.streaming:
+            fields["bytes"] = len(response.content)
+        status = response.status_code
+        level = logging.INFO if status < 500 else logging.WARNING if status == 503 else logging.ERROR
 
         def log_once():
-            nonlocal done
-            if done:
+            # References neither the request nor the response: no cycle keeps a large body alive.
+            if "duration_ms" in fields:
                 return
-            done = True
             fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-            if not response.streaming:
-                fields["bytes"] = len(response.content)
-            status = response.status_code
-            level = logging.INFO if status < 500 else logging.WARNING if status == 503 else logging.ERROR
-            request_log.log(level, "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields)
+            request_log.log(level, "%s %s %s", fields["method"], fields["path"], status, extra=fields)
 
         # Logged when the server closes the response: after the last byte, so a stream's duration
-        # is the whole download. ``close`` is what every WSGI server (and Django's test client) calls.
-        original_close = response.close
-
-        def close():
-            try:
-                original_close()
-            finally:
-                log_once()
-
-        response.close = close
+        # is the whole download. Every WSGI server (and Django's test client) calls close(), which
+        # runs the response's resource closers.
+        response._resource_closers.append(log_once)
         return response

@@ -86,7 +86,7 @@ PORTAL = {
     "PAGE_SIZE": int(os.environ.get("PORTAL_PAGE_SIZE", "100")),
     "MAX_PAGE_SIZE": int(os.environ.get("PORTAL_MAX_PAGE_SIZE", "1000")),
     # Seconds between two checks of the schema fingerprint.
-    "REFRESH_INTERVAL": float(os.environ.get("PORTAL_REFRESH_INTERVAL", "1.0")),
+    "REFRESH_INTERVAL": float(os.environ.get("PORTAL_REFRESH_INTERVAL", "0.5")),
     # LISTEN on this channel and refresh at once on a NOTIFY (README: "Following the schema live");
     # empty turns the listener off. Polling works without it.
     "NOTIFY_CHANNEL": os.environ.get("PORTAL_NOTIFY_CHANNEL", "portal_schema_changed"),
@@ -99,6 +99,13 @@ PORTAL = {
     # CSV: a text cell starting with = + - @ tab or CR gets a leading ' so that spreadsheets do not
     # run it as a formula (OWASP "CSV injection"); numbers and other types are never altered.
     "CSV_NEUTRALISE_FORMULAS": env_bool("PORTAL_CSV_NEUTRALISE_FORMULAS", True),
+    # The catalog's maps draw the data on a plain background; a tile URL template
+    # ("https://tile.example.org/{z}/{x}/{y}.png") adds a base map, with its attribution text.
+    "MAP_TILE_URL": os.environ.get("PORTAL_MAP_TILE_URL", ""),
+    "MAP_TILE_ATTRIBUTION": os.environ.get("PORTAL_MAP_TILE_ATTRIBUTION", ""),
+    # A JSON file of titles, licenses, publisher and contact for /data.json and the catalog
+    # (README: "Metadata file"); empty means none.
+    "METADATA_FILE": os.environ.get("PORTAL_METADATA_FILE", ""),
 }
 
 _published = parse_database_url(DATABASE_URL)
@@ -150,9 +157,11 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"  # collectstatic's target; whitenoise serves it
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# node_modules holds the front-end libraries installed from npm by `make install`.
-if (BASE_DIR / "node_modules").is_dir():
-    STATICFILES_DIRS.append(("vendor", BASE_DIR / "node_modules"))
+# Leaflet, installed from npm by `make install-js` (package.json), served as static/vendor/leaflet/.
+# Only its dist/ folder: nothing else under node_modules (test tools included) is ever served.
+LEAFLET_DIST = BASE_DIR / "node_modules" / "leaflet" / "dist"
+if LEAFLET_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/leaflet", LEAFLET_DIST))
 WHITENOISE_USE_FINDERS = True
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -192,12 +201,14 @@ LOGGING = {
         "json": {"()": "portal.logs.JSONFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {"skip_503": {"()": "portal.logs.SkipServiceUnavailable"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "text" if LOG_FORMAT == "text" else "json"},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("PORTAL_LOG_LEVEL", "INFO")},
     "loggers": {
-        # 4xx are the client's business (and portal.request logs every request anyway).
-        "django.request": {"level": "ERROR"},
+        # 4xx are the client's business and 503s a database outage's (portal.request logs every
+        # request anyway); 500s keep their traceback here.
+        "django.request": {"level": "ERROR", "filters": ["skip_503"]},
     },
 }

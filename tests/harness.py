@@ -16,8 +16,10 @@ Steps:
    psql as the superuser ``postgres``. Files whose name contains ``spatial`` are loaded only when
    ``CREATE EXTENSION postgis`` works.
 3. Run ``python -m pytest <args>`` with DATABASE_URL (the read-only role ``portal_reader``),
-   PORTAL_TEST_SUPERUSER_URL, PORTAL_TEST_HAS_POSTGIS, PORTAL_TEST_SERVER, PORTAL_TEST_PG_BIN and
-   PORTAL_REFRESH_INTERVAL in its environment.
+   PORTAL_TEST_SUPERUSER_URL, PORTAL_TEST_HAS_POSTGIS, PORTAL_TEST_SERVER, PORTAL_TEST_PG_BIN,
+   PORTAL_TEST_PG_DATA, PORTAL_TEST_PG_LOG, PORTAL_TEST_PG_OS_USER and PORTAL_REFRESH_INTERVAL in
+   its environment. A test may stop and restart the server (pg_ctl -D $PORTAL_TEST_PG_DATA); the
+   final clean-up stops whichever postmaster owns the data directory then.
 4. Stop the cluster and delete the directory whatever happens (Ctrl-C included). With
    ``--keep`` the (stopped) data directory stays, and the command to restart it is printed.
 
@@ -81,8 +83,34 @@ def embedded_bin_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
+def reachable_by_server_user(bin_dir: Path) -> Path:
+    """As root the server runs as OS_USER_AS_ROOT, who must be able to reach the binaries. A
+    checkout under a private folder (CI clones anywhere) hides the venv's embedded binaries from
+    it, so they are copied once to a world-readable folder under /tmp."""
+    if os.geteuid() != 0:
+        return bin_dir
+    probe = subprocess.run(["runuser", "-u", OS_USER_AS_ROOT, "--", "test", "-x", str(bin_dir / "postgres")])
+    if probe.returncode == 0:
+        return bin_dir
+    install = bin_dir.parent
+    copy = Path(tempfile.gettempdir()) / f"portal-pginstall-{install.stat().st_ino}-{int(install.stat().st_mtime)}"
+    if not (copy / "bin" / "postgres").exists():
+        staging = Path(tempfile.mkdtemp(prefix="portal-pginstall-"))
+        shutil.copytree(install, staging / "pginstall", symlinks=True)
+        for folder, _dirs, files in os.walk(staging):
+            os.chmod(folder, 0o755)
+            for name in files:
+                target = Path(folder) / name
+                if not target.is_symlink():
+                    os.chmod(target, target.stat().st_mode | 0o444 | (0o111 if target.stat().st_mode & 0o100 else 0))
+        os.replace(staging / "pginstall", copy) if not copy.exists() else None
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"the embedded binaries are not reachable by {OS_USER_AS_ROOT!r}; using a copy in {copy}")
+    return copy / "bin"
+
+
 def bin_dir_for(server: str) -> Path:
-    path = DEBIAN_BIN if server == "debian" else embedded_bin_dir()
+    path = DEBIAN_BIN if server == "debian" else reachable_by_server_user(embedded_bin_dir())
     for program in ("initdb", "pg_ctl", "postgres", "psql"):
         if not os.access(path / program, os.X_OK):
             raise HarnessError(f"{path / program} is missing or not executable (server {server!r})")
@@ -352,6 +380,11 @@ class Cluster:
             PORTAL_TEST_HAS_POSTGIS="1" if self.has_postgis else "0",
             PORTAL_TEST_SERVER=self.server,
             PORTAL_TEST_PG_BIN=str(self.bin),
+            # For tests that stop and restart the server (tests/production/pgcontrol.py): its data
+            # directory, its log, and the OS user its programs must run as ("" when not root).
+            PORTAL_TEST_PG_DATA=str(self.data),
+            PORTAL_TEST_PG_LOG=str(self.logfile),
+            PORTAL_TEST_PG_OS_USER=OS_USER_AS_ROOT if self.as_root else "",
             PORTAL_REFRESH_INTERVAL="0.2",
         )
         return env

@@ -15,77 +15,10 @@ from django.test import RequestFactory
 from django.utils.html import escape
 
 from autoapi.public import api_url, get_snapshot, relation_segments
-
-LAYOUT_MARKERS = ("Open Data Portal", '<main id="main"', 'href="/api/"', "portal.css")
-INTEGER_TYPES = {"int2", "int4", "int8"}
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def page_url(relation) -> str:
-    schema, name = relation_segments(relation)
-    return f"/catalog/{schema}/{name}/"
-
-
-def text(response) -> str:
-    return response.content.decode("utf-8")
-
-
-def assert_in_layout(response):
-    body = text(response)
-    for marker in LAYOUT_MARKERS:
-        assert marker in body, f"{marker!r} missing: the page is not in the site layout"
-    assert "Traceback" not in body
-
-
-def assert_safe_html(response):
-    """No value, name or comment from the database ever reaches the page unescaped."""
-    body = text(response)
-    assert "<script" not in body.lower()
-    assert "<i>html</i>" not in body
-    assert "<b>not bold</b>" not in body
-
-
-def relation_named(schema: str, name: str):
-    relation = get_snapshot().get(schema, name)
-    if relation is None:
-        pytest.skip(f"the fixture database publishes no {schema}.{name}")
-    return relation
-
-
-def readable_relations(client, predicate=lambda r: True):
-    """Relations whose bare page renders 200, that satisfy ``predicate`` (in snapshot order)."""
-    for relation in get_snapshot().relations:
-        if relation.is_populated and predicate(relation):
-            if client.get(page_url(relation)).status_code == 200:
-                yield relation
-
-
-def first_readable(client, predicate, what: str):
-    relation = next(readable_relations(client, predicate), None)
-    if relation is None:
-        pytest.skip(f"no readable relation has {what}")
-    return relation
-
-
-def simple_name(name: str) -> bool:
-    return re.fullmatch(r"[a-z_][a-z0-9_]*", name) is not None
-
-
-def preview_header_links(body: str) -> list[str]:
-    """The hrefs of the preview table's column headings, unescaped."""
-    match = re.search(r'<table class="preview">.*?<thead>(.*?)</thead>', body, re.S)
-    assert match, "the page has no preview table"
-    return [unescape(href) for href in re.findall(r'<a class="sort-link[^"]*" href="([^"]*)"', match.group(1))]
-
-
-def download_links(body: str) -> dict[str, str]:
-    match = re.search(r'<ul class="downloads">(.*?)</ul>', body, re.S)
-    assert match, "the page has no download links"
-    links = re.findall(r'<a class="button" href="([^"]*)">(\w+)<', match.group(1))
-    return {label.lower(): unescape(href) for href, label in links}
-
+from tests.catalog.helpers import (
+    INTEGER_TYPES, assert_in_layout, assert_safe_html, download_links, first_readable, page_url,
+    preview_header_links, relation_named, simple_name, text, wait_for_relation,
+)
 
 # -- home page ----------------------------------------------------------------------------------
 
@@ -304,13 +237,13 @@ def test_preview_applies_the_query_string_and_pages(client):
     assert response.status_code == 200
     body = text(response)
     assert "Rows 1–10 of 10 matching" in body
-    assert f'href="{api_url(relation, (2500,))}"' in body  # the first row links to its API URL
+    assert f'href="{page_url(relation)}2500/"' in body  # the first row links to its own page
     assert '<span class="null">null</span>' in body
     response = client.get(page_url(relation), {"offset": "20"})
     body = text(response)
     assert "Rows 21–40 of 2,500" in body
     assert 'rel="prev"' in body and 'rel="next"' in body
-    assert f'href="{api_url(relation, (21,))}"' in body
+    assert f'href="{page_url(relation)}21/"' in body
     response = client.get(page_url(relation), {"limit": "5"})
     assert "Rows 1–5 of 2,500" in text(response)
 
@@ -347,10 +280,11 @@ def test_relation_with_compound_key_links_rows(client):
     relation = first_readable(client, lambda r: r.key is not None and len(r.key.columns) > 1, "a compound key")
     body = text(client.get(page_url(relation)))
     rows = re.findall(r'<th scope="row" class="row-link"><a href="([^"]*)"', body)
-    prefix = api_url(relation)
+    prefix = page_url(relation)
     assert rows and all(unescape(href).startswith(prefix) and unescape(href) != prefix for href in rows)
-    got = client.get(unescape(rows[0]))
-    assert got.status_code == 200, unescape(rows[0])
+    for href in rows:
+        got = client.get(unescape(href))
+        assert got.status_code == 200, unescape(href)
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -427,7 +361,8 @@ def test_hostile_relation_names_round_trip(client):
 
 
 def test_every_row_link_finds_its_row(client):
-    """Each preview row of a relation with a key links to an API URL that answers with that row."""
+    """Each preview row of a relation with a key links to its row page, which shows that row and
+    links to the row's API URL, which answers with it too."""
     failures = []
     checked = 0
     for relation in get_snapshot().relations:
@@ -440,13 +375,20 @@ def test_every_row_link_finds_its_row(client):
         tbody = re.search(r'<table class="preview">.*?<tbody>(.*?)</tbody>', body, re.S)
         if tbody is None:  # no rows
             continue
-        prefix = api_url(relation)
+        prefix = page_url(relation)
         links = [unescape(h) for h in re.findall(r'href="([^"]*)"', tbody.group(1)) if unescape(h).startswith(prefix)]
         for link in links:
             checked += 1
             got = client.get(link)
             if got.status_code != 200:
-                failures.append(f"{relation.schema}.{relation.name}: {link} -> {got.status_code} {got.content[:200]!r}")
+                failures.append(f"{relation.schema}.{relation.name}: {link} -> {got.status_code}")
+                continue
+            api_links = [unescape(h) for h in re.findall(r'href="([^"]*)"', text(got)) if unescape(h).startswith(api_url(relation))]
+            row_api = next((h for h in api_links if h != api_url(relation)), None)
+            if row_api is None:
+                failures.append(f"{relation.schema}.{relation.name}: {link} has no link to the row's JSON")
+            elif (answer := client.get(row_api)).status_code != 200:
+                failures.append(f"{relation.schema}.{relation.name}: {row_api} -> {answer.status_code} {answer.content[:200]!r}")
     if not checked:
         pytest.skip("no relation with a key has rows")
     assert not failures, "\n".join(failures)
@@ -466,7 +408,6 @@ def test_nothing_unreadable_reaches_any_page(client):
 
 def test_catalog_follows_schema_changes(client, superuser_conn):
     """A table created while the portal runs shows up on the home page and gets its own page."""
-    import time
     import uuid
 
     name = f"catalog live {uuid.uuid4().hex[:8]}"
@@ -474,13 +415,18 @@ def test_catalog_follows_schema_changes(client, superuser_conn):
     superuser_conn.execute(f'CREATE TABLE public."{name}" (id integer PRIMARY KEY, "Größe" numeric)')
     superuser_conn.execute(f'COMMENT ON TABLE public."{name}" IS %s', ["Made by the catalog test"])
     superuser_conn.execute(f'GRANT SELECT ON public."{name}" TO portal_reader')
-    deadline = time.monotonic() + 15
-    while get_snapshot().get("public", name) is None and time.monotonic() < deadline:
-        client.get("/")  # keeps the snapshot watcher running
-        time.sleep(0.2)
-    relation = get_snapshot().get("public", name)
-    assert relation is not None, "the new table never reached the snapshot"
+    relation = wait_for_relation(client, "public", name)
     assert f'href="{page_url(relation)}"' in text(client.get("/", {"q": "größe"}))
     response = client.get(page_url(relation))
     assert response.status_code == 200
     assert "Made by the catalog test" in text(response) and "Größe" in text(response)
+
+
+@pytest.mark.parametrize("params", [{"id__in": ","}, {"id": "99999999999999999999"}], ids=["empty-in", "beyond-int"])
+def test_filters_that_can_match_nothing_show_no_rows(client, params):
+    relation = relation_named("public", "big_2500")
+    response = client.get(page_url(relation), params)
+    assert response.status_code in (200, 400)  # no rows, or the API's word on the value; never a 500
+    assert_in_layout(response)
+    if response.status_code == 200:
+        assert "No row matches this filter." in text(response)

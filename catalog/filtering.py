@@ -1,0 +1,181 @@
+"""The API's filters as people read them, and the form that adds one.
+
+Called by ``catalog.views``. ``describe()`` reads a relation page's query parameters the way the
+API's FilterSet does (``autoapi.filtersets``: the exact column name, ``__<lookup>``, a ``!`` suffix
+for negation, ``bbox`` and ``search``) and says each in words, as Datasette's filters do:
+"where dep_delay > 60 and carrier is one of AA, UA". It never decides what is valid: the API does
+that when the page asks ``fetch_rows`` for the rows, and a bad filter is a 400 page naming it.
+``form_options()`` lists what the add-a-filter form offers for each column.
+"""
+from __future__ import annotations
+
+from autoapi.public import RESERVED_PARAMETERS, Relation, filter_parameter, lookups
+
+NEGATION_SUFFIX = "!"
+
+# Lookup -> (label in the form, help for the value). The form lists them in this order.
+LOOKUP_LABELS = {
+    "exact": ("equals", ""),
+    "iexact": ("equals, ignoring case", ""),
+    "contains": ("contains", ""),
+    "icontains": ("contains, ignoring case", ""),
+    "startswith": ("starts with", ""),
+    "endswith": ("ends with", ""),
+    "regex": ("matches the regular expression", "a POSIX regular expression"),
+    "gt": ("is greater than", ""),
+    "gte": ("is at least", ""),
+    "lt": ("is less than", ""),
+    "lte": ("is at most", ""),
+    "range": ("is between", "low,high"),
+    "in": ("is one of", "comma-separated: a,b,c"),
+    "isnull": ("is null", "true or false"),
+    "has_key": ("has the key", ""),
+    "overlap": ("shares an element with", "comma-separated: a,b,c"),
+    "search": ("matches the search", "words"),
+}
+
+# Lookup -> (phrase, negated phrase); {v} is the value as shown. isnull, bbox and search and the
+# lookups whose meaning depends on the column's type are worded in ``_phrase``.
+PHRASES = {
+    "exact": ("= {v}", "≠ {v}"),
+    "iexact": ("= {v} (ignoring case)", "≠ {v} (ignoring case)"),
+    "contains": ("contains {v}", "does not contain {v}"),
+    "icontains": ("contains {v} (ignoring case)", "does not contain {v} (ignoring case)"),
+    "startswith": ("starts with {v}", "does not start with {v}"),
+    "endswith": ("ends with {v}", "does not end with {v}"),
+    "regex": ("matches the regular expression {v}", "does not match the regular expression {v}"),
+    "gt": ("> {v}", "is not > {v}"),
+    "gte": ("≥ {v}", "is not ≥ {v}"),
+    "lt": ("< {v}", "is not < {v}"),
+    "lte": ("≤ {v}", "is not ≤ {v}"),
+    "in": ("is one of {list}", "is none of {list}"),
+    "range": ("is between {low} and {high}", "is not between {low} and {high}"),
+    "has_key": ("has the key {v}", "does not have the key {v}"),
+    "overlap": ("shares an element with {list}", "shares no element with {list}"),
+}
+TRUE_WORDS = {"true", "t", "1", "yes", "on"}
+FALSE_WORDS = {"false", "f", "0", "no", "off"}
+QUOTED_LOOKUPS = {"iexact", "contains", "icontains", "startswith", "endswith", "regex", "has_key", "search"}
+
+
+def parameter_map(relation: Relation) -> dict[str, tuple[str | None, str]]:
+    """Every filter parameter the API reads for this relation -> (column name or None, lookup).
+
+    Declared in the FilterSet's order, so a name two columns could claim goes to the same one: a
+    column's own lookups first, a column literally named ``a__gt`` only where ``a`` did not take it.
+    """
+    names: dict[str, tuple[str | None, str]] = {}
+    for column in relation.columns:
+        for lookup in lookups(column):
+            candidates = [column.name if lookup == "exact" else f"{column.name}__{lookup}"]
+            if lookup == "exact":
+                candidates.append(f"{column.name}__exact")
+            for name in candidates:
+                if name not in names and name not in RESERVED_PARAMETERS:
+                    names[name] = (column.name, lookup)
+    for special in ("bbox", "search"):
+        names.setdefault(special, (None, special))
+    return names
+
+
+def describe(relation: Relation, params) -> list[dict]:
+    """One dict per filter parameter of ``params`` (a QueryDict; its last value counts, as in
+    the API): ``parameter``, ``value``, ``column``, ``lookup``, ``negated`` and ``words``.
+    Parameters the API does not know are listed with ``words`` None (the page is a 400 then)."""
+    known = parameter_map(relation)
+    described = []
+    for name in params:
+        if name in RESERVED_PARAMETERS:
+            continue
+        value = params.get(name)
+        target, negated = known.get(name), False
+        if target is None and name.endswith(NEGATION_SUFFIX) and name[:-1] in known:
+            target, negated = known[name[:-1]], True
+        entry = {"parameter": name, "value": value, "column": None, "lookup": None, "negated": negated, "words": None}
+        if target is not None:
+            column, lookup = target
+            entry.update(column=column, lookup=lookup, words=_phrase(relation, column, lookup, value, negated))
+        described.append(entry)
+    return described
+
+
+def sentence(described: list[dict]) -> str:
+    """"where a > 1 and b is one of x, y" for the described filters ("" when there are none)."""
+    parts = [d["words"] or f"{d['parameter']} = {_quote(d['value'])}" for d in described]
+    return ("where " + " and ".join(parts)) if parts else ""
+
+
+def _quote(value: str) -> str:
+    return f"“{value}”"
+
+
+def _shown(value: str, lookup: str) -> str:
+    """Values as typed; quoted where their edges matter (a text match, spaces, the empty string)."""
+    if lookup in QUOTED_LOOKUPS or value == "" or value != value.strip():
+        return _quote(value)
+    return value
+
+
+def _phrase(relation: Relation, column_name: str | None, lookup: str, value: str, negated: bool) -> str:
+    column = relation.column(column_name) if column_name is not None else None
+    subject = column_name if column_name is not None else ""
+    if lookup == "isnull":
+        word = value.strip().lower()
+        is_null = word in TRUE_WORDS if word in TRUE_WORDS | FALSE_WORDS else None
+        if is_null is None:
+            return f"{subject} is null: {_quote(value)} (not true or false)"
+        return f"{subject} {'is null' if is_null != negated else 'is not null'}"
+    if lookup == "bbox" and column is None:
+        box = value.split(",")
+        where = f"the box from ({box[0]}, {box[1]}) to ({box[2]}, {box[3]})" if len(box) == 4 else _quote(value)
+        return ("the location lies outside " if negated else "the location lies within ") + where
+    if lookup == "search":
+        if column is None:
+            return ("no text column holds every word of " if negated else "the text holds every word of ") + _quote(value)
+        return f"{subject} {'does not match' if negated else 'matches'} the search {_quote(value)}"
+    if lookup == "contains" and column is not None and column.is_array:
+        items = ", ".join(_shown(v, lookup) for v in value.split(","))
+        return f"{subject} {'does not contain' if negated else 'contains'} all of {items}"
+    if lookup == "contains" and column is not None and column.base_type in ("json", "jsonb"):
+        return f"{subject} {'does not contain' if negated else 'contains'} the JSON {value}"
+    positive, negative = PHRASES.get(lookup, ("{lookup} {v}", "not {lookup} {v}"))
+    template = negative if negated else positive
+    items = value.split(",")
+    return subject + " " + template.format(
+        v=_shown(value, lookup),
+        list=", ".join(_shown(v, lookup) for v in items),
+        low=_shown(items[0], lookup),
+        high=_shown(items[1], lookup) if len(items) > 1 else "?",
+        lookup=lookup,
+    )
+
+
+def form_options(relation: Relation) -> dict:
+    """What the add-a-filter form offers: each column with its lookups, and every lookup label."""
+    columns = []
+    used: set[str] = set()
+    for column in relation.columns:
+        allowed = [lookup for lookup in LOOKUP_LABELS if lookup in lookups(column)]
+        if allowed:
+            columns.append({"name": column.name, "type": column.type, "lookups": " ".join(allowed)})
+            used.update(allowed)
+    return {
+        "columns": columns,
+        "lookups": [
+            {"name": name, "label": label, "hint": hint} for name, (label, hint) in LOOKUP_LABELS.items() if name in used
+        ],
+    }
+
+
+def parameter_for(relation: Relation, column_name: str, lookup: str, negated: bool) -> str | None:
+    """The query parameter for "column lookup" (None when the column has no such lookup)."""
+    column = relation.column(column_name)
+    if column is None or lookup not in lookups(column):
+        return None
+    name = filter_parameter(column.name, lookup, negated)
+    # A name that the map gives to another column (a column named "a__gt" next to "a") is
+    # reached through ``__exact`` instead, which the FilterSet also declares.
+    target = parameter_map(relation).get(name[: -len(NEGATION_SUFFIX)] if negated else name)
+    if target != (column.name, lookup) and lookup == "exact":
+        name = f"{column.name}__exact" + (NEGATION_SUFFIX if negated else "")
+    return name

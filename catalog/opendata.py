@@ -1,0 +1,197 @@
+"""Open-data metadata: ``/data.json`` (DCAT-US 1.1), ``/sitemap.xml``, and the schema.org
+``Dataset`` that every relation page carries as JSON-LD.
+
+Each relation is one dataset. Its facts come from the snapshot (names, comments, columns), the
+optional metadata file (``catalog.metadata``: title, license, source, keywords, publisher,
+contact) and PostgreSQL's statistics (``relation_activity``: the last ANALYZE or VACUUM stands in
+for "modified", as PostgreSQL records no time of a data change). Called by ``catalog.urls`` (the
+two views) and ``catalog.views`` (``dataset_jsonld``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+
+from django.db import DatabaseError
+from django.http import HttpResponse, JsonResponse
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+from autoapi.public import Relation, api_url, formats, get_snapshot, relation_activity
+from catalog import metadata, present
+
+log = logging.getLogger(__name__)
+
+DCAT_US_SCHEMA = "https://project-open-data.cio.gov/v1.1/schema"
+DCAT_US_CONTEXT = "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld"
+DCAT_US_DESCRIBED_BY = "https://project-open-data.cio.gov/v1.1/schema/catalog.json"
+# Downloads offered as distributions: API format -> (media type, format name).
+DISTRIBUTIONS = {
+    "csv": ("text/csv", "CSV"),
+    "json": ("application/json", "JSON"),
+    "geojson": ("application/geo+json", "GeoJSON"),
+}
+# DCAT-US needs a contact with an e-mail; without a metadata file the portal says plainly that
+# none was configured (the .invalid top-level domain can never be delivered to, RFC 2606).
+UNCONFIGURED_CONTACT = {"name": "No contact configured (see PORTAL_METADATA_FILE)", "email": "no-contact-configured@example.invalid"}
+VARIABLES_LISTED = 300  # schema.org variableMeasured: enough for any sane table, bounded for a wide one
+
+
+def _is_url(text: str | None) -> bool:
+    return bool(text) and text.startswith(("https://", "http://"))
+
+
+def dataset_facts(request, relation: Relation, activity: dict | None, built_at: float) -> dict:
+    """What DCAT and schema.org both say of one relation, with absolute URLs."""
+    entry = metadata.for_relation(relation)
+    page = request.build_absolute_uri(present.catalog_url(relation))
+    description = entry.get("description") or relation.comment or (
+        f"The {relation.kind} {relation.schema}.{relation.name}, published read-only from PostgreSQL."
+    )
+    downloads = []
+    for fmt in formats(relation):
+        if fmt in DISTRIBUTIONS:
+            media_type, name = DISTRIBUTIONS[fmt]
+            url = request.build_absolute_uri(f"{api_url(relation)}?format={fmt}&limit=all")
+            downloads.append({"url": url, "media_type": media_type, "format": name})
+    return {
+        "title": entry.get("title") or relation.name,
+        "description": description,
+        "keywords": entry.get("keywords") or [relation.schema, relation.kind],
+        "modified": entry.get("modified") or modified(activity, built_at),
+        "publisher": metadata.publisher_name(entry),
+        "contact": entry.get("contact"),
+        "license": entry.get("license"),
+        "source": entry.get("source"),
+        "page": page,
+        "api": request.build_absolute_uri(api_url(relation)),
+        "downloads": downloads,
+    }
+
+
+def modified(activity: dict | None, built_at: float) -> str:
+    """The latest sign of change PostgreSQL keeps (ANALYZE, VACUUM), else when the portal read
+    the schema: an ISO 8601 date-time in UTC."""
+    moments = [activity.get(key) for key in ("last_analyzed", "last_vacuumed")] if activity else []
+    known = [m for m in moments if m is not None]
+    moment = max(known) if known else datetime.fromtimestamp(built_at, tz=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def dcat_dataset(facts: dict) -> dict:
+    contact = facts["contact"] or UNCONFIGURED_CONTACT
+    dataset = {
+        "@type": "dcat:Dataset",
+        "title": facts["title"],
+        "description": facts["description"],
+        "keyword": facts["keywords"],
+        "modified": facts["modified"],
+        "publisher": {"@type": "org:Organization", "name": facts["publisher"] or metadata.site()["title"]},
+        "contactPoint": {
+            "@type": "vcard:Contact",
+            "fn": contact["name"],
+            "hasEmail": "mailto:" + contact["email"].removeprefix("mailto:"),
+        },
+        "identifier": facts["page"],
+        "accessLevel": "public",
+        "landingPage": facts["page"],
+        "distribution": [
+            {
+                "@type": "dcat:Distribution",
+                "title": f"{facts['title']} as {d['format']}",
+                "downloadURL": d["url"],
+                "mediaType": d["media_type"],
+                "format": d["format"],
+            }
+            for d in facts["downloads"]
+        ],
+    }
+    if _is_url(facts["license"]):
+        dataset["license"] = facts["license"]
+    if _is_url(facts["source"]):
+        dataset["references"] = [facts["source"]]
+    return dataset
+
+
+def dataset_jsonld(request, relation: Relation, activity: dict | None, built_at: float) -> dict:
+    """The schema.org ``Dataset`` of a relation page (https://schema.org/Dataset)."""
+    facts = dataset_facts(request, relation, activity, built_at)
+    site = metadata.site()
+    data = {
+        "@context": "https://schema.org",
+        "@type": "Dataset",
+        "name": facts["title"],
+        "description": facts["description"],
+        "url": facts["page"],
+        "identifier": facts["page"],
+        "keywords": facts["keywords"],
+        "isAccessibleForFree": True,
+        "dateModified": facts["modified"],
+        "variableMeasured": [
+            {"@type": "PropertyValue", "name": c.name, **({"description": c.comment} if c.comment else {})}
+            for c in relation.columns[:VARIABLES_LISTED]
+        ],
+        "distribution": [
+            {"@type": "DataDownload", "encodingFormat": d["media_type"], "contentUrl": d["url"], "name": d["format"]}
+            for d in facts["downloads"]
+        ],
+        "includedInDataCatalog": {"@type": "DataCatalog", "name": site["title"], "url": request.build_absolute_uri("/")},
+    }
+    if facts["license"]:
+        data["license"] = facts["license"]
+    if facts["publisher"]:
+        data["publisher"] = data["creator"] = {"@type": "Organization", "name": facts["publisher"]}
+    if facts["source"]:
+        data["isBasedOn"] = facts["source"]
+    return data
+
+
+def script_json(data: dict) -> str:
+    """JSON safe inside ``<script type="application/ld+json">``: ``<``, ``>`` and ``&`` escaped
+    as JSON unicode escapes (as Django's ``json_script`` does), so no value can close the tag."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return mark_safe(text)  # noqa: S308 - escaped just above
+
+
+def _activity_of_all(relations) -> dict:
+    try:
+        return relation_activity(relations)
+    except DatabaseError:  # dates fall back to the snapshot's; the catalog itself still answers
+        log.warning("pg_stat_all_tables cannot be read: modified dates fall back to the snapshot's")
+        return {}
+
+
+def data_json(request):
+    """``/data.json``: the DCAT-US 1.1 catalog of every published relation."""
+    snapshot = get_snapshot()
+    activity = _activity_of_all(snapshot.relations)
+    datasets = [
+        dcat_dataset(dataset_facts(request, r, activity.get(r.qualified_name), snapshot.built_at))
+        for r in sorted(snapshot.relations, key=lambda r: (r.schema, r.name))
+    ]
+    body = {
+        "@context": DCAT_US_CONTEXT,
+        "@id": request.build_absolute_uri(reverse("data-json")),
+        "@type": "dcat:Catalog",
+        "conformsTo": DCAT_US_SCHEMA,
+        "describedBy": DCAT_US_DESCRIBED_BY,
+        "dataset": datasets,
+    }
+    return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+
+
+def sitemap_xml(request):
+    """``/sitemap.xml``: the home page and every relation page (https://www.sitemaps.org/protocol.html)."""
+    snapshot = get_snapshot()
+    activity = _activity_of_all(snapshot.relations)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    lines.append(f"<url><loc>{escape(request.build_absolute_uri('/'))}</loc></url>")
+    for relation in sorted(snapshot.relations, key=lambda r: (r.schema, r.name)):
+        loc = escape(request.build_absolute_uri(present.catalog_url(relation)))
+        lastmod = modified(activity.get(relation.qualified_name), snapshot.built_at)
+        lines.append(f"<url><loc>{loc}</loc><lastmod>{lastmod}</lastmod></url>")
+    lines.append("</urlset>")
+    return HttpResponse("\n".join(lines) + "\n", content_type="application/xml; charset=utf-8")

@@ -1,0 +1,260 @@
+"""The sections of a relation page, each built as plain dicts for ``catalog/relation.html``.
+
+Called by ``catalog.views.relation``: ``about`` (title, description, metadata file, statistics
+dates), ``filters`` (the active filter in words, the add-a-filter form), ``preview`` (the table of
+rows), ``downloads`` (buttons and the curl/Python snippets for the current view), ``map_preview``
+(the GeoJSON the map script draws) and ``dictionary`` (columns with their profiles). None of them
+queries the database: the view passes in what ``autoapi.public`` returned.
+"""
+from __future__ import annotations
+
+import shlex
+from functools import lru_cache
+
+from django.contrib.staticfiles import finders
+from django.http import QueryDict
+
+from autoapi.conf import portal_setting
+from autoapi.public import Relation, api_url, decode_segment, formats, is_sortable
+from catalog import filtering, metadata, present, profiles
+
+MAP_FEATURES = 1000  # rows drawn on a map: a sample that any browser draws at once
+FORMAT_LABELS = {"json": "JSON", "csv": "CSV", "ndjson": "NDJSON", "geojson": "GeoJSON"}
+
+
+def query_url(path: str, params: QueryDict, changes: dict | None = None) -> str:
+    """``path`` with ``params``, some of them changed (a value of None removes the parameter)."""
+    updated = params.copy()
+    for name, value in (changes or {}).items():
+        if value is None:
+            updated.pop(name, None)
+        else:
+            updated[name] = value
+    encoded = updated.urlencode(safe=",~")
+    return f"{path}?{encoded}" if encoded else path
+
+
+# --- about: title, description, metadata, freshness ------------------------------------------------
+
+
+def about(relation: Relation, activity: dict | None, has_statistics: bool) -> dict:
+    entry = metadata.for_relation(relation)
+    contact = entry.get("contact")
+    return {
+        "title": entry.get("title") or relation.name,
+        "titled": bool(entry.get("title")),
+        "description": entry.get("description") or relation.comment or "",
+        "license": entry.get("license"),
+        "license_is_url": _is_url(entry.get("license")),
+        "source": entry.get("source"),
+        "source_is_url": _is_url(entry.get("source")),
+        "keywords": entry.get("keywords") or [],
+        "publisher": metadata.publisher_name(entry),
+        "contact": {"name": contact["name"], "email": metadata.contact_email(entry)} if contact else None,
+        "statistics": statistics_note(relation, activity, has_statistics),
+    }
+
+
+def _is_url(text) -> bool:
+    return isinstance(text, str) and text.startswith(("https://", "http://"))
+
+
+def statistics_note(relation: Relation, activity: dict | None, has_statistics: bool) -> dict:
+    """When PostgreSQL last gathered statistics and how much changed since, as far as it tells."""
+    analyzed = activity.get("last_analyzed") if activity else None
+    changed = activity.get("changed_since_analyze") if activity else None
+    if relation.kind == "view":
+        state = "view"
+    elif not has_statistics:
+        state = "never"
+    else:
+        state = "analyzed"
+    return {
+        "state": state,
+        "analyzed": present.moment(analyzed),
+        "vacuumed": present.moment(activity.get("last_vacuumed")) if activity else None,
+        "changed": f"{changed:,}" if changed is not None else None,
+        "changed_count": changed,
+        "tracked": bool(activity and activity.get("tracked")),
+    }
+
+
+# --- filters -----------------------------------------------------------------------------------------
+
+
+def filters(relation: Relation, params: QueryDict, page_params: QueryDict) -> dict:
+    """The active filters in words with a link removing each, and the add-a-filter form."""
+    path = present.catalog_url(relation)
+    described = filtering.describe(relation, params)
+    for entry in described:
+        remaining = page_params.copy()
+        remaining.pop(entry["parameter"], None)
+        remaining.pop("offset", None)
+        entry["remove_url"] = query_url(path, remaining)
+    cleared = page_params.copy()
+    for entry in described:
+        cleared.pop(entry["parameter"], None)
+    cleared.pop("offset", None)
+    form_query = page_params.copy()
+    form_query.pop("offset", None)
+    return {
+        "active": described,
+        "sentence": filtering.sentence(described),
+        "clear_url": query_url(path, cleared),
+        "form": {
+            **filtering.form_options(relation),
+            "action": path + "-/filter",
+            "query": form_query.urlencode(safe=",~"),
+        },
+    }
+
+
+# --- preview ---------------------------------------------------------------------------------------
+
+
+def preview(relation: Relation, params: QueryDict, rows, limit: int, offset: int) -> dict:
+    """The preview table; ``params`` are the query parameters its links keep."""
+    path = present.catalog_url(relation)
+    sorted_by = current_sort(relation, params.get("ordering", ""))
+    headers = []
+    for column in rows.columns:
+        header = {"name": column.name, "type": column.type, "sort": None, "url": None}
+        if is_sortable(column):
+            term = present.ordering_term(column)
+            direction = sorted_by.get(column.name)
+            header["sort"] = direction  # "ascending", "descending" or None, for aria-sort
+            next_term = f"-{term}" if direction == "ascending" else term
+            header["url"] = query_url(path, params, {"ordering": next_term, "offset": None})
+            header["next"] = "descending" if direction == "ascending" else "ascending"
+        headers.append(header)
+    # Each row links to its own page: from the key's cell when the key is one column shown in
+    # the preview, else from a leading "Key" column (compound keys).
+    key = relation.key
+    names = [column.name for column in rows.columns]
+    link_in_place = key is not None and len(key.columns) == 1 and key.columns[0] in names
+    body = []
+    for row in rows.rows:
+        cells = [present.cell(row.get(name)) for name in names]
+        entry = {"cells": cells, "url": None}
+        if key:
+            values = tuple(row.get(name) for name in key.columns)
+            entry["url"] = present.row_url(relation, values)
+            entry["label"] = ", ".join(present.cell(v)["text"] for v in values)
+            if link_in_place:
+                cells[names.index(key.columns[0])]["url"] = entry["url"]
+        body.append(entry)
+    shown = len(rows.rows)
+    more = shown >= limit if rows.count_is_estimate else offset + shown < rows.count
+    previous_offset = offset - limit
+    return {
+        "headers": headers,
+        "rows": body,
+        "has_key": key is not None,
+        "key_column": key is not None and not link_in_place,
+        "first": offset + 1 if shown else offset,
+        "last": offset + shown,
+        "count": f"{rows.count:,}",
+        "count_number": rows.count,
+        "count_is_estimate": rows.count_is_estimate,
+        "sorted_by": sorted_by,
+        "previous_url": query_url(path, params, {"offset": str(previous_offset) if previous_offset > 0 else None}) if offset else None,
+        "next_url": query_url(path, params, {"offset": str(offset + limit)}) if more else None,
+    }
+
+
+def current_sort(relation: Relation, ordering: str) -> dict[str, str]:
+    """Column name to "ascending"/"descending" for each term of ``?ordering=`` (already validated)."""
+    by_name = {c.name: c for c in relation.columns}
+    result = {}
+    for term in filter(None, (t.strip() for t in ordering.split(","))):
+        descending = term.startswith("-")
+        name = term[1:] if descending else term
+        if name not in by_name:
+            try:
+                name = decode_segment(name)
+            except ValueError:
+                continue
+        if name in by_name and name not in result:
+            result[name] = "descending" if descending else "ascending"
+    return result
+
+
+# --- downloads and API snippets ------------------------------------------------------------------
+
+
+def downloads(request, relation: Relation, filters_only: QueryDict, view_params: QueryDict) -> dict:
+    """Download buttons (every matching row) and the snippets that fetch the page on screen.
+
+    ``filters_only`` holds the filters and ordering; ``view_params`` adds the preview's window."""
+    base = api_url(relation)
+    buttons = []
+    for fmt in formats(relation):
+        params = filters_only.copy()
+        params["format"] = fmt
+        params["limit"] = "all"
+        buttons.append({"format": fmt, "label": FORMAT_LABELS.get(fmt, fmt.upper()), "url": f"{base}?{params.urlencode(safe=',~')}"})
+    endpoint = request.build_absolute_uri(base)
+    page_query = view_params.urlencode(safe=",~")
+    page_url = endpoint + (f"?{page_query}" if page_query else "")
+    csv_params = filters_only.copy()
+    csv_params["format"] = "csv"
+    csv_params["limit"] = "all"
+    csv_url = f"{endpoint}?{csv_params.urlencode(safe=',~')}"
+    python_params = {name: value for name, value in view_params.items()}
+    python = "import requests\n\n"
+    if python_params:
+        python += f"response = requests.get(\n    {endpoint!r},\n    params={{\n"
+        python += "".join(f"        {name!r}: {value!r},\n" for name, value in python_params.items())
+        python += "    },\n)\n"
+    else:
+        python += f"response = requests.get({endpoint!r})\n"
+    python += 'response.raise_for_status()\nrows = response.json()["results"]'
+    return {
+        "buttons": buttons,
+        "api_url": base,
+        "curl_json": f"curl {shlex.quote(page_url)}",
+        "curl_csv": f"curl -o {shlex.quote(present.filename(relation) + '.csv')} {shlex.quote(csv_url)}",
+        "python_requests": python,
+        "pandas_csv": f"pandas.read_csv({csv_url!r})",
+    }
+
+
+# --- the map ---------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def leaflet_installed() -> bool:
+    return finders.find("vendor/leaflet/leaflet.js") is not None
+
+
+def map_preview(relation: Relation, filters_only: QueryDict) -> dict | None:
+    """What ``static/catalog/map.js`` needs, for relations the API gives as GeoJSON."""
+    if "geojson" not in formats(relation):
+        return None
+    params = filters_only.copy()
+    params.pop("ordering", None)
+    params["format"] = "geojson"
+    params["limit"] = str(min(MAP_FEATURES, int(portal_setting("MAX_PAGE_SIZE"))))
+    download = filters_only.copy()
+    download["format"] = "geojson"
+    download["limit"] = "all"
+    return {
+        "geojson_url": f"{api_url(relation)}?{params.urlencode(safe=',~')}",
+        "download_url": f"{api_url(relation)}?{download.urlencode(safe=',~')}",
+        "features": int(params["limit"]),
+        "features_text": f"{int(params['limit']):,}",
+        "tile_url": portal_setting("MAP_TILE_URL"),
+        "attribution": portal_setting("MAP_TILE_ATTRIBUTION"),
+        "leaflet": leaflet_installed(),
+    }
+
+
+# --- the data dictionary -----------------------------------------------------------------------------
+
+
+def dictionary(relation: Relation, snapshot, statistics: dict) -> list[dict]:
+    """The dictionary's rows (``present.dictionary``), each with its column's profile."""
+    entries = present.dictionary(relation, snapshot)
+    for entry, column in zip(entries, relation.columns):
+        entry["profile"] = profiles.profile(column, statistics.get(column.name))
+    return entries

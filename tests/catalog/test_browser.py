@@ -1,0 +1,234 @@
+"""The catalog in a real browser: headless Chromium (Debian's ``chromium``, driven by Playwright's
+Python package with that executable; ``playwright install`` is never needed) loads the home page,
+a relation page with a map and a filtered preview, checks what a reader sees, clicks a sort
+header, uses the add-a-filter form, and runs axe-core (npm, ``make install-js``) on each page:
+no serious or critical violation is allowed. Screenshots go to ``var/screenshots/``.
+
+Skipped, with the reason, when Chromium, Playwright or ``node_modules/axe-core`` is missing;
+``make test`` installs all three.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from autoapi.public import get_snapshot
+from tests.catalog.helpers import page_url
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - the test extras install it
+    sync_playwright = None
+
+_missing = [
+    reason for reason, absent in (
+        (f"Chromium is not at {CHROMIUM} (make install-system installs Debian's chromium)", not CHROMIUM.exists()),
+        ("the playwright Python package is not installed (pip install -e '.[test]')", sync_playwright is None),
+        (f"{AXE.relative_to(ROOT)} is missing (make install-js runs npm ci)", not AXE.exists()),
+    ) if absent
+]
+pytestmark = pytest.mark.skipif(bool(_missing), reason="; ".join(_missing) or "ready")
+
+
+@pytest.fixture(scope="module")
+def urls(live_server_url):
+    """Page URLs, resolved before the browser starts: Playwright's sync API keeps an event loop
+    running in this thread, where Django refuses to query the database."""
+    def relation(schema, name):
+        found = get_snapshot().get(schema, name)
+        return live_server_url + page_url(found) if found else None
+
+    return {
+        "home": live_server_url + "/",
+        "places": relation("public", "places_latlon"),
+        "polygons": relation("public", "geo_polygons_2263"),
+        "big": relation("public", "big_2500"),
+        "fk_simple": relation("public", "fk_simple"),
+        "single_pk": relation("public", "single_pk"),
+    }
+
+
+def url(urls, name: str) -> str:
+    if not urls.get(name):
+        pytest.skip(f"the fixture database has no relation for {name!r}")
+    return urls[name]
+
+
+@pytest.fixture(scope="module")
+def browser(urls):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.problems = []  # scripts that fail and resources that do not load fail the test
+    page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
+    page.on("response", lambda r: r.status >= 400 and page.problems.append(f"{r.status} {r.url}"))
+    yield page
+    context.close()
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"], "targets": [n["target"] for n in v["nodes"]][:5]}
+        for v in results["violations"] if v["impact"] in ("serious", "critical")
+    ]
+
+
+def assert_accessible(page):
+    violations = axe_violations(page)
+    assert not violations, json.dumps(violations, indent=2)
+
+
+def screenshot(page, name: str):
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_home_page(page, urls):
+    page.goto(urls["home"])
+    assert page.locator("h1").inner_text() == "Data catalog"
+    assert page.locator("table.relations tbody tr").count() > 10
+    headers = page.locator("table.relations thead th").all_inner_texts()
+    assert "Map" in headers
+    places = page.locator("tr", has=page.locator(f'a[href="{urlsplit(url(urls, "places")).path}"]'))
+    assert places.locator("td").nth(4).inner_text() == "yes"
+    page.fill("#q", "latitude")
+    page.click("button:has-text('Search')")
+    page.wait_for_load_state()
+    assert "q=latitude" in page.url and page.locator("table.relations tbody tr").count() >= 1
+    assert_accessible(page)
+    screenshot(page, "home-search")
+    page.goto(urls["home"])
+    assert_accessible(page)
+    screenshot(page, "home")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "home-phone")
+    assert not page.problems, page.problems
+
+
+def _wait_for_map(page) -> str:
+    page.wait_for_selector("#map-canvas[data-drawn]", timeout=15000)
+    return page.get_attribute("#map-canvas", "data-drawn")
+
+
+def test_relation_page_with_a_map(page, urls):
+    page.goto(url(urls, "places"))  # 5 rows, 3 with both latitude and longitude
+    assert page.locator("h1").inner_text() == "places_latlon"
+    assert _wait_for_map(page) == "3"
+    assert page.locator("#map-canvas .leaflet-interactive").count() == 3
+    assert "3 of 5 rows drawn" in page.inner_text("#map-status")
+    assert page.locator("#map-canvas .map-fallback").count() == 0  # the script replaced the fallback
+    page.locator("#map-canvas").scroll_into_view_if_needed()
+    point = page.locator("#map-canvas .leaflet-interactive").first.bounding_box()
+    page.mouse.click(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
+    page.wait_for_selector(".leaflet-popup .map-popup", timeout=5000)
+    assert page.locator(".leaflet-popup .map-popup th", has_text="name").count() == 1
+    assert page.locator("table.dictionary svg[role=img]").count() >= 1  # histograms of latitude, longitude
+    assert_accessible(page)
+    screenshot(page, "relation-map")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "relation-map-phone")
+    assert not page.problems, page.problems
+
+
+@pytest.mark.spatial
+def test_relation_page_with_a_postgis_map(page, urls):
+    page.goto(url(urls, "polygons"))  # New York State Plane: transformed to WGS 84
+    assert int(_wait_for_map(page)) >= 1
+    box = page.evaluate("""() => { const b = document.querySelector('#map-canvas .leaflet-interactive').getBBox();
+                                   return [b.width, b.height]; }""")
+    assert box[0] > 1 and box[1] > 1  # fitted to the shapes, not a dot on a world map
+    assert_accessible(page)
+    screenshot(page, "relation-postgis-map")
+    assert not page.problems, page.problems
+
+
+def test_filtered_preview_sort_header_and_filter_form(page, urls):
+    page.goto(url(urls, "big") + "?id__gt=2490&ordering=-id")
+    assert "Showing the rows where id > 2490." in page.inner_text(".active-filters")
+    assert "Rows 1–10 of 10 matching" in page.inner_text(".row-count")
+    first = page.locator("table.preview tbody tr").first.locator("td").first.inner_text()
+    assert first == "2500"
+    assert_accessible(page)
+    screenshot(page, "filtered-preview")
+
+    page.click("table.preview thead a.sort-link:has-text('label')")
+    page.wait_for_load_state()
+    assert "ordering=label" in page.url and "id__gt=2490" in page.url
+    assert page.get_attribute("table.preview thead th[aria-sort]", "aria-sort") == "ascending"
+    assert page.locator("table.preview tbody tr").first.locator("td").nth(1).inner_text() == "row 2491"
+
+    # The add-a-filter form: the script offers only the conditions the chosen column takes.
+    page.locator("details.add-filter summary").click()
+    page.select_option("#filter-column", "created")
+    assert page.locator("#filter-lookup option[value=icontains]").is_disabled()
+    page.select_option("#filter-column", "label")
+    page.select_option("#filter-lookup", "endswith")
+    page.fill("#filter-value", "5")
+    page.click("button:has-text('Add filter')")
+    page.wait_for_load_state()
+    assert "label__endswith=5" in page.url
+    assert "label ends with “5”" in page.inner_text(".active-filters")
+    assert "Rows 1–1 of 1 matching" in page.inner_text(".row-count")
+    assert_accessible(page)
+    page.set_viewport_size(PHONE)
+    screenshot(page, "filtered-preview-phone")
+    assert not page.problems, page.problems
+
+
+def test_row_page(page, urls):
+    page.goto(url(urls, "fk_simple") + "1/")
+    assert page.locator("h1").inner_text() == "Row 1"
+    link = page.locator("dl.row-values dd a").first
+    assert link.inner_text().startswith("1")
+    link.click()
+    page.wait_for_load_state()
+    assert page.url == url(urls, "single_pk") + "1/"
+    assert_accessible(page)
+    screenshot(page, "row")
+    assert not page.problems, page.problems
+
+
+def test_pages_work_without_javascript(browser, urls):
+    context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(url(urls, "places"))
+        assert "The map is drawn by JavaScript" in page.inner_text("#map-canvas")
+        assert page.locator("table.preview tbody tr").count() == 5
+        page.select_option("#filter-column", "name")
+        page.select_option("#filter-lookup", "icontains")
+        page.fill("#filter-value", "island")
+        page.click("button:has-text('Add filter')")
+        page.wait_for_load_state()
+        assert "name__icontains=island" in page.url
+        assert page.locator("table.preview tbody tr").count() == 1
+        screenshot(page, "no-javascript")
+    finally:
+        context.close()
+

@@ -1,0 +1,18 @@
+"""``make loadtest`` works: a short run against the fixture database (the real run is longer)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests import loadtest
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_a_short_load_test_has_zero_errors(capsys):
+    status = loadtest.main(["--duration", "3", "--connections", "10", "--threads", "2", "--workers", "1",
+                            "--max-growth", "1000"])
+    out = capsys.readouterr().out
+    assert "req/s" in out and "p99" in out and "RSS" in out, out
+    assert status == 0, out
+    assert "errors        0 " in out
