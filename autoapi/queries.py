@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.core.exceptions import EmptyResultSet
 
 from autoapi.conf import DATABASE_ALIAS
+from autoapi.csvsafety import csv_cell, csv_header
 from autoapi.models import quote_identifier
 from autoapi.snapshot import Column, ForeignKey, Relation
 from autoapi.typemap import json_expression, wgs84_expression
@@ -165,7 +166,9 @@ def _with(columns: tuple[Column, ...], extra: tuple[Column, ...]) -> tuple[Colum
 def csv_copy(queryset, columns: tuple[Column, ...]) -> Statement:
     """``COPY ... TO STDOUT`` in CSV with a header: PostgreSQL's own text form of every value."""
     inner = selected_sql(queryset, columns)
-    select = ", ".join(f"{_inner(c)} AS {quote_identifier(c.name)}" for c in columns)
+    # Text cells that a spreadsheet would run as a formula get a leading ' (csvsafety.py), when
+    # the CSV_NEUTRALISE_FORMULAS setting is on; every other value is PostgreSQL's own text.
+    select = ", ".join(f"{csv_cell(c, _inner(c))} AS {quote_identifier(csv_header(c.name))}" for c in columns)
     return Statement(f"COPY (SELECT {select} FROM ({inner.sql}) AS x) TO STDOUT WITH (FORMAT csv, HEADER true)", inner.params)
 
 

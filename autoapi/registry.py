@@ -17,7 +17,7 @@ import time
 import psycopg2
 from psycopg2 import sql
 
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 
 from autoapi.api import PublishedAPI
 from autoapi.conf import DATABASE_ALIAS, portal_setting
@@ -33,6 +33,7 @@ class Registry:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
+        self._failing = False  # the last refresh failed (logged once until it works again)
         self._watcher_pid: int | None = None
         self.last_checked: float | None = None
 
@@ -104,8 +105,19 @@ class Registry:
                 return
             try:
                 self.refresh_now()
+                if self._failing:
+                    log.info("schema refresh works again")
+                    self._failing = False
+            except (OperationalError, InterfaceError, psycopg2.OperationalError) as exc:
+                # The database is down or unreachable: say so once, not every interval.
+                if not self._failing:
+                    log.warning("schema refresh failed, database unreachable (%s); still serving the "
+                                "previous snapshot and retrying", str(exc).strip().splitlines()[0] if str(exc) else exc)
+                self._failing = True
+                connections[DATABASE_ALIAS].close()
             except Exception:
                 log.exception("schema refresh failed; still serving the previous snapshot")
+                self._failing = True
                 connections[DATABASE_ALIAS].close()
 
 

@@ -168,6 +168,11 @@ def superuser_conn():
     finally:
         errors = conn.run_teardown() if not conn.closed else []
         conn.close()
+        # The test may have changed the schema: let this process's snapshot catch up now, so the
+        # next test does not see a relation that its teardown just dropped.
+        from autoapi.registry import registry
+
+        registry.refresh_now()
         if errors:
             pytest.fail("superuser_conn teardown SQL failed:\n" + "\n".join(errors), pytrace=False)
 

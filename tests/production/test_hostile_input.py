@@ -113,28 +113,8 @@ def _build_requests() -> list[str]:
     return urls
 
 
-# Failures with a known cause whose fix is outside this test's reach, each with its change
-# request; the test is an expected failure while only these remain, and passes once they are fixed.
-KNOWN_ISSUES = {
-    "EmptyResultSet": (
-        "autoapi/queries.py compiled(): Django raises EmptyResultSet instead of writing SQL that "
-        "can match no row (?id__in=, an integer beyond the column's range, ?limit=0, a key like "
-        "9223372036854775808), which escapes as a 500; compiled() must catch it and select no row"
-    ),
-}
-
-
-def _known(description: str) -> str | None:
-    return next((name for name in KNOWN_ISSUES if name in description), None)
-
-
 def _report(failures: list, total: int):
-    unknown = [f for f in failures if not _known(" ".join(map(str, f)))]
-    assert not unknown, f"{len(unknown)} of {total} requests failed (seed {SEED}):\n" + "\n".join(map(repr, unknown[:30]))
-    if failures:
-        names = sorted({_known(" ".join(map(str, f))) for f in failures})
-        pytest.xfail(f"{len(failures)} of {total} requests hit known issues: "
-                     + "; ".join(KNOWN_ISSUES[n] for n in names) + "\n" + "\n".join(map(repr, failures[:5])))
+    assert not failures, f"{len(failures)} of {total} requests failed (seed {SEED}):\n" + "\n".join(map(repr, failures[:30]))
 
 
 def _answer(response) -> bytes:
