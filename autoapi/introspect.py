@@ -91,7 +91,7 @@ WHERE a.attrelid = ANY(%(oids)s::oid[]) AND a.atttypmod <> -1
 # The fingerprint: one hash over everything a snapshot depends on. Cheap enough to run every
 # second (a few ms on thousands of columns); see registry.py.
 FINGERPRINT_SQL = f"""
-SELECT count(*) || '-' || coalesce(sum(hashtextextended(part, 0)::numeric), 0)
+SELECT md5(count(*) || '-' || coalesce(sum(hashtextextended(part, 0)::numeric), 0))
 FROM (
     SELECT concat_ws(',', c.oid, n.nspname, c.relname, c.relkind, c.relacl::text, n.nspacl::text,
                      c.relispopulated, d.description, has_table_privilege(c.oid, 'SELECT')) AS part

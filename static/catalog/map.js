@@ -51,7 +51,8 @@
 
   canvas.textContent = "";
   canvas.classList.add("map-live");
-  var map = L.map(canvas, { worldCopyJump: false, zoomSnap: 0.5, minZoom: 0 });
+  // No fade: a popup is readable (full contrast) the moment it opens, for people and for axe.
+  var map = L.map(canvas, { worldCopyJump: false, zoomSnap: 0.5, minZoom: 0, fadeAnimation: false });
   var tiles = canvas.getAttribute("data-tiles");
   if (tiles) {
     L.tileLayer(tiles, { attribution: canvas.getAttribute("data-attribution") || "", maxZoom: 19 }).addTo(map);
