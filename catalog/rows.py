@@ -15,9 +15,9 @@ from django.db import DatabaseError
 from django.http import HttpResponse, QueryDict
 from django.template.loader import render_to_string
 
-from autoapi.public import PortalError, api_url, decode_segment, get_snapshot, last_checked
+from autoapi.public import PortalError, api_url, decode_segment
 from catalog import filtering, metadata, present
-from catalog.views import error_page, find_relation, read_rows, relation_not_found, unavailable
+from catalog.views import Unavailable, error_page, read_rows, relation_not_found, snapshot_and_relation, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +26,9 @@ VALUE_CHARACTERS = 5000  # a value longer than this is cut on the page; the JSON
 
 def row(request, schema: str, relation: str, key: str):
     try:
-        snapshot = get_snapshot()
-        checked = last_checked()
-    except DatabaseError:
-        log.exception("cannot read the snapshot")
-        return unavailable(request)
-    found = find_relation(snapshot, schema, relation)
-    if found is None:
-        return relation_not_found(request)
+        snapshot, checked, found = snapshot_and_relation(request, schema, relation)
+    except Unavailable as stop:
+        return stop.response
     if found.key is None:
         return error_page(request, 404, "Row not found",
                           f"{found.name} has no primary or unique key, so its rows have no pages of their own.")

@@ -56,14 +56,39 @@ def unavailable(request) -> HttpResponse:
     return response
 
 
+class Unavailable(Exception):
+    """The snapshot cannot be read (the database is down); carries the 503 page to answer."""
+
+    def __init__(self, response):
+        self.response = response
+
+
+def current_snapshot(request):
+    """(snapshot, when it was last checked); raises Unavailable with a 503 page when the
+    database cannot be reached."""
+    try:
+        return get_snapshot(), last_checked()
+    except DatabaseError:
+        log.exception("cannot read the snapshot")
+        raise Unavailable(unavailable(request)) from None
+
+
+def snapshot_and_relation(request, schema: str, relation: str):
+    """(snapshot, last checked, the relation named by the URL's segments); raises Unavailable with
+    the page to answer: a 503 when the database is down, a 404 when no such relation is published."""
+    snapshot, checked = current_snapshot(request)
+    found = find_relation(snapshot, schema, relation)
+    if found is None:
+        raise Unavailable(relation_not_found(request))
+    return snapshot, checked, found
+
+
 def home(request):
     """Every published relation grouped by schema, narrowed by ``?q=`` when given."""
     try:
-        snapshot = get_snapshot()
-        checked = last_checked()
-    except DatabaseError:
-        log.exception("cannot read the snapshot")
-        return unavailable(request)
+        snapshot, checked = current_snapshot(request)
+    except Unavailable as stop:
+        return stop.response
     query = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
     shown = [r for r in snapshot.relations if not query or present.matches(r, query)]
     groups: dict[str, list[dict]] = {}
@@ -103,14 +128,9 @@ def relation_not_found(request) -> HttpResponse:
 def relation(request, schema: str, relation: str):
     """A relation's page: facts, preview of the filtered rows, map, downloads, dictionary, links."""
     try:
-        snapshot = get_snapshot()
-        checked = last_checked()
-    except DatabaseError:
-        log.exception("cannot read the snapshot")
-        return unavailable(request)
-    found = find_relation(snapshot, schema, relation)
-    if found is None:
-        return relation_not_found(request)
+        snapshot, checked, found = snapshot_and_relation(request, schema, relation)
+    except Unavailable as stop:
+        return stop.response
 
     filters = request.GET.copy()
     window = {name: filters.pop(name)[-1] for name in WINDOW_PARAMETERS if name in filters}
@@ -150,10 +170,10 @@ def add_filter(request, schema: str, relation: str):
     """The add-a-filter form's target: ``column``, ``lookup``, ``value`` and ``negate`` become the
     API's ``?<column>__<lookup>[!]=<value>`` on the relation page (a 303 redirect), keeping the
     page's other parameters (sent as ``query``). Works without JavaScript; nothing is stored."""
-    snapshot = get_snapshot()
-    found = find_relation(snapshot, schema, relation)
-    if found is None:
-        return relation_not_found(request)
+    try:
+        _snapshot, _checked, found = snapshot_and_relation(request, schema, relation)
+    except Unavailable as stop:
+        return stop.response
     column_name = request.GET.get("column", "")
     lookup = request.GET.get("lookup", "") or "exact"
     value = request.GET.get("value", "")
