@@ -16,6 +16,7 @@ DEFAULTS = {
     "MAP_TILE_URL": "",
     "MAP_TILE_ATTRIBUTION": "",
     "METADATA_FILE": "",
+    "REPLICA_RETRY_SECONDS": 5.0,
 }
 
 # Name of the Django database alias that points at the published database.

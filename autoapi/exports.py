@@ -26,8 +26,9 @@ COPY_BATCH_BYTES = 256 * 1024
 _DONE = object()
 
 
-def _connect():
-    params = connections[DATABASE_ALIAS].get_connection_params()
+def _connect(alias: str = DATABASE_ALIAS):
+    """A new connection to ``alias`` (the request's read replica, or the primary)."""
+    params = connections[alias].get_connection_params()
     conn = psycopg2.connect(**params)
     conn.set_session(readonly=True)
     with conn.cursor() as cursor:
@@ -35,19 +36,22 @@ def _connect():
     return conn
 
 
-def stream_rows(statement: Statement) -> Iterator[str]:
-    """Yield the first column of every row, fetched in batches from a server-side cursor."""
-    conn = _connect()
+def stream_rows(statement: Statement, alias: str = DATABASE_ALIAS) -> Iterator[str]:
+    """Yield the first column of every row, fetched in batches from a server-side cursor.
+
+    A short batch is the last: no further round trip (nor a CLOSE, which closing the connection
+    does), so a result that fits in one batch needs the server only until its first row."""
+    conn = _connect(alias)
     try:
-        with conn.cursor(name="portal_export") as cursor:
-            cursor.itersize = FETCH_ROWS
-            cursor.execute(statement.sql, statement.params)
-            while True:
-                rows = cursor.fetchmany(FETCH_ROWS)
-                if not rows:
-                    break
-                for row in rows:
-                    yield row[0]
+        cursor = conn.cursor(name="portal_export")
+        cursor.itersize = FETCH_ROWS
+        cursor.execute(statement.sql, statement.params)
+        while True:
+            rows = cursor.fetchmany(FETCH_ROWS)
+            for row in rows:
+                yield row[0]
+            if len(rows) < FETCH_ROWS:
+                break
     finally:
         conn.close()
 
@@ -77,7 +81,7 @@ class _QueueWriter:
             self.buffer, self.size = [], 0
 
 
-def stream_copy(statement: Statement) -> Iterator[bytes]:
+def stream_copy(statement: Statement, alias: str = DATABASE_ALIAS) -> Iterator[bytes]:
     """Yield ``COPY ... TO STDOUT`` output in chunks while PostgreSQL is still producing it.
 
     psycopg2's ``copy_expert`` only returns when COPY ends, so it runs in a thread that feeds a
@@ -85,7 +89,7 @@ def stream_copy(statement: Statement) -> Iterator[bytes]:
     """
     chunks: queue.Queue = queue.Queue(maxsize=COPY_QUEUE_CHUNKS)
     cancelled = threading.Event()
-    conn = _connect()
+    conn = _connect(alias)
 
     def produce():
         writer = _QueueWriter(chunks, cancelled)

@@ -73,12 +73,13 @@ def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None =
     return CountPlan(explain=explain_sql(queryset), capped=count_sql(queryset, threshold + 1))
 
 
-def run_count(plan: CountPlan) -> tuple[int, bool]:
-    """(count, is_estimate): exact up to EXACT_COUNT_THRESHOLD, else the planner's estimate."""
+def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
+    """(count, is_estimate): exact up to EXACT_COUNT_THRESHOLD, else the planner's estimate; read
+    from ``alias`` (the request's read replica, or the primary)."""
     if plan.estimate is not None:
         return plan.estimate, True
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
-    with connections[DATABASE_ALIAS].cursor() as cursor:
+    with connections[alias].cursor() as cursor:
         cursor.execute(plan.explain.sql, plan.explain.params)
         explained = cursor.fetchone()[0]
         explained = json.loads(explained) if isinstance(explained, str) else explained
@@ -92,8 +93,9 @@ def run_count(plan: CountPlan) -> tuple[int, bool]:
         return max(planned, exact), True
 
 
-def count_rows(queryset, *, filtered: bool = True, estimated_total: int | None = None) -> tuple[int, bool]:
-    return run_count(count_plan(queryset, filtered=filtered, estimated_total=estimated_total))
+def count_rows(queryset, *, filtered: bool = True, estimated_total: int | None = None,
+               alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
+    return run_count(count_plan(queryset, filtered=filtered, estimated_total=estimated_total), alias)
 
 
 def page_links(request, window: Window, count: int | None, returned: int) -> dict:

@@ -13,7 +13,7 @@ from django.db import DatabaseError, connections
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from autoapi import queries
+from autoapi import queries, replicas
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
 from autoapi.filtersets import RESERVED_PARAMETERS
@@ -93,11 +93,15 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
     filtered = any(name not in RESERVED_PARAMETERS for name in request.GET)
     shape = queries.RowShape(relation, relation.columns)
     statement = queries.json_rows(Window(limit, offset).apply(queryset), shape)
-    try:
-        with connections[DATABASE_ALIAS].cursor() as cursor:
+
+    def read(alias):  # rows and count from one server: a read replica, or the primary
+        with connections[alias].cursor() as cursor:
             cursor.execute(statement.sql, statement.params)
             rows = [json.loads(row[0], parse_float=Decimal) for row in cursor.fetchall()]
-        count, estimated = count_rows(queryset, filtered=filtered, estimated_total=relation.estimated_rows)
+        return rows, *count_rows(queryset, filtered=filtered, estimated_total=relation.estimated_rows, alias=alias)
+
+    try:
+        rows, count, estimated = replicas.run(request, read, filtered=filtered)
     except (DatabaseError, psycopg2.Error) as exc:
         raise translate_database_error(exc, filtered=filtered) from exc
     return Rows(relation.columns, rows, count, estimated)

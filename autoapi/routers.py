@@ -1,4 +1,5 @@
-"""Database router: the dynamic models read the published database, nothing ever migrates it."""
+"""Database router: the dynamic models read the published database, nothing ever migrates it
+(nor any of its read replicas)."""
 from autoapi.conf import DATABASE_ALIAS
 
 DYNAMIC_APP_LABEL = "published"
@@ -16,4 +17,4 @@ class PublishedDatabaseRouter:
         return self.db_for_read(model, **hints)
 
     def allow_migrate(self, db, app_label, **hints):
-        return db != DATABASE_ALIAS and app_label != DYNAMIC_APP_LABEL
+        return db != DATABASE_ALIAS and not db.startswith("replica_") and app_label != DYNAMIC_APP_LABEL

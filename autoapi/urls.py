@@ -8,6 +8,7 @@ import logging
 
 from django.urls import path
 
+from autoapi import replicas
 from autoapi.errors import NotFound, error_response
 from autoapi.naming import decode_segment
 from autoapi.registry import registry
@@ -31,13 +32,18 @@ def _missing():
 
 def _serve(request, schema: str, relation: str, view_name: str, **kwargs):
     """Serve from the current snapshot; if the query raced a DDL change (the relation or a column
-    is gone), refresh the snapshot now and try once more on it."""
-    for attempt in (1, 2):
+    is gone), refresh the snapshot now and try once more on it. A request read on a replica that
+    failed there (down, or lagging behind the DDL) is first run again on the primary."""
+    refreshed = False
+    while True:
         endpoints = _endpoints(schema, relation)
         if endpoints is None:
             return _missing()
         response = getattr(endpoints, view_name)(request, **kwargs)
-        if attempt == 1 and getattr(response, "schema_changed", False):
+        if replicas.fall_back(request, response):  # at most once: the request is now on the primary
+            continue
+        if not refreshed and getattr(response, "schema_changed", False):
+            refreshed = True
             try:
                 registry.refresh_now()
             except Exception:  # the catalog itself is mid-change: answer the first 404, retry later
@@ -46,7 +52,6 @@ def _serve(request, schema: str, relation: str, view_name: str, **kwargs):
                 return response
             continue
         return response
-    return response
 
 
 def relation_list(request, schema: str, relation: str):

@@ -16,8 +16,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
 
-from autoapi import cursors, queries
-from autoapi.conf import DATABASE_ALIAS
+from autoapi import cursors, queries, replicas
 from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadable, translate_database_error
 from autoapi.exports import first_then_rest, stream_copy, stream_rows
 from autoapi.filtersets import RESERVED_PARAMETERS
@@ -176,9 +175,10 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _fetch(self, statement, renderer) -> list:
         """The rows of a page: JSON texts (or (JSON, cursor values) pairs), or CSV chunks."""
+        alias = replicas.read_alias(self.request)  # a replica, or the primary (replicas.py)
         if renderer.rows_as == ROWS_AS_CSV:
-            return list(stream_copy(statement))
-        with connections[DATABASE_ALIAS].cursor() as cursor:
+            return list(stream_copy(statement, alias))
+        with connections[alias].cursor() as cursor:
             cursor.execute(statement.sql, statement.params)
             return cursor.fetchall()
 
@@ -240,9 +240,10 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         plan = self._plan(request, renderer)
         window, statement = plan.window, plan.statement
         content_type = f"{renderer.media_type}; charset=utf-8"
+        alias = replicas.read_alias(request)  # rows and count from the same server
         try:
             if window.is_everything:
-                source = stream_copy(statement) if renderer.rows_as == ROWS_AS_CSV else stream_rows(statement)
+                source = (stream_copy if renderer.rows_as == ROWS_AS_CSV else stream_rows)(statement, alias)
                 response = StreamingHttpResponse(
                     renderer.stream_body(first_then_rest(source)), content_type=content_type
                 )
@@ -250,7 +251,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
             else:
                 fetched = self._fetch(statement, renderer)
                 rows = fetched if renderer.rows_as == ROWS_AS_CSV else [row[0] for row in fetched]
-                count, estimated = run_count(plan.count)
+                count, estimated = run_count(plan.count, alias)
                 envelope = {"count": count}
                 if estimated:
                     envelope["count_is_estimate"] = True

@@ -106,37 +106,51 @@ PORTAL = {
     # A JSON file of titles, licenses, publisher and contact for /data.json and the catalog
     # (README: "Metadata file"); empty means none.
     "METADATA_FILE": os.environ.get("PORTAL_METADATA_FILE", ""),
+    # Seconds a read replica whose connection failed is left out before it is tried again
+    # (its requests go to the primary meanwhile).
+    "REPLICA_RETRY_SECONDS": float(os.environ.get("PORTAL_REPLICA_RETRY_SECONDS", "5")),
 }
 
-_published = parse_database_url(DATABASE_URL)
-_published["OPTIONS"]["options"] = " ".join(
-    [
-        _published["OPTIONS"].get("options", ""),
-        # Read-only at the session level: the second of the three guarantees (README).
-        "-c default_transaction_read_only=on",
-        f"-c statement_timeout={PORTAL['STATEMENT_TIMEOUT_MS']}",
-        "-c idle_in_transaction_session_timeout=60000",
-        # Stable text forms for dates and intervals in CSV, whatever the server's defaults.
-        "-c DateStyle=ISO,MDY -c IntervalStyle=postgres -c TimeZone=UTC",
-        "-c extra_float_digits=1",
-    ]
-).strip()
-_published["OPTIONS"].setdefault("application_name", "pg-portal")
-# An unreachable database must give a fast 503, not a hung worker: give up connecting after a few
-# seconds, and notice a silently vanished server (no RST) through TCP keepalives.
-_published["OPTIONS"].setdefault("connect_timeout", os.environ.get("PORTAL_CONNECT_TIMEOUT", "3"))
-_published["OPTIONS"].setdefault("keepalives", "1")
-_published["OPTIONS"].setdefault("keepalives_idle", "30")
-_published["OPTIONS"].setdefault("keepalives_interval", "10")
-_published["OPTIONS"].setdefault("keepalives_count", "3")
-_published["CONN_MAX_AGE"] = int(os.environ.get("PORTAL_CONN_MAX_AGE", "60"))
-_published["CONN_HEALTH_CHECKS"] = True
+def database_entry(url: str) -> dict:
+    """A DATABASES entry for one server of the published database: read-only, timed, fast to give
+    up connecting. The primary and every replica get exactly the same session settings."""
+    entry = parse_database_url(url)
+    entry["OPTIONS"]["options"] = " ".join(
+        [
+            entry["OPTIONS"].get("options", ""),
+            # Read-only at the session level: the second of the three guarantees (README).
+            "-c default_transaction_read_only=on",
+            f"-c statement_timeout={PORTAL['STATEMENT_TIMEOUT_MS']}",
+            "-c idle_in_transaction_session_timeout=60000",
+            # Stable text forms for dates and intervals in CSV, whatever the server's defaults.
+            "-c DateStyle=ISO,MDY -c IntervalStyle=postgres -c TimeZone=UTC",
+            "-c extra_float_digits=1",
+        ]
+    ).strip()
+    entry["OPTIONS"].setdefault("application_name", "pg-portal")
+    # An unreachable database must give a fast 503, not a hung worker: give up connecting after a
+    # few seconds, and notice a silently vanished server (no RST) through TCP keepalives.
+    entry["OPTIONS"].setdefault("connect_timeout", os.environ.get("PORTAL_CONNECT_TIMEOUT", "3"))
+    entry["OPTIONS"].setdefault("keepalives", "1")
+    entry["OPTIONS"].setdefault("keepalives_idle", "30")
+    entry["OPTIONS"].setdefault("keepalives_interval", "10")
+    entry["OPTIONS"].setdefault("keepalives_count", "3")
+    entry["CONN_MAX_AGE"] = int(os.environ.get("PORTAL_CONN_MAX_AGE", "60"))
+    entry["CONN_HEALTH_CHECKS"] = True
+    return entry
+
+
+# Streaming replicas of the published database (README: "Read replicas"): each becomes an alias
+# replica_0, replica_1, ... that serves the rows and counts of requests (autoapi/replicas.py); the
+# schema snapshot and everything else stay on the primary ("published").
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS", [])
 
 DATABASES = {
     # Django's own bookkeeping never touches the published database: it has no apps that need
     # tables, and this in-memory SQLite stands in for "default".
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
-    "published": _published,
+    "published": database_entry(DATABASE_URL),
+    **{f"replica_{i}": database_entry(url) for i, url in enumerate(DATABASE_REPLICA_URLS)},
 }
 DATABASE_ROUTERS = ["autoapi.routers.PublishedDatabaseRouter"]
 
