@@ -350,6 +350,9 @@ def test_the_snapshot_stays_on_the_primary_and_a_new_table_falls_back_to_it(port
     _sql(SUPERUSER_URL, "GRANT SELECT ON public.replica_fresh TO portal_reader")
     # The snapshot is read on the primary: the new table is published although the replica lacks it.
     wait_for(lambda: "replica_fresh" in _get(portal, "/api/").text, "the new table in /api/", 10)
+    # Every worker keeps its own snapshot: wait until all of them publish it (several in a row).
+    wait_for(lambda: all(_get(portal, "/api/public/replica_fresh/").status_code == 200 for _ in range(6)),
+             "the new table published by every worker", 10)
     with pytest.raises(psycopg2.errors.UndefinedTable):
         _sql(replica.reader_url, "SELECT 1 FROM public.replica_fresh")
     for _ in range(8):  # its reads fall back to the primary: no 404, no 5xx
