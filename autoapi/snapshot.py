@@ -8,7 +8,7 @@ them as JSON. Nothing here talks to the database; ``introspect.py`` fills these 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 RELATION_KINDS = {

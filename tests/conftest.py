@@ -29,10 +29,7 @@ against the published database (they flush): ``live_server`` is disabled below.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +39,8 @@ from urllib.parse import urlsplit
 import psycopg2
 import psycopg2.extensions
 import pytest
+
+from tests.processes import die_with_parent, free_port, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS_HINT = "python -m tests.harness [--server debian|embedded] -- <pytest args>"
@@ -218,23 +217,7 @@ def requires_postgis():
 # -- the real server -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
-
-def _die_with_parent():
-    """In the child before exec: get SIGTERM when pytest dies, so gunicorn never outlives it."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 @contextlib.contextmanager
@@ -244,7 +227,7 @@ def running_server(log_dir: Path, env_overrides: dict | None = None, workers: in
 
     gunicorn = Path(sys.executable).parent / "gunicorn"
     launcher = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     logfile = log_dir / f"gunicorn-{port}.log"
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings", PYTHONUNBUFFERED="1", **(env_overrides or {}))
@@ -255,13 +238,13 @@ def running_server(log_dir: Path, env_overrides: dict | None = None, workers: in
     ]
     with open(logfile, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     try:
         deadline = time.monotonic() + 60
         ready = False
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {proc.returncode} before answering:\n{_tail(logfile)}",
+                pytest.fail(f"gunicorn exited with {proc.returncode} before answering:\n{tail(logfile)}",
                             pytrace=False)
             for path in ("/healthz", "/api/"):
                 try:
@@ -274,7 +257,7 @@ def running_server(log_dir: Path, env_overrides: dict | None = None, workers: in
                 break
             time.sleep(0.2)
         if not ready:
-            pytest.fail(f"gunicorn did not answer /healthz or /api/ within 60 s:\n{_tail(logfile)}", pytrace=False)
+            pytest.fail(f"gunicorn did not answer /healthz or /api/ within 60 s:\n{tail(logfile)}", pytrace=False)
         yield base_url
     finally:
         if proc.poll() is None:

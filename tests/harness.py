@@ -37,12 +37,13 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.processes import free_port, pdeathsig
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -117,24 +118,6 @@ def bin_dir_for(server: str) -> Path:
     return path
 
 
-def _pdeathsig(sig: int):
-    """A preexec_fn: the child receives ``sig`` when this process dies (Linux prctl)."""
-
-    def set_pdeathsig():
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
-
-    return set_pdeathsig
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def clean_env() -> dict[str, str]:
@@ -260,9 +243,9 @@ class Cluster:
             postgres = [str(self.bin / "postgres"), "-D", str(self.data)]
             if self.as_root:
                 cmd = ["runuser", "-u", OS_USER_AS_ROOT, "--", "setpriv", "--pdeathsig", "SIGQUIT", "--", *postgres]
-                preexec = _pdeathsig(signal.SIGKILL)
+                preexec = pdeathsig(signal.SIGKILL)
             else:
-                cmd, preexec = postgres, _pdeathsig(signal.SIGQUIT)
+                cmd, preexec = postgres, pdeathsig(signal.SIGQUIT)
             with open(self.logfile, "ab") as logfh:
                 log_offset = logfh.tell()
                 if self.as_root:
@@ -438,7 +421,7 @@ def _on_sigterm(signum, frame):
 def run_pytest(env: dict[str, str], pytest_args: list[str]) -> int:
     # pytest gets SIGINT (a graceful stop: fixtures tear down) if the harness dies.
     child = subprocess.Popen([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=env,
-                             preexec_fn=_pdeathsig(signal.SIGINT))
+                             preexec_fn=pdeathsig(signal.SIGINT))
 
     def finish(timeout: float) -> int:
         try:

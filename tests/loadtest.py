@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from tests.processes import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RELATIONS = 8
@@ -54,15 +54,6 @@ end
 """
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent():
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def _get(url: str, timeout: float = 30) -> tuple[int, bytes]:
@@ -131,7 +122,7 @@ def run(duration: int, connections: int, threads: int, workers: int | None, max_
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed (Debian package wrk; `make install-system` installs it)")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="portal-loadtest-"))
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), GUNICORN_MAX_REQUESTS="0", PYTHONUNBUFFERED="1",
@@ -145,7 +136,7 @@ def run(duration: int, connections: int, threads: int, workers: int | None, max_
     with open(log_path, "wb") as log:
         server = subprocess.Popen([*gunicorn, "-c", str(ROOT / "portal" / "gunicorn.conf.py"), "portal.wsgi:application"],
                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  preexec_fn=_die_with_parent)
+                                  preexec_fn=die_with_parent)
     try:
         deadline = time.monotonic() + 120
         while True:

@@ -5,10 +5,8 @@ harness's PostgreSQL, and a checksum of every fixture table.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,26 +16,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from tests.processes import die_with_parent, free_port, tail
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
-
-def _die_with_parent():
-    """In the child before exec: SIGTERM when pytest dies, so gunicorn never outlives it."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _tail(path: Path, lines: int = 80) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 # -- the portal under gunicorn --------------------------------------------------------------------
@@ -62,7 +46,7 @@ class PortalServer:
         return self.logfile.read_text(errors="replace")
 
     def tail(self, lines: int = 80) -> str:
-        return _tail(self.logfile, lines)
+        return tail(self.logfile, lines)
 
 
 @contextlib.contextmanager
@@ -76,7 +60,7 @@ def portal_server(log_dir: Path, **env_overrides: str):
 
     gunicorn = Path(sys.executable).parent / "gunicorn"
     launcher = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     logfile = log_dir / f"portal-{port}.log"
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings", PYTHONUNBUFFERED="1",
@@ -86,7 +70,7 @@ def portal_server(log_dir: Path, **env_overrides: str):
     cmd = [*launcher, "-c", str(ROOT / "portal" / "gunicorn.conf.py"), "portal.wsgi:application"]
     with open(logfile, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     server = PortalServer(base_url, proc, logfile)
     try:
         deadline = time.monotonic() + 60

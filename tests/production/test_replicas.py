@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -30,6 +29,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
+
+from tests.processes import free_port, pdeathsig
 import requests
 from django.db import OperationalError, ProgrammingError
 
@@ -55,28 +56,11 @@ def wait_for(predicate, what: str, seconds: float = 15.0, every: float = 0.1):
         time.sleep(every)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _with_port(url: str, port: int) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit(":", 1)[0] + f":{port}"
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _pdeathsig(sig):
-    def set_it():
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
-
-    return set_it
 
 
 def _sql(url: str, statement: str, params=None):
@@ -156,16 +140,16 @@ class Replica:
         """Start it; a restart keeps its port (the portal's DATABASE_REPLICA_URLS names it)."""
         for attempt in range(3):
             if self.port is None or attempt > 0:
-                self.port = _free_port()
+                self.port = free_port()
             with open(self.data / "postgresql.auto.conf", "a", encoding="utf-8") as fh:
                 fh.write(f"# tests/production/test_replicas.py\nport = '{self.port}'\n"
                          f"unix_socket_directories = '{self.base}'\nhot_standby = 'on'\n")
             postgres = [str(self.bin / "postgres"), "-D", str(self.data)]
             if self.os_user:
                 cmd = self._as_server_user(["setpriv", "--pdeathsig", "SIGQUIT", "--", *postgres])
-                preexec = _pdeathsig(signal.SIGKILL)
+                preexec = pdeathsig(signal.SIGKILL)
             else:
-                cmd, preexec = postgres, _pdeathsig(signal.SIGQUIT)
+                cmd, preexec = postgres, pdeathsig(signal.SIGQUIT)
             env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
             with open(self.logfile, "ab") as log:
                 offset = log.tell()
@@ -462,7 +446,7 @@ def test_a_stopped_replica_is_routed_around_and_a_restarted_one_serves_again(por
 
 
 def test_a_replica_url_that_leads_nowhere_costs_nothing(tmp_path):
-    nowhere = _with_port(READER_URL, _free_port())  # nothing listens there: refused at once
+    nowhere = _with_port(READER_URL, free_port())  # nothing listens there: refused at once
     with portal_server(tmp_path, DATABASE_REPLICA_URLS=f"{nowhere},{nowhere}", GUNICORN_WORKERS="1",
                        PORTAL_REPLICA_RETRY_SECONDS="0.5") as server:
         for _ in range(3):
