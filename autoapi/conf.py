@@ -12,7 +12,7 @@ DEFAULTS = {
     "EXACT_COUNT_THRESHOLD": 10000,
     "NOTIFY_CHANNEL": "portal_schema_changed",
     "CACHE_MAX_AGE": 60,
-    "CSV_NEUTRALISE_FORMULAS": True,
+    "CSV_NEUTRALISE_FORMULAS": False,
     "MAP_TILE_URL": "",
     "MAP_TILE_ATTRIBUTION": "",
     "METADATA_FILE": "",

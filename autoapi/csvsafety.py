@@ -3,9 +3,9 @@
 A spreadsheet opening a CSV runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and, in some
 programs, a tab or a carriage return followed by one) as a formula: ``=HYPERLINK(...)``,
 ``=WEBSERVICE(...)``, DDE payloads. An open-data portal republishes text that anybody may have
-typed, to people who open downloads in spreadsheets, so by default (setting
-``PORTAL["CSV_NEUTRALISE_FORMULAS"]``, environment ``PORTAL_CSV_NEUTRALISE_FORMULAS``, default on)
-the CSV form of a *text* value starting with one of those six characters gets a leading ``'``
+typed, to people who open downloads in spreadsheets, so with the setting
+``PORTAL["CSV_NEUTRALISE_FORMULAS"]`` on (environment ``PORTAL_CSV_NEUTRALISE_FORMULAS``; off by
+default, when CSV is COPY's output byte for byte) the CSV form of a *text* value starting with one of those six characters gets a leading ``'``
 (OWASP's rule), which spreadsheets show as text and do not evaluate:
 
 ========================  ==========================

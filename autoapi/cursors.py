@@ -40,11 +40,13 @@ def decode(cursor: str, ordering_signature: str) -> list:
     return values
 
 
-def _after(attname: str, descending: bool, value) -> Q:
+def _after(column: Column, descending: bool, value) -> Q:
     if value is None:
         return Q(pk__in=[])  # NULLs sort last: nothing comes after them but ties
-    strictly = Q(**{f"{attname}__{'lt' if descending else 'gt'}": value})
-    return strictly | Q(**{f"{attname}__isnull": True})
+    strictly = Q(**{f"{column.attname}__{'lt' if descending else 'gt'}": value})
+    if not column.nullable:
+        return strictly  # no "OR IS NULL": it would keep PostgreSQL from walking the index
+    return strictly | Q(**{f"{column.attname}__isnull": True})
 
 
 def _equal(attname: str, value) -> Q:
@@ -57,7 +59,7 @@ def keyset_condition(terms: list[tuple[Column, bool]], values: list) -> Q:
     condition, prefix = Q(pk__in=[]), Q()
     for (column, descending), value in zip(terms, values):
         value = str(value) if isinstance(value, Decimal) else value
-        condition |= prefix & _after(column.attname, descending, value)
+        condition |= prefix & _after(column, descending, value)
         prefix &= _equal(column.attname, value)
     return condition
 

@@ -6,7 +6,8 @@ PostgreSQL to write the rows (see ``queries.py``) instead of serialising model i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import psycopg2
 from django.core.exceptions import ValidationError
@@ -108,6 +109,9 @@ class ColumnOrderingBackend:
 PLAN_CACHE_SIZE = 256
 
 
+ESTIMATE_SECONDS = 10  # how long a planner estimate of a page's count is reused
+
+
 @dataclass(frozen=True)
 class PagePlan:
     window: object
@@ -115,6 +119,18 @@ class PagePlan:
     count: object  # a CountPlan; None for streams
     keyset: bool  # the statement also returns each row's cursor values
     signature: str  # the ordering, as cursors record it
+    # The last planner estimate of the count and until when it may be reused (an estimate only
+    # changes with ANALYZE; exact counts are never reused).
+    estimate: dict = field(default_factory=dict)
+
+    def count_rows(self, alias: str) -> tuple[int, bool]:
+        now = time.monotonic()
+        if self.estimate.get("until", 0) > now:
+            return self.estimate["count"], True
+        count, estimated = run_count(self.count, alias)
+        if estimated and self.count.estimate is None:
+            self.estimate.update(count=count, until=now + ESTIMATE_SECONDS)
+        return count, estimated
 
 
 class RelationViewSet(viewsets.ReadOnlyModelViewSet):
@@ -251,7 +267,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
             else:
                 fetched = self._fetch(statement, renderer)
                 rows = fetched if renderer.rows_as == ROWS_AS_CSV else [row[0] for row in fetched]
-                count, estimated = run_count(plan.count, alias)
+                count, estimated = plan.count_rows(alias)
                 envelope = {"count": count}
                 if estimated:
                     envelope["count_is_estimate"] = True

@@ -96,9 +96,10 @@ PORTAL = {
     "EXACT_COUNT_THRESHOLD": int(os.environ.get("PORTAL_EXACT_COUNT_THRESHOLD", "10000")),
     # Seconds browsers, proxies and CDNs may reuse a successful answer (Cache-Control max-age).
     "CACHE_MAX_AGE": int(os.environ.get("PORTAL_CACHE_MAX_AGE", "60")),
-    # CSV: a text cell starting with = + - @ tab or CR gets a leading ' so that spreadsheets do not
-    # run it as a formula (OWASP "CSV injection"); numbers and other types are never altered.
-    "CSV_NEUTRALISE_FORMULAS": env_bool("PORTAL_CSV_NEUTRALISE_FORMULAS", True),
+    # CSV: when on, a text cell starting with = + - @ tab or CR gets a leading ' so that
+    # spreadsheets do not run it as a formula (OWASP "CSV injection"); numbers and other types are
+    # never altered. Off by default: CSV is then PostgreSQL's COPY output, byte for byte.
+    "CSV_NEUTRALISE_FORMULAS": env_bool("PORTAL_CSV_NEUTRALISE_FORMULAS", False),
     # The catalog's maps draw the data on a plain background; a tile URL template
     # ("https://tile.example.org/{z}/{x}/{y}.png") adds a base map, with its attribution text.
     "MAP_TILE_URL": os.environ.get("PORTAL_MAP_TILE_URL", ""),

@@ -119,8 +119,9 @@ def test_the_sql_survives_odd_quoting(reader_conn):
     assert out.getvalue() == "'=1\n"
 
 
-def test_the_api_csv_neutralises_text_cells(client, superuser_conn):
-    """End to end: the API's CSV (pages and streams) neutralises text cells, not numbers."""
+def test_the_api_csv_neutralises_text_cells(client, superuser_conn, settings):
+    """End to end, with the setting on: the API's CSV (pages and streams) neutralises text cells,
+    not numbers; with it off (the default), the cells are COPY's own."""
     superuser_conn.at_teardown("DROP TABLE IF EXISTS public.csv_formulas")
     superuser_conn.execute("CREATE TABLE public.csv_formulas (id integer PRIMARY KEY, t text, n integer, c char(4))")
     superuser_conn.execute("INSERT INTO public.csv_formulas VALUES (1, '=1+1', -5, '@x'), (2, 'plain', 7, NULL)")
@@ -130,6 +131,10 @@ def test_the_api_csv_neutralises_text_cells(client, superuser_conn):
     while client.get("/api/public/csv_formulas/").status_code != 200:
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    # Off (the default): COPY's own cells.
+    raw = client.get("/api/public/csv_formulas/?format=csv&limit=10").content.decode()
+    assert raw == "id,t,n,c\n1,=1+1,-5,@x  \n2,plain,7,\n"
+    settings.PORTAL = {**settings.PORTAL, "CSV_NEUTRALISE_FORMULAS": True}
     for url in ("/api/public/csv_formulas/?format=csv", "/api/public/csv_formulas/?format=csv&limit=all"):
         response = client.get(url)
         body = b"".join(response.streaming_content) if response.streaming else response.content
