@@ -147,7 +147,7 @@ def column_statistics(relation: Relation) -> dict[str, dict]:
     relation was never analysed (or is a view). ``pg_stats`` itself hides the columns the role may
     not read and the tables whose row security applies to it.
 
-    Each value is a dict (the fields of ``snapshot.ColumnStats``, plus derived ones):
+    Each value is a dict:
 
     - ``null_fraction``: share of rows that are NULL (0..1);
     - ``n_distinct``: as PostgreSQL stores it: positive is a count, negative is minus a share of rows;

@@ -4,6 +4,10 @@ One ``Snapshot`` holds every published ``Relation`` with its ``Column``s, keys a
 exactly as introspection read them. Records are plain frozen dataclasses (no Django in them) so the
 API builder and the HTML catalog read the same facts, and ``manage.py dump_snapshot`` can print
 them as JSON. Nothing here talks to the database; ``introspect.py`` fills these records.
+
+Column statistics (``pg_stats``) are not kept here, unlike ARCHITECTURE.md's first sketch: they
+change with every ANALYZE, which the schema fingerprint rightly ignores, so a snapshot would serve
+stale profiles. The catalog reads them per page (``public.column_statistics``), in one query.
 """
 from __future__ import annotations
 
@@ -18,18 +22,6 @@ RELATION_KINDS = {
     "m": "materialized view",
     "f": "foreign table",
 }
-
-
-@dataclass(frozen=True)
-class ColumnStats:
-    """What the planner knows of a column (``pg_stats``), when the relation has been analysed."""
-
-    null_fraction: float | None = None
-    # pg_stats.n_distinct: positive is a count, negative is minus a share of the rows.
-    n_distinct: float | None = None
-    most_common_values: tuple[str, ...] = ()
-    most_common_freqs: tuple[float, ...] = ()
-    histogram_bounds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,7 +41,6 @@ class Column:
     geometry_type: str | None = None  # "Point", "MultiPolygon", ... or "Geometry" when unconstrained
     srid: int | None = None  # 0 or None when the column has no fixed SRID
     is_geography: bool = False
-    stats: ColumnStats | None = None
 
     @property
     def is_geometry(self) -> bool:
