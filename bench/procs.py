@@ -5,29 +5,20 @@ and is also remembered here so that ``stop_all`` (called from run.py's ``finally
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
 import time
 
+from tests.processes import pdeathsig
+
 _children: list[subprocess.Popen] = []
-
-
-def _pdeathsig(sig: int):
-    def set_it():
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
-
-    return set_it
 
 
 def spawn(cmd: list[str], *, env: dict | None = None, cwd=None, stdout=None, stderr=None,
           death_signal: int = signal.SIGTERM) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                            start_new_session=True, preexec_fn=_pdeathsig(death_signal))
+                            start_new_session=True, preexec_fn=pdeathsig(death_signal))
     _children.append(proc)
     return proc
 
