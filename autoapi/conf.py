@@ -17,6 +17,8 @@ DEFAULTS = {
     "MAP_TILE_ATTRIBUTION": "",
     "METADATA_FILE": "",
     "REPLICA_RETRY_SECONDS": 5.0,
+    "DB_CONNECTIONS": 4,
+    "EXPORT_CONNECTIONS": 8,
 }
 
 # Name of the Django database alias that points at the published database.

@@ -7,9 +7,17 @@ materialise the whole result before the first byte.
 
 ``first_then_rest`` runs the query up to its first chunk before the HTTP response starts, so a
 bad filter still gets its 400 rather than a broken 200.
+
+A process streams at most ``EXPORT_CONNECTIONS`` downloads at once (each holds a PostgreSQL
+connection for as long as its client takes to read); the next one is a 503 with Retry-After at
+once, never a wait that would hold a request thread. When the client goes away, the server closes
+the response, which closes these generators: the COPY is cancelled and the connection closed
+(``tests/production/test_slow_clients.py`` watches ``pg_stat_activity`` for it).
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import queue
 import threading
 from collections.abc import Iterator
@@ -18,12 +26,39 @@ import psycopg2
 from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
+from autoapi.errors import PortalError
 from autoapi.queries import Statement
 
 FETCH_ROWS = 2000
-COPY_QUEUE_CHUNKS = 64  # bounded: a slow client holds back COPY, never fills memory
+# Bounded: a slow client holds back COPY, never fills memory. Each download buffers at most
+# COPY_QUEUE_CHUNKS + 1 batches (1.25 MB), however slowly its client reads.
+COPY_QUEUE_CHUNKS = 4
 COPY_BATCH_BYTES = 256 * 1024
 _DONE = object()
+
+
+class ExportsBusy(PortalError):
+    status_code = 503
+    headers = {"Retry-After": "10"}
+
+
+_slots: list[threading.BoundedSemaphore] = []  # made at first use (after gunicorn's fork)
+_slots_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def export_slot():
+    """One of the process's ``EXPORT_CONNECTIONS`` download slots, or ``ExportsBusy``."""
+    with _slots_lock:
+        if not _slots:
+            _slots.append(threading.BoundedSemaphore(portal_setting("EXPORT_CONNECTIONS")))
+    slots = _slots[0]
+    if not slots.acquire(blocking=False):
+        raise ExportsBusy("too many downloads are running; try again in a few seconds")
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def _connect(alias: str = DATABASE_ALIAS):
@@ -41,6 +76,11 @@ def stream_rows(statement: Statement, alias: str = DATABASE_ALIAS) -> Iterator[s
 
     A short batch is the last: no further round trip (nor a CLOSE, which closing the connection
     does), so a result that fits in one batch needs the server only until its first row."""
+    with export_slot():
+        yield from _stream_rows(statement, alias)
+
+
+def _stream_rows(statement: Statement, alias: str) -> Iterator[str]:
     conn = _connect(alias)
     try:
         cursor = conn.cursor(name="portal_export")
@@ -87,6 +127,21 @@ def stream_copy(statement: Statement, alias: str = DATABASE_ALIAS) -> Iterator[b
     psycopg2's ``copy_expert`` only returns when COPY ends, so it runs in a thread that feeds a
     bounded queue; closing this generator early cancels the COPY.
     """
+    with export_slot():
+        yield from _stream_copy(statement, alias)
+
+
+def copy_page(statement: Statement, alias: str = DATABASE_ALIAS) -> list[bytes]:
+    """A page (or one row) in CSV: COPY on the request's pooled connection, in memory (a page is
+    at most MAX_PAGE_SIZE rows), so a CSV page costs no connection of its own nor a thread."""
+    buffer = io.BytesIO()
+    with connections[alias].cursor() as cursor:
+        sql = cursor.mogrify(statement.sql, statement.params).decode("utf-8")
+        cursor.copy_expert(sql, buffer)
+    return [buffer.getvalue()]
+
+
+def _stream_copy(statement: Statement, alias: str) -> Iterator[bytes]:
     chunks: queue.Queue = queue.Queue(maxsize=COPY_QUEUE_CHUNKS)
     cancelled = threading.Event()
     conn = _connect(alias)

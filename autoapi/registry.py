@@ -114,10 +114,12 @@ class Registry:
                     log.warning("schema refresh failed, database unreachable (%s); still serving the "
                                 "previous snapshot and retrying", str(exc).strip().splitlines()[0] if str(exc) else exc)
                 self._failing = True
-                connections[DATABASE_ALIAS].close()
             except Exception:
                 log.exception("schema refresh failed; still serving the previous snapshot")
                 self._failing = True
+            finally:
+                # Back to the process's pool (portal/pgpool) between two checks: the watcher
+                # borrows a connection for a few milliseconds, it does not keep one.
                 connections[DATABASE_ALIAS].close()
 
 

@@ -19,7 +19,7 @@ from rest_framework import viewsets
 
 from autoapi import cursors, queries, replicas
 from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadable, translate_database_error
-from autoapi.exports import first_then_rest, stream_copy, stream_rows
+from autoapi.exports import copy_page, first_then_rest, stream_copy, stream_rows
 from autoapi.filtersets import RESERVED_PARAMETERS
 from autoapi.naming import decode_segment
 from autoapi.pagination import count_plan, cursor_links, page_links, parse_window, run_count
@@ -193,7 +193,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         """The rows of a page: JSON texts (or (JSON, cursor values) pairs), or CSV chunks."""
         alias = replicas.read_alias(self.request)  # a replica, or the primary (replicas.py)
         if renderer.rows_as == ROWS_AS_CSV:
-            return list(stream_copy(statement, alias))
+            return copy_page(statement, alias)
         with connections[alias].cursor() as cursor:
             cursor.execute(statement.sql, statement.params)
             return cursor.fetchall()

@@ -6,7 +6,7 @@ Every value comes from the environment (see README, "Production"):
 |---|---|---|
 | ``HOST``, ``PORT`` | ``127.0.0.1``, ``8000`` | where to listen (``HOST=0.0.0.0`` for every interface, ``HOST=[::]`` for IPv6) |
 | ``GUNICORN_WORKERS`` | 2 x CPUs, between 2 and 8 | processes; each holds its own snapshot and its own connections |
-| ``GUNICORN_THREADS`` | 4 | threads per process: at most workers x threads page queries at once |
+| ``GUNICORN_THREADS`` | 32 | request threads per process: each running request (a download included) holds one |
 | ``GUNICORN_TIMEOUT`` | 30 | seconds a worker may stay silent before the master restarts it |
 | ``GUNICORN_GRACEFUL_TIMEOUT`` | 30 | seconds a worker gets to finish its requests on a restart (HUP) or stop (TERM) |
 | ``GUNICORN_KEEPALIVE`` | 5 | seconds an idle keep-alive connection stays open (keep it below the proxy's) |
@@ -18,6 +18,14 @@ Every value comes from the environment (see README, "Production"):
 Workers are ``gthread``: the master checks a heartbeat written by each worker's main loop, not
 by the request threads, so a long ``?limit=all`` download never trips ``timeout``; a stuck
 worker still does. Pages are bounded by PostgreSQL's statement timeout well below ``timeout``.
+
+Slow clients (README, "Slow clients"): a download holds its request thread for as long as its
+client reads, so a process has many threads (an idle one costs about 100 KB), while what is
+scarce is bounded separately: PostgreSQL connections (``PORTAL_DB_CONNECTIONS``, shared by all
+threads through portal/pgpool) and running downloads (``PORTAL_EXPORT_CONNECTIONS``, beyond which
+a download is a 503). Keep ``GUNICORN_THREADS`` well above ``PORTAL_EXPORT_CONNECTIONS``: the rest
+serve pages and ``/healthz`` however many downloads run. Idle keep-alive connections hold no
+thread (gthread parks them in its poller).
 """
 import os
 
@@ -43,9 +51,10 @@ if ":" in _host and not _host.startswith("["):
     _host = f"[{_host}]"  # an IPv6 address
 bind = [f"{_host}:{_port}"]
 
-worker_class = "gthread"
+# gthread, with its lingering close moved off the accepting thread (portal/workers.py says why).
+worker_class = "portal.workers.ThreadWorker"
 workers = _int("GUNICORN_WORKERS", max(2, min(2 * (os.cpu_count() or 1), 8)), minimum=1)
-threads = _int("GUNICORN_THREADS", 4, minimum=1)
+threads = _int("GUNICORN_THREADS", 32, minimum=1)
 timeout = _int("GUNICORN_TIMEOUT", 30, minimum=1)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)

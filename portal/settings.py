@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 # Outermost first; portal/middleware.py explains why each sits where it does.
 MIDDLEWARE = [
     "portal.logs.RequestLogMiddleware",
+    "portal.pgpool.middleware.ReleaseConnectionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.CorsMiddleware",
     "portal.middleware.ReadOnlyMethodsMiddleware",
@@ -110,6 +111,12 @@ PORTAL = {
     # Seconds a read replica whose connection failed is left out before it is tried again
     # (its requests go to the primary meanwhile).
     "REPLICA_RETRY_SECONDS": float(os.environ.get("PORTAL_REPLICA_RETRY_SECONDS", "5")),
+    # PostgreSQL connections per process (and per server) for pages, the catalog and the schema
+    # checks, shared by all its request threads (portal/pgpool); a request waits for a free one.
+    "DB_CONNECTIONS": int(os.environ.get("PORTAL_DB_CONNECTIONS", "4")),
+    # Whole-relation downloads (?limit=all) one process streams at once, each on a connection of
+    # its own; the next one is a 503 with Retry-After (README: "Slow clients").
+    "EXPORT_CONNECTIONS": int(os.environ.get("PORTAL_EXPORT_CONNECTIONS", "8")),
 }
 
 def database_entry(url: str) -> dict:
@@ -136,8 +143,18 @@ def database_entry(url: str) -> dict:
     entry["OPTIONS"].setdefault("keepalives_idle", "30")
     entry["OPTIONS"].setdefault("keepalives_interval", "10")
     entry["OPTIONS"].setdefault("keepalives_count", "3")
-    entry["CONN_MAX_AGE"] = int(os.environ.get("PORTAL_CONN_MAX_AGE", "60"))
-    entry["CONN_HEALTH_CHECKS"] = True
+    # Connections come from a bounded pool per process (portal/pgpool): Django "closes" a
+    # connection at the end of each request, which gives it back; the pool keeps it open for
+    # PORTAL_CONN_MAX_AGE seconds and checks it before lending it again after a pause.
+    entry["ENGINE"] = "portal.pgpool"
+    entry["CONN_MAX_AGE"] = 0
+    entry["CONN_HEALTH_CHECKS"] = False
+    entry["POOL"] = {
+        "SIZE": max(1, PORTAL["DB_CONNECTIONS"]),
+        "MAX_AGE": int(os.environ.get("PORTAL_CONN_MAX_AGE", "60")),
+        # A request waits for a free connection at most as long as one statement may run.
+        "TIMEOUT": PORTAL["STATEMENT_TIMEOUT_MS"] / 1000,
+    }
     return entry
 
 
