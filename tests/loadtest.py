@@ -1,13 +1,21 @@
-"""``make loadtest``: the portal under gunicorn (portal/gunicorn.conf.py) on loopback, driven by wrk.
+"""``make loadtest``: the portal under gunicorn (portal/gunicorn.conf.py) on loopback, driven by wrk
+while slow clients download whole relations.
 
     python -m tests.loadtest [--duration 60] [--connections 50] [--threads 4] [--workers N]
+                             [--readers 200] [--reader-rate 20000]
 
 Serves DATABASE_URL (or, unset, the embedded demo database), builds a mix of list, detail, CSV and
 catalog URLs from ``/api/`` (up to 8 relations, those with a key first), warms up (every URL, then
-a quarter of the duration, at most 10 s, under the same load), then runs ``wrk`` for a bounded time
-and prints requests per second, p50/p90/p99 latency, errors, and
-every worker's RSS at the start and at the end. Exit status 1 when any request failed (a transport
-error or a status of 400 and above) or a worker's RSS grew by more than ``--max-growth`` percent.
+a quarter of the duration, at most 10 s, under the same load). Then ``--readers`` slow clients,
+each from its own loopback address, start downloading the largest relation of the mix
+(``?limit=all``, CSV and NDJSON in turn) at ``--reader-rate`` bytes/s each, and retry after a
+designed 503 as its Retry-After asks (tests/loadtest_clients.py); a few seconds later ``wrk`` runs
+the page mix for a bounded time while a prober times ``/healthz`` on a new connection every 0.1 s
+and a sampler counts the portal's PostgreSQL sessions. Prints requests per second, p50/p90/p99
+latency, errors, every worker's RSS at the start and at the end, and a table of the targets.
+Exit status 1 when a page or a download failed other than with a designed 429/503 (or a transport
+error), a worker's RSS grew by more than ``--max-growth`` percent, a p99 missed its target, or
+PostgreSQL saw more portal sessions than workers x (DB_CONNECTIONS + EXPORT_CONNECTIONS + 1).
 
 Workers are never recycled during the run (``GUNICORN_MAX_REQUESTS=0``): recycling would hide a
 leak that flat memory is meant to rule out.
@@ -28,6 +36,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.loadtest_clients import Prober, SessionSampler, SlowReaders
+from tests.loadtest_report import report
 from tests.processes import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,21 +45,31 @@ RELATIONS = 8
 LUA = """
 local paths = {%(paths)s}
 local counter = 0
+local threads = {}
+designed = 0
 setup = function(thread)
   thread:set("offset", math.random(#paths))
+  table.insert(threads, thread)
 end
 request = function()
   counter = counter + 1
   return wrk.format("GET", paths[((counter + (offset or 0)) %% #paths) + 1])
 end
+-- 429 and 503 (with Retry-After) are the portal's designed answers under load: counted apart.
+response = function(status, headers, body)
+  if status == 429 or status == 503 then designed = designed + 1 end
+end
 done = function(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + (thread:get("designed") or 0) end
   io.write(string.format(
     'WRK-RESULT {"requests": %%d, "duration_us": %%d, "bytes": %%d, "connect": %%d, "read": %%d, "write": %%d, '
-    .. '"status": %%d, "timeout": %%d, "p50_ms": %%.2f, "p90_ms": %%.2f, "p99_ms": %%.2f, "max_ms": %%.2f}\\n',
+    .. '"status": %%d, "timeout": %%d, "p50_ms": %%.2f, "p90_ms": %%.2f, "p99_ms": %%.2f, "max_ms": %%.2f, '
+    .. '"designed": %%d}\\n',
     summary.requests, summary.duration, summary.bytes, summary.errors.connect, summary.errors.read,
     summary.errors.write, summary.errors.status, summary.errors.timeout,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000))
+    latency.max / 1000, total))
 end
 """
 
@@ -118,37 +138,97 @@ def url_mix(base: str) -> list[str]:
     return paths
 
 
-def run(duration: int, connections: int, threads: int, workers: int | None, max_growth: float) -> int:
+def start_server(workers: int | None, port: int, workdir: Path) -> subprocess.Popen:
+    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), GUNICORN_MAX_REQUESTS="0", PYTHONUNBUFFERED="1",
+               DJANGO_SETTINGS_MODULE="portal.settings")
+    if workers:
+        env["GUNICORN_WORKERS"] = str(workers)
+    gunicorn = [str(Path(sys.executable).parent / "gunicorn")]
+    if not Path(gunicorn[0]).exists():
+        gunicorn = [sys.executable, "-m", "gunicorn"]
+    with open(workdir / "gunicorn.log", "wb") as log:
+        return subprocess.Popen([*gunicorn, "-c", str(ROOT / "portal" / "gunicorn.conf.py"), "portal.wsgi:application"],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent)
+
+
+def wait_ready(server: subprocess.Popen, base: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited ({server.returncode}); see {log_path}")
+        with contextlib.suppress(OSError):
+            if _get(base + "/readyz", timeout=5)[0] == 200:
+                return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the portal was not ready within 120 s; see {log_path}")
+        time.sleep(0.2)
+
+
+def download_paths(base: str, paths: list[str]) -> list[str]:
+    """Whole-relation downloads (CSV, then NDJSON) of the relation of the mix with the most rows."""
+    sizes = {}
+    for path in paths:
+        if path.endswith("?limit=20"):
+            status, body = _get(base + path.replace("?limit=20", "?limit=1"))
+            sizes[path[: -len("?limit=20")]] = json.loads(body).get("count", 0) if status == 200 else -1
+    largest = max(sizes, key=sizes.get)
+    return [largest + "?format=csv&limit=all", largest + "?format=ndjson&limit=all"]
+
+
+def run_wrk(wrk: str, args, seconds: int, script: Path, base: str) -> dict:
+    proc = subprocess.run([wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "30s",
+                           "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 120)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("WRK-RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(line.split(" ", 1)[1])
+
+
+def database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from portal.embedded import demo_database_url
+
+    return demo_database_url()
+
+
+def measure(args, wrk: str, script: Path, base: str, port: int, server, downloads: list[str]) -> dict:
+    """Slow readers first (a few seconds to take every download slot), then wrk, the prober and
+    the session sampler together; RSS when wrk starts and when it ends."""
+    ramp = max(1, min(5, args.duration // 4)) if args.readers else 0
+    end = time.monotonic() + ramp + args.duration
+    readers = SlowReaders("127.0.0.1", port, downloads, args.readers, args.reader_rate, end)
+    sampler = SessionSampler(database_url(), end)
+    readers.start()
+    sampler.start()
+    time.sleep(ramp)
+    prober = Prober("127.0.0.1", port, "/healthz", end)
+    prober.start()
+    rss_start, downloading = worker_rss(server.pid), readers.active()
+    started = time.monotonic()
+    result = run_wrk(wrk, args, args.duration, script, base)
+    elapsed = time.monotonic() - started
+    rss_end = worker_rss(server.pid)
+    for thread in (readers, prober, sampler):
+        thread.join(timeout=30)
+    return dict(wrk=result, elapsed=elapsed, rss_start=rss_start, rss_end=rss_end, readers=readers, prober=prober,
+                sampler=sampler, downloading=downloading)
+
+
+def run(args) -> int:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed (Debian package wrk; `make install-system` installs it)")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="portal-loadtest-"))
-    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), GUNICORN_MAX_REQUESTS="0", PYTHONUNBUFFERED="1",
-               DJANGO_SETTINGS_MODULE="portal.settings")
-    if workers:
-        env["GUNICORN_WORKERS"] = str(workers)
-    log_path = workdir / "gunicorn.log"
-    gunicorn = [str(Path(sys.executable).parent / "gunicorn")]
-    if not Path(gunicorn[0]).exists():
-        gunicorn = [sys.executable, "-m", "gunicorn"]
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen([*gunicorn, "-c", str(ROOT / "portal" / "gunicorn.conf.py"), "portal.wsgi:application"],
-                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  preexec_fn=die_with_parent)
+    server = start_server(args.workers, port, workdir)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"gunicorn exited ({server.returncode}); see {log_path}")
-            with contextlib.suppress(OSError):
-                if _get(base + "/readyz", timeout=5)[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the portal was not ready within 120 s; see {log_path}")
-            time.sleep(0.2)
+        wait_ready(server, base, workdir / "gunicorn.log")
         paths = url_mix(base)
+        downloads = download_paths(base, paths)
         for _ in range(3):  # every worker builds its snapshot and endpoints before measuring
             for path in paths:
                 _get(base + path)
@@ -156,15 +236,8 @@ def run(duration: int, connections: int, threads: int, workers: int | None, max_
         script.write_text(LUA % {"paths": ", ".join(json.dumps(p) for p in paths)})
         # A short warm-up under the same load first: allocator arenas, caches and every thread's
         # connection settle there, so that the RSS measured below shows growth, not start-up.
-        warmup = max(2, min(10, duration // 4))
-        subprocess.run([wrk, f"-t{threads}", f"-c{connections}", f"-d{warmup}s", "--timeout", "30s", "-s", str(script),
-                        base], capture_output=True, text=True, timeout=warmup + 120)
-        rss_start = worker_rss(server.pid)
-        started = time.monotonic()
-        proc = subprocess.run([wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
-                               "-s", str(script), base], capture_output=True, text=True, timeout=duration + 120)
-        elapsed = time.monotonic() - started
-        rss_end = worker_rss(server.pid)
+        run_wrk(wrk, args, max(2, min(10, args.duration // 4)), script, base)
+        figures = measure(args, wrk, script, base, port, server, downloads)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -172,50 +245,29 @@ def run(duration: int, connections: int, threads: int, workers: int | None, max_
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("WRK-RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        raise SystemExit(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    result = json.loads(line.split(" ", 1)[1])
-    errors = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
-    print(f"pg-portal load test: {len(paths)} URLs (list, detail, CSV, catalog), {connections} connections, "
-          f"{threads} wrk threads, {duration} s (ran {elapsed:.1f} s)")
-    for path in paths:
-        print(f"  {path}")
-    print(f"requests      {result['requests']}  ({result['requests'] / (result['duration_us'] / 1e6):.1f} req/s, "
-          f"{result['bytes'] / (result['duration_us'] / 1e6) / 1e6:.1f} MB/s)")
-    print(f"latency       p50 {result['p50_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-          f"max {result['max_ms']:.1f} ms")
-    print(f"errors        {errors} (connect {result['connect']}, read {result['read']}, write {result['write']}, "
-          f"status>=400 {result['status']}, timeout {result['timeout']})")
-    growth_ok = True
-    for pid in sorted(set(rss_start) | set(rss_end)):
-        before, after = rss_start.get(pid), rss_end.get(pid)
-        if before is None or after is None:
-            print(f"worker {pid}   {'gone' if after is None else 'new'} (a worker was replaced during the run)")
-            growth_ok = False
-            continue
-        growth = (after - before) / before * 100
-        growth_ok &= growth <= max_growth
-        print(f"worker {pid}  RSS {before / 1024:.1f} MiB -> {after / 1024:.1f} MiB ({growth:+.1f} %)")
-    ok = errors == 0 and growth_ok
+    ok = report(args, paths, downloads, figures)
     if ok:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
-        print(f"log           {log_path}")
-    print("result        " + ("OK: zero errors, flat memory" if ok else
-                              f"FAILED: {errors} errors" + ("" if growth_ok else f", RSS grew more than {max_growth} %")))
+        print(f"log           {workdir / 'gunicorn.log'}")
     return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.loadtest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=int(os.environ.get("LOADTEST_DURATION", "60")), help="seconds (60)")
-    parser.add_argument("--connections", type=int, default=50, help="concurrent connections (50)")
+    parser.add_argument("--connections", type=int, default=50, help="concurrent wrk connections (50)")
     parser.add_argument("--threads", type=int, default=4, help="wrk threads (4)")
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (portal/gunicorn.conf.py's default)")
     parser.add_argument("--max-growth", type=float, default=20.0, help="allowed RSS growth per worker, percent (20)")
+    parser.add_argument("--readers", type=int, default=200, help="slow readers of whole-relation downloads (200)")
+    parser.add_argument("--reader-rate", type=float, default=20_000, help="bytes/s each slow reader reads (20000)")
+    parser.add_argument("--page-p99-ms", type=float, default=250.0, help="target p99 of the pages under wrk (250)")
+    parser.add_argument("--healthz-p99-ms", type=float, default=50.0, help="target p99 of /healthz (50)")
     args = parser.parse_args(argv)
-    return run(args.duration, args.connections, args.threads, args.workers, args.max_growth)
+    if not 0 <= args.readers <= 60_000:
+        parser.error("--readers: 0 to 60000 (one loopback address each)")
+    return run(args)
 
 
 if __name__ == "__main__":
