@@ -47,7 +47,9 @@ serve: install-python install-js
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # Load test: gunicorn (portal/gunicorn.conf.py) on loopback driven by wrk, 50 connections for 60 s
-# (LOADTEST_DURATION=...) over list, detail, CSV and catalog URLs of DATABASE_URL or the demo.
+# (LOADTEST_DURATION=...) over list, detail, CSV and catalog URLs of DATABASE_URL or the demo, while
+# 200 slow readers (one loopback address each, 20 KB/s) download the largest relation; a table of
+# page and /healthz p99, errors, worker RSS and PostgreSQL sessions against the targets.
 loadtest: install
 	@if [ -z "$$DATABASE_URL" ]; then $(PY) -m portal.embedded url; fi
 	$(PY) -m tests.loadtest
