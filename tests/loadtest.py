@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -138,9 +139,9 @@ def url_mix(base: str) -> list[str]:
     return paths
 
 
-def start_server(workers: int | None, port: int, workdir: Path) -> subprocess.Popen:
+def start_server(workers: int | None, port: int, workdir: Path, url: str) -> subprocess.Popen:
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), GUNICORN_MAX_REQUESTS="0", PYTHONUNBUFFERED="1",
-               DJANGO_SETTINGS_MODULE="portal.settings")
+               DJANGO_SETTINGS_MODULE="portal.settings", DATABASE_URL=url)
     if workers:
         env["GUNICORN_WORKERS"] = str(workers)
     gunicorn = [str(Path(sys.executable).parent / "gunicorn")]
@@ -194,13 +195,22 @@ def database_url() -> str:
     return demo_database_url()
 
 
-def measure(args, wrk: str, script: Path, base: str, port: int, server, downloads: list[str]) -> dict:
+def with_application_name(url: str, name: str) -> str:
+    """``url`` whose sessions show as ``name`` in pg_stat_activity (libpq takes it from the query
+    string, and so does portal/dburl.py): the sampler counts this server's sessions only, not
+    those of other portals on the same database (the test suite's own, for one)."""
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "application_name"]
+    return parts._replace(query=urllib.parse.urlencode([*query, ("application_name", name)])).geturl()
+
+
+def measure(args, wrk: str, script: Path, base: str, port: int, server, downloads: list[str], url: str) -> dict:
     """Slow readers first (a few seconds to take every download slot), then wrk, the prober and
     the session sampler together; RSS when wrk starts and when it ends."""
     ramp = max(1, min(5, args.duration // 4)) if args.readers else 0
     end = time.monotonic() + ramp + args.duration
     readers = SlowReaders("127.0.0.1", port, downloads, args.readers, args.reader_rate, end)
-    sampler = SessionSampler(database_url(), end)
+    sampler = SessionSampler(url, end)
     readers.start()
     sampler.start()
     time.sleep(ramp)
@@ -224,7 +234,8 @@ def run(args) -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="portal-loadtest-"))
-    server = start_server(args.workers, port, workdir)
+    url = with_application_name(database_url(), f"pg-portal-loadtest-{port}")
+    server = start_server(args.workers, port, workdir, url)
     try:
         wait_ready(server, base, workdir / "gunicorn.log")
         paths = url_mix(base)
@@ -237,7 +248,7 @@ def run(args) -> int:
         # A short warm-up under the same load first: allocator arenas, caches and every thread's
         # connection settle there, so that the RSS measured below shows growth, not start-up.
         run_wrk(wrk, args, max(2, min(10, args.duration // 4)), script, base)
-        figures = measure(args, wrk, script, base, port, server, downloads)
+        figures = measure(args, wrk, script, base, port, server, downloads, url)
     finally:
         server.send_signal(signal.SIGTERM)
         try:

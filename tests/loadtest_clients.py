@@ -160,7 +160,8 @@ class Prober(threading.Thread):
 
 
 class SessionSampler(threading.Thread):
-    """The most ``application_name = 'pg-portal'`` sessions seen, sampled every ``interval`` s."""
+    """The most sessions of the server seen, sampled every ``interval`` s: those named like the
+    ``application_name`` of ``database_url`` (tests/loadtest.py gives its server one of its own)."""
 
     def __init__(self, database_url: str, deadline: float, interval: float = 0.25):
         super().__init__(name="pg-sessions", daemon=True)
@@ -172,15 +173,17 @@ class SessionSampler(threading.Thread):
         import psycopg2
 
         try:
-            conn = psycopg2.connect(self.database_url, application_name="pg-portal-loadtest")
+            conn = psycopg2.connect(self.database_url)
             conn.autocommit = True
+            name = conn.get_dsn_parameters().get("application_name", "pg-portal")
         except psycopg2.Error as exc:
             self.error = str(exc).strip().splitlines()[0]
             return
         try:
             with conn.cursor() as cursor:
                 while time.monotonic() < self.deadline:
-                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg-portal'")
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                                   "AND pid <> pg_backend_pid()", [name])
                     self.maximum = max(self.maximum, cursor.fetchone()[0])
                     time.sleep(self.interval)
         finally:
