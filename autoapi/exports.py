@@ -28,6 +28,7 @@ from django.db import connections
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.errors import PortalError
 from autoapi.queries import Statement
+from portal import disconnect
 
 FETCH_ROWS = 2000
 # Bounded: a slow client holds back COPY, never fills memory. Each download buffers at most
@@ -65,10 +66,20 @@ def _connect(alias: str = DATABASE_ALIAS):
     """A new connection to ``alias`` (the request's read replica, or the primary)."""
     params = connections[alias].get_connection_params()
     conn = psycopg2.connect(**params)
-    conn.set_session(readonly=True)
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(portal_setting("EXPORT_STATEMENT_TIMEOUT_MS"))])
+    disconnect.lend(conn)  # cancelled if the client leaves before the first chunk (portal/disconnect.py)
+    try:
+        conn.set_session(readonly=True)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(portal_setting("EXPORT_STATEMENT_TIMEOUT_MS"))])
+    except BaseException:
+        _close(conn)
+        raise
     return conn
+
+
+def _close(conn) -> None:
+    disconnect.give_back(conn)
+    conn.close()
 
 
 def stream_rows(statement: Statement, alias: str = DATABASE_ALIAS) -> Iterator[str]:
@@ -93,7 +104,7 @@ def _stream_rows(statement: Statement, alias: str) -> Iterator[str]:
             if len(rows) < FETCH_ROWS:
                 break
     finally:
-        conn.close()
+        _close(conn)
 
 
 class _QueueWriter:
@@ -177,7 +188,7 @@ def _stream_copy(statement: Statement, alias: str) -> Iterator[bytes]:
                 except queue.Empty:
                     pass
         thread.join()
-        conn.close()
+        _close(conn)
 
 
 def first_then_rest(iterator: Iterator) -> Iterator:

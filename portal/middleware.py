@@ -3,6 +3,7 @@
 Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
 
     portal.logs.RequestLogMiddleware             request id in and out, one JSON line per request
+    portal.disconnect.CancelOnDisconnectMiddleware   the client left while its answer was built: cancel its statements
     portal.pgpool.middleware.ReleaseConnectionsMiddleware   pooled database connections back once the response is built
     SecurityMiddleware                           HTTPS redirect, HSTS, nosniff, referrer policy
     portal.middleware.CorsMiddleware             preflights answered; Allow-Origin on every /api/ answer, 304s included

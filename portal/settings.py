@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 # Outermost first; portal/middleware.py explains why each sits where it does.
 MIDDLEWARE = [
     "portal.logs.RequestLogMiddleware",
+    "portal.disconnect.CancelOnDisconnectMiddleware",
     "portal.pgpool.middleware.ReleaseConnectionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.CorsMiddleware",

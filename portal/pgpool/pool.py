@@ -16,6 +16,8 @@ import time
 import psycopg2
 from psycopg2 import extensions
 
+from portal import disconnect
+
 CHECK_AFTER = 1.0  # seconds idle after which a connection is checked before it is lent again
 
 
@@ -41,6 +43,7 @@ class Pool:
             raise
         with self._lock:
             self._opened[id(conn)] = opened
+        disconnect.lend(conn)  # cancelled if this thread's client goes away (portal/disconnect.py)
         return conn
 
     def _reuse(self):
@@ -57,6 +60,7 @@ class Pool:
 
     def putconn(self, conn):
         """Take a connection back: kept when it is idle and healthy, closed otherwise."""
+        disconnect.give_back(conn)
         with self._lock:
             opened = self._opened.pop(id(conn), 0.0)
         try:

@@ -3,6 +3,8 @@
 - a client that closes its socket in the middle of a whole-relation download (CSV through COPY,
   NDJSON through a server-side cursor): the portal's statement is gone from ``pg_stat_activity``
   within a second and its connection is closed;
+- a client that leaves while its page is still being queried: the statement is cancelled within a
+  second (portal/disconnect.py), where it would otherwise run for its whole statement timeout;
 - slow readers holding every download slot: further downloads get a fast 503 with Retry-After,
   while ``/healthz``, pages and the catalog keep answering at once, and the portal's PostgreSQL
   connections stay within workers x (DB_CONNECTIONS + EXPORT_CONNECTIONS + 1).
@@ -55,8 +57,7 @@ class Download(socket.socket):
     received = b""  # what the client read before it stopped reading
 
 
-def _start_download(base_url: str, path: str, read: int = 64 * 1024, source: str = "127.0.0.1") -> Download:
-    """A raw HTTP/1.1 GET of ``path`` that reads ``read`` bytes of the answer, then stops reading."""
+def _send(base_url: str, path: str, source: str = "127.0.0.1") -> Download:
     url = urlsplit(base_url)
     sock = Download(socket.AF_INET, socket.SOCK_STREAM)
     # A small receive buffer: the server's writes back up at once, as with a slow client.
@@ -65,6 +66,12 @@ def _start_download(base_url: str, path: str, read: int = 64 * 1024, source: str
     sock.settimeout(10)
     sock.connect((url.hostname, url.port))
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {url.hostname}\r\nConnection: close\r\n\r\n".encode())
+    return sock
+
+
+def _start_download(base_url: str, path: str, read: int = 64 * 1024, source: str = "127.0.0.1") -> Download:
+    """A raw HTTP/1.1 GET of ``path`` that reads ``read`` bytes of the answer, then stops reading."""
+    sock = _send(base_url, path, source)
     received = b""
     while len(received) < read:
         chunk = sock.recv(16 * 1024)
@@ -151,3 +158,37 @@ def test_slow_readers_leave_pages_and_healthz_responsive(tmp_path, superuser_con
                 with contextlib.suppress(OSError):
                     reader.close()
         assert _gone_within(superuser_conn, CANCEL_SECONDS) < CANCEL_SECONDS
+
+
+def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancelled(tmp_path, superuser_conn):
+    # A view that takes 50 ms per row: a page of 200 rows queries for 10 s.
+    superuser_conn.at_teardown("DROP VIEW IF EXISTS public.slow_clients_sleepy")
+    superuser_conn.execute("CREATE VIEW public.slow_clients_sleepy AS SELECT g AS id, pg_sleep(0.05)::text AS nap "
+                           "FROM generate_series(1, 1000) AS g")
+    superuser_conn.execute("GRANT SELECT ON public.slow_clients_sleepy TO portal_reader")
+    path = "/api/public/slow_clients_sleepy/"
+    with portal_server(tmp_path, GUNICORN_WORKERS="1", PORTAL_STATEMENT_TIMEOUT_MS="30000") as server:
+        deadline = time.monotonic() + 15
+        while requests.get(server.base_url + "/api/", timeout=10).text.find("slow_clients_sleepy") < 0:
+            assert time.monotonic() < deadline, "the view was not published within 15 s"
+            time.sleep(0.2)
+        sock = _send(server.base_url, path + "?limit=200")
+        try:
+            deadline = time.monotonic() + 5
+            while not _sleepy_sessions(superuser_conn):
+                assert time.monotonic() < deadline, "the page's query never showed in pg_stat_activity"
+                time.sleep(0.05)
+        finally:
+            sock.close()  # the client gives up on the page
+        started = time.monotonic()
+        while _sleepy_sessions(superuser_conn):
+            assert time.monotonic() - started < 3, _sleepy_sessions(superuser_conn)
+            time.sleep(0.02)
+        assert time.monotonic() - started < CANCEL_SECONDS
+        assert requests.get(server.base_url + "/healthz", timeout=10).status_code == 200
+
+
+def _sleepy_sessions(superuser_conn) -> list[tuple]:
+    return superuser_conn.execute(
+        "SELECT pid, state FROM pg_stat_activity WHERE application_name = 'pg-portal' "
+        "AND state = 'active' AND query LIKE '%%slow_clients_sleepy%%'")

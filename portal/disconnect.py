@@ -1,0 +1,115 @@
+"""Cancel a request's PostgreSQL statements when its client goes away while the response is built.
+
+Under gthread a worker reads nothing from a client's socket until it answers, so a client that
+gives up on a slow page (a heavy filter, up to ``STATEMENT_TIMEOUT_MS``) would leave its query
+running to the end. ``CancelOnDisconnectMiddleware`` hands the client's socket to one watcher thread
+per process for as long as the view runs; when the socket reads as closed (end of file, or reset),
+every connection the request's thread has borrowed (``lend``: the pool of portal/pgpool and the
+exports' own connections) gets ``cancel()``, psycopg2's thread-safe request to PostgreSQL, every
+``TICK`` until the view returns. A download's streaming is outside this (its next write fails, and
+autoapi/exports.py cancels). Data on the socket instead of an end (a pipelined request) ends the
+watch: that client is still there.
+"""
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import ssl
+import threading
+
+TICK = 0.05
+
+_lock = threading.Lock()
+_lent: dict[int, tuple[int, object]] = {}  # id(connection) -> (thread ident, connection)
+
+
+def lend(conn) -> None:
+    """``conn`` now runs statements for the current thread's request."""
+    with _lock:
+        _lent[id(conn)] = (threading.get_ident(), conn)
+
+
+def give_back(conn) -> None:
+    with _lock:
+        _lent.pop(id(conn), None)
+
+
+def cancel_thread(ident: int) -> None:
+    with _lock:
+        busy = [conn for owner, conn in _lent.values() if owner == ident]
+    for conn in busy:
+        with contextlib.suppress(Exception):  # closed meanwhile: nothing left to cancel
+            conn.cancel()
+
+
+class Watcher:
+    """Sockets of requests being built; a closed one cancels its thread's statements."""
+
+    def __init__(self):
+        self._selector = selectors.DefaultSelector()
+        self._gone: set[int] = set()  # thread idents whose client left
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: socket.socket, ident: int) -> None:
+        with _lock:
+            self._selector.register(sock, selectors.EVENT_READ, ident)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="portal-disconnect", daemon=True)
+                self._thread.start()
+
+    def unwatch(self, sock: socket.socket, ident: int) -> None:
+        # Under the lock, so the watcher never peeks at a socket the server has closed since
+        # (its number may already belong to another client).
+        with _lock:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(sock)
+            self._gone.discard(ident)
+
+    def _run(self) -> None:
+        while True:
+            for key, _ in self._selector.select(TICK):
+                with _lock:
+                    if self._selector.get_map().get(key.fd) is not key:
+                        continue  # unwatched meanwhile
+                    closed = _closed(key.fileobj)
+                    if closed is not None:
+                        self._selector.unregister(key.fileobj)
+                    if closed:
+                        self._gone.add(key.data)
+            with _lock:
+                gone = list(self._gone)
+            for ident in gone:  # again every tick: a statement may start after the first cancel
+                cancel_thread(ident)
+
+
+def _closed(sock: socket.socket) -> bool | None:
+    """True: the client closed; False: it sent data (stop watching); None: nothing to read."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return None
+    except OSError:
+        return True
+
+
+watcher = Watcher()
+
+
+class CancelOnDisconnectMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        sock = request.META.get("gunicorn.socket")
+        if sock is None or isinstance(sock, ssl.SSLSocket):  # the test client; TLS cannot peek
+            return self.get_response(request)
+        ident = threading.get_ident()
+        try:
+            watcher.watch(sock, ident)
+        except (OSError, ValueError, KeyError):
+            return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            watcher.unwatch(sock, ident)
