@@ -11,11 +11,13 @@ portal`` runs only these. Two groups:
 
 | id | level | what |
 |---|---|---|
-| autoapi.E001 | Error | the published database cannot be reached |
+| autoapi.E001 | Error | the published database cannot be reached (PostgreSQL's or libpq's own message) |
+| autoapi.E002 | Error | the database answers but its catalog cannot be read (never expected: report it) |
 | autoapi.W001 | Warning | the role can read no relation (nothing is published) |
 | autoapi.W002 | Warning | the role is a superuser |
 | autoapi.W003 | Warning | the role may CREATE in a published schema |
 | autoapi.W004 | Warning | the role may INSERT, UPDATE, DELETE or TRUNCATE a published relation |
+| autoapi.W005 | Warning | some relation (or catalog read) was left out; the rest is published |
 | autoapi.E010 | Error | a PORTAL setting has the wrong type |
 | autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, ...) |
 | autoapi.W010 | Warning | PORTAL holds a name the portal does not know (a typo?) |
@@ -138,44 +140,88 @@ def _names(rows, limit: int = 5) -> str:
 
 
 def check_published_database(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
-    # Imported here: introspection is not needed by the settings checks, nor at import time.
-    from autoapi.introspect import SYSTEM_SCHEMA_FILTER, read_snapshot
-
     connection = connections[DATABASE_ALIAS]
     schemas = list(portal_setting("SCHEMAS") or [])
-    where = SYSTEM_SCHEMA_FILTER
-    messages: list[checks.CheckMessage] = []
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(ROLE_SQL)
-            role, is_superuser = cursor.fetchone()
-            snapshot = read_snapshot(cursor, schemas)
-            cursor.execute(SCHEMAS_SQL.format(filter=where), {"schemas": schemas})
-            creatable = cursor.fetchall()
-            cursor.execute(WRITABLE_SQL.format(filter=where), {"schemas": schemas})
-            writable = cursor.fetchall()
-    except (DatabaseError, psycopg2.Error) as exc:
-        settings_dict = connection.settings_dict
-        where_to = f"{settings_dict.get('HOST') or 'local socket'}:{settings_dict.get('PORT') or 5432}/{settings_dict.get('NAME')}"
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return [checks.Error(
-            f"the published database ({where_to}) cannot be reached: {first_line}",
-            hint="Check DATABASE_URL, that the server is running and accepts connections from this host, "
-                 "and the role's password.",
-            obj="DATABASE_URL", id="autoapi.E001",
-        )]
+        try:
+            connection.ensure_connection()
+        except (DatabaseError, psycopg2.Error) as exc:
+            return [_unreachable(connection, exc)]
+        try:
+            facts = _read_facts(connection, schemas)
+        except (DatabaseError, psycopg2.Error) as exc:
+            return [checks.Error(
+                f"the published database answers, but reading its catalog failed: {_postgresql_error(exc)}",
+                hint="Please report this with `manage.py dump_snapshot`'s output: the portal should publish "
+                     "what it can and leave out only what it cannot read.",
+                obj="DATABASE_URL", id="autoapi.E002",
+            )]
     finally:
         connection.close()
+    return _publishing_messages(facts, schemas) + _role_messages(facts)
 
-    if not snapshot.relations:
+
+def _postgresql_error(exc: Exception) -> str:
+    """PostgreSQL's (or libpq's) own message, on one line."""
+    return " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip()) or type(exc).__name__
+
+
+def _unreachable(connection, exc: Exception) -> checks.CheckMessage:
+    settings_dict = connection.settings_dict
+    where_to = f"{settings_dict.get('HOST') or 'local socket'}:{settings_dict.get('PORT') or 5432}/{settings_dict.get('NAME')}"
+    return checks.Error(
+        f"the published database ({where_to}) cannot be reached: {_postgresql_error(exc)}",
+        hint="Check DATABASE_URL, that the server is running and accepts connections from this host, "
+             "and the role's password.",
+        obj="DATABASE_URL", id="autoapi.E001",
+    )
+
+
+def _read_facts(connection, schemas: list[str]) -> dict:
+    """The role, its snapshot (with every relation's endpoints built) and its dangerous rights."""
+    # Imported here: introspection is not needed by the settings checks, nor at import time.
+    from autoapi.api import PublishedAPI
+    from autoapi.catalog_sql import SYSTEM_SCHEMA_FILTER as where
+    from autoapi.introspect import read_snapshot
+
+    with connection.cursor() as cursor:
+        cursor.execute(ROLE_SQL)
+        role, is_superuser = cursor.fetchone()
+        snapshot = read_snapshot(cursor, schemas)
+        cursor.execute(SCHEMAS_SQL.format(filter=where), {"schemas": schemas})
+        creatable = cursor.fetchall()
+        cursor.execute(WRITABLE_SQL.format(filter=where), {"schemas": schemas})
+        writable = cursor.fetchall()
+    left_out = [f"{s.what} ({s.why})" for s in snapshot.skipped if s.why != "it belongs to an extension"]
+    left_out += [f"{schema}.{name} ({why})" for (schema, name), why in PublishedAPI(snapshot).build_all().items()]
+    return {"role": role, "is_superuser": is_superuser, "snapshot": snapshot, "creatable": creatable,
+            "writable": writable, "left_out": left_out}
+
+
+def _publishing_messages(facts: dict, schemas: list[str]) -> list[checks.CheckMessage]:
+    messages = []
+    if not facts["snapshot"].relations:
         scope = f"in the schemas {', '.join(schemas)}" if schemas else "in any schema it may use"
         messages.append(checks.Warning(
-            f"the role {role!r} can read no table or view {scope}: the portal publishes nothing",
+            f"the role {facts['role']!r} can read no table or view {scope}: the portal publishes nothing",
             hint="GRANT USAGE ON SCHEMA ... and GRANT SELECT ON ... TO the role (README, Serving your own "
                  "database), or fix PORTAL_SCHEMAS.",
             obj="DATABASE_URL", id="autoapi.W001",
         ))
-    if is_superuser:
+    if facts["left_out"]:
+        messages.append(checks.Warning(
+            f"{len(facts['left_out'])} object(s) left out, the rest is published: {'; '.join(facts['left_out'][:10])}"
+            + (" ..." if len(facts["left_out"]) > 10 else ""),
+            hint="`manage.py dump_snapshot` lists each with the reason; their URLs answer 404 saying why.",
+            obj="DATABASE_URL", id="autoapi.W005",
+        ))
+    return messages
+
+
+def _role_messages(facts: dict) -> list[checks.CheckMessage]:
+    role, creatable, writable = facts["role"], facts["creatable"], facts["writable"]
+    messages = []
+    if facts["is_superuser"]:
         messages.append(checks.Warning(
             f"the role {role!r} is a superuser: it reads (and publishes) everything, and nothing but the "
             "portal's session settings keeps it from writing",

@@ -137,7 +137,7 @@ def relation_filters(relation: Relation) -> dict[str, FilterSpec]:
         declared["bbox"] = FilterSpec(LatLonBBoxFilter, None, "bbox",
                                       (("latitude", source.latitude.attname), ("longitude", source.longitude.attname)))
     tsvector = next((c for c in relation.columns if c.base_type == "tsvector"), None)
-    text_columns = tuple(c.attname for c in relation.columns if type_info(c) is TEXT)
+    text_columns = tuple(c.attname for c in relation.columns if type_info(c).kind == TEXT.kind)
     if tsvector is not None:
         declared["search"] = FilterSpec(type_info(tsvector).filter_class, tsvector.attname, "search")
     elif text_columns:
@@ -157,6 +157,6 @@ def build_filterset(relation: Relation, model) -> type[drf_filters.FilterSet]:
     attrs = {
         "Meta": type("Meta", (), {"model": model, "fields": []}),
         "specs": filter_specs(relation),
-        "text_fields": frozenset(c.attname for c in relation.columns if type_info(c) is TEXT),
+        "text_fields": frozenset(c.attname for c in relation.columns if type_info(c).kind == TEXT.kind),
     }
     return type(f"{model.__name__}FilterSet", (PortalFilterSet,), attrs)

@@ -44,6 +44,12 @@ def decode_segment(segment: str) -> str:
     return raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
 
 
+def quote_identifier(name: str) -> str:
+    """Quote for PostgreSQL, and double ``%`` because psycopg2 formats every query it is given
+    with parameters (Django always passes them), so a ``%`` in a name must survive that."""
+    return '"' + name.replace('"', '""').replace("%", "%%") + '"'
+
+
 # Names Django or the portal reserve on a model or in the query string.
 _RESERVED_ATTNAMES = {"pk", "objects", "DoesNotExist", "MultipleObjectsReturned", "check", "clean", "save", "delete"}
 

@@ -8,6 +8,7 @@ written from it directly: one pass, cached with the snapshot, and typed from Pos
 """
 from __future__ import annotations
 
+import logging
 import re
 
 from autoapi.filtersets import filter_specs
@@ -15,6 +16,8 @@ from autoapi.naming import encode_segment
 from autoapi.queries import geometry_source
 from autoapi.snapshot import Column, Relation, Snapshot
 from autoapi.typemap import type_info
+
+log = logging.getLogger(__name__)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ERROR_RESPONSES = {
@@ -137,6 +140,17 @@ def _detail_operation(relation: Relation, ref: dict) -> dict:
     }
 
 
+def _relation_entries(index: int, relation: Relation) -> tuple[tuple[str, dict], dict]:
+    """The relation's component schema (name, schema) and its paths."""
+    name = component_name(index, relation)
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    base = f"/api/{encode_segment(relation.schema)}/{encode_segment(relation.name)}/"
+    paths = {base: {"get": _list_operation(relation, ref, geometry_source(relation) is not None)}}
+    if relation.key:
+        paths[base + "{key}/"] = {"get": _detail_operation(relation, ref)}
+    return (name, row_schema(relation)), paths
+
+
 def build_document(snapshot: Snapshot) -> dict:
     paths: dict = {
         "/api/": {"get": {"operationId": "index", "summary": "Every published relation with its URLs",
@@ -144,13 +158,14 @@ def build_document(snapshot: Snapshot) -> dict:
     }
     schemas: dict = {"Error": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}
     for index, relation in enumerate(snapshot.relations):
-        name = component_name(index, relation)
-        schemas[name] = row_schema(relation)
-        ref = {"$ref": f"#/components/schemas/{name}"}
-        base = f"/api/{encode_segment(relation.schema)}/{encode_segment(relation.name)}/"
-        paths[base] = {"get": _list_operation(relation, ref, geometry_source(relation) is not None)}
-        if relation.key:
-            paths[base + "{key}/"] = {"get": _detail_operation(relation, ref)}
+        try:
+            entries = _relation_entries(index, relation)
+        except Exception:  # one relation never takes the document down; it is left out of it
+            log.warning("relation %s.%s left out of the OpenAPI document", relation.schema, relation.name, exc_info=True)
+            continue
+        (name, schema), relation_paths = entries
+        schemas[name] = schema
+        paths.update(relation_paths)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -80,9 +80,11 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
 
     The rows come from the current snapshot, which may be newer than the caller's record: the
     returned ``columns`` are the ones the rows hold."""
-    endpoints = registry.current().endpoints(relation.schema, relation.name)
+    api = registry.current()
+    endpoints = api.endpoints(relation.schema, relation.name)
     if endpoints is None:
-        raise NotFound("this relation is no longer published")
+        why = api.why_unpublished(relation.schema, relation.name)
+        raise NotFound(f"this relation is not published: {why}" if why else "this relation is no longer published")
     relation = endpoints.viewset.relation
     view = endpoints.viewset(request=Request(request), format_kwarg=None, action="list")
     view.check_readable()

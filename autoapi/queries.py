@@ -16,9 +16,9 @@ from django.core.exceptions import EmptyResultSet
 
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.csvsafety import csv_cell, csv_header
-from autoapi.models import quote_identifier
+from autoapi.naming import quote_identifier
 from autoapi.snapshot import Column, ForeignKey, Relation
-from autoapi.typemap import json_expression, wgs84_expression
+from autoapi.typemap import json_expression, postgis_schema, wgs84_expression
 
 LATITUDE_NAMES = {"lat", "latitude"}
 LONGITUDE_NAMES = {"lon", "lng", "long", "longitude"}
@@ -182,7 +182,8 @@ class GeometrySource:
 
     def expression(self) -> str:
         if self.geometry is not None:
-            return f"ST_AsGeoJSON({wgs84_expression(self.geometry, _inner(self.geometry))}, 9)"
+            postgis = postgis_schema(self.geometry)
+            return f"{postgis}.ST_AsGeoJSON({wgs84_expression(self.geometry, _inner(self.geometry))}, 9)"
         lat, lon = _inner(self.latitude), _inner(self.longitude)
         return (
             f"CASE WHEN {lat} IS NULL OR {lon} IS NULL THEN NULL ELSE "

@@ -16,6 +16,7 @@ import django_filters
 from django.db import models
 
 from autoapi import fields, filters
+from autoapi.naming import quote_identifier
 from autoapi.snapshot import Column
 
 TEXT_LOOKUPS = ("exact", "iexact", "contains", "icontains", "startswith", "endswith", "regex", "in", "isnull", "gt", "gte", "lt", "lte")
@@ -58,6 +59,7 @@ FLOAT = TypeInfo("float", models.FloatField, django_filters.NumberFilter, ORDERE
 MONEY = TypeInfo("money", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS, openapi={"type": "number"})
 BOOLEAN = TypeInfo("boolean", models.BooleanField, filters.StrictBooleanFilter, ("exact", "isnull"), openapi={"type": "boolean"})
 TEXT = TypeInfo("text", models.TextField, django_filters.CharFilter, TEXT_LOOKUPS)
+CITEXT = TypeInfo("text", fields.CaseInsensitiveTextField, django_filters.CharFilter, TEXT_LOOKUPS)
 ENUM = TypeInfo("enum", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS)
 DATE = TypeInfo("date", models.DateField, django_filters.DateFilter, ORDERED_LOOKUPS,
                 openapi={"type": "string", "format": "date"})
@@ -81,7 +83,7 @@ BY_TYPNAME = {
     "float4": FLOAT, "float8": FLOAT,
     "money": MONEY,
     "bool": BOOLEAN,
-    "text": TEXT, "varchar": TEXT, "bpchar": TEXT, "name": TEXT, "citext": TEXT, "char": TEXT,
+    "text": TEXT, "varchar": TEXT, "bpchar": TEXT, "name": TEXT, "citext": CITEXT, "char": TEXT,
     "date": DATE,
     "timestamp": TIMESTAMP, "timestamptz": TIMESTAMP,
     "time": TIME, "timetz": TIME,
@@ -118,10 +120,19 @@ def type_info(column: Column) -> TypeInfo:
 
 
 def model_field_kwargs(column: Column) -> dict:
-    """Extra arguments some fields need from the column (geometry: its SRID)."""
+    """Extra arguments some fields need from the column (geometry: its SRID and PostGIS's schema)."""
     if column.is_geometry:
-        return {"srid": column.srid, "geography": column.is_geography}
+        return {"srid": column.srid, "geography": column.is_geography, "postgis": postgis_schema(column)}
+    if type_info(column) is CITEXT:
+        return {"type_schema": column.type_schema}
     return {}
+
+
+def postgis_schema(column: Column) -> str:
+    """The quoted schema of the column's PostGIS: every PostGIS function and type is called
+    qualified with it, so nothing depends on the role's search_path (Supabase installs PostGIS in
+    ``extensions``, which is not on it). PostGIS's functions live where its types do."""
+    return quote_identifier(column.type_schema)
 
 
 def json_expression(column: Column, quoted: str) -> str:
@@ -131,7 +142,7 @@ def json_expression(column: Column, quoted: str) -> str:
     2^53), arrays become JSON arrays, json and jsonb are embedded as they are.
     """
     if column.is_geometry:
-        return f"ST_AsGeoJSON({wgs84_expression(column, quoted)})::json"
+        return f"{postgis_schema(column)}.ST_AsGeoJSON({wgs84_expression(column, quoted)})::json"
     if column.base_type == "money":
         # money's text form depends on lc_monetary; its numeric value does not.
         return f"{quoted}::numeric"
@@ -140,10 +151,12 @@ def json_expression(column: Column, quoted: str) -> str:
 
 def wgs84_expression(column: Column, quoted: str) -> str:
     """The geometry in WGS 84 (RFC 7946 §4), transforming only when the SRID says it is needed."""
-    geom = f"{quoted}::geometry" if column.is_geography else quoted
+    postgis = postgis_schema(column)
+    geom = f"{quoted}::{postgis}.geometry" if column.is_geography else quoted
     if column.srid == 4326:
         return geom
     if column.srid:
-        return f"ST_Transform({geom}, 4326)"
+        return f"{postgis}.ST_Transform({geom}, 4326)"
     # No fixed SRID: decide per row; SRID 0 (unknown) is taken as WGS 84 rather than failing.
-    return f"(CASE WHEN ST_SRID({geom}) IN (0, 4326) THEN {geom} ELSE ST_Transform({geom}, 4326) END)"
+    return (f"(CASE WHEN {postgis}.ST_SRID({geom}) IN (0, 4326) THEN {geom} "
+            f"ELSE {postgis}.ST_Transform({geom}, 4326) END)")

@@ -225,6 +225,15 @@ def referenced_by(relation: Relation, snapshot: Snapshot) -> list[dict]:
     return entries
 
 
+def partitions(relation: Relation) -> list[dict]:
+    """A partitioned table's partitions, depth first, with their bounds (level 1: direct child)."""
+    return [
+        {"name": f"{p.schema}.{p.name}", "bound": p.bound, "level": p.level, "indent": p.level - 1,
+         "parent": p.parent, "is_partitioned": p.is_partitioned}
+        for p in relation.partitions
+    ]
+
+
 def references(relation: Relation, snapshot: Snapshot) -> list[dict]:
     """The relation's own foreign keys: the relations it refers to."""
     entries = []
