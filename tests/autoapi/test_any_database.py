@@ -198,3 +198,27 @@ def test_check_warns_about_what_was_left_out_and_errs_on_nothing(one_relation_th
     messages = check_published_database()
     assert [m.id for m in messages] == ["autoapi.W005"], messages
     assert "public.price$list" in messages[0].msg and "cannot handle" in messages[0].msg
+
+
+# --- the crawl: every relation, every output, no 5xx ------------------------------------------------
+
+
+def test_crawl_every_relation_list_detail_formats_and_pages_without_5xx(client):
+    from autoapi.public import api_url
+    from catalog.present import catalog_url, row_url
+
+    crawled = 0
+    for rel in published_relations():
+        urls = [catalog_url(rel)] + [url(rel, f"format={fmt}&limit=3") for fmt in ("json", "csv", "ndjson", "geojson")]
+        listing = client.get(url(rel, "limit=1"))
+        if rel.key and listing.status_code == 200 and json_body(listing)["results"]:
+            first = json_body(listing)["results"][0]
+            values = tuple(first[c] for c in rel.key.columns)
+            urls += [api_url(rel, values), api_url(rel, values, format="csv"), row_url(rel, values)]
+        for address in urls:
+            response = client.get(address)
+            assert response.status_code < 500, (address, body(response)[:300])
+            if address.startswith("/api/") and "/" in address.split("?")[0][len(api_url(rel)):] and rel.is_populated:
+                assert response.status_code == 200, (address, body(response)[:300])  # every row link resolves
+        crawled += 1
+    assert crawled == len(published_relations()) > 80
