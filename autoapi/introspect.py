@@ -92,7 +92,6 @@ def read_snapshot(cursor, schemas: list[str], version: str | None = None) -> Sna
             reader.skip_relation(schema, name, "it belongs to an extension")
         else:
             rel_rows.append((oid, schema, name, relkind, comment, reltuples, populated))
-    oids = [row[0] for row in rel_rows]
     columns = _read_columns(reader, {row[0]: (row[1], row[2]) for row in rel_rows})
     keys = _read_keys(reader, rel_rows, columns)
     partitions = _read_partitions(reader, [row[0] for row in rel_rows if row[3] == "p"])

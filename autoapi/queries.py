@@ -117,18 +117,20 @@ def _value_expression(shape: RowShape, column: Column) -> str:
     return f"(SELECT row_to_json(e) FROM (SELECT {embedded} FROM {table} AS e0 WHERE {match} LIMIT 1) AS e)"
 
 
-def _links_expression(shape: RowShape) -> str:
+def _links_expression(shape: RowShape) -> tuple[str, tuple]:
+    """``json_build_object('<fk columns>', '<base URL>' || <encoded key> || '/', ...)``; the keys
+    and URL prefixes travel as parameters (never pasted into the SQL)."""
     from autoapi.naming import encode_segment
 
     by_name = {c.name: c for c in shape_source_columns(shape)}
-    pairs = []
+    pairs, params = [], []
     for link in shape.links:
         fk, target = link.foreign_key, link.target
-        prefix = f"{shape.link_base}{encode_segment(target.schema)}/{encode_segment(target.name)}/".replace("'", "''").replace("%", "%%")
+        prefix = f"{shape.link_base}{encode_segment(target.schema)}/{encode_segment(target.name)}/"
         parts = " || ',' || ".join(_ENCODE_SQL.format(v=f"({_inner(by_name[c])})::text") for c in fk.columns)
-        key = ",".join(fk.columns).replace("'", "''").replace("%", "%%")
-        pairs.append(f"'{key}', '{prefix}' || {parts} || '/'")
-    return f"json_build_object({', '.join(pairs)})"
+        pairs.append(f"%s::text, %s::text || {parts} || '/'")
+        params += [",".join(fk.columns), prefix]
+    return f"json_build_object({', '.join(pairs)})", tuple(params)
 
 
 def shape_source_columns(shape: RowShape) -> tuple[Column, ...]:
@@ -140,11 +142,14 @@ def shape_source_columns(shape: RowShape) -> tuple[Column, ...]:
     return tuple(needed.values())
 
 
-def _output_list(shape: RowShape) -> str:
+def _output_list(shape: RowShape) -> tuple[str, tuple]:
+    """The SELECT list of the output row, and its parameters (the ``_links`` keys and URLs)."""
     parts = [f"{_value_expression(shape, c)} AS {quote_identifier(c.name)}" for c in shape.columns]
+    params: tuple = ()
     if shape.links and all(c.name != LINKS_KEY for c in shape.columns):
-        parts.append(f"{_links_expression(shape)} AS {quote_identifier(LINKS_KEY)}")
-    return ", ".join(parts)
+        links, params = _links_expression(shape)
+        parts.append(f"{links} AS {quote_identifier(LINKS_KEY)}")
+    return ", ".join(parts), params
 
 
 def json_rows(queryset, shape: RowShape, cursor_columns: tuple[Column, ...] = ()) -> Statement:
@@ -152,11 +157,12 @@ def json_rows(queryset, shape: RowShape, cursor_columns: tuple[Column, ...] = ()
     output column holds the row's values of those columns as a JSON array (for keyset paging)."""
     source = _with(shape_source_columns(shape), cursor_columns)
     inner = selected_sql(queryset, source)
+    output, output_params = _output_list(shape)
     sql = (
         f"SELECT row_to_json(p)::text{_cursor_output(cursor_columns)} FROM ({inner.sql}) AS x "
-        f"CROSS JOIN LATERAL (SELECT {_output_list(shape)}) AS p"
+        f"CROSS JOIN LATERAL (SELECT {output}) AS p"
     )
-    return Statement(sql, inner.params)
+    return Statement(sql, inner.params + output_params)
 
 
 def _with(columns: tuple[Column, ...], extra: tuple[Column, ...]) -> tuple[Column, ...]:
@@ -226,6 +232,7 @@ def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_colum
     properties = dataclasses.replace(
         shape, columns=tuple(c for c in shape.columns if source.geometry is None or c.name not in source.column_names)
     )
+    output, output_params = _output_list(properties)
     feature_id = ""
     if key:
         feature_id = f"""'"id":' || to_json({_inner(relation.column(key.columns[0]))})::text || ',' || """
@@ -233,9 +240,9 @@ def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_colum
         f"""SELECT '{{"type":"Feature",' || {feature_id}'"geometry":' || """
         f"""coalesce({source.expression()}, 'null') || ',"properties":' || row_to_json(p)::text || '}}'"""
         f"{_cursor_output(cursor_columns)} "
-        f"FROM ({inner.sql}) AS x CROSS JOIN LATERAL (SELECT {_output_list(properties)}) AS p"
+        f"FROM ({inner.sql}) AS x CROSS JOIN LATERAL (SELECT {output}) AS p"
     )
-    return Statement(sql, inner.params)
+    return Statement(sql, inner.params + output_params)
 
 
 def count_sql(queryset, limit: int) -> Statement:

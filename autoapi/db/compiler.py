@@ -7,7 +7,7 @@ gives Django comes from the catalog, already double-quoted by ``models.quote_ide
 double quotes ``$`` is an ordinary character). So a name that arrives quoted skips the guard;
 anything else still meets it.
 """
-from django.db.backends.postgresql.compiler import (  # noqa: F401 (re-exported for Django)
+from django.db.backends.postgresql.compiler import (
     SQLAggregateCompiler,
     SQLCompiler as PostgreSQLCompiler,
     SQLDeleteCompiler,
@@ -15,6 +15,9 @@ from django.db.backends.postgresql.compiler import (  # noqa: F401 (re-exported 
     SQLUpdateCompiler,
 )
 from django.db.models.sql.compiler import SQLCompiler as BaseSQLCompiler
+
+# Django looks every compiler up by name in ``DatabaseOperations.compiler_module``.
+__all__ = ["SQLAggregateCompiler", "SQLCompiler", "SQLDeleteCompiler", "SQLInsertCompiler", "SQLUpdateCompiler"]
 
 
 def _is_quoted_identifier(name: str) -> bool:
