@@ -12,6 +12,7 @@ import logging
 import re
 
 from autoapi.filtersets import filter_specs
+from autoapi.lookups import BOOLEAN_VALUE, COLUMN_VALUE, LOOKUPS
 from autoapi.naming import encode_segment
 from autoapi.queries import geometry_source
 from autoapi.snapshot import Column, Relation, Snapshot
@@ -75,25 +76,30 @@ def row_schema(relation: Relation) -> dict:
 
 
 def filter_parameters(relation: Relation) -> list[dict]:
+    """One query parameter per filter (``filtersets.filter_specs``), its value typed and described
+    from the lookup's record (``lookups.LOOKUPS``)."""
     by_attname = {c.attname: c for c in relation.columns}
     parameters = []
     for name, spec in filter_specs(relation).items():
         column = by_attname.get(spec.field_name)
-        lookup = spec.lookup_expr
-        if lookup == "isnull":
-            schema = {"type": "boolean"}
-        elif column is None or lookup in ("in", "range", "has_key", "contains", "overlap", "search", "bbox"):
-            schema = {"type": "string"}
+        lookup = LOOKUPS[spec.lookup_expr]
+        if column is None:
+            description = f"{lookup.label} ({lookup.hint})" if name == "bbox" else "words that must all appear " \
+                "(full-text search where the relation has a tsvector)"
         else:
-            schema = {k: v for k, v in type_info(column).openapi.items() if k != "description"} or {"type": "string"}
-            if "type" in schema and isinstance(schema["type"], list):
-                schema = {"type": "string"}
-        description = f"`{lookup}` on {column.name!r}" if column is not None else {
-            "bbox": "minLon,minLat,maxLon,maxLat in WGS 84: rows whose geometry intersects the box",
-            "search": "words that must all appear (full-text search where the relation has a tsvector)",
-        }.get(name, name)
-        parameters.append({"name": name, "in": "query", "schema": schema, "description": description})
+            description = f"rows where {column.name!r} {lookup.label}" + (f" ({lookup.hint})" if lookup.hint else "")
+        parameters.append({"name": name, "in": "query", "schema": _value_schema(lookup, column),
+                           "description": description})
     return parameters
+
+
+def _value_schema(lookup, column: Column | None) -> dict:
+    if lookup.value == BOOLEAN_VALUE:
+        return {"type": "boolean"}
+    if column is None or lookup.value != COLUMN_VALUE:
+        return {"type": "string"}
+    schema = {k: v for k, v in type_info(column).openapi.items() if k != "description"} or {"type": "string"}
+    return {"type": "string"} if isinstance(schema.get("type"), list) else schema
 
 
 def _list_operation(relation: Relation, ref: dict, has_geo: bool) -> dict:

@@ -15,7 +15,9 @@ from rest_framework.request import Request
 
 from autoapi import queries, replicas
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
-from autoapi.filtersets import RESERVED_PARAMETERS
+from autoapi.lookups import (
+    FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, filter_parameters,
+)
 from autoapi.queries import geometry_source
 from autoapi.typemap import type_info
 from autoapi.naming import decode_segment, encode_segment
@@ -113,7 +115,8 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
 # --- for the catalog's filter form, data dictionary profiles and freshness ---------------------
 # (the statistics readers live in statistics.py, the array parser in pgarray.py)
 
-__all__ += ["lookups", "filter_parameter", "column_statistics", "relation_activity", "parse_array_literal"]
+__all__ += ["lookups", "filter_parameter", "column_statistics", "relation_activity", "parse_array_literal",
+            "LOOKUPS", "NEGATION_SUFFIX", "RELATION_FILTERS", "TRUE_WORDS", "FALSE_WORDS", "filter_parameters"]
 
 
 def lookups(column: Column) -> tuple[str, ...]:

@@ -185,8 +185,8 @@ def add_filter(request, schema: str, relation: str):
         if column is None:
             message = f"{found.name} has no column {column_name!r}."
         else:
-            allowed = ", ".join(filtering.LOOKUP_LABELS.get(x, (x,))[0] for x in lookups(column))
-            label = filtering.LOOKUP_LABELS.get(lookup, (lookup,))[0]
+            allowed = ", ".join(filtering.LOOKUPS[x].label if x in filtering.LOOKUPS else x for x in lookups(column))
+            label = filtering.LOOKUPS[lookup].label if lookup in filtering.LOOKUPS else lookup
             message = f"The column {column_name} cannot be filtered with “{label}”. It can be filtered with: {allowed}."
         return error_page(
             request, 400, "This filter cannot be added", message,
