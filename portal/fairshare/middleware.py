@@ -15,6 +15,10 @@ files are never limited (load balancers and page assets must not be refused).
   threads free for pages) until its response is closed: after the last byte, or when the client
   goes away. Both come with ``Retry-After``.
 - **Keys**: a listed API key gets its own limits; an unknown one is a ``401``.
+
+Not DRF throttling: it sees only DRF views (not the catalog, nor requests refused before a view),
+and its cache-based history is read, changed and written back, so two processes sharing it lose
+counts; Redis ``INCR`` and a Lua script count atomically.
 """
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import connect_superuser, running_server
+from tests.processes import free_port
 from tests.production.fairshare_support import HeldDownload, key_entry, new_address, redis_server, wait_until
 
 RATE = 40
@@ -218,3 +219,16 @@ def test_a_process_answers_503_beyond_its_concurrent_downloads(tmp_path, big_rel
         finally:
             for download in held:
                 download.close()
+
+
+def test_a_redis_that_cannot_be_reached_fails_open_to_per_process_counts(tmp_path):
+    env = {"PORTAL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
+           "PORTAL_RATE_LIMIT": "5", "PORTAL_RATE_LIMIT_WINDOW": str(WINDOW)}
+    with running_server(tmp_path, env, workers=1) as base_url:
+        fresh_window()
+        address = new_address()
+        answers = [get(base_url, "/api/", address) for _ in range(6)]
+        assert [r.status_code for r in answers] == [200] * 5 + [429]  # served, and still limited
+        log = next(tmp_path.glob("gunicorn-*.log"))
+        wait_until(lambda: "Redis is unavailable" in log.read_text(errors="replace"), "the outage in the log")
+        assert log.read_text(errors="replace").count("Redis is unavailable") == 1
