@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 PREFIX = "pg-portal:"
 REDIS_RETRY_SECONDS = 5.0  # how long Redis is left out after an error (one slow probe per interval)
 REDIS_TIMEOUT_SECONDS = 0.5  # a hung Redis may delay a request by this much, once per interval
-MEMORY_MAX_KEYS = 100_000  # past this many clients, the windows of earlier periods are dropped
+MEMORY_MAX_KEYS = 100_000  # clients counted in memory at most (a few MB)
 
 # Atomic: expired leases are dropped, the rest counted, and the new one added only below the limit.
 ACQUIRE_SCRIPT = """
@@ -55,6 +55,8 @@ class MemoryStore:
         with self._lock:
             if len(self._windows) >= MEMORY_MAX_KEYS:
                 self._windows = {k: v for k, v in self._windows.items() if v[0] == index}
+                if len(self._windows) >= MEMORY_MAX_KEYS:  # that many clients in one window: forget
+                    self._windows = {}  # them (lenient for a moment) rather than grow without bound
             seen, count = self._windows.get(key, (index, 0))
             count = count + 1 if seen == index else 1
             self._windows[key] = (index, count)
