@@ -20,7 +20,7 @@ portal`` runs only these. Two groups:
 | autoapi.W004 | Warning | the role may INSERT, UPDATE, DELETE or TRUNCATE a published relation |
 | autoapi.W005 | Warning | some relation (or catalog read) was left out; the rest is published |
 | autoapi.E010 | Error | a PORTAL setting has the wrong type |
-| autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, ...) |
+| autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, a bad Redis URL, trusted proxy or API key entry, ...) |
 | autoapi.W010 | Warning | PORTAL holds a name the portal does not know (a typo?) |
 | autoapi.W011 | Warning | EXPORT_STATEMENT_TIMEOUT_MS is shorter than STATEMENT_TIMEOUT_MS |
 """
@@ -38,7 +38,9 @@ from autoapi.conf import DATABASE_ALIAS, DEFAULTS, portal_setting
 TAG = "portal"
 
 _INTEGERS = ("STATEMENT_TIMEOUT_MS", "EXPORT_STATEMENT_TIMEOUT_MS", "PAGE_SIZE", "MAX_PAGE_SIZE",
-             "PREVIEW_ROWS", "EXACT_COUNT_THRESHOLD", "CACHE_MAX_AGE")
+             "PREVIEW_ROWS", "EXACT_COUNT_THRESHOLD", "CACHE_MAX_AGE", "RATE_LIMIT", "RATE_LIMIT_WINDOW",
+             "CLIENT_DOWNLOADS", "PROCESS_DOWNLOADS")
+_STRINGS = ("REDIS_URL", "API_KEYS_FILE")
 _NUMBERS = ("REFRESH_INTERVAL", "REPLICA_RETRY_SECONDS")
 _BOOLEANS = ("CSV_NEUTRALISE_FORMULAS",)
 # The lowest value each number may take.
@@ -51,7 +53,12 @@ _MINIMUM = {
     "EXACT_COUNT_THRESHOLD": 0,
     "CACHE_MAX_AGE": 0,
     "REPLICA_RETRY_SECONDS": 0,
+    "RATE_LIMIT": 0,  # 0: no limit, as for the two download caps
+    "RATE_LIMIT_WINDOW": 1,
+    "CLIENT_DOWNLOADS": 0,
+    "PROCESS_DOWNLOADS": 0,
 }
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def _error(msg, hint, id):
@@ -81,9 +88,14 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         elif name in _BOOLEANS:
             ok = isinstance(value, bool)
             expected = "True or False"
+        elif name in _STRINGS:
+            ok, expected = isinstance(value, str), "a string"
         elif name == "SCHEMAS":
             ok = isinstance(value, (list, tuple)) and all(isinstance(s, str) and s for s in value)
             expected = "a list of schema names"
+        elif name == "TRUSTED_PROXIES":
+            ok = isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value)
+            expected = "a list of addresses or networks"
         else:
             continue
         if not ok:
@@ -110,6 +122,7 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             f"PORTAL['PREVIEW_ROWS'] ({values['PREVIEW_ROWS']}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
             "The catalog's preview is a page: keep it within MAX_PAGE_SIZE.", "autoapi.E011",
         ))
+    messages += _fair_share_problems(values)
     if 0 < values["EXPORT_STATEMENT_TIMEOUT_MS"] < values["STATEMENT_TIMEOUT_MS"]:
         messages.append(checks.Warning(
             "PORTAL['EXPORT_STATEMENT_TIMEOUT_MS'] is shorter than PORTAL['STATEMENT_TIMEOUT_MS']",
@@ -117,6 +130,26 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             obj="settings.PORTAL", id="autoapi.W011",
         ))
     return messages
+
+
+def _fair_share_problems(values: dict) -> list[checks.CheckMessage]:
+    """The fair-share settings that a type check cannot judge: a Redis URL, proxies, API keys."""
+    # Imported here: portal.fairshare imports autoapi.conf, and is not needed by the other checks.
+    import ipaddress
+
+    from portal.fairshare.clients import key_problems
+
+    hint = "See README, Fair share."
+    problems = []
+    if values["REDIS_URL"] and not values["REDIS_URL"].startswith(REDIS_SCHEMES):
+        problems.append(f"PORTAL['REDIS_URL'] must start with {', '.join(REDIS_SCHEMES)}")
+    for proxy in values["TRUSTED_PROXIES"]:
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            problems.append(f"PORTAL['TRUSTED_PROXIES'] holds {proxy!r}, which is no address or network")
+    problems += key_problems()
+    return [_error(problem, hint, "autoapi.E011") for problem in problems]
 
 
 ROLE_SQL = "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"

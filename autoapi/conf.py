@@ -17,6 +17,14 @@ DEFAULTS = {
     "MAP_TILE_ATTRIBUTION": "",
     "METADATA_FILE": "",
     "REPLICA_RETRY_SECONDS": 5.0,
+    "RATE_LIMIT": 600,
+    "RATE_LIMIT_WINDOW": 60,
+    "CLIENT_DOWNLOADS": 2,
+    "PROCESS_DOWNLOADS": 2,
+    "REDIS_URL": "",
+    "TRUSTED_PROXIES": [],
+    "API_KEYS": [],
+    "API_KEYS_FILE": "",
 }
 
 # Name of the Django database alias that points at the published database.

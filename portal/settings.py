@@ -3,9 +3,12 @@
 Every portal-specific knob lives in the one ``PORTAL`` dict below and is read through
 ``autoapi.conf.portal_setting``; each is documented in README.md (a test checks that).
 """
+import json
 import os
 import secrets
 from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 from portal.dburl import parse_database_url
 
@@ -24,6 +27,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_json(name: str, default):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from None
 
 
 DEBUG = env_bool("PORTAL_DEBUG", False)
@@ -45,6 +58,7 @@ MIDDLEWARE = [
     "portal.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.CorsMiddleware",
+    "portal.fairshare.middleware.FairShareMiddleware",
     "portal.middleware.ReadOnlyMethodsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
@@ -109,6 +123,22 @@ PORTAL = {
     # Seconds a read replica whose connection failed is left out before it is tried again
     # (its requests go to the primary meanwhile).
     "REPLICA_RETRY_SECONDS": float(os.environ.get("PORTAL_REPLICA_RETRY_SECONDS", "5")),
+    # Fair share (README: "Fair share"). Requests per client per window (0: no limit), and the
+    # window in seconds: 600 a minute is ten a second, far above a person browsing the catalog.
+    "RATE_LIMIT": int(os.environ.get("PORTAL_RATE_LIMIT", "600")),
+    "RATE_LIMIT_WINDOW": int(os.environ.get("PORTAL_RATE_LIMIT_WINDOW", "60")),
+    # Concurrent whole-relation downloads (?limit=all) per client (429 beyond) and per process
+    # (503 beyond); 0: no limit. Each download holds a worker thread: keep PROCESS_DOWNLOADS below
+    # GUNICORN_THREADS (4) so that pages are still served while downloads run.
+    "CLIENT_DOWNLOADS": int(os.environ.get("PORTAL_CLIENT_DOWNLOADS", "2")),
+    "PROCESS_DOWNLOADS": int(os.environ.get("PORTAL_PROCESS_DOWNLOADS", "2")),
+    # redis://host:6379/0: the counters are shared by every process and host; empty: per process.
+    "REDIS_URL": os.environ.get("PORTAL_REDIS_URL", ""),
+    # Addresses or networks of reverse proxies whose X-Forwarded-For names the client.
+    "TRUSTED_PROXIES": env_list("PORTAL_TRUSTED_PROXIES", []),
+    # API keys, as SHA-256 hashes with their own limits: a JSON list here and/or in a file.
+    "API_KEYS": env_json("PORTAL_API_KEYS", []),
+    "API_KEYS_FILE": os.environ.get("PORTAL_API_KEYS_FILE", ""),
 }
 
 def database_entry(url: str) -> dict:

@@ -372,6 +372,11 @@ class Cluster:
             PORTAL_TEST_PG_LOG=str(self.logfile),
             PORTAL_TEST_PG_OS_USER=OS_USER_AS_ROOT if self.as_root else "",
             PORTAL_REFRESH_INTERVAL="0.2",
+            # The suite hammers the API from one address: no fair-share limits, except in the
+            # tests of those limits (tests/production/test_fair_share.py sets its own).
+            PORTAL_RATE_LIMIT="0",
+            PORTAL_CLIENT_DOWNLOADS="0",
+            PORTAL_PROCESS_DOWNLOADS="0",
         )
         return env
 

@@ -126,7 +126,9 @@ def run(duration: int, connections: int, threads: int, workers: int | None, max_
     base = f"http://127.0.0.1:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="portal-loadtest-"))
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), GUNICORN_MAX_REQUESTS="0", PYTHONUNBUFFERED="1",
-               DJANGO_SETTINGS_MODULE="portal.settings")
+               DJANGO_SETTINGS_MODULE="portal.settings",
+               # wrk is one client hammering on purpose: measure the portal, not its rate limits.
+               PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0")
     if workers:
         env["GUNICORN_WORKERS"] = str(workers)
     log_path = workdir / "gunicorn.log"
