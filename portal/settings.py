@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "portal.middleware.ReadOnlyMethodsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
+    "portal.compression.CompressionMiddleware",
     "portal.middleware.CacheControlMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
