@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from autoapi import queries, replicas
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
+from autoapi.filenames import download_filename
 from autoapi.filtersets import RESERVED_PARAMETERS
 from autoapi.queries import geometry_source
 from autoapi.typemap import type_info
@@ -27,7 +28,7 @@ from autoapi.snapshot import Column, Relation, Snapshot
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
     "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
-    "is_sortable", "formats", "RESERVED_PARAMETERS",
+    "is_sortable", "formats", "RESERVED_PARAMETERS", "download_filename",
 ]
 
 
