@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import time
 import zlib
 from urllib.parse import unquote, urlsplit
 
@@ -96,3 +97,68 @@ def test_filtered_download_buttons_count_the_matching_rows(client):
     page = client.get("/catalog/public/big_2500/?grp=3").content.decode()
     section = page[page.index('id="downloads"'):]
     assert "357 rows" in section[:section.index("</section>")]
+
+
+# -- a stream cut by the database -------------------------------------------------------------------
+
+# Fails with division by zero at row 60,000, after some 6 MB of CSV have been sent.
+FAILING_VIEW = ("CREATE VIEW public.fails_midway AS SELECT g AS id, repeat('x', 100) AS pad, 1 / (60000 - g) AS boom "
+                "FROM generate_series(1, 100000) AS g")
+
+
+def raw_get(base_url: str, path: str, **headers) -> tuple[http.client.HTTPResponse, bytes, bool]:
+    """GET over HTTP/1.1 with http.client: (response, body as received, whether it ended cleanly)."""
+    address = urlsplit(base_url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        try:
+            return response, response.read(), True
+        except http.client.IncompleteRead as cut:
+            return response, cut.partial, False
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def failing_view(superuser_conn, live_server_url) -> str:
+    superuser_conn.execute(FAILING_VIEW)
+    superuser_conn.at_teardown("DROP VIEW IF EXISTS public.fails_midway")
+    superuser_conn.execute("GRANT SELECT ON public.fails_midway TO portal_reader")
+    path = "/api/public/fails_midway/"
+    seen = 0
+    for _ in range(300):  # every worker keeps its own snapshot: wait until each serves the view
+        seen = seen + 1 if raw_get(live_server_url, path + "?limit=1")[0].status == 200 else 0
+        if seen >= 10:
+            return path
+        time.sleep(0.05)
+    pytest.fail("the live server did not publish public.fails_midway")
+
+
+@pytest.mark.parametrize("coding", ["identity", "gzip"])
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "json"])
+def test_a_stream_cut_by_a_database_error_never_ends_cleanly(live_server_url, failing_view, fmt, coding):
+    response, received, complete = raw_get(live_server_url, f"{failing_view}?format={fmt}&limit=all",
+                                           **{"Accept-Encoding": coding})
+    assert response.status == 200 and response.getheader("Transfer-Encoding") == "chunked"
+    assert not complete  # the connection closed without the final zero-length chunk
+    if coding == "gzip":
+        assert response.getheader("Content-Encoding") == "gzip"
+        engine = zlib.decompressobj(31)
+        received = engine.decompress(received)
+        assert not engine.eof  # nor did the gzip member end: no CRC, no length
+    assert len(received) > 500_000  # rows did arrive before the error
+
+
+@pytest.mark.parametrize("coding", ["identity", "gzip"])
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_a_complete_stream_ends_cleanly(live_server_url, fmt, coding):
+    response, received, complete = raw_get(live_server_url, f"/api/public/big_2500/?format={fmt}&limit=all",
+                                           **{"Accept-Encoding": coding})
+    assert response.status == 200 and complete
+    if coding == "gzip":
+        engine = zlib.decompressobj(31)
+        received = engine.decompress(received)
+        assert engine.eof and not engine.unused_data
+    assert received.count(b"\n") == 2500 + (fmt == "csv")
