@@ -170,3 +170,41 @@ def test_the_stream_compressor_never_finishes_a_failed_stream():
         else:
             engine = zstd.ZstdDecompressor()
             assert engine.decompress(body) == b"id,label\n" * 100 and not engine.eof
+
+
+# -- static files -----------------------------------------------------------------------------------
+
+
+def _static_links(client) -> list[str]:
+    page = client.get("/catalog/public/geo_points/").content.decode() + client.get("/api/docs/").content.decode()
+    return sorted(set(re.findall(r'(?:src|href)="(/static/[^"]+)"', page)))
+
+
+def test_pages_link_to_content_hashed_static_files(client):
+    links = _static_links(client)
+    assert any(link.startswith("/static/portal.") for link in links)
+    assert any("swagger-ui-bundle" in link for link in links)
+    for link in links:
+        assert re.search(r"\.[0-9a-f]{12}\.(css|js)$", link), link
+
+
+def test_hashed_static_files_are_cached_for_ever_and_served_precompressed(client):
+    for link in _static_links(client):
+        plain = client.get(link)
+        plain_body = b"".join(plain.streaming_content)
+        assert plain.status_code == 200, link
+        cache = plain["Cache-Control"]
+        assert "immutable" in cache and int(re.search(r"max-age=(\d+)", cache).group(1)) >= 31536000, cache
+        for coding in ("br", "gzip"):
+            packed = client.get(link, HTTP_ACCEPT_ENCODING=coding)
+            packed_body = b"".join(packed.streaming_content)
+            if len(plain_body) < 1000:
+                continue  # whitenoise keeps no compressed copy that saves too little
+            assert packed["Content-Encoding"] == coding, link
+            assert int(packed["Content-Length"]) == len(packed_body) < len(plain_body)
+            assert decode(coding, packed_body) == plain_body
+            assert "Accept-Encoding" in packed["Vary"]
+
+
+def test_unhashed_static_names_are_not_served(client):
+    assert client.get("/static/portal.css").status_code == 404
