@@ -15,10 +15,28 @@ from __future__ import annotations
 import os
 
 from django.contrib.staticfiles.apps import StaticFilesConfig
+from django.core import checks
 
 
 class PortalStaticFilesConfig(StaticFilesConfig):
     ignore_patterns = [*StaticFilesConfig.ignore_patterns, "rest_framework", "redoc"]
+
+    def ready(self):
+        super().ready()
+        # Tagged "portal", not "staticfiles": collectstatic runs only those, and must run without a manifest.
+        checks.register(check_collected, "portal")
+
+
+def check_collected(app_configs=None, **kwargs):
+    """``portal.W001``: without collectstatic's manifest every catalog page is a 500."""
+    from django.conf import settings
+
+    if settings.DEBUG or os.path.exists(os.path.join(settings.STATIC_ROOT, "staticfiles.json")):
+        return []
+    return [checks.Warning(f"static files have not been collected into {settings.STATIC_ROOT}: every catalog page "
+                           "will fail (its links need the manifest of hashed names)",
+                           hint="Run `make static` (python -m portal.staticfiles) before starting the server.",
+                           id="portal.W001")]
 
 
 def _newest_source() -> float:

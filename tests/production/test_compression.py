@@ -208,3 +208,11 @@ def test_hashed_static_files_are_cached_for_ever_and_served_precompressed(client
 
 def test_unhashed_static_names_are_not_served(client):
     assert client.get("/static/portal.css").status_code == 404
+
+
+def test_a_missing_manifest_is_a_check_warning(settings, tmp_path):
+    from portal.staticfiles import check_collected
+
+    assert check_collected() == []  # the tests' set-up collected them
+    settings.STATIC_ROOT = str(tmp_path)
+    assert [m.id for m in check_collected()] == ["portal.W001"]
