@@ -74,13 +74,15 @@ def _negotiate(header: str) -> str:
         q = q_values.get(coding, wildcard)
         if q > best_q:
             best, best_q = coding, q
+    if q_values.get("identity", 0.0) > best_q:  # "gzip;q=0.5, identity": uncompressed preferred
+        return "identity"
     return best
 
 
 def choose_coding(accept_encoding: str | None) -> str:
     """The coding to send: the supported one with the highest q-value above 0 (``*`` stands for
     those not named), ties going to the order of ``CODINGS``; ``identity`` when none is
-    acceptable. Even ``identity;q=0`` with nothing else acceptable gets ``identity``: RFC 9110
+    acceptable or when ``identity`` is named with a higher q-value. Even ``identity;q=0`` with nothing else acceptable gets ``identity``: RFC 9110
     12.5.3 lets a server send it rather than a ``406``, and a download should not fail on it."""
     if not accept_encoding or len(accept_encoding) > MAX_HEADER:
         return "identity"

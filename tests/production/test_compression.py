@@ -117,6 +117,8 @@ def test_each_coding_has_its_own_etag_and_its_own_304(client):
     ("identity;q=0, *;q=0", "identity"),
     ("identity;q=0, gzip;q=0.1", "gzip"),
     ("identity", "identity"),
+    ("gzip;q=0.5, identity", "identity"),
+    ("gzip, identity;q=0.5", "gzip"),
     ("", "identity"),
     (None, "identity"),
     ("gzip;q=nonsense", "identity"),
