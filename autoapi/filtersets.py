@@ -20,7 +20,7 @@ from django_filters import rest_framework as drf_filters
 from rest_framework.exceptions import ValidationError
 
 from autoapi.filters import BBoxFilter, LatLonBBoxFilter, TextSearchFilter
-from autoapi.lookups import NEGATION_SUFFIX, RESERVED_PARAMETERS, filter_parameters  # noqa: F401 (RESERVED_PARAMETERS: re-exported)
+from autoapi.lookups import NEGATION_SUFFIX, RESERVED_PARAMETERS, filter_parameters  # noqa: F401 (RESERVED_PARAMETERS is re-exported)
 from autoapi.queries import geometry_source
 from autoapi.snapshot import Relation
 from autoapi.typemap import TEXT, type_info

@@ -18,6 +18,7 @@ from autoapi.errors import BadRequest, NotFound, PortalError, translate_database
 from autoapi.lookups import (
     FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, filter_parameters,
 )
+from autoapi.filenames import download_filename
 from autoapi.queries import geometry_source
 from autoapi.typemap import type_info
 from autoapi.naming import decode_segment, encode_segment
@@ -30,7 +31,7 @@ from autoapi.snapshot import Column, Relation, Snapshot
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
     "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
-    "is_sortable", "formats", "RESERVED_PARAMETERS",
+    "is_sortable", "formats", "RESERVED_PARAMETERS", "download_filename",
 ]
 
 

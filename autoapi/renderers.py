@@ -71,8 +71,10 @@ class NDJSONRenderer(renderers.BaseRenderer):
         return "".join(row + "\n" for row in rows).encode("utf-8")
 
     def stream_body(self, rows: Iterator[str]) -> Iterator[bytes]:
+        # Every row ends its line; _batched's leading separator would leave an empty line
+        # between two chunks, which is not a JSON text (NDJSON readers may reject it).
         for chunk in _batched(rows, "\n"):
-            yield chunk + b"\n"
+            yield chunk.removeprefix(b"\n") + b"\n"
 
 
 class GeoJSONRenderer(renderers.BaseRenderer):

@@ -20,6 +20,7 @@ from rest_framework import viewsets
 from autoapi import cursors, queries, replicas
 from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadable, translate_database_error
 from autoapi.exports import first_then_rest, stream_copy, stream_rows
+from autoapi.filenames import content_disposition
 from autoapi.filtersets import RESERVED_PARAMETERS
 from autoapi.naming import decode_segment
 from autoapi.pagination import count_plan, cursor_links, page_links, parse_window, run_count
@@ -282,8 +283,9 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
                     response["Link"] = ", ".join(links)
         except (DatabaseError, psycopg2.Error) as exc:
             raise self._database_error(exc) from exc
-        if renderer.rows_as == ROWS_AS_CSV:
-            response["Content-Disposition"] = f'inline; filename="{_filename(self.relation)}.csv"'
+        # Every format names its file; a whole-relation download is saved, a page shown (README,
+        # "Downloads").
+        response["Content-Disposition"] = content_disposition(self.relation, renderer.format, window.is_everything)
         return response
 
     def retrieve(self, request, *args, **kwargs):
@@ -324,11 +326,6 @@ def _parse_key(segment: str, size: int) -> list[str]:
         return [decode_segment(part) for part in parts]
     except ValueError:
         raise BadRequest("the key in the URL is not validly encoded (see the README on tilde encoding)") from None
-
-
-def _filename(relation: Relation) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{relation.schema}.{relation.name}")
-    return safe[:120] or "relation"
 
 
 def build_viewset(relation: Relation, model, filterset_class, snapshot) -> type[RelationViewSet]:

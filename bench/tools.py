@@ -18,10 +18,13 @@ class Failed(RuntimeError):
     pass
 
 
-def curl(url: str, timeout: float = 600) -> dict:
-    """GET ``url`` into /dev/null; wall time, time to first byte, bytes, status."""
+def curl(url: str, timeout: float = 600, encoding: str | None = None) -> dict:
+    """GET ``url`` into /dev/null; wall time, time to first byte, bytes, status. With ``encoding``
+    (``gzip``, ``zstd``...) curl asks for it and counts the compressed bytes, undecoded."""
     cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_starttransfer} %{time_total} %{size_download}",
            "--max-time", str(int(timeout)), url]
+    if encoding:
+        cmd[1:1] = ["-H", f"Accept-Encoding: {encoding}"]
     started = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout + 10)
     wall = time.perf_counter() - started

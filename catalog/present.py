@@ -59,11 +59,6 @@ def filtered_url(relation: Relation, conditions: dict) -> str:
     return f"{catalog_url(relation)}?{params.urlencode(safe=',~')}"
 
 
-def filename(relation: Relation) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{relation.schema}.{relation.name}")
-    return safe[:120] or "relation"
-
-
 def schema_anchor(schema: str) -> str:
     """The home page's fragment id for a schema's section (any name gives a valid, unique id)."""
     return "schema-" + encode_segment(schema)

@@ -15,7 +15,7 @@ from django.contrib.staticfiles import finders
 from django.http import QueryDict
 
 from autoapi.conf import portal_setting
-from autoapi.public import Relation, api_url, decode_segment, formats, is_sortable
+from autoapi.public import Relation, api_url, decode_segment, download_filename, formats, is_sortable
 from catalog import filtering, metadata, present, profiles
 
 MAP_FEATURES = 1000  # rows drawn on a map: a sample that any browser draws at once
@@ -213,7 +213,7 @@ def downloads(request, relation: Relation, filters_only: QueryDict, view_params:
         "buttons": buttons,
         "api_url": base,
         "curl_json": f"curl {shlex.quote(page_url)}",
-        "curl_csv": f"curl -o {shlex.quote(present.filename(relation) + '.csv')} {shlex.quote(csv_url)}",
+        "curl_csv": f"curl -o {shlex.quote(download_filename(relation, 'csv'))} {shlex.quote(csv_url)}",
         "python_requests": python,
         "pandas_csv": f"pandas.read_csv({csv_url!r})",
     }

@@ -22,7 +22,7 @@ from autoapi.public import (
     PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
     relation_activity,
 )
-from catalog import filtering, metadata, opendata, present, sections
+from catalog import estimates, filtering, metadata, opendata, present, sections
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,8 @@ def relation(request, schema: str, relation: str):
         log.exception("reading %s.%s failed", found.schema, found.name)
         return unavailable(request)
     context["preview"] = sections.preview(found, page_params, rows, limit, offset)
+    # The preview's count is the download's: same filters, same rows.
+    estimates.annotate(context["downloads"]["buttons"], found, statistics, rows.count, rows.count_is_estimate)
     return HttpResponse(render_to_string("catalog/relation.html", context, request=request))
 
 

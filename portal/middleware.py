@@ -9,6 +9,7 @@ Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
     portal.middleware.ReadOnlyMethodsMiddleware  anything but GET, HEAD, OPTIONS: 405
     whitenoise                                   static files (their own caching headers)
     ConditionalGetMiddleware                     ETag over the body, 304 on If-None-Match
+    portal.compression.CompressionMiddleware     zstd/br/gzip by Accept-Encoding; inside the ETag, so each coding has its own
     portal.middleware.CacheControlMiddleware     Cache-Control (set before the ETag is computed: no-store gets none)
     CommonMiddleware, XFrameOptionsMiddleware
     portal.middleware.RejectHostileInputMiddleware    NUL bytes in the path or query string: 400

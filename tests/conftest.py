@@ -110,6 +110,15 @@ def _unblock_database_access(django_db_setup, django_db_blocker):
         registry.stop()  # its thread must not query once access is blocked again
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_collected():
+    """Pages link to content-hashed static files (collectstatic's manifest): collect them before
+    the first request, in-process or under gunicorn (a no-op when nothing changed)."""
+    from portal.staticfiles import collect_if_stale
+
+    collect_if_stale(verbosity=0)
+
+
 @pytest.fixture(scope="session")
 def live_server():
     pytest.fail("pytest-django's live_server flushes databases; use the live_server_url fixture instead")
