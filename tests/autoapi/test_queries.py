@@ -7,7 +7,6 @@ parsed with exact decimals, CSV byte for byte). Also: the SQL tilde encoding of 
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -29,7 +28,7 @@ from autoapi.queries import (
     selected_sql,
 )
 from autoapi.snapshot import Column, Relation
-from tests.autoapi.unit_helpers import fetch, q, queryset_for, relation, table
+from tests.autoapi.unit_helpers import copy_out, fetch, q, queryset_for, relation, table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,16 +201,6 @@ def test_sql_tilde_encoding_matches_python_property(values):
 
 
 # -- csv_copy ----------------------------------------------------------------------------------
-
-
-def copy_out(sql: str, params=None) -> bytes:
-    with connections[DATABASE_ALIAS].cursor() as wrapper:
-        raw = wrapper.cursor  # psycopg2's own cursor: COPY needs copy_expert
-        if params is not None:
-            sql = raw.mogrify(sql, params).decode("utf-8")
-        out = io.BytesIO()
-        raw.copy_expert(sql, out)
-        return out.getvalue()
 
 
 @pytest.mark.parametrize("name", ["types_text", "types_numeric", "types_datetime", "types_arrays", "types_misc",

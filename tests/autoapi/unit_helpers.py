@@ -2,6 +2,7 @@
 model for one built in a private app registry, and running SQL on the published connection."""
 from __future__ import annotations
 
+import io
 import json
 from decimal import Decimal
 
@@ -37,6 +38,17 @@ def fetch(sql: str, params=None) -> list[tuple]:
         return cursor.fetchall()
 
 
+def copy_out(sql: str, params=None) -> bytes:
+    """The output of a ``COPY ... TO STDOUT`` run at once on the published connection."""
+    with connections[DATABASE_ALIAS].cursor() as wrapper:
+        raw = wrapper.cursor  # psycopg2's own cursor: COPY needs copy_expert
+        if params is not None:
+            sql = raw.mogrify(sql, params).decode("utf-8")
+        out = io.BytesIO()
+        raw.copy_expert(sql, out)
+        return out.getvalue()
+
+
 def table(rel) -> str:
     """The relation's quoted name for a statement run without parameters."""
     return qualified_table(rel).replace("%%", "%")
@@ -51,4 +63,4 @@ def loads(text: str):
     return json.loads(text, parse_float=Decimal)
 
 
-__all__ = ["relation", "model_for", "queryset_for", "fetch", "table", "q", "loads", "quote_identifier"]
+__all__ = ["copy_out", "relation", "model_for", "queryset_for", "fetch", "table", "q", "loads", "quote_identifier"]
