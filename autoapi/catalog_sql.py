@@ -117,9 +117,10 @@ FROM (
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {SYSTEM_SCHEMA_FILTER}
     UNION ALL
     SELECT concat_ws(',', a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
-                     a.attacl::text, a.atthasdef, d.description)
+                     a.attacl::text, ad.adbin::text, d.description, format_type(a.atttypid, a.atttypmod))
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
     LEFT JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = a.attrelid AND d.objsubid = a.attnum
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
       AND {SYSTEM_SCHEMA_FILTER}
@@ -129,8 +130,8 @@ FROM (
     FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
     WHERE con.contype IN ('p', 'u', 'f') AND {SYSTEM_SCHEMA_FILTER}
     UNION ALL
-    SELECT concat_ws(',', i.indexrelid, i.indrelid, i.indisunique, i.indkey::text)
-    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+    SELECT concat_ws(',', i.indexrelid, i.indrelid, i.indisunique, i.indkey::text, ic.relname)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE i.indisunique AND {SYSTEM_SCHEMA_FILTER}
     UNION ALL
@@ -157,5 +158,7 @@ SELECT concat_ws(',',
     (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_enum),
     (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_attrdef),
     (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_extension),
-    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_inherits))
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_inherits),
+    -- Role membership changes what the role may read (GRANT some_role TO reader).
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_auth_members))
 """

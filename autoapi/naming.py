@@ -41,7 +41,10 @@ def decode_segment(segment: str) -> str:
         else:
             raw.append(ord(segment[i]))
             i += 1
-    return raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    name = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if encode_segment(name) != segment:  # "fo~6F" or "": one name, one segment
+        raise ValueError(f"not the canonical encoding of {name!r}: {segment!r}")
+    return name
 
 
 def quote_identifier(name: str) -> str:

@@ -116,7 +116,7 @@ def page_links(request, window: Window, count: int | None, returned: int) -> dic
     more = returned >= window.limit and (count is None or window.offset + window.limit < count)
     if more and window.limit:
         links["next"] = url(window.offset + window.limit)
-    if window.offset > 0:
+    if window.offset > 0 and window.limit:  # an empty window has no page before it
         links["previous"] = url(max(window.offset - window.limit, 0))
     return links
 

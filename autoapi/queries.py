@@ -20,8 +20,9 @@ from autoapi.naming import quote_identifier
 from autoapi.snapshot import Column, ForeignKey, Relation
 from autoapi.typemap import json_expression, postgis_schema, wgs84_expression
 
-LATITUDE_NAMES = {"lat", "latitude"}
-LONGITUDE_NAMES = {"lon", "lng", "long", "longitude"}
+# In order of preference (tuples: a set's order would differ between processes).
+LATITUDE_NAMES = ("lat", "latitude")
+LONGITUDE_NAMES = ("lon", "lng", "long", "longitude")
 NUMERIC_CATEGORIES = {"N"}
 
 

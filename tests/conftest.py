@@ -36,11 +36,17 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import hypothesis
 import psycopg2
 import psycopg2.extensions
 import pytest
 
 from tests.processes import die_with_parent, free_port, tail
+
+# Property tests draw the same examples on every run (CI must not turn red by chance) and keep no
+# example database in the checkout.
+hypothesis.settings.register_profile("portal", derandomize=True, database=None)
+hypothesis.settings.load_profile("portal")
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS_HINT = "python -m tests.harness [--server debian|embedded] -- <pytest args>"

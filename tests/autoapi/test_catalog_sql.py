@@ -123,26 +123,13 @@ CHANGES = {
     "revoke a column": "REVOKE SELECT ON public.unit_cs FROM portal_reader; GRANT SELECT (id, a) ON public.unit_cs TO portal_reader",
     "rename table": "ALTER TABLE public.unit_cs RENAME TO unit_cs_renamed",
     "change default": pytest.param(
-        "ALTER TABLE public.unit_cs ALTER COLUMN a SET DEFAULT 2",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "FINGERPRINT_SQL hashes pg_attribute.atthasdef, not the default expression: changing an existing "
-            "default (Column.default) leaves the fingerprint as it was, so the snapshot keeps the old default"))),
+        "ALTER TABLE public.unit_cs ALTER COLUMN a SET DEFAULT 2"),
     "rename type": pytest.param(
-        "ALTER TYPE public.unit_cs_enum RENAME TO unit_cs_enum_renamed",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "FINGERPRINT_SQL hashes a column's atttypid, not its type's name: renaming a type (Column.type, "
-            "Column.base_type) leaves the fingerprint as it was, so the snapshot keeps the old type name"))),
+        "ALTER TYPE public.unit_cs_enum RENAME TO unit_cs_enum_renamed"),
     "rename unique index": pytest.param(
-        "ALTER INDEX public.unit_cs_key RENAME TO unit_cs_key_renamed",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "FINGERPRINT_SQL hashes unique indexes without their name, which is the Key's name for a unique "
-            "index that is not a constraint: a rename leaves the fingerprint (and the snapshot's key name) as it was"))),
+        "ALTER INDEX public.unit_cs_key RENAME TO unit_cs_key_renamed"),
     "role membership": pytest.param(
-        "GRANT unit_cs_role TO portal_reader",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "CHANGE_PROBE_SQL does not read pg_auth_members: granting (or revoking) a role that holds SELECT "
-            "changes what the reader may read (and the fingerprint) but not the probe, so the registry never "
-            "recomputes the fingerprint and keeps publishing (or hiding) the relation"))),
+        "GRANT unit_cs_role TO portal_reader"),
 }
 
 

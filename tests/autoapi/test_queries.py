@@ -195,7 +195,7 @@ def test_sql_tilde_encoding_matches_python_on_every_text_key():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=12), min_size=1, max_size=20))
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12), min_size=1, max_size=20))
 def test_sql_tilde_encoding_matches_python_property(values):
     assert encode_in_sql(values) == [encode_segment(v) for v in values]
 
@@ -324,11 +324,6 @@ print(source.latitude.name, source.longitude.name)
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "queries.geometry_source walks the sets LATITUDE_NAMES/LONGITUDE_NAMES, whose order depends on "
-    "PYTHONHASHSEED: with both 'lat' and 'latitude' columns, two processes (gunicorn workers) may "
-    "serve different GeoJSON points for the same URL"
-))
 def test_geometry_source_choice_does_not_depend_on_the_process():
     choices = set()
     for seed in range(4):
