@@ -221,4 +221,4 @@ def test_crawl_every_relation_list_detail_formats_and_pages_without_5xx(client):
             if address.startswith("/api/") and "/" in address.split("?")[0][len(api_url(rel)):] and rel.is_populated:
                 assert response.status_code == 200, (address, body(response)[:300])  # every row link resolves
         crawled += 1
-    assert crawled == len(published_relations()) > 80
+    assert crawled == len(published_relations()) > 70
