@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 from autoapi.snapshot import Relation
 
-EXTENSIONS = {"json": "json", "csv": "csv", "ndjson": "ndjson", "geojson": "geojson"}
 MAX_PART = 100  # characters of the schema and of the name: file systems cap names at 255 bytes
 # Never in a file name: path separators, controls, and the characters Windows refuses.
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
@@ -37,13 +36,13 @@ def _unicode_part(text: str) -> str:
 def download_filename(relation: Relation, fmt: str) -> str:
     """``schema.name.ext`` in ASCII letters, digits, ``-`` and ``_`` (anything else becomes
     ``_``), e.g. ``public.flights.csv``: safe in a shell, a URL and every file system."""
-    return f"{_ascii_part(relation.schema)}.{_ascii_part(relation.name)}.{EXTENSIONS.get(fmt, fmt)}"
+    return f"{_ascii_part(relation.schema)}.{_ascii_part(relation.name)}.{fmt}"
 
 
 def unicode_filename(relation: Relation, fmt: str) -> str:
     """The name as PostgreSQL spells it, with only path separators, controls, dots and the
     characters Windows refuses replaced by ``_``."""
-    return f"{_unicode_part(relation.schema)}.{_unicode_part(relation.name)}.{EXTENSIONS.get(fmt, fmt)}"
+    return f"{_unicode_part(relation.schema)}.{_unicode_part(relation.name)}.{fmt}"
 
 
 def content_disposition(relation: Relation, fmt: str, attachment: bool) -> str:

@@ -53,6 +53,12 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""').replace("%", "%%") + '"'
 
 
+def decode_key(segment: str) -> list[str]:
+    """A row's key in a URL: each value tilde-encoded, joined by commas (as Datasette does).
+    Raises ValueError on a value that is not validly encoded."""
+    return [decode_segment(part) for part in segment.split(",")]
+
+
 # Names Django or the portal reserve on a model or in the query string.
 _RESERVED_ATTNAMES = {"pk", "objects", "DoesNotExist", "MultipleObjectsReturned", "check", "clean", "save", "delete"}
 

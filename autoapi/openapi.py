@@ -14,7 +14,7 @@ import re
 from autoapi.filtersets import filter_specs
 from autoapi.lookups import BOOLEAN_VALUE, COLUMN_VALUE, LOOKUPS
 from autoapi.naming import encode_segment
-from autoapi.queries import geometry_source
+from autoapi import renderers
 from autoapi.snapshot import Column, Relation, Snapshot
 from autoapi.typemap import type_info
 
@@ -30,8 +30,6 @@ ERROR_RESPONSES = {
     "503": {"description": "The database is unavailable; retry after the Retry-After header", "content": {"application/json": {"schema": ERROR}}},
 }
 COMMON_PARAMETERS = [
-    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv", "geojson", "ndjson"]},
-     "description": "Output format (or use the Accept header)."},
     {"name": "limit", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]+|all)$"},
      "description": "Rows per page (default 100, at most 1000), or `all` to stream every matching row."},
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "Rows to skip."},
@@ -102,7 +100,13 @@ def _value_schema(lookup, column: Column | None) -> dict:
     return {"type": "string"} if isinstance(schema.get("type"), list) else schema
 
 
-def _list_operation(relation: Relation, ref: dict, has_geo: bool) -> dict:
+def _format_parameter(relation: Relation) -> dict:
+    """``?format=``, with the formats of the registry (``renderers.ROW_RENDERERS``) this relation has."""
+    return {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(renderers.formats_for(relation))},
+            "description": "Output format (or use the Accept header)."}
+
+
+def _list_operation(relation: Relation, ref: dict) -> dict:
     page = {
         "type": "object",
         "properties": {
@@ -114,19 +118,14 @@ def _list_operation(relation: Relation, ref: dict, has_geo: bool) -> dict:
         },
         "required": ["count", "next", "previous", "results"],
     }
-    content = {
-        "application/json": {"schema": page},
-        "text/csv": {"schema": {"type": "string"}},
-        "application/x-ndjson": {"schema": {"type": "string"}},
-    }
-    if has_geo:
-        content["application/geo+json"] = {"schema": {"type": "object"}}
+    content = {r.media_type: {"schema": r.openapi_schema(page)}
+               for r in renderers.ROW_RENDERERS if r.available_for(relation)}
     return {
         "operationId": f"list_{ref['$ref'].rsplit('/', 1)[1]}",
         "summary": f"Rows of {relation.schema}.{relation.name}",
         "description": (relation.comment + "\n\n" if relation.comment else "") + FILTER_HELP,
         "tags": [relation.schema],
-        "parameters": COMMON_PARAMETERS + filter_parameters(relation),
+        "parameters": [_format_parameter(relation)] + COMMON_PARAMETERS + filter_parameters(relation),
         "responses": {"200": {"description": "A page of rows (JSON), or every row (`limit=all`)", "content": content}, **ERROR_RESPONSES},
     }
 
@@ -140,7 +139,7 @@ def _detail_operation(relation: Relation, ref: dict) -> dict:
         "parameters": [
             {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
              "description": f"The value(s) of ({columns}), each tilde-encoded, joined by commas."},
-            COMMON_PARAMETERS[0], COMMON_PARAMETERS[5], COMMON_PARAMETERS[6],
+            _format_parameter(relation), *(p for p in COMMON_PARAMETERS if p["name"] in ("fields", "expand")),
         ],
         "responses": {"200": {"description": "The row", "content": {"application/json": {"schema": ref}}}, **ERROR_RESPONSES},
     }
@@ -151,7 +150,7 @@ def _relation_entries(index: int, relation: Relation) -> tuple[tuple[str, dict],
     name = component_name(index, relation)
     ref = {"$ref": f"#/components/schemas/{name}"}
     base = f"/api/{encode_segment(relation.schema)}/{encode_segment(relation.name)}/"
-    paths = {base: {"get": _list_operation(relation, ref, geometry_source(relation) is not None)}}
+    paths = {base: {"get": _list_operation(relation, ref)}}
     if relation.key:
         paths[base + "{key}/"] = {"get": _detail_operation(relation, ref)}
     return (name, row_schema(relation)), paths

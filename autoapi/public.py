@@ -9,7 +9,7 @@ from decimal import Decimal
 from dataclasses import dataclass
 
 import psycopg2
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
@@ -19,10 +19,13 @@ from autoapi.lookups import (
     FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, filter_parameters,
 )
 from autoapi.filenames import download_filename
-from autoapi.queries import geometry_source
+from autoapi.renderers import format_label, formats_for
 from autoapi.typemap import type_info
-from autoapi.naming import decode_segment, encode_segment
+from autoapi.naming import decode_key, decode_segment, encode_segment
+from autoapi.ordering import sort_directions
 from autoapi.pagination import Window, count_rows
+from autoapi.plans import is_filtered, selected_rows
+from autoapi.rowsources import JSONRows
 from autoapi.pgarray import parse_array_literal
 from autoapi.statistics import column_statistics, relation_activity
 from autoapi.registry import registry
@@ -31,7 +34,7 @@ from autoapi.snapshot import Column, Relation, Snapshot
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
     "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
-    "is_sortable", "formats", "RESERVED_PARAMETERS", "download_filename",
+    "is_sortable", "formats", "format_label", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
 ]
 
 
@@ -42,8 +45,7 @@ def is_sortable(column: Column) -> bool:
 
 def formats(relation: Relation) -> tuple[str, ...]:
     """The API formats this relation has (GeoJSON only with a geometry or latitude/longitude)."""
-    base = ("json", "csv", "ndjson")
-    return base + ("geojson",) if geometry_source(relation) is not None else base
+    return formats_for(relation)
 
 
 def get_snapshot() -> Snapshot:
@@ -93,17 +95,15 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
     view = endpoints.viewset(request=Request(request), format_kwarg=None, action="list")
     view.check_readable()
     try:
-        queryset = view.filter_queryset(view.get_queryset())
+        queryset, _terms = selected_rows(view)  # the API's own filter and order
     except ValidationError as exc:
         raise BadRequest("invalid query parameter", errors=exc.detail) from None
-    filtered = any(name not in RESERVED_PARAMETERS for name in request.GET)
-    shape = queries.RowShape(relation, relation.columns)
-    statement = queries.json_rows(Window(limit, offset).apply(queryset), shape)
+    filtered = is_filtered(request.GET)
+    source = JSONRows()
+    statement = source.statement(Window(limit, offset).apply(queryset), queries.RowShape(relation, relation.columns))
 
     def read(alias):  # rows and count from one server: a read replica, or the primary
-        with connections[alias].cursor() as cursor:
-            cursor.execute(statement.sql, statement.params)
-            rows = [json.loads(row[0], parse_float=Decimal) for row in cursor.fetchall()]
+        rows = [json.loads(row, parse_float=Decimal) for row in source.read_page(statement, alias).rows]
         return rows, *count_rows(queryset, filtered=filtered, estimated_total=relation.estimated_rows, alias=alias)
 
     try:

@@ -15,7 +15,7 @@ from django.db import DatabaseError
 from django.http import HttpResponse, QueryDict
 from django.template.loader import render_to_string
 
-from autoapi.public import PortalError, api_url, decode_segment
+from autoapi.public import PortalError, api_url, decode_key
 from catalog import filtering, metadata, present
 from catalog.views import Unavailable, error_page, read_rows, relation_not_found, snapshot_and_relation, unavailable
 
@@ -32,9 +32,8 @@ def row(request, schema: str, relation: str, key: str):
     if found.key is None:
         return error_page(request, 404, "Row not found",
                           f"{found.name} has no primary or unique key, so its rows have no pages of their own.")
-    parts = key.split(",")
     try:
-        values = [decode_segment(part) for part in parts]
+        values = decode_key(key)
     except ValueError:
         values = None
     if values is None or len(values) != len(found.key.columns):

@@ -15,11 +15,10 @@ from django.contrib.staticfiles import finders
 from django.http import QueryDict
 
 from autoapi.conf import portal_setting
-from autoapi.public import Relation, api_url, decode_segment, download_filename, formats, is_sortable
+from autoapi.public import Relation, api_url, download_filename, format_label, formats, is_sortable, sort_directions
 from catalog import filtering, metadata, present, profiles
 
 MAP_FEATURES = 1000  # rows drawn on a map: a sample that any browser draws at once
-FORMAT_LABELS = {"json": "JSON", "csv": "CSV", "ndjson": "NDJSON", "geojson": "GeoJSON"}
 
 
 def query_url(path: str, params: QueryDict, changes: dict | None = None) -> str:
@@ -163,20 +162,9 @@ def preview(relation: Relation, params: QueryDict, rows, limit: int, offset: int
 
 
 def current_sort(relation: Relation, ordering: str) -> dict[str, str]:
-    """Column name to "ascending"/"descending" for each term of ``?ordering=`` (already validated)."""
-    by_name = {c.name: c for c in relation.columns}
-    result = {}
-    for term in filter(None, (t.strip() for t in ordering.split(","))):
-        descending = term.startswith("-")
-        name = term[1:] if descending else term
-        if name not in by_name:
-            try:
-                name = decode_segment(name)
-            except ValueError:
-                continue
-        if name in by_name and name not in result:
-            result[name] = "descending" if descending else "ascending"
-    return result
+    """Column name to "ascending"/"descending" for each term of ``?ordering=`` (already validated):
+    the API's own reading of it (``autoapi.public.sort_directions``)."""
+    return sort_directions(relation, ordering)
 
 
 # --- downloads and API snippets ------------------------------------------------------------------
@@ -192,7 +180,7 @@ def downloads(request, relation: Relation, filters_only: QueryDict, view_params:
         params = filters_only.copy()
         params["format"] = fmt
         params["limit"] = "all"
-        buttons.append({"format": fmt, "label": FORMAT_LABELS.get(fmt, fmt.upper()), "url": f"{base}?{params.urlencode(safe=',~')}"})
+        buttons.append({"format": fmt, "label": format_label(fmt), "url": f"{base}?{params.urlencode(safe=',~')}"})
     endpoint = request.build_absolute_uri(base)
     page_query = view_params.urlencode(safe=",~")
     page_url = endpoint + (f"?{page_query}" if page_query else "")
