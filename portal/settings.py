@@ -1,43 +1,19 @@
 """Settings for the portal, read from the environment with safe defaults.
 
-Every portal-specific knob lives in the one ``PORTAL`` dict below and is read through
+Every portal-specific knob lives in the one ``PORTAL`` dict, named, defaulted and explained in
+``autoapi/conf.py`` (DEFAULTS) and read through
 ``autoapi.conf.portal_setting``; each is documented in README.md (a test checks that).
 """
-import json
 import os
 import secrets
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
 from whitenoise.compress import Compressor
 
+from autoapi.conf import env_bool, env_list, portal_settings_from_environment
 from portal.dburl import parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def env_json(name: str, default):
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return json.loads(value)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from None
 
 
 DEBUG = env_bool("PORTAL_DEBUG", False)
@@ -90,58 +66,9 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 UNCONFIGURED_DATABASE_URL = "postgresql:///unconfigured?host=/nonexistent/pg-portal-without-DATABASE_URL"
 
-PORTAL = {
-    # Schemas to publish; empty means every non-system schema the role may use.
-    "SCHEMAS": env_list("PORTAL_SCHEMAS", []),
-    # Milliseconds any one statement may run (pages, catalog, introspection).
-    "STATEMENT_TIMEOUT_MS": int(os.environ.get("PORTAL_STATEMENT_TIMEOUT_MS", "5000")),
-    # Milliseconds a whole-relation export (?limit=all) may run.
-    "EXPORT_STATEMENT_TIMEOUT_MS": int(os.environ.get("PORTAL_EXPORT_STATEMENT_TIMEOUT_MS", "600000")),
-    # Rows per page when ?limit= is not given, and the most a page may ask for.
-    "PAGE_SIZE": int(os.environ.get("PORTAL_PAGE_SIZE", "100")),
-    "MAX_PAGE_SIZE": int(os.environ.get("PORTAL_MAX_PAGE_SIZE", "1000")),
-    # Seconds between two checks of the schema fingerprint.
-    "REFRESH_INTERVAL": float(os.environ.get("PORTAL_REFRESH_INTERVAL", "0.5")),
-    # LISTEN on this channel and refresh at once on a NOTIFY (README: "Following the schema live");
-    # empty turns the listener off. Polling works without it.
-    "NOTIFY_CHANNEL": os.environ.get("PORTAL_NOTIFY_CHANNEL", "portal_schema_changed"),
-    # Rows shown in the catalog's preview of a relation.
-    "PREVIEW_ROWS": int(os.environ.get("PORTAL_PREVIEW_ROWS", "20")),
-    # Counts are exact up to this many rows, then the planner's estimate (marked as such).
-    "EXACT_COUNT_THRESHOLD": int(os.environ.get("PORTAL_EXACT_COUNT_THRESHOLD", "10000")),
-    # Seconds browsers, proxies and CDNs may reuse a successful answer (Cache-Control max-age).
-    "CACHE_MAX_AGE": int(os.environ.get("PORTAL_CACHE_MAX_AGE", "60")),
-    # CSV: when on, a text cell starting with = + - @ tab or CR gets a leading ' so that
-    # spreadsheets do not run it as a formula (OWASP "CSV injection"); numbers and other types are
-    # never altered. Off by default: CSV is then PostgreSQL's COPY output, byte for byte.
-    "CSV_NEUTRALISE_FORMULAS": env_bool("PORTAL_CSV_NEUTRALISE_FORMULAS", False),
-    # The catalog's maps draw the data on a plain background; a tile URL template
-    # ("https://tile.example.org/{z}/{x}/{y}.png") adds a base map, with its attribution text.
-    "MAP_TILE_URL": os.environ.get("PORTAL_MAP_TILE_URL", ""),
-    "MAP_TILE_ATTRIBUTION": os.environ.get("PORTAL_MAP_TILE_ATTRIBUTION", ""),
-    # A JSON file of titles, licenses, publisher and contact for /data.json and the catalog
-    # (README: "Metadata file"); empty means none.
-    "METADATA_FILE": os.environ.get("PORTAL_METADATA_FILE", ""),
-    # Seconds a read replica whose connection failed is left out before it is tried again
-    # (its requests go to the primary meanwhile).
-    "REPLICA_RETRY_SECONDS": float(os.environ.get("PORTAL_REPLICA_RETRY_SECONDS", "5")),
-    # Fair share (README: "Fair share"). Requests per client per window (0: no limit), and the
-    # window in seconds: 600 a minute is ten a second, far above a person browsing the catalog.
-    "RATE_LIMIT": int(os.environ.get("PORTAL_RATE_LIMIT", "600")),
-    "RATE_LIMIT_WINDOW": int(os.environ.get("PORTAL_RATE_LIMIT_WINDOW", "60")),
-    # Concurrent whole-relation downloads (?limit=all) per client (429 beyond) and per process
-    # (503 beyond); 0: no limit. Each download holds a worker thread: keep PROCESS_DOWNLOADS below
-    # GUNICORN_THREADS (4) so that pages are still served while downloads run.
-    "CLIENT_DOWNLOADS": int(os.environ.get("PORTAL_CLIENT_DOWNLOADS", "2")),
-    "PROCESS_DOWNLOADS": int(os.environ.get("PORTAL_PROCESS_DOWNLOADS", "2")),
-    # redis://host:6379/0: the counters are shared by every process and host; empty: per process.
-    "REDIS_URL": os.environ.get("PORTAL_REDIS_URL", ""),
-    # Addresses or networks of reverse proxies whose X-Forwarded-For names the client.
-    "TRUSTED_PROXIES": env_list("PORTAL_TRUSTED_PROXIES", []),
-    # API keys, as SHA-256 hashes with their own limits: a JSON list here and/or in a file.
-    "API_KEYS": env_json("PORTAL_API_KEYS", []),
-    "API_KEYS_FILE": os.environ.get("PORTAL_API_KEYS_FILE", ""),
-}
+# The portal's own settings: every one is named, defaulted, explained and parsed in one place,
+# autoapi/conf.py (each read from the environment variable PORTAL_<NAME>).
+PORTAL = portal_settings_from_environment()
 
 def database_entry(url: str) -> dict:
     """A DATABASES entry for one server of the published database: read-only, timed, fast to give
