@@ -19,9 +19,11 @@ from django.db.models.expressions import RawSQL
 
 from autoapi.errors import BadRequest
 from autoapi.snapshot import Column
+from autoapi.typemap import all_type_infos
 
-# Column kinds whose JSON value the model field can take back as a filter value.
-CURSOR_KINDS = {"integer", "number", "float", "money", "boolean", "text", "enum", "date", "timestamp", "time", "uuid", "text form"}
+# Column kinds whose JSON value the model field can take back as a filter value (typemap's
+# ``keyset`` flag says which).
+CURSOR_KINDS = frozenset(info.kind for info in all_type_infos() if info.keyset)
 
 
 def encode(ordering_signature: str, values_json: str) -> str:

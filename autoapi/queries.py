@@ -18,12 +18,11 @@ from autoapi.conf import DATABASE_ALIAS
 from autoapi.csvsafety import csv_cell, csv_header
 from autoapi.naming import quote_identifier
 from autoapi.snapshot import Column, ForeignKey, Relation
-from autoapi.typemap import json_expression, postgis_schema, wgs84_expression
+from autoapi.typemap import json_expression, postgis_schema, type_info, wgs84_expression
 
 # In order of preference (tuples: a set's order would differ between processes).
 LATITUDE_NAMES = ("lat", "latitude")
 LONGITUDE_NAMES = ("lon", "lng", "long", "longitude")
-NUMERIC_CATEGORIES = {"N"}
 
 
 @dataclass(frozen=True)
@@ -208,7 +207,7 @@ def geometry_source(relation: Relation) -> GeometrySource | None:
     """The first geometry column, else a numeric latitude/longitude pair recognised by name."""
     if relation.geometry_columns:
         return GeometrySource(geometry=relation.geometry_columns[0])
-    by_name = {c.name.lower(): c for c in relation.columns if c.type_category in NUMERIC_CATEGORIES}
+    by_name = {c.name.lower(): c for c in relation.columns if type_info(c).numeric and not c.is_array}
     lat = next((by_name[n] for n in LATITUDE_NAMES if n in by_name), None)
     lon = next((by_name[n] for n in LONGITUDE_NAMES if n in by_name), None)
     if lat is not None and lon is not None:

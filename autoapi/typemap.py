@@ -35,6 +35,12 @@ class TypeInfo:
     # Lookups whose value is not of the column's own type (a JSON document, a list of elements).
     special_filters: tuple[tuple[str, type[django_filters.Filter]], ...] = ()
     openapi: dict = field(default_factory=lambda: {"type": "string"})  # JSON Schema of a value
+    # Keyset cursors can carry its JSON value back as a filter value (cursors.py).
+    keyset: bool = False
+    # Its values are free text, which a spreadsheet could take for a formula (csvsafety.py).
+    free_text: bool = False
+    # A number (latitude/longitude columns are recognised among these, queries.py).
+    numeric: bool = False
 
     def filter_for(self, lookup: str) -> type[django_filters.Filter] | None:
         special = dict(self.special_filters)
@@ -51,24 +57,31 @@ class TypeInfo:
         return self.filter_class
 
 
-INTEGER = TypeInfo("integer", models.BigIntegerField, filters.IntegerFilter, ORDERED_LOOKUPS, openapi={"type": "integer"})
+INTEGER = TypeInfo("integer", models.BigIntegerField, filters.IntegerFilter, ORDERED_LOOKUPS, openapi={"type": "integer"},
+                   keyset=True, numeric=True)
 DECIMAL = TypeInfo("number", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS,
-                   openapi={"type": ["number", "string"], "description": "exact decimal; NaN and Infinity as strings"})
+                   openapi={"type": ["number", "string"], "description": "exact decimal; NaN and Infinity as strings"},
+                   keyset=True, numeric=True)
 FLOAT = TypeInfo("float", models.FloatField, django_filters.NumberFilter, ORDERED_LOOKUPS,
-                 openapi={"type": ["number", "string"], "description": "NaN and Infinity as strings"})
-MONEY = TypeInfo("money", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS, openapi={"type": "number"})
-BOOLEAN = TypeInfo("boolean", models.BooleanField, filters.StrictBooleanFilter, ("exact", "isnull"), openapi={"type": "boolean"})
-TEXT = TypeInfo("text", models.TextField, django_filters.CharFilter, TEXT_LOOKUPS)
-CITEXT = TypeInfo("text", fields.CaseInsensitiveTextField, django_filters.CharFilter, TEXT_LOOKUPS)
-ENUM = TypeInfo("enum", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS)
+                 openapi={"type": ["number", "string"], "description": "NaN and Infinity as strings"},
+                 keyset=True, numeric=True)
+MONEY = TypeInfo("money", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS, openapi={"type": "number"},
+                 keyset=True, numeric=True)
+BOOLEAN = TypeInfo("boolean", models.BooleanField, filters.StrictBooleanFilter, ("exact", "isnull"), openapi={"type": "boolean"},
+                   keyset=True)
+TEXT = TypeInfo("text", models.TextField, django_filters.CharFilter, TEXT_LOOKUPS, keyset=True, free_text=True)
+CITEXT = TypeInfo("text", fields.CaseInsensitiveTextField, django_filters.CharFilter, TEXT_LOOKUPS, keyset=True,
+                  free_text=True)
+ENUM = TypeInfo("enum", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True, free_text=True)
 DATE = TypeInfo("date", models.DateField, django_filters.DateFilter, ORDERED_LOOKUPS,
-                openapi={"type": "string", "format": "date"})
+                openapi={"type": "string", "format": "date"}, keyset=True)
 TIMESTAMP = TypeInfo("timestamp", models.DateTimeField, django_filters.IsoDateTimeFilter, ORDERED_LOOKUPS,
-                     openapi={"type": "string", "format": "date-time"})
-TIME = TypeInfo("time", fields.PassThroughField, django_filters.TimeFilter, ORDERED_LOOKUPS)
-UUID = TypeInfo("uuid", models.UUIDField, django_filters.UUIDFilter, EQUALITY_LOOKUPS, openapi={"type": "string", "format": "uuid"})
+                     openapi={"type": "string", "format": "date-time"}, keyset=True)
+TIME = TypeInfo("time", fields.PassThroughField, django_filters.TimeFilter, ORDERED_LOOKUPS, keyset=True)
+UUID = TypeInfo("uuid", models.UUIDField, django_filters.UUIDFilter, EQUALITY_LOOKUPS, openapi={"type": "string", "format": "uuid"},
+                keyset=True)
 # Types PostgreSQL parses from a quoted literal: the value travels as text, PostgreSQL validates it.
-COMPARABLE_TEXT_FORM = TypeInfo("text form", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS)
+COMPARABLE_TEXT_FORM = TypeInfo("text form", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True)
 JSON_LOOKUPS = ("has_key", "contains", "isnull")
 JSON_FILTERS = (("has_key", django_filters.CharFilter), ("contains", filters.JSONValueFilter))
 JSON = TypeInfo("json", fields.JSONDocumentField, None, JSON_LOOKUPS, sortable=False, special_filters=JSON_FILTERS, openapi={})
@@ -76,6 +89,7 @@ JSONB = TypeInfo("jsonb", fields.JSONDocumentField, None, JSON_LOOKUPS, special_
 GEOMETRY = TypeInfo("geometry", fields.GeometryField, None, NULL_ONLY, sortable=False,
                     openapi={"type": "object", "description": "GeoJSON geometry in WGS 84"})
 OPAQUE = TypeInfo("opaque", fields.PassThroughField, None, NULL_ONLY, sortable=False)
+XML = TypeInfo("opaque", fields.PassThroughField, None, NULL_ONLY, sortable=False, free_text=True)
 
 BY_TYPNAME = {
     "int2": INTEGER, "int4": INTEGER, "int8": INTEGER, "oid": INTEGER,
@@ -94,7 +108,7 @@ BY_TYPNAME = {
     "bit": COMPARABLE_TEXT_FORM, "varbit": COMPARABLE_TEXT_FORM,
     "bytea": TypeInfo("bytes", fields.PassThroughField, None, NULL_ONLY, openapi={"type": "string", "description": "\\x-prefixed hex"}),
     "json": JSON, "jsonb": JSONB,
-    "xml": OPAQUE,
+    "xml": XML,
     "tsvector": TypeInfo("tsvector", fields.TextSearchField, django_filters.CharFilter, ("search", "isnull")),
     "geometry": GEOMETRY, "geography": GEOMETRY,
 }
@@ -107,6 +121,11 @@ BY_TYPTYPE = {
 # Arrays sort when their elements do (PostgreSQL compares them element by element).
 UNSORTABLE_ELEMENTS = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle", "geometry", "geography"}
 ARRAY_FILTERS = (("contains", filters.ArrayValuesFilter), ("overlap", filters.ArrayValuesFilter))
+
+
+def all_type_infos() -> list[TypeInfo]:
+    """Every TypeInfo of the table (arrays are made per column and never keyset-paged)."""
+    return list({id(info): info for info in (*BY_TYPNAME.values(), *BY_TYPTYPE.values(), OPAQUE)}.values())
 
 
 def type_info(column: Column) -> TypeInfo:
