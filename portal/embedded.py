@@ -34,7 +34,7 @@ import contextlib
 import sys
 from urllib.parse import quote
 
-from portal.embedded_server import (  # noqa: F401  (PGDATA, server_pid, superuser_dsn, ...: this module's surface)
+from portal.embedded_server import (
     DATABASE,
     LOG_FILE,
     PGDATA,
