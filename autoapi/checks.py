@@ -59,6 +59,7 @@ _MINIMUM = {
     "PROCESS_DOWNLOADS": 0,
 }
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+SETTINGS_TABLE = "See the settings table in README.md."
 
 
 def _error(msg, hint, id):
@@ -66,70 +67,77 @@ def _error(msg, hint, id):
 
 
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    messages: list[checks.CheckMessage] = []
     configured = getattr(settings, "PORTAL", {})
     if not isinstance(configured, dict):
         return [_error("settings.PORTAL must be a dict", "See README, Configuration.", "autoapi.E010")]
-    for name in sorted(set(configured) - set(DEFAULTS)):
-        messages.append(checks.Warning(
-            f"PORTAL[{name!r}] is not a portal setting and is ignored",
-            hint=f"Known settings: {', '.join(sorted(DEFAULTS))}.", obj="settings.PORTAL", id="autoapi.W010",
-        ))
-    values, typed = {}, True
-    for name in DEFAULTS:
-        value = portal_setting(name)
-        values[name] = value
-        if name in _INTEGERS:
-            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-            expected = "a whole number"
-        elif name in _NUMBERS:
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            expected = "a number"
-        elif name in _BOOLEANS:
-            ok = isinstance(value, bool)
-            expected = "True or False"
-        elif name in _STRINGS:
-            ok, expected = isinstance(value, str), "a string"
-        elif name == "SCHEMAS":
-            ok = isinstance(value, (list, tuple)) and all(isinstance(s, str) and s for s in value)
-            expected = "a list of schema names"
-        elif name == "TRUSTED_PROXIES":
-            ok = isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value)
-            expected = "a list of addresses or networks"
-        else:
-            continue
-        if not ok:
-            typed = False
-            messages.append(_error(f"PORTAL[{name!r}] is {value!r}, not {expected}",
-                                   "See the settings table in README.md.", "autoapi.E010"))
-    if not typed:
-        return messages
-    for name, minimum in _MINIMUM.items():
-        if values[name] < minimum:
-            messages.append(_error(f"PORTAL[{name!r}] is {values[name]}; it must be at least {minimum}",
-                                   "See the settings table in README.md.", "autoapi.E011"))
+    messages = _unknown_names(configured)
+    values = {name: portal_setting(name) for name in DEFAULTS}
+    type_errors = _type_errors(values)
+    if type_errors:
+        return messages + type_errors
+    return messages + _range_errors(values) + _fair_share_problems(values) + _timeout_warnings(values)
+
+
+def _unknown_names(configured: dict) -> list[checks.CheckMessage]:
+    hint = f"Known settings: {', '.join(sorted(DEFAULTS))}."
+    return [
+        checks.Warning(f"PORTAL[{name!r}] is not a portal setting and is ignored", hint=hint, obj="settings.PORTAL", id="autoapi.W010")
+        for name in sorted(set(configured) - set(DEFAULTS))
+    ]
+
+
+# What each typed setting must be: (names, the test its value passes, what the message says it should be).
+_TYPES = (
+    (_INTEGERS, lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool), "a whole number"),
+    (_NUMBERS, lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
+    (_BOOLEANS, lambda v: isinstance(v, bool), "True or False"),
+    (_STRINGS, lambda v: isinstance(v, str), "a string"),
+    (("SCHEMAS",), lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) and s for s in v), "a list of schema names"),
+    (("TRUSTED_PROXIES",), lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v), "a list of addresses or networks"),
+)
+# Settings that may not exceed MAX_PAGE_SIZE, and why.
+_WITHIN_A_PAGE = {
+    "PAGE_SIZE": "The default page must be a page a client may ask for: lower PAGE_SIZE or raise MAX_PAGE_SIZE.",
+    "PREVIEW_ROWS": "The catalog's preview is a page: keep it within MAX_PAGE_SIZE.",
+}
+
+
+def _type_errors(values: dict) -> list[checks.CheckMessage]:
+    kinds = {name: (fits, expected) for names, fits, expected in _TYPES for name in names}
+    errors = []
+    for name, value in values.items():
+        fits, expected = kinds.get(name, (None, None))
+        if fits and not fits(value):
+            errors.append(_error(f"PORTAL[{name!r}] is {value!r}, not {expected}", SETTINGS_TABLE, "autoapi.E010"))
+    return errors
+
+
+def _range_errors(values: dict) -> list[checks.CheckMessage]:
+    """Numbers below their minimum, and pages larger than a client may ask for."""
+    errors = [
+        _error(f"PORTAL[{name!r}] is {values[name]}; it must be at least {minimum}", SETTINGS_TABLE, "autoapi.E011")
+        for name, minimum in _MINIMUM.items() if values[name] < minimum
+    ]
     if values["REFRESH_INTERVAL"] <= 0:
-        messages.append(_error(f"PORTAL['REFRESH_INTERVAL'] is {values['REFRESH_INTERVAL']}; it must be more than 0 seconds",
-                               "1.0 checks the schema fingerprint once a second.", "autoapi.E011"))
-    if values["PAGE_SIZE"] > values["MAX_PAGE_SIZE"]:
-        messages.append(_error(
-            f"PORTAL['PAGE_SIZE'] ({values['PAGE_SIZE']}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
-            "The default page must be a page a client may ask for: lower PAGE_SIZE or raise MAX_PAGE_SIZE.",
-            "autoapi.E011",
-        ))
-    if values["PREVIEW_ROWS"] > values["MAX_PAGE_SIZE"]:
-        messages.append(_error(
-            f"PORTAL['PREVIEW_ROWS'] ({values['PREVIEW_ROWS']}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
-            "The catalog's preview is a page: keep it within MAX_PAGE_SIZE.", "autoapi.E011",
-        ))
-    messages += _fair_share_problems(values)
+        errors.append(_error(f"PORTAL['REFRESH_INTERVAL'] is {values['REFRESH_INTERVAL']}; it must be more than 0 seconds",
+                             "1.0 checks the schema fingerprint once a second.", "autoapi.E011"))
+    for name, hint in _WITHIN_A_PAGE.items():
+        if values[name] > values["MAX_PAGE_SIZE"]:
+            errors.append(_error(
+                f"PORTAL[{name!r}] ({values[name]}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
+                hint, "autoapi.E011",
+            ))
+    return errors
+
+
+def _timeout_warnings(values: dict) -> list[checks.CheckMessage]:
     if 0 < values["EXPORT_STATEMENT_TIMEOUT_MS"] < values["STATEMENT_TIMEOUT_MS"]:
-        messages.append(checks.Warning(
+        return [checks.Warning(
             "PORTAL['EXPORT_STATEMENT_TIMEOUT_MS'] is shorter than PORTAL['STATEMENT_TIMEOUT_MS']",
             hint="A whole-relation download gets less time than a single page; this is probably a mistake.",
             obj="settings.PORTAL", id="autoapi.W011",
-        ))
-    return messages
+        )]
+    return []
 
 
 def _fair_share_problems(values: dict) -> list[checks.CheckMessage]:

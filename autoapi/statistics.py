@@ -49,29 +49,32 @@ def column_statistics(relation: Relation) -> dict[str, dict]:
         cursor.execute(_COLUMN_STATISTICS_SQL, [relation.schema, relation.name])
         found = cursor.fetchall()
     published = {c.name for c in relation.columns}
-    result = {}
-    for name, null_frac, n_distinct, mcv, mcf, histogram, correlation, width, reltuples in found:
-        if name not in published:
-            continue
-        rows = reltuples if reltuples is not None and reltuples >= 0 else None
-        if n_distinct is None:
-            distinct = None
-        elif n_distinct >= 0:
-            distinct = n_distinct
-        else:
-            distinct = -n_distinct * rows if rows is not None else None
-        result[name] = {
-            "null_fraction": null_frac,
-            "n_distinct": n_distinct,
-            "distinct_values": distinct,
-            "most_common_values": _array_or_empty(mcv),
-            "most_common_freqs": tuple(mcf or ()),
-            "histogram_bounds": _array_or_empty(histogram),
-            "correlation": correlation,
-            "average_width": width,
-            "estimated_rows": rows,
-        }
-    return result
+    return {row[0]: _column_entry(*row[1:]) for row in found if row[0] in published}
+
+
+def _column_entry(null_frac, n_distinct, mcv, mcf, histogram, correlation, width, reltuples) -> dict:
+    """One column's dict (see ``column_statistics``) from its ``pg_stats`` row."""
+    rows = reltuples if reltuples is not None and reltuples >= 0 else None
+    return {
+        "null_fraction": null_frac,
+        "n_distinct": n_distinct,
+        "distinct_values": _distinct_values(n_distinct, rows),
+        "most_common_values": _array_or_empty(mcv),
+        "most_common_freqs": tuple(mcf or ()),
+        "histogram_bounds": _array_or_empty(histogram),
+        "correlation": correlation,
+        "average_width": width,
+        "estimated_rows": rows,
+    }
+
+
+def _distinct_values(n_distinct: float | None, rows: float | None) -> float | None:
+    """``n_distinct`` as a count: a negative one is minus a share of the rows."""
+    if n_distinct is None:
+        return None
+    if n_distinct >= 0:
+        return n_distinct
+    return -n_distinct * rows if rows is not None else None
 
 
 def _array_or_empty(text: str | None) -> tuple:

@@ -28,25 +28,13 @@ from django.conf import settings
 from django.http import HttpResponse
 
 from autoapi.conf import portal_setting
-from autoapi.errors import PortalError, error_response
+from autoapi.errors import PortalError, TooManyDownloads, TooManyRequests, Unauthorized, error_response
 from portal.fairshare.clients import KeyTable, UnknownKey, identify
 from portal.fairshare.store import Counters
 
 EXEMPT_PATHS = ("/healthz", "/readyz")
 DOWNLOAD_RETRY_AFTER = 10  # seconds: nobody knows when a running download ends; ask again soon
 LEASE_MARGIN_SECONDS = 60  # a download's slot lasts at most the export timeout plus this
-
-
-class Unauthorized(PortalError):
-    status_code = 401
-
-
-class TooManyRequests(PortalError):
-    status_code = 429
-
-
-class TooManyDownloads(PortalError):
-    status_code = 503
 
 
 TITLES = {401: "Unknown API key", 429: "Too many requests", 503: "This server is busy"}
