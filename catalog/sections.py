@@ -115,39 +115,17 @@ def preview(relation: Relation, params: QueryDict, rows, limit: int, offset: int
     """The preview table; ``params`` are the query parameters its links keep."""
     path = present.catalog_url(relation)
     sorted_by = current_sort(relation, params.get("ordering", ""))
-    headers = []
-    for column in rows.columns:
-        header = {"name": column.name, "type": column.type, "sort": None, "url": None}
-        if is_sortable(column):
-            term = present.ordering_term(column)
-            direction = sorted_by.get(column.name)
-            header["sort"] = direction  # "ascending", "descending" or None, for aria-sort
-            next_term = f"-{term}" if direction == "ascending" else term
-            header["url"] = query_url(path, params, {"ordering": next_term, "offset": None})
-            header["next"] = "descending" if direction == "ascending" else "ascending"
-        headers.append(header)
-    # Each row links to its own page: from the key's cell when the key is one column shown in
-    # the preview, else from a leading "Key" column (compound keys).
     key = relation.key
     names = [column.name for column in rows.columns]
+    # Each row links to its own page: from the key's cell when the key is one column shown in
+    # the preview, else from a leading "Key" column (compound keys).
     link_in_place = key is not None and len(key.columns) == 1 and key.columns[0] in names
-    body = []
-    for row in rows.rows:
-        cells = [present.cell(row.get(name)) for name in names]
-        entry = {"cells": cells, "url": None}
-        if key:
-            values = tuple(row.get(name) for name in key.columns)
-            entry["url"] = present.row_url(relation, values)
-            entry["label"] = ", ".join(present.cell(v)["text"] for v in values)
-            if link_in_place:
-                cells[names.index(key.columns[0])]["url"] = entry["url"]
-        body.append(entry)
     shown = len(rows.rows)
     more = shown >= limit if rows.count_is_estimate else offset + shown < rows.count
     previous_offset = offset - limit
     return {
-        "headers": headers,
-        "rows": body,
+        "headers": [_sort_header(column, path, params, sorted_by) for column in rows.columns],
+        "rows": [_preview_row(relation, names, row, link_in_place) for row in rows.rows],
         "has_key": key is not None,
         "key_column": key is not None and not link_in_place,
         "first": offset + 1 if shown else offset,
@@ -159,6 +137,32 @@ def preview(relation: Relation, params: QueryDict, rows, limit: int, offset: int
         "previous_url": query_url(path, params, {"offset": str(previous_offset) if previous_offset > 0 else None}) if offset else None,
         "next_url": query_url(path, params, {"offset": str(offset + limit)}) if more else None,
     }
+
+
+def _sort_header(column, path: str, params: QueryDict, sorted_by: dict) -> dict:
+    """A column's header: its name and type, and for a sortable column the link that sorts by it."""
+    header = {"name": column.name, "type": column.type, "sort": None, "url": None}
+    if is_sortable(column):
+        term = present.ordering_term(column)
+        direction = sorted_by.get(column.name)
+        header["sort"] = direction  # "ascending", "descending" or None, for aria-sort
+        next_term = f"-{term}" if direction == "ascending" else term
+        header["url"] = query_url(path, params, {"ordering": next_term, "offset": None})
+        header["next"] = "descending" if direction == "ascending" else "ascending"
+    return header
+
+
+def _preview_row(relation: Relation, names: list[str], row: dict, link_in_place: bool) -> dict:
+    cells = [present.cell(row.get(name)) for name in names]
+    entry = {"cells": cells, "url": None}
+    key = relation.key
+    if key:
+        values = tuple(row.get(name) for name in key.columns)
+        entry["url"] = present.row_url(relation, values)
+        entry["label"] = ", ".join(present.cell(v)["text"] for v in values)
+        if link_in_place:
+            cells[names.index(key.columns[0])]["url"] = entry["url"]
+    return entry
 
 
 def current_sort(relation: Relation, ordering: str) -> dict[str, str]:

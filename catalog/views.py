@@ -48,6 +48,13 @@ def error_page(request, status: int, title: str, message: str, **extra) -> HttpR
     return HttpResponse(body, status=status)
 
 
+def with_error_headers(response: HttpResponse, error: PortalError) -> HttpResponse:
+    """The error's own headers (``Retry-After`` of a 429 or 503) on the page that shows it."""
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
 def unavailable(request) -> HttpResponse:
     response = error_page(
         request, 503, "Database unavailable", "The published database cannot be reached just now. Try again shortly."
@@ -131,7 +138,6 @@ def relation(request, schema: str, relation: str):
         snapshot, checked, found = snapshot_and_relation(request, schema, relation)
     except Unavailable as stop:
         return stop.response
-
     filters = request.GET.copy()
     window = {name: filters.pop(name)[-1] for name in WINDOW_PARAMETERS if name in filters}
     # What links on this page keep: the filters, and a preview size other than the default.
@@ -145,6 +151,11 @@ def relation(request, schema: str, relation: str):
         log.exception("reading the statistics of %s.%s failed", found.schema, found.name)
         return unavailable(request)
     context = _relation_context(request, found, snapshot, checked, filters, page_params, window, statistics, activity)
+    return _with_preview(request, found, context, filters, page_params, window, statistics)
+
+
+def _with_preview(request, found, context: dict, filters, page_params, window: dict, statistics: dict) -> HttpResponse:
+    """The page with its preview of the filtered rows, or with the error that stopped it."""
     try:
         limit, offset = _window(window)
         if "format" in filters:
@@ -153,12 +164,9 @@ def relation(request, schema: str, relation: str):
     except PortalError as error:
         if error.status_code == 404:  # the relation vanished under a concurrent schema change
             return error_page(request, 404, "Relation not found", error.detail)
-        status = error.status_code
-        context["error"] = _error(status, error.detail, error.extra)
-        response = HttpResponse(render_to_string("catalog/relation.html", context, request=request), status=status)
-        for name, value in error.headers.items():
-            response[name] = value
-        return response
+        context["error"] = _error(error.status_code, error.detail, error.extra)
+        body = render_to_string("catalog/relation.html", context, request=request)
+        return with_error_headers(HttpResponse(body, status=error.status_code), error)
     except DatabaseError:
         log.exception("reading %s.%s failed", found.schema, found.name)
         return unavailable(request)
