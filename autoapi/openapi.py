@@ -118,7 +118,7 @@ def _list_operation(relation: Relation, ref: dict) -> dict:
         },
         "required": ["count", "next", "previous", "results"],
     }
-    content = {r.media_type: {"schema": r.openapi_schema(page)}
+    content = {r.media_type: {"schema": r.openapi_body or page}
                for r in renderers.ROW_RENDERERS if r.available_for(relation)}
     return {
         "operationId": f"list_{ref['$ref'].rsplit('/', 1)[1]}",

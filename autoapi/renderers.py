@@ -45,10 +45,7 @@ class PortalJSONRenderer(JSONRows, renderers.JSONRenderer):
     ensure_ascii = False
     compact = True
 
-    @classmethod
-    def openapi_schema(cls, page: dict) -> dict:
-        """The JSON Schema of a list answer, for the OpenAPI document (``page``: the envelope)."""
-        return page
+    openapi_body = None  # the OpenAPI document describes the page envelope itself
 
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         head = _dumps(envelope)[:-1]  # drop the closing brace, then append the results
@@ -61,20 +58,24 @@ class PortalJSONRenderer(JSONRows, renderers.JSONRenderer):
         yield b"]\n"
 
 
-class NDJSONRenderer(JSONRows, renderers.BaseRenderer):
+class PlainDataRenderer(renderers.BaseRenderer):
+    """DRF's ``render()`` for what is not rows (an error's ``{"detail": ...}``): compact JSON."""
+
+    charset = "utf-8"
+    render_suffix = ""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return (_dumps(data) + self.render_suffix).encode("utf-8")
+
+
+class NDJSONRenderer(JSONRows, PlainDataRenderer):
     """Newline-delimited JSON: one row object per line, for pages and streams alike."""
 
     media_type = "application/x-ndjson"
     format = "ndjson"
     label = "NDJSON"
-    charset = "utf-8"
-
-    @classmethod
-    def openapi_schema(cls, page: dict) -> dict:
-        return {"type": "string", "description": "one JSON object per line"}
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return (_dumps(data) + "\n").encode("utf-8")
+    render_suffix = "\n"
+    openapi_body = {"type": "string", "description": "one JSON object per line"}
 
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         return "".join(row + "\n" for row in rows).encode("utf-8")
@@ -86,20 +87,13 @@ class NDJSONRenderer(JSONRows, renderers.BaseRenderer):
             yield chunk.removeprefix(b"\n") + b"\n"
 
 
-class GeoJSONRenderer(FeatureRows, renderers.BaseRenderer):
+class GeoJSONRenderer(FeatureRows, PlainDataRenderer):
     """RFC 7946 FeatureCollection; PostgreSQL writes each Feature (geometry in WGS 84)."""
 
     media_type = "application/geo+json"
     format = "geojson"
     label = "GeoJSON"
-    charset = "utf-8"
-
-    @classmethod
-    def openapi_schema(cls, page: dict) -> dict:
-        return {"type": "object", "description": "an RFC 7946 FeatureCollection in WGS 84"}
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return _dumps(data).encode("utf-8")
+    openapi_body = {"type": "object", "description": "an RFC 7946 FeatureCollection in WGS 84"}
 
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         head = {"type": "FeatureCollection"}
@@ -129,9 +123,7 @@ class PortalCSVRenderer(CopyRows, renderers.BaseRenderer):
     media_type = "text/csv"
     charset = "utf-8"
 
-    @classmethod
-    def openapi_schema(cls, page: dict) -> dict:
-        return {"type": "string", "description": "PostgreSQL's COPY CSV, with a header line"}
+    openapi_body = {"type": "string", "description": "PostgreSQL's COPY CSV, with a header line"}
 
     def page_body(self, chunks: list[bytes], envelope: dict) -> bytes:
         return b"".join(chunks)
