@@ -222,3 +222,28 @@ def test_crawl_every_relation_list_detail_formats_and_pages_without_5xx(client):
                 assert response.status_code == 200, (address, body(response)[:300])  # every row link resolves
         crawled += 1
     assert crawled == len(published_relations()) > 70
+
+
+def test_a_relation_introspection_cannot_describe_is_left_out_alone(client, monkeypatch, caplog):
+    from autoapi import introspect
+
+    real = introspect._column
+
+    def column(row, types, enums, taken):
+        if row[2] == "amount$usd":
+            raise ValueError("a type this portal cannot describe")
+        return real(row, types, enums, taken)
+
+    monkeypatch.setattr(introspect, "_column", column)
+    try:
+        with caplog.at_level(logging.WARNING, logger="autoapi.registry"):
+            registry.rebuild()
+        snapshot = registry.current().snapshot
+        assert snapshot.get("public", "price$list") is None and snapshot.get("public", "order$line") is not None
+        assert any("price$list" in r.getMessage() and "amount$usd" in r.getMessage() for r in caplog.records)
+        response = client.get("/api/public/price~24list/")
+        assert response.status_code == 404 and "amount$usd" in response.json()["detail"]
+        assert client.get("/api/public/order~24line/").status_code == 200
+    finally:
+        monkeypatch.undo()
+        registry.rebuild()
