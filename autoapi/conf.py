@@ -1,25 +1,78 @@
-"""The portal's settings: one namespaced ``PORTAL`` dict in Django settings, read with defaults."""
-from django.conf import settings
+"""The portal's settings: one namespaced ``PORTAL`` dict in Django settings, read with defaults.
 
+The defaults live here and nowhere else; ``portal/settings.py`` fills ``PORTAL`` from the
+environment with ``portal_settings_from_environment`` and starts nothing.
+"""
+import json
+import os
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+# Every portal setting: its default, and what it means (README, "Configuration", says the same
+# for operators; a test checks that each is documented there). Each is read from the environment
+# variable PORTAL_<NAME> by ``portal_settings_from_environment`` (portal/settings.py), parsed as
+# its default's type: a comma-separated list, an integer, a number, on/off, or text.
 DEFAULTS = {
+    # Schemas to publish; empty means every non-system schema the role may use.
     "SCHEMAS": [],
+    # Milliseconds any one statement may run (pages, catalog, introspection).
     "STATEMENT_TIMEOUT_MS": 5000,
+    # Milliseconds a whole-relation export (?limit=all) may run.
     "EXPORT_STATEMENT_TIMEOUT_MS": 600000,
+    # Rows per page when ?limit= is not given, and the most a page may ask for.
     "PAGE_SIZE": 100,
     "MAX_PAGE_SIZE": 1000,
+    # Seconds between two checks of the schema fingerprint.
     "REFRESH_INTERVAL": 0.5,
+    # Rows shown in the catalog's preview of a relation.
     "PREVIEW_ROWS": 20,
+    # Counts are exact up to this many rows, then the planner's estimate (marked as such).
     "EXACT_COUNT_THRESHOLD": 10000,
+    # LISTEN on this channel and refresh at once on a NOTIFY (README: "Following the schema live");
+    # empty turns the listener off. Polling works without it.
     "NOTIFY_CHANNEL": "portal_schema_changed",
+    # Seconds browsers, proxies and CDNs may reuse a successful answer (Cache-Control max-age).
     "CACHE_MAX_AGE": 60,
+    # CSV: when on, a text cell starting with = + - @ tab or CR gets a leading ' so that
+    # spreadsheets do not run it as a formula (OWASP "CSV injection"); numbers and other types are
+    # never altered. Off by default: CSV is then PostgreSQL's COPY output, byte for byte.
     "CSV_NEUTRALISE_FORMULAS": False,
+    # The catalog's maps draw the data on a plain background; a tile URL template
+    # ("https://tile.example.org/{z}/{x}/{y}.png") adds a base map, with its attribution text.
     "MAP_TILE_URL": "",
     "MAP_TILE_ATTRIBUTION": "",
+    # A JSON file of titles, licenses, publisher and contact for /data.json and the catalog
+    # (README: "Metadata file"); empty means none.
     "METADATA_FILE": "",
+    # Seconds a read replica whose connection failed is left out before it is tried again
+    # (its requests go to the primary meanwhile).
     "REPLICA_RETRY_SECONDS": 5.0,
+    # Fair share (README: "Fair share"). Requests per client per window (0: no limit), and the
+    # window in seconds: 600 a minute is ten a second, far above a person browsing the catalog.
+    "RATE_LIMIT": 600,
+    "RATE_LIMIT_WINDOW": 60,
+    # Concurrent whole-relation downloads (?limit=all) per client (429 beyond) and per process
+    # (503 beyond); 0: no limit.
+    "CLIENT_DOWNLOADS": 2,
+    "PROCESS_DOWNLOADS": 2,
+    # redis://host:6379/0: the counters are shared by every process and host; empty: per process.
+    "REDIS_URL": "",
+    # Addresses or networks of reverse proxies whose X-Forwarded-For names the client.
+    "TRUSTED_PROXIES": [],
+    # API keys, as SHA-256 hashes with their own limits: a JSON list (the environment variable
+    # holds JSON) here and/or in a file.
+    "API_KEYS": [],
+    "API_KEYS_FILE": "",
+    # PostgreSQL connections each process keeps for pages, the catalog and the schema checks (per
+    # server), shared by all its request threads (portal/pgpool); a request waits for a free one.
     "DB_CONNECTIONS": 4,
+    # Whole-relation downloads one process streams at once, each on a connection of its own: the
+    # bound on PostgreSQL connections (README: "Slow clients"), whatever PROCESS_DOWNLOADS says;
+    # the next download is a 503 with Retry-After.
     "EXPORT_CONNECTIONS": 8,
 }
+JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 
 # Name of the Django database alias that points at the published database.
 DATABASE_ALIAS = "published"
@@ -30,3 +83,46 @@ def portal_setting(name: str):
     if name not in DEFAULTS:
         raise KeyError(f"unknown portal setting {name!r}; known: {', '.join(sorted(DEFAULTS))}")
     return getattr(settings, "PORTAL", {}).get(name, DEFAULTS[name])
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_json(name: str, default):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from None
+
+
+def _from_environment(name: str, default):
+    variable = f"PORTAL_{name}"
+    if name in JSON_SETTINGS:
+        return env_json(variable, default)
+    if isinstance(default, bool):
+        return env_bool(variable, default)
+    if isinstance(default, list):
+        return env_list(variable, default)
+    raw = os.environ.get(variable)
+    if raw is None:
+        return default
+    return type(default)(raw)  # int, float or str, as the default is
+
+
+def portal_settings_from_environment() -> dict:
+    """Every setting of DEFAULTS, from its environment variable ``PORTAL_<NAME>`` or its default."""
+    return {name: _from_environment(name, default) for name, default in DEFAULTS.items()}

@@ -32,12 +32,10 @@ from __future__ import annotations
 
 from autoapi.conf import portal_setting
 from autoapi.snapshot import Column
+from autoapi.typemap import type_info
 
 #: A cell starting with one of these is run by spreadsheets (OWASP's list): = + - @ tab CR.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-#: Base types (``pg_type.typname`` after resolving domains) whose values are free text.
-TEXT_BASE_TYPES = frozenset({"text", "varchar", "bpchar", "name", "char", "citext", "xml"})
-ENUM_KIND = "e"
 
 # The same test in SQL; chr() keeps tab and CR out of string literals (and there is no % that
 # psycopg2's parameter formatting of the whole statement would need doubled).
@@ -48,7 +46,7 @@ def neutralises(column: Column) -> bool:
     """True when the column's CSV cells are checked for formulas (text-like, not an array)."""
     if column.is_array:
         return False
-    return column.base_type in TEXT_BASE_TYPES or column.type_kind == ENUM_KIND
+    return type_info(column).free_text  # text types, enums and xml (typemap.py)
 
 
 def _as_text(column: Column, quoted: str) -> str:

@@ -15,12 +15,15 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 from autoapi.errors import BadRequest
 from autoapi.snapshot import Column
+from autoapi.typemap import all_type_infos
 
-# Column kinds whose JSON value the model field can take back as a filter value.
-CURSOR_KINDS = {"integer", "number", "float", "money", "boolean", "text", "enum", "date", "timestamp", "time", "uuid", "text form"}
+# Column kinds whose JSON value the model field can take back as a filter value (typemap's
+# ``keyset`` flag says which).
+CURSOR_KINDS = frozenset(info.kind for info in all_type_infos() if info.keyset)
 
 
 def encode(ordering_signature: str, values_json: str) -> str:
@@ -33,24 +36,39 @@ def decode(cursor: str, ordering_signature: str) -> list:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw, parse_float=Decimal)
         values, signature = payload["v"], payload["o"]
-    except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, TypeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, TypeError, RecursionError):
         raise BadRequest("cursor is not valid; use the next link of a previous page", parameter="cursor") from None
     if signature != ordering_signature or not isinstance(values, list):
         raise BadRequest("cursor belongs to another ordering; keep the same ordering or start again", parameter="cursor")
     return values
 
 
+# Base types whose cursor values PostgreSQL itself must read back from their JSON text: Django's
+# date fields cannot parse 'infinity', BC dates or years past 9999, and a real (float4) compared
+# with a float8 parameter never equals itself, so the cursor's own row would come back forever.
+CAST_BY_POSTGRESQL = {"float4": "real", "date": "date", "timestamp": "timestamp", "timestamptz": "timestamptz"}
+
+
+def _operand(column: Column, value):
+    if value is None or column.base_type not in CAST_BY_POSTGRESQL:
+        return value
+    text = value if isinstance(value, str) else json.dumps(value)
+    return RawSQL(f"%s::{CAST_BY_POSTGRESQL[column.base_type]}", (text,))
+
+
 def _after(column: Column, descending: bool, value) -> Q:
     if value is None:
         return Q(pk__in=[])  # NULLs sort last: nothing comes after them but ties
-    strictly = Q(**{f"{column.attname}__{'lt' if descending else 'gt'}": value})
+    strictly = Q(**{f"{column.attname}__{'lt' if descending else 'gt'}": _operand(column, value)})
     if not column.nullable:
         return strictly  # no "OR IS NULL": it would keep PostgreSQL from walking the index
     return strictly | Q(**{f"{column.attname}__isnull": True})
 
 
-def _equal(attname: str, value) -> Q:
-    return Q(**{f"{attname}__isnull": True}) if value is None else Q(**{attname: value})
+def _equal(column: Column, value) -> Q:
+    if value is None:
+        return Q(**{f"{column.attname}__isnull": True})
+    return Q(**{column.attname: _operand(column, value)})
 
 
 def keyset_condition(terms: list[tuple[Column, bool]], values: list) -> Q:
@@ -60,7 +78,7 @@ def keyset_condition(terms: list[tuple[Column, bool]], values: list) -> Q:
     for (column, descending), value in zip(terms, values):
         value = str(value) if isinstance(value, Decimal) else value
         condition |= prefix & _after(column, descending, value)
-        prefix &= _equal(column.attname, value)
+        prefix &= _equal(column, value)
     return condition
 
 

@@ -30,16 +30,13 @@ class PortalError(Exception):
         return {"detail": self.detail, **self.extra}
 
 
-class BadRequest(PortalError):
-    status_code = 400
-
-
-class NotFound(PortalError):
-    status_code = 404
-
-
-class NotAcceptable(PortalError):
-    status_code = 406
+# The errors that are nothing but a status code: a table, one class a line.
+class BadRequest(PortalError): status_code = 400
+class Unauthorized(PortalError): status_code = 401  # fair share: an API key the publisher did not issue
+class NotFound(PortalError): status_code = 404
+class NotAcceptable(PortalError): status_code = 406
+class TooManyRequests(PortalError): status_code = 429  # fair share: over a client's rate limit or download cap
+class TooManyDownloads(PortalError): status_code = 503  # fair share: this process runs all the downloads it may
 
 
 class RelationUnreadable(PortalError):

@@ -4,6 +4,9 @@ The portal never reads values through these fields (PostgreSQL renders JSON and 
 ``queries.py``); they exist so that the ORM can build WHERE and ORDER BY clauses on any column.
 """
 from django.db import models
+from django.db.models import lookups
+
+from autoapi.naming import quote_identifier
 
 
 class PassThroughField(models.Field):
@@ -45,10 +48,57 @@ class TextSearchField(PassThroughField):
 class GeometryField(PassThroughField):
     """PostGIS geometry and geography; ``bbox`` intersects a WGS 84 envelope, in the column's SRID."""
 
-    def __init__(self, *args, srid=None, geography=False, **kwargs):
+    def __init__(self, *args, srid=None, geography=False, postgis='"public"', **kwargs):
         self.srid = srid
         self.geography = geography
+        self.postgis = postgis  # the quoted schema PostGIS lives in (typemap.postgis_schema)
         super().__init__(*args, **kwargs)
+
+
+class CaseInsensitiveTextField(models.TextField):
+    """citext, from an extension that may live outside the search_path (Supabase: ``extensions``).
+
+    ``=``, ``<`` and friends must be citext's own operators, which compare case-insensitively
+    and agree with ORDER BY (citext's default sort order): unqualified, PostgreSQL would not see
+    them and would compare as text, so filters and keyset cursors would disagree with the sort.
+    Each comparison names the operator with its schema: ``OPERATOR("extensions".=)``.
+    """
+
+    def __init__(self, *args, type_schema="public", **kwargs):
+        self.type_schema = type_schema
+        super().__init__(*args, **kwargs)
+
+    def db_type(self, connection):
+        return None  # unmanaged: never created
+
+
+def qualified_comparison(name: str, operator: str) -> type[models.Lookup]:
+    """``<column>__<name>`` on citext as ``lhs OPERATOR(schema.<operator>) rhs``."""
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        schema = quote_identifier(self.lhs.output_field.type_schema)
+        return f"{lhs} OPERATOR({schema}.{operator}) ({rhs})::{schema}.citext", (*lhs_params, *rhs_params)
+
+    lookup = type(f"Citext_{name}", (models.Lookup,), {"lookup_name": name, "as_sql": as_sql})
+    CaseInsensitiveTextField.register_lookup(lookup)
+    return lookup
+
+
+for _name, _operator in (("exact", "="), ("gt", ">"), ("gte", ">="), ("lt", "<"), ("lte", "<=")):
+    qualified_comparison(_name, _operator)
+
+
+@CaseInsensitiveTextField.register_lookup
+class CitextIn(lookups.In):
+    """``__in`` with citext's own ``=``: ``lhs OPERATOR(schema.=) ANY(ARRAY[...]::schema.citext[])``."""
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)  # "(%s, %s, ...)"
+        schema = quote_identifier(self.lhs.output_field.type_schema)
+        return f"{lhs} OPERATOR({schema}.=) ANY(ARRAY[{rhs[1:-1]}]::{schema}.citext[])", (*lhs_params, *rhs_params)
 
 
 def operator_lookup(field: type[models.Field], name: str, template: str) -> type[models.Lookup]:
@@ -81,15 +131,17 @@ class BBoxIntersects(models.Lookup):
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        envelope = "ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
         field = self.lhs.output_field
+        p = field.postgis  # every PostGIS name qualified: nothing depends on the search_path
+        envelope = f"{p}.ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
         corners = tuple(float(v) for v in self.rhs)
         if field.geography:
-            return f"ST_Intersects({lhs}, {envelope}::geography)", (*lhs_params, *corners)
+            return f"{p}.ST_Intersects({lhs}, {envelope}::{p}.geography)", (*lhs_params, *corners)
         if field.srid == 4326:
-            return f"ST_Intersects({lhs}, {envelope})", (*lhs_params, *corners)
+            return f"{p}.ST_Intersects({lhs}, {envelope})", (*lhs_params, *corners)
         if field.srid:
-            return f"ST_Intersects({lhs}, ST_Transform({envelope}, {int(field.srid)}))", (*lhs_params, *corners)
+            return f"{p}.ST_Intersects({lhs}, {p}.ST_Transform({envelope}, {int(field.srid)}))", (*lhs_params, *corners)
         # No fixed SRID: bring each row to WGS 84 as the output does (SRID 0 is taken as WGS 84).
-        wgs84 = f"(CASE WHEN ST_SRID({lhs}) IN (0, 4326) THEN ST_SetSRID({lhs}, 4326) ELSE ST_Transform({lhs}, 4326) END)"
-        return f"ST_Intersects({wgs84}, {envelope})", (*lhs_params * 3, *corners)
+        wgs84 = (f"(CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) "
+                 f"ELSE {p}.ST_Transform({lhs}, 4326) END)")
+        return f"{p}.ST_Intersects({wgs84}, {envelope})", (*lhs_params * 3, *corners)

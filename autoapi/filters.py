@@ -12,8 +12,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
-TRUE_WORDS = {"true", "t", "1", "yes", "on"}
-FALSE_WORDS = {"false", "f", "0", "no", "off"}
+from autoapi.lookups import FALSE_WORDS, TRUE_WORDS
 
 
 class StrictBooleanField(forms.Field):

@@ -20,18 +20,10 @@ from django_filters import rest_framework as drf_filters
 from rest_framework.exceptions import ValidationError
 
 from autoapi.filters import BBoxFilter, LatLonBBoxFilter, TextSearchFilter
+from autoapi.lookups import NEGATION_SUFFIX, RESERVED_PARAMETERS, filter_parameters  # noqa: F401 (RESERVED_PARAMETERS is re-exported)
 from autoapi.queries import geometry_source
 from autoapi.snapshot import Relation
 from autoapi.typemap import TEXT, type_info
-
-# Parameters that are never filters.
-RESERVED_PARAMETERS = frozenset({"format", "limit", "offset", "ordering", "fields", "cursor", "expand"})
-NEGATION_SUFFIX = "!"
-
-
-def filter_name(column_name: str, lookup: str) -> str:
-    return column_name if lookup == "exact" else f"{column_name}__{lookup}"
-
 
 @dataclass(frozen=True)
 class FilterSpec:
@@ -50,22 +42,16 @@ class FilterSpec:
 
 
 def column_filters(relation: Relation) -> dict[str, FilterSpec]:
+    """A FilterSpec for each parameter ``lookups.filter_parameters`` gives the relation."""
+    by_name = {c.name: c for c in relation.columns}
+    offered = [(c.name, tuple(lookup for lookup in type_info(c).lookups if type_info(c).filter_for(lookup)))
+               for c in relation.columns]
     declared = {}
-    for column in relation.columns:
-        info = type_info(column)
-        for lookup in info.lookups:
-            filter_class = info.filter_for(lookup)
-            if filter_class is None:
-                continue
-            names = [filter_name(column.name, lookup)]
-            if lookup == "exact":
-                names.append(f"{column.name}__exact")
-            for name in names:
-                # A real column named like another column's lookup ("a__gt") keeps its own name.
-                if name in declared or name in RESERVED_PARAMETERS:
-                    continue
-                extra = (("strip", False),) if _is_plain_char_filter(filter_class) else ()
-                declared[name] = FilterSpec(filter_class, column.attname, lookup, extra)
+    for name, (column_name, lookup) in filter_parameters(offered).items():
+        column = by_name[column_name]
+        filter_class = type_info(column).filter_for(lookup)
+        extra = (("strip", False),) if _is_plain_char_filter(filter_class) else ()
+        declared[name] = FilterSpec(filter_class, column.attname, lookup, extra)
     return declared
 
 
@@ -137,7 +123,7 @@ def relation_filters(relation: Relation) -> dict[str, FilterSpec]:
         declared["bbox"] = FilterSpec(LatLonBBoxFilter, None, "bbox",
                                       (("latitude", source.latitude.attname), ("longitude", source.longitude.attname)))
     tsvector = next((c for c in relation.columns if c.base_type == "tsvector"), None)
-    text_columns = tuple(c.attname for c in relation.columns if type_info(c) is TEXT)
+    text_columns = tuple(c.attname for c in relation.columns if type_info(c).kind == TEXT.kind)
     if tsvector is not None:
         declared["search"] = FilterSpec(type_info(tsvector).filter_class, tsvector.attname, "search")
     elif text_columns:
@@ -157,6 +143,6 @@ def build_filterset(relation: Relation, model) -> type[drf_filters.FilterSet]:
     attrs = {
         "Meta": type("Meta", (), {"model": model, "fields": []}),
         "specs": filter_specs(relation),
-        "text_fields": frozenset(c.attname for c in relation.columns if type_info(c) is TEXT),
+        "text_fields": frozenset(c.attname for c in relation.columns if type_info(c).kind == TEXT.kind),
     }
     return type(f"{model.__name__}FilterSet", (PortalFilterSet,), attrs)

@@ -8,18 +8,12 @@ from __future__ import annotations
 from django.apps.registry import Apps
 from django.db import models
 
-from autoapi.naming import model_class_name
+from autoapi.naming import model_class_name, quote_identifier
 from autoapi.routers import DYNAMIC_APP_LABEL
 from autoapi.snapshot import Relation
 from autoapi.typemap import model_field_kwargs, type_info
 
 MODULE = "autoapi.dynamic"
-
-
-def quote_identifier(name: str) -> str:
-    """Quote for PostgreSQL, and double ``%`` because psycopg2 formats every query it is given
-    with parameters (Django always passes them), so a ``%`` in a name must survive that."""
-    return '"' + name.replace('"', '""').replace("%", "%%") + '"'
 
 
 def qualified_table(relation: Relation) -> str:

@@ -41,7 +41,22 @@ def decode_segment(segment: str) -> str:
         else:
             raw.append(ord(segment[i]))
             i += 1
-    return raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    name = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if encode_segment(name) != segment:  # "fo~6F" or "": one name, one segment
+        raise ValueError(f"not the canonical encoding of {name!r}: {segment!r}")
+    return name
+
+
+def quote_identifier(name: str) -> str:
+    """Quote for PostgreSQL, and double ``%`` because psycopg2 formats every query it is given
+    with parameters (Django always passes them), so a ``%`` in a name must survive that."""
+    return '"' + name.replace('"', '""').replace("%", "%%") + '"'
+
+
+def decode_key(segment: str) -> list[str]:
+    """A row's key in a URL: each value tilde-encoded, joined by commas (as Datasette does).
+    Raises ValueError on a value that is not validly encoded."""
+    return [decode_segment(part) for part in segment.split(",")]
 
 
 # Names Django or the portal reserve on a model or in the query string.

@@ -8,13 +8,17 @@ written from it directly: one pass, cached with the snapshot, and typed from Pos
 """
 from __future__ import annotations
 
+import logging
 import re
 
 from autoapi.filtersets import filter_specs
+from autoapi.lookups import BOOLEAN_VALUE, COLUMN_VALUE, LOOKUPS
 from autoapi.naming import encode_segment
-from autoapi.queries import geometry_source
+from autoapi import renderers
 from autoapi.snapshot import Column, Relation, Snapshot
 from autoapi.typemap import type_info
+
+log = logging.getLogger(__name__)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ERROR_RESPONSES = {
@@ -26,8 +30,6 @@ ERROR_RESPONSES = {
     "503": {"description": "The database is unavailable; retry after the Retry-After header", "content": {"application/json": {"schema": ERROR}}},
 }
 COMMON_PARAMETERS = [
-    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv", "geojson", "ndjson"]},
-     "description": "Output format (or use the Accept header)."},
     {"name": "limit", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]+|all)$"},
      "description": "Rows per page (default 100, at most 1000), or `all` to stream every matching row."},
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "Rows to skip."},
@@ -72,28 +74,39 @@ def row_schema(relation: Relation) -> dict:
 
 
 def filter_parameters(relation: Relation) -> list[dict]:
+    """One query parameter per filter (``filtersets.filter_specs``), its value typed and described
+    from the lookup's record (``lookups.LOOKUPS``)."""
     by_attname = {c.attname: c for c in relation.columns}
     parameters = []
     for name, spec in filter_specs(relation).items():
         column = by_attname.get(spec.field_name)
-        lookup = spec.lookup_expr
-        if lookup == "isnull":
-            schema = {"type": "boolean"}
-        elif column is None or lookup in ("in", "range", "has_key", "contains", "overlap", "search", "bbox"):
-            schema = {"type": "string"}
+        lookup = LOOKUPS[spec.lookup_expr]
+        if column is None:
+            description = f"{lookup.label} ({lookup.hint})" if name == "bbox" else "words that must all appear " \
+                "(full-text search where the relation has a tsvector)"
         else:
-            schema = {k: v for k, v in type_info(column).openapi.items() if k != "description"} or {"type": "string"}
-            if "type" in schema and isinstance(schema["type"], list):
-                schema = {"type": "string"}
-        description = f"`{lookup}` on {column.name!r}" if column is not None else {
-            "bbox": "minLon,minLat,maxLon,maxLat in WGS 84: rows whose geometry intersects the box",
-            "search": "words that must all appear (full-text search where the relation has a tsvector)",
-        }.get(name, name)
-        parameters.append({"name": name, "in": "query", "schema": schema, "description": description})
+            description = f"rows where {column.name!r} {lookup.label}" + (f" ({lookup.hint})" if lookup.hint else "")
+        parameters.append({"name": name, "in": "query", "schema": _value_schema(lookup, column),
+                           "description": description})
     return parameters
 
 
-def _list_operation(relation: Relation, ref: dict, has_geo: bool) -> dict:
+def _value_schema(lookup, column: Column | None) -> dict:
+    if lookup.value == BOOLEAN_VALUE:
+        return {"type": "boolean"}
+    if column is None or lookup.value != COLUMN_VALUE:
+        return {"type": "string"}
+    schema = {k: v for k, v in type_info(column).openapi.items() if k != "description"} or {"type": "string"}
+    return {"type": "string"} if isinstance(schema.get("type"), list) else schema
+
+
+def _format_parameter(relation: Relation) -> dict:
+    """``?format=``, with the formats of the registry (``renderers.ROW_RENDERERS``) this relation has."""
+    return {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(renderers.formats_for(relation))},
+            "description": "Output format (or use the Accept header)."}
+
+
+def _list_operation(relation: Relation, ref: dict) -> dict:
     page = {
         "type": "object",
         "properties": {
@@ -105,19 +118,14 @@ def _list_operation(relation: Relation, ref: dict, has_geo: bool) -> dict:
         },
         "required": ["count", "next", "previous", "results"],
     }
-    content = {
-        "application/json": {"schema": page},
-        "text/csv": {"schema": {"type": "string"}},
-        "application/x-ndjson": {"schema": {"type": "string"}},
-    }
-    if has_geo:
-        content["application/geo+json"] = {"schema": {"type": "object"}}
+    content = {r.media_type: {"schema": r.openapi_body or page}
+               for r in renderers.ROW_RENDERERS if r.available_for(relation)}
     return {
         "operationId": f"list_{ref['$ref'].rsplit('/', 1)[1]}",
         "summary": f"Rows of {relation.schema}.{relation.name}",
         "description": (relation.comment + "\n\n" if relation.comment else "") + FILTER_HELP,
         "tags": [relation.schema],
-        "parameters": COMMON_PARAMETERS + filter_parameters(relation),
+        "parameters": [_format_parameter(relation)] + COMMON_PARAMETERS + filter_parameters(relation),
         "responses": {"200": {"description": "A page of rows (JSON), or every row (`limit=all`)", "content": content}, **ERROR_RESPONSES},
     }
 
@@ -131,10 +139,21 @@ def _detail_operation(relation: Relation, ref: dict) -> dict:
         "parameters": [
             {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
              "description": f"The value(s) of ({columns}), each tilde-encoded, joined by commas."},
-            COMMON_PARAMETERS[0], COMMON_PARAMETERS[5], COMMON_PARAMETERS[6],
+            _format_parameter(relation), *(p for p in COMMON_PARAMETERS if p["name"] in ("fields", "expand")),
         ],
         "responses": {"200": {"description": "The row", "content": {"application/json": {"schema": ref}}}, **ERROR_RESPONSES},
     }
+
+
+def _relation_entries(index: int, relation: Relation) -> tuple[tuple[str, dict], dict]:
+    """The relation's component schema (name, schema) and its paths."""
+    name = component_name(index, relation)
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    base = f"/api/{encode_segment(relation.schema)}/{encode_segment(relation.name)}/"
+    paths = {base: {"get": _list_operation(relation, ref)}}
+    if relation.key:
+        paths[base + "{key}/"] = {"get": _detail_operation(relation, ref)}
+    return (name, row_schema(relation)), paths
 
 
 def build_document(snapshot: Snapshot) -> dict:
@@ -144,13 +163,14 @@ def build_document(snapshot: Snapshot) -> dict:
     }
     schemas: dict = {"Error": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}
     for index, relation in enumerate(snapshot.relations):
-        name = component_name(index, relation)
-        schemas[name] = row_schema(relation)
-        ref = {"$ref": f"#/components/schemas/{name}"}
-        base = f"/api/{encode_segment(relation.schema)}/{encode_segment(relation.name)}/"
-        paths[base] = {"get": _list_operation(relation, ref, geometry_source(relation) is not None)}
-        if relation.key:
-            paths[base + "{key}/"] = {"get": _detail_operation(relation, ref)}
+        try:
+            entries = _relation_entries(index, relation)
+        except Exception:  # one relation never takes the document down; it is left out of it
+            log.warning("relation %s.%s left out of the OpenAPI document", relation.schema, relation.name, exc_info=True)
+            continue
+        (name, schema), relation_paths = entries
+        schemas[name] = schema
+        paths.update(relation_paths)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -1,11 +1,18 @@
-"""Limit/offset paging that tells the truth: a capped page size, ``?limit=all`` for everything,
-and a count that is exact up to a threshold and the planner's estimate (marked so) above it."""
+"""Paging that tells the truth: a capped page size, ``?limit=all`` for everything, a count that is
+exact up to a threshold and the planner's estimate (marked so) above it, and links to the next
+page by offset or by keyset cursor.
+
+``RowPagination`` has the shape of DRF's pagination classes (``paginate_queryset`` reads the page,
+``get_paginated_response`` frames it), for rows PostgreSQL has already written.
+"""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from django.db import connections
+from django.http import HttpResponse
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.errors import BadRequest
@@ -116,7 +123,7 @@ def page_links(request, window: Window, count: int | None, returned: int) -> dic
     more = returned >= window.limit and (count is None or window.offset + window.limit < count)
     if more and window.limit:
         links["next"] = url(window.offset + window.limit)
-    if window.offset > 0:
+    if window.offset > 0 and window.limit:  # an empty window has no page before it
         links["previous"] = url(max(window.offset - window.limit, 0))
     return links
 
@@ -132,3 +139,57 @@ def cursor_links(request, window: Window, returned: int, last_values: str | None
         params["cursor"] = cursors.encode(signature, last_values)
         links["next"] = request.build_absolute_uri(request.path) + "?" + params.urlencode(safe=",~")
     return links
+
+
+ESTIMATE_SECONDS = 10  # how long a planner estimate of a page's count is reused
+
+
+class CountEstimates:
+    """Planner estimates of page counts, by plan key, reused for ESTIMATE_SECONDS: an estimate
+    only changes with ANALYZE (exact counts are never reused). One per viewset."""
+
+    def __init__(self):
+        self._entries: dict[tuple, tuple[int, float]] = {}
+
+    def count(self, key: tuple, plan: CountPlan, alias: str) -> tuple[int, bool]:
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] > now:
+            return entry[0], True
+        count, estimated = run_count(plan, alias)
+        if estimated and plan.estimate is None:
+            if len(self._entries) > 1024:
+                self._entries.clear()
+            self._entries[key] = (count, now + ESTIMATE_SECONDS)
+        return count, estimated
+
+
+class RowPagination:
+    """One list request's page: its rows, then the envelope (count, next, previous) and the
+    ``Link`` header. Set on the viewset as ``pagination_class``."""
+
+    def paginate_queryset(self, plan, renderer, alias: str, view):
+        """Read the page's rows (a ``rowsources.Page``) and keep what the envelope needs."""
+        self.plan, self.alias, self.view, self.renderer = plan, alias, view, renderer
+        self.page = renderer.read_page(plan.statement, alias)
+        return self.page
+
+    def get_envelope(self) -> dict:
+        request, plan, page = self.view.request, self.plan, self.page
+        count, estimated = self.view.count_estimates.count(plan.key, plan.count, self.alias)
+        envelope: dict = {"count": count}
+        if estimated:
+            envelope["count_is_estimate"] = True
+        if plan.keyset:
+            envelope.update(cursor_links(request, plan.window, page.returned, page.last_cursor_values, plan.signature))
+        else:
+            envelope.update(page_links(request, plan.window, count, page.returned))
+        return envelope
+
+    def get_paginated_response(self, content_type: str) -> HttpResponse:
+        envelope = self.get_envelope()
+        response = HttpResponse(self.renderer.page_body(self.page.rows, envelope), content_type=content_type)
+        links = [f'<{envelope[rel]}>; rel="{rel}"' for rel in ("next", "previous") if envelope.get(rel)]
+        if links:
+            response["Link"] = ", ".join(links)
+        return response

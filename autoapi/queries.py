@@ -16,13 +16,13 @@ from django.core.exceptions import EmptyResultSet
 
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.csvsafety import csv_cell, csv_header
-from autoapi.models import quote_identifier
+from autoapi.naming import quote_identifier
 from autoapi.snapshot import Column, ForeignKey, Relation
-from autoapi.typemap import json_expression, wgs84_expression
+from autoapi.typemap import json_expression, postgis_schema, type_info, wgs84_expression
 
-LATITUDE_NAMES = {"lat", "latitude"}
-LONGITUDE_NAMES = {"lon", "lng", "long", "longitude"}
-NUMERIC_CATEGORIES = {"N"}
+# In order of preference (tuples: a set's order would differ between processes).
+LATITUDE_NAMES = ("lat", "latitude")
+LONGITUDE_NAMES = ("lon", "lng", "long", "longitude")
 
 
 @dataclass(frozen=True)
@@ -117,18 +117,20 @@ def _value_expression(shape: RowShape, column: Column) -> str:
     return f"(SELECT row_to_json(e) FROM (SELECT {embedded} FROM {table} AS e0 WHERE {match} LIMIT 1) AS e)"
 
 
-def _links_expression(shape: RowShape) -> str:
+def _links_expression(shape: RowShape) -> tuple[str, tuple]:
+    """``json_build_object('<fk columns>', '<base URL>' || <encoded key> || '/', ...)``; the keys
+    and URL prefixes travel as parameters (never pasted into the SQL)."""
     from autoapi.naming import encode_segment
 
     by_name = {c.name: c for c in shape_source_columns(shape)}
-    pairs = []
+    pairs, params = [], []
     for link in shape.links:
         fk, target = link.foreign_key, link.target
-        prefix = f"{shape.link_base}{encode_segment(target.schema)}/{encode_segment(target.name)}/".replace("'", "''").replace("%", "%%")
+        prefix = f"{shape.link_base}{encode_segment(target.schema)}/{encode_segment(target.name)}/"
         parts = " || ',' || ".join(_ENCODE_SQL.format(v=f"({_inner(by_name[c])})::text") for c in fk.columns)
-        key = ",".join(fk.columns).replace("'", "''").replace("%", "%%")
-        pairs.append(f"'{key}', '{prefix}' || {parts} || '/'")
-    return f"json_build_object({', '.join(pairs)})"
+        pairs.append(f"%s::text, %s::text || {parts} || '/'")
+        params += [",".join(fk.columns), prefix]
+    return f"json_build_object({', '.join(pairs)})", tuple(params)
 
 
 def shape_source_columns(shape: RowShape) -> tuple[Column, ...]:
@@ -140,11 +142,14 @@ def shape_source_columns(shape: RowShape) -> tuple[Column, ...]:
     return tuple(needed.values())
 
 
-def _output_list(shape: RowShape) -> str:
+def _output_list(shape: RowShape) -> tuple[str, tuple]:
+    """The SELECT list of the output row, and its parameters (the ``_links`` keys and URLs)."""
     parts = [f"{_value_expression(shape, c)} AS {quote_identifier(c.name)}" for c in shape.columns]
+    params: tuple = ()
     if shape.links and all(c.name != LINKS_KEY for c in shape.columns):
-        parts.append(f"{_links_expression(shape)} AS {quote_identifier(LINKS_KEY)}")
-    return ", ".join(parts)
+        links, params = _links_expression(shape)
+        parts.append(f"{links} AS {quote_identifier(LINKS_KEY)}")
+    return ", ".join(parts), params
 
 
 def json_rows(queryset, shape: RowShape, cursor_columns: tuple[Column, ...] = ()) -> Statement:
@@ -152,11 +157,12 @@ def json_rows(queryset, shape: RowShape, cursor_columns: tuple[Column, ...] = ()
     output column holds the row's values of those columns as a JSON array (for keyset paging)."""
     source = _with(shape_source_columns(shape), cursor_columns)
     inner = selected_sql(queryset, source)
+    output, output_params = _output_list(shape)
     sql = (
         f"SELECT row_to_json(p)::text{_cursor_output(cursor_columns)} FROM ({inner.sql}) AS x "
-        f"CROSS JOIN LATERAL (SELECT {_output_list(shape)}) AS p"
+        f"CROSS JOIN LATERAL (SELECT {output}) AS p"
     )
-    return Statement(sql, inner.params)
+    return Statement(sql, inner.params + output_params)
 
 
 def _with(columns: tuple[Column, ...], extra: tuple[Column, ...]) -> tuple[Column, ...]:
@@ -182,7 +188,8 @@ class GeometrySource:
 
     def expression(self) -> str:
         if self.geometry is not None:
-            return f"ST_AsGeoJSON({wgs84_expression(self.geometry, _inner(self.geometry))}, 9)"
+            postgis = postgis_schema(self.geometry)
+            return f"{postgis}.ST_AsGeoJSON({wgs84_expression(self.geometry, _inner(self.geometry))}, 9)"
         lat, lon = _inner(self.latitude), _inner(self.longitude)
         return (
             f"CASE WHEN {lat} IS NULL OR {lon} IS NULL THEN NULL ELSE "
@@ -200,7 +207,7 @@ def geometry_source(relation: Relation) -> GeometrySource | None:
     """The first geometry column, else a numeric latitude/longitude pair recognised by name."""
     if relation.geometry_columns:
         return GeometrySource(geometry=relation.geometry_columns[0])
-    by_name = {c.name.lower(): c for c in relation.columns if c.type_category in NUMERIC_CATEGORIES}
+    by_name = {c.name.lower(): c for c in relation.columns if type_info(c).numeric and not c.is_array}
     lat = next((by_name[n] for n in LATITUDE_NAMES if n in by_name), None)
     lon = next((by_name[n] for n in LONGITUDE_NAMES if n in by_name), None)
     if lat is not None and lon is not None:
@@ -225,6 +232,7 @@ def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_colum
     properties = dataclasses.replace(
         shape, columns=tuple(c for c in shape.columns if source.geometry is None or c.name not in source.column_names)
     )
+    output, output_params = _output_list(properties)
     feature_id = ""
     if key:
         feature_id = f"""'"id":' || to_json({_inner(relation.column(key.columns[0]))})::text || ',' || """
@@ -232,9 +240,9 @@ def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_colum
         f"""SELECT '{{"type":"Feature",' || {feature_id}'"geometry":' || """
         f"""coalesce({source.expression()}, 'null') || ',"properties":' || row_to_json(p)::text || '}}'"""
         f"{_cursor_output(cursor_columns)} "
-        f"FROM ({inner.sql}) AS x CROSS JOIN LATERAL (SELECT {_output_list(properties)}) AS p"
+        f"FROM ({inner.sql}) AS x CROSS JOIN LATERAL (SELECT {output}) AS p"
     )
-    return Statement(sql, inner.params)
+    return Statement(sql, inner.params + output_params)
 
 
 def count_sql(queryset, limit: int) -> Statement:

@@ -41,7 +41,7 @@ class Registry:
         if self._current is None:
             with self._lock:
                 if self._current is None:
-                    self._current = PublishedAPI(self._read())
+                    self._current = _published(self._read())
         self._ensure_watcher()
         return self._current
 
@@ -60,14 +60,13 @@ class Registry:
                 if self._current is not None and version == self._current.snapshot.version:
                     return False
                 snapshot = read_snapshot(cursor, portal_setting("SCHEMAS"), version)
-            self._current = PublishedAPI(snapshot)
-            log.info("schema snapshot %s: %d relations published", snapshot.version[:8], len(snapshot.relations))
+            self._current = _published(snapshot)
             return True
 
     def rebuild(self) -> PublishedAPI:
         """Read a new snapshot and swap it in, whether or not the fingerprint moved."""
         with self._lock:
-            self._current = PublishedAPI(self._read())
+            self._current = _published(self._read())
             self.last_checked = time.time()
             return self._current
 
@@ -149,6 +148,15 @@ class Registry:
             finally:
                 if conn is not None:
                     conn.close()
+
+
+def _published(snapshot) -> PublishedAPI:
+    """The snapshot's API, saying once per snapshot what it publishes and what it left out."""
+    log.info("schema snapshot %s: %d relations published", snapshot.version[:8], len(snapshot.relations))
+    for skipped in snapshot.skipped:
+        if skipped.why != "it belongs to an extension":  # by design, not a problem
+            log.warning("schema snapshot %s left out %s: %s", snapshot.version[:8], skipped.what, skipped.why)
+    return PublishedAPI(snapshot)
 
 
 registry = Registry()

@@ -1,8 +1,11 @@
-"""One renderer per output format.
+"""One renderer per output format, and the registry of them (``ROW_RENDERERS``).
 
-A renderer sees plain data: rows PostgreSQL already wrote as JSON text (or CSV bytes from COPY)
-and a small envelope dict (count, next and previous links). It only frames them: a page is joined
-in memory (it is at most MAX_PAGE_SIZE rows), a whole relation (``?limit=all``) is streamed.
+Each renderer is a row source (``rowsources.py``: how PostgreSQL writes its rows, how a page is
+read and everything streamed) plus its framing: it sees plain data, rows PostgreSQL already wrote
+as JSON text (or CSV bytes from COPY) and a small envelope dict (count, next and previous links).
+A page is joined in memory (it is at most MAX_PAGE_SIZE rows), a whole relation (``?limit=all``)
+is streamed. Adding a format is one class here and its place in ``ROW_RENDERERS``: the viewset,
+the API index, the catalog's downloads and the OpenAPI document read the registry.
 
 DRF's content negotiation picks the renderer from ``?format=`` or the Accept header.
 """
@@ -12,12 +15,9 @@ import json
 from collections.abc import Iterator
 
 from rest_framework import renderers
-from rest_framework_csv.renderers import CSVStreamingRenderer
 
-# How the view must ask PostgreSQL for the rows of each format.
-ROWS_AS_JSON = "json"
-ROWS_AS_FEATURES = "features"
-ROWS_AS_CSV = "csv"
+from autoapi.rowsources import CopyRows, FeatureRows, JSONRows
+from autoapi.snapshot import Relation
 
 STREAM_BATCH = 500  # rows joined into one chunk of a streamed response
 
@@ -38,12 +38,14 @@ def _batched(rows: Iterator[str], separator: str, first_prefix: str = "") -> Ite
         yield ((separator if started else first_prefix) + separator.join(batch)).encode("utf-8")
 
 
-class PortalJSONRenderer(renderers.JSONRenderer):
+class PortalJSONRenderer(JSONRows, renderers.JSONRenderer):
     """JSON: a page is ``{"count", "next", "previous", "results": [...]}``; a stream is an array."""
 
-    rows_as = ROWS_AS_JSON
+    label = "JSON"
     ensure_ascii = False
     compact = True
+
+    openapi_body = None  # the OpenAPI document describes the page envelope itself
 
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         head = _dumps(envelope)[:-1]  # drop the closing brace, then append the results
@@ -56,35 +58,42 @@ class PortalJSONRenderer(renderers.JSONRenderer):
         yield b"]\n"
 
 
-class NDJSONRenderer(renderers.BaseRenderer):
+class PlainDataRenderer(renderers.BaseRenderer):
+    """DRF's ``render()`` for what is not rows (an error's ``{"detail": ...}``): compact JSON."""
+
+    charset = "utf-8"
+    render_suffix = ""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return (_dumps(data) + self.render_suffix).encode("utf-8")
+
+
+class NDJSONRenderer(JSONRows, PlainDataRenderer):
     """Newline-delimited JSON: one row object per line, for pages and streams alike."""
 
     media_type = "application/x-ndjson"
     format = "ndjson"
-    charset = "utf-8"
-    rows_as = ROWS_AS_JSON
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return (_dumps(data) + "\n").encode("utf-8")
+    label = "NDJSON"
+    render_suffix = "\n"
+    openapi_body = {"type": "string", "description": "one JSON object per line"}
 
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         return "".join(row + "\n" for row in rows).encode("utf-8")
 
     def stream_body(self, rows: Iterator[str]) -> Iterator[bytes]:
+        # Every row ends its line; _batched's leading separator would leave an empty line
+        # between two chunks, which is not a JSON text (NDJSON readers may reject it).
         for chunk in _batched(rows, "\n"):
-            yield chunk + b"\n"
+            yield chunk.removeprefix(b"\n") + b"\n"
 
 
-class GeoJSONRenderer(renderers.BaseRenderer):
+class GeoJSONRenderer(FeatureRows, PlainDataRenderer):
     """RFC 7946 FeatureCollection; PostgreSQL writes each Feature (geometry in WGS 84)."""
 
     media_type = "application/geo+json"
     format = "geojson"
-    charset = "utf-8"
-    rows_as = ROWS_AS_FEATURES
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return _dumps(data).encode("utf-8")
+    label = "GeoJSON"
+    openapi_body = {"type": "object", "description": "an RFC 7946 FeatureCollection in WGS 84"}
 
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         head = {"type": "FeatureCollection"}
@@ -104,17 +113,17 @@ class GeoJSONRenderer(renderers.BaseRenderer):
         yield b"]}\n"
 
 
-class PortalCSVRenderer(CSVStreamingRenderer):
-    """CSV exactly as PostgreSQL's ``COPY ... TO STDOUT WITH (FORMAT csv, HEADER)`` writes it.
-
-    Based on djangorestframework-csv's renderer for its media type and its ``render()`` of plain
-    lists (the API index); the rows themselves come straight from COPY, never through Python.
-    """
+class PortalCSVRenderer(CopyRows, renderers.BaseRenderer):
+    """CSV exactly as PostgreSQL's ``COPY ... TO STDOUT WITH (FORMAT csv, HEADER)`` writes it: the
+    rows never pass through Python. (djangorestframework-csv renders the plain data of the API
+    index instead: ``views_index.py``.)"""
 
     format = "csv"
+    label = "CSV"
     media_type = "text/csv"
     charset = "utf-8"
-    rows_as = ROWS_AS_CSV
+
+    openapi_body = {"type": "string", "description": "PostgreSQL's COPY CSV, with a header line"}
 
     def page_body(self, chunks: list[bytes], envelope: dict) -> bytes:
         return b"".join(chunks)
@@ -123,4 +132,15 @@ class PortalCSVRenderer(CSVStreamingRenderer):
         yield from chunks
 
 
-ROW_RENDERERS = (PortalJSONRenderer, GeoJSONRenderer, PortalCSVRenderer, NDJSONRenderer)
+# The registry of row formats, in the order they are offered; the first is the default.
+ROW_RENDERERS = (PortalJSONRenderer, PortalCSVRenderer, NDJSONRenderer, GeoJSONRenderer)
+
+
+def formats_for(relation: Relation) -> tuple[str, ...]:
+    """The formats this relation is served in (GeoJSON only with a geometry or lat/lon pair)."""
+    return tuple(r.format for r in ROW_RENDERERS if r.available_for(relation))
+
+
+def format_label(fmt: str) -> str:
+    """How people call a format: "GeoJSON" for ``geojson``."""
+    return next((r.label for r in ROW_RENDERERS if r.format == fmt), fmt.upper())

@@ -41,6 +41,9 @@ class Column:
     geometry_type: str | None = None  # "Point", "MultiPolygon", ... or "Geometry" when unconstrained
     srid: int | None = None  # 0 or None when the column has no fixed SRID
     is_geography: bool = False
+    # Schema of the base type (pg_type.typnamespace): for an extension's type (PostGIS, citext,
+    # hstore...) the schema the extension lives in, which qualifies every call to its functions.
+    type_schema: str = "pg_catalog"
 
     @property
     def is_geometry(self) -> bool:
@@ -71,6 +74,27 @@ class ForeignKey:
 
 
 @dataclass(frozen=True)
+class Partition:
+    """One partition of a partitioned table, at any depth (``level`` 1 is a direct child)."""
+
+    schema: str
+    name: str
+    parent: str  # the partition's direct parent's name (in ``schema`` of the parent)
+    level: int
+    bound: str  # pg_get_expr(relpartbound): "FOR VALUES FROM ('2023-01-01') TO ('2024-01-01')"
+    is_partitioned: bool  # a sub-partitioned partition (its own partitions follow it)
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An installed extension and the schema PostgreSQL records for it (pg_extension)."""
+
+    name: str
+    schema: str
+    version: str
+
+
+@dataclass(frozen=True)
 class Relation:
     oid: int
     schema: str
@@ -85,6 +109,7 @@ class Relation:
     # Foreign keys of other published relations that point here (filled in by the snapshot).
     referenced_by: tuple[tuple[str, str, ForeignKey], ...] = ()
     is_populated: bool = True  # False for a materialized view never REFRESHed
+    partitions: tuple[Partition, ...] = ()  # a partitioned table's partitions, depth first
 
     @property
     def qualified_name(self) -> tuple[str, str]:
@@ -114,6 +139,8 @@ class Skipped:
 
     what: str
     why: str
+    schema: str | None = None  # for a relation left out: its schema and name
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +151,11 @@ class Snapshot:
     relations: tuple[Relation, ...]
     skipped: tuple[Skipped, ...] = ()
     has_postgis: bool = False
+    extensions: tuple[Extension, ...] = ()
+
+    def extension_schema(self, name: str) -> str | None:
+        """The schema an extension's objects live in, or None when it is not installed."""
+        return next((e.schema for e in self.extensions if e.name == name), None)
 
     @cached_property
     def by_name(self) -> dict[tuple[str, str], Relation]:
@@ -131,6 +163,10 @@ class Snapshot:
 
     def get(self, schema: str, name: str) -> Relation | None:
         return self.by_name.get((schema, name))
+
+    def why_skipped(self, schema: str, name: str) -> str | None:
+        """Why a relation the role may read is not published, or None."""
+        return next((s.why for s in self.skipped if (s.schema, s.name) == (schema, name)), None)
 
     @property
     def schemas(self) -> list[str]:

@@ -16,6 +16,7 @@ import django_filters
 from django.db import models
 
 from autoapi import fields, filters
+from autoapi.naming import quote_identifier
 from autoapi.snapshot import Column
 
 TEXT_LOOKUPS = ("exact", "iexact", "contains", "icontains", "startswith", "endswith", "regex", "in", "isnull", "gt", "gte", "lt", "lte")
@@ -34,6 +35,12 @@ class TypeInfo:
     # Lookups whose value is not of the column's own type (a JSON document, a list of elements).
     special_filters: tuple[tuple[str, type[django_filters.Filter]], ...] = ()
     openapi: dict = field(default_factory=lambda: {"type": "string"})  # JSON Schema of a value
+    # Keyset cursors can carry its JSON value back as a filter value (cursors.py).
+    keyset: bool = False
+    # Its values are free text, which a spreadsheet could take for a formula (csvsafety.py).
+    free_text: bool = False
+    # A number (latitude/longitude columns are recognised among these, queries.py).
+    numeric: bool = False
 
     def filter_for(self, lookup: str) -> type[django_filters.Filter] | None:
         special = dict(self.special_filters)
@@ -50,23 +57,31 @@ class TypeInfo:
         return self.filter_class
 
 
-INTEGER = TypeInfo("integer", models.BigIntegerField, filters.IntegerFilter, ORDERED_LOOKUPS, openapi={"type": "integer"})
+INTEGER = TypeInfo("integer", models.BigIntegerField, filters.IntegerFilter, ORDERED_LOOKUPS, openapi={"type": "integer"},
+                   keyset=True, numeric=True)
 DECIMAL = TypeInfo("number", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS,
-                   openapi={"type": ["number", "string"], "description": "exact decimal; NaN and Infinity as strings"})
+                   openapi={"type": ["number", "string"], "description": "exact decimal; NaN and Infinity as strings"},
+                   keyset=True, numeric=True)
 FLOAT = TypeInfo("float", models.FloatField, django_filters.NumberFilter, ORDERED_LOOKUPS,
-                 openapi={"type": ["number", "string"], "description": "NaN and Infinity as strings"})
-MONEY = TypeInfo("money", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS, openapi={"type": "number"})
-BOOLEAN = TypeInfo("boolean", models.BooleanField, filters.StrictBooleanFilter, ("exact", "isnull"), openapi={"type": "boolean"})
-TEXT = TypeInfo("text", models.TextField, django_filters.CharFilter, TEXT_LOOKUPS)
-ENUM = TypeInfo("enum", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS)
+                 openapi={"type": ["number", "string"], "description": "NaN and Infinity as strings"},
+                 keyset=True, numeric=True)
+MONEY = TypeInfo("money", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS, openapi={"type": "number"},
+                 keyset=True, numeric=True)
+BOOLEAN = TypeInfo("boolean", models.BooleanField, filters.StrictBooleanFilter, ("exact", "isnull"), openapi={"type": "boolean"},
+                   keyset=True)
+TEXT = TypeInfo("text", models.TextField, django_filters.CharFilter, TEXT_LOOKUPS, keyset=True, free_text=True)
+CITEXT = TypeInfo("text", fields.CaseInsensitiveTextField, django_filters.CharFilter, TEXT_LOOKUPS, keyset=True,
+                  free_text=True)
+ENUM = TypeInfo("enum", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True, free_text=True)
 DATE = TypeInfo("date", models.DateField, django_filters.DateFilter, ORDERED_LOOKUPS,
-                openapi={"type": "string", "format": "date"})
+                openapi={"type": "string", "format": "date"}, keyset=True)
 TIMESTAMP = TypeInfo("timestamp", models.DateTimeField, django_filters.IsoDateTimeFilter, ORDERED_LOOKUPS,
-                     openapi={"type": "string", "format": "date-time"})
-TIME = TypeInfo("time", fields.PassThroughField, django_filters.TimeFilter, ORDERED_LOOKUPS)
-UUID = TypeInfo("uuid", models.UUIDField, django_filters.UUIDFilter, EQUALITY_LOOKUPS, openapi={"type": "string", "format": "uuid"})
+                     openapi={"type": "string", "format": "date-time"}, keyset=True)
+TIME = TypeInfo("time", fields.PassThroughField, django_filters.TimeFilter, ORDERED_LOOKUPS, keyset=True)
+UUID = TypeInfo("uuid", models.UUIDField, django_filters.UUIDFilter, EQUALITY_LOOKUPS, openapi={"type": "string", "format": "uuid"},
+                keyset=True)
 # Types PostgreSQL parses from a quoted literal: the value travels as text, PostgreSQL validates it.
-COMPARABLE_TEXT_FORM = TypeInfo("text form", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS)
+COMPARABLE_TEXT_FORM = TypeInfo("text form", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True)
 JSON_LOOKUPS = ("has_key", "contains", "isnull")
 JSON_FILTERS = (("has_key", django_filters.CharFilter), ("contains", filters.JSONValueFilter))
 JSON = TypeInfo("json", fields.JSONDocumentField, None, JSON_LOOKUPS, sortable=False, special_filters=JSON_FILTERS, openapi={})
@@ -74,6 +89,7 @@ JSONB = TypeInfo("jsonb", fields.JSONDocumentField, None, JSON_LOOKUPS, special_
 GEOMETRY = TypeInfo("geometry", fields.GeometryField, None, NULL_ONLY, sortable=False,
                     openapi={"type": "object", "description": "GeoJSON geometry in WGS 84"})
 OPAQUE = TypeInfo("opaque", fields.PassThroughField, None, NULL_ONLY, sortable=False)
+XML = TypeInfo("opaque", fields.PassThroughField, None, NULL_ONLY, sortable=False, free_text=True)
 
 BY_TYPNAME = {
     "int2": INTEGER, "int4": INTEGER, "int8": INTEGER, "oid": INTEGER,
@@ -81,7 +97,7 @@ BY_TYPNAME = {
     "float4": FLOAT, "float8": FLOAT,
     "money": MONEY,
     "bool": BOOLEAN,
-    "text": TEXT, "varchar": TEXT, "bpchar": TEXT, "name": TEXT, "citext": TEXT, "char": TEXT,
+    "text": TEXT, "varchar": TEXT, "bpchar": TEXT, "name": TEXT, "citext": CITEXT, "char": TEXT,
     "date": DATE,
     "timestamp": TIMESTAMP, "timestamptz": TIMESTAMP,
     "time": TIME, "timetz": TIME,
@@ -92,7 +108,7 @@ BY_TYPNAME = {
     "bit": COMPARABLE_TEXT_FORM, "varbit": COMPARABLE_TEXT_FORM,
     "bytea": TypeInfo("bytes", fields.PassThroughField, None, NULL_ONLY, openapi={"type": "string", "description": "\\x-prefixed hex"}),
     "json": JSON, "jsonb": JSONB,
-    "xml": OPAQUE,
+    "xml": XML,
     "tsvector": TypeInfo("tsvector", fields.TextSearchField, django_filters.CharFilter, ("search", "isnull")),
     "geometry": GEOMETRY, "geography": GEOMETRY,
 }
@@ -107,6 +123,11 @@ UNSORTABLE_ELEMENTS = {"json", "xml", "point", "line", "lseg", "box", "path", "p
 ARRAY_FILTERS = (("contains", filters.ArrayValuesFilter), ("overlap", filters.ArrayValuesFilter))
 
 
+def all_type_infos() -> list[TypeInfo]:
+    """Every TypeInfo of the table (arrays are made per column and never keyset-paged)."""
+    return list({id(info): info for info in (*BY_TYPNAME.values(), *BY_TYPTYPE.values(), OPAQUE)}.values())
+
+
 def type_info(column: Column) -> TypeInfo:
     if column.is_array:
         sortable = column.element_type not in UNSORTABLE_ELEMENTS and column.element_type in BY_TYPNAME
@@ -118,10 +139,19 @@ def type_info(column: Column) -> TypeInfo:
 
 
 def model_field_kwargs(column: Column) -> dict:
-    """Extra arguments some fields need from the column (geometry: its SRID)."""
+    """Extra arguments some fields need from the column (geometry: its SRID and PostGIS's schema)."""
     if column.is_geometry:
-        return {"srid": column.srid, "geography": column.is_geography}
+        return {"srid": column.srid, "geography": column.is_geography, "postgis": postgis_schema(column)}
+    if type_info(column) is CITEXT:
+        return {"type_schema": column.type_schema}
     return {}
+
+
+def postgis_schema(column: Column) -> str:
+    """The quoted schema of the column's PostGIS: every PostGIS function and type is called
+    qualified with it, so nothing depends on the role's search_path (Supabase installs PostGIS in
+    ``extensions``, which is not on it). PostGIS's functions live where its types do."""
+    return quote_identifier(column.type_schema)
 
 
 def json_expression(column: Column, quoted: str) -> str:
@@ -131,7 +161,7 @@ def json_expression(column: Column, quoted: str) -> str:
     2^53), arrays become JSON arrays, json and jsonb are embedded as they are.
     """
     if column.is_geometry:
-        return f"ST_AsGeoJSON({wgs84_expression(column, quoted)})::json"
+        return f"{postgis_schema(column)}.ST_AsGeoJSON({wgs84_expression(column, quoted)})::json"
     if column.base_type == "money":
         # money's text form depends on lc_monetary; its numeric value does not.
         return f"{quoted}::numeric"
@@ -140,10 +170,12 @@ def json_expression(column: Column, quoted: str) -> str:
 
 def wgs84_expression(column: Column, quoted: str) -> str:
     """The geometry in WGS 84 (RFC 7946 §4), transforming only when the SRID says it is needed."""
-    geom = f"{quoted}::geometry" if column.is_geography else quoted
+    postgis = postgis_schema(column)
+    geom = f"{quoted}::{postgis}.geometry" if column.is_geography else quoted
     if column.srid == 4326:
         return geom
     if column.srid:
-        return f"ST_Transform({geom}, 4326)"
+        return f"{postgis}.ST_Transform({geom}, 4326)"
     # No fixed SRID: decide per row; SRID 0 (unknown) is taken as WGS 84 rather than failing.
-    return f"(CASE WHEN ST_SRID({geom}) IN (0, 4326) THEN {geom} ELSE ST_Transform({geom}, 4326) END)"
+    return (f"(CASE WHEN {postgis}.ST_SRID({geom}) IN (0, 4326) THEN {geom} "
+            f"ELSE {postgis}.ST_Transform({geom}, 4326) END)")

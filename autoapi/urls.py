@@ -26,7 +26,13 @@ def _endpoints(schema: str, relation: str):
     return registry.current().endpoints(schema_name, relation_name)
 
 
-def _missing():
+def _missing(schema: str, relation: str):
+    try:
+        why = registry.current().why_unpublished(decode_segment(schema), decode_segment(relation))
+    except ValueError:
+        why = None
+    if why:
+        return error_response(NotFound(f"this relation is not published: {why}"))
     return error_response(NotFound("no published relation has this name; see /api/ for the list"))
 
 
@@ -38,7 +44,7 @@ def _serve(request, schema: str, relation: str, view_name: str, **kwargs):
     while True:
         endpoints = _endpoints(schema, relation)
         if endpoints is None:
-            return _missing()
+            return _missing(schema, relation)
         response = getattr(endpoints, view_name)(request, **kwargs)
         if replicas.fall_back(request, response):  # at most once: the request is now on the primary
             continue

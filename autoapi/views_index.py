@@ -4,14 +4,28 @@ from django.shortcuts import render
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_csv.renderers import CSVRenderer
 
-from autoapi.queries import geometry_source
 from autoapi.registry import registry
-from autoapi.public import api_url, relation_segments
+from autoapi.public import api_url, formats, relation_segments
+
+
+class IndexCSVRenderer(CSVRenderer):
+    """``/api/?format=csv``: one line per relation, nested fields flattened (``formats.csv``),
+    by djangorestframework-csv, which renders a DRF Response of plain data as CSV."""
+
+    results_field = "relations"
+    header = ["schema", "name", "kind", "comment", "columns", "key", "url", "catalog_url",
+              "formats.json", "formats.csv", "formats.ndjson", "formats.geojson"]
+
+    def render(self, data, *args, **kwargs):
+        if isinstance(data, dict) and self.results_field in data:
+            data = [{**row, "key": ",".join(row["key"] or ())} for row in data[self.results_field]]
+        return super().render(data, *args, **kwargs)
 
 
 class ApiIndexView(APIView):
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [JSONRenderer, IndexCSVRenderer]
 
     def get(self, request):
         snapshot = registry.current().snapshot
@@ -19,9 +33,7 @@ class ApiIndexView(APIView):
         for relation in snapshot.relations:
             base = request.build_absolute_uri(api_url(relation))
             schema, name = relation_segments(relation)
-            formats = {"json": base, "csv": base + "?format=csv", "ndjson": base + "?format=ndjson"}
-            if geometry_source(relation) is not None:
-                formats["geojson"] = base + "?format=geojson"
+            urls = {fmt: base if fmt == "json" else f"{base}?format={fmt}" for fmt in formats(relation)}
             relations.append(
                 {
                     "schema": relation.schema,
@@ -31,7 +43,7 @@ class ApiIndexView(APIView):
                     "columns": len(relation.columns),
                     "key": list(relation.key.columns) if relation.key else None,
                     "url": base,
-                    "formats": formats,
+                    "formats": urls,
                     "catalog_url": request.build_absolute_uri(f"/catalog/{schema}/{name}/"),
                 }
             )

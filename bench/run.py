@@ -221,6 +221,7 @@ def csv_exports(ctx: Context, portal: Portal) -> None:
     portal_bytes = p_runs[0]["bytes"]
     same = "the same size" if pg_bytes == portal_bytes else f"DIFFERENT sizes ({portal_bytes:,} vs {pg_bytes:,} bytes)"
     ctx.notes.append(f"flights CSV: portal and psql \\copy output {same} ({mb(portal_bytes)}).")
+    compressed_csv_exports(ctx, portal, columns, portal_bytes)
 
     # The whole points table.
     url = f"{portal.base}/api/bench/points/?format=csv&limit=all"
@@ -232,6 +233,32 @@ def csv_exports(ctx: Context, portal: Portal) -> None:
     ctx.notes.append(f"points CSV: {mb(p_runs[0]['bytes'])} from the portal; time to first byte "
                      f"{ms(statistics.median(r['ttfb'] for r in p_runs))}; the gunicorn worker used "
                      f"{statistics.median(r['cpu'] for r in p_runs):.2f} CPU-s per export (median).")
+
+
+# Each coding the portal streams, with the command line that compresses COPY's output alike (the
+# portal streams gzip at level 1 and zstd at level 3: portal/compression.py), and its target.
+COMPRESSED_EXPORTS = (("gzip", "gzip -1", 1.5), ("zstd", "zstd -3 -q", None))
+
+
+def compressed_csv_exports(ctx: Context, portal: Portal, columns: str, plain_bytes: int) -> None:
+    """The flights CSV export compressed on the fly (Accept-Encoding), next to PostgreSQL's COPY
+    piped through the command-line compressor (psql's \\copy ... TO PROGRAM), in this run."""
+    n = 1 if ctx.args.quick else 3
+    url = f"{portal.base}/api/public/flights/?format=csv&limit=all"
+    for coding, program, target in COMPRESSED_EXPORTS:
+        copy = (f"\\copy (SELECT {columns} FROM public.flights ORDER BY id) "
+                f"TO PROGRAM '{program} > /dev/null' CSV HEADER")
+        p_runs, q_runs = best_of(n, lambda c=coding: curl(url, encoding=c),
+                                 lambda sql=copy: psql_time(ctx.cluster, "-c", sql))
+        size = p_runs[0]["bytes"]
+        if size * 2 > plain_bytes:
+            raise Failed(f"flights CSV with Accept-Encoding: {coding} came {size:,} bytes: not compressed")
+        p, q = min(r["wall"] for r in p_runs), min(r["wall"] for r in q_runs)
+        r, ok = ratio_ok(p, q, target or float("inf"))
+        ctx.add(f"  the same, Accept-Encoding: {coding}, best of {n}", secs(p), f"{secs(q)} (\\copy | {program})", r,
+                f"<= {target}" if target else "-", ok if target else None)
+        ctx.notes.append(f"flights CSV with Accept-Encoding: {coding}: {mb(size)} ({size / plain_bytes:.0%} of "
+                         f"{mb(plain_bytes)}), time to first byte {ms(statistics.median(x['ttfb'] for x in p_runs))}.")
 
 
 def geojson_sql(where: str) -> str:

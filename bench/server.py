@@ -36,6 +36,8 @@ class Portal:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PORTAL_", "DATABASE_URL"))}
         # The portal's own defaults (INFO: one JSON log line per request, into the log file).
         env.update(DATABASE_URL=self.database_url, PYTHONUNBUFFERED="1")
+        # The load generators are one client on purpose: no fair-share limits (README, Fair share).
+        env.update(PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0")
         env.update(self.extra_env)
         cmd = [str(GUNICORN), "portal.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "600",

@@ -18,10 +18,13 @@ class Failed(RuntimeError):
     pass
 
 
-def curl(url: str, timeout: float = 600) -> dict:
-    """GET ``url`` into /dev/null; wall time, time to first byte, bytes, status."""
+def curl(url: str, timeout: float = 600, encoding: str | None = None) -> dict:
+    """GET ``url`` into /dev/null; wall time, time to first byte, bytes, status. With ``encoding``
+    (``gzip``, ``zstd``...) curl asks for it and counts the compressed bytes, undecoded."""
     cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_starttransfer} %{time_total} %{size_download}",
            "--max-time", str(int(timeout)), url]
+    if encoding:
+        cmd[1:1] = ["-H", f"Accept-Encoding: {encoding}"]
     started = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout + 10)
     wall = time.perf_counter() - started
@@ -73,10 +76,7 @@ def psql_time(cluster: BenchCluster, *args: str, database: str = MAIN_DB, count_
 
 def wrk(url: str, seconds: int, cpus: str = "0", connections: int = 10, threads: int = 2) -> dict:
     cmd = ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    returncode, text = _run_for(cmd, seconds)
-    match = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    if returncode != 0 or not match:
-        raise Failed(f"wrk failed (exit {returncode}):\n{text}")
+    text, match = _run_for("wrk", cmd, seconds, r"Requests/sec:\s+([\d.]+)")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     errors = re.search(r"Socket errors:.*", text)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", text)
@@ -93,14 +93,19 @@ def wrk(url: str, seconds: int, cpus: str = "0", connections: int = 10, threads:
     }
 
 
-def _run_for(cmd: list[str], seconds: int, env: dict | None = None) -> tuple[int, str]:
-    """Run a load generator for about ``seconds``; (exit code, its output). Always reaped."""
+def _run_for(name: str, cmd: list[str], seconds: int, headline: str, env: dict | None = None) -> tuple[str, re.Match]:
+    """Run a load generator for about ``seconds`` (always reaped); its output and the match of
+    ``headline`` in it. Failed when it exits non-zero or prints no headline figure."""
     proc = procs.spawn(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         out, _ = proc.communicate(timeout=seconds + 60)
     finally:
         procs.stop(proc)
-    return proc.returncode, out.decode(errors="replace")
+    text = out.decode(errors="replace")
+    match = re.search(headline, text)
+    if proc.returncode != 0 or not match:
+        raise Failed(f"{name} failed (exit {proc.returncode}):\n{text}")
+    return text, match
 
 
 def _ms(match) -> float | None:
@@ -114,10 +119,7 @@ def pgbench(cluster: BenchCluster, script_path, seconds: int, cpus: str = "0", c
             jobs: int = 2) -> dict:
     cmd = ["taskset", "-c", cpus, cluster.pgbench_bin(), "-n", f"-c{clients}", f"-j{jobs}", f"-T{seconds}",
            "-f", str(script_path), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", READER, MAIN_DB]
-    returncode, text = _run_for(cmd, seconds, env=reader_env())
-    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", text)
-    if returncode != 0 or not match:
-        raise Failed(f"pgbench failed (exit {returncode}):\n{text}")
+    text, match = _run_for("pgbench", cmd, seconds, r"tps = ([\d.]+) \(without initial connection time\)", env=reader_env())
     failed = re.search(r"number of failed transactions: (\d+)", text)
     lat = re.search(r"latency average = ([\d.]+) ms", text)
     done = re.search(r"number of transactions actually processed: (\d+)", text)

@@ -9,71 +9,17 @@ that when the page asks ``fetch_rows`` for the rows, and a bad filter is a 400 p
 """
 from __future__ import annotations
 
-from autoapi.public import RESERVED_PARAMETERS, Relation, filter_parameter, lookups
-
-NEGATION_SUFFIX = "!"
-
-# Lookup -> (label in the form, help for the value). The form lists them in this order.
-LOOKUP_LABELS = {
-    "exact": ("equals", ""),
-    "iexact": ("equals, ignoring case", ""),
-    "contains": ("contains", ""),
-    "icontains": ("contains, ignoring case", ""),
-    "startswith": ("starts with", ""),
-    "endswith": ("ends with", ""),
-    "regex": ("matches the regular expression", "a POSIX regular expression"),
-    "gt": ("is greater than", ""),
-    "gte": ("is at least", ""),
-    "lt": ("is less than", ""),
-    "lte": ("is at most", ""),
-    "range": ("is between", "low,high"),
-    "in": ("is one of", "comma-separated: a,b,c"),
-    "isnull": ("is null", "true or false"),
-    "has_key": ("has the key", ""),
-    "overlap": ("shares an element with", "comma-separated: a,b,c"),
-    "search": ("matches the search", "words"),
-}
-
-# Lookup -> (phrase, negated phrase); {v} is the value as shown. isnull, bbox and search and the
-# lookups whose meaning depends on the column's type are worded in ``_phrase``.
-PHRASES = {
-    "exact": ("= {v}", "≠ {v}"),
-    "iexact": ("= {v} (ignoring case)", "≠ {v} (ignoring case)"),
-    "contains": ("contains {v}", "does not contain {v}"),
-    "icontains": ("contains {v} (ignoring case)", "does not contain {v} (ignoring case)"),
-    "startswith": ("starts with {v}", "does not start with {v}"),
-    "endswith": ("ends with {v}", "does not end with {v}"),
-    "regex": ("matches the regular expression {v}", "does not match the regular expression {v}"),
-    "gt": ("> {v}", "is not > {v}"),
-    "gte": ("≥ {v}", "is not ≥ {v}"),
-    "lt": ("< {v}", "is not < {v}"),
-    "lte": ("≤ {v}", "is not ≤ {v}"),
-    "in": ("is one of {list}", "is none of {list}"),
-    "range": ("is between {low} and {high}", "is not between {low} and {high}"),
-    "has_key": ("has the key {v}", "does not have the key {v}"),
-    "overlap": ("shares an element with {list}", "shares no element with {list}"),
-}
-TRUE_WORDS = {"true", "t", "1", "yes", "on"}
-FALSE_WORDS = {"false", "f", "0", "no", "off"}
-QUOTED_LOOKUPS = {"iexact", "contains", "icontains", "startswith", "endswith", "regex", "has_key", "search"}
+from autoapi.public import (
+    FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, Relation,
+    filter_parameter, filter_parameters, lookups,
+)
 
 
 def parameter_map(relation: Relation) -> dict[str, tuple[str | None, str]]:
-    """Every filter parameter the API reads for this relation -> (column name or None, lookup).
-
-    Declared in the FilterSet's order, so a name two columns could claim goes to the same one: a
-    column's own lookups first, a column literally named ``a__gt`` only where ``a`` did not take it.
-    """
-    names: dict[str, tuple[str | None, str]] = {}
-    for column in relation.columns:
-        for lookup in lookups(column):
-            candidates = [column.name if lookup == "exact" else f"{column.name}__{lookup}"]
-            if lookup == "exact":
-                candidates.append(f"{column.name}__exact")
-            for name in candidates:
-                if name not in names and name not in RESERVED_PARAMETERS:
-                    names[name] = (column.name, lookup)
-    for special in ("bbox", "search"):
+    """Every filter parameter the API reads for this relation -> (column name or None, lookup):
+    the same map the API's FilterSet is built from (``autoapi.lookups.filter_parameters``)."""
+    names: dict[str, tuple[str | None, str]] = dict(filter_parameters([(c.name, lookups(c)) for c in relation.columns]))
+    for special in RELATION_FILTERS:
         names.setdefault(special, (None, special))
     return names
 
@@ -111,7 +57,7 @@ def _quote(value: str) -> str:
 
 def _shown(value: str, lookup: str) -> str:
     """Values as typed; quoted where their edges matter (a text match, spaces, the empty string)."""
-    if lookup in QUOTED_LOOKUPS or value == "" or value != value.strip():
+    if (lookup in LOOKUPS and LOOKUPS[lookup].quoted) or value == "" or value != value.strip():
         return _quote(value)
     return value
 
@@ -128,7 +74,7 @@ def _phrase(relation: Relation, column_name: str | None, lookup: str, value: str
     if lookup == "bbox" and column is None:
         box = value.split(",")
         where = f"the box from ({box[0]}, {box[1]}) to ({box[2]}, {box[3]})" if len(box) == 4 else _quote(value)
-        return ("the location lies outside " if negated else "the location lies within ") + where
+        return LOOKUPS["bbox"].words(negated).format(box=where)
     if lookup == "search":
         if column is None:
             return ("no text column holds every word of " if negated else "the text holds every word of ") + _quote(value)
@@ -138,8 +84,7 @@ def _phrase(relation: Relation, column_name: str | None, lookup: str, value: str
         return f"{subject} {'does not contain' if negated else 'contains'} all of {items}"
     if lookup == "contains" and column is not None and column.base_type in ("json", "jsonb"):
         return f"{subject} {'does not contain' if negated else 'contains'} the JSON {value}"
-    positive, negative = PHRASES.get(lookup, ("{lookup} {v}", "not {lookup} {v}"))
-    template = negative if negated else positive
+    template = LOOKUPS[lookup].words(negated) if lookup in LOOKUPS else ("not " if negated else "") + "{lookup} {v}"
     items = value.split(",")
     return subject + " " + template.format(
         v=_shown(value, lookup),
@@ -155,14 +100,15 @@ def form_options(relation: Relation) -> dict:
     columns = []
     used: set[str] = set()
     for column in relation.columns:
-        allowed = [lookup for lookup in LOOKUP_LABELS if lookup in lookups(column)]
+        allowed = [name for name in LOOKUPS if name in lookups(column)]
         if allowed:
             columns.append({"name": column.name, "type": column.type, "lookups": " ".join(allowed)})
             used.update(allowed)
     return {
         "columns": columns,
         "lookups": [
-            {"name": name, "label": label, "hint": hint} for name, (label, hint) in LOOKUP_LABELS.items() if name in used
+            {"name": lookup.name, "label": lookup.label, "hint": lookup.hint}
+            for lookup in LOOKUPS.values() if lookup.name in used
         ],
     }
 

@@ -59,11 +59,6 @@ def filtered_url(relation: Relation, conditions: dict) -> str:
     return f"{catalog_url(relation)}?{params.urlencode(safe=',~')}"
 
 
-def filename(relation: Relation) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{relation.schema}.{relation.name}")
-    return safe[:120] or "relation"
-
-
 def schema_anchor(schema: str) -> str:
     """The home page's fragment id for a schema's section (any name gives a valid, unique id)."""
     return "schema-" + encode_segment(schema)
@@ -164,44 +159,52 @@ def dictionary(relation: Relation, snapshot: Snapshot) -> list[dict]:
     """The data dictionary: one dict per column, with its key and foreign-key memberships."""
     keys = [relation.primary_key] if relation.primary_key else []
     keys += list(relation.unique_keys)
-    entries = []
-    for column in relation.columns:
-        memberships = []
-        for key in keys:
-            if column.name in key.columns:
-                label = "primary key" if key.is_primary else "unique"
-                if len(key.columns) > 1:
-                    label += f" ({', '.join(key.columns)})"
-                memberships.append(label)
-        references = []
-        for fk in relation.foreign_keys:
-            if column.name not in fk.columns:
-                continue
-            target = snapshot.get(fk.ref_schema, fk.ref_relation)
-            ref_column = fk.ref_columns[fk.columns.index(column.name)]
-            references.append(
-                {
-                    "schema": fk.ref_schema,
-                    "relation": fk.ref_relation,
-                    "column": ref_column,
-                    "url": f"{catalog_url(target)}#{column_anchor(target, ref_column)}" if target else None,
-                    "composite": len(fk.columns) > 1,
-                }
-            )
-        entries.append(
+    return [
+        {
+            "anchor": column_anchor(relation, column.name),
+            "name": column.name,
+            "type": column.type,
+            "nullable": column.nullable,
+            "default": column.default,
+            "comment": column.comment or "",
+            "keys": _key_memberships(column.name, keys),
+            "references": _column_references(relation, column.name, snapshot),
+            "enum_labels": list(column.enum_labels),
+        }
+        for column in relation.columns
+    ]
+
+
+def _key_memberships(column_name: str, keys) -> list[str]:
+    """The primary and unique keys a column belongs to, e.g. "unique (a, b)"."""
+    memberships = []
+    for key in keys:
+        if column_name in key.columns:
+            label = "primary key" if key.is_primary else "unique"
+            if len(key.columns) > 1:
+                label += f" ({', '.join(key.columns)})"
+            memberships.append(label)
+    return memberships
+
+
+def _column_references(relation: Relation, column_name: str, snapshot: Snapshot) -> list[dict]:
+    """The columns a column refers to through the relation's foreign keys, with links to them."""
+    references = []
+    for fk in relation.foreign_keys:
+        if column_name not in fk.columns:
+            continue
+        target = snapshot.get(fk.ref_schema, fk.ref_relation)
+        ref_column = fk.ref_columns[fk.columns.index(column_name)]
+        references.append(
             {
-                "anchor": column_anchor(relation, column.name),
-                "name": column.name,
-                "type": column.type,
-                "nullable": column.nullable,
-                "default": column.default,
-                "comment": column.comment or "",
-                "keys": memberships,
-                "references": references,
-                "enum_labels": list(column.enum_labels),
+                "schema": fk.ref_schema,
+                "relation": fk.ref_relation,
+                "column": ref_column,
+                "url": f"{catalog_url(target)}#{column_anchor(target, ref_column)}" if target else None,
+                "composite": len(fk.columns) > 1,
             }
         )
-    return entries
+    return references
 
 
 def column_anchor(relation: Relation, column_name: str) -> str:
@@ -223,6 +226,15 @@ def referenced_by(relation: Relation, snapshot: Snapshot) -> list[dict]:
             }
         )
     return entries
+
+
+def partitions(relation: Relation) -> list[dict]:
+    """A partitioned table's partitions, depth first, with their bounds (level 1: direct child)."""
+    return [
+        {"name": f"{p.schema}.{p.name}", "bound": p.bound, "level": p.level, "indent": p.level - 1,
+         "parent": p.parent, "is_partitioned": p.is_partitioned}
+        for p in relation.partitions
+    ]
 
 
 def references(relation: Relation, snapshot: Snapshot) -> list[dict]:

@@ -5,18 +5,16 @@ no table scan) and hands each column's statistics to ``profile()``, which return
 the template shows: the share of NULLs, the number of distinct values, the range, the most common
 values with their shares, and for numbers and dates a small histogram with a text alternative.
 
-Everything here is an estimate from ANALYZE's sample, and says so on the page. The histogram is
-rebuilt from what ``pg_stats`` keeps (PostgreSQL manual, "pg_stats"): the most common values with
-their frequencies, then ``histogram_bounds`` splitting the *other* non-NULL values into buckets
-of equal population. Each bucket's share is spread evenly over its range and each common value's
-share sits at its value; equal-width bars over that give the shape.
+Everything here is an estimate from ANALYZE's sample, and says so on the page. The histogram's
+equal-width bars are drawn over the distribution ``catalog.distribution`` rebuilds from
+``pg_stats``.
 """
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 
 from autoapi.public import Column
+from catalog import distribution
 
 HISTOGRAM_BINS = 20
 MAX_INTEGER_BINS = 36  # up to this many integers (hours, days, months): one bar each
@@ -31,9 +29,6 @@ CHART_WIDTH, CHART_HEIGHT = 160, 40
 TAIL_SHARE = 0.01
 LONG_TAIL = 0.2
 
-INTEGER_TYPES = {"int2", "int4", "int8", "oid"}
-TIME_TYPES = {"date", "timestamp", "timestamptz"}
-
 
 def profile(column: Column, stats: dict | None) -> dict | None:
     """The profile of one column, or None when PostgreSQL has no statistics for it."""
@@ -43,8 +38,8 @@ def profile(column: Column, stats: dict | None) -> dict | None:
     values = stats.get("most_common_values") or ()
     freqs = stats.get("most_common_freqs") or ()
     common = [(v, f) for v, f in zip(values, freqs) if not isinstance(v, list)]
-    scale = _scale(column)
-    pieces = _pieces(scale, stats, null_fraction, common) if scale else None
+    scale = distribution.scale(column)
+    pieces = distribution.pieces(scale, stats, null_fraction, common) if scale else None
     result = {
         "null_share": null_fraction,
         "nulls": _percent(null_fraction, zero="none"),
@@ -104,51 +99,11 @@ def _common(common: list) -> list[dict]:
     ]
 
 
-# --- scales: numbers and moments as floats, and back -----------------------------------------------
-
-
-def _scale(column: Column) -> str | None:
-    if column.is_array:
-        return None
-    if column.base_type in TIME_TYPES:
-        return "time"
-    if column.type_category == "N" and column.base_type != "money":
-        return "integer" if column.base_type in INTEGER_TYPES else "number"
-    return None
-
-
-def _to_float(scale: str, text) -> float | None:
-    if text is None:
-        return None
-    try:
-        if scale == "time":
-            moment = datetime.fromisoformat(text)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-            value = moment.timestamp()
-        else:
-            value = float(text)
-    except (ValueError, OverflowError):  # "infinity", BC dates, NaN all leave the chart out
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _label(scale: str, value: float, span: float, base_type: str) -> str:
-    if scale == "time":
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)
-        if base_type == "date" or span >= 3 * 86400:
-            return moment.strftime("%Y-%m-%d")
-        return moment.strftime("%Y-%m-%d %H:%M")
-    if scale == "integer" or (float(value).is_integer() and abs(value) < 1e15):
-        return str(int(round(value)))
-    return f"{value:.4g}"
-
-
 def _range(column: Column, scale: str | None, stats: dict, common: list) -> dict | None:
     """Lowest and highest value in the sample, as PostgreSQL prints them."""
     bounds = [b for b in stats.get("histogram_bounds") or () if isinstance(b, str)]
     if scale:
-        candidates = [(v, _to_float(scale, v)) for v in bounds + [v for v, _ in common]]
+        candidates = [(v, distribution.to_float(scale, v)) for v in bounds + [v for v, _ in common]]
         candidates = [(text, number) for text, number in candidates if number is not None]
         if not candidates:
             return None
@@ -163,63 +118,38 @@ def _range(column: Column, scale: str | None, stats: dict, common: list) -> dict
 # --- the histogram -------------------------------------------------------------------------------
 
 
-def _pieces(scale: str, stats: dict, null_fraction: float, common: list) -> list[tuple[float, float, float]] | None:
-    """The distribution of non-NULL values as (low, high, share) pieces; low == high for a value."""
-    pieces = []
-    for value, freq in common:
-        number = _to_float(scale, value)
-        if number is not None:
-            pieces.append((number, number, freq))
-    bounds = [_to_float(scale, b) for b in stats.get("histogram_bounds") or ()]
-    if len(bounds) >= 2 and all(b is not None for b in bounds):
-        rest = max(0.0, 1.0 - null_fraction - sum(f for _, f in common))
-        distinct = stats.get("distinct_values")
-        if distinct is not None and distinct - len(common) <= len(set(bounds)):
-            # The bounds list every other value (a small table): each is a spike, as often as it
-            # appears, rather than a spread that would halve the first and the last.
-            pieces += [(b, b, rest / len(bounds)) for b in bounds]
-        else:
-            share = rest / (len(bounds) - 1)
-            pieces += [(low, high, share) for low, high in zip(bounds, bounds[1:])]
-    total = sum(p[2] for p in pieces)
-    if total <= 0 or len({p[0] for p in pieces} | {p[1] for p in pieces}) < 2:
-        return None
-    return [(low, high, share / total) for low, high, share in pieces]
-
-
-def _share_below(pieces, x: float, inclusive: bool) -> float:
-    total = 0.0
-    for low, high, share in pieces:
-        if high < x or (inclusive and high == x):
-            total += share
-        elif low < x and high > low:
-            total += share * (x - low) / (high - low)
-    return total
-
-
-def _quantile(pieces, p: float) -> float:
-    low = min(piece[0] for piece in pieces)
-    high = max(piece[1] for piece in pieces)
-    tolerance = (high - low) * 1e-9
-    for _ in range(60):
-        middle = (low + high) / 2
-        if _share_below(pieces, middle, inclusive=True) < p:
-            low = middle
-        else:
-            high = middle
-    # Bisection stops just past a common value's spike: the quantile is that value itself.
-    for a, b, _ in pieces:
-        if a == b and abs(a - high) <= tolerance:
-            return a
-    return high
-
-
 def _histogram(column: Column, scale: str, pieces) -> dict | None:
+    low, high, few_integers = _drawn_range(scale, pieces)
+    edges = _edges(scale, low, high, few_integers)
+    masses = _masses(pieces, edges)
+    if max(masses) <= 0:
+        return None
+    span = edges[-1] - edges[0]
+
+    def text(value: float) -> str:
+        return distribution.label(scale, value, span, column.base_type)
+
+    labels = [_bar_label(scale, text, edges, i, high) for i in range(len(masses))]
+    low_text, high_text = text(low), text(high)
+    tails = _tails(pieces, edges, low_text, high_text)
+    return {
+        "bars": _bars(masses, labels),
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "low": low_text,
+        "high": high_text,
+        "summary": _summary(column.name, masses, labels, low_text, high_text, tails),
+        "tails": " and ".join(tails),
+    }
+
+
+def _drawn_range(scale: str, pieces) -> tuple[float, float, bool]:
+    """What the bars cover (all values but a long thin tail), and whether that is few integers."""
     least = min(p[0] for p in pieces)
     most = max(p[1] for p in pieces)
     low, high = least, most
     few_integers = scale == "integer" and most - least + 1 <= MAX_INTEGER_BINS
-    q_low, q_high = _quantile(pieces, TAIL_SHARE), _quantile(pieces, 1 - TAIL_SHARE)
+    q_low, q_high = distribution.quantile(pieces, TAIL_SHARE), distribution.quantile(pieces, 1 - TAIL_SHARE)
     if not few_integers and q_high > q_low:
         # Each side is cut only where its last 1% stretches over more than a fifth of the range.
         if q_low - least > LONG_TAIL * (most - least):
@@ -227,43 +157,46 @@ def _histogram(column: Column, scale: str, pieces) -> dict | None:
         if most - q_high > LONG_TAIL * (most - least):
             high = q_high
     if scale == "integer":
-        # Bars a whole number of integers wide, edges half-way between integers.
         low, high = math.floor(low), math.ceil(high)
+    return low, high, few_integers
+
+
+def _edges(scale: str, low: float, high: float, few_integers: bool) -> list[float]:
+    if scale == "integer":
+        # Bars a whole number of integers wide, edges half-way between integers.
         step = 1 if few_integers else max(1, math.ceil((high - low + 1) / HISTOGRAM_BINS))
         count = math.ceil((high - low + 1) / step)
-        edges = [low - 0.5 + step * i for i in range(count + 1)]
-    else:
-        edges = [low + (high - low) * i / HISTOGRAM_BINS for i in range(HISTOGRAM_BINS + 1)]
-    below = _share_below(pieces, edges[0], inclusive=False)
-    above = 1 - _share_below(pieces, edges[-1], inclusive=True)
+        return [low - 0.5 + step * i for i in range(count + 1)]
+    return [low + (high - low) * i / HISTOGRAM_BINS for i in range(HISTOGRAM_BINS + 1)]
+
+
+def _masses(pieces, edges: list[float]) -> list[float]:
+    """Each bar's share of the values: a spike where its value lies, a bucket pro rata of overlap."""
     masses = [0.0] * (len(edges) - 1)
     for a, b, share in pieces:
         if a == b:
             if edges[0] <= a <= edges[-1]:
-                masses[_bin_of(edges, a)] += share
+                masses[distribution.bin_of(edges, a)] += share
             continue
         for i in range(len(masses)):
             overlap = min(b, edges[i + 1]) - max(a, edges[i])
             if overlap > 0:
                 masses[i] += share * overlap / (b - a)
+    return masses
+
+
+def _bar_label(scale: str, text, edges: list[float], i: int, high: float) -> str:
+    if scale != "integer":
+        return f"{text(edges[i])} to {text(edges[i + 1])}"
+    first, last = edges[i] + 0.5, min(edges[i + 1] - 0.5, high)
+    return text(first) if first == last else f"{text(first)} to {text(last)}"
+
+
+def _bars(masses: list[float], labels: list[str]) -> list[dict]:
     top = max(masses)
-    if top <= 0:
-        return None
-    span = edges[-1] - edges[0]
-
-    def text(value: float) -> str:
-        return _label(scale, value, span, column.base_type)
-
-    def bar_label(i: int) -> str:
-        if scale != "integer":
-            return f"{text(edges[i])} to {text(edges[i + 1])}"
-        first, last = edges[i] + 0.5, min(edges[i + 1] - 0.5, high)
-        return text(first) if first == last else f"{text(first)} to {text(last)}"
-
     width = CHART_WIDTH / len(masses)
     bars = []
-    for i, mass in enumerate(masses):
-        label = bar_label(i)
+    for i, (mass, label) in enumerate(zip(masses, labels)):
         height = round(CHART_HEIGHT * mass / top, 2)
         bars.append({
             "x": round(i * width, 2),
@@ -272,33 +205,28 @@ def _histogram(column: Column, scale: str, pieces) -> dict | None:
             "height": height,
             "label": f"{label}: {_percent(mass, zero='none')}",
         })
-    tallest = max(range(len(masses)), key=lambda i: masses[i])
-    peak = bar_label(tallest)
-    low_text, high_text = text(low), text(high)
-    summary = (
-        f"Histogram of {column.name} in {len(masses)} bars from {low_text} to {high_text}; "
-        f"the tallest, {peak}, holds {_percent(masses[tallest])} of the values."
-    )
+    return bars
+
+
+def _tails(pieces, edges: list[float], low_text: str, high_text: str) -> list[str]:
+    """What the bars leave out on either side, when it is worth saying."""
+    below = distribution.share_below(pieces, edges[0], inclusive=False)
+    above = 1 - distribution.share_below(pieces, edges[-1], inclusive=True)
     tails = []
     if below > 0.0005:
         tails.append(f"{_percent(below)} lie below {low_text}")
     if above > 0.0005:
         tails.append(f"{_percent(above)} above {high_text}")
+    return tails
+
+
+def _summary(name: str, masses: list[float], labels: list[str], low_text: str, high_text: str, tails) -> str:
+    """The histogram's text alternative."""
+    tallest = max(range(len(masses)), key=lambda i: masses[i])
+    summary = (
+        f"Histogram of {name} in {len(masses)} bars from {low_text} to {high_text}; "
+        f"the tallest, {labels[tallest]}, holds {_percent(masses[tallest])} of the values."
+    )
     if tails:
         summary += " Not drawn: " + " and ".join(tails) + "."
-    return {
-        "bars": bars,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "low": low_text,
-        "high": high_text,
-        "summary": summary,
-        "tails": " and ".join(tails),
-    }
-
-
-def _bin_of(edges: list[float], value: float) -> int:
-    for i in range(len(edges) - 1):
-        if value < edges[i + 1]:
-            return i
-    return len(edges) - 2
+    return summary

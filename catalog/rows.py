@@ -15,9 +15,11 @@ from django.db import DatabaseError
 from django.http import HttpResponse, QueryDict
 from django.template.loader import render_to_string
 
-from autoapi.public import PortalError, api_url, decode_segment
+from autoapi.public import PortalError, api_url, decode_key
 from catalog import filtering, metadata, present
-from catalog.views import Unavailable, error_page, read_rows, relation_not_found, snapshot_and_relation, unavailable
+from catalog.views import (
+    Unavailable, error_page, read_rows, relation_not_found, snapshot_and_relation, unavailable, with_error_headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ VALUE_CHARACTERS = 5000  # a value longer than this is cut on the page; the JSON
 
 
 def row(request, schema: str, relation: str, key: str):
+    """A row's page: every value, and the rows it refers to and that refer to it."""
     try:
         snapshot, checked, found = snapshot_and_relation(request, schema, relation)
     except Unavailable as stop:
@@ -32,9 +35,28 @@ def row(request, schema: str, relation: str, key: str):
     if found.key is None:
         return error_page(request, 404, "Row not found",
                           f"{found.name} has no primary or unique key, so its rows have no pages of their own.")
-    parts = key.split(",")
+    record = _read_row(request, found, key)
+    if isinstance(record, HttpResponse):
+        return record
+    key_values = tuple(record.get(name) for name in found.key.columns)
+    context = {
+        "relation": present.relation_summary(found),
+        "key_columns": list(found.key.columns),
+        "label": ", ".join(present.cell(v)["text"] for v in key_values),
+        "fields": _fields(found, snapshot, record),
+        "references": _references(found, snapshot, record),
+        "referenced_by": _referenced_by(found, snapshot, record),
+        "json_url": api_url(found, key_values),
+        "freshness": present.freshness(snapshot, checked),
+        "site": metadata.site(),
+    }
+    return HttpResponse(render_to_string("catalog/row.html", context, request=request))
+
+
+def _read_row(request, found, key: str):
+    """The row the URL's key names, as the API gives it, or the error page that says why not."""
     try:
-        values = [decode_segment(part) for part in parts]
+        values = decode_key(key)
     except ValueError:
         values = None
     if values is None or len(values) != len(found.key.columns):
@@ -50,29 +72,14 @@ def row(request, schema: str, relation: str, key: str):
             return _row_not_found(request, found, "No row has this key: " + error.detail + ".")
         if error.status_code == 404:
             return relation_not_found(request)
-        response = error_page(request, error.status_code, "This row cannot be read", error.detail.capitalize() + ".")
-        for name, value in error.headers.items():
-            response[name] = value
-        return response
+        page = error_page(request, error.status_code, "This row cannot be read", error.detail.capitalize() + ".")
+        return with_error_headers(page, error)
     except DatabaseError:
         log.exception("reading a row of %s.%s failed", found.schema, found.name)
         return unavailable(request)
     if not rows.rows:
         return _row_not_found(request, found, f"No row of {found.name} has this key. It may have been deleted or changed.")
-    record = rows.rows[0]
-    key_values = tuple(record.get(name) for name in found.key.columns)
-    context = {
-        "relation": present.relation_summary(found),
-        "key_columns": list(found.key.columns),
-        "label": ", ".join(present.cell(v)["text"] for v in key_values),
-        "fields": _fields(found, snapshot, record),
-        "references": _references(found, snapshot, record),
-        "referenced_by": _referenced_by(found, snapshot, record),
-        "json_url": api_url(found, key_values),
-        "freshness": present.freshness(snapshot, checked),
-        "site": metadata.site(),
-    }
-    return HttpResponse(render_to_string("catalog/row.html", context, request=request))
+    return rows.rows[0]
 
 
 def _row_not_found(request, relation, message: str) -> HttpResponse:

@@ -15,11 +15,10 @@ from django.contrib.staticfiles import finders
 from django.http import QueryDict
 
 from autoapi.conf import portal_setting
-from autoapi.public import Relation, api_url, decode_segment, formats, is_sortable
+from autoapi.public import Relation, api_url, download_filename, format_label, formats, is_sortable, sort_directions
 from catalog import filtering, metadata, present, profiles
 
 MAP_FEATURES = 1000  # rows drawn on a map: a sample that any browser draws at once
-FORMAT_LABELS = {"json": "JSON", "csv": "CSV", "ndjson": "NDJSON", "geojson": "GeoJSON"}
 
 
 def query_url(path: str, params: QueryDict, changes: dict | None = None) -> str:
@@ -116,39 +115,17 @@ def preview(relation: Relation, params: QueryDict, rows, limit: int, offset: int
     """The preview table; ``params`` are the query parameters its links keep."""
     path = present.catalog_url(relation)
     sorted_by = current_sort(relation, params.get("ordering", ""))
-    headers = []
-    for column in rows.columns:
-        header = {"name": column.name, "type": column.type, "sort": None, "url": None}
-        if is_sortable(column):
-            term = present.ordering_term(column)
-            direction = sorted_by.get(column.name)
-            header["sort"] = direction  # "ascending", "descending" or None, for aria-sort
-            next_term = f"-{term}" if direction == "ascending" else term
-            header["url"] = query_url(path, params, {"ordering": next_term, "offset": None})
-            header["next"] = "descending" if direction == "ascending" else "ascending"
-        headers.append(header)
-    # Each row links to its own page: from the key's cell when the key is one column shown in
-    # the preview, else from a leading "Key" column (compound keys).
     key = relation.key
     names = [column.name for column in rows.columns]
+    # Each row links to its own page: from the key's cell when the key is one column shown in
+    # the preview, else from a leading "Key" column (compound keys).
     link_in_place = key is not None and len(key.columns) == 1 and key.columns[0] in names
-    body = []
-    for row in rows.rows:
-        cells = [present.cell(row.get(name)) for name in names]
-        entry = {"cells": cells, "url": None}
-        if key:
-            values = tuple(row.get(name) for name in key.columns)
-            entry["url"] = present.row_url(relation, values)
-            entry["label"] = ", ".join(present.cell(v)["text"] for v in values)
-            if link_in_place:
-                cells[names.index(key.columns[0])]["url"] = entry["url"]
-        body.append(entry)
     shown = len(rows.rows)
     more = shown >= limit if rows.count_is_estimate else offset + shown < rows.count
     previous_offset = offset - limit
     return {
-        "headers": headers,
-        "rows": body,
+        "headers": [_sort_header(column, path, params, sorted_by) for column in rows.columns],
+        "rows": [_preview_row(relation, names, row, link_in_place) for row in rows.rows],
         "has_key": key is not None,
         "key_column": key is not None and not link_in_place,
         "first": offset + 1 if shown else offset,
@@ -162,21 +139,36 @@ def preview(relation: Relation, params: QueryDict, rows, limit: int, offset: int
     }
 
 
+def _sort_header(column, path: str, params: QueryDict, sorted_by: dict) -> dict:
+    """A column's header: its name and type, and for a sortable column the link that sorts by it."""
+    header = {"name": column.name, "type": column.type, "sort": None, "url": None}
+    if is_sortable(column):
+        term = present.ordering_term(column)
+        direction = sorted_by.get(column.name)
+        header["sort"] = direction  # "ascending", "descending" or None, for aria-sort
+        next_term = f"-{term}" if direction == "ascending" else term
+        header["url"] = query_url(path, params, {"ordering": next_term, "offset": None})
+        header["next"] = "descending" if direction == "ascending" else "ascending"
+    return header
+
+
+def _preview_row(relation: Relation, names: list[str], row: dict, link_in_place: bool) -> dict:
+    cells = [present.cell(row.get(name)) for name in names]
+    entry = {"cells": cells, "url": None}
+    key = relation.key
+    if key:
+        values = tuple(row.get(name) for name in key.columns)
+        entry["url"] = present.row_url(relation, values)
+        entry["label"] = ", ".join(present.cell(v)["text"] for v in values)
+        if link_in_place:
+            cells[names.index(key.columns[0])]["url"] = entry["url"]
+    return entry
+
+
 def current_sort(relation: Relation, ordering: str) -> dict[str, str]:
-    """Column name to "ascending"/"descending" for each term of ``?ordering=`` (already validated)."""
-    by_name = {c.name: c for c in relation.columns}
-    result = {}
-    for term in filter(None, (t.strip() for t in ordering.split(","))):
-        descending = term.startswith("-")
-        name = term[1:] if descending else term
-        if name not in by_name:
-            try:
-                name = decode_segment(name)
-            except ValueError:
-                continue
-        if name in by_name and name not in result:
-            result[name] = "descending" if descending else "ascending"
-    return result
+    """Column name to "ascending"/"descending" for each term of ``?ordering=`` (already validated):
+    the API's own reading of it (``autoapi.public.sort_directions``)."""
+    return sort_directions(relation, ordering)
 
 
 # --- downloads and API snippets ------------------------------------------------------------------
@@ -192,7 +184,7 @@ def downloads(request, relation: Relation, filters_only: QueryDict, view_params:
         params = filters_only.copy()
         params["format"] = fmt
         params["limit"] = "all"
-        buttons.append({"format": fmt, "label": FORMAT_LABELS.get(fmt, fmt.upper()), "url": f"{base}?{params.urlencode(safe=',~')}"})
+        buttons.append({"format": fmt, "label": format_label(fmt), "url": f"{base}?{params.urlencode(safe=',~')}"})
     endpoint = request.build_absolute_uri(base)
     page_query = view_params.urlencode(safe=",~")
     page_url = endpoint + (f"?{page_query}" if page_query else "")
@@ -213,7 +205,7 @@ def downloads(request, relation: Relation, filters_only: QueryDict, view_params:
         "buttons": buttons,
         "api_url": base,
         "curl_json": f"curl {shlex.quote(page_url)}",
-        "curl_csv": f"curl -o {shlex.quote(present.filename(relation) + '.csv')} {shlex.quote(csv_url)}",
+        "curl_csv": f"curl -o {shlex.quote(download_filename(relation, 'csv'))} {shlex.quote(csv_url)}",
         "python_requests": python,
         "pandas_csv": f"pandas.read_csv({csv_url!r})",
     }

@@ -22,7 +22,7 @@ from autoapi.public import (
     PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
     relation_activity,
 )
-from catalog import filtering, metadata, opendata, present, sections
+from catalog import estimates, filtering, metadata, opendata, present, sections
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ def error_page(request, status: int, title: str, message: str, **extra) -> HttpR
             f"<h1>{escape(title)}</h1><p>{escape(message)}</p><p><a href=/>Back to the catalog</a></p>"
         )
     return HttpResponse(body, status=status)
+
+
+def with_error_headers(response: HttpResponse, error: PortalError) -> HttpResponse:
+    """The error's own headers (``Retry-After`` of a 429 or 503) on the page that shows it."""
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
 
 
 def unavailable(request) -> HttpResponse:
@@ -131,7 +138,6 @@ def relation(request, schema: str, relation: str):
         snapshot, checked, found = snapshot_and_relation(request, schema, relation)
     except Unavailable as stop:
         return stop.response
-
     filters = request.GET.copy()
     window = {name: filters.pop(name)[-1] for name in WINDOW_PARAMETERS if name in filters}
     # What links on this page keep: the filters, and a preview size other than the default.
@@ -145,6 +151,11 @@ def relation(request, schema: str, relation: str):
         log.exception("reading the statistics of %s.%s failed", found.schema, found.name)
         return unavailable(request)
     context = _relation_context(request, found, snapshot, checked, filters, page_params, window, statistics, activity)
+    return _with_preview(request, found, context, filters, page_params, window, statistics)
+
+
+def _with_preview(request, found, context: dict, filters, page_params, window: dict, statistics: dict) -> HttpResponse:
+    """The page with its preview of the filtered rows, or with the error that stopped it."""
     try:
         limit, offset = _window(window)
         if "format" in filters:
@@ -153,16 +164,15 @@ def relation(request, schema: str, relation: str):
     except PortalError as error:
         if error.status_code == 404:  # the relation vanished under a concurrent schema change
             return error_page(request, 404, "Relation not found", error.detail)
-        status = error.status_code
-        context["error"] = _error(status, error.detail, error.extra)
-        response = HttpResponse(render_to_string("catalog/relation.html", context, request=request), status=status)
-        for name, value in error.headers.items():
-            response[name] = value
-        return response
+        context["error"] = _error(error.status_code, error.detail, error.extra)
+        body = render_to_string("catalog/relation.html", context, request=request)
+        return with_error_headers(HttpResponse(body, status=error.status_code), error)
     except DatabaseError:
         log.exception("reading %s.%s failed", found.schema, found.name)
         return unavailable(request)
     context["preview"] = sections.preview(found, page_params, rows, limit, offset)
+    # The preview's count is the download's: same filters, same rows.
+    estimates.annotate(context["downloads"]["buttons"], found, statistics, rows.count, rows.count_is_estimate)
     return HttpResponse(render_to_string("catalog/relation.html", context, request=request))
 
 
@@ -185,8 +195,8 @@ def add_filter(request, schema: str, relation: str):
         if column is None:
             message = f"{found.name} has no column {column_name!r}."
         else:
-            allowed = ", ".join(filtering.LOOKUP_LABELS.get(x, (x,))[0] for x in lookups(column))
-            label = filtering.LOOKUP_LABELS.get(lookup, (lookup,))[0]
+            allowed = ", ".join(filtering.LOOKUPS[x].label if x in filtering.LOOKUPS else x for x in lookups(column))
+            label = filtering.LOOKUPS[lookup].label if lookup in filtering.LOOKUPS else lookup
             message = f"The column {column_name} cannot be filtered with “{label}”. It can be filtered with: {allowed}."
         return error_page(
             request, 400, "This filter cannot be added", message,
@@ -266,6 +276,7 @@ def _relation_context(request, relation, snapshot, checked, filters: QueryDict, 
         "key": {"columns": list(key.columns), "is_primary": key.is_primary} if key else None,
         "dictionary": sections.dictionary(relation, snapshot, statistics),
         "references": present.references(relation, snapshot),
+        "partitions": present.partitions(relation),
         "referenced_by": present.referenced_by(relation, snapshot),
         "downloads": sections.downloads(request, relation, filters, view_params),
         "map": sections.map_preview(relation, filters),

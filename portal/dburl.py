@@ -18,7 +18,7 @@ def parse_database_url(url: str) -> dict:
     host = query.pop("host", host)
     port = query.pop("port", parts.port or "")
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "autoapi.db",  # Django's PostgreSQL backend, see autoapi/db/compiler.py
         "NAME": unquote(parts.path.lstrip("/")) or "postgres",
         "USER": unquote(parts.username or query.pop("user", "")),
         "PASSWORD": unquote(parts.password or query.pop("password", "")),

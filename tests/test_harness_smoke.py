@@ -144,7 +144,7 @@ def test_django_published_alias_is_the_reader():
 def test_spatial_fixture(reader_conn):
     with reader_conn.cursor() as cur:
         cur.execute(
-            "SELECT f_table_name, type, srid FROM geometry_columns WHERE f_table_name IN "
+            "SELECT f_table_name, type, srid FROM extensions.geometry_columns WHERE f_table_name IN "
             "('geo_points', 'geo_polygons_2263', 'geom_mixed') ORDER BY 1"
         )
         assert cur.fetchall() == [
@@ -152,5 +152,5 @@ def test_spatial_fixture(reader_conn):
             ("geo_polygons_2263", "POLYGON", 2263),
             ("geom_mixed", "GEOMETRY", 0),
         ]
-        cur.execute("SELECT ST_AsGeoJSON(geom) FROM public.geo_points WHERE id = 2")
+        cur.execute("SELECT extensions.ST_AsGeoJSON(geom) FROM public.geo_points WHERE id = 2")
         assert cur.fetchone()[0] == '{"type":"Point","coordinates":[0,0]}'

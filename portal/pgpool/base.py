@@ -1,11 +1,11 @@
-"""``ENGINE: "portal.pgpool"``: Django's PostgreSQL backend, borrowing from ``pool.Pool``.
+"""``ENGINE: "portal.pgpool"``: the portal's PostgreSQL backend (``autoapi.db``), borrowing from ``pool.Pool``.
 
 Django opens a connection at a thread's first query and, with ``CONN_MAX_AGE = 0`` (which
 ``portal/settings.py`` sets for this engine), closes it when the request ends; here "open" borrows
 from the process's pool and "close" gives back, so the connection stays open for the next request
 of any thread. ``PORTAL_CONN_MAX_AGE`` is how long the pool keeps one.
 """
-from django.db.backends.postgresql import base
+from autoapi.db import base  # Django's PostgreSQL backend with the portal's compiler
 
 from portal.pgpool.pool import pool_for
 

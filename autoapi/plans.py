@@ -1,0 +1,95 @@
+"""A list request's plan: everything it decides before touching the data.
+
+The SQL of its rows (asked of the renderer's row source), the count's plan, the window and the
+keyset paging. It depends only on the query string (and the format and host, which links carry),
+so ``PlanCache`` keeps plans per viewset, that is per relation per snapshot, and a repeated URL
+skips the FilterSet, the ORM and the SQL compiler.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoapi import cursors, queries
+from autoapi.errors import BadRequest
+from autoapi.lookups import RESERVED_PARAMETERS
+from autoapi.ordering import order_queryset, ordering_terms, signature
+from autoapi.pagination import CountPlan, Window, count_plan, parse_window
+from autoapi.shaping import parse_shape
+from autoapi.typemap import type_info
+
+PLAN_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    window: Window
+    statement: queries.Statement
+    count: CountPlan | None  # None for streams (?limit=all)
+    keyset: bool  # the statement also returns each row's cursor values
+    signature: str  # the ordering, as cursors record it
+    key: tuple  # the cache key: format, URL, host, scheme
+
+
+def is_filtered(params) -> bool:
+    return any(name not in RESERVED_PARAMETERS for name in params)
+
+
+def build_plan(view, renderer, key: tuple) -> PagePlan:
+    """The plan of ``view.request`` in ``renderer``'s format (``view``: a RelationViewSet)."""
+    request, relation = view.request, view.relation
+    params = request.query_params
+    window = parse_window(params)
+    shape = parse_shape(params, relation, view.snapshot, request.build_absolute_uri("/api/"),
+                        embeds_allowed=renderer.embeds_rows)
+    queryset, terms = selected_rows(view)
+    keyset_terms = _keyset_terms(relation, terms, window, params)
+    page_queryset = queryset
+    if "cursor" in params:
+        if keyset_terms is None:
+            raise BadRequest("cursor paging needs a relation with a key, sortable ordering columns and no offset",
+                             parameter="cursor")
+        values = cursors.decode(params["cursor"], signature(terms))
+        page_queryset = cursors.apply(queryset, cursors.keyset_condition(keyset_terms, values))
+    cursor_columns = tuple(c for c, _ in keyset_terms) if keyset_terms and renderer.keyset_paging else ()
+    return PagePlan(
+        window=window,
+        statement=renderer.statement(window.apply(page_queryset), shape, cursor_columns),
+        count=None if window.is_everything else count_plan(
+            queryset, filtered=is_filtered(params), estimated_total=relation.estimated_rows),
+        keyset=bool(cursor_columns),
+        signature=signature(terms),
+        key=key,
+    )
+
+
+def selected_rows(view):
+    """The relation's rows as the request's filters select and its ordering sorts them, and the
+    ordering terms: the one pipeline of pages, streams and the catalog's preview."""
+    queryset = view.filter_queryset(view.get_queryset())
+    terms = ordering_terms(view.relation, view.request.query_params.get("ordering", ""))
+    return order_queryset(queryset, terms), terms
+
+
+def _keyset_terms(relation, terms, window: Window, params):
+    """The ordering terms when keyset paging can serve this request, else None."""
+    if window.is_everything or "offset" in params or not relation.key:
+        return None
+    if not all(type_info(column).kind in cursors.CURSOR_KINDS for column, _ in terms):
+        return None
+    return terms
+
+
+class PlanCache:
+    """Plans by key, bounded (cleared when full: crude, but a working set far larger is unusual)."""
+
+    def __init__(self):
+        self._plans: dict[tuple, PagePlan] = {}
+
+    def get_or_build(self, key: tuple, build) -> PagePlan:
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = build()
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan

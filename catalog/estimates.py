@@ -1,0 +1,51 @@
+"""How many rows and about how many bytes each download button of a relation page will give.
+
+Called by ``catalog.views.relation`` once the preview has its count (exact up to
+``EXACT_COUNT_THRESHOLD``, else the planner's estimate: the same count the API gives). The size
+comes from the planner's statistics the page has already read (``pg_stats.avg_width`` of each
+column, its share of NULLs), so nothing is scanned: a relation never analysed, and a view, get
+the rows only. It is an estimate for people ("about 31 MB"), not a promise.
+"""
+from __future__ import annotations
+
+from autoapi.public import Relation
+
+# Text widths of types whose binary width (what avg_width measures) is far from how PostgreSQL
+# prints them: timestamps are 8 bytes stored, 22 printed.
+TEXT_WIDTHS = {"timestamptz": 22, "timestamp": 19, "date": 10, "time": 8, "timetz": 11, "bool": 4,
+               "int2": 3, "int4": 5, "int8": 7, "float4": 8, "float8": 12}
+UNKNOWN_WIDTH = 8  # a column without statistics (dropped since ANALYZE, or a new one)
+GEOJSON_ROW = 45  # {"type":"Feature","geometry":...,"properties":{...}} around each row
+
+
+def _row_bytes(relation: Relation, statistics: dict, fmt: str) -> float:
+    csv = json = 0.0
+    for column in relation.columns:
+        stats = statistics.get(column.name)
+        width = max(stats["average_width"] or 0, TEXT_WIDTHS.get(column.base_type, 0)) if stats else UNKNOWN_WIDTH
+        present = 1 - (stats["null_fraction"] or 0) if stats else 1
+        csv += width * present + 1  # the value, then a comma or the line end
+        json += width * present + 4 * (1 - present) + len(column.name.encode()) + 4  # "name": value,
+    if fmt == "csv":
+        return csv
+    return json + 2 + (GEOJSON_ROW if fmt == "geojson" else 0)
+
+
+def size_text(size: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            value = size / scale
+            return f"about {value:.1f} {unit}" if value < 10 else f"about {value:,.0f} {unit}"
+    return "under 1 kB"
+
+
+def rows_text(count: int, is_estimate: bool) -> str:
+    noun = "row" if count == 1 else "rows"
+    return f"about {count:,} {noun}" if is_estimate else f"{count:,} {noun}"
+
+
+def annotate(buttons: list[dict], relation: Relation, statistics: dict, count: int, is_estimate: bool) -> None:
+    """Add ``rows`` and ``size`` (text, or None when unknown) to each download button dict."""
+    for button in buttons:
+        button["rows"] = rows_text(count, is_estimate)
+        button["size"] = size_text(count * _row_bytes(relation, statistics, button["format"])) if statistics else None

@@ -1,0 +1,65 @@
+"""Adding an output format is one renderer class and its place in the registry
+(``renderers.ROW_RENDERERS``): the viewset, the API index, the catalog's downloads and the OpenAPI
+document pick it up, with no other change. Shown with a pipe-separated format made in the test."""
+from __future__ import annotations
+
+import pytest
+from rest_framework import renderers as drf_renderers
+
+from autoapi import queries, renderers
+from autoapi.registry import registry
+from autoapi.rowsources import CopyRows
+from tests.autoapi.helpers import body, json_body, published_relations, url
+
+
+class PipeSeparatedRenderer(CopyRows, drf_renderers.BaseRenderer):
+    """COPY's CSV with '|' between values: the whole format, framing included."""
+
+    format = "psv"
+    label = "Pipe-separated"
+    media_type = "text/plain"
+    charset = "utf-8"
+
+    def statement(self, queryset, shape, cursor_columns=()):
+        copy = queries.csv_copy(queryset, shape.columns)
+        return queries.Statement(copy.sql.replace("FORMAT csv,", "FORMAT csv, DELIMITER '|',"), copy.params)
+
+    def page_body(self, chunks, envelope):
+        return b"".join(chunks)
+
+    def stream_body(self, chunks):
+        yield from chunks
+    openapi_body = {"type": "string"}
+
+
+@pytest.fixture
+def with_pipe_format(monkeypatch):
+    monkeypatch.setattr(renderers, "ROW_RENDERERS", renderers.ROW_RENDERERS + (PipeSeparatedRenderer,))
+    registry.rebuild()  # viewsets take the registry as it is when a snapshot builds them
+    yield
+    monkeypatch.undo()
+    registry.rebuild()
+
+
+def test_a_new_format_is_served_listed_and_documented(client, with_pipe_format):
+    relation = next(r for r in published_relations() if r.name == "big_2500")
+    page = body(client.get(url(relation, "format=psv&limit=2&fields=id,label")))
+    assert page == b"id|label\n1|row 0001\n2|row 0002\n"
+    streamed = client.get(url(relation, "format=psv&limit=all&fields=id"))
+    assert streamed.streaming and body(streamed).count(b"\n") == 2501
+    assert streamed["Content-Disposition"].startswith("attachment") and ".psv" in streamed["Content-Disposition"]
+    index = json_body(client.get("/api/"))
+    entry = next(r for r in index["relations"] if r["name"] == "big_2500")
+    assert entry["formats"]["psv"].endswith("?format=psv")
+    document = json_body(client.get("/api/schema/"))
+    operation = document["paths"]["/api/public/big_2500/"]["get"]
+    assert "text/plain" in operation["responses"]["200"]["content"]
+    assert "psv" in next(p for p in operation["parameters"] if p["name"] == "format")["schema"]["enum"]
+    catalog = client.get("/catalog/public/big_2500/").content.decode()
+    assert "Pipe-separated" in catalog and "format=psv" in catalog
+
+
+def test_without_it_nothing_knows_the_format(client):
+    relation = next(r for r in published_relations() if r.name == "big_2500")
+    assert client.get(url(relation, "format=psv")).status_code == 406
+    assert "psv" not in json_body(client.get("/api/"))["relations"][0]["formats"]

@@ -1,0 +1,112 @@
+"""Fair share in process: who a client is (trusted proxies, API keys), the counters and their
+Redis fallback, the middleware through Django's test client, and the settings checks.
+
+The real servers, the real Redis and held downloads are in ``test_fair_share.py``."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+
+import pytest
+
+from autoapi.checks import check_settings
+from portal.fairshare.clients import KeyTable, UnknownKey, client_address, identify, parse_keys
+from portal.fairshare.store import Counters, MemoryStore
+from tests.processes import free_port
+from tests.production.fairshare_support import key_entry
+
+PROXY = "10.0.0.5"
+
+
+@pytest.mark.parametrize("remote, forwarded, trusted, expected", [
+    ("203.0.113.9", "", [], "203.0.113.9"),
+    ("203.0.113.9", "1.2.3.4", [], "203.0.113.9"),  # not a trusted peer: the header is ignored
+    (PROXY, "1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),
+    (PROXY, "6.6.6.6, 1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),  # the client's own claim is left of it
+    (PROXY, "1.2.3.4, 10.0.0.7", ["10.0.0.0/8"], "1.2.3.4"),  # two proxies
+    (PROXY, "garbage", ["10.0.0.0/8"], PROXY),
+    ("2001:db8:1:2:3:4:5:6", "", [], "2001:db8:1:2::/64"),
+    ("::ffff:192.0.2.1", "", [], "192.0.2.1"),
+])
+def test_the_client_address(remote, forwarded, trusted, expected):
+    meta = {"REMOTE_ADDR": remote, "HTTP_X_FORWARDED_FOR": forwarded}
+    assert client_address(meta, tuple(ipaddress.ip_network(t) for t in trusted)) == expected
+
+
+@pytest.mark.parametrize("entries, problem", [
+    ({"sha256": "0" * 64}, "JSON list"),
+    ([{"sha256": "secret-key"}], "64 hex digits"),
+    ([{"sha256": "0" * 64, "rate": 5}], "unknown field"),
+    ([{"sha256": "0" * 64, "rate_limit": -1}], "0 or more"),
+    ([{"sha256": "0" * 64, "client_downloads": "2"}], "whole number"),
+])
+def test_bad_key_entries_are_refused_with_a_reason(entries, problem):
+    with pytest.raises(ValueError, match=problem):
+        parse_keys(entries, "API_KEYS")
+
+
+def test_a_key_gets_its_own_limits_and_an_unknown_key_is_refused(settings, tmp_path):
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(json.dumps([key_entry("from-file", "f", client_downloads=9)]))
+    settings.PORTAL = {**settings.PORTAL, "RATE_LIMIT": 10, "CLIENT_DOWNLOADS": 2,
+                       "API_KEYS": [key_entry("s3cret", "partner", rate_limit=100)], "API_KEYS_FILE": str(keys_file)}
+    table = KeyTable()
+    client = identify({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_API_KEY": "s3cret"}, table)
+    assert (client.rate_limit, client.downloads, client.key_name) == (100, 2, "partner")
+    bearer = identify({"REMOTE_ADDR": "192.0.2.1", "HTTP_AUTHORIZATION": "Bearer from-file"}, table)
+    assert (bearer.rate_limit, bearer.downloads) == (10, 9)
+    assert identify({"REMOTE_ADDR": "192.0.2.1"}, table).identity == "ip:192.0.2.1"
+    with pytest.raises(UnknownKey):
+        identify({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_API_KEY": "S3CRET"}, table)
+    keys_file.write_text("[")  # half written: the file's keys are refused, the others still work
+    with pytest.raises(UnknownKey):
+        identify({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_API_KEY": "from-file"}, table)
+    assert identify({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_API_KEY": "s3cret"}, table).rate_limit == 100
+
+
+def test_memory_leases_are_capped_released_and_expire():
+    store = MemoryStore()
+    assert store.acquire("c", 2, "a", expires=100, now=0) and store.acquire("c", 2, "b", expires=10, now=0)
+    assert not store.acquire("c", 2, "x", expires=100, now=1)
+    store.release("c", "a")
+    assert store.acquire("c", 2, "y", expires=100, now=2)
+    assert store.acquire("c", 2, "z", expires=100, now=11)  # "b" expired
+
+
+def test_redis_down_fails_open_to_memory_and_logs_once(caplog):
+    counters = Counters(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="portal.fairshare.store"):
+        counts = [counters.hit("ip:192.0.2.1", 60)[0] for _ in range(3)]
+        lease = counters.acquire("ip:192.0.2.1", 1, 60)
+    assert counts == [1, 2, 3]
+    assert lease is not None and counters.acquire("ip:192.0.2.1", 1, 60) is None
+    lease.release()
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "Redis is unavailable" in caplog.records[0].message
+
+
+def test_the_middleware_limits_the_catalog_and_the_api_but_never_health(client, settings):
+    settings.PORTAL = {**settings.PORTAL, "RATE_LIMIT": 3}
+    answers = [client.get("/api/").status_code for _ in range(3)]
+    assert answers == [200] * 3
+    refused = client.get("/")
+    assert refused.status_code == 429 and refused["Content-Type"].startswith("text/html")
+    assert client.get("/api/").json()["detail"].startswith("too many requests")
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("changes", [
+    {"RATE_LIMIT": -1}, {"RATE_LIMIT_WINDOW": 0}, {"PROCESS_DOWNLOADS": -2},
+    {"REDIS_URL": "localhost:6379"}, {"TRUSTED_PROXIES": ["nginx"]},
+    {"API_KEYS": [{"sha256": "not-a-hash"}]}, {"API_KEYS_FILE": "/nonexistent/keys.json"},
+])
+def test_fair_share_settings_are_checked(settings, changes):
+    settings.PORTAL = {**settings.PORTAL, **changes}
+    assert [m.id for m in check_settings()] == ["autoapi.E011"]
+
+
+@pytest.mark.parametrize("changes", [{"RATE_LIMIT": "600"}, {"REDIS_URL": None}, {"TRUSTED_PROXIES": "10.0.0.1"}])
+def test_fair_share_settings_of_the_wrong_type(settings, changes):
+    settings.PORTAL = {**settings.PORTAL, **changes}
+    assert [m.id for m in check_settings()] == ["autoapi.E010"]
