@@ -64,9 +64,13 @@ DEFAULTS = {
     # holds JSON) here and/or in a file.
     "API_KEYS": [],
     "API_KEYS_FILE": "",
+    # Seconds a rendered catalog page, and an API page, is reused by its process
+    # (autoapi/responsecache.py), keyed by the schema snapshot and the URL; 0 turns it off.
+    "CATALOG_CACHE_SECONDS": 30.0,
+    "API_CACHE_SECONDS": 2.0,
     # PostgreSQL connections each process keeps for pages, the catalog and the schema checks (per
     # server), shared by all its request threads (portal/pgpool); a request waits for a free one.
-    "DB_CONNECTIONS": 4,
+    "DB_CONNECTIONS": 8,
     # Whole-relation downloads one process streams at once, each on a connection of its own: the
     # bound on PostgreSQL connections (README: "Slow clients"), whatever PROCESS_DOWNLOADS says;
     # the next download is a 503 with Retry-After.

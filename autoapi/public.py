@@ -20,6 +20,7 @@ from autoapi.lookups import (
 )
 from autoapi.filenames import download_filename
 from autoapi.renderers import format_label, formats_for
+from autoapi.responsecache import cached_page
 from autoapi.typemap import type_info
 from autoapi.naming import decode_key, decode_segment, encode_segment
 from autoapi.ordering import sort_directions
@@ -34,7 +35,7 @@ from autoapi.snapshot import Column, Relation, Snapshot
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
     "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
-    "is_sortable", "formats", "format_label", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
+    "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
 ]
 
 

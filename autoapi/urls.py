@@ -12,6 +12,7 @@ from autoapi import replicas
 from autoapi.errors import NotFound, error_response
 from autoapi.naming import decode_segment
 from autoapi.registry import registry
+from autoapi.responsecache import cached_response
 from autoapi.views_index import ApiIndexView, api_docs, openapi_document
 
 app_name = "autoapi"
@@ -60,10 +61,12 @@ def _serve(request, schema: str, relation: str, view_name: str, **kwargs):
         return response
 
 
+@cached_response("API_CACHE_SECONDS")
 def relation_list(request, schema: str, relation: str):
     return _serve(request, schema, relation, "list_view")
 
 
+@cached_response("API_CACHE_SECONDS")
 def relation_detail(request, schema: str, relation: str, key: str):
     return _serve(request, schema, relation, "detail_view", key=key)
 

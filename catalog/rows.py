@@ -16,6 +16,7 @@ from django.http import HttpResponse, QueryDict
 from django.template.loader import render_to_string
 
 from autoapi.public import PortalError, api_url, decode_key
+from autoapi.public import cached_page
 from catalog import filtering, metadata, present
 from catalog.views import (
     Unavailable, error_page, read_rows, relation_not_found, snapshot_and_relation, unavailable, with_error_headers,
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 VALUE_CHARACTERS = 5000  # a value longer than this is cut on the page; the JSON link has it whole
 
 
+@cached_page
 def row(request, schema: str, relation: str, key: str):
     """A row's page: every value, and the rows it refers to and that refer to it."""
     try:

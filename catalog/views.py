@@ -22,6 +22,7 @@ from autoapi.public import (
     PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
     relation_activity,
 )
+from autoapi.public import cached_page
 from catalog import estimates, filtering, metadata, opendata, present, sections
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def snapshot_and_relation(request, schema: str, relation: str):
     return snapshot, checked, found
 
 
+@cached_page
 def home(request):
     """Every published relation grouped by schema, narrowed by ``?q=`` when given."""
     try:
@@ -132,6 +134,7 @@ def relation_not_found(request) -> HttpResponse:
     )
 
 
+@cached_page
 def relation(request, schema: str, relation: str):
     """A relation's page: facts, preview of the filtered rows, map, downloads, dictionary, links."""
     try:

@@ -377,6 +377,10 @@ class Cluster:
             PORTAL_RATE_LIMIT="0",
             PORTAL_CLIENT_DOWNLOADS="0",
             PORTAL_PROCESS_DOWNLOADS="0",
+            # Tests change data and read it back at once: no answer reuse, except in the tests of
+            # the cache (tests/autoapi/test_responsecache.py turns it on).
+            PORTAL_CATALOG_CACHE_SECONDS="0",
+            PORTAL_API_CACHE_SECONDS="0",
         )
         return env
 

@@ -249,3 +249,26 @@ def test_a_real_server_logs_json_lines(tmp_path):
         # Every line gunicorn or the app wrote is JSON (gunicorn's own messages included).
         others = [line for line in server.log().splitlines() if line.strip() and not line.startswith("{")]
         assert not others, others[:5]
+
+
+def test_healthz_is_answered_before_django_by_the_wsgi_entry_point():
+    from portal.wsgi import application
+
+    def call(method, path="/healthz", query=""):
+        seen = {}
+
+        def start_response(status, headers):
+            seen.update(status=status, headers=dict(headers))
+
+        body = b"".join(application({"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+                                     "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+                                     "wsgi.input": __import__("io").BytesIO()}, start_response))
+        return seen, body
+
+    seen, body = call("GET")
+    assert seen["status"] == "200 OK" and body == b'{"status": "ok"}'
+    assert seen["headers"]["Cache-Control"] == "no-store"
+    seen, body = call("HEAD")
+    assert seen["status"] == "200 OK" and body == b""
+    seen, _ = call("POST")  # everything else is Django's: still read-only
+    assert seen["status"].startswith("405")
