@@ -38,6 +38,8 @@ class Portal:
         env.update(DATABASE_URL=self.database_url, PYTHONUNBUFFERED="1")
         # The load generators are one client on purpose: no fair-share limits (README, Fair share).
         env.update(PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0")
+        # The figures are the work itself, not a repeated URL served from the answer cache.
+        env.update(PORTAL_API_CACHE_SECONDS="0", PORTAL_CATALOG_CACHE_SECONDS="0")
         env.update(self.extra_env)
         cmd = [str(GUNICORN), "portal.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "600",
