@@ -117,10 +117,9 @@ FROM (
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {SYSTEM_SCHEMA_FILTER}
     UNION ALL
     SELECT concat_ws(',', a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
-                     a.attacl::text, ad.adbin::text, d.description, format_type(a.atttypid, a.atttypmod))
+                     a.attacl::text, a.atthasdef, d.description)
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
     LEFT JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = a.attrelid AND d.objsubid = a.attnum
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
       AND {SYSTEM_SCHEMA_FILTER}
@@ -134,6 +133,16 @@ FROM (
     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE i.indisunique AND {SYSTEM_SCHEMA_FILTER}
+    UNION ALL
+    -- A changed default is a new pg_attrdef row (a new oid).
+    SELECT concat_ws(',', ad.oid, ad.adrelid, ad.adnum)
+    FROM pg_attrdef ad JOIN pg_class c ON c.oid = ad.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {SYSTEM_SCHEMA_FILTER}
+    UNION ALL
+    -- Type names (a renamed enum, domain or extension type), in the schemas the role may use.
+    SELECT concat_ws(',', t.oid, t.typname, t.typnamespace)
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE {SYSTEM_SCHEMA_FILTER.replace("AND (cardinality", "AND (true OR cardinality")}
     UNION ALL
     SELECT concat_ws(',', e.enumtypid, e.enumlabel, e.enumsortorder) FROM pg_enum e
     UNION ALL
@@ -157,8 +166,6 @@ SELECT concat_ws(',',
     (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_type),
     (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_enum),
     (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_attrdef),
-    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_extension),
-    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_inherits),
     -- Role membership changes what the role may read (GRANT some_role TO reader).
     (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_auth_members))
 """
