@@ -9,7 +9,7 @@ from autoapi.responsecache import pages
 
 @pytest.fixture
 def cache_on(settings):
-    settings.PORTAL = {**settings.PORTAL, "CATALOG_CACHE_SECONDS": 30}
+    settings.PORTAL = {**settings.PORTAL, "CATALOG_CACHE_SECONDS": 30, "API_CACHE_SECONDS": 30}
     pages.clear()
     yield
     pages.clear()
@@ -52,15 +52,7 @@ def test_off_by_setting(client, settings):
     assert len(pages._pages) == 0
 
 
-@pytest.fixture
-def api_cache_on(settings):
-    settings.PORTAL = {**settings.PORTAL, "API_CACHE_SECONDS": 30}
-    pages.clear()
-    yield
-    pages.clear()
-
-
-def test_api_pages_are_reused_per_url_and_format_but_downloads_never(client, superuser_conn, api_cache_on):
+def test_api_pages_are_reused_per_url_and_format_but_downloads_never(client, superuser_conn, cache_on):
     from autoapi.registry import registry
 
     superuser_conn.execute("CREATE TABLE public.cache_probe_api (id integer PRIMARY KEY, label text)")
