@@ -107,6 +107,13 @@ def post_worker_init(worker):
     # Hand the GIL over every 1 ms rather than 5: a short request (/healthz, a small page) waits
     # for it behind the busy threads of its process at each step, so under load its latency is
     # a multiple of this interval (measured in README, "Slow clients").
+    import gc
     import sys
 
     sys.setswitchinterval(0.001)
+    # Garbage collection pauses every thread of the process: move what the app loaded into the
+    # permanent generation (never scanned again) and collect the young one less often, so that a
+    # full collection under load no longer scans Django's, DRF's and the snapshot's objects.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
