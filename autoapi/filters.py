@@ -50,11 +50,24 @@ def range_filter_class(base: type[django_filters.Filter]) -> type[django_filters
 _CSV_CLASSES: dict = {}
 
 
-class JSONValueField(forms.CharField):
+class ParsedTextField(forms.CharField):
+    """A text value that ``parse`` checks and converts; an absent or empty value is not parsed
+    (``empty``: what it becomes, as the filter expects)."""
+
+    empty = ""
+
     def to_python(self, value):
         value = super().to_python(value)
         if value in (None, ""):
-            return value
+            return self.empty if value == "" else None
+        return self.parse(value)
+
+    def parse(self, value: str):
+        raise NotImplementedError
+
+
+class JSONValueField(ParsedTextField):
+    def parse(self, value: str):
         try:
             json.loads(value)
         except ValueError:
@@ -66,13 +79,10 @@ class JSONValueFilter(django_filters.CharFilter):
     field_class = JSONValueField
 
 
-class ArrayLiteralField(forms.CharField):
+class ArrayLiteralField(ParsedTextField):
     """``a,b,c`` or a JSON array ``["a","b,c"]`` -> the PostgreSQL array literal ``{"a","b,c"}``."""
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value in (None, ""):
-            return value
+    def parse(self, value: str):
         if value.lstrip().startswith("["):
             try:
                 items = json.loads(value)
@@ -90,13 +100,12 @@ class ArrayValuesFilter(django_filters.CharFilter):
     field_class = ArrayLiteralField
 
 
-class BBoxField(forms.CharField):
+class BBoxField(ParsedTextField):
     """``minLon,minLat,maxLon,maxLat`` in WGS 84 degrees."""
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value in (None, ""):
-            return None
+    empty = None
+
+    def parse(self, value: str):
         parts = value.split(",")
         message = "Enter four numbers: minLon,minLat,maxLon,maxLat (WGS 84 degrees)."
         if len(parts) != 4:

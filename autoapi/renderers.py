@@ -113,16 +113,12 @@ class GeoJSONRenderer(FeatureRows, PlainDataRenderer):
         yield b"]}\n"
 
 
-class PortalCSVRenderer(CopyRows, renderers.BaseRenderer):
+class PortalCSVRenderer(CopyRows, PlainDataRenderer):
     """CSV exactly as PostgreSQL's ``COPY ... TO STDOUT WITH (FORMAT csv, HEADER)`` writes it: the
     rows never pass through Python. (djangorestframework-csv renders the plain data of the API
     index instead: ``views_index.py``.)"""
 
-    format = "csv"
-    label = "CSV"
-    media_type = "text/csv"
-    charset = "utf-8"
-
+    media_type, format, label = "text/csv", "csv", "CSV"
     openapi_body = {"type": "string", "description": "PostgreSQL's COPY CSV, with a header line"}
 
     def page_body(self, chunks: list[bytes], envelope: dict) -> bytes:
