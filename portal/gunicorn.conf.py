@@ -5,8 +5,8 @@ Every value comes from the environment (see README, "Production"):
 | variable | default | what |
 |---|---|---|
 | ``HOST``, ``PORT`` | ``127.0.0.1``, ``8000`` | where to listen (``HOST=0.0.0.0`` for every interface, ``HOST=[::]`` for IPv6) |
-| ``GUNICORN_WORKERS`` | 2 x CPUs, between 2 and 8 | processes; each holds its own snapshot and its own connections |
-| ``GUNICORN_THREADS`` | 32 | request threads per process: each running request (a download included) holds one |
+| ``GUNICORN_WORKERS`` | one per CPU, between 2 and 8 | processes; each holds its own snapshot and its own connections |
+| ``GUNICORN_THREADS`` | 48 | request threads per process: each running request (a download included) holds one |
 | ``GUNICORN_TIMEOUT`` | 30 | seconds a worker may stay silent before the master restarts it |
 | ``GUNICORN_GRACEFUL_TIMEOUT`` | 30 | seconds a worker gets to finish its requests on a restart (HUP) or stop (TERM) |
 | ``GUNICORN_KEEPALIVE`` | 5 | seconds an idle keep-alive connection stays open (keep it below the proxy's) |
@@ -53,8 +53,11 @@ bind = [f"{_host}:{_port}"]
 
 # gthread, with its lingering close moved off the accepting thread (portal/workers.py says why).
 worker_class = "portal.workers.ThreadWorker"
-workers = _int("GUNICORN_WORKERS", max(2, min(2 * (os.cpu_count() or 1), 8)), minimum=1)
-threads = _int("GUNICORN_THREADS", 32, minimum=1)
+# One process per CPU: the processes share the CPUs with PostgreSQL, and more of them only adds
+# scheduling delay to every request's tail (README, "Slow clients": 2 x 48 met the latency
+# targets of make loadtest where 4 x 32 and 6 x 32 did not).
+workers = _int("GUNICORN_WORKERS", max(2, min(os.cpu_count() or 1, 8)), minimum=1)
+threads = _int("GUNICORN_THREADS", 48, minimum=1)
 timeout = _int("GUNICORN_TIMEOUT", 30, minimum=1)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
