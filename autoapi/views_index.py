@@ -8,6 +8,7 @@ from rest_framework_csv.renderers import CSVRenderer
 
 from autoapi.registry import registry
 from autoapi.public import api_url, formats, relation_segments
+from autoapi.renderers import ROW_RENDERERS
 
 
 class IndexCSVRenderer(CSVRenderer):
@@ -15,13 +16,14 @@ class IndexCSVRenderer(CSVRenderer):
     by djangorestframework-csv, which renders a DRF Response of plain data as CSV."""
 
     results_field = "relations"
-    header = ["schema", "name", "kind", "comment", "columns", "key", "url", "catalog_url",
-              "formats.json", "formats.csv", "formats.ndjson", "formats.geojson"]
+    FIELDS = ["schema", "name", "kind", "comment", "columns", "key", "url", "catalog_url"]
 
-    def render(self, data, *args, **kwargs):
+    def render(self, data, media_type=None, renderer_context=None, writer_opts=None):
         if isinstance(data, dict) and self.results_field in data:
             data = [{**row, "key": ",".join(row["key"] or ())} for row in data[self.results_field]]
-        return super().render(data, *args, **kwargs)
+        # One column per format of the registry, whatever formats it holds.
+        header = self.FIELDS + [f"formats.{r.format}" for r in ROW_RENDERERS]
+        return super().render(data, media_type, {**(renderer_context or {}), "header": header}, writer_opts)
 
 
 class ApiIndexView(APIView):

@@ -114,7 +114,7 @@ def filters(relation: Relation, params: QueryDict, page_params: QueryDict) -> di
 def preview(relation: Relation, params: QueryDict, rows, limit: int, offset: int) -> dict:
     """The preview table; ``params`` are the query parameters its links keep."""
     path = present.catalog_url(relation)
-    sorted_by = current_sort(relation, params.get("ordering", ""))
+    sorted_by = sort_directions(relation, params.get("ordering", ""))
     key = relation.key
     names = [column.name for column in rows.columns]
     # Each row links to its own page: from the key's cell when the key is one column shown in
@@ -163,12 +163,6 @@ def _preview_row(relation: Relation, names: list[str], row: dict, link_in_place:
         if link_in_place:
             cells[names.index(key.columns[0])]["url"] = entry["url"]
     return entry
-
-
-def current_sort(relation: Relation, ordering: str) -> dict[str, str]:
-    """Column name to "ascending"/"descending" for each term of ``?ordering=`` (already validated):
-    the API's own reading of it (``autoapi.public.sort_directions``)."""
-    return sort_directions(relation, ordering)
 
 
 # --- downloads and API snippets ------------------------------------------------------------------

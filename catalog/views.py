@@ -22,7 +22,7 @@ from autoapi.public import (
     PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
     relation_activity,
 )
-from autoapi.public import cached_page
+from autoapi.public import cached_page, sort_directions
 from catalog import estimates, filtering, metadata, opendata, present, sections
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ def _relation_context(request, relation, snapshot, checked, filters: QueryDict, 
         "filter_form": active["form"],
         "ordering": [
             {"name": name, "direction": direction}
-            for name, direction in sections.current_sort(relation, filters.get("ordering", "")).items()
+            for name, direction in sort_directions(relation, filters.get("ordering", "")).items()
         ],
         "filtered": any(name != "ordering" for name in filters),
         "clear_url": active["clear_url"],

@@ -128,3 +128,18 @@ def test_column_level_privileges_publish_only_the_granted_columns(client):
 def test_secret_relations_are_404(client):
     assert client.get("/api/public/secret_table/").status_code == 404
     assert client.get("/api/secret_schema/hidden_things/").status_code == 404
+
+
+def test_the_index_as_csv_has_one_line_per_relation_and_a_column_per_format(client):
+    import csv
+    import io
+
+    index = json_body(client.get("/api/"))
+    response = client.get("/api/?format=csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
+    assert len(rows) == index["count"]
+    first = next(r for r in rows if r["name"] == "big_2500")
+    assert first["key"] == "id" and first["formats.csv"].endswith("/api/public/big_2500/?format=csv")
+    assert first["formats.geojson"] == ""  # no geometry, no GeoJSON
+    assert {"formats.json", "formats.csv", "formats.ndjson", "formats.geojson"} <= set(rows[0])
