@@ -19,13 +19,20 @@ def count_shown(client, path: str) -> str:
     return client.get(path).content.decode()
 
 
-def test_a_page_is_reused_until_the_schema_changes(client, superuser_conn, cache_on):
+@pytest.fixture
+def probe_table(superuser_conn):
+    """public.cache_probe with one row (1, 'first-label'), published; dropped afterwards."""
+    from autoapi.registry import registry
+
     superuser_conn.execute("CREATE TABLE public.cache_probe (id integer PRIMARY KEY, label text)")
     superuser_conn.at_teardown("DROP TABLE IF EXISTS public.cache_probe")
     superuser_conn.execute("INSERT INTO public.cache_probe VALUES (1, 'first-label')")
-    from autoapi.registry import registry
-
     registry.refresh_now()
+    return registry
+
+
+def test_a_page_is_reused_until_the_schema_changes(client, superuser_conn, cache_on, probe_table):
+    registry = probe_table
     path = "/catalog/public/cache_probe/"
     assert "first-label" in count_shown(client, path)
     superuser_conn.execute("UPDATE public.cache_probe SET label = 'second-label'")
@@ -52,19 +59,13 @@ def test_off_by_setting(client, settings):
     assert len(pages._pages) == 0
 
 
-def test_api_pages_are_reused_per_url_and_format_but_downloads_never(client, superuser_conn, cache_on):
-    from autoapi.registry import registry
-
-    superuser_conn.execute("CREATE TABLE public.cache_probe_api (id integer PRIMARY KEY, label text)")
-    superuser_conn.at_teardown("DROP TABLE IF EXISTS public.cache_probe_api")
-    superuser_conn.execute("INSERT INTO public.cache_probe_api VALUES (1, 'one')")
-    registry.refresh_now()
-    path = "/api/public/cache_probe_api/"
+def test_api_pages_are_reused_per_url_and_format_but_downloads_never(client, superuser_conn, cache_on, probe_table):
+    path = "/api/public/cache_probe/"
     first = client.get(path)
-    assert first.json()["results"] == [{"id": 1, "label": "one"}]
-    superuser_conn.execute("UPDATE public.cache_probe_api SET label = 'two'")
+    assert first.json()["results"] == [{"id": 1, "label": "first-label"}]
+    superuser_conn.execute("UPDATE public.cache_probe SET label = 'two'")
     again = client.get(path)
-    assert again.json()["results"] == [{"id": 1, "label": "one"}]  # reused
+    assert again.json()["results"] == [{"id": 1, "label": "first-label"}]  # reused
     assert again["Content-Type"] == first["Content-Type"] and again["Vary"] == first["Vary"]
     assert b"two" in client.get(path + "?format=csv").content  # another format is another answer
     stream = client.get(path + "?limit=all")
