@@ -60,7 +60,7 @@ class SchemaChanged(PortalError):
 VANISHED = {"42P01", "42703", "42501", "3F000", "42704", "42883"}
 
 
-def translate_database_error(exc: Exception, *, filtered: bool) -> PortalError:
+def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = False) -> PortalError:
     """Map a database exception raised while reading a relation to the error the client sees."""
     cause = exc.__cause__ or exc
     code = getattr(cause, "pgcode", None) or ""
@@ -76,6 +76,8 @@ def translate_database_error(exc: Exception, *, filtered: bool) -> PortalError:
         return RelationUnreadable(f"this relation cannot be read: {message}")
     if code.startswith("22") and filtered:
         return BadRequest(f"invalid filter value: {message}")
+    if code.startswith("22") and grouped:  # a having value, or an aggregate past its type's range
+        return BadRequest(f"the aggregates cannot be computed: {message}")
     if code.startswith(("22", "0A", "XX", "2F", "38", "39", "54")):
         return RelationUnreadable(f"this relation cannot be read: {message}")
     if code.startswith(("08", "53", "57")) or isinstance(exc, lost_connection):

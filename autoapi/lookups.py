@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Parameters that are never filters.
-RESERVED_PARAMETERS = frozenset({"format", "limit", "offset", "ordering", "fields", "cursor", "expand"})
+RESERVED_PARAMETERS = frozenset({"format", "limit", "offset", "ordering", "fields", "cursor", "expand",
+                                 "group_by", "aggregate", "having"})
 NEGATION_SUFFIX = "!"  # ``?carrier!=UA``: any filter, negated
 TRUE_WORDS = frozenset({"true", "t", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "f", "0", "no", "off"})

@@ -41,6 +41,19 @@ COMMON_PARAMETERS = [
      "description": "Comma-separated column names to return (tilde-encode a name holding a comma)."},
     {"name": "expand", "in": "query", "schema": {"type": "string"},
      "description": "Comma-separated foreign key columns whose referenced row is embedded in place of the value."},
+    {"name": "group_by", "in": "query", "schema": {"type": "string"},
+     "description": "Comma-separated columns to group the filtered rows by; a date or timestamp column may be "
+                    "truncated as `<column>__year`, `__month`, `__week`, `__day` (and `__hour` for timestamps, in "
+                    "UTC). Each result row holds the group values under these names, then the aggregates. "
+                    "`ordering` then takes the result's own names (`-count`)."},
+    {"name": "aggregate", "in": "query", "schema": {"type": "string"},
+     "description": "Comma-separated `count` and `<function>:<column>` with the functions count_distinct, sum, avg, "
+                    "median (numbers and intervals) and min, max; named `count` and `<function>_<column>` in the "
+                    "result (underscores are appended to a name a group column already has). Defaults to `count` "
+                    "with `group_by`; alone, one row over every selected row."},
+    {"name": "having", "in": "query", "schema": {"type": "string"},
+     "description": "A condition on an aggregate of the request, `<aggregate>__<lookup>:<value>` with the lookups "
+                    "exact, gt, gte, lt, lte (`count__gt:100`); repeat the parameter for several (all must hold)."},
 ]
 FILTER_HELP = (
     "Filters: `?<column>=v` and `?<column>__<lookup>=v` with the lookups listed per column; `in` and `range` take "
@@ -114,7 +127,8 @@ def _list_operation(relation: Relation, ref: dict) -> dict:
             "count_is_estimate": {"type": "boolean"},
             "next": {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]},
             "previous": {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]},
-            "results": {"type": "array", "items": ref},
+            "results": {"type": "array", "items": {"anyOf": [
+                ref, {"type": "object", "description": "a group, with `group_by` or `aggregate`"}]}},
         },
         "required": ["count", "next", "previous", "results"],
     }

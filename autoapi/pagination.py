@@ -71,6 +71,7 @@ class CountPlan:
     estimate: int | None = None
     explain: Statement | None = None
     capped: Statement | None = None
+    from_page: bool = False  # a page shorter than its limit is the end: offset + rows is exact
 
 
 def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None = None) -> CountPlan:
@@ -176,7 +177,11 @@ class RowPagination:
 
     def get_envelope(self) -> dict:
         request, plan, page = self.view.request, self.plan, self.page
-        count, estimated = self.view.count_estimates.count(plan.key, plan.count, self.alias)
+        window = plan.window
+        if plan.count.from_page and page.returned < window.limit and (page.returned or not window.offset):
+            count, estimated = window.offset + page.returned, False
+        else:
+            count, estimated = self.view.count_estimates.count(plan.key, plan.count, self.alias)
         envelope: dict = {"count": count}
         if estimated:
             envelope["count_is_estimate"] = True

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autoapi import cursors, queries
+from autoapi import aggregates, cursors, grouping, queries
+from autoapi.conf import portal_setting
 from autoapi.errors import BadRequest
 from autoapi.lookups import RESERVED_PARAMETERS
 from autoapi.ordering import order_queryset, ordering_terms, signature
@@ -38,6 +39,9 @@ def build_plan(view, renderer, key: tuple) -> PagePlan:
     """The plan of ``view.request`` in ``renderer``'s format (``view``: a RelationViewSet)."""
     request, relation = view.request, view.relation
     params = request.query_params
+    if aggregates.requested(params):
+        window, statement, count = grouping.plan_parts(view, renderer, portal_setting("EXACT_COUNT_THRESHOLD"))
+        return PagePlan(window=window, statement=statement, count=count, keyset=False, signature="", key=key)
     window = parse_window(params)
     shape = parse_shape(params, relation, view.snapshot, request.build_absolute_uri("/api/"),
                         embeds_allowed=renderer.embeds_rows)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.db import connections
 
-from autoapi import queries
+from autoapi import grouping, queries
 from autoapi.errors import NotAcceptable
 from autoapi.exports import copy_page, stream_copy, stream_rows
 from autoapi.queries import Statement
@@ -47,6 +47,10 @@ class JSONRows:
 
     def statement(self, queryset, shape: queries.RowShape, cursor_columns: tuple[Column, ...] = ()) -> Statement:
         return queries.json_rows(queryset, shape, cursor_columns)
+
+    def grouped_statement(self, queryset, grouped: grouping.GroupedQuery) -> Statement:
+        """The groups of ``?group_by=``/``?aggregate=`` (``grouping.py``), one JSON object each."""
+        return grouping.json_statement(queryset, grouped)
 
     def read_page(self, statement: Statement, alias: str) -> Page:
         with connections[alias].cursor() as cursor:
@@ -79,6 +83,9 @@ class FeatureRows(JSONRows):
             )
         return queries.feature_rows(queryset, shape, source, cursor_columns)
 
+    def grouped_statement(self, queryset, grouped: grouping.GroupedQuery) -> Statement:
+        raise NotAcceptable("a grouped result has no geometry; choose json, ndjson or csv", parameter="format")
+
 
 class CopyRows:
     """Rows as CSV written by ``COPY``: PostgreSQL's own text form of every value."""
@@ -92,6 +99,9 @@ class CopyRows:
 
     def statement(self, queryset, shape: queries.RowShape, cursor_columns: tuple[Column, ...] = ()) -> Statement:
         return queries.csv_copy(queryset, shape.columns)
+
+    def grouped_statement(self, queryset, grouped: grouping.GroupedQuery) -> Statement:
+        return grouping.csv_statement(queryset, grouped)
 
     def read_page(self, statement: Statement, alias: str) -> Page:
         # On the request's pooled connection (no connection, thread or download slot of its own).

@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
 
-from autoapi import replicas
+from autoapi import aggregates, replicas
 from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadable, translate_database_error
 from autoapi.exports import first_then_rest
 from autoapi.filenames import content_disposition
@@ -96,7 +96,8 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         return self.plans.get_or_build(key, lambda: build_plan(self, renderer, key))
 
     def _database_error(self, exc: Exception):
-        return translate_database_error(exc, filtered=is_filtered(self.request.query_params))
+        params = self.request.query_params
+        return translate_database_error(exc, filtered=is_filtered(params), grouped=aggregates.requested(params))
 
     def list(self, request, *args, **kwargs):
         self.check_readable()

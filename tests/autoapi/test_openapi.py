@@ -68,7 +68,10 @@ def test_interactive_docs_are_served_from_static_files(client):
 JUNK = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["", "null", "NaN", "-1", "0", "1e309", "9" * 40, "'; DROP TABLE x; --", "\\", "%", "~", ",",
-                     "a,b", "[1,2]", '{"a":1}', "true", "2024-02-30", "1,2,3,4", "-180,-90,180,90", "all", "-id"]),
+                     "a,b", "[1,2]", '{"a":1}', "true", "2024-02-30", "1,2,3,4", "-180,-90,180,90", "all", "-id",
+                     # grouping: valid and nearly valid terms
+                     "count", "-count", "id", "id__month", "count__gt:1", "count__gt:x", "sum:id", "avg:id,max:id",
+                     "median:id", "count_distinct:id", "min:nope", "sum:"]),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(str),
 )
