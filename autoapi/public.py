@@ -9,11 +9,11 @@ from decimal import Decimal
 from dataclasses import dataclass
 
 import psycopg2
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, transaction
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from autoapi import queries, replicas
+from autoapi import grouping, queries, replicas
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
 from autoapi.lookups import (
     FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, filter_parameters,
@@ -35,8 +35,14 @@ from autoapi.snapshot import Column, Relation, Snapshot
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
     "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
+    "fetch_groups", "TimeLimitExceeded", "column_kind",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
 ]
+
+
+def column_kind(column: Column) -> str:
+    """The column's kind in the type table: "integer", "text", "date", "timestamp", "boolean", ..."""
+    return type_info(column).kind
 
 
 def is_sortable(column: Column) -> bool:
@@ -81,20 +87,56 @@ class Rows:
     count_is_estimate: bool
 
 
+def _list_view(request, relation: Relation):
+    """The API's list view of ``relation`` for ``request``'s query string (a 404 when unpublished)."""
+    api = registry.current()
+    endpoints = api.endpoints(relation.schema, relation.name)
+    if endpoints is None:
+        why = api.why_unpublished(relation.schema, relation.name)
+        raise NotFound(f"this relation is not published: {why}" if why else "this relation is no longer published")
+    view = endpoints.viewset(request=Request(request), format_kwarg=None, action="list")
+    view.check_readable()
+    return view
+
+
+class TimeLimitExceeded(PortalError):
+    """A query given a time limit of its own (``fetch_groups``) ran out of it."""
+
+
+def fetch_groups(request, relation: Relation, time_limit_ms: int) -> list[dict]:
+    """The groups the API answers for ``request``'s query string (``group_by``, ``aggregate``,
+    filters...), at most its ``limit``, under a statement time limit of their own (the catalog's
+    facets); raises TimeLimitExceeded when they run out of it, PortalError as the API would."""
+    view = _list_view(request, relation)
+    source = JSONRows()
+    try:
+        _window, statement, _count = grouping.plan_parts(view, source, 0)
+    except ValidationError as exc:
+        raise BadRequest("invalid query parameter", errors=exc.detail) from None
+    alias = replicas.read_alias(request)
+    try:
+        with transaction.atomic(using=alias):
+            with connections[alias].cursor() as cursor:
+                # No parallel workers: facets already run side by side with each other and with the
+                # page, and extra workers would only fight them for the same cores.
+                cursor.execute("SELECT set_config('statement_timeout', %s, true), "
+                               "set_config('max_parallel_workers_per_gather', '0', true)", [str(int(time_limit_ms))])
+            page = source.read_page(statement, alias)
+    except (DatabaseError, psycopg2.Error) as exc:
+        if getattr(exc.__cause__ or exc, "pgcode", None) == "57014":
+            raise TimeLimitExceeded(f"counting took longer than {time_limit_ms} ms") from exc
+        raise translate_database_error(exc, filtered=is_filtered(request.GET), grouped=True) from exc
+    return [json.loads(row, parse_float=Decimal) for row in page.rows]
+
+
 def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows:
     """Rows of a relation filtered and ordered by the request's query string, exactly as the API
     would filter and order them (same FilterSet, same ordering rules, same errors).
 
     The rows come from the current snapshot, which may be newer than the caller's record: the
     returned ``columns`` are the ones the rows hold."""
-    api = registry.current()
-    endpoints = api.endpoints(relation.schema, relation.name)
-    if endpoints is None:
-        why = api.why_unpublished(relation.schema, relation.name)
-        raise NotFound(f"this relation is not published: {why}" if why else "this relation is no longer published")
-    relation = endpoints.viewset.relation
-    view = endpoints.viewset(request=Request(request), format_kwarg=None, action="list")
-    view.check_readable()
+    view = _list_view(request, relation)
+    relation = view.relation
     try:
         queryset, _terms = selected_rows(view)  # the API's own filter and order
     except ValidationError as exc:

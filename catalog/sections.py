@@ -8,6 +8,7 @@ queries the database: the view passes in what ``autoapi.public`` returned.
 """
 from __future__ import annotations
 
+import copy
 import shlex
 from functools import lru_cache
 
@@ -19,6 +20,13 @@ from autoapi.public import Relation, api_url, download_filename, format_label, f
 from catalog import filtering, metadata, present, profiles
 
 MAP_FEATURES = 1000  # rows drawn on a map: a sample that any browser draws at once
+
+
+def with_query(request, params: QueryDict):
+    """A shallow copy of the request whose query string is ``params`` (for the API's readers)."""
+    clone = copy.copy(request)
+    clone.GET = params
+    return clone
 
 
 def query_url(path: str, params: QueryDict, changes: dict | None = None) -> str:

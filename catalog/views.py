@@ -9,7 +9,6 @@ download links always show the same rows. ``error_page`` is also the site's 404 
 """
 from __future__ import annotations
 
-import copy
 import logging
 
 from django.db import DatabaseError
@@ -23,7 +22,8 @@ from autoapi.public import (
     relation_activity,
 )
 from autoapi.public import cached_page, sort_directions
-from catalog import estimates, filtering, metadata, opendata, present, sections
+from catalog import estimates, facets, filtering, metadata, opendata, present, sections
+from catalog.sections import with_query
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,12 @@ def relation(request, schema: str, relation: str):
         return stop.response
     filters = request.GET.copy()
     window = {name: filters.pop(name)[-1] for name in WINDOW_PARAMETERS if name in filters}
-    # What links on this page keep: the filters, and a preview size other than the default.
+    asked_facets = filters.pop(facets.FACET_PARAMETER, [])
+    # What links on this page keep: the filters, the facets asked for, and a preview size other
+    # than the default.
     page_params = filters.copy()
+    if asked_facets:
+        page_params.setlist(facets.FACET_PARAMETER, asked_facets)
     if window.get("limit"):
         page_params["limit"] = window["limit"]
     try:
@@ -153,12 +157,26 @@ def relation(request, schema: str, relation: str):
     except DatabaseError:
         log.exception("reading the statistics of %s.%s failed", found.schema, found.name)
         return unavailable(request)
+    # Counted on other threads while this one reads the preview and renders the page.
+    chosen = facets.choose(found, statistics, asked_facets) if "format" not in filters else []
+    counting = facets.start(request, found, filters, chosen)
     context = _relation_context(request, found, snapshot, checked, filters, page_params, window, statistics, activity)
-    return _with_preview(request, found, context, filters, page_params, window, statistics)
+    context["more_facets"] = [
+        {"name": name, "url": sections.query_url(present.catalog_url(found), _with_facet(page_params, name))}
+        for name in facets.suggestions(found, statistics, chosen)
+    ]
+    return _with_preview(request, found, context, filters, page_params, window, statistics, counting)
 
 
-def _with_preview(request, found, context: dict, filters, page_params, window: dict, statistics: dict) -> HttpResponse:
-    """The page with its preview of the filtered rows, or with the error that stopped it."""
+def _with_facet(page_params, name: str):
+    params = page_params.copy()
+    params.appendlist(facets.FACET_PARAMETER, name)
+    return params
+
+
+def _with_preview(request, found, context: dict, filters, page_params, window: dict, statistics: dict,
+                  counting: list) -> HttpResponse:
+    """The page with its preview of the filtered rows and its facets, or with the error that stopped it."""
     try:
         limit, offset = _window(window)
         if "format" in filters:
@@ -174,6 +192,7 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
         log.exception("reading %s.%s failed", found.schema, found.name)
         return unavailable(request)
     context["preview"] = sections.preview(found, page_params, rows, limit, offset)
+    context["facets"] = facets.collect(counting, page_params, found)
     # The preview's count is the download's: same filters, same rows.
     estimates.annotate(context["downloads"]["buttons"], found, statistics, rows.count, rows.count_is_estimate)
     return HttpResponse(render_to_string("catalog/relation.html", context, request=request))
@@ -235,13 +254,6 @@ def _whole_number(raw: str | None, name: str, default: int) -> int:
     if value < 0:
         raise PortalError(f"{name} must not be negative")
     return value
-
-
-def with_query(request, params: QueryDict):
-    """A shallow copy of the request whose query string is ``params`` (for fetch_rows)."""
-    clone = copy.copy(request)
-    clone.GET = params
-    return clone
 
 
 def read_rows(request, relation, params: QueryDict, limit: int, offset: int) -> Rows:

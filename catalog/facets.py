@@ -1,0 +1,260 @@
+"""Facets: the values of a column with their counts among the rows on screen, each a link that
+adds (or removes) it as a filter, as Datasette's facets are.
+
+Which columns: the ones asked for with ``?_facet=<column>`` (a catalog parameter, never passed to
+the API), then up to FACETS_SUGGESTED that ``pg_stats`` says have few distinct values (booleans and
+enums always qualify), then one date or timestamp column by year or month. Nothing is scanned to
+choose them.
+
+The counts are the API's own aggregate (``group_by=<column>&aggregate=count`` with the page's
+filters, ``autoapi.public.fetch_groups``), each under FACET_TIME_LIMIT_MS of its own. They run on
+a small per-process pool of threads while the page renders its other parts, so facets add little
+to the page's time; a facet that runs out of time says so and never holds the page longer.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import time
+from dataclasses import dataclass
+
+from django.db import connections
+from django.http import QueryDict
+
+from autoapi.conf import DATABASE_ALIAS, portal_setting
+from autoapi.public import (
+    PortalError, Relation, TimeLimitExceeded, api_url, column_kind, fetch_groups, filter_parameter,
+)
+from catalog import sections
+
+FACET_PARAMETER = "_facet"
+PLAIN_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[^ ]*)?$")  # ISO, after year 0: a period can follow it
+MAX_DISTINCT = 30  # a column with more distinct values (pg_stats) is not suggested
+DATE_MONTHS_UP_TO_YEARS = 5  # a date column spanning more years is counted by year, else by month
+SUGGESTED_KINDS = ("boolean", "enum")
+DATE_BUCKETS = 120  # years or months a date facet lists (in order: it is also the line chart's data)
+_WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="facet")
+
+
+@dataclass(frozen=True)
+class Facet:
+    column: object  # a snapshot Column
+    part: str | None = None  # "year" or "month" for a date or timestamp column
+
+    @property
+    def group_by(self) -> str:
+        return f"{self.column.name}__{self.part}" if self.part else self.column.name
+
+
+def choose(relation: Relation, statistics: dict, asked: list[str]) -> list[Facet]:
+    """The facets of a relation page: asked ones, then suggested ones."""
+    kinds = {c.name: column_kind(c) for c in relation.columns}
+    chosen: list[Facet] = []
+    by_name = {c.name: c for c in relation.columns}
+    for name in asked:
+        column = by_name.get(name)
+        if column is not None and all(f.column.name != name for f in chosen):
+            chosen.append(_facet_for(column, statistics.get(name), kinds[name]))
+    suggested = sorted((c for c in relation.columns if _suggestible(c, statistics.get(c.name), kinds[c.name])),
+                       key=lambda c: _distinct(statistics.get(c.name), kinds[c.name]))
+    for column in suggested[: portal_setting("FACETS_SUGGESTED")]:
+        if all(f.column.name != column.name for f in chosen):
+            chosen.append(Facet(column))
+    dated = next((c for c in relation.columns if kinds[c.name] in ("date", "timestamp") and not c.is_array), None)
+    if dated is not None and all(f.column.name != dated.name for f in chosen):
+        chosen.append(_facet_for(dated, statistics.get(dated.name), kinds[dated.name]))
+    return chosen
+
+
+def suggestions(relation: Relation, statistics: dict, shown: list[Facet]) -> list[str]:
+    """Further columns worth a facet, for the "more facets" links."""
+    names = {f.column.name for f in shown}
+    return [c.name for c in relation.columns
+            if c.name not in names and _suggestible(c, statistics.get(c.name), column_kind(c))]
+
+
+def _facet_for(column, stats: dict | None, kind: str) -> Facet:
+    if kind in ("date", "timestamp") and not column.is_array:
+        return Facet(column, "month" if _years_spanned(stats) <= DATE_MONTHS_UP_TO_YEARS else "year")
+    return Facet(column)
+
+
+def _years_spanned(stats: dict | None) -> int:
+    """Years between the first and last histogram bounds (``pg_stats``); large when unknown."""
+    bounds = (stats or {}).get("histogram_bounds") or ()
+    try:
+        return int(str(bounds[-1])[:4]) - int(str(bounds[0])[:4])
+    except (IndexError, ValueError):
+        return DATE_MONTHS_UP_TO_YEARS + 1
+
+
+def _distinct(stats: dict | None, kind: str) -> float:
+    if kind in SUGGESTED_KINDS:
+        return 0
+    return (stats or {}).get("distinct_values") or MAX_DISTINCT + 1
+
+
+def _suggestible(column, stats: dict | None, kind: str) -> bool:
+    if column.is_array or kind in ("date", "timestamp"):
+        return False
+    if kind in SUGGESTED_KINDS:
+        return True
+    distinct = (stats or {}).get("distinct_values")
+    return distinct is not None and 2 <= distinct <= MAX_DISTINCT and kind not in ("json", "jsonb", "geometry", "opaque")
+
+
+# --- counting, on the facet threads ---------------------------------------------------------------
+
+
+def start(request, relation: Relation, filters: QueryDict, facets: list[Facet]) -> list:
+    """Start counting each facet for the page's filters; ``collect`` gathers them."""
+    jobs = []
+    for facet in facets:
+        size = _size(facet)
+        params = filters.copy()
+        for name in ("ordering", "offset", "limit", FACET_PARAMETER):
+            params.pop(name, None)
+        params.update({"group_by": facet.group_by, "aggregate": "count",
+                       "ordering": facet.group_by if facet.part else "-count", "limit": str(size + 1)})
+        jobs.append((facet, params, _WORKERS.submit(_count, sections.with_query(request, params), relation)))
+    return jobs
+
+
+def _count(request, relation: Relation):
+    try:
+        return fetch_groups(request, relation, portal_setting("FACET_TIME_LIMIT_MS"))
+    except TimeLimitExceeded:
+        return "timeout"
+    except PortalError as error:
+        return error
+    finally:
+        connections[DATABASE_ALIAS].close()  # back to the pool: this thread serves other pages next
+
+
+def collect(jobs: list, page_params: QueryDict, relation: Relation) -> list[dict]:
+    """Each facet as the template shows it; a facet still counting past its time limit (plus a
+    margin for the round trip) is reported as out of time, and the page goes on without it."""
+    deadline = time.monotonic() + portal_setting("FACET_TIME_LIMIT_MS") / 1000 + 0.25
+    shown = []
+    for facet, params, future in jobs:
+        try:
+            result = future.result(timeout=max(deadline - time.monotonic(), 0))
+        except concurrent.futures.TimeoutError:
+            result = "timeout"
+        shown.append(_present(facet, params, result, page_params, relation))
+    return shown
+
+
+def _size(facet: Facet) -> int:
+    return DATE_BUCKETS if facet.part else portal_setting("FACET_SIZE")
+
+
+def _present(facet: Facet, params: QueryDict, result, page_params: QueryDict, relation: Relation) -> dict:
+    size = _size(facet)
+    api = api_url(relation) + "?" + params.urlencode(safe=",:~")
+    entry = {"name": facet.column.name, "part": facet.part, "group_by": facet.group_by, "api_url": api,
+             "id": f"facet-{facet.column.position}-{facet.part or 'values'}", "values": [], "more": False, "problem": None}
+    if result == "timeout":
+        entry["problem"] = f"Counting took longer than {portal_setting('FACET_TIME_LIMIT_MS')} ms, so this facet is left out."
+    elif isinstance(result, PortalError):
+        entry["problem"] = f"This facet cannot be counted: {result.detail}."
+    else:
+        entry["more"] = len(result) > size
+        entry["values"] = [_value(facet, row[facet.group_by], row["count"], page_params, relation) for row in result[:size]]
+        entry["largest"] = max((v["count"] for v in entry["values"]), default=0)
+    return entry
+
+
+# --- the links: what clicking a value does to the filters -------------------------------------------
+
+
+def _value(facet: Facet, value, count: int, page_params: QueryDict, relation: Relation) -> dict:
+    if facet.part:
+        params, selected = _date_link(facet, value, page_params)
+    elif value is None:
+        params, selected = _null_link(facet, page_params)
+    else:
+        params, selected = _value_link(facet, _text(value), page_params)
+    params.pop("offset", None)
+    return {"label": "null" if value is None else _label(facet, value), "is_null": value is None, "count": count,
+            "count_text": f"{count:,}",
+            "selected": selected, "url": sections.query_url(_catalog_url(relation), params)}
+
+
+def _catalog_url(relation: Relation) -> str:
+    from catalog.present import catalog_url
+
+    return catalog_url(relation)
+
+
+def _text(value) -> str:
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
+
+
+def _label(facet: Facet, value) -> str:
+    text = _text(value)
+    if facet.part and PLAIN_DATE.match(text):
+        return text[:4] if facet.part == "year" else text[:7]
+    return text
+
+
+def _value_link(facet: Facet, text: str, page_params: QueryDict) -> tuple[QueryDict, bool]:
+    """Values of one facet combine with OR: ``col=a``, then ``col__in=a,b``; clicking a chosen
+    value takes it out again. (A value holding a comma cannot join an ``in`` list: it replaces.)"""
+    exact, within = filter_parameter(facet.column.name), filter_parameter(facet.column.name, "in")
+    chosen = [page_params[exact]] if exact in page_params else []
+    if within in page_params:
+        chosen += [v for v in page_params[within].split(",") if v not in chosen]
+    selected = text in chosen
+    if selected:
+        chosen.remove(text)
+    elif "," in text or any("," in v for v in chosen):
+        chosen = [text]
+    else:
+        chosen.append(text)
+    params = page_params.copy()
+    params.pop(exact, None)
+    params.pop(within, None)
+    if len(chosen) == 1:
+        params[exact] = chosen[0]
+    elif chosen:
+        params[within] = ",".join(chosen)
+    return params, selected
+
+
+def _null_link(facet: Facet, page_params: QueryDict) -> tuple[QueryDict, bool]:
+    name = filter_parameter(facet.column.name, "isnull")
+    params = page_params.copy()
+    selected = params.get(name, "").lower() in ("true", "1", "yes", "t", "on")
+    if selected:
+        params.pop(name)
+    else:
+        params[name] = "true"
+    return params, selected
+
+
+def _date_link(facet: Facet, start, page_params: QueryDict) -> tuple[QueryDict, bool]:
+    """A year or month: ``col__gte=<its start>&col__lt=<the next one's>``; clicked again, removed."""
+    low, high = filter_parameter(facet.column.name, "gte"), filter_parameter(facet.column.name, "lt")
+    params = page_params.copy()
+    if start is None:
+        return _null_link(facet, page_params)
+    begin = str(start)
+    if not PLAIN_DATE.match(begin):  # infinity, or a date BC: the value itself
+        return _value_link(facet, begin, page_params)
+    end = _next_period(begin, facet.part)
+    selected = params.get(low) == begin and params.get(high) == end
+    params.pop(low, None)
+    params.pop(high, None)
+    if not selected:
+        params[low], params[high] = begin, end
+    return params, selected
+
+
+def _next_period(begin: str, part: str) -> str:
+    """The start of the year or month after ``begin`` (ISO text), in the same form."""
+    year, month = int(begin[:4]), int(begin[5:7])
+    year, month = (year + 1, month) if part == "year" else (year + month // 12, month % 12 + 1)
+    return f"{year:04d}-{month:02d}{begin[7:]}"
