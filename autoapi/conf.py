@@ -77,10 +77,10 @@ DEFAULTS = {
     "EXPORT_CONNECTIONS": 8,
     # The catalog's facets (README: "Facets and charts"): milliseconds each facet's query may run
     # (a facet that runs out says so; the page does not wait for it), values shown per facet, and
-    # how many facets a relation page suggests by itself (more are a click away).
+    # how many facets a relation page shows by itself (0: none; more are a click away).
     "FACET_TIME_LIMIT_MS": 200,
     "FACET_SIZE": 10,
-    "FACETS_SUGGESTED": 2,
+    "FACETS_SUGGESTED": 3,
 }
 JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 

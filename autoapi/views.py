@@ -157,6 +157,8 @@ def parse_key(segment: str, size: int) -> list[str]:
         values = decode_key(segment)
     except ValueError:
         raise BadRequest("the key in the URL is not validly encoded (see the README on tilde encoding)") from None
+    if any("\x00" in value for value in values):  # ~00: PostgreSQL stores no NUL, psycopg2 sends none
+        raise NotFound("no row has this key (no PostgreSQL value holds a NUL character)")
     if len(values) != size:
         raise NotFound(f"this relation's key has {size} column(s); give {size} comma-separated value(s)")
     return values

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import procs
+from bench.aggregates import section_aggregates
 from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
 from bench.data import POINTS_ROWS, generate
 from bench.server import KeepAlive, Portal
@@ -522,6 +523,7 @@ SECTIONS = (
     ("load", section_load),
     ("snapshot", section_snapshot),
     ("ddl", section_ddl),
+    ("aggregates", section_aggregates),
 )
 
 

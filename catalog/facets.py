@@ -2,12 +2,13 @@
 adds (or removes) it as a filter, as Datasette's facets are.
 
 Which columns: the ones asked for with ``?_facet=<column>`` (a catalog parameter, never passed to
-the API), then up to FACETS_SUGGESTED that ``pg_stats`` says have few distinct values (booleans and
-enums always qualify), then one date or timestamp column by year or month. Nothing is scanned to
-choose them.
+the API), then FACETS_SUGGESTED more: the first date or timestamp column, by year or month, and
+columns that ``pg_stats`` says have few distinct values (booleans and enums always qualify).
+Nothing is scanned to choose them.
 
 The counts are the API's own aggregate (``group_by=<column>&aggregate=count`` with the page's
-filters, ``autoapi.public.fetch_groups``), each under FACET_TIME_LIMIT_MS of its own. They run on
+filters, ``autoapi.public.fetch_groups``), each under FACET_TIME_LIMIT_MS of its own. A facet
+leaves out the filters its own links set, so that its other values can still be added. They run on
 a small per-process pool of threads while the page renders its other parts, so facets add little
 to the page's time; a facet that runs out of time says so and never holds the page longer.
 """
@@ -23,7 +24,7 @@ from django.http import QueryDict
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.public import (
-    PortalError, Relation, TimeLimitExceeded, api_url, column_kind, fetch_groups, filter_parameter,
+    PortalError, Relation, TimeLimitExceeded, api_url, column_kind, fetch_groups, filter_parameter, is_sortable,
 )
 from catalog import sections
 
@@ -53,15 +54,18 @@ def choose(relation: Relation, statistics: dict, asked: list[str]) -> list[Facet
     by_name = {c.name: c for c in relation.columns}
     for name in asked:
         column = by_name.get(name)
-        if column is not None and all(f.column.name != name for f in chosen):
+        # Unknown and ungroupable columns are left out, as a typo in a link should not break a page.
+        if column is not None and is_sortable(column) and all(f.column.name != name for f in chosen):
             chosen.append(_facet_for(column, statistics.get(name), kinds[name]))
-    suggested = sorted((c for c in relation.columns if _suggestible(c, statistics.get(c.name), kinds[c.name])),
+    budget = portal_setting("FACETS_SUGGESTED")
+    dated = next((c for c in relation.columns if kinds[c.name] in ("date", "timestamp") and not c.is_array
+                  and all(f.column.name != c.name for f in chosen)), None)
+    suggested = sorted((c for c in relation.columns if _suggestible(c, statistics.get(c.name), kinds[c.name])
+                        and all(f.column.name != c.name for f in chosen)),
                        key=lambda c: _distinct(statistics.get(c.name), kinds[c.name]))
-    for column in suggested[: portal_setting("FACETS_SUGGESTED")]:
-        if all(f.column.name != column.name for f in chosen):
-            chosen.append(Facet(column))
-    dated = next((c for c in relation.columns if kinds[c.name] in ("date", "timestamp") and not c.is_array), None)
-    if dated is not None and all(f.column.name != dated.name for f in chosen):
+    # One of the suggested is the first date or timestamp column (a line over time), if any.
+    chosen += [Facet(c) for c in suggested[: max(budget - (dated is not None), 0)]]
+    if dated is not None and budget > 0:
         chosen.append(_facet_for(dated, statistics.get(dated.name), kinds[dated.name]))
     return chosen
 
@@ -95,12 +99,12 @@ def _distinct(stats: dict | None, kind: str) -> float:
 
 
 def _suggestible(column, stats: dict | None, kind: str) -> bool:
-    if column.is_array or kind in ("date", "timestamp"):
+    if column.is_array or kind in ("date", "timestamp") or not is_sortable(column):
         return False
     if kind in SUGGESTED_KINDS:
         return True
     distinct = (stats or {}).get("distinct_values")
-    return distinct is not None and 2 <= distinct <= MAX_DISTINCT and kind not in ("json", "jsonb", "geometry", "opaque")
+    return distinct is not None and 2 <= distinct <= MAX_DISTINCT and kind not in ("json", "jsonb")
 
 
 # --- counting, on the facet threads ---------------------------------------------------------------
@@ -112,12 +116,20 @@ def start(request, relation: Relation, filters: QueryDict, facets: list[Facet]) 
     for facet in facets:
         size = _size(facet)
         params = filters.copy()
-        for name in ("ordering", "offset", "limit", FACET_PARAMETER):
+        for name in ("ordering", "offset", "limit", FACET_PARAMETER, *_own_filters(facet)):
             params.pop(name, None)
         params.update({"group_by": facet.group_by, "aggregate": "count",
                        "ordering": facet.group_by if facet.part else "-count", "limit": str(size + 1)})
         jobs.append((facet, params, _WORKERS.submit(_count, sections.with_query(request, params), relation)))
     return jobs
+
+
+def _own_filters(facet: Facet) -> tuple[str, ...]:
+    """The filters a facet's own links set: a facet counts the rows the OTHER filters select, so
+    that the values not chosen yet stay on show to be added (an OR within the facet)."""
+    name = facet.column.name
+    lookups = ("gte", "lt", "isnull") if facet.part else ("exact", "in", "isnull")
+    return tuple(filter_parameter(name, lookup) for lookup in lookups)
 
 
 def _count(request, relation: Relation):

@@ -1,0 +1,67 @@
+"""`make bench`'s "aggregates" section: grouped API answers next to the same GROUP BY run by
+PostgreSQL alone, and the catalog's facets next to the same page without them.
+
+- ``group_by=carrier&aggregate=count,avg:dep_delay`` over public.flights, JSON and CSV: the
+  portal's median latency over HTTP against the median of the same GROUP BY on one warm psycopg2
+  connection (no HTTP at all), target at most 1.2x.
+- The flights catalog page with its suggested facets against the page with none
+  (``PORTAL_FACETS_SUGGESTED=0``), target at most 1.5x.
+- A facet that runs out of time (``?_facet=name`` over bench.points' 2 million rows): the page
+  with it against the page without it; it must not cost more than its time limit.
+"""
+from __future__ import annotations
+
+from bench.server import KeepAlive, Portal
+from bench.tools import Failed
+
+GROUPED = "group_by=carrier&aggregate=count,avg:dep_delay"
+GROUPED_SQL = ("SELECT carrier, count(*) AS count, avg(dep_delay) AS avg_dep_delay FROM public.flights "
+               "GROUP BY carrier ORDER BY carrier")
+FACET_TIME_LIMIT_MS = 200  # the default (autoapi/conf.py)
+
+
+def section_aggregates(ctx) -> None:
+    from bench.run import log, ms, postgres_query_median, ratio_ok, sequential_median
+
+    runs = 7 if ctx.args.quick else 25
+    with_facets = Portal(ctx.main_url, workers=1, threads=8, log_dir=ctx.tmp, name="facets")
+    without = Portal(ctx.main_url, workers=1, threads=8, log_dir=ctx.tmp, name="no-facets",
+                     env={"PORTAL_FACETS_SUGGESTED": "0"})
+    log(f"aggregates: gunicorn {with_facets.describe()}, with and without facets")
+    try:
+        with_facets.start()
+        session = KeepAlive(with_facets.port)
+        postgres = postgres_query_median(ctx.cluster, GROUPED_SQL, runs)
+        for fmt in ("json", "csv"):
+            portal = sequential_median(session, f"/api/public/flights/?{GROUPED}&format={fmt}", runs)
+            r, ok = ratio_ok(portal, postgres, 1.2)
+            ctx.add(f"{GROUPED} over flights, {fmt.upper()}, median of {runs}", ms(portal),
+                    f"{ms(postgres)} (GROUP BY)", r, "<= 1.2", ok)
+        page = "/catalog/public/flights/"
+        faceted = sequential_median(session, page, runs)
+        _expect(session, page, b'class="facet"')
+        slow = "/catalog/bench/points/?_facet=name"
+        _expect(session, slow, b"took longer than")
+        slow_page = sequential_median(session, slow, max(runs // 3, 3))
+        with_facets.stop()
+
+        without.start()
+        plain_session = KeepAlive(without.port)
+        plain = sequential_median(plain_session, page, runs)
+        plain_points = sequential_median(plain_session, "/catalog/bench/points/", max(runs // 3, 3))
+        r, ok = ratio_ok(faceted, plain, 1.5)
+        ctx.add(f"flights catalog page with its suggested facets vs none, median of {runs}", ms(faceted),
+                f"{ms(plain)} (no facets)", r, "<= 1.5", ok)
+        extra = slow_page - plain_points
+        ctx.add("  bench.points page with a facet that runs out of time vs none", f"{ms(slow_page)}",
+                f"{ms(plain_points)} (no facets)", f"+{ms(extra)}", f"< +{FACET_TIME_LIMIT_MS + 100} ms",
+                ok=extra < (FACET_TIME_LIMIT_MS + 100) / 1000)
+    finally:
+        with_facets.stop()
+        without.stop()
+
+
+def _expect(session: KeepAlive, path: str, needle: bytes) -> None:
+    status, body = session.get(path)
+    if status != 200 or needle not in body:
+        raise Failed(f"GET {path}: HTTP {status}, {needle!r} {'absent' if needle not in body else 'present'}")

@@ -1,0 +1,139 @@
+"""Facets on a relation page: which columns are suggested, counts equal to the API's aggregate for
+the page's filters, links that add, OR together and remove values, date facets as ranges, and a
+facet that runs out of time saying so while the page still answers."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+from tests.catalog.helpers import assert_in_layout, page_url, relation_named, text, wait_for_relation
+
+SALES_PAGE = "/catalog/public/agg_sales/"
+
+
+def facets(body: str) -> dict[str, dict]:
+    """Each facet of a page: its heading and values (label -> (count, url, selected)), or its problem."""
+    found = {}
+    for section in re.findall(r'<section class="facet" id="[^"]*"(.*?)</section>', body, re.S):
+        name = re.search(r'<h4[^>]*><span class="name">([^<]*)</span>(?: <span class="muted">by (\w+)</span>)?', section)
+        key = unescape(name.group(1)) + (f"__{name.group(2)}" if name.group(2) else "")
+        values = {}
+        for li_class, href, label, count in re.findall(
+                r'<li( class="selected")?><a href="([^"]*)"[^>]*>(?:<span aria-hidden="true">✓ </span>)?'
+                r'<span class="(?:name|null)">([^<]*)</span>.*?</a> <span class="facet-count">([0-9,]+)</span>',
+                section, re.S):
+            values[unescape(label)] = (int(count.replace(",", "")), unescape(href), bool(li_class))
+        problem = re.search(r'<p class="facet-problem"[^>]*>([^<]*)</p>', section)
+        found[key] = {"values": values, "problem": problem and unescape(problem.group(1))}
+    return found
+
+
+def query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query, keep_blank_values=True)
+
+
+def api_counts(client, params: dict, column: str) -> dict:
+    response = client.get("/api/public/agg_sales/", {**params, "group_by": column, "limit": "all"})
+    rows = json.loads(b"".join(response.streaming_content))
+    return {("null" if r[column] is None else str(r[column]).lower()): r["count"] for r in rows}
+
+
+def preview_total(body: str) -> int:
+    return int(re.search(r"Rows [0-9]+–[0-9]+ of (?:about )?([0-9,]+)", body).group(1).replace(",", ""))
+
+
+def test_booleans_enums_and_the_first_timestamp_are_suggested_with_the_apis_counts(client):
+    response = client.get(SALES_PAGE)
+    assert_in_layout(response)
+    shown = facets(text(response))
+    assert list(shown) == ["open", "channel", "sold_at__month"]
+    assert {k: v[0] for k, v in shown["channel"]["values"].items()} == api_counts(client, {}, "channel")
+    assert {k: v[0] for k, v in shown["open"]["values"].items()} == api_counts(client, {}, "open")
+    months = shown["sold_at__month"]["values"]
+    assert list(months)[:2] == ["2023-12", "2024-01"] and sum(v[0] for v in months.values()) == 60
+    # Columns pg_stats says have few values are offered as further facets.
+    more = re.search(r'<p class="more-facets">(.*?)</p>', text(response), re.S).group(1)
+    assert ">region<" in more and "_facet=region" in more
+
+
+def test_a_value_adds_a_filter_a_second_one_ors_and_a_chosen_one_comes_out(client):
+    web = facets(text(client.get(SALES_PAGE)))["channel"]["values"]["web"]
+    assert query(web[1]) == {"channel": ["web"]}
+    page = text(client.get(web[1]))
+    assert preview_total(page) == web[0]
+    values = facets(page)["channel"]["values"]
+    assert values["web"][2] is True and values["shop"][2] is False  # chosen, and not
+    assert query(values["shop"][1]) == {"channel__in": ["web,shop"]}
+    assert query(values["web"][1]) == {}  # chosen: the link takes it out
+    both = text(client.get(values["shop"][1]))
+    assert preview_total(both) == web[0] + values["shop"][0]
+    chosen = facets(both)["channel"]["values"]
+    assert query(chosen["web"][1]) == {"channel": ["shop"]}
+
+
+def test_facets_count_the_filtered_rows(client):
+    body = text(client.get(SALES_PAGE, {"channel": "web", "id__gt": "10"}))
+    assert {k: v[0] for k, v in facets(body)["open"]["values"].items()} == api_counts(
+        client, {"channel": "web", "id__gt": "10"}, "open")
+    # Links keep the other filters.
+    assert query(facets(body)["open"]["values"]["true"][1]) == {"channel": ["web"], "id__gt": ["10"], "open": ["true"]}
+
+
+def test_null_is_a_value_whose_link_is_isnull(client):
+    values = facets(text(client.get(SALES_PAGE, {"_facet": "region"})))["region"]["values"]
+    assert values["null"][0] == 15 and query(values["null"][1]) == {"_facet": ["region"], "region__isnull": ["true"]}
+    assert preview_total(text(client.get(values["null"][1]))) == 15
+
+
+def test_a_month_is_a_range_filter_with_the_same_count(client):
+    months = facets(text(client.get(SALES_PAGE)))["sold_at__month"]["values"]
+    count, url, _ = months["2024-03"]
+    assert query(url) == {"sold_at__gte": ["2024-03-01T00:00:00+00:00"], "sold_at__lt": ["2024-04-01T00:00:00+00:00"]}
+    page = text(client.get(url))
+    assert preview_total(page) == count
+    assert query(facets(page)["sold_at__month"]["values"]["2024-03"][1]) == {}  # chosen: taken out
+
+
+def test_asked_facets_come_first_and_unknown_ones_are_ignored(client):
+    shown = facets(text(client.get(SALES_PAGE, {"_facet": ["region", "count", "nope"]})))
+    assert list(shown)[:2] == ["region", "count"] and "nope" not in shown
+    assert query(shown["region"]["values"]["north"][1]) == {"_facet": ["region", "count", "nope"], "region": ["north"]}
+
+
+def test_no_facets_on_a_page_whose_filter_is_wrong(client):
+    response = client.get(SALES_PAGE, {"channel": "radio"})
+    assert response.status_code == 400 and 'class="facet"' not in text(response)
+
+
+def test_suggestions_can_be_turned_off(client, settings):
+    settings.PORTAL = {**settings.PORTAL, "FACETS_SUGGESTED": 0}
+    assert facets(text(client.get(SALES_PAGE))) == {}
+    assert list(facets(text(client.get(SALES_PAGE, {"_facet": "region"})))) == ["region"]
+
+
+def test_a_facet_that_runs_out_of_time_says_so_and_the_page_answers(client, superuser_conn, settings):
+    name = f"slow_facets_{uuid.uuid4().hex[:6]}"
+    superuser_conn.at_teardown(f"DROP VIEW IF EXISTS public.{name}")
+    # Every row takes 2 ms to read: grouping all 400 takes 0.8 s, the page's 20 rows 40 ms.
+    superuser_conn.execute(f"CREATE VIEW public.{name} AS SELECT g AS id, g % 2 = 0 AS even, g % 3 AS kind "
+                           "FROM generate_series(1, 400) AS g CROSS JOIN LATERAL (SELECT pg_sleep(0.002 + g * 0)) AS s")
+    superuser_conn.execute(f"GRANT SELECT ON public.{name} TO portal_reader")
+    relation = wait_for_relation(client, "public", name)
+    settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 100}
+    response = client.get(page_url(relation), {"_facet": "kind"})
+    assert response.status_code == 200 and "Rows 1–20" in text(response)
+    shown = facets(text(response))
+    assert shown["kind"]["problem"] == "Counting took longer than 100 ms, so this facet is left out."
+    assert shown["even"]["problem"] and not shown["even"]["values"]
+
+
+def test_facets_on_every_kind_of_relation_never_fail(client):
+    for name in ("types_datetime", "types_text", "types_custom", "types_misc", "events"):
+        relation = relation_named("public", name)
+        response = client.get(page_url(relation), {"_facet": [c.name for c in relation.columns]})
+        assert response.status_code == 200, name
+        for facet, shown in facets(text(response)).items():
+            assert shown["values"] or shown["problem"] is None, (name, facet, shown["problem"])
