@@ -81,6 +81,9 @@ DEFAULTS = {
     "FACET_TIME_LIMIT_MS": 200,
     "FACET_SIZE": 10,
     "FACETS_SUGGESTED": 3,
+    # Relations of at most this many (estimated) rows have their facets counted with the page;
+    # larger ones and views get the page at once and their facets from its script just after.
+    "FACET_INLINE_ROWS": 100000,
 }
 JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 

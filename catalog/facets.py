@@ -114,14 +114,28 @@ def start(request, relation: Relation, filters: QueryDict, facets: list[Facet]) 
     """Start counting each facet for the page's filters; ``collect`` gathers them."""
     jobs = []
     for facet in facets:
-        size = _size(facet)
-        params = filters.copy()
-        for name in ("ordering", "offset", "limit", FACET_PARAMETER, *_own_filters(facet)):
-            params.pop(name, None)
-        params.update({"group_by": facet.group_by, "aggregate": "count",
-                       "ordering": facet.group_by if facet.part else "-count", "limit": str(size + 1)})
+        params = facet_query(facet, filters)
         jobs.append((facet, params, _WORKERS.submit(_count, sections.with_query(request, params), relation)))
     return jobs
+
+
+def facet_query(facet: Facet, filters: QueryDict) -> QueryDict:
+    """The API query that counts a facet's values: the page's filters but the facet's own, grouped
+    by its column; values by count (the most frequent first), periods in order."""
+    params = filters.copy()
+    for name in ("ordering", "offset", "limit", FACET_PARAMETER, *_own_filters(facet)):
+        params.pop(name, None)
+    params.update({"group_by": facet.group_by, "aggregate": "count",
+                   "ordering": facet.group_by if facet.part else "-count", "limit": str(_size(facet) + 1)})
+    return params
+
+
+def api_url_of(facet: Facet, filters: QueryDict, relation: Relation) -> str:
+    return _api_url(relation, facet_query(facet, filters))
+
+
+def _api_url(relation: Relation, params: QueryDict) -> str:
+    return api_url(relation) + "?" + params.urlencode(safe=",:~")
 
 
 def _own_filters(facet: Facet) -> tuple[str, ...]:
@@ -163,13 +177,14 @@ def _size(facet: Facet) -> int:
 
 def _present(facet: Facet, params: QueryDict, result, page_params: QueryDict, relation: Relation) -> dict:
     size = _size(facet)
-    api = api_url(relation) + "?" + params.urlencode(safe=",:~")
+    api = _api_url(relation, params)
     entry = {"name": facet.column.name, "part": facet.part, "group_by": facet.group_by, "api_url": api,
              "id": f"facet-{facet.column.position}-{facet.part or 'values'}", "values": [], "more": False, "problem": None}
     if result == "timeout":
         entry["problem"] = f"Counting took longer than {portal_setting('FACET_TIME_LIMIT_MS')} ms, so this facet is left out."
     elif isinstance(result, PortalError):
         entry["problem"] = f"This facet cannot be counted: {result.detail}."
+        entry["status"] = result.status_code
     else:
         entry["more"] = len(result) > size
         entry["values"] = [_value(facet, row[facet.group_by], row["count"], page_params, relation) for row in result[:size]]

@@ -7,7 +7,7 @@ key is one path segment.
 """
 from django.urls import path
 
-from catalog import opendata, rows, views
+from catalog import fragments, opendata, rows, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,5 +15,6 @@ urlpatterns = [
     path("sitemap.xml", opendata.sitemap_xml, name="sitemap"),
     path("catalog/<str:schema>/<str:relation>/", views.relation, name="relation"),
     path("catalog/<str:schema>/<str:relation>/-/filter", views.add_filter, name="add-filter"),
+    path("catalog/<str:schema>/<str:relation>/-/facets", fragments.facets_fragment, name="facets"),
     path("catalog/<str:schema>/<str:relation>/<str:key>/", rows.row, name="row"),
 ]

@@ -22,7 +22,7 @@ from autoapi.public import (
     relation_activity,
 )
 from autoapi.public import cached_page, sort_directions
-from catalog import estimates, facets, filtering, metadata, opendata, present, sections
+from catalog import estimates, facet_pages, filtering, metadata, opendata, present, sections
 from catalog.sections import with_query
 
 log = logging.getLogger(__name__)
@@ -141,14 +141,11 @@ def relation(request, schema: str, relation: str):
         snapshot, checked, found = snapshot_and_relation(request, schema, relation)
     except Unavailable as stop:
         return stop.response
-    filters = request.GET.copy()
+    filters, asked_facets = facet_pages.split(request.GET)
     window = {name: filters.pop(name)[-1] for name in WINDOW_PARAMETERS if name in filters}
-    asked_facets = filters.pop(facets.FACET_PARAMETER, [])
     # What links on this page keep: the filters, the facets asked for, and a preview size other
     # than the default.
-    page_params = filters.copy()
-    if asked_facets:
-        page_params.setlist(facets.FACET_PARAMETER, asked_facets)
+    page_params = facet_pages.with_asked(filters, asked_facets)
     if window.get("limit"):
         page_params["limit"] = window["limit"]
     try:
@@ -157,25 +154,14 @@ def relation(request, schema: str, relation: str):
     except DatabaseError:
         log.exception("reading the statistics of %s.%s failed", found.schema, found.name)
         return unavailable(request)
-    # Counted on other threads while this one reads the preview and renders the page.
-    chosen = facets.choose(found, statistics, asked_facets) if "format" not in filters else []
-    counting = facets.start(request, found, filters, chosen)
+    # Facets are counted on other threads while this one reads the preview and renders the page.
+    page_facets = facet_pages.plan(request, found, filters, statistics, asked_facets)
     context = _relation_context(request, found, snapshot, checked, filters, page_params, window, statistics, activity)
-    context["more_facets"] = [
-        {"name": name, "url": sections.query_url(present.catalog_url(found), _with_facet(page_params, name))}
-        for name in facets.suggestions(found, statistics, chosen)
-    ]
-    return _with_preview(request, found, context, filters, page_params, window, statistics, counting)
-
-
-def _with_facet(page_params, name: str):
-    params = page_params.copy()
-    params.appendlist(facets.FACET_PARAMETER, name)
-    return params
+    return _with_preview(request, found, context, filters, page_params, window, statistics, page_facets)
 
 
 def _with_preview(request, found, context: dict, filters, page_params, window: dict, statistics: dict,
-                  counting: list) -> HttpResponse:
+                  page_facets) -> HttpResponse:
     """The page with its preview of the filtered rows and its facets, or with the error that stopped it."""
     try:
         limit, offset = _window(window)
@@ -192,7 +178,7 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
         log.exception("reading %s.%s failed", found.schema, found.name)
         return unavailable(request)
     context["preview"] = sections.preview(found, page_params, rows, limit, offset)
-    context["facets"] = facets.collect(counting, page_params, found)
+    context.update(facet_pages.context(page_facets, found, filters, page_params, statistics))
     # The preview's count is the download's: same filters, same rows.
     estimates.annotate(context["downloads"]["buttons"], found, statistics, rows.count, rows.count_is_estimate)
     return HttpResponse(render_to_string("catalog/relation.html", context, request=request))

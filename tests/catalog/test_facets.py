@@ -123,11 +123,32 @@ def test_a_facet_that_runs_out_of_time_says_so_and_the_page_answers(client, supe
     superuser_conn.execute(f"GRANT SELECT ON public.{name} TO portal_reader")
     relation = wait_for_relation(client, "public", name)
     settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 100}
-    response = client.get(page_url(relation), {"_facet": "kind"})
-    assert response.status_code == 200 and "Rows 1–20" in text(response)
+    page = client.get(page_url(relation), {"_facet": "kind"})
+    # A view's size is unknown to the planner: its page comes at once, the facets from its script.
+    assert page.status_code == 200 and "Rows 1–20" in text(page) and 'class="facet"' not in text(page)
+    fragment_url = unescape(re.search(r'data-facets-url="([^"]*)"', text(page)).group(1))
+    assert fragment_url == f"{page_url(relation)}-/facets?_facet=kind"
+    response = client.get(fragment_url)
+    assert response.status_code == 200
     shown = facets(text(response))
     assert shown["kind"]["problem"] == "Counting took longer than 100 ms, so this facet is left out."
     assert shown["even"]["problem"] and not shown["even"]["values"]
+
+
+def test_a_large_relation_gets_its_page_first_and_the_same_facets_from_the_fragment(client, settings):
+    inline = text(client.get(SALES_PAGE, {"channel": "web", "_facet": "region"}))
+    settings.PORTAL = {**settings.PORTAL, "FACET_INLINE_ROWS": 10}
+    page = text(client.get(SALES_PAGE, {"channel": "web", "_facet": "region"}))
+    assert 'class="facet"' not in page and 'aria-busy="true"' in page and "catalog/facets." in page
+    # Without JavaScript, each facet's counts are one link away, in the API.
+    noscript = re.search(r"<noscript>(.*?)</noscript>", page, re.S).group(1)
+    assert "/api/public/agg_sales/?channel=web&amp;group_by=region&amp;aggregate=count" in noscript
+    fragment_url = unescape(re.search(r'data-facets-url="([^"]*)"', page).group(1))
+    fragment = client.get(fragment_url)
+    assert fragment.status_code == 200 and fragment["X-Robots-Tag"] == "noindex"
+    assert facets(text(fragment)) == facets(inline) and len(facets(inline)) == 4
+    bad = client.get(fragment_url.replace("channel=web", "channel=radio"))
+    assert bad.status_code == 400 and "radio" in text(bad)
 
 
 def test_facets_on_every_kind_of_relation_never_fail(client):
