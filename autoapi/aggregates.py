@@ -206,6 +206,11 @@ def _free_name(wanted: str, taken: set[str]) -> str:
     return wanted
 
 
+def count_name(group_names: list[str]) -> str:
+    """The name ``aggregate=count`` gets in a result grouped by ``group_names``."""
+    return _free_name(COUNT, set(group_names))
+
+
 def parse_grouping(params, relation: Relation) -> Grouping:
     """The request's grouping; ``aggregate`` defaults to ``count`` when only ``group_by`` is given."""
     groups: list[GroupTerm] = []

@@ -14,6 +14,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from autoapi import grouping, queries, replicas
+from autoapi.aggregates import count_name
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
 from autoapi.lookups import (
     FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, filter_parameters,
@@ -35,7 +36,7 @@ from autoapi.snapshot import Column, Relation, Snapshot
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
     "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
-    "fetch_groups", "TimeLimitExceeded", "column_kind",
+    "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
 ]
 

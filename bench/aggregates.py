@@ -5,9 +5,10 @@ PostgreSQL alone, and the catalog's facets next to the same page without them.
   portal's median latency over HTTP against the median of the same GROUP BY on one warm psycopg2
   connection (no HTTP at all), target at most 1.2x.
 - The flights catalog page with its suggested facets against the page with none
-  (``PORTAL_FACETS_SUGGESTED=0``), target at most 1.5x.
+  (``PORTAL_FACETS_SUGGESTED=0``), target at most 1.5x. Flights is over FACET_INLINE_ROWS, so its
+  page comes first and the facets fragment its script fetches right after: that is measured too.
 - A facet that runs out of time (``?_facet=name`` over bench.points' 2 million rows): the page
-  with it against the page without it; it must not cost more than its time limit.
+  with it against the page without it, and the fragment, which must end within the time limits.
 """
 from __future__ import annotations
 
@@ -39,10 +40,15 @@ def section_aggregates(ctx) -> None:
                     f"{ms(postgres)} (GROUP BY)", r, "<= 1.2", ok)
         page = "/catalog/public/flights/"
         faceted = sequential_median(session, page, runs)
-        _expect(session, page, b'class="facet"')
+        _expect(session, page, b"data-facets-url")
+        fragment = sequential_median(session, page + "-/facets", runs)
+        _expect(session, page + "-/facets", b'class="facet"')
         slow = "/catalog/bench/points/?_facet=name"
-        _expect(session, slow, b"took longer than")
+        slow_fragment_path = "/catalog/bench/points/-/facets?_facet=name"
+        _expect(session, slow_fragment_path, b"took longer than")
         slow_page = sequential_median(session, slow, max(runs // 3, 3))
+        slow_fragment = sequential_median(session, slow_fragment_path, max(runs // 3, 3))
+        facet_count = _expect(session, slow_fragment_path, b"")[1].count(b'class="facet"')
         with_facets.stop()
 
         without.start()
@@ -52,16 +58,21 @@ def section_aggregates(ctx) -> None:
         r, ok = ratio_ok(faceted, plain, 1.5)
         ctx.add(f"flights catalog page with its suggested facets vs none, median of {runs}", ms(faceted),
                 f"{ms(plain)} (no facets)", r, "<= 1.5", ok)
-        extra = slow_page - plain_points
-        ctx.add("  bench.points page with a facet that runs out of time vs none", f"{ms(slow_page)}",
-                f"{ms(plain_points)} (no facets)", f"+{ms(extra)}", f"< +{FACET_TIME_LIMIT_MS + 100} ms",
-                ok=extra < (FACET_TIME_LIMIT_MS + 100) / 1000)
+        ctx.add("  then its facets fragment (4 facets, fetched by the page's script)", ms(fragment), ok=None)
+        r, ok = ratio_ok(slow_page, plain_points, 1.5)
+        ctx.add("bench.points page with a facet that runs out of time vs none", ms(slow_page),
+                f"{ms(plain_points)} (no facets)", r, "<= 1.5", ok)
+        # Two facet threads: the fragment ends within its facets' time limits, two at a time.
+        bound = -(-facet_count // 2) * FACET_TIME_LIMIT_MS / 1000 + 0.15
+        ctx.add(f"  then its facets fragment ({facet_count} facets, those over 2 million rows out of time)",
+                ms(slow_fragment), target=f"< {ms(bound)}", ok=slow_fragment < bound)
     finally:
         with_facets.stop()
         without.stop()
 
 
-def _expect(session: KeepAlive, path: str, needle: bytes) -> None:
+def _expect(session: KeepAlive, path: str, needle: bytes) -> tuple[int, bytes]:
     status, body = session.get(path)
     if status != 200 or needle not in body:
         raise Failed(f"GET {path}: HTTP {status}, {needle!r} {'absent' if needle not in body else 'present'}")
+    return status, body

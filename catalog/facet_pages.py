@@ -55,10 +55,10 @@ def plan(request, relation: Relation, filters: QueryDict, statistics: dict, aske
     return PageFacets(chosen, facets.start(request, relation, filters, chosen))
 
 
-def context(planned: PageFacets, relation: Relation, filters: QueryDict, page_params: QueryDict,
+def context(request, planned: PageFacets, relation: Relation, filters: QueryDict, page_params: QueryDict,
             statistics: dict) -> dict:
-    """What the templates show: counted facets, or the placeholder of deferred ones; and links
-    to further facets."""
+    """What the templates show: counted facets, or the placeholder of deferred ones; links to
+    further facets; and each facet's aggregate API URL, for the "Downloads and API" section."""
     catalog_url = present.catalog_url(relation)
     shown = {
         "filtered": any(name != "ordering" for name in filters),
@@ -66,6 +66,11 @@ def context(planned: PageFacets, relation: Relation, filters: QueryDict, page_pa
         "more_facets": [{"name": name, "url": sections.query_url(catalog_url, _plus_facet(page_params, name))}
                         for name in facets.suggestions(relation, statistics, planned.chosen)],
     }
+    shown["aggregate_urls"] = [
+        {"name": f.column.name, "part": f.part,
+         "url": request.build_absolute_uri(facets.api_url_of(f, filters, relation, paged=False))}
+        for f in planned.chosen
+    ]
     if planned.deferred:
         schema, name = relation_segments(relation)
         shown["facets_deferred"] = {

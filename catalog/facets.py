@@ -24,7 +24,8 @@ from django.http import QueryDict
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.public import (
-    PortalError, Relation, TimeLimitExceeded, api_url, column_kind, fetch_groups, filter_parameter, is_sortable,
+    PortalError, Relation, TimeLimitExceeded, api_url, column_kind, count_name, fetch_groups, filter_parameter,
+    is_sortable,
 )
 from catalog import sections
 
@@ -126,12 +127,17 @@ def facet_query(facet: Facet, filters: QueryDict) -> QueryDict:
     for name in ("ordering", "offset", "limit", FACET_PARAMETER, *_own_filters(facet)):
         params.pop(name, None)
     params.update({"group_by": facet.group_by, "aggregate": "count",
-                   "ordering": facet.group_by if facet.part else "-count", "limit": str(_size(facet) + 1)})
+                   "ordering": facet.group_by if facet.part else "-" + count_name([facet.group_by]),
+                   "limit": str(_size(facet) + 1)})
     return params
 
 
-def api_url_of(facet: Facet, filters: QueryDict, relation: Relation) -> str:
-    return _api_url(relation, facet_query(facet, filters))
+def api_url_of(facet: Facet, filters: QueryDict, relation: Relation, paged: bool = True) -> str:
+    """The facet's counts in the API: as the page reads them, or (not ``paged``) all of them."""
+    params = facet_query(facet, filters)
+    if not paged:
+        params.pop("limit")
+    return _api_url(relation, params)
 
 
 def _api_url(relation: Relation, params: QueryDict) -> str:
@@ -187,7 +193,9 @@ def _present(facet: Facet, params: QueryDict, result, page_params: QueryDict, re
         entry["status"] = result.status_code
     else:
         entry["more"] = len(result) > size
-        entry["values"] = [_value(facet, row[facet.group_by], row["count"], page_params, relation) for row in result[:size]]
+        counted = count_name([facet.group_by])  # "count_" for a column named "count"
+        entry["values"] = [_value(facet, row[facet.group_by], row[counted], page_params, relation)
+                           for row in result[:size]]
         entry["largest"] = max((v["count"] for v in entry["values"]), default=0)
     return entry
 

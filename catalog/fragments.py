@@ -36,7 +36,7 @@ def facets_fragment(request, schema: str, relation: str):
     try:
         statistics = column_statistics(found)
         planned = facet_pages.plan(request, found, filters, statistics, asked, inline=True)
-        context = facet_pages.context(planned, found, filters, page_params, statistics)
+        context = facet_pages.context(request, planned, found, filters, page_params, statistics)
     except PortalError as error:
         body = f'<p class="facet-problem" role="status">The facets cannot be counted: {escape(error.detail)}.</p>'
         return HttpResponse(body, status=error.status_code)

@@ -178,7 +178,7 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
         log.exception("reading %s.%s failed", found.schema, found.name)
         return unavailable(request)
     context["preview"] = sections.preview(found, page_params, rows, limit, offset)
-    context.update(facet_pages.context(page_facets, found, filters, page_params, statistics))
+    context.update(facet_pages.context(request, page_facets, found, filters, page_params, statistics))
     # The preview's count is the download's: same filters, same rows.
     estimates.annotate(context["downloads"]["buttons"], found, statistics, rows.count, rows.count_is_estimate)
     return HttpResponse(render_to_string("catalog/relation.html", context, request=request))
@@ -266,7 +266,9 @@ def _error(status: int, detail: str, extra: dict) -> dict:
 def _relation_context(request, relation, snapshot, checked, filters: QueryDict, page_params: QueryDict,
                       window: dict, statistics: dict, activity: dict | None) -> dict:
     key = relation.key
-    view_params = page_params.copy()  # the API request that gives the rows on screen
+    view_params = filters.copy()  # the API request that gives the rows on screen (no ``_facet``)
+    if window.get("limit"):
+        view_params["limit"] = window["limit"]
     if window.get("offset"):
         view_params["offset"] = window["offset"]
     view_params.setdefault("limit", str(portal_setting("PREVIEW_ROWS")))

@@ -100,6 +100,7 @@ def test_a_month_is_a_range_filter_with_the_same_count(client):
 def test_asked_facets_come_first_and_unknown_ones_are_ignored(client):
     shown = facets(text(client.get(SALES_PAGE, {"_facet": ["region", "count", "nope"]})))
     assert list(shown)[:2] == ["region", "count"] and "nope" not in shown
+    assert {k: v[0] for k, v in shown["count"]["values"].items()} == {"0": 20, "1": 20, "2": 20}
     assert query(shown["region"]["values"]["north"][1]) == {"_facet": ["region", "count", "nope"], "region": ["north"]}
 
 
@@ -158,3 +159,17 @@ def test_facets_on_every_kind_of_relation_never_fail(client):
         assert response.status_code == 200, name
         for facet, shown in facets(text(response)).items():
             assert shown["values"] or shown["problem"] is None, (name, facet, shown["problem"])
+
+
+def test_downloads_give_each_facets_aggregate_url_and_no_catalog_parameter(client):
+    body = text(client.get(SALES_PAGE, {"region": "north", "_facet": "count"}))
+    section = re.search(r'<section id="downloads".*?</section>', body, re.S).group(0)
+    urls = [unescape(u) for u in re.findall(r'<ul class="aggregate-urls">.*?</ul>', section, re.S)[0].split('href="')[1:]]
+    urls = [u.split('"')[0] for u in urls]
+    assert len(urls) == 4 and all(u.startswith("http://testserver/api/public/agg_sales/?region=north&") for u in urls)
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        counted = "count_" if "group_by=count&" in url else "count"  # the README's rule for a clash
+        assert sum(row[counted] for row in response.json()["results"]) == 15
+    assert "_facet" not in section  # the API knows no such parameter: the snippets must work as printed
