@@ -47,7 +47,8 @@ class PageFacets:
 def plan(request, relation: Relation, filters: QueryDict, statistics: dict, asked: list[str], *,
          inline: bool | None = None) -> PageFacets:
     """Choose the page's facets and, when they are counted with the page, start counting them."""
-    chosen = facets.choose(relation, statistics, asked) if "format" not in filters else []
+    refused = ("format", "group_by", "aggregate", "having")  # the page answers 400 (catalog.views)
+    chosen = facets.choose(relation, statistics, asked) if not any(n in filters for n in refused) else []
     if inline is None:
         inline = counted_with_the_page(relation)
     if not chosen or not inline:

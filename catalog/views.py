@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # which rejects what it does not know, so a typo in a filter is a 400 page, not every row.
 WINDOW_PARAMETERS = ("offset", "limit")
 SEARCH_MAX_LENGTH = 200
+API_ONLY_GROUPING = ("group_by", "aggregate", "having")  # a page previews rows, never groups
 
 
 def error_page(request, status: int, title: str, message: str, **extra) -> HttpResponse:
@@ -167,6 +168,10 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
         limit, offset = _window(window)
         if "format" in filters:
             raise PortalError("format is an API parameter: use the download links for JSON, CSV and other formats")
+        grouping = next((name for name in API_ONLY_GROUPING if name in filters), None)
+        if grouping:
+            raise PortalError(f"{grouping} is an API parameter: the facets count values here, and “Downloads and "
+                              "API” gives their aggregate URLs")
         rows = read_rows(request, found, filters, limit, offset)
     except PortalError as error:
         if error.status_code == 404:  # the relation vanished under a concurrent schema change

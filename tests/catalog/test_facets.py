@@ -109,6 +109,12 @@ def test_no_facets_on_a_page_whose_filter_is_wrong(client):
     assert response.status_code == 400 and 'class="facet"' not in text(response)
 
 
+def test_grouping_parameters_on_a_page_are_a_400_pointing_to_the_api(client):
+    for name, value in (("group_by", "region"), ("aggregate", "count"), ("having", "count__gt:1")):
+        response = client.get(SALES_PAGE, {name: value})
+        assert response.status_code == 400 and f"{name} is an API parameter" in text(response).lower()
+
+
 def test_suggestions_can_be_turned_off(client, settings):
     settings.PORTAL = {**settings.PORTAL, "FACETS_SUGGESTED": 0}
     assert facets(text(client.get(SALES_PAGE))) == {}

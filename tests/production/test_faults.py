@@ -199,6 +199,10 @@ def test_a_pathological_filter_hits_the_statement_timeout_quickly(tmp_path, supe
             ("/api/public/slow_cross/?n__lt=0", "json", 3.0),
             ("/api/public/slow_cross/?n__lt=0&format=csv", "json", 3.0),
             ("/api/public/slow_cross/?n__lt=0&ordering=-n", "json", 3.0),
+            # Grouping: a page of groups, and every group streamed.
+            ("/api/public/slow_cross/?group_by=n&aggregate=count", "json", 3.0),
+            ("/api/public/slow_cross/?aggregate=sum:n,median:n", "json", 3.0),
+            ("/api/public/slow_cross/?group_by=n&limit=all&format=csv", "json", 4.0),
             ("/catalog/public/slow_cross/?n__lt=0", "html", 3.0),
             # A download has the longer export timeout, and still ends with a clear error.
             ("/api/public/slow_cross/?n__lt=0&limit=all", "json", 4.0),
