@@ -170,8 +170,8 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
             raise PortalError("format is an API parameter: use the download links for JSON, CSV and other formats")
         grouping = next((name for name in API_ONLY_GROUPING if name in filters), None)
         if grouping:
-            raise PortalError(f"{grouping} is an API parameter: the facets count values here, and “Downloads and "
-                              "API” gives their aggregate URLs")
+            raise PortalError(f"the parameter {grouping} belongs to the API: here the facets count values, and "
+                              "“Downloads and API” gives their aggregate URLs")
         rows = read_rows(request, found, filters, limit, offset)
     except PortalError as error:
         if error.status_code == 404:  # the relation vanished under a concurrent schema change
