@@ -39,7 +39,8 @@ class Window:
         return queryset[self.offset : self.offset + self.limit]
 
 
-def _non_negative_int(params, name: str, default: int) -> int:
+def non_negative_int(params, name: str, default: int) -> int:
+    """``params[name]`` as a whole number >= 0 (``default`` when absent or empty), else a 400."""
     raw = params.get(name)
     if raw in (None, ""):
         return default
@@ -53,11 +54,11 @@ def _non_negative_int(params, name: str, default: int) -> int:
 
 
 def parse_window(params) -> Window:
-    offset = _non_negative_int(params, "offset", 0)
+    offset = non_negative_int(params, "offset", 0)
     if str(params.get("limit", "")).lower() == ALL:
         return Window(None, offset)
     maximum = portal_setting("MAX_PAGE_SIZE")
-    limit = _non_negative_int(params, "limit", portal_setting("PAGE_SIZE"))
+    limit = non_negative_int(params, "limit", portal_setting("PAGE_SIZE"))
     if limit > maximum:
         raise BadRequest(f"limit may be at most {maximum}; use limit=all to stream every row", parameter="limit")
     return Window(limit, offset)

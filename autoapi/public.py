@@ -25,7 +25,7 @@ from autoapi.responsecache import cached_page
 from autoapi.typemap import type_info
 from autoapi.naming import decode_key, decode_segment, encode_segment
 from autoapi.ordering import sort_directions
-from autoapi.pagination import Window, count_rows
+from autoapi.pagination import Window, count_rows, non_negative_int
 from autoapi.plans import is_filtered, selected_rows
 from autoapi.rowsources import JSONRows
 from autoapi.pgarray import parse_array_literal
@@ -36,7 +36,7 @@ from autoapi.snapshot import Column, Relation, Snapshot
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
     "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
-    "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name",
+    "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
 ]
 

@@ -19,10 +19,14 @@ GROUPED = "group_by=carrier&aggregate=count,avg:dep_delay"
 GROUPED_SQL = ("SELECT carrier, count(*) AS count, avg(dep_delay) AS avg_dep_delay FROM public.flights "
                "GROUP BY carrier ORDER BY carrier")
 FACET_TIME_LIMIT_MS = 200  # the default (autoapi/conf.py)
+FLIGHTS_PAGE = "/catalog/public/flights/"
+POINTS_PAGE = "/catalog/bench/points/"
+SLOW_PAGE = POINTS_PAGE + "?_facet=name"
+SLOW_FRAGMENT = POINTS_PAGE + "-/facets?_facet=name"
 
 
 def section_aggregates(ctx) -> None:
-    from bench.run import log, ms, postgres_query_median, ratio_ok, sequential_median
+    from bench.run import log
 
     runs = 7 if ctx.args.quick else 25
     with_facets = Portal(ctx.main_url, workers=1, threads=8, log_dir=ctx.tmp, name="facets")
@@ -32,43 +36,61 @@ def section_aggregates(ctx) -> None:
     try:
         with_facets.start()
         session = KeepAlive(with_facets.port)
-        postgres = postgres_query_median(ctx.cluster, GROUPED_SQL, runs)
-        for fmt in ("json", "csv"):
-            portal = sequential_median(session, f"/api/public/flights/?{GROUPED}&format={fmt}", runs)
-            r, ok = ratio_ok(portal, postgres, 1.2)
-            ctx.add(f"{GROUPED} over flights, {fmt.upper()}, median of {runs}", ms(portal),
-                    f"{ms(postgres)} (GROUP BY)", r, "<= 1.2", ok)
-        page = "/catalog/public/flights/"
-        faceted = sequential_median(session, page, runs)
-        _expect(session, page, b"data-facets-url")
-        fragment = sequential_median(session, page + "-/facets", runs)
-        _expect(session, page + "-/facets", b'class="facet"')
-        slow = "/catalog/bench/points/?_facet=name"
-        slow_fragment_path = "/catalog/bench/points/-/facets?_facet=name"
-        _expect(session, slow_fragment_path, b"took longer than")
-        slow_page = sequential_median(session, slow, max(runs // 3, 3))
-        slow_fragment = sequential_median(session, slow_fragment_path, max(runs // 3, 3))
-        facet_count = _expect(session, slow_fragment_path, b"")[1].count(b'class="facet"')
+        grouped_answers(ctx, session, runs)
+        faceted = faceted_pages(session, runs)
         with_facets.stop()
-
         without.start()
-        plain_session = KeepAlive(without.port)
-        plain = sequential_median(plain_session, page, runs)
-        plain_points = sequential_median(plain_session, "/catalog/bench/points/", max(runs // 3, 3))
-        r, ok = ratio_ok(faceted, plain, 1.5)
-        ctx.add(f"flights catalog page with its suggested facets vs none, median of {runs}", ms(faceted),
-                f"{ms(plain)} (no facets)", r, "<= 1.5", ok)
-        ctx.add("  then its facets fragment (4 facets, fetched by the page's script)", ms(fragment), ok=None)
-        r, ok = ratio_ok(slow_page, plain_points, 1.5)
-        ctx.add("bench.points page with a facet that runs out of time vs none", ms(slow_page),
-                f"{ms(plain_points)} (no facets)", r, "<= 1.5", ok)
-        # Two facet threads: the fragment ends within its facets' time limits, two at a time.
-        bound = -(-facet_count // 2) * FACET_TIME_LIMIT_MS / 1000 + 0.15
-        ctx.add(f"  then its facets fragment ({facet_count} facets, those over 2 million rows out of time)",
-                ms(slow_fragment), target=f"< {ms(bound)}", ok=slow_fragment < bound)
+        compare_pages(ctx, KeepAlive(without.port), faceted, runs)
     finally:
         with_facets.stop()
         without.stop()
+
+
+def grouped_answers(ctx, session: KeepAlive, runs: int) -> None:
+    from bench.run import ms, postgres_query_median, ratio_ok, sequential_median
+
+    postgres = postgres_query_median(ctx.cluster, GROUPED_SQL, runs)
+    for fmt in ("json", "csv"):
+        portal = sequential_median(session, f"/api/public/flights/?{GROUPED}&format={fmt}", runs)
+        r, ok = ratio_ok(portal, postgres, 1.2)
+        ctx.add(f"{GROUPED} over flights, {fmt.upper()}, median of {runs}", ms(portal),
+                f"{ms(postgres)} (GROUP BY)", r, "<= 1.2", ok)
+
+
+def faceted_pages(session: KeepAlive, runs: int) -> dict:
+    """Medians of the pages with facets, and of the fragments their scripts fetch."""
+    from bench.run import sequential_median
+
+    _expect(session, FLIGHTS_PAGE, b"data-facets-url")
+    _expect(session, FLIGHTS_PAGE + "-/facets", b'class="facet"')
+    _expect(session, SLOW_FRAGMENT, b"took longer than")
+    few = max(runs // 3, 3)
+    return {
+        "page": sequential_median(session, FLIGHTS_PAGE, runs),
+        "fragment": sequential_median(session, FLIGHTS_PAGE + "-/facets", runs),
+        "slow_page": sequential_median(session, SLOW_PAGE, few),
+        "slow_fragment": sequential_median(session, SLOW_FRAGMENT, few),
+        "slow_facets": _expect(session, SLOW_FRAGMENT, b"")[1].count(b'class="facet"'),
+    }
+
+
+def compare_pages(ctx, plain_session: KeepAlive, faceted: dict, runs: int) -> None:
+    from bench.run import ms, ratio_ok, sequential_median
+
+    plain = sequential_median(plain_session, FLIGHTS_PAGE, runs)
+    plain_points = sequential_median(plain_session, POINTS_PAGE, max(runs // 3, 3))
+    r, ok = ratio_ok(faceted["page"], plain, 1.5)
+    ctx.add(f"flights catalog page with its suggested facets vs none, median of {runs}", ms(faceted["page"]),
+            f"{ms(plain)} (no facets)", r, "<= 1.5", ok)
+    ctx.add("  then its facets fragment (4 facets, fetched by the page's script)", ms(faceted["fragment"]), ok=None)
+    r, ok = ratio_ok(faceted["slow_page"], plain_points, 1.5)
+    ctx.add("bench.points page with a facet that runs out of time vs none", ms(faceted["slow_page"]),
+            f"{ms(plain_points)} (no facets)", r, "<= 1.5", ok)
+    # Two facet threads: the fragment ends within its facets' time limits, two at a time.
+    count = faceted["slow_facets"]
+    bound = -(-count // 2) * FACET_TIME_LIMIT_MS / 1000 + 0.15
+    ctx.add(f"  then its facets fragment ({count} facets, those over 2 million rows out of time)",
+            ms(faceted["slow_fragment"]), target=f"< {ms(bound)}", ok=faceted["slow_fragment"] < bound)
 
 
 def _expect(session: KeepAlive, path: str, needle: bytes) -> tuple[int, bytes]:

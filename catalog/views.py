@@ -19,7 +19,7 @@ from django.utils.html import escape
 from autoapi.conf import portal_setting
 from autoapi.public import (
     PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
-    relation_activity,
+    non_negative_int, relation_activity,
 )
 from autoapi.public import cached_page, sort_directions
 from catalog import estimates, facet_pages, filtering, metadata, opendata, present, sections
@@ -228,23 +228,11 @@ def add_filter(request, schema: str, relation: str):
 def _window(raw: dict) -> tuple[int, int]:
     """The preview's limit and offset from ``?limit=`` and ``?offset=`` (400 on nonsense)."""
     default, maximum = portal_setting("PREVIEW_ROWS"), portal_setting("MAX_PAGE_SIZE")
-    limit = _whole_number(raw.get("limit"), "limit", default)
-    offset = _whole_number(raw.get("offset"), "offset", 0)
+    limit = non_negative_int(raw, "limit", default)
+    offset = non_negative_int(raw, "offset", 0)
     if not 1 <= limit <= maximum:
         raise PortalError(f"the preview shows between 1 and {maximum} rows; the download links give every row")
     return limit, offset
-
-
-def _whole_number(raw: str | None, name: str, default: int) -> int:
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise PortalError(f"{name} must be a whole number") from None
-    if value < 0:
-        raise PortalError(f"{name} must not be negative")
-    return value
 
 
 def read_rows(request, relation, params: QueryDict, limit: int, offset: int) -> Rows:
