@@ -41,7 +41,8 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 install-python: $(VENV)/.installed-test
 
 # Front-end files from npm, pinned by package-lock.json: Leaflet (served as static/vendor/leaflet/
-# for the catalog's maps) and axe-core (the accessibility checks of the browser tests).
+# for the catalog's maps), Chart.js (static/vendor/chartjs/, the facet charts) and axe-core (the
+# accessibility checks of the browser tests).
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }
 	npm ci --no-audit --no-fund

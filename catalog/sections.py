@@ -243,6 +243,15 @@ def map_preview(relation: Relation, filters_only: QueryDict) -> dict | None:
     }
 
 
+# --- the facet charts ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def chartjs_installed() -> bool:
+    """Chart.js (``make install-js``) draws the facets' charts; without it they stay hidden."""
+    return finders.find("vendor/chartjs/chart.umd.min.js") is not None
+
+
 # --- the data dictionary -----------------------------------------------------------------------------
 
 

@@ -147,6 +147,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 LEAFLET_DIST = BASE_DIR / "node_modules" / "leaflet" / "dist"
 if LEAFLET_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/leaflet", LEAFLET_DIST))
+# Chart.js likewise, as static/vendor/chartjs/ (the facet charts use its UMD build, chart.umd.min.js).
+CHARTJS_DIST = BASE_DIR / "node_modules" / "chart.js" / "dist"
+if CHARTJS_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/chartjs", CHARTJS_DIST))
 # `manage.py collectstatic` (run by `make demo`, `make serve` and the tests' set-up) copies every
 # file under a content-hashed name (portal.a1b2c3d4e5f6.css) with gzip and brotli copies beside it;
 # {% static %} links to the hashed names, which whitenoise serves with a ten-year

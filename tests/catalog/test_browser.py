@@ -5,43 +5,22 @@ header, uses the add-a-filter form, and runs axe-core (npm, ``make install-js``)
 no serious or critical violation is allowed. Screenshots go to ``var/screenshots/``.
 
 Skipped, with the reason, when Chromium, Playwright or ``node_modules/axe-core`` is missing;
-``make test`` installs all three.
+``make test`` installs all three. The set-up is shared with the other browser tests
+(``tests/catalog/browser.py``).
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from autoapi.public import get_snapshot
+from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
+    DESKTOP, PHONE, assert_accessible, browser, page, screenshot, skip_without_browser,
+)
 from tests.catalog.helpers import page_url
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = ROOT / "var" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - the test extras install it
-    sync_playwright = None
-
-_missing = [
-    reason for reason, absent in (
-        (f"Chromium is not at {CHROMIUM} (make install-system installs Debian's chromium)", not CHROMIUM.exists()),
-        ("the playwright Python package is not installed (pip install -e '.[test]')", sync_playwright is None),
-        (f"{AXE.relative_to(ROOT)} is missing (make install-js runs npm ci)", not AXE.exists()),
-    ) if absent
-]
-pytestmark = pytest.mark.skipif(bool(_missing), reason="; ".join(_missing) or "ready")
+pytestmark = skip_without_browser
 
 
 @pytest.fixture(scope="module")
@@ -66,47 +45,6 @@ def url(urls, name: str) -> str:
     if not urls.get(name):
         pytest.skip(f"the fixture database has no relation for {name!r}")
     return urls[name]
-
-
-@pytest.fixture(scope="module")
-def browser(urls):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    page.problems = []  # scripts that fail and resources that do not load fail the test
-    page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
-    page.on("response", lambda r: r.status >= 400 and page.problems.append(f"{r.status} {r.url}"))
-    yield page
-    context.close()
-
-
-def axe_violations(page) -> list[dict]:
-    """axe-core's serious and critical violations on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
-    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "help": v["help"], "targets": [n["target"] for n in v["nodes"]][:5]}
-        for v in results["violations"] if v["impact"] in ("serious", "critical")
-    ]
-
-
-def assert_accessible(page):
-    violations = axe_violations(page)
-    assert not violations, json.dumps(violations, indent=2)
-
-
-def screenshot(page, name: str):
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_home_page(page, urls):
