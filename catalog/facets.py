@@ -24,7 +24,7 @@ from django.http import QueryDict
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.public import (
-    PortalError, Relation, TimeLimitExceeded, api_url, column_kind, count_name, fetch_groups, filter_parameter,
+    TRUE_WORDS, PortalError, Relation, TimeLimitExceeded, api_url, column_kind, count_name, fetch_groups, filter_parameter,
     is_sortable,
 )
 from catalog import sections
@@ -239,6 +239,8 @@ def _value_link(facet: Facet, text: str, page_params: QueryDict) -> tuple[QueryD
     """Values of one facet combine with OR: ``col=a``, then ``col__in=a,b``; clicking a chosen
     value takes it out again. (A value holding a comma cannot join an ``in`` list: it replaces.)"""
     exact, within = filter_parameter(facet.column.name), filter_parameter(facet.column.name, "in")
+    page_params = page_params.copy()
+    page_params.pop(filter_parameter(facet.column.name, "isnull"), None)  # null or values: one or the other
     chosen = [page_params[exact]] if exact in page_params else []
     if within in page_params:
         chosen += [v for v in page_params[within].split(",") if v not in chosen]
@@ -262,11 +264,13 @@ def _value_link(facet: Facet, text: str, page_params: QueryDict) -> tuple[QueryD
 def _null_link(facet: Facet, page_params: QueryDict) -> tuple[QueryDict, bool]:
     name = filter_parameter(facet.column.name, "isnull")
     params = page_params.copy()
-    selected = params.get(name, "").lower() in ("true", "1", "yes", "t", "on")
+    selected = params.get(name, "").lower() in TRUE_WORDS
     if selected:
         params.pop(name)
-    else:
+    else:  # null or values: one or the other (an AND of both would match nothing)
         params[name] = "true"
+        for other in (filter_parameter(facet.column.name), filter_parameter(facet.column.name, "in")):
+            params.pop(other, None)
     return params, selected
 
 

@@ -179,3 +179,10 @@ def test_downloads_give_each_facets_aggregate_url_and_no_catalog_parameter(clien
         counted = "count_" if "group_by=count&" in url else "count"  # the README's rule for a clash
         assert sum(row[counted] for row in response.json()["results"]) == 15
     assert "_facet" not in section  # the API knows no such parameter: the snippets must work as printed
+
+
+def test_null_and_values_of_one_facet_replace_each_other(client):
+    values = facets(text(client.get(SALES_PAGE, {"_facet": "region", "region": "north"})))["region"]["values"]
+    assert query(values["null"][1]) == {"_facet": ["region"], "region__isnull": ["true"]}
+    values = facets(text(client.get(values["null"][1])))["region"]["values"]
+    assert query(values["south"][1]) == {"_facet": ["region"], "region": ["south"]}
