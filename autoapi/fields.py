@@ -119,6 +119,9 @@ operator_lookup(JSONDocumentField, "contains", "({lhs})::jsonb @> ({rhs})::jsonb
 operator_lookup(ArrayValuesField, "contains", "{lhs} @> {rhs}")
 operator_lookup(ArrayValuesField, "overlap", "{lhs} && {rhs}")
 operator_lookup(TextSearchField, "search", "{lhs} @@ websearch_to_tsquery({rhs})")
+# CQL2's LIKE (autoapi/cql2): % and _ wildcards, \ escapes, as PostgreSQL's own LIKE has them.
+operator_lookup(models.TextField, "cql_like", "{lhs} LIKE {rhs}")
+operator_lookup(models.TextField, "cql_ilike", "{lhs} ILIKE {rhs}")
 
 
 @GeometryField.register_lookup

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 # Parameters that are never filters.
 RESERVED_PARAMETERS = frozenset({"format", "limit", "offset", "ordering", "fields", "cursor", "expand",
-                                 "group_by", "aggregate", "having"})
+                                 "group_by", "aggregate", "having", "filter", "filter-lang"})
+# Reserved parameters that select rows (a CQL2 filter): a request with one is filtered.
+SELECTING_PARAMETERS = frozenset({"filter"})
 NEGATION_SUFFIX = "!"  # ``?carrier!=UA``: any filter, negated
 TRUE_WORDS = frozenset({"true", "t", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "f", "0", "no", "off"})

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from autoapi import aggregates, cursors, grouping, queries
 from autoapi.conf import portal_setting
 from autoapi.errors import BadRequest
-from autoapi.lookups import RESERVED_PARAMETERS
+from autoapi.lookups import RESERVED_PARAMETERS, SELECTING_PARAMETERS
 from autoapi.ordering import order_queryset, ordering_terms, signature
 from autoapi.pagination import CountPlan, Window, count_plan, parse_window
 from autoapi.shaping import parse_shape
@@ -32,7 +32,7 @@ class PagePlan:
 
 
 def is_filtered(params) -> bool:
-    return any(name not in RESERVED_PARAMETERS for name in params)
+    return any(name not in RESERVED_PARAMETERS or name in SELECTING_PARAMETERS for name in params)
 
 
 def build_plan(view, renderer, key: tuple) -> PagePlan:

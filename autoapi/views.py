@@ -15,6 +15,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
 
 from autoapi import aggregates, replicas
+from autoapi.cql2.backend import CQL2FilterBackend
 from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadable, translate_database_error
 from autoapi.exports import first_then_rest
 from autoapi.filenames import content_disposition
@@ -70,7 +71,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
     snapshot = None
     plans: PlanCache = None  # per relation per snapshot (build_viewset)
     count_estimates: CountEstimates = None
-    filter_backends = [StrictParameterBackend, DjangoFilterBackend]
+    filter_backends = [StrictParameterBackend, DjangoFilterBackend, CQL2FilterBackend]
     renderer_classes = list(ROW_RENDERERS)
     pagination_class = RowPagination
 
