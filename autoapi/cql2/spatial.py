@@ -25,6 +25,22 @@ def location(relation):
     return geometry_source(relation)
 
 
+def check_literal(geometry: nodes.Geometry, postgis: str, refuse) -> None:
+    """Ask PostGIS to read the literal now, so that a shape it refuses (an unclosed ring, GeoJSON
+    it cannot read) is a 400 naming the filter, not an error in the middle of the page's query."""
+    from django.db import DatabaseError, connections, transaction
+
+    from autoapi.conf import DATABASE_ALIAS
+
+    try:
+        with transaction.atomic(using=DATABASE_ALIAS), connections[DATABASE_ALIAS].cursor() as cursor:
+            cursor.execute(f"SELECT {_literal_sql(postgis, geometry)}", [geometry.wkt])
+    except DatabaseError as exc:
+        cause = exc.__cause__ or exc
+        message = (getattr(cause, "diag", None) and cause.diag.message_primary) or str(cause).splitlines()[0]
+        raise refuse(f"PostGIS cannot read the geometry: {message}") from None
+
+
 def condition(node: nodes.Spatial, relation, snapshot, source, refuse) -> Q:
     left, right = node.left, node.right
     if isinstance(left, nodes.Geometry) and isinstance(right, nodes.Property):
@@ -40,6 +56,7 @@ def condition(node: nodes.Spatial, relation, snapshot, source, refuse) -> Q:
         if column is None or not column.is_geometry:
             raise refuse(f"{left.name!r} is not a geometry column",
                          allowed=[c.name for c in relation.columns if c.is_geometry])
+        check_literal(right, _field_postgis(column), refuse)
         return Q(**{f"{column.attname}__cql_spatial": (FUNCTIONS[node.op], right)})
     if left.name != LOCATION or column is not None:
         raise refuse(f"on this relation the location is {LOCATION!r}: the point of "
@@ -48,6 +65,12 @@ def condition(node: nodes.Spatial, relation, snapshot, source, refuse) -> Q:
 
 
 _MIRRORED = {"s_within": "s_contains", "s_contains": "s_within"}
+
+
+def _field_postgis(column) -> str:
+    from autoapi.typemap import postgis_schema
+
+    return postgis_schema(column)
 
 
 def _lat_lon(node: nodes.Spatial, geometry: nodes.Geometry, source, snapshot, refuse) -> Q:
@@ -60,6 +83,7 @@ def _lat_lon(node: nodes.Spatial, geometry: nodes.Geometry, source, snapshot, re
     if postgis is None:
         raise refuse(f"{node.op.upper()} with this shape needs PostGIS, which this database does not have; "
                      "BBOX(...) works without it")
+    check_literal(geometry, quote_identifier(postgis), refuse)
     test = Q(PointPredicate(models.F(lon), models.F(lat), geometry=geometry, function=FUNCTIONS[node.op],
                             postgis=quote_identifier(postgis)))
     if node.op in ("s_intersects", "s_within", "s_equals", "s_touches"):

@@ -206,3 +206,54 @@ def test_a_column_named_filter_is_filtered_as_filter__exact(client):
     response = client.get(SALES, {"filter__exact": "x"})
     assert response.status_code == 400  # agg_sales has no such column: the usual unknown-parameter answer
     assert "filter__exact" in json_body(response)["detail"]
+
+
+# (relation, CQL2 text, the same condition in SQL): the literal in WGS 84, the column in its own SRID.
+SPATIAL_CASES = [
+    ("geo_points", "S_INTERSECTS(geom, BBOX(-80, 30, -70, 50))",
+     "extensions.ST_Intersects(geom, extensions.ST_MakeEnvelope(-80, 30, -70, 50, 4326))"),
+    ("geo_points", "S_WITHIN(geom, POLYGON((-180 -90, 0 -90, 0 90, -180 90, -180 -90)))",
+     "extensions.ST_Within(geom, 'SRID=4326;POLYGON((-180 -90, 0 -90, 0 90, -180 90, -180 -90))'::extensions.geometry)"),
+    ("geo_points", "S_DISJOINT(geom, BBOX(-80, 30, -70, 50))",
+     "extensions.ST_Disjoint(geom, extensions.ST_MakeEnvelope(-80, 30, -70, 50, 4326))"),
+    ("geo_points", "NOT S_INTERSECTS(geom, POINT(0 0)) OR geom IS NULL",
+     "NOT extensions.ST_Intersects(geom, 'SRID=4326;POINT(0 0)'::extensions.geometry) OR geom IS NULL"),
+    ("geo_polygons_2263", "S_INTERSECTS(geom, POINT(-73.9847 40.7472))",  # in the Midtown block
+     "extensions.ST_Intersects(geom, extensions.ST_Transform('SRID=4326;POINT(-73.9847 40.7472)'::extensions.geometry, 2263))"),
+    ("geo_polygons_2263", "S_CONTAINS(geom, BBOX(-74.012, 40.690, -74.005, 40.695))",  # inside the one with a hole
+     "extensions.ST_Contains(geom, extensions.ST_Transform(extensions.ST_MakeEnvelope(-74.012, 40.690, -74.005, 40.695, 4326), 2263))"),
+    ("geog_points", "S_INTERSECTS(geog, BBOX(170, -20, 180, -10))",
+     "extensions.ST_Intersects(geog::extensions.geometry, extensions.ST_MakeEnvelope(170, -20, 180, -10, 4326))"),
+    ("places_latlon", "S_INTERSECTS(geometry, BBOX(-80, 30, -70, 50))",
+     "latitude BETWEEN 30 AND 50 AND longitude BETWEEN -80 AND -70"),
+    ("places_latlon", "S_WITHIN(geometry, POLYGON((-1 -1, 200 -1, 200 60, -1 60, -1 -1)))",
+     "extensions.ST_Within(extensions.ST_SetSRID(extensions.ST_MakePoint(longitude, latitude), 4326), "
+     "'SRID=4326;POLYGON((-1 -1, 200 -1, 200 60, -1 60, -1 -1))'::extensions.geometry)"),
+]
+
+
+@pytest.mark.parametrize("name, cql, sql", SPATIAL_CASES, ids=[f"{c[0]}: {c[1][:40]}" for c in SPATIAL_CASES])
+def test_spatial_predicates_select_what_postgis_selects(client, superuser_conn, requires_postgis, name, cql, sql):
+    expected = sql_ids(superuser_conn, f"public.{name}", sql)
+    assert api_ids(client, f"/api/public/{name}/", cql) == expected and expected
+
+
+def test_spatial_json_and_geojson_literals(client, superuser_conn, requires_postgis):
+    polygon = {"type": "Polygon", "coordinates": [[[-80, 30], [-70, 30], [-70, 50], [-80, 50], [-80, 30]]]}
+    for url in ("/api/public/geo_points/", "/api/public/places_latlon/"):
+        prop = "geom" if "geo_points" in url else "geometry"
+        for literal in (polygon, {"bbox": [-80, 30, -70, 50]}):
+            document = {"op": "s_intersects", "args": [{"property": prop}, literal]}
+            assert api_ids(client, url, json.dumps(document), "cql2-json") == [1]
+
+
+@pytest.mark.parametrize("url, cql, fragment", [
+    ("/api/public/geo_points/", "S_INTERSECTS(geom, POLYGON((0 0, 1 0, 1 1)))", "PostGIS cannot read the geometry"),
+    ("/api/public/geo_points/", "S_INTERSECTS(name, POINT(0 0))", "'name' is not a geometry column"),
+    ("/api/public/geo_points/", "S_INTERSECTS(geom, BBOX(10, 0, 0, 10))", "west <= east"),
+    ("/api/public/geo_points/", "S_INTERSECTS(POINT(0 0), POINT(1 1))", "takes the location"),
+    ("/api/public/places_latlon/", "S_INTERSECTS(latitude, POINT(0 0))", "the location is 'geometry'"),
+])
+def test_spatial_misuse_is_a_400(client, requires_postgis, url, cql, fragment):
+    response = client.get(url, {"filter": cql})
+    assert response.status_code == 400 and fragment in json_body(response)["detail"], body(response)[:300]
