@@ -51,6 +51,15 @@ COMMON_PARAMETERS = [
                     "median (numbers and intervals) and min, max; named `count` and `<function>_<column>` in the "
                     "result (underscores are appended to a name a group column already has). Defaults to `count` "
                     "with `group_by`; alone, one row over every selected row."},
+    {"name": "filter", "in": "query", "schema": {"type": "string", "maxLength": 20000},
+     "description": "An OGC CQL2 filter, ANDed with the other filters: `carrier IN ('AA','UA') AND (dep_delay > 60 OR "
+                    "arr_delay > 60) AND NOT origin = 'EWR'`. Comparisons, LIKE, CASEI, IN, BETWEEN, IS NULL, AND/OR/NOT, "
+                    "DATE/TIMESTAMP/INTERVAL with T_BEFORE, T_AFTER, T_INTERSECTS, T_DISJOINT, T_DURING, T_EQUALS, and "
+                    "S_INTERSECTS, S_WITHIN, S_CONTAINS, S_DISJOINT... with WKT or BBOX on the location (a geometry "
+                    "column, or `geometry` for latitude/longitude). At most 20 levels of nesting and 1000 conditions."},
+    {"name": "filter-lang", "in": "query", "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"],
+                                                       "default": "cql2-text"},
+     "description": "The encoding of `filter`: CQL2 text (default) or CQL2 JSON."},
     {"name": "having", "in": "query", "schema": {"type": "string"},
      "description": "A condition on an aggregate of the request, `<aggregate>__<lookup>:<value>` with the lookups "
                     "exact, gt, gte, lt, lte (`count__gt:100`); repeat the parameter for several (all must hold)."},

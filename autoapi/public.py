@@ -15,6 +15,7 @@ from rest_framework.request import Request
 
 from autoapi import grouping, queries, replicas
 from autoapi.aggregates import count_name
+from autoapi.cql2 import backend as cql2_backend, from_simple as cql2_from_simple, words as cql2_words
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
 from autoapi.lookups import (
     FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, filter_parameters,
@@ -37,8 +38,35 @@ __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
     "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
     "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
+    "filter_in_words", "filter_text", "simple_filter_as_cql2", "any_of_cql2",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
 ]
+
+
+def filter_in_words(params) -> str | None:
+    """The request's CQL2 ``?filter=`` in words, or None (none, or one the API will refuse)."""
+    try:
+        node = cql2_backend.parse(params)
+    except PortalError:
+        return None
+    return None if node is None else cql2_words.words(node)
+
+
+def filter_text(params) -> str | None:
+    """The request's CQL2 ``?filter=`` as CQL2 text (whatever its encoding), or None."""
+    try:
+        node = cql2_backend.parse(params)
+    except PortalError:
+        return None
+    return None if node is None else cql2_words.text(node)
+
+
+def simple_filter_as_cql2(column: Column, lookup: str, value: str, negated: bool):
+    """A simple filter as a CQL2 condition (for an OR group), or None when CQL2 cannot say it."""
+    return cql2_from_simple.condition(column, lookup, value, negated)
+
+
+any_of_cql2 = cql2_from_simple.any_of
 
 
 def column_kind(column: Column) -> str:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from autoapi.public import (
     FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, Relation,
-    filter_parameter, filter_parameters, lookups,
+    filter_in_words, filter_parameter, filter_parameters, lookups,
 )
+
+FILTER = "filter"  # the CQL2 filter (autoapi/cql2): described in words, removed with its language
 
 
 def parameter_map(relation: Relation) -> dict[str, tuple[str | None, str]]:
@@ -42,6 +44,12 @@ def describe(relation: Relation, params) -> list[dict]:
             column, lookup = target
             entry.update(column=column, lookup=lookup, words=_phrase(relation, column, lookup, value, negated))
         described.append(entry)
+    if FILTER in params:
+        words = filter_in_words(params)
+        if words and " or " in words and described:  # "a and (b or c)", not "a and b or c"
+            words = f"({words})"
+        described.append({"parameter": FILTER, "value": params.get(FILTER), "column": None, "lookup": "cql2",
+                          "negated": False, "words": words})
     return described
 
 

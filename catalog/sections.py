@@ -94,14 +94,11 @@ def filters(relation: Relation, params: QueryDict, page_params: QueryDict) -> di
     path = present.catalog_url(relation)
     described = filtering.describe(relation, params)
     for entry in described:
-        remaining = page_params.copy()
-        remaining.pop(entry["parameter"], None)
-        remaining.pop("offset", None)
+        remaining = _without(page_params, entry["parameter"])
         entry["remove_url"] = query_url(path, remaining)
     cleared = page_params.copy()
     for entry in described:
-        cleared.pop(entry["parameter"], None)
-    cleared.pop("offset", None)
+        cleared = _without(cleared, entry["parameter"])
     form_query = page_params.copy()
     form_query.pop("offset", None)
     return {
@@ -114,6 +111,14 @@ def filters(relation: Relation, params: QueryDict, page_params: QueryDict) -> di
             "query": form_query.urlencode(safe=",~"),
         },
     }
+
+
+def _without(params: QueryDict, name: str) -> QueryDict:
+    """``params`` without the filter ``name`` (a CQL2 filter goes with its language) nor an offset."""
+    remaining = params.copy()
+    for gone in (name, "offset", *(("filter-lang",) if name == filtering.FILTER else ())):
+        remaining.pop(gone, None)
+    return remaining
 
 
 # --- preview ---------------------------------------------------------------------------------------

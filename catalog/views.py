@@ -22,7 +22,7 @@ from autoapi.public import (
     non_negative_int, relation_activity,
 )
 from autoapi.public import cached_page, sort_directions
-from catalog import estimates, facet_pages, filtering, metadata, opendata, present, sections
+from catalog import estimates, facet_pages, filtering, or_groups, metadata, opendata, present, sections
 from catalog.sections import with_query
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,8 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
 def add_filter(request, schema: str, relation: str):
     """The add-a-filter form's target: ``column``, ``lookup``, ``value`` and ``negate`` become the
     API's ``?<column>__<lookup>[!]=<value>`` on the relation page (a 303 redirect), keeping the
-    page's other parameters (sent as ``query``). Works without JavaScript; nothing is stored."""
+    page's other parameters (sent as ``query``); with ``or``, an OR group with the column's
+    filters (``catalog.or_groups``). Works without JavaScript; nothing is stored."""
     try:
         _snapshot, _checked, found = snapshot_and_relation(request, schema, relation)
     except Unavailable as stop:
@@ -217,6 +218,15 @@ def add_filter(request, schema: str, relation: str):
         )
     if lookup == "isnull" and not value.strip():
         value = "true"
+    if request.GET.get("or", "") in ("1", "on", "true"):
+        try:
+            grouped = or_groups.with_or_group(found, query, column_name, lookup, value, negated)
+        except or_groups.CannotGroup as refusal:
+            return error_page(request, 400, "This filter cannot be added", str(refusal),
+                              back_url=sections.query_url(present.catalog_url(found), query),
+                              back_label=f"Back to {found.name}")
+        if grouped is not None:
+            return HttpResponseRedirect(sections.query_url(present.catalog_url(found), grouped), status=303)
     query.pop("offset", None)
     query.setlist(parameter, [value])
     return HttpResponseRedirect(sections.query_url(present.catalog_url(found), query), status=303)

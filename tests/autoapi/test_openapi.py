@@ -71,7 +71,13 @@ JUNK = st.one_of(
                      "a,b", "[1,2]", '{"a":1}', "true", "2024-02-30", "1,2,3,4", "-180,-90,180,90", "all", "-id",
                      # grouping: valid and nearly valid terms
                      "count", "-count", "id", "id__month", "count__gt:1", "count__gt:x", "sum:id", "avg:id,max:id",
-                     "median:id", "count_distinct:id", "min:nope", "sum:"]),
+                     "median:id", "count_distinct:id", "min:nope", "sum:",
+                     # CQL2 (filter, filter-lang): valid, hostile and malformed
+                     "id = 1", "id > 1 OR id IS NULL", "NOT (id = 1 AND id < 5)", "cql2-json", "cql2-text",
+                     "id = 1; DROP TABLE x", "id = '1'' OR ''1''=''1'", '"id" = 1) OR (1 = 1', "id IN (" + ",".join(["1"] * 300) + ")",
+                     "(" * 500 + "id = 1" + ")" * 500, "NOT " * 50 + "id = 1", "S_INTERSECTS(geom, POLYGON((0 0, 1 0)))",
+                     "S_INTERSECTS(geometry, BBOX(0,0,1,1))", "id LIKE '%'", "T_BEFORE(id, DATE('2024-02-30'))",
+                     '{"op":"=","args":[{"property":"id"},1]}', '{"op":"not","args":[' * 40 + "true" + "]}" * 40]),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(str),
 )
