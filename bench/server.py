@@ -43,7 +43,7 @@ class Portal:
         env.update(self.extra_env)
         cmd = [str(GUNICORN), "portal.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "600",
-               "--graceful-timeout", "5"]
+               "--graceful-timeout", "5", "--limit-request-line", "8190"]  # as portal/gunicorn.conf.py
         if self.cpus is not None:
             cmd = ["taskset", "-c", self.cpus, *cmd]  # taskset execs gunicorn: same pid
         self.logfh = open(self.log_path, "ab")

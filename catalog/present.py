@@ -252,3 +252,19 @@ def references(relation: Relation, snapshot: Snapshot) -> list[dict]:
             }
         )
     return entries
+
+
+def error_summary(status: int, detail: str, extra: dict) -> dict:
+    """An error for the relation template: the message and what the API says is allowed."""
+    hints = []
+    errors = extra.get("errors")
+    if isinstance(errors, dict):
+        for field, messages in errors.items():
+            texts = messages if isinstance(messages, (list, tuple)) else [messages]
+            hints.append({"parameter": str(field), "message": " ".join(str(m) for m in texts)})
+    for label, key in (("Allowed lookups", "allowed_lookups"), ("Allowed values", "allowed"),
+                       ("Other parameters", "allowed_parameters"), ("Expected", "expected")):
+        if extra.get(key):
+            hints.append({"label": label, "values": [str(v) for v in extra[key]]})
+    titles = {400: "This filter cannot be applied", 409: "This relation cannot be read", 503: "Database unavailable"}
+    return {"status": status, "title": titles.get(status, "The rows cannot be shown"), "detail": detail, "hints": hints}

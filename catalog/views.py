@@ -176,7 +176,7 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
     except PortalError as error:
         if error.status_code == 404:  # the relation vanished under a concurrent schema change
             return error_page(request, 404, "Relation not found", error.detail)
-        context["error"] = _error(error.status_code, error.detail, error.extra)
+        context["error"] = present.error_summary(error.status_code, error.detail, error.extra)
         body = render_to_string("catalog/relation.html", context, request=request)
         return with_error_headers(HttpResponse(body, status=error.status_code), error)
     except DatabaseError:
@@ -249,21 +249,6 @@ def read_rows(request, relation, params: QueryDict, limit: int, offset: int) -> 
     """``fetch_rows`` with ``params`` as the query string."""
     return fetch_rows(with_query(request, params), relation, limit, offset)
 
-
-
-def _error(status: int, detail: str, extra: dict) -> dict:
-    """An error for the relation template: the message and what the API says is allowed."""
-    hints = []
-    errors = extra.get("errors")
-    if isinstance(errors, dict):
-        for field, messages in errors.items():
-            texts = messages if isinstance(messages, (list, tuple)) else [messages]
-            hints.append({"parameter": str(field), "message": " ".join(str(m) for m in texts)})
-    for label, key in (("Allowed lookups", "allowed_lookups"), ("Allowed values", "allowed"), ("Other parameters", "allowed_parameters")):
-        if extra.get(key):
-            hints.append({"label": label, "values": [str(v) for v in extra[key]]})
-    titles = {400: "This filter cannot be applied", 409: "This relation cannot be read", 503: "Database unavailable"}
-    return {"status": status, "title": titles.get(status, "The rows cannot be shown"), "detail": detail, "hints": hints}
 
 
 def _relation_context(request, relation, snapshot, checked, filters: QueryDict, page_params: QueryDict,
