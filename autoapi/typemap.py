@@ -78,6 +78,8 @@ DATE = TypeInfo("date", models.DateField, django_filters.DateFilter, ORDERED_LOO
 TIMESTAMP = TypeInfo("timestamp", models.DateTimeField, django_filters.IsoDateTimeFilter, ORDERED_LOOKUPS,
                      openapi={"type": "string", "format": "date-time"}, keyset=True)
 TIME = TypeInfo("time", fields.PassThroughField, django_filters.TimeFilter, ORDERED_LOOKUPS, keyset=True)
+# With a zone offset (12:00:00+02), which Django's time parser refuses: PostgreSQL parses it.
+TIME_WITH_ZONE = TypeInfo("time", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True)
 UUID = TypeInfo("uuid", models.UUIDField, django_filters.UUIDFilter, EQUALITY_LOOKUPS, openapi={"type": "string", "format": "uuid"},
                 keyset=True)
 # Types PostgreSQL parses from a quoted literal: the value travels as text, PostgreSQL validates it.
@@ -100,7 +102,7 @@ BY_TYPNAME = {
     "text": TEXT, "varchar": TEXT, "bpchar": TEXT, "name": TEXT, "citext": CITEXT, "char": TEXT,
     "date": DATE,
     "timestamp": TIMESTAMP, "timestamptz": TIMESTAMP,
-    "time": TIME, "timetz": TIME,
+    "time": TIME, "timetz": TIME_WITH_ZONE,
     "uuid": UUID,
     "interval": COMPARABLE_TEXT_FORM,
     "inet": COMPARABLE_TEXT_FORM, "cidr": COMPARABLE_TEXT_FORM,
