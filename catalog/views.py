@@ -222,8 +222,8 @@ def add_filter(request, schema: str, relation: str):
         try:
             grouped = or_groups.with_or_group(found, query, column_name, lookup, value, negated)
         except or_groups.CannotGroup as refusal:
-            return error_page(request, 400, "This filter cannot be added", str(refusal),
-                              back_url=sections.query_url(present.catalog_url(found), query),
+            back = sections.query_url(present.catalog_url(found), query)
+            return error_page(request, 400, "This filter cannot be added", str(refusal), back_url=back,
                               back_label=f"Back to {found.name}")
         if grouped is not None:
             return HttpResponseRedirect(sections.query_url(present.catalog_url(found), grouped), status=303)

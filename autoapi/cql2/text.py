@@ -10,94 +10,14 @@ characters is written in double quotes (``"Größe (m)"``, ``""`` for a quote in
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from lark import Lark, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from autoapi.cql2 import nodes
 
-GRAMMAR = r"""
-?start: or_expr
-
-?or_expr: and_expr (_OR and_expr)*          -> any_of
-?and_expr: not_expr (_AND not_expr)*        -> all_of
-?not_expr: _NOT not_expr                    -> negation
-         | primary
-?primary: predicate
-        | "(" or_expr ")"
-        | TRUE                              -> true
-        | FALSE                             -> false
-
-?predicate: scalar COMPARE scalar           -> comparison
-          | scalar LIKE scalar              -> like
-          | scalar _NOT LIKE scalar         -> not_like
-          | scalar BETWEEN scalar _AND scalar     -> between
-          | scalar _NOT BETWEEN scalar _AND scalar -> not_between
-          | scalar IN "(" scalar ("," scalar)* ")"        -> in_list
-          | scalar _NOT IN "(" scalar ("," scalar)* ")"   -> not_in_list
-          | scalar IS NULL                  -> is_null
-          | scalar IS _NOT NULL             -> is_not_null
-          | SPATIAL_FN "(" geometry_operand "," geometry_operand ")"  -> spatial
-          | TEMPORAL_FN "(" temporal_operand "," temporal_operand ")" -> temporal
-
-?scalar: property
-       | STRING                             -> string
-       | NUMBER                             -> number
-       | TRUE                               -> true_value
-       | FALSE                              -> false_value
-       | instant
-       | CASEI "(" scalar ")"               -> casei
-       | ACCENTI "(" scalar ")"             -> accenti
-
-?geometry_operand: property | geometry
-?temporal_operand: property | instant | interval
-
-property: IDENTIFIER                        -> identifier
-        | QUOTED_IDENTIFIER                 -> quoted_identifier
-
-instant: DATE "(" STRING ")"                -> date
-       | TIMESTAMP "(" STRING ")"           -> timestamp
-interval: INTERVAL "(" interval_end "," interval_end ")"
-?interval_end: STRING | instant
-
-geometry: BBOX "(" NUMBER "," NUMBER "," NUMBER "," NUMBER ")"  -> bbox
-        | WKT_TYPE wkt_body                                    -> wkt
-wkt_body: "(" wkt_part ("," wkt_part)* ")"
-        | EMPTY
-?wkt_part: wkt_body
-         | coordinate
-         | WKT_TYPE wkt_body                                   -> wkt
-coordinate: NUMBER NUMBER NUMBER? NUMBER?
-
-_OR.2: /OR\b/i
-_AND.2: /AND\b/i
-_NOT.2: /NOT\b/i
-LIKE.2: /LIKE\b/i
-BETWEEN.2: /BETWEEN\b/i
-IN.2: /IN\b/i
-IS.2: /IS\b/i
-NULL.2: /NULL\b/i
-TRUE.2: /TRUE\b/i
-FALSE.2: /FALSE\b/i
-EMPTY.2: /EMPTY\b/i
-CASEI.3: /CASEI(?=\s*\()/i
-ACCENTI.3: /ACCENTI(?=\s*\()/i
-DATE.3: /DATE(?=\s*\()/i
-TIMESTAMP.3: /TIMESTAMP(?=\s*\()/i
-INTERVAL.3: /INTERVAL(?=\s*\()/i
-BBOX.3: /BBOX(?=\s*\()/i
-SPATIAL_FN.3: /S_(INTERSECTS|DISJOINT|WITHIN|CONTAINS|EQUALS|TOUCHES|OVERLAPS|CROSSES)(?=\s*\()/i
-TEMPORAL_FN.3: /T_(BEFORE|AFTER|EQUALS|INTERSECTS|DISJOINT|DURING)(?=\s*\()/i
-WKT_TYPE.3: /(MULTIPOINT|MULTILINESTRING|MULTIPOLYGON|GEOMETRYCOLLECTION|POINT|LINESTRING|POLYGON)(\s*Z)?(?=\s*(\(|EMPTY\b))/i
-COMPARE: "<>" | "<=" | ">=" | "=" | "<" | ">"
-IDENTIFIER: /[^\W\d][\w:.]*/
-QUOTED_IDENTIFIER: /"(?:[^"]|"")+"/
-STRING: /'(?:[^']|'')*'/
-NUMBER: /[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/
-
-%import common.WS
-%ignore WS
-"""
+GRAMMAR = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
 
 
 class CQL2Error(ValueError):
