@@ -27,6 +27,8 @@ class RelationEndpoints:
     viewset: type
     list_view: object
     detail_view: object
+    tile_view: object
+    tilejson_view: object
 
 
 class PublishedAPI:
@@ -88,4 +90,6 @@ class PublishedAPI:
             viewset=viewset,
             list_view=viewset.as_view({"get": "list"}),
             detail_view=viewset.as_view({"get": "retrieve"}),
+            tile_view=viewset.as_view({"get": "tile"}),
+            tilejson_view=viewset.as_view({"get": "tilejson"}),
         )

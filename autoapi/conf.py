@@ -84,6 +84,9 @@ DEFAULTS = {
     # Relations of at most this many (estimated) rows have their facets counted with the page;
     # larger ones and views get the page at once and their facets from its script just after.
     "FACET_INLINE_ROWS": 100000,
+    # Features a vector tile holds at most (/api/<schema>/<relation>/tiles/{z}/{x}/{y}.mvt); a
+    # tile that had more says so in an X-Tile-Truncated header.
+    "TILE_FEATURE_LIMIT": 10000,
 }
 JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 

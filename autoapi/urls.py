@@ -1,4 +1,4 @@
-"""The API's URLs: the index, and one list and one detail route shared by every relation.
+"""The API's URLs: the index, and the list, detail and tile routes shared by every relation.
 
 Relations are not separate URL patterns: the two routes below look the relation up in the current
 snapshot (a dict lookup) and hand the request to that relation's viewset. So a schema change never
@@ -71,10 +71,22 @@ def relation_detail(request, schema: str, relation: str, key: str):
     return _serve(request, schema, relation, "detail_view", key=key)
 
 
+@cached_response("API_CACHE_SECONDS")
+def relation_tile(request, schema: str, relation: str, z: int, x: int, y: int):
+    return _serve(request, schema, relation, "tile_view", z=z, x=x, y=y)
+
+
+@cached_response("API_CACHE_SECONDS")
+def relation_tilejson(request, schema: str, relation: str):
+    return _serve(request, schema, relation, "tilejson_view")
+
+
 urlpatterns = [
     path("", ApiIndexView.as_view(), name="index"),
     path("schema/", openapi_document, name="schema"),
     path("docs/", api_docs, name="docs"),
     path("<str:schema>/<str:relation>/", relation_list, name="relation-list"),
+    path("<str:schema>/<str:relation>/tiles/<int:z>/<int:x>/<int:y>.mvt", relation_tile, name="relation-tile"),
+    path("<str:schema>/<str:relation>/tiles.json", relation_tilejson, name="relation-tilejson"),
     path("<str:schema>/<str:relation>/<str:key>/", relation_detail, name="relation-detail"),
 ]

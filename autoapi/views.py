@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
 
-from autoapi import aggregates, replicas
+from autoapi import aggregates, replicas, tiles
 from autoapi.cql2.backend import CQL2FilterBackend
 from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadable, translate_database_error
 from autoapi.exports import first_then_rest
@@ -79,6 +79,8 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         return self.model._default_manager.all()
 
     def perform_content_negotiation(self, request, force=False):
+        # A tile is a tile whatever the client accepts (MapLibre asks for its own media type).
+        force = force or self.action in ("tile", "tilejson")
         try:
             return super().perform_content_negotiation(request, force)
         except Http404:
@@ -126,6 +128,16 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         response = StreamingHttpResponse(body, content_type=content_type)
         response["X-Accel-Buffering"] = "no"  # let proxies pass the stream through
         return response
+
+    def tile(self, request, z=0, x=0, y=0, **kwargs):
+        self.check_readable()
+        try:
+            return tiles.tile_response(self, int(z), int(x), int(y))
+        except (DatabaseError, psycopg2.Error) as exc:
+            raise self._database_error(exc) from exc
+
+    def tilejson(self, request, **kwargs):
+        return tiles.tilejson(self)
 
     def retrieve(self, request, *args, **kwargs):
         self.check_readable()
