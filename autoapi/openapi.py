@@ -15,6 +15,7 @@ from autoapi.filtersets import filter_specs
 from autoapi.lookups import BOOLEAN_VALUE, COLUMN_VALUE, LOOKUPS
 from autoapi.naming import encode_segment
 from autoapi import renderers
+from autoapi.queries import geometry_source
 from autoapi.snapshot import Column, Relation, Snapshot
 from autoapi.typemap import type_info
 
@@ -168,6 +169,33 @@ def _detail_operation(relation: Relation, ref: dict) -> dict:
     }
 
 
+TILE_PARAMETERS = [
+    {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}, "description": text}
+    for name, text in (("z", "Zoom level, 0 to 24"), ("x", "Column, 0 to 2^z - 1"), ("y", "Row from the north, 0 to 2^z - 1"))
+]
+
+
+def _tile_operations(relation: Relation, ref: dict) -> dict:
+    """The vector tiles and their TileJSON, for a relation with a location (autoapi/tiles.py)."""
+    name = ref["$ref"].rsplit("/", 1)[1]
+    shared = [p for p in COMMON_PARAMETERS if p["name"] in ("fields", "filter", "filter-lang")]
+    return {
+        "tiles/{z}/{x}/{y}.mvt": {"get": {
+            "operationId": f"tile_{name}", "summary": f"A vector tile of {relation.schema}.{relation.name}",
+            "description": "Mapbox Vector Tile written by PostGIS, one layer named `default`, with the list's "
+                           "filters; a 400 on a database without PostGIS.",
+            "tags": [relation.schema], "parameters": TILE_PARAMETERS + shared + filter_parameters(relation),
+            "responses": {"200": {"description": "The tile", "content": {"application/vnd.mapbox-vector-tile": {
+                "schema": {"type": "string", "format": "binary"}}}}, "204": {"description": "No feature in this tile"},
+                **ERROR_RESPONSES}}},
+        "tiles.json": {"get": {
+            "operationId": f"tilejson_{name}", "summary": f"TileJSON of {relation.schema}.{relation.name}",
+            "tags": [relation.schema], "parameters": shared + filter_parameters(relation),
+            "responses": {"200": {"description": "TileJSON 3.0.0", "content": {"application/json": {
+                "schema": {"type": "object"}}}}, **ERROR_RESPONSES}}},
+    }
+
+
 def _relation_entries(index: int, relation: Relation) -> tuple[tuple[str, dict], dict]:
     """The relation's component schema (name, schema) and its paths."""
     name = component_name(index, relation)
@@ -176,6 +204,8 @@ def _relation_entries(index: int, relation: Relation) -> tuple[tuple[str, dict],
     paths = {base: {"get": _list_operation(relation, ref)}}
     if relation.key:
         paths[base + "{key}/"] = {"get": _detail_operation(relation, ref)}
+    if geometry_source(relation) is not None:
+        paths.update({base + suffix: operation for suffix, operation in _tile_operations(relation, ref).items()})
     return (name, row_schema(relation)), paths
 
 
