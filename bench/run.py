@@ -30,6 +30,7 @@ from pathlib import Path
 from bench import procs
 from bench.aggregates import section_aggregates
 from bench.filters import section_cql2
+from bench.tiles import section_tiles
 from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
 from bench.data import POINTS_ROWS, generate
 from bench.server import KeepAlive, Portal
@@ -526,6 +527,7 @@ SECTIONS = (
     ("ddl", section_ddl),
     ("aggregates", section_aggregates),
     ("cql2", section_cql2),
+    ("tiles", section_tiles),
 )
 
 
