@@ -7,16 +7,17 @@ envelope is brought into the column's own SRID (``ST_TileEnvelope`` then ``ST_Tr
 every row into Web Mercator, so the column's spatial index selects the rows; a relation with
 latitude and longitude becomes points, selected by ranges of the two columns. A tile holds at most
 TILE_FEATURE_LIMIT features (an ``X-Tile-Truncated: true`` header says when it held more); a tile
-with no feature is a ``204``.
+with no feature is a ``204``. A query string's SQL is built once and reused for every tile.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from django.db import connections, models
+from django.db import connections
 from django.http import HttpResponse, JsonResponse
 
-from autoapi import fields, replicas
+from autoapi import replicas
 from autoapi.conf import portal_setting
 from autoapi.errors import BadRequest, NotFound
 from autoapi.lookups import RESERVED_PARAMETERS
@@ -49,30 +50,6 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise NotFound(f"at zoom {z}, x and y go from 0 to {2 ** z - 1}")
 
 
-@fields.GeometryField.register_lookup
-class InTile(models.Lookup):
-    """``<geometry>__in_tile=(z, x, y)``: the rows whose geometry meets the tile (with its buffer),
-    the envelope transformed to the column's SRID so the GiST index serves."""
-
-    lookup_name = "in_tile"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        field = self.lhs.output_field
-        p = field.postgis
-        # With the buffer ST_AsMVTGeom keeps around the tile (a fraction of its size).
-        envelope = f"{p}.ST_TileEnvelope(%s, %s, %s, margin => {BUFFER / EXTENT})"
-        params = tuple(int(v) for v in self.rhs)
-        overlaps = f"OPERATOR({p}.&&)"  # PostGIS's operator, wherever PostGIS lives (no search_path)
-        if field.geography:
-            return f"{lhs} {overlaps} {p}.ST_Transform({envelope}, 4326)::{p}.geography", (*lhs_params, *params)
-        if field.srid:
-            return f"{lhs} {overlaps} {p}.ST_Transform({envelope}, {int(field.srid)})", (*lhs_params, *params)
-        wgs84 = f"(CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) ELSE {p}.ST_Transform({lhs}, 4326) END)"
-        return f"{wgs84} {overlaps} {p}.ST_Transform({envelope}, 4326)", (*lhs_params * 3, *params)
-
-
 def _postgis(view, source) -> str:
     if source.geometry is not None:
         return postgis_schema(source.geometry)
@@ -92,46 +69,69 @@ def _property_sql(column, read: str) -> str:
     return f"({read})::text"
 
 
-def tile_statement(view, z: int, x: int, y: int):
-    """The SQL returning (tile bytes, features selected) for the request's rows in tile z/x/y."""
+@dataclass(frozen=True)
+class TileQuery:
+    """A tile's SQL for one query string, with the tile's own values as its last parameters: built
+    once (filters, fields, the ORM's SQL) and reused for every tile the map asks for."""
+
+    sql: str
+    params: tuple  # the filters' values
+    source: object  # queries.GeometrySource
+
+    def tile_params(self, z: int, x: int, y: int, limit: int) -> tuple:
+        if self.source.geometry is not None:
+            near = (z, x, y)
+        else:
+            west, south, east, north = tile_bounds(z, x, y)
+            pad_x, pad_y = (east - west) * BUFFER / EXTENT, (north - south) * BUFFER / EXTENT
+            near = (south - pad_y, north + pad_y, west - pad_x, east + pad_x)
+        return (z, x, y, *self.params, *near, limit + 1, limit)
+
+
+def _location_sql(source, p: str) -> tuple[str, str]:
+    """(the location in Web Mercator, the condition that keeps the rows near the tile), over the
+    subquery ``x``. The tile, with the buffer ST_AsMVTGeom keeps, is brought into the column's own
+    SRID (not every row into Web Mercator): PostgreSQL pushes the condition into the subquery and
+    the column's index selects the rows."""
+    if source.geometry is None:
+        lat, lon = (f"x.{quote_identifier(c.attname)}" for c in (source.latitude, source.longitude))
+        point = f"{p}.ST_Transform({p}.ST_SetSRID({p}.ST_MakePoint({lon}, {lat}), 4326), 3857)"
+        return point, f"{lat} BETWEEN %s AND %s AND {lon} BETWEEN %s AND %s"
+    geom = source.geometry
+    read = f"x.{quote_identifier(geom.attname)}"
+    envelope = f"{p}.ST_TileEnvelope(%s, %s, %s, margin => {BUFFER / EXTENT})"
+    overlaps = f"OPERATOR({p}.&&)"  # PostGIS's operator, wherever PostGIS lives (no search_path)
+    if geom.is_geography:
+        return (f"{p}.ST_Transform({read}::{p}.geometry, 3857)",
+                f"{read} {overlaps} {p}.ST_Transform({envelope}, 4326)::{p}.geography")
+    if geom.srid:
+        return f"{p}.ST_Transform({read}, 3857)", f"{read} {overlaps} {p}.ST_Transform({envelope}, {int(geom.srid)})"
+    wgs84 = f"(CASE WHEN {p}.ST_SRID({read}) IN (0, 4326) THEN {p}.ST_SetSRID({read}, 4326) ELSE {p}.ST_Transform({read}, 4326) END)"
+    return f"{p}.ST_Transform({wgs84}, 3857)", f"{wgs84} {overlaps} {p}.ST_Transform({envelope}, 4326)"
+
+
+def tile_query(view) -> TileQuery:
+    """The request's rows as a TileQuery (the list's filters, ``fields``)."""
     relation = view.relation
     source = geometry_source(relation)
     if source is None:
         raise NotFound("this relation has no geometry (nor latitude/longitude columns), so it has no tiles")
     p = _postgis(view, source)
-    queryset = view.filter_queryset(view.get_queryset())
-    if source.geometry is not None:
-        queryset = queryset.filter(**{f"{source.geometry.attname}__in_tile": (z, x, y)})
-        geom = source.geometry
-        read = f"x.{quote_identifier(geom.attname)}"
-        if geom.is_geography:
-            read = f"{read}::{p}.geometry"
-        elif not geom.srid:
-            read = f"(CASE WHEN {p}.ST_SRID({read}) = 0 THEN {p}.ST_SetSRID({read}, 4326) ELSE {read} END)"
-        point = f"{p}.ST_Transform({read}, 3857)"
-    else:
-        west, south, east, north = tile_bounds(z, x, y)
-        pad_x, pad_y = (east - west) * BUFFER / EXTENT, (north - south) * BUFFER / EXTENT
-        lat, lon = source.latitude.attname, source.longitude.attname
-        queryset = queryset.filter(**{f"{lat}__gte": south - pad_y, f"{lat}__lte": north + pad_y,
-                                      f"{lon}__gte": west - pad_x, f"{lon}__lte": east + pad_x})
-        point = (f"{p}.ST_Transform({p}.ST_SetSRID({p}.ST_MakePoint(x.{quote_identifier(lon)}, "
-                 f"x.{quote_identifier(lat)}), 4326), 3857)")
     kept = _properties(view, relation, source)
     needed = {c.name: c for c in kept}
     for name in source.column_names:
         needed.setdefault(name, relation.column(name))
+    queryset = view.filter_queryset(view.get_queryset()).order_by()
     sql, params = compiled(queryset.values_list(*[c.attname for c in needed.values()]))
     props = "".join(f", {_property_sql(c, 'x.' + quote_identifier(c.attname))} AS {quote_identifier(c.name)}"
                     for c in kept)
-    limit = int(portal_setting("TILE_FEATURE_LIMIT"))
-    envelope = f"{p}.ST_TileEnvelope({int(z)}, {int(x)}, {int(y)})"
-    feature = (f"SELECT {p}.ST_AsMVTGeom({point}, {envelope}, {EXTENT}, {BUFFER}, true) AS portal_geom{props} "
-               f"FROM ({sql}) AS x LIMIT {limit + 1}")
+    point, near = _location_sql(source, p)
+    feature = (f"SELECT {p}.ST_AsMVTGeom({point}, {p}.ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) "
+               f"AS portal_geom{props} FROM ({sql}) AS x WHERE {near} LIMIT %s")
     final = (f"WITH found AS MATERIALIZED ({feature}) "
              f"SELECT (SELECT {p}.ST_AsMVT(f, '{LAYER}', {EXTENT}, 'portal_geom') FROM "
-             f"(SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT {limit}) AS f), (SELECT count(*) FROM found)")
-    return final, tuple(params), limit
+             f"(SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT %s) AS f), (SELECT count(*) FROM found)")
+    return TileQuery(final, tuple(params), source)
 
 
 def _properties(view, relation, source) -> list:
@@ -153,9 +153,12 @@ def check_parameters(params) -> None:
 def tile_response(view, z: int, x: int, y: int) -> HttpResponse:
     check_tile(z, x, y)
     check_parameters(view.request.query_params)
-    sql, params, limit = tile_statement(view, z, x, y)
-    with connections[replicas.read_alias(view.request)].cursor() as cursor:
-        cursor.execute(sql, params)
+    request = view.request
+    key = ("tile", request.META.get("QUERY_STRING", ""))
+    query = view.plans.get_or_build(key, lambda: tile_query(view))
+    limit = int(portal_setting("TILE_FEATURE_LIMIT"))
+    with connections[replicas.read_alias(request)].cursor() as cursor:
+        cursor.execute(query.sql, query.tile_params(z, x, y, limit))
         tile, found = cursor.fetchone()
     if not tile:
         return HttpResponse(status=204)

@@ -11,6 +11,7 @@ from bench.tools import Failed
 
 PLACE = (-73.9857, 40.7484)  # every zoom's tile around the same place
 ZOOMS = (4, 10, 14)
+CLIENTS = 4  # both sides: more would queue zoom 4's one-second tiles past the statement timeout
 TILE_SQL = """SELECT ST_AsMVT(t, 'default', 4096, 'geom') FROM (
   SELECT ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope({z}, {x}, {y}), 4096, 64, true) AS geom,
          id, name, category, amount::text AS amount, observed_at::text AS observed_at, score
@@ -37,17 +38,17 @@ def section_tiles(ctx) -> None:
         for z in ZOOMS:
             x, y = tile_of(*PLACE, z)
             url = f"{portal.base}/api/bench/points/tiles/{z}/{x}/{y}.mvt"
-            wrk(url, 2, cpus=CLIENT_CPU)
-            served = wrk(url, seconds, cpus=CLIENT_CPU)
+            wrk(url, 2, cpus=CLIENT_CPU, connections=CLIENTS)
+            served = wrk(url, seconds, cpus=CLIENT_CPU, connections=CLIENTS)
             script = script_dir / f"tile{z}.sql"
             script.write_text(TILE_SQL.format(z=z, x=x, y=y))
-            pgbench(ctx.cluster, script, 2, cpus=CLIENT_CPU)
-            alone = pgbench(ctx.cluster, script, seconds, cpus=CLIENT_CPU)
+            pgbench(ctx.cluster, script, 2, cpus=CLIENT_CPU, clients=CLIENTS)
+            alone = pgbench(ctx.cluster, script, seconds, cpus=CLIENT_CPU, clients=CLIENTS)
             if alone["failed"]:
                 raise Failed(f"pgbench: {alone['failed']} failed transactions:\n{alone['text']}")
             r = served["rps"] / alone["tps"]
-            ctx.add(f"vector tiles of bench.points at zoom {z} ({z}/{x}/{y}), 10 connections, {seconds} s",
-                    f"{served['rps']:.0f} tiles/s", f"{alone['tps']:.0f} tps (pgbench)", f"{r:.2f}", ">= 0.5",
-                    r >= 0.5 and not served["non_2xx"])
+            ctx.add(f"vector tiles of bench.points at zoom {z} ({z}/{x}/{y}), {CLIENTS} connections, {seconds} s",
+                    f"{served['rps']:.0f} tiles/s" + (f" ({served['non_2xx']} non-2xx)" if served["non_2xx"] else ""),
+                    f"{alone['tps']:.0f} tps (pgbench)", f"{r:.2f}", ">= 0.5", r >= 0.5 and not served["non_2xx"])
     finally:
         portal.stop()
