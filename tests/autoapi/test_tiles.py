@@ -122,3 +122,13 @@ def test_without_postgis_tiles_are_a_clear_4xx(client):
         pytest.skip("this server has PostGIS")
     response = client.get("/api/public/places_latlon/tiles/0/0/0.mvt")
     assert response.status_code == 400 and "need PostGIS" in json_body(response)["detail"]
+
+
+def test_tiles_are_cached_like_pages(client, requires_postgis):
+    first = client.get("/api/public/geo_points/tiles/0/0/0.mvt")
+    assert first["ETag"] and "max-age" in first["Cache-Control"]
+    again = client.get("/api/public/geo_points/tiles/0/0/0.mvt", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304 and again.content == b""
+    # MapLibre and others ask for the tile's own media type.
+    asked = client.get("/api/public/geo_points/tiles/0/0/0.mvt", HTTP_ACCEPT="application/vnd.mapbox-vector-tile")
+    assert asked.status_code == 200 and asked.content == first.content
