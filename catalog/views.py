@@ -204,25 +204,16 @@ def add_filter(request, schema: str, relation: str):
     negated = request.GET.get("negate", "") in ("1", "on", "true")
     query = QueryDict(request.GET.get("query", ""), mutable=True)
     parameter = filtering.parameter_for(found, column_name, lookup, negated)
+    back = sections.query_url(present.catalog_url(found), query)
     if parameter is None:
-        column = found.column(column_name)
-        if column is None:
-            message = f"{found.name} has no column {column_name!r}."
-        else:
-            allowed = ", ".join(filtering.LOOKUPS[x].label if x in filtering.LOOKUPS else x for x in lookups(column))
-            label = filtering.LOOKUPS[lookup].label if lookup in filtering.LOOKUPS else lookup
-            message = f"The column {column_name} cannot be filtered with “{label}”. It can be filtered with: {allowed}."
-        return error_page(
-            request, 400, "This filter cannot be added", message,
-            back_url=sections.query_url(present.catalog_url(found), query), back_label=f"Back to {found.name}",
-        )
+        return error_page(request, 400, "This filter cannot be added", _unfilterable(found, column_name, lookup),
+                          back_url=back, back_label=f"Back to {found.name}")
     if lookup == "isnull" and not value.strip():
         value = "true"
     if request.GET.get("or", "") in ("1", "on", "true"):
         try:
             grouped = or_groups.with_or_group(found, query, column_name, lookup, value, negated)
         except or_groups.CannotGroup as refusal:
-            back = sections.query_url(present.catalog_url(found), query)
             return error_page(request, 400, "This filter cannot be added", str(refusal), back_url=back,
                               back_label=f"Back to {found.name}")
         if grouped is not None:
@@ -233,6 +224,16 @@ def add_filter(request, schema: str, relation: str):
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _unfilterable(found, column_name: str, lookup: str) -> str:
+    """Why the form's column and condition make no filter, and what the column takes."""
+    column = found.column(column_name)
+    if column is None:
+        return f"{found.name} has no column {column_name!r}."
+    allowed = ", ".join(filtering.LOOKUPS[x].label if x in filtering.LOOKUPS else x for x in lookups(column))
+    label = filtering.LOOKUPS[lookup].label if lookup in filtering.LOOKUPS else lookup
+    return f"The column {column_name} cannot be filtered with “{label}”. It can be filtered with: {allowed}."
 
 
 def _window(raw: dict) -> tuple[int, int]:
