@@ -199,3 +199,10 @@ def test_misuse_is_a_4xx_in_ogc_shape(client, path, params, status):
 def test_other_methods_are_refused(client):
     response = client.post(LATLON + "/items")
     assert response.status_code == 405 and response.json()["code"] == "MethodNotAllowed"
+
+
+def test_the_openapi_document_describes_ogc(client):
+    document = client.get("/api/schema/").json()
+    items = document["paths"]["/ogc/collections/{collectionId}/items"]["get"]
+    assert {p["name"] for p in items["parameters"]} >= {"collectionId", "limit", "bbox", "datetime", "filter", "f"}
+    assert "/ogc/conformance" in document["paths"] and "OGCError" in document["components"]["schemas"]
