@@ -6,8 +6,8 @@ the same filter backends (simple filters, ``bbox``, CQL2) and written by Postgre
 GeoJSON Features (``plans.build_plan`` with the GeoJSON renderer, ``queries.feature_rows``).
 
 Modules, one job each: ``ids`` (collection ids, which relations are collections), ``params``
-(the items query string), ``datetime`` (the ``datetime`` parameter), ``extents`` (cheap WGS 84
+(the items query string), ``temporal`` (the ``datetime`` parameter), ``extents`` (cheap WGS 84
 extents), ``documents`` (landing page, conformance, collections), ``items`` (pages and single
-features), ``responses`` (media types, errors, ``f=``), ``html`` (the HTML encoding), ``views``
-and ``urls``.
+features), ``links`` (URLs and ``links`` arrays), ``responses`` (media types, errors, ``f=``),
+``html`` (the HTML encoding), ``openapi`` (its part of ``/api/schema/``), ``views`` and ``urls``.
 """
