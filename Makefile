@@ -11,9 +11,10 @@ PORT ?= 8000
 
 install: install-system install-python install-js
 
-# PostgreSQL with PostGIS (for the test suite), Chromium (for the page tests) and redis-server
-# (the fair-share tests start one, as the harness starts PostgreSQL), from Debian.
-SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 postgresql-contrib chromium wrk redis-server
+# PostgreSQL with PostGIS (for the test suite), Chromium (for the page tests), redis-server
+# (the fair-share tests start one, as the harness starts PostgreSQL) and GDAL's command-line
+# tools (ogrinfo, ogr2ogr: the OGC API Features tests use GDAL's own client), from Debian.
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 postgresql-contrib chromium wrk redis-server gdal-bin
 install-system:
 	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		echo "Installing $(SYSTEM_PACKAGES)"; \

@@ -16,6 +16,7 @@ from autoapi.lookups import BOOLEAN_VALUE, COLUMN_VALUE, LOOKUPS
 from autoapi.naming import encode_segment
 from autoapi import renderers
 from autoapi.queries import geometry_source
+from autoapi.ogc import openapi as ogc_openapi
 from autoapi.snapshot import Column, Relation, Snapshot
 from autoapi.typemap import type_info
 
@@ -224,6 +225,8 @@ def build_document(snapshot: Snapshot) -> dict:
         (name, schema), relation_paths = entries
         schemas[name] = schema
         paths.update(relation_paths)
+    paths.update(ogc_openapi.paths())  # /ogc/ (OGC API Features): the landing page's service-desc
+    schemas["OGCError"] = ogc_openapi.OGC_ERROR
     return {
         "openapi": "3.1.0",
         "info": {

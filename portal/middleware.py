@@ -33,6 +33,7 @@ from autoapi.errors import BadRequest, DatabaseUnavailable, PortalError, error_r
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+OGC_PREFIX = "/ogc"
 NEVER_CACHED = ("/healthz", "/readyz")
 ALLOWED_METHODS = CORS_METHODS = "GET, HEAD, OPTIONS"
 CORS_MAX_AGE = "86400"
@@ -46,11 +47,16 @@ DEFAULT_ALLOWED_HEADERS = ("Accept, Accept-Language, Content-Type, If-None-Match
 
 
 def is_api(request) -> bool:
-    return request.path.startswith(API_PREFIX)
+    """The API and OGC API Features (``/ogc``): JSON errors, CORS, ``Vary: Accept``."""
+    return request.path.startswith((API_PREFIX, OGC_PREFIX + "/")) or request.path == OGC_PREFIX
 
 
 def error_for(request, error: PortalError) -> HttpResponse:
     """JSON for the API (and the health URLs), the catalog's error page for everything else."""
+    if is_api(request) and not request.path.startswith(API_PREFIX):
+        from autoapi.ogc.responses import error_response as ogc_error_response
+
+        return ogc_error_response(error)  # OGC API's {"code", "description"}
     if is_api(request) or request.path in NEVER_CACHED:
         return error_response(error)
     from catalog.views import error_page

@@ -1,10 +1,13 @@
-"""Root URLs: the catalog, the API, and health checks. See README "URL contract"."""
+"""Root URLs: the catalog, the API, OGC API Features, and health checks. See README "URL contract"."""
 from django.urls import include, path
 
+from autoapi.ogc import views as ogc_views
 from portal import health
 
 urlpatterns = [
     path("api/", include("autoapi.urls")),
+    path("ogc", ogc_views.landing),  # GDAL's OAPIF:<base>/ogc asks for the root without a slash
+    path("ogc/", include("autoapi.ogc.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("catalog.urls")),

@@ -1,0 +1,117 @@
+"""The views of ``/ogc/``: each builds its document, then answers it as JSON or HTML (``f=``),
+and every error as OGC's ``{"code", "description"}`` with a 4xx (503 only when the database
+cannot be reached)."""
+from __future__ import annotations
+
+import functools
+import json
+
+import psycopg2
+from django.db import DatabaseError
+from django.http import HttpResponse
+
+from autoapi.errors import BadRequest, NotFound, PortalError, SchemaChanged, translate_database_error
+from autoapi.ogc import documents, html, ids, items, params
+from autoapi.ogc.responses import GEOJSON, error_response, json_response, wants_html
+from autoapi.registry import registry
+from autoapi.responsecache import cached_response
+
+TITLE = "OGC API - Features"
+
+
+def ogc_view(view):
+    """Errors as OGC documents; the API's short-lived page cache, as its own pages have."""
+
+    @cached_response("API_CACHE_SECONDS")
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except PortalError as error:
+            if isinstance(error, SchemaChanged):
+                registry.poke()  # the snapshot is behind the database: catch up now
+            return error_response(error)
+        except (DatabaseError, psycopg2.Error) as exc:
+            return error_response(translate_database_error(exc, filtered=False))
+
+    return wrapper
+
+
+def _only_f(request) -> None:
+    for name in request.GET:
+        if name != "f":
+            raise BadRequest(f"unknown query parameter {name!r}", parameter=name, allowed_parameters=["f"])
+
+
+def _answer(request, title: str, document):
+    _only_f(request)
+    return html.page(request, title, document) if wants_html(request) else json_response(document)
+
+
+def _collection(collection: str):
+    api = registry.current()
+    relation = ids.find(api.snapshot, collection)
+    if relation is None:
+        raise NotFound("no collection has this id; see /ogc/collections")
+    return api, relation
+
+
+@ogc_view
+def landing(request):
+    return _answer(request, TITLE, documents.landing(request, TITLE))
+
+
+@ogc_view
+def conformance(request):
+    return _answer(request, "Conformance", documents.conformance(request))
+
+
+@ogc_view
+def collections(request):
+    return _answer(request, "Collections", documents.all_collections(request, registry.current().snapshot))
+
+
+@ogc_view
+def collection(request, collection: str):
+    _api, relation = _collection(collection)
+    return _answer(request, collection, documents.collection(request, relation))
+
+
+@ogc_view
+def queryables(request, collection: str):
+    _api, relation = _collection(collection)
+    return _answer(request, f"Queryables of {collection}", documents.queryables(request, relation))
+
+
+@ogc_view
+def items_list(request, collection: str):
+    api, relation = _collection(collection)
+    as_html = wants_html(request)
+    endpoints = api.endpoints(relation.schema, relation.name)
+    if endpoints is None:
+        raise NotFound("this collection cannot be served: " + (api.why_unpublished(relation.schema, relation.name) or ""))
+    selection = params.parse(request.GET, relation, endpoints.viewset.filterset_class.knows)
+    body = items.items_page(request, api, relation, selection)
+    if as_html:
+        return html.page(request, f"Features of {collection}", json.loads(body))
+    return json_response_bytes(body)
+
+
+@ogc_view
+def item(request, collection: str, feature_id: str):
+    api, relation = _collection(collection)
+    _only_f(request)
+    as_html = wants_html(request)
+    body = items.feature(request, api, relation, feature_id)
+    if as_html:
+        return html.page(request, f"Feature {feature_id} of {collection}", json.loads(body))
+    return json_response_bytes(body)
+
+
+def json_response_bytes(body: bytes) -> HttpResponse:
+    return HttpResponse(body, content_type=f"{GEOJSON}; charset=utf-8")
+
+
+@ogc_view
+def not_found(request, rest: str = ""):
+    raise NotFound("no OGC API resource at this address; see /ogc/")
