@@ -56,6 +56,10 @@ class SchemaChanged(PortalError):
     status_code = 404
 
 
+# PostGIS's words when a box or tile cannot be brought into a column's projection (a whole-world
+# box into a US state plane, an edge across the antimeridian on a geography).
+PROJECTION_LIMITS = ("outside of projection domain", "Antipodal", "transform: ")
+
 # SQLSTATEs of objects that vanished or were revoked between snapshot and query.
 VANISHED = {"42P01", "42703", "42501", "3F000", "42704", "42883"}
 
@@ -74,6 +78,9 @@ def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = 
         return SchemaChanged("this relation or one of its columns no longer exists")
     if code == "55000":
         return RelationUnreadable(f"this relation cannot be read: {message}")
+    if code == "XX000" and any(words in message for words in PROJECTION_LIMITS):
+        return BadRequest("the area asked for reaches beyond what the column's coordinate system can represent "
+                          f"(PostGIS: {message}); ask for a smaller area")
     if code.startswith("22") and filtered:
         return BadRequest(f"invalid filter value: {message}")
     if code.startswith("22") and grouped:  # a having value, or an aggregate past its type's range

@@ -138,8 +138,10 @@ class BBoxIntersects(models.Lookup):
         p = field.postgis  # every PostGIS name qualified: nothing depends on the search_path
         envelope = f"{p}.ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
         corners = tuple(float(v) for v in self.rhs)
-        if field.geography:
+        if field.geography and corners[2] - corners[0] < 180:
             return f"{p}.ST_Intersects({lhs}, {envelope}::{p}.geography)", (*lhs_params, *corners)
+        if field.geography:  # a geography edge may not span 180 degrees: compare as plain lon/lat
+            return f"{p}.ST_Intersects({lhs}::{p}.geometry, {envelope})", (*lhs_params, *corners)
         if field.srid == 4326:
             return f"{p}.ST_Intersects({lhs}, {envelope})", (*lhs_params, *corners)
         if field.srid:

@@ -30,7 +30,10 @@ MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 LAYER = "default"  # the one layer of every tile (as tipg names it)
 EXTENT, BUFFER = 4096, 64
 MAX_ZOOM = 24
-TILE_PARAMETERS = {"fields", "filter", "filter-lang"}  # the reserved parameters a tile takes
+TILE_PARAMETERS = {"fields", "filter", "filter-lang"}
+# Below this zoom a tile spans continents, which a projected SRID (a US state plane) cannot hold:
+# those tiles compare each row in Web Mercator instead (no index, but every row is on screen anyway).
+LOW_ZOOM = 5  # the reserved parameters a tile takes
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
@@ -77,6 +80,10 @@ class TileQuery:
     sql: str
     params: tuple  # the filters' values
     source: object  # queries.GeometrySource
+    wide_sql: str  # for tiles too large to bring into a projected column's SRID (see LOW_ZOOM)
+
+    def sql_for(self, z: int) -> str:
+        return self.wide_sql if z < LOW_ZOOM else self.sql
 
     def tile_params(self, z: int, x: int, y: int, limit: int) -> tuple:
         if self.source.geometry is not None:
@@ -88,7 +95,7 @@ class TileQuery:
         return (z, x, y, *self.params, *near, limit + 1, limit)
 
 
-def _location_sql(source, p: str) -> tuple[str, str]:
+def _location_sql(source, p: str, wide: bool = False) -> tuple[str, str]:
     """(the location in Web Mercator, the condition that keeps the rows near the tile), over the
     subquery ``x``. The tile, with the buffer ST_AsMVTGeom keeps, is brought into the column's own
     SRID (not every row into Web Mercator): PostgreSQL pushes the condition into the subquery and
@@ -104,8 +111,11 @@ def _location_sql(source, p: str) -> tuple[str, str]:
     if geom.is_geography:
         return (f"{p}.ST_Transform({read}::{p}.geometry, 3857)",
                 f"{read} {overlaps} {p}.ST_Transform({envelope}, 4326)::{p}.geography")
-    if geom.srid:
+    if geom.srid and (not wide or geom.srid in (4326, 3857)):
         return f"{p}.ST_Transform({read}, 3857)", f"{read} {overlaps} {p}.ST_Transform({envelope}, {int(geom.srid)})"
+    if geom.srid:
+        return (f"{p}.ST_Transform({read}, 3857)",
+                f"{p}.ST_Transform({read}, 3857) {overlaps} {p}.ST_TileEnvelope(%s, %s, %s, margin => {BUFFER / EXTENT})")
     wgs84 = f"(CASE WHEN {p}.ST_SRID({read}) IN (0, 4326) THEN {p}.ST_SetSRID({read}, 4326) ELSE {p}.ST_Transform({read}, 4326) END)"
     return f"{p}.ST_Transform({wgs84}, 3857)", f"{wgs84} {overlaps} {p}.ST_Transform({envelope}, 4326)"
 
@@ -125,13 +135,15 @@ def tile_query(view) -> TileQuery:
     sql, params = compiled(queryset.values_list(*[c.attname for c in needed.values()]))
     props = "".join(f", {_property_sql(c, 'x.' + quote_identifier(c.attname))} AS {quote_identifier(c.name)}"
                     for c in kept)
-    point, near = _location_sql(source, p)
-    feature = (f"SELECT {p}.ST_AsMVTGeom({point}, {p}.ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) "
-               f"AS portal_geom{props} FROM ({sql}) AS x WHERE {near} LIMIT %s")
-    final = (f"WITH found AS MATERIALIZED ({feature}) "
-             f"SELECT (SELECT {p}.ST_AsMVT(f, '{LAYER}', {EXTENT}, 'portal_geom') FROM "
-             f"(SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT %s) AS f), (SELECT count(*) FROM found)")
-    return TileQuery(final, tuple(params), source)
+    def statement(wide: bool) -> str:
+        point, near = _location_sql(source, p, wide)
+        feature = (f"SELECT {p}.ST_AsMVTGeom({point}, {p}.ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) "
+                   f"AS portal_geom{props} FROM ({sql}) AS x WHERE {near} LIMIT %s")
+        return (f"WITH found AS MATERIALIZED ({feature}) "
+                f"SELECT (SELECT {p}.ST_AsMVT(f, '{LAYER}', {EXTENT}, 'portal_geom') FROM "
+                f"(SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT %s) AS f), (SELECT count(*) FROM found)")
+
+    return TileQuery(statement(False), tuple(params), source, statement(True))
 
 
 def _properties(view, relation, source) -> list:
@@ -158,7 +170,7 @@ def tile_response(view, z: int, x: int, y: int) -> HttpResponse:
     query = view.plans.get_or_build(key, lambda: tile_query(view))
     limit = int(portal_setting("TILE_FEATURE_LIMIT"))
     with connections[replicas.read_alias(request)].cursor() as cursor:
-        cursor.execute(query.sql, query.tile_params(z, x, y, limit))
+        cursor.execute(query.sql_for(z), query.tile_params(z, x, y, limit))
         tile, found = cursor.fetchone()
     if not tile:
         return HttpResponse(status=204)

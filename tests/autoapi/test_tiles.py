@@ -132,3 +132,15 @@ def test_tiles_are_cached_like_pages(client, requires_postgis):
     # MapLibre and others ask for the tile's own media type.
     asked = client.get("/api/public/geo_points/tiles/0/0/0.mvt", HTTP_ACCEPT="application/vnd.mapbox-vector-tile")
     assert asked.status_code == 200 and asked.content == first.content
+
+
+def test_low_zoom_tiles_and_world_boxes_reach_projected_and_geography_columns(client, superuser_conn, requires_postgis):
+    # The whole world cannot be brought into a US state plane: such tiles compare in Web Mercator.
+    for z in (0, 2, 4):
+        tile = tile_of(*first_place(superuser_conn, "geo_polygons_2263", "extensions.ST_Transform(geom, 3857)"), z)
+        got = sorted(f["properties"]["id"] for f in features(client, "geo_polygons_2263", tile))
+        assert got == sql_ids(superuser_conn, "geo_polygons_2263", "extensions.ST_Transform(geom, 3857)", tile), z
+    world = client.get("/api/public/geog_points/", {"bbox": "-180,-90,180,90", "fields": "id"})
+    assert world.status_code == 200 and [r["id"] for r in json_body(world)["results"]] == [1, 2]
+    too_wide = client.get("/api/public/geo_polygons_2263/", {"bbox": "-180,-90,180,90"})
+    assert too_wide.status_code == 400 and "coordinate system" in json_body(too_wide)["detail"]
