@@ -106,16 +106,21 @@ def _location_sql(source, p: str, wide: bool = False) -> tuple[str, str]:
         return point, f"{lat} BETWEEN %s AND %s AND {lon} BETWEEN %s AND %s"
     geom = source.geometry
     read = f"x.{quote_identifier(geom.attname)}"
-    envelope = f"{p}.ST_TileEnvelope(%s, %s, %s, margin => {BUFFER / EXTENT})"
+    # The tile with its buffer, cut to the Web Mercator world: past 180° the buffer would come back
+    # as -179° and the box, in degrees, would span the rest of the world (tiles at x = 0 and 2^z - 1).
+    world = f"{p}.ST_TileEnvelope(0, 0, 0)::{p}.box2d"
+    envelope = f"{p}.ST_ClipByBox2D({p}.ST_TileEnvelope(%s, %s, %s, margin => {BUFFER / EXTENT}), {world})"
     overlaps = f"OPERATOR({p}.&&)"  # PostGIS's operator, wherever PostGIS lives (no search_path)
     if geom.is_geography:
+        # Edges of at most 1°: a geography edge is a great circle, so a wide tile's edge would cut
+        # across a pole, and a world-wide one would close on itself.
         return (f"{p}.ST_Transform({read}::{p}.geometry, 3857)",
-                f"{read} {overlaps} {p}.ST_Transform({envelope}, 4326)::{p}.geography")
+                f"{read} {overlaps} {p}.ST_Segmentize({p}.ST_Transform({envelope}, 4326), 1)::{p}.geography")
     if geom.srid and (not wide or geom.srid in (4326, 3857)):
         return f"{p}.ST_Transform({read}, 3857)", f"{read} {overlaps} {p}.ST_Transform({envelope}, {int(geom.srid)})"
     if geom.srid:
         return (f"{p}.ST_Transform({read}, 3857)",
-                f"{p}.ST_Transform({read}, 3857) {overlaps} {p}.ST_TileEnvelope(%s, %s, %s, margin => {BUFFER / EXTENT})")
+                f"{p}.ST_Transform({read}, 3857) {overlaps} {envelope}")
     wgs84 = f"(CASE WHEN {p}.ST_SRID({read}) IN (0, 4326) THEN {p}.ST_SetSRID({read}, 4326) ELSE {p}.ST_Transform({read}, 4326) END)"
     return f"{p}.ST_Transform({wgs84}, 3857)", f"{wgs84} {overlaps} {p}.ST_Transform({envelope}, 4326)"
 
