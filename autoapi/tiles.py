@@ -61,12 +61,18 @@ class InTile(models.Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
         p = field.postgis
-        # With the buffer ST_AsMVTGeom keeps around the tile (a fraction of its size).
-        envelope = f"{p}.ST_TileEnvelope(%s, %s, %s, margin => {BUFFER / EXTENT})"
+        # With the buffer ST_AsMVTGeom keeps around the tile (a fraction of its size), cut to the
+        # Web Mercator world: past 180° the buffer would come back as -179°, and the tile's box, in
+        # degrees, would span the rest of the world instead (the tiles at x = 0 and x = 2^z - 1).
+        world = f"{p}.ST_TileEnvelope(0, 0, 0)::{p}.box2d"
+        envelope = f"{p}.ST_ClipByBox2D({p}.ST_TileEnvelope(%s, %s, %s, margin => {BUFFER / EXTENT}), {world})"
         params = tuple(int(v) for v in self.rhs)
         overlaps = f"OPERATOR({p}.&&)"  # PostGIS's operator, wherever PostGIS lives (no search_path)
         if field.geography:
-            return f"{lhs} {overlaps} {p}.ST_Transform({envelope}, 4326)::{p}.geography", (*lhs_params, *params)
+            # Edges of at most 1°: a geography edge is a great circle, so a wide tile's edge
+            # would cut across a pole, and a world-wide one would close on itself.
+            box = f"{p}.ST_Segmentize({p}.ST_Transform({envelope}, 4326), 1)::{p}.geography"
+            return f"{lhs} {overlaps} {box}", (*lhs_params, *params)
         if field.srid:
             return f"{lhs} {overlaps} {p}.ST_Transform({envelope}, {int(field.srid)})", (*lhs_params, *params)
         wgs84 = f"(CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) ELSE {p}.ST_Transform({lhs}, 4326) END)"
