@@ -7,13 +7,18 @@ Screenshots go to ``var/screenshots/map-*.png``.
 """
 from __future__ import annotations
 
+import threading
+import uuid
+
 import pytest
 
-from autoapi.public import get_snapshot
+from autoapi.public import encode_segment, get_snapshot
+from autoapi.registry import registry
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
     PHONE, assert_accessible, browser, page, screenshot, skip_without_browser,
 )
 from tests.catalog.helpers import page_url
+from tests.conftest import connect_superuser
 
 pytestmark = skip_without_browser
 EMPIRE_STATE = (40.748440, -73.985664)
@@ -29,7 +34,24 @@ def urls(live_server_url):
         "points": relation("public", "geo_points"),
         "places": relation("public", "places_latlon"),
         "postgis": get_snapshot().extension_schema("postgis") is not None,
+        "base": live_server_url,
     }
+
+
+@pytest.fixture
+def schema_changes():
+    """``superuser_conn`` for a browser test: its teardown also lets this process's snapshot catch
+    up, which Django refuses in the thread where Playwright's event loop runs; here on another."""
+    conn = connect_superuser()
+    try:
+        yield conn
+    finally:
+        errors = conn.run_teardown()
+        conn.close()
+        catch_up = threading.Thread(target=registry.refresh_now)
+        catch_up.start()
+        catch_up.join()
+        assert not errors, errors
 
 
 def url(urls, name: str) -> str:
@@ -148,4 +170,36 @@ def test_the_base_map_under_either_kind_of_map(page, urls):
     assert base_map_paths(page) >= 2
     assert_accessible(page)
     screenshot(page, "map-base")
+    assert not page.problems, page.problems
+
+
+def test_a_popup_links_to_a_composite_key_tilde_encoded(page, urls, schema_changes):
+    """The script encodes the key as the catalog does (autoapi.naming.encode_segment): a value
+    with a space, a slash, a comma, a tilde and an accent, and an empty one, joined by a comma."""
+    name = f"map_odd_keys_{uuid.uuid4().hex[:6]}"
+    schema_changes.at_teardown(f"DROP TABLE IF EXISTS public.{name}")
+    schema_changes.execute(f"CREATE TABLE public.{name} (code text, part text, latitude float8, longitude float8, "
+                           "PRIMARY KEY (code, part))")
+    schema_changes.execute(f"INSERT INTO public.{name} VALUES ('a b/é,~', '', %s, %s)", EMPIRE_STATE)
+    schema_changes.execute(f"GRANT SELECT ON public.{name} TO portal_reader")
+    relation_url = urls["base"] + f"/catalog/public/{name}/"
+    for _ in range(75):  # the live server publishes the table within its refresh interval
+        if page.goto(relation_url).status == 200:
+            break
+        page.wait_for_timeout(200)
+    page.problems.clear()  # the 404s before it was published
+    page.locator("#map-canvas").scroll_into_view_if_needed()
+    if urls["postgis"]:
+        assert tiles_loaded(page) == 1
+    else:
+        page.wait_for_selector("#map-canvas[data-drawn]", state="attached", timeout=15000)
+    click_at(page, EMPIRE_STATE)
+    link = page.locator(".leaflet-popup a.map-row-link")
+    link.wait_for(timeout=5000)
+    expected = f"/catalog/public/{name}/" + ",".join(encode_segment(v) for v in ("a b/é,~", ""))
+    assert link.get_attribute("href") == expected + "/" == f"/catalog/public/{name}/a~20b~2F~C3~A9~2C~7E,~/"
+    link.click()
+    page.wait_for_load_state()
+    assert page.url == urls["base"] + expected + "/"
+    assert "a b/é,~" in page.inner_text("main")
     assert not page.problems, page.problems
