@@ -124,11 +124,14 @@
       return points;
     }
     var shift = 0;
-    return points.map(function (point, index) {
+    var continuous = points.map(function (point, index) {
       var step = index === 0 ? 0 : point[0] - points[index - 1][0];
       shift += step > 180 ? -360 : step < -180 ? 360 : 0;
       return [point[0] + shift, point[1]];
     });
+    // Started on the far side (Chukotka rather than Europe): the whole ring comes back east.
+    var west = Math.min.apply(null, continuous.map(function (point) { return point[0]; }));
+    return west < -180 ? continuous.map(function (point) { return [point[0] + 360, point[1]]; }) : continuous;
   }
 
   function unwrapped(geometry) {
