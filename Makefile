@@ -42,8 +42,10 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 install-python: $(VENV)/.installed-test
 
 # Front-end files from npm, pinned by package-lock.json: Leaflet (served as static/vendor/leaflet/
-# for the catalog's maps), Chart.js (static/vendor/chartjs/, the facet charts) and axe-core (the
-# accessibility checks of the browser tests).
+# for the catalog's maps), Leaflet.VectorGrid (the maps' vector tiles), world-atlas and
+# topojson-client (the maps' Natural Earth base map; only the files the map needs are served, see
+# NPM_STATIC_FILES in portal/settings.py), Chart.js (static/vendor/chartjs/, the facet charts) and
+# axe-core (the accessibility checks of the browser tests, never served).
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }
 	npm ci --no-audit --no-fund

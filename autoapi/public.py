@@ -24,6 +24,8 @@ from autoapi.filenames import download_filename
 from autoapi.renderers import format_label, formats_for
 from autoapi.responsecache import cached_page
 from autoapi.typemap import type_info
+from autoapi.queries import geometry_source
+from autoapi.tiles import TILE_PARAMETERS
 from autoapi.naming import decode_key, decode_segment, encode_segment
 from autoapi.ordering import sort_directions
 from autoapi.pagination import Window, count_rows, non_negative_int
@@ -36,7 +38,7 @@ from autoapi.snapshot import Column, Relation, Snapshot
 
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
-    "get_snapshot", "last_checked", "api_url", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
+    "get_snapshot", "last_checked", "api_url", "tile_urls", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
     "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
     "filter_in_words", "filter_text", "simple_filter_as_cql2", "any_of_cql2",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
@@ -106,6 +108,22 @@ def api_url(relation: Relation, key_values: tuple | None = None, format: str | N
     if format:
         url += f"?format={format}"
     return url
+
+
+def tile_urls(relation: Relation, params) -> dict | None:
+    """``{"tiles": …/tiles/{z}/{x}/{y}.mvt?…, "tilejson": …/tiles.json?…}`` for ``params``' filters
+    (without the parameters a tile refuses, ``ordering`` among them), or None when the relation has
+    no tiles: no geometry nor latitude/longitude, or latitude/longitude on a database without PostGIS."""
+    source = geometry_source(relation)
+    if source is None or (source.geometry is None and get_snapshot().extension_schema("postgis") is None):
+        return None
+    kept = params.copy()
+    for name in RESERVED_PARAMETERS - TILE_PARAMETERS:
+        kept.pop(name, None)
+    query = kept.urlencode(safe=",~")
+    suffix = f"?{query}" if query else ""
+    base = api_url(relation)
+    return {"tiles": f"{base}tiles/{{z}}/{{x}}/{{y}}.mvt{suffix}", "tilejson": f"{base}tiles.json{suffix}"}
 
 
 @dataclass(frozen=True)

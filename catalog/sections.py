@@ -3,12 +3,13 @@
 Called by ``catalog.views.relation``: ``about`` (title, description, metadata file, statistics
 dates), ``filters`` (the active filter in words, the add-a-filter form), ``preview`` (the table of
 rows), ``downloads`` (buttons and the curl/Python snippets for the current view), ``map_preview``
-(the GeoJSON the map script draws) and ``dictionary`` (columns with their profiles). None of them
+(the vector tiles or GeoJSON the map script draws) and ``dictionary`` (columns with their profiles). None of them
 queries the database: the view passes in what ``autoapi.public`` returned.
 """
 from __future__ import annotations
 
 import copy
+import json
 import shlex
 from functools import lru_cache
 
@@ -16,7 +17,9 @@ from django.contrib.staticfiles import finders
 from django.http import QueryDict
 
 from autoapi.conf import portal_setting
-from autoapi.public import Relation, api_url, download_filename, format_label, formats, is_sortable, sort_directions
+from autoapi.public import (
+    Relation, api_url, download_filename, format_label, formats, is_sortable, sort_directions, tile_urls,
+)
 from catalog import filtering, metadata, present, profiles
 
 MAP_FEATURES = 1000  # rows drawn on a map: a sample that any browser draws at once
@@ -226,12 +229,32 @@ def leaflet_installed() -> bool:
     return finders.find("vendor/leaflet/leaflet.js") is not None
 
 
+@lru_cache(maxsize=1)
+def vectorgrid_installed() -> bool:
+    """Leaflet.VectorGrid draws the API's vector tiles; without it the map draws the GeoJSON."""
+    return finders.find(VECTORGRID) is not None
+
+
+@lru_cache(maxsize=1)
+def natural_earth_installed() -> bool:
+    """world-atlas and topojson-client draw the base map; without them, the graticule alone."""
+    return all(finders.find(path) is not None for path in (TOPOJSON, *NATURAL_EARTH))
+
+
+VECTORGRID = "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"
+TOPOJSON = "vendor/topojson-client/topojson-client.min.js"
+NATURAL_EARTH = ("vendor/world-atlas/countries-110m.json", "vendor/world-atlas/countries-50m.json")
+
+
 def map_preview(relation: Relation, filters_only: QueryDict) -> dict | None:
-    """What ``static/catalog/map.js`` needs, for relations the API gives as GeoJSON."""
+    """What ``static/catalog/map.js`` needs, for relations the API gives as GeoJSON: the GeoJSON of
+    the first rows (drawn, or only fitted to when there are tiles), the vector tiles of every row
+    (with PostGIS), the key that links a feature to its row page, and the base map's files."""
     if "geojson" not in formats(relation):
         return None
     params = filters_only.copy()
     params.pop("ordering", None)
+    tiles = tile_urls(relation, params) if vectorgrid_installed() else None
     params["format"] = "geojson"
     params["limit"] = str(min(MAP_FEATURES, int(portal_setting("MAX_PAGE_SIZE"))))
     download = filters_only.copy()
@@ -240,11 +263,17 @@ def map_preview(relation: Relation, filters_only: QueryDict) -> dict | None:
     return {
         "geojson_url": f"{api_url(relation)}?{params.urlencode(safe=',~')}",
         "download_url": f"{api_url(relation)}?{download.urlencode(safe=',~')}",
+        "vector_tiles": tiles["tiles"] if tiles else "",
+        "tilejson_url": tiles["tilejson"] if tiles else "",
+        "key": json.dumps(list(relation.key.columns)) if relation.key else "",
+        "row_base": present.catalog_url(relation),
         "features": int(params["limit"]),
         "features_text": f"{int(params['limit']):,}",
         "tile_url": portal_setting("MAP_TILE_URL"),
         "attribution": portal_setting("MAP_TILE_ATTRIBUTION"),
         "leaflet": leaflet_installed(),
+        "vectorgrid": bool(tiles),
+        "natural_earth": natural_earth_installed() and not portal_setting("MAP_TILE_URL"),
     }
 
 

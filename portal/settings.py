@@ -151,6 +151,21 @@ if LEAFLET_DIST.is_dir():
 CHARTJS_DIST = BASE_DIR / "node_modules" / "chart.js" / "dist"
 if CHARTJS_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/chartjs", CHARTJS_DIST))
+# Single files of other npm packages (portal.staticfiles.NpmFilesFinder): only what the map needs.
+# Natural Earth's countries and land (world-atlas: 1:110m for the world, 1:50m closer in) and
+# topojson-client to read them: the base map under the catalog's maps, with no tile server;
+# Leaflet.VectorGrid (its bundle, the protobuf reader included) draws the API's vector tiles.
+NODE_MODULES = BASE_DIR / "node_modules"
+NPM_STATIC_FILES = [
+    ("vendor/world-atlas", NODE_MODULES / "world-atlas", ("countries-110m.json", "countries-50m.json")),
+    ("vendor/topojson-client", NODE_MODULES / "topojson-client" / "dist", ("topojson-client.min.js",)),
+    ("vendor/leaflet.vectorgrid", NODE_MODULES / "leaflet.vectorgrid" / "dist", ("Leaflet.VectorGrid.bundled.min.js",)),
+]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "portal.staticfiles.NpmFilesFinder",
+]
 # `manage.py collectstatic` (run by `make demo`, `make serve` and the tests' set-up) copies every
 # file under a content-hashed name (portal.a1b2c3d4e5f6.css) with gzip and brotli copies beside it;
 # {% static %} links to the hashed names, which whitenoise serves with a ten-year

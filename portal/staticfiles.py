@@ -6,6 +6,11 @@ whitenoise), so leaving out DRF's browsable-API files (the portal renders JSON o
 drf-spectacular-sidecar's ReDoc (/api/docs/ is Swagger UI) keeps collectstatic at seconds rather
 than a minute.
 
+``NpmFilesFinder`` serves single files of npm packages (``settings.NPM_STATIC_FILES``), for packages
+whose needed files do not sit alone in a ``dist/`` folder: world-atlas's two Natural Earth files
+without its README, package.json and 7 MB of 1:10m data, VectorGrid's one bundle without its
+sources and source maps.
+
 ``python -m portal.staticfiles`` (``make static``, run by ``make demo`` and ``make serve``) and the
 tests' set-up call ``collect_if_stale()``: collectstatic when the manifest is missing or older
 than any source file, else nothing.
@@ -15,7 +20,9 @@ from __future__ import annotations
 import os
 
 from django.contrib.staticfiles.apps import StaticFilesConfig
+from django.contrib.staticfiles.finders import BaseFinder
 from django.core import checks
+from django.core.files.storage import FileSystemStorage
 
 
 class PortalStaticFilesConfig(StaticFilesConfig):
@@ -25,6 +32,34 @@ class PortalStaticFilesConfig(StaticFilesConfig):
         super().ready()
         # Tagged "portal", not "staticfiles": collectstatic runs only those, and must run without a manifest.
         checks.register(check_collected, "portal")
+
+
+class NpmFilesFinder(BaseFinder):
+    """Exactly the files named in ``settings.NPM_STATIC_FILES``, a list of ``(prefix, folder,
+    names)``: ``folder/name`` is served as ``prefix/name``; a file that is not there is left out."""
+
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+
+        self.files = {}  # served path -> (storage, name in the folder)
+        for prefix, folder, names in getattr(settings, "NPM_STATIC_FILES", ()):
+            storage = FileSystemStorage(location=folder)
+            storage.prefix = prefix  # collectstatic copies ``name`` to ``prefix/name``
+            for name in names:
+                if os.path.isfile(os.path.join(folder, name)):
+                    self.files[f"{prefix}/{name}"] = (storage, name)
+        super().__init__(*args, **kwargs)
+
+    def find(self, path, find_all=False, **kwargs):
+        found = self.files.get(path)
+        match = found[0].path(found[1]) if found else None
+        if find_all:
+            return [match] if match else []
+        return match
+
+    def list(self, ignore_patterns):
+        for storage, name in self.files.values():
+            yield name, storage
 
 
 def check_collected(app_configs=None, **kwargs):

@@ -61,6 +61,18 @@ def test_tiles_hold_the_rows_postgis_puts_in_them(client, superuser_conn, requir
     assert got == sql_ids(superuser_conn, name, geometry_sql, tile) and got
 
 
+@pytest.mark.parametrize("place, z", [((151.215297, -33.856784), 1), ((151.215297, -33.856784), 3),
+                                      ((-73.985664, 40.748440), 1), ((-73.985664, 40.748440), 0)])
+def test_tiles_at_the_edges_of_the_world(client, superuser_conn, requires_postgis, place, z):
+    """The tiles at x = 0 and x = 2^z - 1, whose buffer reaches past 180°, hold their rows too."""
+    tile = tile_of(*place, z)
+    assert tile[1] in (0, 2 ** z - 1)
+    for name, geometry_sql in (("geo_points", "extensions.ST_Transform(geom, 3857)"),
+                               ("geog_points", "extensions.ST_Transform(geog::extensions.geometry, 3857)")):
+        got = sorted(f["properties"]["id"] for f in features(client, name, tile))
+        assert got == sql_ids(superuser_conn, name, geometry_sql, tile) and got, name
+
+
 def test_latitude_longitude_relations_are_points(client, superuser_conn, requires_postgis):
     for z in (0, 5, 12):
         tile = tile_of(-73.9857, 40.7484, z)
@@ -144,15 +156,3 @@ def test_low_zoom_tiles_and_world_boxes_reach_projected_and_geography_columns(cl
     assert world.status_code == 200 and [r["id"] for r in json_body(world)["results"]] == [1, 2]
     too_wide = client.get("/api/public/geo_polygons_2263/", {"bbox": "-180,-90,180,90"})
     assert too_wide.status_code == 400 and "coordinate system" in json_body(too_wide)["detail"]
-
-
-@pytest.mark.parametrize("place, z", [((151.215297, -33.856784), 1), ((151.215297, -33.856784), 3),
-                                      ((-73.985664, 40.748440), 1), ((-73.985664, 40.748440), 0)])
-def test_tiles_at_the_edges_of_the_world(client, superuser_conn, requires_postgis, place, z):
-    """The tiles at x = 0 and x = 2^z - 1, whose buffer reaches past 180°, hold their rows too."""
-    tile = tile_of(*place, z)
-    assert tile[1] in (0, 2 ** z - 1)
-    for name, geometry_sql in (("geo_points", "extensions.ST_Transform(geom, 3857)"),
-                               ("geog_points", "extensions.ST_Transform(geog::extensions.geometry, 3857)")):
-        got = sorted(f["properties"]["id"] for f in features(client, name, tile))
-        assert got == sql_ids(superuser_conn, name, geometry_sql, tile) and got, name

@@ -74,18 +74,28 @@ def _wait_for_map(page) -> str:
     return page.get_attribute("#map-canvas", "data-drawn")
 
 
+def _wait_for_tiles(page) -> int:
+    page.wait_for_selector("#map-canvas[data-tiles-loaded]", state="attached", timeout=15000)
+    return int(page.get_attribute("#map-canvas", "data-tile-features"))
+
+
 def test_relation_page_with_a_map(page, urls):
     page.goto(url(urls, "places"))  # 5 rows, 3 with both latitude and longitude
     assert page.locator("h1").inner_text() == "places_latlon"
-    assert _wait_for_map(page) == "3"
-    assert page.locator("#map-canvas .leaflet-interactive").count() == 3
-    assert "3 of 5 rows drawn" in page.inner_text("#map-status")
+    if page.get_attribute("#map-canvas", "data-vector-tiles"):  # PostGIS: tiles (test_map_browser.py)
+        assert _wait_for_tiles(page) == 3
+        assert "Every row with a location is drawn" in page.inner_text("#map-status")
+    else:  # the GeoJSON, drawn as SVG
+        assert _wait_for_map(page) == "3"
+        assert page.locator("#map-canvas .leaflet-interactive").count() == 3
+        assert "3 of 5 rows drawn" in page.inner_text("#map-status")
+        page.locator("#map-canvas").scroll_into_view_if_needed()
+        point = page.locator("#map-canvas .leaflet-interactive").first.bounding_box()
+        page.mouse.click(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
+        page.wait_for_selector(".leaflet-popup .map-popup", timeout=5000)
+        assert page.locator(".leaflet-popup .map-popup th", has_text="name").count() == 1
+        assert page.locator(".leaflet-popup a.map-row-link").get_attribute("href").startswith("/catalog/public/places_latlon/")
     assert page.locator("#map-canvas .map-fallback").count() == 0  # the script replaced the fallback
-    page.locator("#map-canvas").scroll_into_view_if_needed()
-    point = page.locator("#map-canvas .leaflet-interactive").first.bounding_box()
-    page.mouse.click(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
-    page.wait_for_selector(".leaflet-popup .map-popup", timeout=5000)
-    assert page.locator(".leaflet-popup .map-popup th", has_text="name").count() == 1
     assert page.locator("table.dictionary svg[role=img]").count() >= 1  # histograms of latitude, longitude
     assert_accessible(page)
     screenshot(page, "relation-map")
@@ -96,11 +106,10 @@ def test_relation_page_with_a_map(page, urls):
 
 @pytest.mark.spatial
 def test_relation_page_with_a_postgis_map(page, urls):
-    page.goto(url(urls, "polygons"))  # New York State Plane: transformed to WGS 84
-    assert int(_wait_for_map(page)) >= 1
-    box = page.evaluate("""() => { const b = document.querySelector('#map-canvas .leaflet-interactive').getBBox();
-                                   return [b.width, b.height]; }""")
-    assert box[0] > 1 and box[1] > 1  # fitted to the shapes, not a dot on a world map
+    page.goto(url(urls, "polygons"))  # New York State Plane: tiles in Web Mercator
+    assert _wait_for_tiles(page) == 2  # two polygons, the third has no geometry
+    zoom = page.evaluate("() => document.getElementById('map-canvas').leafletMap.getZoom()")
+    assert zoom >= 12  # fitted to the shapes, not a dot on a world map
     assert_accessible(page)
     screenshot(page, "relation-postgis-map")
     assert not page.problems, page.problems
