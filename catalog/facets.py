@@ -104,6 +104,8 @@ def _suggestible(column, stats: dict | None, kind: str) -> bool:
         return False
     if kind in SUGGESTED_KINDS:
         return True
+    if (stats or {}).get("n_distinct") == -1:  # every value differs (a key): a facet would list each row
+        return False
     distinct = (stats or {}).get("distinct_values")
     return distinct is not None and 2 <= distinct <= MAX_DISTINCT and kind not in ("json", "jsonb")
 

@@ -186,3 +186,8 @@ def test_null_and_values_of_one_facet_replace_each_other(client):
     assert query(values["null"][1]) == {"_facet": ["region"], "region__isnull": ["true"]}
     values = facets(text(client.get(values["null"][1])))["region"]["values"]
     assert query(values["south"][1]) == {"_facet": ["region"], "region": ["south"]}
+
+
+def test_columns_whose_values_all_differ_are_not_suggested(client, requires_postgis):
+    body = text(client.get("/catalog/public/geo_points/"))
+    assert "id" not in facets(body) and "name" not in facets(body)  # five rows, five ids, five names
