@@ -34,13 +34,19 @@ def section_cql2(ctx) -> None:
         simple, cql2 = (json.loads(session.get(path)[1]) for path in (SIMPLE, CQL2))
         if (simple["count"], simple["results"]) != (cql2["count"], cql2["results"]):
             raise Failed("the CQL2 filter and the simple filters selected different rows")
+        # Three alternating rounds, the best of each side: one round each is within the machine's noise.
         rates = {}
-        for name, path in (("simple", SIMPLE), ("cql2", CQL2)):
+        for path in (SIMPLE, CQL2):
             wrk(portal.base + path, 2, cpus=CLIENT_CPU)
-            rates[name] = wrk(portal.base + path, seconds, cpus=CLIENT_CPU)
+        for _ in range(3):
+            for name, path in (("simple", SIMPLE), ("cql2", CQL2)):
+                result = wrk(portal.base + path, seconds, cpus=CLIENT_CPU)
+                if name not in rates or result["rps"] > rates[name]["rps"]:
+                    rates[name] = result
         r = rates["cql2"]["rps"] / rates["simple"]["rps"]
-        ctx.add(f"JSON page with a 3-term CQL2 filter vs the same simple filters, 10 connections, {seconds} s",
-                f"{rates['cql2']['rps']:.0f} req/s", f"{rates['simple']['rps']:.0f} req/s (simple)", f"{r:.2f}",
+        ctx.add(f"JSON page with a 3-term CQL2 filter vs the same simple filters, 10 connections, best of 3 x {seconds} s",
+                f"{rates['cql2']['rps']:.0f} req/s" + (f" ({rates['cql2']['non_2xx']} non-2xx)" if rates["cql2"]["non_2xx"] else ""),
+                f"{rates['simple']['rps']:.0f} req/s (simple)", f"{r:.2f}",
                 "0.90 - 1.10", 0.9 <= r <= 1.1 and not rates["cql2"]["non_2xx"])
         many = sequential_median(session, MANY, 5 if ctx.args.quick else 15)
         ctx.add(f"a {len(MANY_TERMS):,}-character filter of 200 OR'ed terms ({len(MANY):,} bytes of URL) over "
