@@ -20,7 +20,7 @@ from django.db.models import Aggregate, Avg, Count, F, Func, Max, Min, Sum
 
 from autoapi import fields
 from autoapi.errors import BadRequest
-from autoapi.naming import decode_segment
+from autoapi.shaping import resolve_column
 from autoapi.snapshot import Column, Relation
 from autoapi.typemap import type_info
 
@@ -146,25 +146,15 @@ def _terms(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def _column(relation: Relation, name: str) -> Column | None:
-    column = relation.column(name)
-    if column is None and "~" in name:
-        try:
-            column = relation.column(decode_segment(name))
-        except ValueError:
-            column = None
-    return column
-
-
 def _group_term(relation: Relation, term: str) -> GroupTerm:
-    column = _column(relation, term)
+    column = resolve_column(relation, term)
     if column is not None:
         if not groupable(column):
             raise BadRequest(f"cannot group by {term!r}: its type ({column.type}) has no equality", parameter="group_by",
                              allowed=[c.name for c in relation.columns if groupable(c)])
         return GroupTerm(column.name, column)
     name, _, part = term.rpartition("__")
-    column = _column(relation, name) if name else None
+    column = resolve_column(relation, name) if name else None
     if column is None:
         raise BadRequest(f"unknown column {term!r} in group_by", parameter="group_by",
                          allowed=[c.name for c in relation.columns if groupable(c)])
@@ -189,7 +179,7 @@ def _aggregate_term(relation: Relation, term: str) -> tuple[str, Column | None]:
     if not colon or function not in FUNCTIONS:
         raise BadRequest(f"unknown aggregate {term!r}: write count or <function>:<column>", parameter="aggregate",
                          allowed=[COUNT, *(f"{f}:<column>" for f in FUNCTIONS)])
-    column = _column(relation, name)
+    column = resolve_column(relation, name)
     if column is None:
         raise BadRequest(f"unknown column {name!r} in aggregate", parameter="aggregate",
                          allowed=[c.name for c in relation.columns])

@@ -45,22 +45,24 @@ __all__ = [
 ]
 
 
-def filter_in_words(params) -> str | None:
-    """The request's CQL2 ``?filter=`` in words, or None (none, or one the API will refuse)."""
+def _written_filter(params, write) -> str | None:
+    """The request's CQL2 ``?filter=`` written back by ``write``, or None (none, or one the API
+    will refuse: the page says why)."""
     try:
         node = cql2_backend.parse(params)
     except PortalError:
         return None
-    return None if node is None else cql2_words.words(node)
+    return None if node is None else write(node)
+
+
+def filter_in_words(params) -> str | None:
+    """The request's CQL2 ``?filter=`` in words."""
+    return _written_filter(params, cql2_words.words)
 
 
 def filter_text(params) -> str | None:
-    """The request's CQL2 ``?filter=`` as CQL2 text (whatever its encoding), or None."""
-    try:
-        node = cql2_backend.parse(params)
-    except PortalError:
-        return None
-    return None if node is None else cql2_words.text(node)
+    """The request's CQL2 ``?filter=`` as CQL2 text, whatever its encoding."""
+    return _written_filter(params, cql2_words.text)
 
 
 def simple_filter_as_cql2(column: Column, lookup: str, value: str, negated: bool):

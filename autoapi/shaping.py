@@ -16,7 +16,8 @@ def _names(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def _resolve(relation: Relation, name: str):
+def resolve_column(relation: Relation, name: str):
+    """The column named ``name``, or tilde-encoded as ``name`` (a name holding a comma); None."""
     column = relation.column(name)
     if column is None and "~" in name:
         try:
@@ -32,7 +33,7 @@ def parse_fields(params, relation: Relation):
         return relation.columns
     chosen = []
     for name in _names(raw):
-        column = _resolve(relation, name)
+        column = resolve_column(relation, name)
         if column is None:
             raise BadRequest(f"unknown column {name!r} in fields", parameter="fields",
                              allowed=[c.name for c in relation.columns])

@@ -27,7 +27,7 @@ from autoapi.public import (
     TRUE_WORDS, PortalError, Relation, TimeLimitExceeded, api_url, column_kind, count_name, fetch_groups, filter_parameter,
     is_sortable,
 )
-from catalog import sections
+from catalog import present, sections
 
 FACET_PARAMETER = "_facet"
 PLAIN_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[^ ]*)?$")  # ISO, after year 0: a period can follow it
@@ -215,13 +215,7 @@ def _value(facet: Facet, value, count: int, page_params: QueryDict, relation: Re
     params.pop("offset", None)
     return {"label": "null" if value is None else _label(facet, value), "is_null": value is None, "count": count,
             "count_text": f"{count:,}",
-            "selected": selected, "url": sections.query_url(_catalog_url(relation), params)}
-
-
-def _catalog_url(relation: Relation) -> str:
-    from catalog.present import catalog_url
-
-    return catalog_url(relation)
+            "selected": selected, "url": sections.query_url(present.catalog_url(relation), params)}
 
 
 def _text(value) -> str:
