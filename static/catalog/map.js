@@ -250,25 +250,39 @@
 
   // The tile layer; the map element says when the tiles on screen have loaded (data-tiles-loaded:
   // their zoom) and how many rows they drew (data-tile-features), for the status line and tests.
+  // A tile that held more rows than the API's limit carries a "truncated" layer (autoapi/tiles.py):
+  // one hidden point whose feature_limit says how many the tile drew.
   function vectorTiles(map, url) {
     var drawn = rowCounter();
+    var truncated = {};
+    var said = null;
     var layer = L.vectorGrid.protobuf(url, {
       rendererFactory: L.canvas.tile,
       interactive: true,
       maxNativeZoom: 22,
-      vectorTileLayerStyles: { "default": function (properties) { drawn.add(properties); return tileStyle; } }
+      vectorTileLayerStyles: {
+        "default": function (properties) { drawn.add(properties); return tileStyle; },
+        "truncated": function (properties, zoom) { truncated[zoom] = properties.feature_limit; return []; }
+      }
     });
     map.on("zoomstart", function () {
       drawn = rowCounter();
+      truncated = {};
       canvas.removeAttribute("data-tiles-loaded");
     });
     layer.on("load", function () {
-      var first = !canvas.hasAttribute("data-tile-features");
+      var zoom = Math.round(map.getZoom());
+      var limit = truncated[zoom];
       canvas.setAttribute("data-tile-features", String(drawn.count()));
-      canvas.setAttribute("data-tiles-loaded", String(Math.round(map.getZoom())));
-      if (first) { // said once: the status line is a live region
-        say(drawn.count() === 0 ? "No row here has a location to draw."
-          : "Every row with a location is drawn, from vector tiles: zoom in for detail.");
+      canvas.setAttribute("data-tiles-truncated", limit ? "true" : "false");
+      canvas.setAttribute("data-tiles-loaded", String(zoom));
+      var text = drawn.count() === 0 ? "No row here has a location to draw."
+        : limit ? "Where rows are dense, a tile draws " + Number(limit).toLocaleString("en") +
+          " of them: zoom in to see every row."
+        : "Every row with a location is drawn, from vector tiles: zoom in for detail.";
+      if (text !== said) { // said when it changes only: the status line is a live region
+        said = text;
+        say(text);
       }
     });
     layer.on("click", function (event) {

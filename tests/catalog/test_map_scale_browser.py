@@ -73,11 +73,15 @@ def test_two_million_points_drawn_from_tiles_at_zoom_3_and_12(page, urls, bench_
     # Each tile on screen holds up to TILE_FEATURE_LIMIT (10,000) of the ~31,000 rows under it.
     assert drawn > 20_000, drawn
     assert painted_pixels(page) > 10_000
+    assert page.get_attribute("#map-canvas", "data-tiles-truncated") == "true"
+    assert "a tile draws 10,000 of them: zoom in to see every row" in page.inner_text("#map-status")
     screenshot(page, "map-2m-zoom-3")
 
     set_view(page, (lat, lon), 12)
     drawn = tiles_loaded(page, 12)
     assert 1 <= drawn < 50, drawn  # ~0.12 of the 2,000,000 rows per zoom-12 tile
+    assert page.get_attribute("#map-canvas", "data-tiles-truncated") == "false"
+    assert "Every row with a location is drawn" in page.inner_text("#map-status")
     click_at(page, (lat, lon))
     page.wait_for_selector(".leaflet-popup .map-popup", timeout=5000)
     values = dict(zip(page.locator(".leaflet-popup .map-popup th").all_inner_texts(),
