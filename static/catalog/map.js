@@ -12,7 +12,9 @@
   if (!canvas || !window.L || !window.fetch) {
     return;
   }
-  var DETAIL_FROM = 4; // from this zoom on, 1:50m coastlines; below it 1:110m is as fine as the screen
+  // The Natural Earth scale for a zoom: 1:110m is as fine as the screen below zoom 4, 1:50m below 7;
+  // from 7 on (a region, a city) 1:10m, fetched only when someone zooms that far (0.8 MB with brotli).
+  var SCALES = [[7, "10m"], [4, "50m"], [0, "110m"]];
   var FIT = { paddingTopLeft: [56, 24], paddingBottomRight: [24, 40], maxZoom: 15, animate: false };
   var POPUP = { minWidth: 200, maxWidth: 360 }; // wide enough that a column's name never breaks
   var NATURAL_EARTH = '<a href="https://www.naturalearthdata.com/">Made with Natural Earth</a>';
@@ -158,11 +160,13 @@
 
   // Natural Earth at the scale the zoom asks for, each scale fetched once, when first needed.
   function naturalEarth(map, pane) {
-    var scales = { "110m": canvas.getAttribute("data-basemap"), "50m": canvas.getAttribute("data-basemap-detail") };
+    var scales = { "110m": canvas.getAttribute("data-basemap"), "50m": canvas.getAttribute("data-basemap-detail"),
+      "10m": canvas.getAttribute("data-basemap-fine") };
     var layers = {};
     var renderer = L.svg({ pane: pane });
     function show() {
-      var wanted = map.getZoom() >= DETAIL_FROM ? "50m" : "110m";
+      var zoom = map.getZoom();
+      var wanted = SCALES.filter(function (scale) { return zoom >= scale[0] && scales[scale[1]]; })[0][1];
       if (!layers[wanted]) {
         layers[wanted] = "loading";
         getJSON(scales[wanted]).then(function (topology) {

@@ -131,8 +131,8 @@ def test_tiles_at_a_low_and_a_high_zoom(page, urls):
     set_view(page, EMPIRE_STATE, 12)
     assert tiles_loaded(page, 12) == 1  # only the Empire State Building is near
     assert painted_pixels(page) > 0
-    page.wait_for_selector('#map-canvas[data-basemap-drawn="50m"]', state="attached", timeout=15000)
-    assert base_map_paths(page) >= 1  # Manhattan's coast, at 1:50m
+    page.wait_for_selector('#map-canvas[data-basemap-drawn="10m"]', state="attached", timeout=15000)
+    assert base_map_paths(page) >= 1  # Manhattan's coast, at 1:10m
     click_at(page, EMPIRE_STATE)
     page.wait_for_selector(".leaflet-popup a.map-row-link", timeout=5000)
     assert "Empire State Building" in page.inner_text(".leaflet-popup .map-popup")
