@@ -65,11 +65,20 @@ def _postgis(view, source) -> str:
     return quote_identifier(schema)
 
 
+def _is_number(column) -> bool:
+    """Whether MVT holds the column as a number. Not a bigint: map clients read numbers as
+    JavaScript doubles, which round beyond 2^53 (a snowflake id would link to another row)."""
+    return type_info(column).kind in ("integer", "float") and not column.is_array and column.base_type != "int8"
+
+
+def _is_boolean(column) -> bool:
+    return type_info(column).kind == "boolean" and not column.is_array
+
+
 def _property_sql(column, read: str) -> str:
-    """A property as MVT holds it: integers, floats and booleans as such, anything else as text
-    (numeric too: its exact digits, which a double would round)."""
-    kind = type_info(column).kind
-    if kind in ("integer", "float", "boolean") and not column.is_array:
+    """A property as MVT holds it: numbers and booleans as such, anything else as text (numeric
+    and bigint too: their exact digits, which a double would round)."""
+    if _is_number(column) or _is_boolean(column):
         return read
     return f"({read})::text"
 
@@ -220,9 +229,4 @@ def tilejson(view) -> JsonResponse:
 
 
 def _field_type(column) -> str:
-    kind = type_info(column).kind
-    if kind in ("integer", "float") and not column.is_array:
-        return "Number"
-    if kind == "boolean" and not column.is_array:
-        return "Boolean"
-    return "String"
+    return "Number" if _is_number(column) else "Boolean" if _is_boolean(column) else "String"

@@ -96,6 +96,16 @@ def test_filters_and_fields_apply_to_tiles(client, requires_postgis):
     assert all(set(f["properties"]) == {"name", "id"} for f in keyed)  # the key stays, for row links
 
 
+def test_bigint_properties_keep_every_digit(client, requires_postgis):
+    """As text: a map client reads a tile's numbers as doubles, and 9007199254740993 would become
+    the other row's 9007199254740992."""
+    got = features(client, "geo_snowflakes", tile_of(2.2945, 48.8584, 14))
+    assert sorted((f["properties"]["id"], f["properties"]["name"]) for f in got) == [
+        ("9007199254740992", "Even"), ("9007199254740993", "Odd")]
+    document = client.get("/api/public/geo_snowflakes/tiles.json").json()
+    assert document["vector_layers"][0]["fields"] == {"id": "String", "name": "String"}
+
+
 def test_an_empty_tile_is_a_204(client, requires_postgis):
     response = client.get("/api/public/geo_points/tiles/10/0/0.mvt")
     assert response.status_code == 204 and response.content == b""

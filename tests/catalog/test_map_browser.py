@@ -142,6 +142,20 @@ def test_tiles_at_a_low_and_a_high_zoom(page, urls):
 
 
 @pytest.mark.spatial
+def test_a_bigint_key_past_2_53_links_to_its_own_row(page, urls):
+    """The tile holds the key's digits (a JavaScript number would round 9007199254740993 to the
+    other row's 9007199254740992)."""
+    page.goto(urls["base"] + "/catalog/public/geo_snowflakes/?id=9007199254740993")
+    page.locator("#map-canvas").scroll_into_view_if_needed()
+    assert tiles_loaded(page) == 1
+    click_at(page, (48.8585, 2.2946))
+    link = page.locator(".leaflet-popup a.map-row-link")
+    link.wait_for(timeout=5000)
+    assert link.get_attribute("href") == "/catalog/public/geo_snowflakes/9007199254740993/"
+    assert not page.problems, page.problems
+
+
+@pytest.mark.spatial
 def test_latitude_longitude_rows_from_tiles(page, urls):
     page.goto(url(urls, "places") + "?name__icontains=o")  # Sydney Opera House, Unknown, Half known
     page.locator("#map-canvas").scroll_into_view_if_needed()
