@@ -127,6 +127,16 @@ def test_paging_a_postgis_collection(requires_postgis, client):
     assert sorted(f["id"] for f in seen) == list(range(1, 8)) and pages == 3
 
 
+def test_an_estimated_count_is_never_called_number_matched(client, settings):
+    """OGC API Features wants numberMatched exact when present (GDAL reports it as the count)."""
+    settings.PORTAL = {**settings.PORTAL, "EXACT_COUNT_THRESHOLD": 2}
+    page = ogc(client, LATLON + "/items", limit="2").json()
+    assert "numberMatched" not in page and page["numberMatchedEstimate"] >= 3
+    assert page["numberReturned"] == 2 and "next" in rels(page)
+    settings.PORTAL = {**settings.PORTAL, "EXACT_COUNT_THRESHOLD": 10000}
+    assert ogc(client, LATLON + "/items", limit="3").json()["numberMatched"] == 5
+
+
 def test_limit_is_capped_not_refused(client, settings):
     page = ogc(client, LATLON + "/items", limit="100000").json()
     assert page["numberReturned"] == 5
