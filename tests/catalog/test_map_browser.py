@@ -79,6 +79,17 @@ def base_map_paths(page) -> int:
     return page.locator("#map-canvas .leaflet-basemap-pane svg path").count()
 
 
+def open_when_published(page, url: str) -> None:
+    """Opens a relation the test just made, once the live server publishes it (within its
+    refresh interval), at its map."""
+    for _ in range(100):
+        if page.goto(url).status == 200:
+            break
+        page.wait_for_timeout(200)
+    page.problems.clear()  # the 404s before it was published
+    page.locator("#map-canvas").scroll_into_view_if_needed()
+
+
 def set_view(page, latlng, zoom: int):
     page.evaluate("([lat, lon, zoom]) => document.getElementById('map-canvas').leafletMap"
                   ".setView([lat, lon], zoom, {animate: false})", [*latlng, zoom])
@@ -196,13 +207,7 @@ def test_a_popup_links_to_a_composite_key_tilde_encoded(page, urls, schema_chang
                            "PRIMARY KEY (code, part))")
     schema_changes.execute(f"INSERT INTO public.{name} VALUES ('a b/é,~', '', %s, %s)", EMPIRE_STATE)
     schema_changes.execute(f"GRANT SELECT ON public.{name} TO portal_reader")
-    relation_url = urls["base"] + f"/catalog/public/{name}/"
-    for _ in range(75):  # the live server publishes the table within its refresh interval
-        if page.goto(relation_url).status == 200:
-            break
-        page.wait_for_timeout(200)
-    page.problems.clear()  # the 404s before it was published
-    page.locator("#map-canvas").scroll_into_view_if_needed()
+    open_when_published(page, urls["base"] + f"/catalog/public/{name}/")
     if urls["postgis"]:
         assert tiles_loaded(page) == 1
     else:

@@ -12,7 +12,7 @@ import pytest
 from autoapi.registry import registry
 from bench.data import POINTS_SQL
 from tests.catalog.browser import assert_accessible, browser, page, screenshot, skip_without_browser  # noqa: F401
-from tests.catalog.test_map_browser import click_at, painted_pixels, set_view, tiles_loaded
+from tests.catalog.test_map_browser import click_at, open_when_published, painted_pixels, set_view, tiles_loaded
 from tests.conftest import HAS_POSTGIS, connect_superuser
 
 pytestmark = [skip_without_browser, pytest.mark.spatial]
@@ -48,15 +48,6 @@ def bench_points():
 def urls(live_server_url, bench_points):
     """What the browser fixture waits for: the server, and the relation in the database."""
     return {"base": live_server_url}
-
-
-def open_when_published(page, url: str) -> None:
-    for _ in range(100):  # the live server publishes the schema within its refresh interval
-        if page.goto(url).status == 200:
-            break
-        page.wait_for_timeout(200)
-    page.problems.clear()  # the 404s before it was published
-    page.locator("#map-canvas").scroll_into_view_if_needed()
 
 
 def test_two_million_points_drawn_from_tiles_at_zoom_3_and_12(page, urls, bench_points):
