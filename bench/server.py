@@ -41,9 +41,11 @@ class Portal:
         # The figures are the work itself, not a repeated URL served from the answer cache.
         env.update(PORTAL_API_CACHE_SECONDS="0", PORTAL_CATALOG_CACHE_SECONDS="0")
         env.update(self.extra_env)
-        cmd = [str(GUNICORN), "portal.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-               "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "600",
-               "--graceful-timeout", "5", "--limit-request-line", "8190"]  # as portal/gunicorn.conf.py
+        # The server `make serve` runs (portal/gunicorn.conf.py: its worker class, GIL switch
+        # interval, frozen garbage collector...), with the benchmark's workers, threads and timeouts.
+        cmd = [str(GUNICORN), "-c", str(ROOT / "portal" / "gunicorn.conf.py"), "portal.wsgi:application",
+               "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--threads", str(self.threads),
+               "--timeout", "600", "--graceful-timeout", "5"]
         if self.cpus is not None:
             cmd = ["taskset", "-c", self.cpus, *cmd]  # taskset execs gunicorn: same pid
         self.logfh = open(self.log_path, "ab")
