@@ -233,7 +233,17 @@
     });
   }
 
-  var tileStyle = { radius: 4.5, color: "#0a4fa8", weight: 1.5, fill: true, fillColor: "#0a4fa8", fillOpacity: 0.45 };
+  // Smaller marks further out, where a tile may hold thousands of rows: they show where rows are
+  // dense instead of one blot (from zoom 9, a row is a mark one can click).
+  var TILE_STYLES = [
+    [9, { radius: 4.5, color: "#0a4fa8", weight: 1.5, fill: true, fillColor: "#0a4fa8", fillOpacity: 0.45 }],
+    [5, { radius: 3, color: "#0a4fa8", weight: 1, fill: true, fillColor: "#0a4fa8", fillOpacity: 0.5 }],
+    [0, { radius: 1.5, color: "#0a4fa8", weight: 0.5, fill: true, fillColor: "#0a4fa8", fillOpacity: 0.6 }]
+  ];
+
+  function tileStyle(zoom) {
+    return TILE_STYLES.filter(function (style) { return zoom >= style[0]; })[0][1];
+  }
 
   // The rows the tiles of one zoom drew: a row near a tile's edge is in its neighbours' buffers too,
   // so rows are told apart by their key; without a key every drawing counts.
@@ -263,9 +273,10 @@
     var layer = L.vectorGrid.protobuf(url, {
       rendererFactory: L.canvas.tile,
       interactive: true,
+      tolerance: 4, // pixels around a mark that still click it (the small ones further out too)
       maxNativeZoom: 22,
       vectorTileLayerStyles: {
-        "default": function (properties) { drawn.add(properties); return tileStyle; },
+        "default": function (properties, zoom) { drawn.add(properties); return tileStyle(zoom); },
         "truncated": function (properties, zoom) { truncated[zoom] = properties.feature_limit; return []; }
       }
     });
