@@ -1,0 +1,107 @@
+"""The SQL that has PostgreSQL write each row of an XLSX sheet as SpreadsheetML (README, "Excel").
+
+One table from a column's type to its cell: numbers as numbers when Excel keeps them exactly (it
+holds 15 significant digits: a ``bigint`` or ``numeric`` with more, NaN and the infinities are
+text cells with PostgreSQL's text), booleans as booleans, dates, timestamps (in UTC) and times as
+Excel serial numbers with a date format (outside 1900-03-01 to 9999-12-31, which Excel cannot show,
+as text), everything else as a text cell of PostgreSQL's own text. A text cell is inline (no
+shared-strings table to hold in memory), escaped for XML (characters XML 1.0 cannot carry
+dropped) and cut at Excel's 32,767 characters with a marker. A cell is never a formula: the sheet
+has no ``<f>`` element, so ``=1+2`` is the text "=1+2" (what CSV's neutralisation aims at).
+
+Each row is one line of ``COPY ... TO STDOUT`` (text format): tabs, newlines, carriage returns and
+backslashes are written as XML character references, so COPY escapes nothing and its output is
+the sheet's XML as is. Called by ``filerows.SheetRows``.
+"""
+from __future__ import annotations
+
+from autoapi.snapshot import Column
+
+CELL_TEXT_LIMIT = 32_767  # Excel's limit on the characters of one cell
+TRUNCATED = " [cut: longer than an Excel cell holds; see the CSV or Parquet download]"
+STYLE_DATE, STYLE_TIMESTAMP, STYLE_TIME = 1, 2, 3  # cellXfs in xlsx.STYLES
+EXACT_INTEGER = 999_999_999_999_999  # 15 digits: beyond, Excel would round a number
+# Characters XML 1.0 does not allow (controls other than tab, newline and carriage return).
+_FORBIDDEN = "".join(chr(c) for c in range(1, 32) if c not in (9, 10, 13)) + "\ufffe\uffff"
+_REFERENCES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\t", "&#9;"), ("\n", "&#10;"), ("\r", "&#13;"),
+               ("\\", "&#92;"), ("_x", "_x005F_x"))  # _xHHHH_ is an escape in SpreadsheetML text
+
+
+def _sql_text(text: str) -> str:
+    """A PostgreSQL string constant (E'' form, so controls are spelled out)."""
+    body = "".join(f"\\x{ord(ch):02x}" if ord(ch) < 32 else ("\\\\" if ch == "\\" else "''" if ch == "'" else ch)
+                   for ch in text)
+    return f"E'{body}'"
+
+
+def escaped(text_sql: str) -> str:
+    """SQL of the XML text of a text value: cut to Excel's limit, escaped, forbidden characters
+    dropped (``translate``), each replacement a single pass in C."""
+    cut = (f"(CASE WHEN length({text_sql}) > {CELL_TEXT_LIMIT} THEN left({text_sql}, "
+           f"{CELL_TEXT_LIMIT - len(TRUNCATED)}) || {_sql_text(TRUNCATED)} ELSE {text_sql} END)")
+    sql = f"translate({cut}, {_sql_text(_FORBIDDEN)}, '')"
+    for old, new in _REFERENCES:
+        sql = f"replace({sql}, {_sql_text(old)}, {_sql_text(new)})"
+    return sql
+
+
+def text_cell(text_sql: str) -> str:
+    return f"""'<c t="inlineStr"><is><t xml:space="preserve">' || {escaped(text_sql)} || '</t></is></c>'"""
+
+
+def number_cell(number_sql: str, style: int = 0) -> str:
+    head = f'<c s="{style}">' if style else "<c>"
+    return f"'{head}<v>' || ({number_sql})::text || '</v></c>'"
+
+
+def _as_text(column: Column, v: str) -> str:
+    return f"concat({v})" if column.base_type == "bpchar" else f"{v}::text"  # concat keeps char(n)'s padding
+
+
+def _decimal(v: str) -> str:
+    # Exactly representable: within a double's range, and the same value once through one (a
+    # float8 converts back to numeric with 15 significant digits).
+    return (f"CASE WHEN {v} BETWEEN -1e300 AND 1e300 AND ({v} = 0 OR abs({v}) >= 1e-300) "
+            f"AND {v}::float8::numeric = {v} THEN {number_cell(f'{v}::float8')} ELSE {text_cell(f'{v}::text')} END")
+
+
+def _cell(column: Column, v: str) -> str:
+    base = column.base_type
+    if column.is_array:
+        return text_cell(f"{v}::text")
+    if base in ("int2", "int4", "oid"):
+        return number_cell(v)
+    if base == "int8":
+        return f"CASE WHEN {v} BETWEEN -{EXACT_INTEGER} AND {EXACT_INTEGER} THEN {number_cell(v)} ELSE {text_cell(f'{v}::text')} END"
+    if base in ("numeric", "money"):
+        return _decimal(f"{v}::numeric")
+    if base in ("float4", "float8"):
+        return (f"CASE WHEN {v} = 0 OR abs({v}) BETWEEN 2.3e-308 AND 9.9e307 THEN {number_cell(v)} "
+                f"ELSE {text_cell(f'{v}::text')} END")
+    if base == "bool":
+        return f"""CASE WHEN {v} THEN '<c t="b"><v>1</v></c>' ELSE '<c t="b"><v>0</v></c>' END"""
+    if base == "date":
+        return (f"CASE WHEN {v} BETWEEN DATE '1900-03-01' AND DATE '9999-12-31' "
+                f"THEN {number_cell(f'{v} - DATE {chr(39)}1899-12-30{chr(39)}', STYLE_DATE)} ELSE {text_cell(f'{v}::text')} END")
+    if base in ("timestamp", "timestamptz"):
+        serial = f"date_part('epoch', {v}) / 86400 + 25569"  # days since 1899-12-30, in UTC
+        return (f"CASE WHEN {v} >= '1900-03-01' AND {v} < '10000-01-01' THEN {number_cell(serial, STYLE_TIMESTAMP)} "
+                f"ELSE {text_cell(f'{v}::text')} END")
+    if base == "time":
+        return number_cell(f"date_part('epoch', {v}) / 86400", STYLE_TIME)
+    return text_cell(_as_text(column, v))
+
+
+def cell_sql(column: Column, v: str) -> str:
+    """SQL of one cell (``<c>...</c>``) of the value ``v``; ``<c/>`` for NULL, which keeps the
+    next cells in their columns (cells carry no reference, so position is order)."""
+    return f"(CASE WHEN {v} IS NULL THEN '<c/>' ELSE {_cell(column, v)} END)"
+
+
+def row_sql(cells: list[str]) -> str:
+    """``<row>`` + the cells + ``</row>`` as one text: concat() of at most 90 arguments at a time
+    (PostgreSQL functions take 100)."""
+    parts = ["'<row>'", *cells, "'</row>'"]
+    while len(parts) > 90:
+        parts = [f"concat({', '.join(parts[i:i + 90])})" for i in range(0, len(parts), 90)]
+    return f"concat({', '.join(parts)})"
