@@ -95,7 +95,9 @@ def _cell(column: Column, v: str) -> str:
 def cell_sql(column: Column, v: str) -> str:
     """SQL of one cell (``<c>...</c>``) of the value ``v``; ``<c/>`` for NULL, which keeps the
     next cells in their columns (cells carry no reference, so position is order)."""
-    return f"(CASE WHEN {v} IS NULL THEN '<c/>' ELSE {_cell(column, v)} END)"
+    # A composite of NULLs IS NULL, yet is a value, "(,)": num_nulls asks of the value itself.
+    null = f"num_nulls({v}) = 1" if column.type_kind == "c" else f"{v} IS NULL"
+    return f"(CASE WHEN {null} THEN '<c/>' ELSE {_cell(column, v)} END)"
 
 
 def row_sql(cells: list[str]) -> str:
