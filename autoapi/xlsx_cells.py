@@ -54,8 +54,13 @@ def number_cell(number_sql: str, style: int = 0) -> str:
     return f"'{head}<v>' || ({number_sql})::text || '</v></c>'"
 
 
+TEXTS = ("text", "varchar", "citext", "name", "char")
+
+
 def _as_text(column: Column, v: str) -> str:
-    return f"concat({v})" if column.base_type == "bpchar" else f"{v}::text"  # concat keeps char(n)'s padding
+    """PostgreSQL's text of the value as COPY prints it: concat() calls the type's output function
+    (::text would drop char(n)'s padding and add inet's /128)."""
+    return f"{v}::text" if column.base_type in TEXTS and not column.is_array else f"concat({v})"
 
 
 def _decimal(v: str) -> str:
@@ -67,8 +72,6 @@ def _decimal(v: str) -> str:
 
 def _cell(column: Column, v: str) -> str:
     base = column.base_type
-    if column.is_array:
-        return text_cell(f"{v}::text")
     if base in ("int2", "int4", "oid"):
         return number_cell(v)
     if base == "int8":
