@@ -20,7 +20,7 @@ from autoapi.outputs import FileStatement, Output, capped_count, copy_of, group_
 from autoapi.queries import RowShape, Statement, compiled, selected_sql
 from autoapi.rowsources import Page
 from autoapi.snapshot import Column, Relation
-from autoapi.xlsx_cells import cell_sql, row_sql
+from autoapi.xlsx_cells import cell_parts, row_sql
 
 
 class FileRows:
@@ -68,7 +68,7 @@ class SheetRows(FileRows):
     """One XLSX sheet: a header row of the output names, then the rows (``xlsx_cells.py``)."""
 
     def file_statement(self, inner, outputs, queryset, title) -> FileStatement:
-        select = row_sql([cell_sql(o.column, o.read) for o in outputs])
+        select = row_sql([part for o in outputs for part in cell_parts(o.column, o.read)])
         return FileStatement(copy_of(inner, select, ""), inner.params, outputs=outputs, title=title,
                              count=capped_count(queryset, xlsx.MAX_ROWS))
 

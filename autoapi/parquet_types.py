@@ -18,7 +18,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from autoapi.snapshot import Column
 from autoapi.typemap import postgis_schema, wgs84_expression
@@ -38,9 +40,31 @@ class ArrowColumn:
     convert: Callable[[pa.Array], pa.Array] | None = None
 
 
-def _hex_to(storage: pa.DataType, extension: pa.DataType | None = None):
+_HEX_DIGITS = np.zeros(256, np.uint8)
+_HEX_DIGITS[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def hex_decoded(array: pa.Array, width: int | None = None) -> pa.Array:
+    """Lower-case hex text (PostgreSQL's ``encode(..., 'hex')``) as bytes, for the whole batch at
+    once with numpy: no Python object per value (GeoParquet of millions of rows). ``width``:
+    fixed-size values (a uuid's 16 bytes), NULLs as zeros under the validity bitmap."""
+    valid = pc.is_valid(array)
+    if width is not None:
+        array = pc.fill_null(array, "00" * width)
+    offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset:array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2], np.uint8) if array.buffers()[2] is not None else np.zeros(0, np.uint8)
+    digits = _HEX_DIGITS[data[offsets[0]:offsets[-1]]]
+    raw = pa.py_buffer(((digits[0::2] << 4) | digits[1::2]).tobytes())
+    validity = valid.buffers()[1] if valid.false_count else None
+    if width is not None:
+        return pa.Array.from_buffers(pa.binary(width), len(array), [validity, raw])
+    halved = pa.py_buffer(((offsets - offsets[0]) // 2).astype(np.int32).tobytes())
+    return pa.Array.from_buffers(pa.binary(), len(array), [validity, halved, raw])
+
+
+def _hex_to(width: int | None = None, extension: pa.DataType | None = None):
     def convert(array: pa.Array) -> pa.Array:
-        values = pa.array([None if s is None else bytes.fromhex(s) for s in array.to_pylist()], storage)
+        values = hex_decoded(array, width)
         return pa.ExtensionArray.from_storage(extension, values) if extension is not None else values
     return convert
 
@@ -89,7 +113,7 @@ def _geometry(column: Column) -> ArrowColumn:
     postgis = postgis_schema(column)
     shape = "{v}" if column.is_geography or column.srid else wgs84_expression(column, "{v}")
     return ArrowColumn(f"encode({postgis}.ST_AsBinary({shape}), 'hex')", pa.string(), pa.binary(),
-                       _hex_to(pa.binary()))
+                       _hex_to())
 
 
 def arrow_column(column: Column) -> ArrowColumn:
@@ -111,9 +135,9 @@ def arrow_column(column: Column) -> ArrowColumn:
     if temporal is not None:
         return temporal
     if base == "bytea":
-        return ArrowColumn("encode({v}, 'hex')", pa.string(), pa.binary(), _hex_to(pa.binary()))
+        return ArrowColumn("encode({v}, 'hex')", pa.string(), pa.binary(), _hex_to())
     if base == "uuid":
-        return ArrowColumn("replace({v}::text, '-', '')", pa.string(), pa.uuid(), _hex_to(pa.binary(16), pa.uuid()))
+        return ArrowColumn("replace({v}::text, '-', '')", pa.string(), pa.uuid(), _hex_to(16, pa.uuid()))
     if base in ("json", "jsonb"):
         return ArrowColumn("{v}", pa.string(), pa.json_(), _json)
     if base == "money":  # its text depends on lc_monetary; its numeric value does not

@@ -25,6 +25,7 @@ EXACT_INTEGER = 999_999_999_999_999  # 15 digits: beyond, Excel would round a nu
 _FORBIDDEN = "".join(chr(c) for c in range(1, 32) if c not in (9, 10, 13)) + "\ufffe\uffff"
 _REFERENCES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\t", "&#9;"), ("\n", "&#10;"), ("\r", "&#13;"),
                ("\\", "&#92;"), ("_x", "_x005F_x"))  # _xHHHH_ is an escape in SpreadsheetML text
+_SPECIALS = "&<>\t\n\r\\_" + _FORBIDDEN  # a value without any of these is its own XML text
 
 
 def _sql_text(text: str) -> str:
@@ -42,11 +43,16 @@ def escaped(text_sql: str) -> str:
     sql = f"translate({cut}, {_sql_text(_FORBIDDEN)}, '')"
     for old, new in _REFERENCES:
         sql = f"replace({sql}, {_sql_text(old)}, {_sql_text(new)})"
-    return sql
+    # Most values need none of it: one translate() tells, and they go as they are.
+    plain = f"octet_length({text_sql}) <= {CELL_TEXT_LIMIT} AND translate({text_sql}, {_sql_text(_SPECIALS)}, '') = {text_sql}"
+    return f"(CASE WHEN {plain} THEN {text_sql} ELSE {sql} END)"
+
+
+TEXT_HEAD, TEXT_TAIL = '<c t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>"
 
 
 def text_cell(text_sql: str) -> str:
-    return f"""'<c t="inlineStr"><is><t xml:space="preserve">' || {escaped(text_sql)} || '</t></is></c>'"""
+    return f"'{TEXT_HEAD}' || {escaped(text_sql)} || '{TEXT_TAIL}'"
 
 
 def number_cell(number_sql: str, style: int = 0) -> str:
@@ -96,17 +102,44 @@ def _cell(column: Column, v: str) -> str:
 
 
 def cell_sql(column: Column, v: str) -> str:
-    """SQL of one cell (``<c>...</c>``) of the value ``v``; ``<c/>`` for NULL, which keeps the
-    next cells in their columns (cells carry no reference, so position is order)."""
+    """SQL of one cell (``<c>...</c>``) of the value ``v``; ``<c/>`` for NULL."""
     # A composite of NULLs IS NULL, yet is a value, "(,)": num_nulls asks of the value itself.
     null = f"num_nulls({v}) = 1" if column.type_kind == "c" else f"{v} IS NULL"
     return f"(CASE WHEN {null} THEN '<c/>' ELSE {_cell(column, v)} END)"
 
 
-def row_sql(cells: list[str]) -> str:
-    """``<row>`` + the cells + ``</row>`` as one text: concat() of at most 90 arguments at a time
-    (PostgreSQL functions take 100)."""
-    parts = ["'<row>'", *cells, "'</row>'"]
+class Markup(str):
+    """A constant part of a row, which ``row_sql`` merges with its neighbours into one literal."""
+
+
+def cell_parts(column: Column, v: str) -> list[str]:
+    """One cell as concat() arguments: the cheap forms first. A plain integer goes to concat()
+    itself, which prints it (no text made per cell); a NOT NULL text needs no CASE. NULL is an
+    empty cell (``<c></c>`` or ``<c/>``), which keeps the next cells in their columns (cells carry
+    no reference, so position is order)."""
+    if not column.is_array and column.base_type in ("int2", "int4", "oid"):
+        if not column.nullable:
+            return [Markup("<c><v>"), v, Markup("</v></c>")]
+        return [Markup("<c>"), f"('<v>' || {v} || '</v>')", Markup("</c>")]
+    if not column.is_array and column.base_type in TEXTS and not column.nullable:
+        return [Markup(TEXT_HEAD), escaped(f"{v}::text"), Markup(TEXT_TAIL)]
+    return [cell_sql(column, v)]
+
+
+def _constant(text: str) -> str:
+    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
+
+
+def row_sql(parts: list[str]) -> str:
+    """``<row>`` + the cells' parts + ``</row>`` as one text: concat() of at most 90 arguments at a
+    time (PostgreSQL functions take 100), neighbouring markup merged into one constant."""
+    merged: list[str] = []
+    for part in [Markup("<row>"), *parts, Markup("</row>")]:
+        if isinstance(part, Markup) and merged and isinstance(merged[-1], Markup):
+            merged[-1] = Markup(merged[-1] + part)
+        else:
+            merged.append(part)
+    parts = [_constant(p) if isinstance(p, Markup) else p for p in merged]
     while len(parts) > 90:
         parts = [f"concat({', '.join(parts[i:i + 90])})" for i in range(0, len(parts), 90)]
     return f"concat({', '.join(parts)})"
