@@ -26,7 +26,6 @@ from autoapi.parquet_types import ArrowColumn, arrow_column
 
 ROW_GROUP_ROWS = 65_536
 ROW_GROUP_BYTES = 32 * 1024 * 1024
-READ_BLOCK = 1024 * 1024  # bytes of CSV per record batch
 COMPRESSION = "zstd"  # read by every current Parquet reader; smaller than snappy for the same time
 
 
@@ -61,7 +60,7 @@ def cells_sql(outputs: tuple[Output, ...]) -> str:
 
 def _csv_options(lay: Layout) -> dict:
     return {
-        "read_options": pcsv.ReadOptions(column_names=lay.names, block_size=READ_BLOCK, use_threads=False),
+        "read_options": pcsv.ReadOptions(column_names=lay.names, use_threads=False),
         "parse_options": pcsv.ParseOptions(newlines_in_values=True),
         # COPY writes NULL as an empty unquoted cell and the empty string as "": only the former is
         # null, and no other spelling ("NULL", "NaN", "N/A" are values).
@@ -74,28 +73,6 @@ def _csv_options(lay: Layout) -> dict:
 def _typed(batch: pa.RecordBatch, lay: Layout) -> pa.RecordBatch:
     arrays = [c.convert(array) if c.convert else array for c, array in zip(lay.columns, batch.columns)]
     return pa.RecordBatch.from_arrays(arrays, schema=lay.schema)
-
-
-class _Chunks(io.RawIOBase):
-    """A readable file over an iterator of bytes (COPY's chunks), for Arrow's CSV reader."""
-
-    def __init__(self, chunks: Iterable[bytes]):
-        self._chunks = iter(chunks)
-        self._buffer = bytearray()
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        size = len(self._buffer) if size < 0 else size
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
 
 
 class _Sink(io.RawIOBase):
@@ -121,46 +98,45 @@ class _Sink(io.RawIOBase):
         return data
 
 
-def stream_file(chunks: Iterator[bytes], lay: Layout) -> Iterator[bytes]:
+def _parsed(chunk: bytes, lay: Layout) -> pa.Table:
+    """Rows of CSV as a table of the final types. A chunk of ``exports.stream_copy`` holds whole
+    rows (PostgreSQL sends one row per CopyData message, psycopg2 writes each as it comes), so each
+    parses alone: no reader reading ahead, nothing held between chunks."""
+    parsed = pcsv.read_csv(pa.py_buffer(chunk), **_csv_options(lay))
+    return pa.Table.from_batches([_typed(b, lay) for b in parsed.to_batches()], lay.schema)
+
+
+def stream_file(chunks: Iterable[bytes], lay: Layout) -> Iterator[bytes]:
     """The Parquet file of COPY's CSV ``chunks``, yielded a row group at a time."""
-    first = next(chunks, b"")
     sink = _Sink()
     with pq.ParquetWriter(sink, lay.schema, compression=COMPRESSION) as writer:
-        if first:
-            for table in _row_groups(pcsv.open_csv(_Chunks(_prepend(first, chunks)), **_csv_options(lay)), lay):
-                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-                yield sink.drain()
-        else:
+        written = False
+        for table in _row_groups((_parsed(c, lay) for c in chunks if c), lay):
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            written = True
+            yield sink.drain()
+        if not written:
             writer.write_table(lay.schema.empty_table())
     yield sink.drain()
 
 
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
-
-
-def _row_groups(reader, lay: Layout) -> Iterator[pa.Table]:
-    pending: list[pa.RecordBatch] = []
+def _row_groups(tables: Iterator[pa.Table], lay: Layout) -> Iterator[pa.Table]:
+    pending: list[pa.Table] = []
     rows = size = 0
-    for batch in reader:
-        typed = _typed(batch, lay)
-        pending.append(typed)
-        rows, size = rows + typed.num_rows, size + typed.nbytes
+    for table in tables:
+        pending.append(table)
+        rows, size = rows + table.num_rows, size + table.nbytes
         if rows >= ROW_GROUP_ROWS or size >= ROW_GROUP_BYTES:
-            yield pa.Table.from_batches(pending, lay.schema)
+            yield pa.concat_tables(pending)
             pending, rows, size = [], 0, 0
     if pending:
-        yield pa.Table.from_batches(pending, lay.schema)
+        yield pa.concat_tables(pending)
 
 
 def page_file(chunks: list[bytes], lay: Layout) -> tuple[bytes, int]:
     """A page (at most MAX_PAGE_SIZE rows) as one Parquet file, and its number of rows."""
     data = b"".join(chunks)
-    table = lay.schema.empty_table()
-    if data:
-        parsed = pcsv.read_csv(io.BytesIO(data), **_csv_options(lay))
-        table = pa.Table.from_batches([_typed(b, lay) for b in parsed.to_batches()], lay.schema)
+    table = _parsed(data, lay) if data else lay.schema.empty_table()
     out = io.BytesIO()
     pq.write_table(table, out, compression=COMPRESSION)
     return out.getvalue(), table.num_rows

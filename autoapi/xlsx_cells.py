@@ -25,7 +25,9 @@ EXACT_INTEGER = 999_999_999_999_999  # 15 digits: beyond, Excel would round a nu
 _FORBIDDEN = "".join(chr(c) for c in range(1, 32) if c not in (9, 10, 13)) + "\ufffe\uffff"
 _REFERENCES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\t", "&#9;"), ("\n", "&#10;"), ("\r", "&#13;"),
                ("\\", "&#92;"), ("_x", "_x005F_x"))  # _xHHHH_ is an escape in SpreadsheetML text
-_SPECIALS = "&<>\t\n\r\\_" + _FORBIDDEN  # a value without any of these is its own XML text
+# A value matching none of these is its own XML text (a regular expression: translate() with
+# these characters took five times as long, the full escaping chain too).
+_SPECIALS = r"[&<>\t\n\r\\_\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 
 
 def _sql_text(text: str) -> str:
@@ -43,8 +45,8 @@ def escaped(text_sql: str) -> str:
     sql = f"translate({cut}, {_sql_text(_FORBIDDEN)}, '')"
     for old, new in _REFERENCES:
         sql = f"replace({sql}, {_sql_text(old)}, {_sql_text(new)})"
-    # Most values need none of it: one translate() tells, and they go as they are.
-    plain = f"octet_length({text_sql}) <= {CELL_TEXT_LIMIT} AND translate({text_sql}, {_sql_text(_SPECIALS)}, '') = {text_sql}"
+    # Most values need none of it: one regular expression tells, and they go as they are.
+    plain = f"octet_length({text_sql}) <= {CELL_TEXT_LIMIT} AND {text_sql} !~ E'{_SPECIALS.replace(chr(92), chr(92) * 2)}'"
     return f"(CASE WHEN {plain} THEN {text_sql} ELSE {sql} END)"
 
 

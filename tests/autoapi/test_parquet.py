@@ -139,10 +139,10 @@ def test_pages_filters_fields_and_ordering(client):
 
 
 def test_row_groups_are_written_as_rows_come(client, monkeypatch):
-    from autoapi import parquet
+    from autoapi import exports, parquet
 
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 1000)
-    monkeypatch.setattr(parquet, "READ_BLOCK", 4096)  # record batches of a few hundred rows
+    monkeypatch.setattr(exports, "COPY_BATCH_BYTES", 2048)  # COPY's chunks of a few hundred rows
     relation = next(r for r in published_relations() if r.name == "big_2500")
     response = client.get(url(relation, "format=parquet&limit=all&fields=id"))
     chunks = list(response.streaming_content)
