@@ -125,7 +125,11 @@ def cell_parts(column: Column, v: str) -> list[str]:
         return [Markup("<c>"), f"('<v>' || {v} || '</v>')", Markup("</c>")]
     if not column.is_array and column.base_type in TEXTS and not column.nullable:
         return [Markup(TEXT_HEAD), escaped(f"{v}::text"), Markup(TEXT_TAIL)]
-    return [cell_sql(column, v)]
+    if not column.is_array and column.base_type == "int8" and not column.nullable:
+        # The cell's type is decided inside <c...>: a number, or beyond 15 digits text.
+        return [Markup("<c"), f"""CASE WHEN {v} BETWEEN -{EXACT_INTEGER} AND {EXACT_INTEGER} THEN '><v>' || {v} || '</v>' """
+                f"""ELSE ' t="inlineStr"><is><t>' || {v} || '</t></is>' END""", Markup("</c>")]
+    return [cell_sql(column, v) if column.nullable else _cell(column, v)]
 
 
 def _constant(text: str) -> str:

@@ -211,5 +211,5 @@ def test_gdal_reads_geoparquet(client, tmp_path):
     path.write_bytes(body(client.get(url(relation, "format=parquet&limit=all"))))
     info = subprocess.run(["ogrinfo", "-so", "-al", str(path)], capture_output=True, text=True, check=True).stdout
     assert "Geometry: Polygon" in info and "2263" in info
-    rows = superuser_rows = len(pq.read_table(path))
-    assert f"Feature Count: {rows}" in info and superuser_rows
+    rows = pq.read_metadata(path).num_rows
+    assert rows and f"Feature Count: {rows}" in info

@@ -175,3 +175,20 @@ def test_more_rows_than_a_sheet_holds_is_a_400_before_anything(client, superuser
     response = client.get("/api/public/xlsx_too_many/?format=xlsx&limit=all&offset=1&fields=n")
     assert response.status_code == 200 and response.streaming
     response.close()
+
+
+def test_not_null_columns_take_the_short_forms(superuser_conn):
+    from dataclasses import replace
+
+    from autoapi.outputs import stand_in
+
+    big, small, label = (replace(stand_in(n, t), nullable=False) for n, t in (("b", "int8"), ("s", "int4"), ("t", "text")))
+    parts = [p for c, v in ((big, "x.b"), (small, "x.s"), (label, "x.t")) for p in xlsx_cells.cell_parts(c, v)]
+    query = (f"SELECT {xlsx_cells.row_sql(parts)} FROM (VALUES (5::int8, 1, 'a&b'), "
+             "(9007199254740993::int8, 2, 'plain')) AS x(b, s, t)")
+    rows = [r[0] for r in superuser_conn.execute(query)]
+    head = '<c t="inlineStr"><is><t xml:space="preserve">'
+    assert rows == [
+        f"<row><c><v>5</v></c><c><v>1</v></c>{head}a&amp;b</t></is></c></row>",
+        f'<row><c t="inlineStr"><is><t>9007199254740993</t></is></c><c><v>2</v></c>{head}plain</t></is></c></row>',
+    ]
