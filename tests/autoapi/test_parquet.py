@@ -134,6 +134,9 @@ def test_pages_filters_fields_and_ordering(client):
     streamed = client.get(url(relation, "format=parquet&limit=all"))
     assert streamed.streaming and streamed["Content-Disposition"].startswith("attachment")
     assert pq.read_table(io.BytesIO(body(streamed))).num_rows == 2500
+    one = client.get(url(relation).replace("?", "") + "42/?format=parquet")
+    assert one.status_code == 200 and pq.read_table(io.BytesIO(one.content)).column("id").to_pylist() == [42]
+    assert client.get(url(relation) + "999999/?format=parquet").status_code == 404
     empty = parquet_table(client, relation, "limit=all&id__gt=999999")
     assert empty.num_rows == 0 and empty.column_names == [c.name for c in relation.columns]
 
@@ -143,6 +146,7 @@ def test_row_groups_are_written_as_rows_come(client, monkeypatch):
 
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 1000)
     monkeypatch.setattr(exports, "COPY_BATCH_BYTES", 2048)  # COPY's chunks of a few hundred rows
+    monkeypatch.setattr(parquet, "PARSE_BYTES", 2048)
     relation = next(r for r in published_relations() if r.name == "big_2500")
     response = client.get(url(relation, "format=parquet&limit=all&fields=id"))
     chunks = list(response.streaming_content)

@@ -149,6 +149,8 @@ def test_pages_filters_fields_ordering_and_groups(client, superuser_conn):
     assert streamed.streaming and streamed["Content-Disposition"].startswith("attachment")
     assert len(list(openpyxl.load_workbook(io.BytesIO(body(streamed))).active.values)) == 2501
     assert sheet_rows(client, relation, "limit=all&id__gt=99999") == [tuple(c.name for c in relation.columns)]
+    one = client.get(url(relation) + "42/?format=xlsx&fields=id")
+    assert list(openpyxl.load_workbook(io.BytesIO(one.content)).active.values) == [("id",), (42,)]
     numbers = next(r for r in published_relations() if r.name == "types_numeric")
     rows = sheet_rows(client, numbers, "group_by=i2&aggregate=count,sum:i4&limit=all")
     theirs = superuser_conn.execute("SELECT i2, count(*), sum(i4) FROM public.types_numeric GROUP BY i2 ORDER BY i2 NULLS LAST")
