@@ -189,8 +189,8 @@ def test_not_null_columns_take_the_short_forms(superuser_conn):
     query = (f"SELECT {xlsx_cells.row_sql(parts)} FROM (VALUES (5::int8, 1, 'a&b'), "
              "(9007199254740993::int8, 2, 'plain')) AS x(b, s, t)")
     rows = [r[0] for r in superuser_conn.execute(query)]
-    head = '<c t="inlineStr"><is><t xml:space="preserve">'
+    head = '<c t="inlineStr"><is><t'
     assert rows == [
-        f"<row><c><v>5</v></c><c><v>1</v></c>{head}a&amp;b</t></is></c></row>",
-        f'<row><c t="inlineStr"><is><t>9007199254740993</t></is></c><c><v>2</v></c>{head}plain</t></is></c></row>',
+        f'<row><c><v>5</v></c><c><v>1</v></c>{head} xml:space="preserve">a&amp;b</t></is></c></row>',
+        f'<row><c t="inlineStr"><is><t>9007199254740993</t></is></c><c><v>2</v></c>{head}>plain</t></is></c></row>',
     ]
