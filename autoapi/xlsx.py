@@ -15,10 +15,16 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from xml.sax.saxutils import escape
 
 from autoapi.xlsx_cells import STYLE_DATE, STYLE_TIME, STYLE_TIMESTAMP
+
+try:
+    from isal import isal_zlib
+except ImportError:  # an optional speed-up: zlib writes the same format
+    isal_zlib = None
 
 MAX_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
 SHEET = "xl/worksheets/sheet1.xml"
@@ -119,6 +125,14 @@ class _Sink(io.RawIOBase):
 DEFLATE_LEVEL = 1  # zlib's fastest: the sheet's XML is very repetitive, level 1 already shrinks it 13x
 
 
+def _deflater():
+    """Raw deflate at the fastest level: ISA-L's (``isal``, four times zlib's speed at level 1,
+    where deflating the sheet cost as much CPU as PostgreSQL writing it), else zlib's."""
+    if isal_zlib is not None:
+        return isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15)
+    return zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
+
+
 def _entry(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
     info.compress_type = zipfile.ZIP_DEFLATED
@@ -137,6 +151,7 @@ def stream_workbook(rows: Iterator[bytes], names: list[str], title: str, cells: 
                            ("xl/styles.xml", STYLES)):
             package.writestr(_entry(name), text)
         with package.open(_entry(SHEET), "w", force_zip64=cells > ZIP64_CELLS) as sheet:
+            sheet._compressor = _deflater()  # zipfile's own is zlib's; the same raw deflate, faster
             sheet.write((_SHEET_HEAD + header_row(names)).encode("utf-8"))
             yield sink.drain()
             for chunk in rows:
