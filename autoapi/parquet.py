@@ -31,8 +31,8 @@ try:  # glibc's malloc_trim: hand freed heap pages back to the system (Linux; ab
 except (OSError, AttributeError):
     _libc = None
 
-ROW_GROUP_ROWS = 65_536
-ROW_GROUP_BYTES = 32 * 1024 * 1024
+ROW_GROUP_ROWS = 32_768
+ROW_GROUP_BYTES = 16 * 1024 * 1024
 PARSE_BYTES = 1024 * 1024  # CSV parsed at a time
 COMPRESSION = "zstd"  # read by every current Parquet reader; smaller than snappy for the same time
 
