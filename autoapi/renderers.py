@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from rest_framework import renderers
 
+from autoapi.filerows import ParquetRows, SheetRows
 from autoapi.rowsources import CopyRows, FeatureRows, JSONRows
 from autoapi.snapshot import Relation
 
@@ -128,8 +129,38 @@ class PortalCSVRenderer(CopyRows, PlainDataRenderer):
         yield from chunks
 
 
+class _FileRenderer(PlainDataRenderer):
+    """A binary file built by its row source: a page is the file of its rows, a stream the file
+    as it is written; the envelope's links travel in the ``Link`` header only."""
+
+    binary = True  # no charset parameter on the Content-Type (views.py)
+
+    def page_body(self, files: list[bytes], envelope: dict) -> bytes:
+        return b"".join(files)
+
+    def stream_body(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        yield from chunks
+
+
+class ParquetRenderer(ParquetRows, _FileRenderer):
+    """Apache Parquet typed from the snapshot, GeoParquet 1.1 with geometry (``parquet.py``)."""
+
+    media_type, format, label = "application/vnd.apache.parquet", "parquet", "Parquet"
+    openapi_body = {"type": "string", "format": "binary", "description": "an Apache Parquet file (GeoParquet 1.1 "
+                    "with geometry), typed from the column types"}
+
+
+class XLSXRenderer(SheetRows, _FileRenderer):
+    """An Excel workbook of one sheet, PostgreSQL writing its rows (``xlsx.py``)."""
+
+    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    format, label = "xlsx", "Excel"
+    openapi_body = {"type": "string", "format": "binary", "description": "an Excel workbook (XLSX), a header row then "
+                    "one row per result row; at most 1,048,575 rows"}
+
+
 # The registry of row formats, in the order they are offered; the first is the default.
-ROW_RENDERERS = (PortalJSONRenderer, PortalCSVRenderer, NDJSONRenderer, GeoJSONRenderer)
+ROW_RENDERERS = (PortalJSONRenderer, PortalCSVRenderer, NDJSONRenderer, GeoJSONRenderer, ParquetRenderer, XLSXRenderer)
 
 
 def formats_for(relation: Relation) -> tuple[str, ...]:

@@ -107,7 +107,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         renderer = request.accepted_renderer
         plan = self.get_plan(renderer)
         alias = replicas.read_alias(request)  # rows and count from the same server
-        content_type = f"{renderer.media_type}; charset=utf-8"
+        content_type = _content_type(renderer)
         try:
             if plan.window.is_everything:
                 response = self.stream_response(renderer, plan, alias, content_type)
@@ -161,7 +161,12 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         body = renderer.row_body(page)
         if body is None:
             raise NotFound("no row has this key")
-        return HttpResponse(body, content_type=f"{renderer.media_type}; charset=utf-8")
+        return HttpResponse(body, content_type=_content_type(renderer))
+
+
+def _content_type(renderer) -> str:
+    """The renderer's media type, with a charset unless its files are binary (Parquet, XLSX)."""
+    return renderer.media_type + ("" if getattr(renderer, "binary", False) else "; charset=utf-8")
 
 
 def parse_key(segment: str, size: int) -> list[str]:

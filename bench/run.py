@@ -30,6 +30,7 @@ from pathlib import Path
 from bench import procs
 from bench.aggregates import section_aggregates
 from bench.filters import section_cql2
+from bench.formats import section_formats
 from bench.tiles import section_tiles
 from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
 from bench.data import POINTS_ROWS, generate
@@ -528,6 +529,7 @@ SECTIONS = (
     ("aggregates", section_aggregates),
     ("cql2", section_cql2),
     ("tiles", section_tiles),
+    ("formats", section_formats),
 )
 
 

@@ -16,6 +16,8 @@ TEXT_WIDTHS = {"timestamptz": 22, "timestamp": 19, "date": 10, "time": 8, "timet
                "int2": 3, "int4": 5, "int8": 7, "float4": 8, "float8": 12}
 UNKNOWN_WIDTH = 8  # a column without statistics (dropped since ANALYZE, or a new one)
 GEOJSON_ROW = 45  # {"type":"Feature","geometry":...,"properties":{...}} around each row
+# Compressed files (Parquet, XLSX): their size depends on how the data compresses, so none is guessed.
+COMPRESSED = ("parquet", "xlsx")
 
 
 def _row_bytes(relation: Relation, statistics: dict, fmt: str) -> float:
@@ -48,4 +50,5 @@ def annotate(buttons: list[dict], relation: Relation, statistics: dict, count: i
     """Add ``rows`` and ``size`` (text, or None when unknown) to each download button dict."""
     for button in buttons:
         button["rows"] = rows_text(count, is_estimate)
-        button["size"] = size_text(count * _row_bytes(relation, statistics, button["format"])) if statistics else None
+        known = statistics and button["format"] not in COMPRESSED
+        button["size"] = size_text(count * _row_bytes(relation, statistics, button["format"])) if known else None

@@ -32,7 +32,10 @@ DISTRIBUTIONS = {
     "csv": ("text/csv", "CSV"),
     "json": ("application/json", "JSON"),
     "geojson": ("application/geo+json", "GeoJSON"),
+    "parquet": ("application/vnd.apache.parquet", "Parquet"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XLSX"),
 }
+SHEET_ROWS = 1_048_575  # rows an Excel sheet holds below its header (autoapi/xlsx.py)
 # DCAT-US needs a contact with an e-mail; without a metadata file the portal says plainly that
 # none was configured (the .invalid top-level domain can never be delivered to, RFC 2606).
 UNCONFIGURED_CONTACT = {"name": "No contact configured (see PORTAL_METADATA_FILE)", "email": "no-contact-configured@example.invalid"}
@@ -52,6 +55,8 @@ def dataset_facts(request, relation: Relation, activity: dict | None, built_at: 
     )
     downloads = []
     for fmt in formats(relation):
+        if fmt == "xlsx" and (relation.estimated_rows or 0) >= SHEET_ROWS:
+            continue  # a whole relation past a sheet's rows has no XLSX download (a 400 says so)
         if fmt in DISTRIBUTIONS:
             media_type, name = DISTRIBUTIONS[fmt]
             url = request.build_absolute_uri(f"{api_url(relation)}?format={fmt}&limit=all")

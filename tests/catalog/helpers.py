@@ -94,8 +94,9 @@ def preview_header_links(body: str) -> list[str]:
 def download_links(body: str) -> dict[str, str]:
     match = re.search(r'<ul class="downloads">(.*?)</ul>', body, re.S)
     assert match, "the page has no download links"
-    links = re.findall(r'<a class="button" href="([^"]*)">(\w+)<', match.group(1))
-    return {label.lower(): unescape(href) for href, label in links}
+    # By the link's format= (a label is for people: "Excel" downloads format=xlsx).
+    links = re.findall(r'<a class="button" href="([^"]*)">\w+<', match.group(1))
+    return {re.search(r"format=(\w+)", unescape(href)).group(1): unescape(href) for href in links}
 
 
 def wait_for_relation(client, schema: str, name: str, timeout: float = 15):

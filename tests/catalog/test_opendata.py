@@ -92,9 +92,10 @@ def test_data_json_has_every_relation_with_its_distributions(client):
         dataset = datasets[BASE + page_url(relation)]
         assert dataset["landingPage"] == BASE + page_url(relation)
         kinds = {d["format"]: d for d in dataset["distribution"]}
-        expected = {"CSV", "JSON"} | ({"GeoJSON"} if "geojson" in formats(relation) else set())
+        expected = {"CSV", "JSON", "Parquet", "XLSX"} | ({"GeoJSON"} if "geojson" in formats(relation) else set())
         assert set(kinds) == expected, f"{relation.schema}.{relation.name}"
         assert kinds["CSV"]["mediaType"] == "text/csv"
+        assert kinds["Parquet"]["mediaType"] == "application/vnd.apache.parquet"
         if "GeoJSON" in kinds:
             assert kinds["GeoJSON"]["mediaType"] == "application/geo+json"
 
