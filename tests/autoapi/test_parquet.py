@@ -1,6 +1,7 @@
 """Parquet downloads read back by pyarrow and by DuckDB, every value of every type of the fixture
-database compared with PostgreSQL's (README, "Parquet"); GeoParquet metadata, and GDAL's reading
-of it where gdal-bin has the Parquet driver."""
+database compared with PostgreSQL's (README, "Parquet"); GeoParquet metadata, GeoPandas's reading
+of it against PostGIS's geometries, and GDAL's where gdal-bin has the Parquet driver (Debian 12's
+GDAL 3.6 has not)."""
 from __future__ import annotations
 
 import io
@@ -198,6 +199,47 @@ def test_geoparquet_metadata(client):
         checked += 1
     assert checked >= 4
     assert by_name["geom_mixed"].geometry_columns[0].geometry_type == "Geometry"
+
+
+@pytest.mark.spatial
+@pytest.mark.filterwarnings("ignore:The geo metadata indicate that column:UserWarning")  # spherical edges: planar to it
+def test_geopandas_reads_the_geometries_postgis_has(client, superuser_conn):
+    """GeoPandas (its own reading of the GeoParquet metadata, shapely's of the WKB) gives every
+    geometry PostGIS holds, in the column's CRS (WGS 84 for a column without a fixed SRID)."""
+    geopandas = pytest.importorskip("geopandas")
+    shapely = pytest.importorskip("shapely")
+    checked = 0
+    for relation in published_relations():
+        if not relation.geometry_columns or not readable(relation) or not relation.key or len(relation.key.columns) != 1:
+            continue
+        column, key = relation.geometry_columns[0], relation.key.columns[0]
+        frame = geopandas.read_parquet(io.BytesIO(body(client.get(url(relation, "format=parquet&limit=all")))))
+        assert frame.geometry.name == column.name
+        srid = column.srid if column.srid and not column.is_geography else 4326
+        if srid == 4326:  # the GeoParquet default, left out of the metadata: OGC:CRS84
+            assert frame.crs.to_authority() == ("OGC", "CRS84"), relation.name
+        else:
+            assert frame.crs.to_epsg() == srid, relation.name
+        geom = quote(column.name) + ("::extensions.geometry" if column.is_geography else "")
+        if not column.srid:  # mixed SRIDs: written in WGS 84, as GeoJSON is
+            geom = f"extensions.ST_Transform(extensions.ST_SetSRID({geom}, coalesce(nullif(extensions.ST_SRID({geom}), 0), 4326)), 4326)"
+        rows = superuser_conn.execute(f"SELECT {quote(key)}, extensions.ST_AsText({geom}) "
+                                      f"FROM {quote(relation.schema)}.{quote(relation.name)}")
+        theirs = {k: None if w is None else shapely.from_wkt(w) for k, w in rows}
+        ours = dict(zip(frame[key], frame.geometry))
+        assert set(ours) == set(theirs), relation.name
+        for k, geometry in theirs.items():
+            mine = ours[k]
+            if geometry is None:
+                assert mine is None, (relation.name, k)
+            else:
+                assert mine.equals_exact(geometry, 1e-9) or (mine.is_empty and geometry.is_empty), (relation.name, k)
+        checked += 1
+    assert checked >= 4
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _ogr_reads_parquet() -> bool:
