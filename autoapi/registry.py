@@ -54,9 +54,16 @@ class Registry:
         with self._lock:
             with connections[DATABASE_ALIAS].cursor() as cursor:
                 swapped = self._check_schema(cursor, force_fingerprint)
-                # With the probe, on the same connection: the data version of every relation.
-                self.data_versions.refresh(cursor, self._current.snapshot)
+                self._read_data_versions(cursor, self._current.snapshot)
             return swapped
+
+    def _read_data_versions(self, cursor, snapshot) -> None:
+        """With the probe, on the same connection: the data version of every relation. A failure
+        leaves the last versions (or none: unknown) and never the schema's refresh."""
+        try:
+            self.data_versions.refresh(cursor, snapshot)
+        except Exception:
+            log.warning("reading the data versions failed; the last ones stay", exc_info=True)
 
     def _check_schema(self, cursor, force_fingerprint: bool) -> bool:
         probe = change_probe(cursor)
@@ -88,7 +95,9 @@ class Registry:
     def _read(self):
         with connections[DATABASE_ALIAS].cursor() as cursor:
             self._probe = change_probe(cursor)  # taken first: a change during the read shows next time
-            return read_snapshot(cursor, portal_setting("SCHEMAS"))
+            snapshot = read_snapshot(cursor, portal_setting("SCHEMAS"))
+            self._read_data_versions(cursor, snapshot)  # known from a process's first request
+            return snapshot
 
     def _ensure_watcher(self):
         # After a fork (gunicorn), the parent's thread is gone: start one per process.
