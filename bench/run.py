@@ -470,6 +470,11 @@ def section_snapshot(ctx: Context) -> None:
     ctx.add("change check every REFRESH_INTERVAL (catalog probe), bench_wide, median of 20", ms(probe),
             target="< 10 ms", ok=probe < 0.010)
     ctx.add("  full fingerprint, run only when the probe moved, median of 20", ms(out["fingerprint_median"]))
+    dv = out["data_versions_median"]
+    ctx.add("  data versions of every relation, with each change check, median of 20", ms(dv), target="< 10 ms",
+            ok=dv < 0.010)
+    ctx.notes.append(f"data versions on bench_wide: {out['data_versions_known']:,} of {n:,} relations known; the first "
+                     f"read (the tables behind each view, then the counters) took {ms(out['data_versions_first'])}.")
     rss = out["rss_after_all_endpoints"]
     ctx.add(f"process RSS after snapshot + endpoints of all {n:,} relations", mb(rss), target="< 250 MB",
             ok=rss < 250 * MB)
