@@ -16,8 +16,9 @@ may change with no data changed, never the other way round. ``None`` means unkno
 views over them or calling ``now()`` (see ``datasources.py``). Unknown relations are served as if
 this module did not exist.
 
-Each version carries the time this process first saw it (``observed``): the ``Last-Modified`` of
-its answers, on a whole second, never shared by two versions of a relation in one process.
+Each version carries the time the portal first saw it (``observed``, shared by the processes
+through ``versionclock.py``): the ``Last-Modified`` of its answers, on a whole second, never
+shared by two versions of a relation in one process.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from autoapi import versionclock
 from autoapi.datasources import Graph, read_graph, sources
 from autoapi.dataversion_sql import COUNTERS_SQL
 
@@ -72,7 +74,7 @@ class DataVersions:
             return
         self._versions = _versions(snapshot, self._sources, header, counters, self._versions)
 
-    def _read(self, cursor, snapshot):
+    def _read(self, cursor, snapshot, graph_read: bool = False):
         oids = sorted({o for s in self._sources.values() if not isinstance(s, str) for o in s})
         cursor.execute(COUNTERS_SQL, {"oids": oids})
         reset, started, tracked, server, graph_probe, counters = cursor.fetchone()
@@ -80,11 +82,11 @@ class DataVersions:
         if why:
             self._versions = {r.oid: DataVersion(None, None, why) for r in snapshot.relations}
             return None, None
-        if self._graph_key != (snapshot.version, graph_probe):
+        if self._graph_key != (snapshot.version, graph_probe) and not graph_read:
             self._graph = read_graph(cursor)
-            self._graph_key = (snapshot.version, graph_probe)
             self._sources = {r.oid: sources(self._graph, r.oid, _relkind(r)) for r in snapshot.relations}
-            return self._read(cursor, snapshot)  # the counters of the new sources
+            self._graph_key = (snapshot.version, graph_probe)
+            return self._read(cursor, snapshot, graph_read=True)  # the counters of the new sources
         return f"{reset}|{started}", {row[0]: tuple(row[1:]) for row in counters}
 
 
@@ -118,15 +120,20 @@ def _versions(snapshot, all_sources, header: str, counters: dict, previous: dict
         if before is not None and before.tag == tag:
             result[relation.oid] = before
         else:
-            result[relation.oid] = _first_seen(tag, before, now)
+            result[relation.oid] = _first_seen(relation.oid, tag, before, now)
     return result
 
 
-def _first_seen(tag: str, before: DataVersion | None, now: int) -> DataVersion:
-    """A version first seen now. Its Last-Modified second is ``now`` rounded up, unless an earlier
-    version of the relation already had that second: then it has none (If-Modified-Since could
-    not tell the two apart; its ETag still can)."""
+def _first_seen(oid: int, tag: str, before: DataVersion | None, now: int) -> DataVersion:
+    """A version new to this process. Its Last-Modified second is when any process first saw it
+    (``versionclock.py``), else ``now`` (rounded up), unless an earlier version of the relation
+    already had that second: then it has none (If-Modified-Since could not tell the two apart;
+    its ETag still can)."""
     claimed = before.claimed if before is not None else 0
-    if now <= claimed:
-        return DataVersion(tag, None, claimed=claimed)
-    return DataVersion(tag, now, claimed=now)
+    observed = versionclock.recall(oid, tag)
+    if observed is None:
+        if now <= claimed:
+            return DataVersion(tag, None, claimed=claimed)
+        observed = now
+        versionclock.record(oid, tag, now)
+    return DataVersion(tag, observed, claimed=max(claimed, observed))

@@ -15,8 +15,9 @@ or any other parameter makes it an ordinary live download.
   hidden temporary file, renamed into place only once the stream ended normally. A client that
   leaves, or a database error mid-way, deletes the temporary file, so a cut download is never
   served as whole. One writer per download at a time, across processes and hosts sharing the
-  folder: ``fcntl.flock`` on ``<download>.lock``, never waited for; whoever finds it taken streams
-  live as before. A writer that died leaves only a temporary file, removed at a later eviction.
+  folder: ``fcntl.flock`` on ``<download>.lock``, taken before the query runs and never waited
+  for; whoever finds it taken streams live as before (from a read replica, if any: only the
+  writer reads the primary, whose rows the data version counts). A writer that died leaves only a temporary file, removed at a later eviction.
 - **Reading** is ``fileranges.file_response``: identity, ``Content-Length``, ``Range``.
 """
 from __future__ import annotations
@@ -120,34 +121,86 @@ def touch(path: Path) -> None:
         os.utime(path)
 
 
-def tee(chunks, entry: Entry, content_type: str):
-    """Yield ``chunks`` and, if no other process is writing this download, keep them as its file."""
+class Writer:
+    """The right to write one download's file: its lock, held until ``release`` (idempotent)."""
+
+    def __init__(self, entry: Entry, lock: int):
+        self.entry, self._lock = entry, lock
+
+    def release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            os.close(lock)
+
+
+def claim(entry: Entry) -> Writer | None:
+    """The writer of ``entry``'s file, or None when another request (in any process sharing the
+    folder) is writing it, or it was written since the caller looked."""
     lock = _try_lock(entry)
     if lock is None:
-        yield from chunks
-        return
-    part = None
+        return None
+    writer = Writer(entry, lock)
+    if entry.path.exists():
+        writer.release()
+        return None
+    return writer
+
+
+def tee(chunks, writer: Writer, content_type: str):
+    """Yield ``chunks`` and keep them as the writer's file once they all came."""
+    part = _Part(writer.entry)
     try:
-        if entry.path.exists():  # finished by another writer since this request looked
-            yield from chunks
-            return
-        entry.directory.mkdir(parents=True, exist_ok=True)
-        fd, part = tempfile.mkstemp(dir=entry.directory, prefix=PART_PREFIX)
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                yield chunk
-        try:
-            _publish(Path(part), entry, content_type)
-        except OSError:  # the client has every byte already: a cache that fails only logs
-            log.warning("could not keep the download as %s", entry.path, exc_info=True)
+        for chunk in chunks:
+            part.write(chunk)
+            yield chunk
+        part.publish(content_type)
     finally:
-        # Gone once published; still there when the stream did not end normally (the client left,
-        # the database failed): a cut file is never served.
-        if part is not None:
+        part.discard()
+        writer.release()
+
+
+class _Part:
+    """The file being written. A failure to write (a full disk) only stops the writing: the client's
+    download goes on. Discarded unless published: the stream ended early (the client left, the
+    database failed), and a cut file is never served."""
+
+    def __init__(self, entry: Entry):
+        self.entry = entry
+        try:
+            fd, self.path = tempfile.mkstemp(dir=entry.directory, prefix=PART_PREFIX)
+            self.out = os.fdopen(fd, "wb")
+        except OSError:
+            log.warning("cannot write a stored download in %s", entry.directory, exc_info=True)
+            self.out = self.path = None
+
+    def write(self, chunk: bytes) -> None:
+        if self.out is None:
+            return
+        try:
+            self.out.write(chunk)
+        except OSError:
+            log.warning("stopped storing %s", self.entry.path, exc_info=True)
+            self.discard()
+
+    def publish(self, content_type: str) -> None:
+        if self.out is None:
+            return
+        try:
+            self.out.close()
+            self.out = None
+            _publish(Path(self.path), self.entry, content_type)
+        except OSError:  # the client has every byte already: a cache that fails only logs
+            log.warning("could not keep the download as %s", self.entry.path, exc_info=True)
+
+    def discard(self) -> None:
+        if self.out is not None:
             with contextlib.suppress(OSError):
-                os.unlink(part)
-        os.close(lock)
+                self.out.close()
+            self.out = None
+        if self.path is not None:  # gone already once published
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self.path = None
 
 
 def _try_lock(entry: Entry) -> int | None:
@@ -187,6 +240,8 @@ def evict(folder: Path, cap: int) -> None:
         try:
             info = path.stat()
         except OSError:
+            continue
+        if path.is_dir():  # versions/ (versionclock.py)
             continue
         if path.name.startswith(PART_PREFIX):
             if info.st_mtime < time.time() - STALE_PART_SECONDS:

@@ -55,16 +55,25 @@ def serve(request, schema: str, name: str, inner):
         response = fileranges.file_response(request, stored[0], stored[1], entry.etag, last_modified)
         response["Content-Disposition"] = _disposition(found, fmt)
         return response
-    if entry is not None and request.method == "GET":
+    writer = exportcache.claim(entry) if entry is not None and request.method == "GET" else None
+    if writer is not None:
         replicas.use_primary(request)  # the file must hold what the version counts: the primary's rows
     response = inner()
-    if response.status_code == 200:
-        response["ETag"] = etag
+    if response.status_code == 200 and (writer is not None or not replicas.replica_aliases()):
+        response["ETag"] = etag  # a replica's rows may be older than the primary's counters: no label
         if last_modified is not None:
             response["Last-Modified"] = http_date(last_modified)
-        if entry is not None and request.method == "GET" and response.streaming:
-            response.streaming_content = exportcache.tee(response.streaming_content, entry, response["Content-Type"])
+    if writer is not None:
+        _write_while_sending(response, writer)
     return response
+
+
+def _write_while_sending(response, writer) -> None:
+    if response.status_code != 200 or not response.streaming:
+        writer.release()
+        return
+    response.streaming_content = exportcache.tee(response.streaming_content, writer, response["Content-Type"])
+    response._resource_closers.append(writer.release)  # a body never read releases it too
 
 
 def _relation(schema: str, name: str):

@@ -114,7 +114,6 @@ def home(request):
         "total": len(snapshot.relations),
         "schema_count": len(snapshot.schemas),
         "freshness": present.freshness(snapshot, checked),
-        "data_changed": present.data_changed(data_last_changed(relation)),
         "site": metadata.site(),
     }
     return HttpResponse(render_to_string("catalog/home.html", context, request=request))

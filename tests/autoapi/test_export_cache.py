@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import pytest
 from django.db import connections
@@ -48,7 +49,7 @@ def no_queries(monkeypatch):
 
 
 def stored_files(folder):
-    return sorted(p.name for p in folder.iterdir() if p.suffix not in (".lock", ".meta"))
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix not in (".lock", ".meta"))
 
 
 def test_a_page_gets_validators_and_a_304_costs_no_query(client, table, monkeypatch):
@@ -155,3 +156,20 @@ def test_the_size_cap_evicts_the_least_recently_served(client, table, cache_dir,
     body(client.get("/api/public/dv_t/?format=ndjson&limit=all"))
     kept = stored_files(cache_dir)
     assert first[0] not in kept and any(name.endswith(".ndjson") for name in kept)
+
+
+def test_processes_date_a_version_alike_and_keep_the_date_across_restarts(table, cache_dir):
+    """Two readers of the versions (two workers, or one before and after a restart) sharing the
+    folder give a version the same first-seen second (autoapi/versionclock.py)."""
+    from autoapi.dataversion import DataVersions
+
+    snapshot = registry.current().snapshot
+    found = snapshot.get("public", "dv_t")
+    with connections["published"].cursor() as cursor:
+        first = DataVersions()
+        first.refresh(cursor, snapshot)
+        time.sleep(1.1)  # a later process would date it a second later on its own
+        second = DataVersions()
+        second.refresh(cursor, snapshot)
+    assert first.get(found).tag == second.get(found).tag
+    assert first.get(found).observed == second.get(found).observed is not None

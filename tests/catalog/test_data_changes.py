@@ -22,11 +22,12 @@ def table(superuser_conn, settings, tmp_path):
 
 def test_the_page_says_when_the_data_last_changed_and_offers_stored_files(client, table):
     page = client.get("/catalog/public/dv_page/").content.decode()
-    assert "Data last changed" in page and "when the portal first saw it" in page or "a moment ago" in page
+    assert "Data last changed" in page
+    assert "when the portal first saw this data" in page or "a moment ago" in page
     assert "stored for the current data" not in page
     csv = body(client.get("/api/public/dv_page/?format=csv&limit=all"))
     page = client.get("/catalog/public/dv_page/").content.decode()
-    assert f"CSV, {len(csv) / 1e3:.1f} kB: stored for the current data" in page
+    assert f"2,000 rows, {len(csv) / 1e3:.1f} kB: stored for the current data" in page
     filtered = client.get("/catalog/public/dv_page/?id__lt=10").content.decode()
     assert "stored for the current data" not in filtered
 

@@ -154,7 +154,8 @@ def test_a_stream_cut_by_a_database_error_never_ends_cleanly(live_server_url, fa
 @pytest.mark.parametrize("coding", ["identity", "gzip"])
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
 def test_a_complete_stream_ends_cleanly(live_server_url, fmt, coding):
-    response, received, complete = raw_get(live_server_url, f"/api/public/big_2500/?format={fmt}&limit=all",
+    # A filter, however loose, makes it a live stream (the whole relation may come stored).
+    response, received, complete = raw_get(live_server_url, f"/api/public/big_2500/?format={fmt}&limit=all&id__gte=0",
                                            **{"Accept-Encoding": coding})
     assert response.status == 200 and complete
     if coding == "gzip":
