@@ -55,10 +55,21 @@ def serve(request, schema: str, name: str, inner):
         response = fileranges.file_response(request, stored[0], stored[1], entry.etag, last_modified)
         response["Content-Disposition"] = _disposition(found, fmt)
         return response
+    return _live(request, inner, entry, etag, last_modified)
+
+
+def _live(request, inner, entry, etag: str, last_modified: int | None):
+    """The view's own answer, labelled, and kept as the stored download when this request may
+    write it (``entry``: a whole-relation download not stored yet)."""
     writer = exportcache.claim(entry) if entry is not None and request.method == "GET" else None
     if writer is not None:
         replicas.use_primary(request)  # the file must hold what the version counts: the primary's rows
-    response = inner()
+    try:
+        response = inner()
+    except BaseException:
+        if writer is not None:
+            writer.release()
+        raise
     if response.status_code == 200 and (writer is not None or not replicas.replica_aliases()):
         response["ETag"] = etag  # a replica's rows may be older than the primary's counters: no label
         if last_modified is not None:

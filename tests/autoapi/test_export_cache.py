@@ -173,3 +173,19 @@ def test_processes_date_a_version_alike_and_keep_the_date_across_restarts(table,
         second.refresh(cursor, snapshot)
     assert first.get(found).tag == second.get(found).tag
     assert first.get(found).observed == second.get(found).observed is not None
+
+
+def test_a_download_the_database_cuts_leaves_no_file(client, superuser_conn, cache_dir):
+    superuser_conn.at_teardown("DROP VIEW IF EXISTS public.dv_fails")
+    superuser_conn.execute("CREATE VIEW public.dv_fails AS SELECT g AS id, repeat('x', 100) AS pad, "
+                           "1 / (60000 - g) AS boom FROM generate_series(1, 100000) AS g")
+    registry.refresh_now()
+    known_tag("public", "dv_fails")
+    response = client.get("/api/public/dv_fails/?format=csv&limit=all")
+    assert response.status_code == 200
+    with pytest.raises(Exception, match="division by zero"):
+        for _chunk in response.streaming_content:
+            pass
+    response.close()
+    assert stored_files(cache_dir) == []
+    assert not [p for p in cache_dir.iterdir() if p.name.startswith(".part-")]
