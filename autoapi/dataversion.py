@@ -126,14 +126,15 @@ def _versions(snapshot, all_sources, header: str, counters: dict, previous: dict
 
 def _first_seen(oid: int, tag: str, before: DataVersion | None, now: int) -> DataVersion:
     """A version new to this process. Its Last-Modified second is when any process first saw it
-    (``versionclock.py``), else ``now`` (rounded up), unless an earlier version of the relation
-    already had that second: then it has none (If-Modified-Since could not tell the two apart;
-    its ETag still can)."""
+    (``versionclock.py``), else ``now`` (rounded up), and always later than the relation's
+    previous version's, so that If-Modified-Since tells them apart (a second not begun yet is
+    not sent: ``DataVersion.last_modified``). Versions coming faster than one a second get none;
+    their ETags still tell them apart."""
     claimed = before.claimed if before is not None else 0
     observed = versionclock.recall(oid, tag)
-    if observed is None:
-        if now <= claimed:
+    if observed is None or observed <= claimed:
+        observed = max(now, claimed + 1)
+        if observed > now + 1:
             return DataVersion(tag, None, claimed=claimed)
-        observed = now
-        versionclock.record(oid, tag, now)
-    return DataVersion(tag, observed, claimed=max(claimed, observed))
+        versionclock.record(oid, tag, observed)
+    return DataVersion(tag, observed, claimed=observed)

@@ -132,3 +132,18 @@ def test_a_view_of_system_catalogs_is_unknown(superuser_conn):
     wait_for(lambda: relation("public", "dv_catalog") is not None, "the view in the snapshot")
     registry.refresh_now()
     assert "system catalog" in version("public", "dv_catalog").why_unknown
+
+
+def test_two_versions_never_share_a_last_modified_second(monkeypatch):
+    """If-Modified-Since must tell versions apart: a second version within the same second is
+    dated the next one (sent once it has begun); a third gets no date, only its ETag."""
+    from autoapi import dataversion, versionclock
+
+    monkeypatch.setattr(versionclock, "recall", lambda oid, tag: None)
+    monkeypatch.setattr(versionclock, "record", lambda oid, tag, observed: None)
+    first = dataversion._first_seen(1, "a", None, 100)
+    second = dataversion._first_seen(1, "b", first, 100)
+    third = dataversion._first_seen(1, "c", second, 100)
+    assert (first.observed, second.observed, third.observed) == (100, 101, None)
+    assert second.last_modified(now=100.5) is None and second.last_modified(now=101.0) == 101
+    assert dataversion._first_seen(1, "d", third, 103).observed == 103

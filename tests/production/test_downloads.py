@@ -84,7 +84,9 @@ def test_the_catalog_curl_example_uses_the_same_file_name(client):
 # -- the catalog's download buttons ----------------------------------------------------------------
 
 
-def test_download_buttons_show_estimated_rows_and_size(client):
+def test_download_buttons_show_estimated_rows_and_size(client, settings):
+    # Estimates: nothing stored (a stored download shows its exact size, tests/catalog/test_data_changes.py).
+    settings.PORTAL = {**settings.PORTAL, "EXPORT_CACHE_MB": 0}
     page = client.get("/catalog/public/big_2500/").content.decode()
     section = page[page.index('id="downloads"'):]
     section = section[:section.index("</section>")]
