@@ -150,7 +150,8 @@ def _column(row: tuple, types: dict, enums: dict, taken: set[str]) -> Column:
     return Column(
         name=attname, attname=python_attname(attname, taken), position=attnum, type=formatted,
         base_type=base["typname"], type_kind=base["typtype"], type_category=base["typcategory"],
-        element_type=element["typname"] if element else None, nullable=not notnull, default=default,
+        element_type=element["typname"] if element else None, element_kind=element["typtype"] if element else None,
+        nullable=not notnull, default=default,
         comment=comment, enum_labels=tuple(enums.get(typid, ()) or enums.get(_base_oid(types, typid), ())),
         geometry_type=geometry_type, srid=srid, is_geography=base["typname"] == "geography",
         type_schema=base["schema"],

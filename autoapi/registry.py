@@ -92,6 +92,17 @@ class Registry:
         """Ask the watcher to check now (a query hit a relation or column that is gone)."""
         self._wake.set()
 
+    def catch_up_after_race(self) -> bool:
+        """A request raced a DDL change: refresh now, so that it can run once more on the new
+        snapshot (True). False when the catalog itself is mid-change: the watcher retries soon."""
+        try:
+            self.refresh_now()
+            return True
+        except Exception:
+            log.warning("refresh after a schema race failed", exc_info=True)
+            self.poke()
+            return False
+
     def _read(self):
         with connections[DATABASE_ALIAS].cursor() as cursor:
             self._probe = change_probe(cursor)  # taken first: a change during the read shows next time

@@ -34,6 +34,7 @@ class Column:
     type_kind: str  # pg_type.typtype of the base type: b(ase), c(omposite), e(num), r(ange), m(ultirange), p(seudo)
     type_category: str  # pg_type.typcategory of the base type: A(rray), N(umeric), S(tring), ...
     element_type: str | None = None  # for arrays: typname of the element
+    element_kind: str | None = None  # for arrays: typtype of the element (e: an enum, r: a range...)
     nullable: bool = True
     default: str | None = None
     comment: str | None = None

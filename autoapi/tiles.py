@@ -6,8 +6,9 @@ A tile selects the rows the list would (the same filter backends: simple filters
 envelope is brought into the column's own SRID (``ST_TileEnvelope`` then ``ST_Transform``), never
 every row into Web Mercator, so the column's spatial index selects the rows; a relation with
 latitude and longitude becomes points, selected by ranges of the two columns. A tile holds at most
-TILE_FEATURE_LIMIT features (an ``X-Tile-Truncated: true`` header says when it held more); a tile
-with no feature is a ``204``. A query string's SQL is built once and reused for every tile.
+TILE_FEATURE_LIMIT features; one that had more says so twice: an ``X-Tile-Truncated: true`` header,
+and a second layer, ``truncated``, of one point in the tile's middle (a map client reads the tile,
+not always its headers: Leaflet.VectorGrid cannot). A tile with no feature is a ``204``. A query string's SQL is built once and reused for every tile.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from autoapi.shaping import parse_fields
 from autoapi.typemap import postgis_schema, type_info
 
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
-LAYER = "default"  # the one layer of every tile (as tipg names it)
+LAYER = "default"  # the layer of the rows (as tipg names it)
+TRUNCATED_LAYER = "truncated"  # present only in a tile that held more than its limit
 EXTENT, BUFFER = 4096, 64
 MAX_ZOOM = 24
 TILE_PARAMETERS = {"fields", "filter", "filter-lang"}
@@ -63,11 +65,20 @@ def _postgis(view, source) -> str:
     return quote_identifier(schema)
 
 
+def _is_number(column) -> bool:
+    """Whether MVT holds the column as a number. Not a bigint: map clients read numbers as
+    JavaScript doubles, which round beyond 2^53 (a snowflake id would link to another row)."""
+    return type_info(column).kind in ("integer", "float") and not column.is_array and column.base_type != "int8"
+
+
+def _is_boolean(column) -> bool:
+    return type_info(column).kind == "boolean" and not column.is_array
+
+
 def _property_sql(column, read: str) -> str:
-    """A property as MVT holds it: integers, floats and booleans as such, anything else as text
-    (numeric too: its exact digits, which a double would round)."""
-    kind = type_info(column).kind
-    if kind in ("integer", "float", "boolean") and not column.is_array:
+    """A property as MVT holds it: numbers and booleans as such, anything else as text (numeric
+    and bigint too: their exact digits, which a double would round)."""
+    if _is_number(column) or _is_boolean(column):
         return read
     return f"({read})::text"
 
@@ -92,7 +103,7 @@ class TileQuery:
             west, south, east, north = tile_bounds(z, x, y)
             pad_x, pad_y = (east - west) * BUFFER / EXTENT, (north - south) * BUFFER / EXTENT
             near = (south - pad_y, north + pad_y, west - pad_x, east + pad_x)
-        return (z, x, y, *self.params, *near, limit + 1, limit)
+        return (z, x, y, *self.params, *near, limit + 1, limit, limit, limit)
 
 
 def _location_sql(source, p: str, wide: bool = False) -> tuple[str, str]:
@@ -144,9 +155,13 @@ def tile_query(view) -> TileQuery:
         point, near = _location_sql(source, p, wide)
         feature = (f"SELECT {p}.ST_AsMVTGeom({point}, {p}.ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) "
                    f"AS portal_geom{props} FROM ({sql}) AS x WHERE {near} LIMIT %s")
+        # The marker is already in tile coordinates (the middle of the tile), as ST_AsMVT wants them.
+        marker = (f"SELECT {p}.ST_AsMVT(m, '{TRUNCATED_LAYER}', {EXTENT}, 'portal_geom') FROM (SELECT "
+                  f"{p}.ST_Point({EXTENT // 2}, {EXTENT // 2}) AS portal_geom, %s::integer AS feature_limit) AS m "
+                  "WHERE (SELECT count(*) FROM found) > %s")
         return (f"WITH found AS MATERIALIZED ({feature}) "
                 f"SELECT (SELECT {p}.ST_AsMVT(f, '{LAYER}', {EXTENT}, 'portal_geom') FROM "
-                f"(SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT %s) AS f), (SELECT count(*) FROM found)")
+                f"(SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT %s) AS f), ({marker})")
 
     return TileQuery(statement(False), tuple(params), source, statement(True))
 
@@ -176,11 +191,12 @@ def tile_response(view, z: int, x: int, y: int) -> HttpResponse:
     limit = int(portal_setting("TILE_FEATURE_LIMIT"))
     with connections[replicas.read_alias(request)].cursor() as cursor:
         cursor.execute(query.sql_for(z), query.tile_params(z, x, y, limit))
-        tile, found = cursor.fetchone()
+        tile, marker = cursor.fetchone()
     if not tile:
         return HttpResponse(status=204)
-    response = HttpResponse(bytes(tile), content_type=MEDIA_TYPE)
-    if found > limit:
+    # Two tiles' bytes joined are one tile with both layers (a tile is a protobuf list of layers).
+    response = HttpResponse(bytes(tile) + bytes(marker or b""), content_type=MEDIA_TYPE)
+    if marker:
         response["X-Tile-Truncated"] = "true"
     return response
 
@@ -204,14 +220,13 @@ def tilejson(view) -> JsonResponse:
         "tiles": [base + (f"?{query}" if query else "")],
         "minzoom": 0,
         "maxzoom": 22,
-        "vector_layers": [{"id": LAYER, "fields": {c.name: _field_type(c) for c in kept}}],
+        "vector_layers": [
+            {"id": LAYER, "fields": {c.name: _field_type(c) for c in kept}},
+            {"id": TRUNCATED_LAYER, "fields": {"feature_limit": "Number"},
+             "description": "one point in a tile that held more than feature_limit rows (absent otherwise)"},
+        ],
     })
 
 
 def _field_type(column) -> str:
-    kind = type_info(column).kind
-    if kind in ("integer", "float") and not column.is_array:
-        return "Number"
-    if kind == "boolean" and not column.is_array:
-        return "Boolean"
-    return "String"
+    return "Number" if _is_number(column) else "Boolean" if _is_boolean(column) else "String"

@@ -132,7 +132,8 @@ def all_type_infos() -> list[TypeInfo]:
 
 def type_info(column: Column) -> TypeInfo:
     if column.is_array:
-        sortable = column.element_type not in UNSORTABLE_ELEMENTS and column.element_type in BY_TYPNAME
+        element = BY_TYPNAME.get(column.element_type) or BY_TYPTYPE.get(column.element_kind)
+        sortable = column.element_type not in UNSORTABLE_ELEMENTS and element is not None and element.sortable
         return TypeInfo("array", fields.ArrayValuesField, None, ("contains", "overlap", "isnull"), sortable=sortable,
                         special_filters=ARRAY_FILTERS, openapi={"type": "array"})
     if column.base_type in BY_TYPNAME:

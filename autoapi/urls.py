@@ -4,7 +4,6 @@ Relations are not separate URL patterns: the two routes below look the relation 
 snapshot (a dict lookup) and hand the request to that relation's viewset. So a schema change never
 touches Django's URL resolver or its caches, and routing cost does not grow with the schema.
 """
-import logging
 
 from django.urls import path
 
@@ -16,7 +15,6 @@ from autoapi.responsecache import cached_response
 from autoapi.views_index import ApiIndexView, api_docs, openapi_document
 
 app_name = "autoapi"
-log = logging.getLogger(__name__)
 
 
 def _endpoints(schema: str, relation: str):
@@ -51,13 +49,8 @@ def _serve(request, schema: str, relation: str, view_name: str, **kwargs):
             continue
         if not refreshed and getattr(response, "schema_changed", False):
             refreshed = True
-            try:
-                registry.refresh_now()
-            except Exception:  # the catalog itself is mid-change: answer the first 404, retry later
-                log.warning("refresh after a schema race failed", exc_info=True)
-                registry.poke()
-                return response
-            continue
+            if registry.catch_up_after_race():
+                continue
         return response
 
 

@@ -43,9 +43,11 @@ class Portal:
         # Nor a download served from the export cache (the "cached" section turns it on itself).
         env.update(PORTAL_EXPORT_CACHE_MB="0")
         env.update(self.extra_env)
-        cmd = [str(GUNICORN), "portal.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-               "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "600",
-               "--graceful-timeout", "5", "--limit-request-line", "8190"]  # as portal/gunicorn.conf.py
+        # The server `make serve` runs (portal/gunicorn.conf.py: its worker class, GIL switch
+        # interval, frozen garbage collector...), with the benchmark's workers, threads and timeouts.
+        cmd = [str(GUNICORN), "-c", str(ROOT / "portal" / "gunicorn.conf.py"), "portal.wsgi:application",
+               "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--threads", str(self.threads),
+               "--timeout", "600", "--graceful-timeout", "5"]
         if self.cpus is not None:
             cmd = ["taskset", "-c", self.cpus, *cmd]  # taskset execs gunicorn: same pid
         self.logfh = open(self.log_path, "ab")

@@ -39,7 +39,7 @@ ALLOWED_METHODS = CORS_METHODS = "GET, HEAD, OPTIONS"
 CORS_MAX_AGE = "86400"
 # Response headers a browser script may read (the CORS-safelisted ones need no mention).
 CORS_EXPOSED = ("ETag, Link, Retry-After, X-Request-ID, Content-Disposition, "
-                "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy")
+                "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, X-Tile-Truncated")
 # Request headers a preflight may ask for: a comma-separated list of HTTP tokens.
 _HEADER_LIST = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
 DEFAULT_ALLOWED_HEADERS = ("Accept, Accept-Language, Content-Type, If-None-Match, If-Modified-Since, Range, X-Request-ID, "

@@ -152,12 +152,12 @@ CHARTJS_DIST = BASE_DIR / "node_modules" / "chart.js" / "dist"
 if CHARTJS_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/chartjs", CHARTJS_DIST))
 # Single files of other npm packages (portal.staticfiles.NpmFilesFinder): only what the map needs.
-# Natural Earth's countries and land (world-atlas: 1:110m for the world, 1:50m closer in) and
+# Natural Earth's countries and land (world-atlas: 1:110m for the world, 1:50m and 1:10m closer in) and
 # topojson-client to read them: the base map under the catalog's maps, with no tile server;
 # Leaflet.VectorGrid (its bundle, the protobuf reader included) draws the API's vector tiles.
 NODE_MODULES = BASE_DIR / "node_modules"
 NPM_STATIC_FILES = [
-    ("vendor/world-atlas", NODE_MODULES / "world-atlas", ("countries-110m.json", "countries-50m.json")),
+    ("vendor/world-atlas", NODE_MODULES / "world-atlas", ("countries-110m.json", "countries-50m.json", "countries-10m.json")),
     ("vendor/topojson-client", NODE_MODULES / "topojson-client" / "dist", ("topojson-client.min.js",)),
     ("vendor/leaflet.vectorgrid", NODE_MODULES / "leaflet.vectorgrid" / "dist", ("Leaflet.VectorGrid.bundled.min.js",)),
 ]

@@ -48,6 +48,17 @@ def wants_html(request) -> bool:
     return _quality(request, (HTML,)) > _quality(request, (JSON, GEOJSON, "application/*"))
 
 
+def is_ogc_json(request) -> bool:
+    """Whether a refusal made outside the OGC views (fair share, a path the API has not) should be
+    an OGC JSON exception: on /ogc/ unless HTML was asked for (an unknown ``f`` gets JSON)."""
+    if not request.path.startswith("/ogc/") and request.path != "/ogc":
+        return False
+    try:
+        return not wants_html(request)
+    except BadRequest:
+        return True
+
+
 def _quality(request, types: tuple[str, ...]) -> float:
     """The highest q the Accept header gives any of ``types`` by name (wildcards ``*/*`` aside)."""
     best = 0.0

@@ -20,19 +20,21 @@ TITLE = "OGC API - Features"
 
 
 def ogc_view(view):
-    """Errors as OGC documents; the API's short-lived page cache, as its own pages have."""
+    """Errors as OGC documents; the API's short-lived page cache, as its own pages have. A request
+    that raced a DDL change runs once more on the new snapshot, as the API's do (autoapi/urls.py)."""
 
     @cached_response("API_CACHE_SECONDS")
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except PortalError as error:
-            if isinstance(error, SchemaChanged):
-                registry.poke()  # the snapshot is behind the database: catch up now
-            return error_response(error)
-        except (DatabaseError, psycopg2.Error) as exc:
-            return error_response(translate_database_error(exc, filtered=False))
+        for last_try in (False, True):
+            try:
+                return view(request, *args, **kwargs)
+            except PortalError as error:
+                failure = error
+            except (DatabaseError, psycopg2.Error) as exc:
+                failure = translate_database_error(exc, filtered=False)
+            if last_try or not isinstance(failure, SchemaChanged) or not registry.catch_up_after_race():
+                return error_response(failure)
 
     return wrapper
 

@@ -29,6 +29,7 @@ from django.http import HttpResponse
 
 from autoapi.conf import portal_setting
 from autoapi.errors import PortalError, TooManyDownloads, TooManyRequests, Unauthorized, error_response
+from autoapi.ogc import responses as ogc_responses
 from portal.fairshare.clients import KeyTable, UnknownKey, identify
 from portal.fairshare.store import Counters
 
@@ -41,9 +42,12 @@ TITLES = {401: "Unknown API key", 429: "Too many requests", 503: "This server is
 
 
 def refusal(request, error: PortalError, headers: dict) -> HttpResponse:
-    """JSON ``{"detail": ...}`` on the API, the catalog's error page elsewhere; never cached."""
+    """JSON ``{"detail": ...}`` on the API, an OGC exception on /ogc/ (GDAL and QGIS read JSON), the
+    catalog's error page elsewhere; never cached."""
     if request.path.startswith("/api/"):
         response = error_response(error)
+    elif ogc_responses.is_ogc_json(request):
+        response = ogc_responses.error_response(error)
     else:
         from catalog.views import error_page
 

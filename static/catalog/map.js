@@ -12,7 +12,9 @@
   if (!canvas || !window.L || !window.fetch) {
     return;
   }
-  var DETAIL_FROM = 4; // from this zoom on, 1:50m coastlines; below it 1:110m is as fine as the screen
+  // The Natural Earth scale for a zoom: 1:110m is as fine as the screen below zoom 4, 1:50m below 7;
+  // from 7 on (a region, a city) 1:10m, fetched only when someone zooms that far (0.8 MB with brotli).
+  var SCALES = [[7, "10m"], [4, "50m"], [0, "110m"]];
   var FIT = { paddingTopLeft: [56, 24], paddingBottomRight: [24, 40], maxZoom: 15, animate: false };
   var POPUP = { minWidth: 200, maxWidth: 360 }; // wide enough that a column's name never breaks
   var NATURAL_EARTH = '<a href="https://www.naturalearthdata.com/">Made with Natural Earth</a>';
@@ -158,11 +160,13 @@
 
   // Natural Earth at the scale the zoom asks for, each scale fetched once, when first needed.
   function naturalEarth(map, pane) {
-    var scales = { "110m": canvas.getAttribute("data-basemap"), "50m": canvas.getAttribute("data-basemap-detail") };
+    var scales = { "110m": canvas.getAttribute("data-basemap"), "50m": canvas.getAttribute("data-basemap-detail"),
+      "10m": canvas.getAttribute("data-basemap-fine") };
     var layers = {};
     var renderer = L.svg({ pane: pane });
     function show() {
-      var wanted = map.getZoom() >= DETAIL_FROM ? "50m" : "110m";
+      var zoom = map.getZoom();
+      var wanted = SCALES.filter(function (scale) { return zoom >= scale[0] && scales[scale[1]]; })[0][1];
       if (!layers[wanted]) {
         layers[wanted] = "loading";
         getJSON(scales[wanted]).then(function (topology) {
@@ -229,7 +233,17 @@
     });
   }
 
-  var tileStyle = { radius: 4.5, color: "#0a4fa8", weight: 1.5, fill: true, fillColor: "#0a4fa8", fillOpacity: 0.45 };
+  // Smaller marks further out, where a tile may hold thousands of rows: they show where rows are
+  // dense instead of one blot (from zoom 9, a row is a mark one can click).
+  var TILE_STYLES = [
+    [9, { radius: 4.5, color: "#0a4fa8", weight: 1.5, fill: true, fillColor: "#0a4fa8", fillOpacity: 0.45 }],
+    [5, { radius: 3, color: "#0a4fa8", weight: 1, fill: true, fillColor: "#0a4fa8", fillOpacity: 0.5 }],
+    [0, { radius: 1.5, color: "#0a4fa8", weight: 0.5, fill: true, fillColor: "#0a4fa8", fillOpacity: 0.6 }]
+  ];
+
+  function tileStyle(zoom) {
+    return TILE_STYLES.filter(function (style) { return zoom >= style[0]; })[0][1];
+  }
 
   // The rows the tiles of one zoom drew: a row near a tile's edge is in its neighbours' buffers too,
   // so rows are told apart by their key; without a key every drawing counts.
@@ -250,25 +264,40 @@
 
   // The tile layer; the map element says when the tiles on screen have loaded (data-tiles-loaded:
   // their zoom) and how many rows they drew (data-tile-features), for the status line and tests.
+  // A tile that held more rows than the API's limit carries a "truncated" layer (autoapi/tiles.py):
+  // one hidden point whose feature_limit says how many the tile drew.
   function vectorTiles(map, url) {
     var drawn = rowCounter();
+    var truncated = {};
+    var said = null;
     var layer = L.vectorGrid.protobuf(url, {
       rendererFactory: L.canvas.tile,
       interactive: true,
+      tolerance: 4, // pixels around a mark that still click it (the small ones further out too)
       maxNativeZoom: 22,
-      vectorTileLayerStyles: { "default": function (properties) { drawn.add(properties); return tileStyle; } }
+      vectorTileLayerStyles: {
+        "default": function (properties, zoom) { drawn.add(properties); return tileStyle(zoom); },
+        "truncated": function (properties, zoom) { truncated[zoom] = properties.feature_limit; return []; }
+      }
     });
     map.on("zoomstart", function () {
       drawn = rowCounter();
+      truncated = {};
       canvas.removeAttribute("data-tiles-loaded");
     });
     layer.on("load", function () {
-      var first = !canvas.hasAttribute("data-tile-features");
+      var zoom = Math.round(map.getZoom());
+      var limit = truncated[zoom];
       canvas.setAttribute("data-tile-features", String(drawn.count()));
-      canvas.setAttribute("data-tiles-loaded", String(Math.round(map.getZoom())));
-      if (first) { // said once: the status line is a live region
-        say(drawn.count() === 0 ? "No row here has a location to draw."
-          : "Every row with a location is drawn, from vector tiles: zoom in for detail.");
+      canvas.setAttribute("data-tiles-truncated", limit ? "true" : "false");
+      canvas.setAttribute("data-tiles-loaded", String(zoom));
+      var text = drawn.count() === 0 ? "No row here has a location to draw."
+        : limit ? "Where rows are dense, a tile draws " + Number(limit).toLocaleString("en") +
+          " of them: zoom in to see every row."
+        : "Every row with a location is drawn, from vector tiles: zoom in for detail.";
+      if (text !== said) { // said when it changes only: the status line is a live region
+        said = text;
+        say(text);
       }
     });
     layer.on("click", function (event) {

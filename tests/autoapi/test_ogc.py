@@ -127,6 +127,16 @@ def test_paging_a_postgis_collection(requires_postgis, client):
     assert sorted(f["id"] for f in seen) == list(range(1, 8)) and pages == 3
 
 
+def test_an_estimated_count_is_never_called_number_matched(client, settings):
+    """OGC API Features wants numberMatched exact when present (GDAL reports it as the count)."""
+    settings.PORTAL = {**settings.PORTAL, "EXACT_COUNT_THRESHOLD": 2}
+    page = ogc(client, LATLON + "/items", limit="2").json()
+    assert "numberMatched" not in page and page["numberMatchedEstimate"] >= 3
+    assert page["numberReturned"] == 2 and "next" in rels(page)
+    settings.PORTAL = {**settings.PORTAL, "EXACT_COUNT_THRESHOLD": 10000}
+    assert ogc(client, LATLON + "/items", limit="3").json()["numberMatched"] == 5
+
+
 def test_limit_is_capped_not_refused(client, settings):
     page = ogc(client, LATLON + "/items", limit="100000").json()
     assert page["numberReturned"] == 5
@@ -194,6 +204,27 @@ def test_misuse_is_a_4xx_in_ogc_shape(client, path, params, status):
     error = response.json()
     assert response["Content-Type"].startswith("application/json")
     assert set(error) >= {"code", "description"} and error["description"]
+
+
+def test_a_request_that_raced_a_schema_change_runs_again_on_the_new_snapshot(client, superuser_conn, monkeypatch):
+    """The first try reads a snapshot from before a rename (its SQL names a column that is gone);
+    the portal catches up and answers from the new one, as the API does, rather than a 404."""
+    from autoapi.registry import Registry, registry
+
+    superuser_conn.at_teardown("DROP TABLE IF EXISTS public.ogc_race")
+    superuser_conn.execute("CREATE TABLE public.ogc_race (id int PRIMARY KEY, name text, latitude float8, longitude float8)")
+    superuser_conn.execute("INSERT INTO public.ogc_race VALUES (1, 'here', 40.7, -74.0)")
+    superuser_conn.execute("GRANT SELECT ON public.ogc_race TO portal_reader")
+    registry.refresh_now()
+    stale = registry.current()
+    superuser_conn.execute("ALTER TABLE public.ogc_race RENAME COLUMN name TO title")
+    caught_up = []
+    real_catch_up = registry.catch_up_after_race
+    monkeypatch.setattr(registry, "catch_up_after_race", lambda: caught_up.append(True) or real_catch_up())
+    monkeypatch.setattr(registry, "current", lambda: Registry.current(registry) if caught_up else stale)
+    page = ogc(client, "/ogc/collections/public.ogc_race/items").json()
+    assert caught_up == [True]
+    assert [f["properties"]["title"] for f in page["features"]] == ["here"]
 
 
 def test_other_methods_are_refused(client):

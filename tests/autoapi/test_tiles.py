@@ -96,6 +96,16 @@ def test_filters_and_fields_apply_to_tiles(client, requires_postgis):
     assert all(set(f["properties"]) == {"name", "id"} for f in keyed)  # the key stays, for row links
 
 
+def test_bigint_properties_keep_every_digit(client, requires_postgis):
+    """As text: a map client reads a tile's numbers as doubles, and 9007199254740993 would become
+    the other row's 9007199254740992."""
+    got = features(client, "geo_snowflakes", tile_of(2.2945, 48.8584, 14))
+    assert sorted((f["properties"]["id"], f["properties"]["name"]) for f in got) == [
+        ("9007199254740992", "Even"), ("9007199254740993", "Odd")]
+    document = client.get("/api/public/geo_snowflakes/tiles.json").json()
+    assert document["vector_layers"][0]["fields"] == {"id": "String", "name": "String"}
+
+
 def test_an_empty_tile_is_a_204(client, requires_postgis):
     response = client.get("/api/public/geo_points/tiles/10/0/0.mvt")
     assert response.status_code == 204 and response.content == b""
@@ -105,7 +115,9 @@ def test_tilejson_describes_the_tiles_with_the_filters(client, requires_postgis)
     document = json_body(client.get("/api/public/geo_points/tiles.json", {"name": "Null Island", "fields": "name"}))
     assert document["tilejson"] == "3.0.0"
     assert document["tiles"] == ["http://testserver/api/public/geo_points/tiles/{z}/{x}/{y}.mvt?name=Null%20Island&fields=name"]
-    assert document["vector_layers"] == [{"id": "default", "fields": {"name": "String", "id": "Number"}}]
+    assert document["vector_layers"][0] == {"id": "default", "fields": {"name": "String", "id": "Number"}}
+    assert document["vector_layers"][1]["id"] == "truncated"
+    assert document["vector_layers"][1]["fields"] == {"feature_limit": "Number"}
 
 
 @pytest.mark.parametrize("path, status", [
@@ -124,7 +136,17 @@ def test_a_tile_says_when_it_held_more_than_the_limit(client, settings, requires
     settings.PORTAL = {**settings.PORTAL, "TILE_FEATURE_LIMIT": 2}
     response = client.get("/api/public/geo_points/tiles/0/0/0.mvt")
     assert response["X-Tile-Truncated"] == "true"
-    assert len(mapbox_vector_tile.decode(response.content)["default"]["features"]) == 2
+    layers = mapbox_vector_tile.decode(response.content)
+    assert len(layers["default"]["features"]) == 2
+    # The same said inside the tile, for map clients that do not see headers.
+    [marker] = layers["truncated"]["features"]
+    assert marker["properties"] == {"feature_limit": 2}
+    assert marker["geometry"] == {"type": "Point", "coordinates": [2048, 2048]}
+
+    settings.PORTAL = {**settings.PORTAL, "TILE_FEATURE_LIMIT": 3}  # exactly the tile's 3 points
+    response = client.get("/api/public/geo_points/tiles/0/0/0.mvt")
+    assert not response.has_header("X-Tile-Truncated")
+    assert list(mapbox_vector_tile.decode(response.content)) == ["default"]
 
 
 def test_without_postgis_tiles_are_a_clear_4xx(client):

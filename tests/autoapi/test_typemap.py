@@ -175,16 +175,18 @@ def test_arrays_of_unsortable_or_unknown_elements_do_not_sort(element):
     assert type_info(array_of(element)).sortable is False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "typemap.type_info only looks the array's element up in BY_TYPNAME, so arrays of enums and of "
-    "ranges are not sortable although their elements are (BY_TYPTYPE) and PostgreSQL orders them"
-))
-def test_arrays_of_enums_sort_like_enums():
+def test_arrays_sort_when_their_elements_do():
     enum = col("mood", "e", "E")
     array = Column(name="c", attname="c", position=1, type="mood[]", base_type="_mood", type_kind="b",
-                   type_category="A", element_type="mood")
+                   type_category="A", element_type="mood", element_kind="e")
     assert type_info(enum).sortable
-    assert type_info(array).sortable
+    assert type_info(array).sortable  # PostgreSQL compares them element by element, in enum order
+    ranges = Column(name="r", attname="r", position=1, type="int4range[]", base_type="_int4range", type_kind="b",
+                    type_category="A", element_type="int4range", element_kind="r")
+    assert type_info(ranges).sortable
+    composite = Column(name="p", attname="p", position=1, type="pair[]", base_type="_pair", type_kind="b",
+                       type_category="A", element_type="pair", element_kind="c")
+    assert not type_info(composite).sortable
 
 
 # -- against PostgreSQL ------------------------------------------------------------------------
@@ -222,8 +224,26 @@ def test_every_sortable_type_and_array_has_an_ordering_in_postgresql(superuser_c
             assert orders(superuser_conn, formatted), typname
         if type_info(array_of(typname)).sortable:
             assert orders(superuser_conn, formatted + "[]"), typname + "[]"
-    for name in ("public.mood", "int4range", "int4multirange", "tstzrange"):
+    for name in ("public.mood", "int4range", "int4multirange", "tstzrange", "public.mood[]", "int4range[]"):
         assert orders(superuser_conn, name), name
+
+
+@pytest.mark.parametrize("ordering", ["moods", "-moods", "spans", "-spans"])
+def test_arrays_of_enums_and_ranges_order_as_postgresql_does(client, superuser_conn, ordering):
+    column = ordering.lstrip("-")
+    direction = "DESC NULLS LAST" if ordering.startswith("-") else "ASC NULLS LAST"
+    expected = [row[0] for row in superuser_conn.execute(
+        f"SELECT id FROM public.types_arrays ORDER BY {column} {direction}, id")]
+    response = client.get("/api/public/types_arrays/", {"ordering": ordering, "limit": "2"})
+    ids = []
+    while True:
+        assert response.status_code == 200, response.content[:300]
+        page = json.loads(b"".join(response) if response.streaming else response.content)
+        ids += [row["id"] for row in page["results"]]
+        if not page["next"]:
+            break
+        response = client.get(page["next"])
+    assert ids == expected
 
 
 @pytest.mark.parametrize("type_sql", ["json", "xml", "point", "json[]", "point[]", "box"])

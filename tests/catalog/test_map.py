@@ -146,7 +146,7 @@ def test_map_without_a_key_links_no_row(client, superuser_conn):
 def test_the_base_map_is_natural_earth_from_static(client):
     body = text(client.get(page_url(relation_named("public", "places_latlon"))))
     attributes = map_attributes(body)
-    for name, scale in (("data-basemap", "110m"), ("data-basemap-detail", "50m")):
+    for name, scale in (("data-basemap", "110m"), ("data-basemap-detail", "50m"), ("data-basemap-fine", "10m")):
         assert re.fullmatch(rf"/static/vendor/world-atlas/countries-{scale}\.[0-9a-f]{{12}}\.json", attributes[name])
         topology = json.loads(body_of(client.get(attributes[name])))
         assert topology["type"] == "Topology" and {"land", "countries"} <= set(topology["objects"])
@@ -157,7 +157,7 @@ def test_the_base_map_is_natural_earth_from_static(client):
 @needs_map_packages
 def test_only_the_needed_files_of_the_new_packages_are_served(client):
     for path in (
-        "/static/vendor/world-atlas/countries-10m.json", "/static/vendor/world-atlas/land-110m.json",
+        "/static/vendor/world-atlas/land-10m.json", "/static/vendor/world-atlas/land-110m.json",
         "/static/vendor/world-atlas/package.json", "/static/vendor/world-atlas/README.md",
         "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.js.map",
         "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.js", "/static/vendor/leaflet.vectorgrid/vectorgrid-api-docs.html",

@@ -79,6 +79,17 @@ def base_map_paths(page) -> int:
     return page.locator("#map-canvas .leaflet-basemap-pane svg path").count()
 
 
+def open_when_published(page, url: str) -> None:
+    """Opens a relation the test just made, once the live server publishes it (within its
+    refresh interval), at its map."""
+    for _ in range(100):
+        if page.goto(url).status == 200:
+            break
+        page.wait_for_timeout(200)
+    page.problems.clear()  # the 404s before it was published
+    page.locator("#map-canvas").scroll_into_view_if_needed()
+
+
 def set_view(page, latlng, zoom: int):
     page.evaluate("([lat, lon, zoom]) => document.getElementById('map-canvas').leafletMap"
                   ".setView([lat, lon], zoom, {animate: false})", [*latlng, zoom])
@@ -131,13 +142,27 @@ def test_tiles_at_a_low_and_a_high_zoom(page, urls):
     set_view(page, EMPIRE_STATE, 12)
     assert tiles_loaded(page, 12) == 1  # only the Empire State Building is near
     assert painted_pixels(page) > 0
-    page.wait_for_selector('#map-canvas[data-basemap-drawn="50m"]', state="attached", timeout=15000)
-    assert base_map_paths(page) >= 1  # Manhattan's coast, at 1:50m
+    page.wait_for_selector('#map-canvas[data-basemap-drawn="10m"]', state="attached", timeout=15000)
+    assert base_map_paths(page) >= 1  # Manhattan's coast, at 1:10m
     click_at(page, EMPIRE_STATE)
     page.wait_for_selector(".leaflet-popup a.map-row-link", timeout=5000)
     assert "Empire State Building" in page.inner_text(".leaflet-popup .map-popup")
     assert_accessible(page)
     screenshot(page, "map-tiles-zoom-12")
+    assert not page.problems, page.problems
+
+
+@pytest.mark.spatial
+def test_a_bigint_key_past_2_53_links_to_its_own_row(page, urls):
+    """The tile holds the key's digits (a JavaScript number would round 9007199254740993 to the
+    other row's 9007199254740992)."""
+    page.goto(urls["base"] + "/catalog/public/geo_snowflakes/?id=9007199254740993")
+    page.locator("#map-canvas").scroll_into_view_if_needed()
+    assert tiles_loaded(page) == 1
+    click_at(page, (48.8585, 2.2946))
+    link = page.locator(".leaflet-popup a.map-row-link")
+    link.wait_for(timeout=5000)
+    assert link.get_attribute("href") == "/catalog/public/geo_snowflakes/9007199254740993/"
     assert not page.problems, page.problems
 
 
@@ -182,13 +207,7 @@ def test_a_popup_links_to_a_composite_key_tilde_encoded(page, urls, schema_chang
                            "PRIMARY KEY (code, part))")
     schema_changes.execute(f"INSERT INTO public.{name} VALUES ('a b/é,~', '', %s, %s)", EMPIRE_STATE)
     schema_changes.execute(f"GRANT SELECT ON public.{name} TO portal_reader")
-    relation_url = urls["base"] + f"/catalog/public/{name}/"
-    for _ in range(75):  # the live server publishes the table within its refresh interval
-        if page.goto(relation_url).status == 200:
-            break
-        page.wait_for_timeout(200)
-    page.problems.clear()  # the 404s before it was published
-    page.locator("#map-canvas").scroll_into_view_if_needed()
+    open_when_published(page, urls["base"] + f"/catalog/public/{name}/")
     if urls["postgis"]:
         assert tiles_loaded(page) == 1
     else:

@@ -33,7 +33,7 @@ def test_gunicorn_defaults(monkeypatch):
     assert conf["worker_class"] == "portal.workers.ThreadWorker"  # gthread, see portal/workers.py
     assert 2 <= conf["workers"] <= 8 and conf["threads"] == 48
     assert conf["graceful_timeout"] >= 10 and conf["timeout"] >= 10
-    assert conf["max_requests"] == 1000 and 0 < conf["max_requests_jitter"] < conf["max_requests"]
+    assert conf["max_requests"] == 100_000 and 0 < conf["max_requests_jitter"] < conf["max_requests"]
     assert conf["accesslog"] is None  # the portal logs requests itself, as JSON
     assert conf["preload_app"] is False
     assert conf["logconfig_dict"]["formatters"]["json"]["()"] == "portal.logs.JSONFormatter"

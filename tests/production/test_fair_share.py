@@ -190,6 +190,10 @@ def test_health_and_static_files_are_never_limited(shared):
     page = get(base_url, "/", address)
     assert_rate_limited(page, RATE)
     assert page.headers["Content-Type"].startswith("text/html") and "Too many requests" in page.text
+    ogc = get(base_url, "/ogc/collections", address)  # GDAL and QGIS read an OGC exception, in JSON
+    assert_rate_limited(ogc, RATE)
+    assert ogc.json()["code"] == "TooManyRequests", ogc.text
+    assert "too many requests" in ogc.json()["description"]
     from django.contrib.staticfiles.storage import staticfiles_storage
 
     for path in ("/healthz", "/readyz", staticfiles_storage.url("catalog/map.js")) * 3:  # a hashed name

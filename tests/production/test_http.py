@@ -137,7 +137,7 @@ def test_api_answers_may_be_read_by_any_origin(client, url):
     assert response["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in response
     exposed = [h.strip() for h in response["Access-Control-Expose-Headers"].split(",")]
-    assert {"ETag", "Link", "X-Request-ID", "Retry-After"} <= set(exposed)
+    assert {"ETag", "Link", "X-Request-ID", "Retry-After", "X-Tile-Truncated"} <= set(exposed)
 
 
 def test_preflight_is_answered_without_reaching_a_view(client):
