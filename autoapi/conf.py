@@ -87,6 +87,11 @@ DEFAULTS = {
     # Features a vector tile holds at most (/api/<schema>/<relation>/tiles/{z}/{x}/{y}.mvt); a
     # tile that had more says so in an X-Tile-Truncated header.
     "TILE_FEATURE_LIMIT": 10000,
+    # Whole-relation downloads kept as files, once per data version (autoapi/exportcache.py): the
+    # folder (empty: var/export-cache in the project) and its size cap in MiB, the least recently
+    # served files going first (0 turns the cache off).
+    "EXPORT_CACHE_DIR": "",
+    "EXPORT_CACHE_MB": 2048,
 }
 JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 

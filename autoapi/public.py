@@ -13,7 +13,7 @@ from django.db import DatabaseError, connections, transaction
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from autoapi import grouping, queries, replicas
+from autoapi import exportcache, grouping, queries, replicas
 from autoapi.aggregates import count_name
 from autoapi.cql2 import backend as cql2_backend, from_simple as cql2_from_simple, words as cql2_words
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
@@ -226,3 +226,30 @@ def filter_parameter(column_name: str, lookup: str = "exact", negated: bool = Fa
         name = f"{column_name}__{lookup}"
     return name + "!" if negated else name
 
+
+
+# --- data versions and stored downloads (dataversion.py, exportcache.py) --------------------------
+
+__all__ += ["data_last_changed", "stored_download_size"]
+
+
+def data_last_changed(relation: Relation) -> dict:
+    """``{"known": bool, "at": float | None, "why": str}``: when this process first saw the
+    relation's current data (Unix time, on a whole second; None when unknown or, rarely, when two
+    versions came within one second), or why PostgreSQL's counters cannot tell."""
+    version = registry.data_version(relation)
+    return {"known": version.known, "at": version.observed, "why": version.why_unknown}
+
+
+def stored_download_size(request, relation: Relation, fmt: str) -> int | None:
+    """The size in bytes of the stored whole-relation download in ``fmt`` for the current data, or
+    None when none is stored (yet)."""
+    version = registry.data_version(relation)
+    if not version.known:
+        return None
+    entry = exportcache.entry_for(request, relation, fmt, version.tag, get_snapshot().version)
+    found = exportcache.stored(entry) if entry is not None else None
+    try:
+        return found[0].stat().st_size if found else None
+    except OSError:  # evicted meanwhile
+        return None

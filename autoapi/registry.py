@@ -21,6 +21,7 @@ from django.db import InterfaceError, OperationalError, connections
 
 from autoapi.api import PublishedAPI
 from autoapi.conf import DATABASE_ALIAS, portal_setting
+from autoapi.dataversion import DataVersion, DataVersions
 from autoapi.introspect import change_probe, fingerprint, read_snapshot
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Registry:
         self._failing = False  # the last refresh failed (logged once until it works again)
         self._watcher_pid: int | None = None
         self.last_checked: float | None = None
+        self.data_versions = DataVersions()
 
     def current(self) -> PublishedAPI:
         if self._current is None:
@@ -51,17 +53,33 @@ class Registry:
         probe moved (or when asked)."""
         with self._lock:
             with connections[DATABASE_ALIAS].cursor() as cursor:
-                probe = change_probe(cursor)
-                self.last_checked = time.time()
-                if probe == self._probe and not force_fingerprint and self._current is not None:
-                    return False
-                version = fingerprint(cursor, portal_setting("SCHEMAS"))
-                self._probe = probe
-                if self._current is not None and version == self._current.snapshot.version:
-                    return False
-                snapshot = read_snapshot(cursor, portal_setting("SCHEMAS"), version)
-            self._current = _published(snapshot)
-            return True
+                swapped = self._check_schema(cursor, force_fingerprint)
+                self._read_data_versions(cursor, self._current.snapshot)
+            return swapped
+
+    def _read_data_versions(self, cursor, snapshot) -> None:
+        """With the probe, on the same connection: the data version of every relation. A failure
+        leaves the last versions (or none: unknown) and never the schema's refresh."""
+        try:
+            self.data_versions.refresh(cursor, snapshot)
+        except Exception:
+            log.warning("reading the data versions failed; the last ones stay", exc_info=True)
+
+    def _check_schema(self, cursor, force_fingerprint: bool) -> bool:
+        probe = change_probe(cursor)
+        self.last_checked = time.time()
+        if probe == self._probe and not force_fingerprint and self._current is not None:
+            return False
+        version = fingerprint(cursor, portal_setting("SCHEMAS"))
+        self._probe = probe
+        if self._current is not None and version == self._current.snapshot.version:
+            return False
+        self._current = _published(read_snapshot(cursor, portal_setting("SCHEMAS"), version))
+        return True
+
+    def data_version(self, relation) -> DataVersion:
+        """The relation's data version as the last check read it (``dataversion.py``)."""
+        return self.data_versions.get(relation)
 
     def rebuild(self) -> PublishedAPI:
         """Read a new snapshot and swap it in, whether or not the fingerprint moved."""
@@ -88,7 +106,9 @@ class Registry:
     def _read(self):
         with connections[DATABASE_ALIAS].cursor() as cursor:
             self._probe = change_probe(cursor)  # taken first: a change during the read shows next time
-            return read_snapshot(cursor, portal_setting("SCHEMAS"))
+            snapshot = read_snapshot(cursor, portal_setting("SCHEMAS"))
+            self._read_data_versions(cursor, snapshot)  # known from a process's first request
+            return snapshot
 
     def _ensure_watcher(self):
         # After a fork (gunicorn), the parent's thread is gone: start one per process.

@@ -74,8 +74,10 @@ def cached_response(setting: str):
                 version = registry.current().snapshot.version
             except Exception:  # no snapshot (the database is down): let the view answer as it does
                 return view(request, *args, **kwargs)
+            # The data version too, when known (autoapi/validators.py): an answer is never kept
+            # under validators newer than its rows.
             key = (version, request.get_full_path(), request.get_host(), request.is_secure(),
-                   request.META.get("HTTP_ACCEPT", ""))
+                   request.META.get("HTTP_ACCEPT", ""), getattr(request, "_portal_data_tag", None))
             response = pages.get(key)
             if response is None:
                 response = view(request, *args, **kwargs)

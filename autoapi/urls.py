@@ -7,7 +7,7 @@ touches Django's URL resolver or its caches, and routing cost does not grow with
 
 from django.urls import path
 
-from autoapi import replicas
+from autoapi import replicas, validators
 from autoapi.errors import NotFound, error_response
 from autoapi.naming import decode_segment
 from autoapi.registry import registry
@@ -55,18 +55,25 @@ def _serve(request, schema: str, relation: str, view_name: str, **kwargs):
 
 
 @cached_response("API_CACHE_SECONDS")
+def _cached(request, schema: str, relation: str, view_name: str, **kwargs):
+    return _serve(request, schema, relation, view_name, **kwargs)
+
+
+def _with_validators(request, schema: str, relation: str, view_name: str, **kwargs):
+    """Data-version validators first (a 304 costs no query), then the short answer cache."""
+    return validators.serve(request, schema, relation, lambda: _cached(request, schema, relation, view_name, **kwargs))
+
+
 def relation_list(request, schema: str, relation: str):
-    return _serve(request, schema, relation, "list_view")
+    return _with_validators(request, schema, relation, "list_view")
 
 
-@cached_response("API_CACHE_SECONDS")
 def relation_detail(request, schema: str, relation: str, key: str):
-    return _serve(request, schema, relation, "detail_view", key=key)
+    return _with_validators(request, schema, relation, "detail_view", key=key)
 
 
-@cached_response("API_CACHE_SECONDS")
 def relation_tile(request, schema: str, relation: str, z: int, x: int, y: int):
-    return _serve(request, schema, relation, "tile_view", z=z, x=x, y=y)
+    return _with_validators(request, schema, relation, "tile_view", z=z, x=x, y=y)
 
 
 @cached_response("API_CACHE_SECONDS")

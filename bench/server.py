@@ -40,6 +40,8 @@ class Portal:
         env.update(PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0")
         # The figures are the work itself, not a repeated URL served from the answer cache.
         env.update(PORTAL_API_CACHE_SECONDS="0", PORTAL_CATALOG_CACHE_SECONDS="0")
+        # Nor a download served from the export cache (the "cached" section turns it on itself).
+        env.update(PORTAL_EXPORT_CACHE_MB="0")
         env.update(self.extra_env)
         # The server `make serve` runs (portal/gunicorn.conf.py: its worker class, GIL switch
         # interval, frozen garbage collector...), with the benchmark's workers, threads and timeouts.

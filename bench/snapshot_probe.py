@@ -2,7 +2,8 @@
 
 Needs DATABASE_URL (the ``bench_wide`` database as bench_reader). Prints one JSON object:
 read_snapshot times (5 runs), PublishedAPI + endpoints for 50 relations, fingerprint times
-(20 runs), and this process's RSS after building the endpoints of every relation.
+(20 runs), data version reads (20 runs), and this process's RSS after building the endpoints of
+every relation.
 """
 from __future__ import annotations
 
@@ -24,6 +25,24 @@ def rss(field: str = "VmRSS") -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def data_versions(cursor, snapshot, out: dict) -> None:
+    """The data version of every relation (autoapi/dataversion.py): the first read (dependency
+    graph and counters), then what every worker runs each REFRESH_INTERVAL (counters only)."""
+    from autoapi.dataversion import DataVersions
+
+    versions = DataVersions()
+    started = time.perf_counter()
+    versions.refresh(cursor, snapshot)
+    out["data_versions_first"] = time.perf_counter() - started
+    times = []
+    for _ in range(FINGERPRINT_RUNS):
+        started = time.perf_counter()
+        versions.refresh(cursor, snapshot)
+        times.append(time.perf_counter() - started)
+    out["data_versions_median"] = statistics.median(times)
+    out["data_versions_known"] = sum(versions.get(r).known for r in snapshot.relations)
 
 
 def main() -> int:
@@ -57,6 +76,7 @@ def main() -> int:
             started = time.perf_counter()
             change_probe(cursor)  # what every worker runs each REFRESH_INTERVAL
             probe_times.append(time.perf_counter() - started)
+        data_versions(cursor, snapshot, out)
     relations = snapshot.relations
     out["relations"] = len(relations)
     out["columns"] = sum(len(r.columns) for r in relations)

@@ -8,7 +8,7 @@ the rows only. It is an estimate for people ("about 31 MB"), not a promise.
 """
 from __future__ import annotations
 
-from autoapi.public import Relation
+from autoapi.public import Relation, stored_download_size
 
 # Text widths of types whose binary width (what avg_width measures) is far from how PostgreSQL
 # prints them: timestamps are 8 bytes stored, 22 printed.
@@ -52,3 +52,19 @@ def annotate(buttons: list[dict], relation: Relation, statistics: dict, count: i
         button["rows"] = rows_text(count, is_estimate)
         known = statistics and button["format"] not in COMPRESSED
         button["size"] = size_text(count * _row_bytes(relation, statistics, button["format"])) if known else None
+
+
+def exact_size_text(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def annotate_stored(request, relation: Relation, buttons: list[dict], whole: bool) -> None:
+    """Add ``stored`` (the exact size as text, or None) to each button whose whole-relation
+    download is stored for the current data (``autoapi/exportcache.py``): it starts at once,
+    has a length and can be resumed."""
+    for button in buttons:
+        size = stored_download_size(request, relation, button["format"]) if whole else None
+        button["stored"] = exact_size_text(size) if size is not None else None

@@ -85,6 +85,11 @@ def moment(value: datetime | None) -> dict | None:
     return timestamp(value.timestamp())
 
 
+def data_changed(info: dict) -> dict:
+    """``autoapi.public.data_last_changed`` for the page: the moment, or why it is unknown."""
+    return {"known": info["known"], "at": timestamp(info["at"]), "why": info["why"]}
+
+
 def freshness(snapshot: Snapshot, last_checked: float | None) -> dict:
     return {
         "built_at": timestamp(snapshot.built_at),

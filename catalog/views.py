@@ -19,7 +19,7 @@ from django.utils.html import escape
 from autoapi.conf import portal_setting
 from autoapi.public import (
     PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
-    non_negative_int, relation_activity,
+    non_negative_int, relation_activity, data_last_changed,
 )
 from autoapi.public import cached_page, sort_directions
 from catalog import estimates, facet_pages, filtering, or_groups, metadata, opendata, present, sections
@@ -186,6 +186,7 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
     context.update(facet_pages.context(request, page_facets, found, filters, page_params, statistics))
     # The preview's count is the download's: same filters, same rows.
     estimates.annotate(context["downloads"]["buttons"], found, statistics, rows.count, rows.count_is_estimate)
+    estimates.annotate_stored(request, found, context["downloads"]["buttons"], whole=not filters)
     return HttpResponse(render_to_string("catalog/relation.html", context, request=request))
 
 
@@ -284,6 +285,7 @@ def _relation_context(request, relation, snapshot, checked, filters: QueryDict, 
         "clear_url": active["clear_url"],
         "unsorted_url": sections.query_url(present.catalog_url(relation), page_params, {"ordering": None, "offset": None}),
         "freshness": present.freshness(snapshot, checked),
+        "data_changed": present.data_changed(data_last_changed(relation)),
         "site": metadata.site(),
         "jsonld": opendata.script_json(opendata.dataset_jsonld(request, relation, activity, snapshot.built_at)),
     }

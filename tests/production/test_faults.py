@@ -29,7 +29,8 @@ DB_URLS = {
     "/api/public/big_2500/?limit=5&grp=3": "json",
     "/api/public/single_pk/1/": "json",
     "/api/public/composite_pk/?format=csv": "json",  # errors are JSON whatever the format
-    "/api/public/single_pk/?limit=all&format=ndjson": "json",
+    # Filtered: the whole relation's download may be stored, and is then served without the database.
+    "/api/public/single_pk/?limit=all&format=ndjson&id__gte=1": "json",
     "/catalog/public/big_2500/?grp=2": "html",
     "/readyz": "json",
 }

@@ -256,9 +256,11 @@ def replica():
 
 @pytest.fixture(scope="module")
 def portal(replica, tmp_path_factory):
+    # The export cache off: its writer reads the primary (README, "Data versions and stored
+    # downloads"), and these tests show where each live read goes.
     with portal_server(tmp_path_factory.mktemp("replicas"), DATABASE_REPLICA_URLS=replica.reader_url,
                        PORTAL_REPLICA_RETRY_SECONDS="1", GUNICORN_WORKERS="2", GUNICORN_THREADS="4",
-                       GUNICORN_MAX_REQUESTS="0") as server:
+                       GUNICORN_MAX_REQUESTS="0", PORTAL_EXPORT_CACHE_MB="0") as server:
         yield server
 
 
