@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from django.db import connections
 
-from autoapi import grouping, parquet, xlsx
+from autoapi import grouping, xlsx
 from autoapi.errors import BadRequest
 from autoapi.exports import copy_page, first_then_rest, stream_copy
 from autoapi.outputs import FileStatement, Output, capped_count, copy_of, group_outputs, row_outputs
@@ -21,6 +21,14 @@ from autoapi.queries import RowShape, Statement, compiled, selected_sql
 from autoapi.rowsources import Page
 from autoapi.snapshot import Column, Relation
 from autoapi.xlsx_cells import cell_parts, row_sql
+
+
+def _parquet():
+    """``autoapi.parquet``, imported at a process's first Parquet request: pyarrow and numpy weigh
+    some 70 MB, which a worker that only ever serves pages would carry for nothing."""
+    from autoapi import parquet
+
+    return parquet
 
 
 class FileRows:
@@ -52,15 +60,17 @@ class ParquetRows(FileRows):
     """Parquet typed from the snapshot (``parquet_types.py``), GeoParquet where there is geometry."""
 
     def file_statement(self, inner, outputs, queryset, title) -> FileStatement:
-        sql = copy_of(inner, parquet.cells_sql(outputs), "WITH (FORMAT csv)")
+        sql = copy_of(inner, _parquet().cells_sql(outputs), "WITH (FORMAT csv)")
         return FileStatement(sql, inner.params, outputs=outputs, title=title)
 
     def read_page(self, statement: FileStatement, alias: str) -> Page:
+        parquet = _parquet()
         data, rows = parquet.page_file(copy_page(statement, alias), parquet.layout(statement.outputs))
         return Page([data], rows)
 
     def stream(self, statement: FileStatement, alias: str) -> Iterator[bytes]:
         # The first chunk of COPY is awaited before the file starts, so a bad filter is still a 4xx.
+        parquet = _parquet()
         return parquet.stream_file(first_then_rest(stream_copy(statement, alias)), parquet.layout(statement.outputs))
 
 
