@@ -24,6 +24,9 @@ from autoapi.filenames import download_filename
 from autoapi.renderers import format_label, formats_for
 from autoapi.responsecache import cached_page
 from autoapi.typemap import type_info
+from autoapi.xlsx import MAX_ROWS as _SHEET_ROWS_WITH_HEADER
+
+SHEET_ROWS = _SHEET_ROWS_WITH_HEADER - 1  # the data rows an Excel sheet holds below its header
 from autoapi.queries import geometry_source
 from autoapi.tiles import TILE_PARAMETERS
 from autoapi.naming import decode_key, decode_segment, encode_segment

@@ -8,7 +8,7 @@ the rows only. It is an estimate for people ("about 31 MB"), not a promise.
 """
 from __future__ import annotations
 
-from autoapi.public import Relation, stored_download_size
+from autoapi.public import SHEET_ROWS, Relation, stored_download_size
 
 # Text widths of types whose binary width (what avg_width measures) is far from how PostgreSQL
 # prints them: timestamps are 8 bytes stored, 22 printed.
@@ -47,9 +47,13 @@ def rows_text(count: int, is_estimate: bool) -> str:
 
 
 def annotate(buttons: list[dict], relation: Relation, statistics: dict, count: int, is_estimate: bool) -> None:
-    """Add ``rows`` and ``size`` (text, or None when unknown) to each download button dict."""
+    """Add ``rows`` and ``size`` (text, or None when unknown) to each download button dict, and
+    ``too_many`` to a spreadsheet's when the rows would not fit in one sheet (the API's answer
+    would be a 400): the page says so instead of offering it."""
     for button in buttons:
         button["rows"] = rows_text(count, is_estimate)
+        if button["format"] == "xlsx" and count > SHEET_ROWS:
+            button["too_many"] = f"more rows than an Excel sheet holds ({SHEET_ROWS:,}): download CSV or Parquet"
         known = statistics and button["format"] not in COMPRESSED
         button["size"] = size_text(count * _row_bytes(relation, statistics, button["format"])) if known else None
 

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from autoapi.public import Relation, api_url, formats, get_snapshot, relation_activity
+from autoapi.public import SHEET_ROWS, Relation, api_url, formats, get_snapshot, relation_activity
 from catalog import metadata, present
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ DISTRIBUTIONS = {
     "parquet": ("application/vnd.apache.parquet", "Parquet"),
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XLSX"),
 }
-SHEET_ROWS = 1_048_575  # rows an Excel sheet holds below its header (autoapi/xlsx.py)
 # DCAT-US needs a contact with an e-mail; without a metadata file the portal says plainly that
 # none was configured (the .invalid top-level domain can never be delivered to, RFC 2606).
 UNCONFIGURED_CONTACT = {"name": "No contact configured (see PORTAL_METADATA_FILE)", "email": "no-contact-configured@example.invalid"}

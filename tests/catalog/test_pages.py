@@ -267,6 +267,21 @@ def test_download_links_carry_the_filter_and_work(client):
     assert "curl " in text(response)
 
 
+def test_no_excel_download_for_more_rows_than_a_sheet_holds(client, superuser_conn):
+    """The API would answer a 400; the page says why instead of offering the link."""
+    from tests.autoapi.test_live_schema import wait_for
+
+    superuser_conn.at_teardown("DROP VIEW IF EXISTS public.sheet_too_small")
+    superuser_conn.execute("CREATE VIEW public.sheet_too_small AS SELECT g AS n FROM generate_series(1, 1048576) AS g")
+    wait_for(lambda: client.get("/catalog/public/sheet_too_small/").status_code == 200, "the view in the catalog")
+    page = text(client.get("/catalog/public/sheet_too_small/"))
+    links = download_links(page)
+    assert "csv" in links and "parquet" in links and "xlsx" not in links
+    assert "more rows than an Excel sheet holds (1,048,575): download CSV or Parquet" in page
+    small = text(client.get("/catalog/public/sheet_too_small/", {"n__lte": "10"}))
+    assert "xlsx" in download_links(small)
+
+
 def test_geojson_link_only_where_the_api_has_it(client):
     with_points = relation_named("public", "places_latlon")
     links = download_links(text(client.get(page_url(with_points))))
