@@ -1,8 +1,11 @@
 """A gunicorn serving the portal, as the benchmark needs it: chosen workers, threads, CPU."""
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import os
+from collections import Counter
 import time
 from pathlib import Path
 
@@ -78,6 +81,15 @@ class Portal:
 
     def worker_rss(self, field: str = "VmRSS") -> list[int]:
         return [v for v in (procs.proc_status(p, field) for p in self.worker_pids()) if v is not None]
+
+    def statuses(self) -> Counter:
+        """How many requests the portal answered with each status, from its request log."""
+        found = Counter()
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if '"portal.request"' in line:
+                with contextlib.suppress(ValueError, KeyError):
+                    found[json.loads(line)["status"]] += 1
+        return found
 
     def log_tail(self, n: int = 4000) -> str:
         try:

@@ -18,7 +18,10 @@ import socket
 import ssl
 import threading
 
+from django.http import HttpResponse
+
 TICK = 0.05
+CLIENT_LEFT = 499  # nginx's status for a request whose client closed the connection first
 
 _lock = threading.Lock()
 _lent: dict[int, tuple[int, object]] = {}  # id(connection) -> (thread ident, connection)
@@ -35,12 +38,15 @@ def give_back(conn) -> None:
         _lent.pop(id(conn), None)
 
 
-def cancel_thread(ident: int) -> None:
-    with _lock:
-        busy = [conn for owner, conn in _lent.values() if owner == ident]
-    for conn in busy:
-        with contextlib.suppress(Exception):  # closed meanwhile: nothing left to cancel
-            conn.cancel()
+def _cancel_lent_to(idents: set[int]) -> None:
+    """Cancel the statements of the connections lent to these threads. The caller holds the lock,
+    and keeps it until the cancel requests are sent: otherwise a thread could finish the request,
+    give its connection back and start its next request's statement on it (the same thread, or
+    another on the same connection), which the late cancel would hit (``make bench`` saw such 400s)."""
+    for owner, conn in list(_lent.values()):
+        if owner in idents:
+            with contextlib.suppress(Exception):  # closed meanwhile: nothing left to cancel
+                conn.cancel()
 
 
 class Watcher:
@@ -58,13 +64,16 @@ class Watcher:
                 self._thread = threading.Thread(target=self._run, name="portal-disconnect", daemon=True)
                 self._thread.start()
 
-    def unwatch(self, sock: socket.socket, ident: int) -> None:
+    def unwatch(self, sock: socket.socket, ident: int) -> bool:
+        """Stop watching; True when the client had left."""
         # Under the lock, so the watcher never peeks at a socket the server has closed since
         # (its number may already belong to another client).
         with _lock:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(sock)
+            left = ident in self._gone
             self._gone.discard(ident)
+        return left
 
     def _run(self) -> None:
         while True:
@@ -77,10 +86,9 @@ class Watcher:
                         self._selector.unregister(key.fileobj)
                     if closed:
                         self._gone.add(key.data)
-            with _lock:
-                gone = list(self._gone)
-            for ident in gone:  # again every tick: a statement may start after the first cancel
-                cancel_thread(ident)
+            with _lock:  # again every tick: a statement may start after the first cancel
+                if self._gone:
+                    _cancel_lent_to(self._gone)
 
 
 def _closed(sock: socket.socket) -> bool | None:
@@ -110,6 +118,12 @@ class CancelOnDisconnectMiddleware:
         except (OSError, ValueError, KeyError):
             return self.get_response(request)
         try:
-            return self.get_response(request)
-        finally:
+            response = self.get_response(request)
+        except BaseException:
             watcher.unwatch(sock, ident)
+            raise
+        if watcher.unwatch(sock, ident) and not response.streaming:
+            # Its statements were cancelled, so the view's answer (a 400 "statement timeout", or a
+            # 503) is about that, not about the request: the log says 499, as nginx says it.
+            return HttpResponse(status=CLIENT_LEFT, reason="Client Closed Request")
+        return response

@@ -186,6 +186,13 @@ def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancel
             time.sleep(0.02)
         assert time.monotonic() - started < CANCEL_SECONDS
         assert requests.get(server.base_url + "/healthz", timeout=10).status_code == 200
+        # Logged as the client's leaving (nginx's 499), not as the cancelled statement's 400.
+        deadline = time.monotonic() + 5
+        while f'"path": "{path}"' not in server.log():
+            assert time.monotonic() < deadline, "the page's request was never logged"
+            time.sleep(0.05)
+        [line] = [line for line in server.log().splitlines() if f'"path": "{path}"' in line and '"portal.request"' in line]
+        assert '"status": 499' in line, line
 
 
 def _sleepy_sessions(superuser_conn) -> list[tuple]:
