@@ -17,19 +17,22 @@ from autoapi.views_index import ApiIndexView, api_docs, openapi_document
 app_name = "autoapi"
 
 
-def _endpoints(schema: str, relation: str):
+def _names(schema: str, relation: str) -> tuple[str, str] | None:
+    """The URL's two tilde-encoded segments decoded, or None when either is no valid encoding."""
     try:
-        schema_name, relation_name = decode_segment(schema), decode_segment(relation)
+        return decode_segment(schema), decode_segment(relation)
     except ValueError:
         return None
-    return registry.current().endpoints(schema_name, relation_name)
+
+
+def _endpoints(schema: str, relation: str):
+    names = _names(schema, relation)
+    return registry.current().endpoints(*names) if names else None
 
 
 def _missing(schema: str, relation: str):
-    try:
-        why = registry.current().why_unpublished(decode_segment(schema), decode_segment(relation))
-    except ValueError:
-        why = None
+    names = _names(schema, relation)
+    why = registry.current().why_unpublished(*names) if names else None
     if why:
         return error_response(NotFound(f"this relation is not published: {why}"))
     return error_response(NotFound("no published relation has this name; see /api/ for the list"))
@@ -61,7 +64,11 @@ def _cached(request, schema: str, relation: str, view_name: str, **kwargs):
 
 def _with_validators(request, schema: str, relation: str, view_name: str, **kwargs):
     """Data-version validators first (a 304 costs no query), then the short answer cache."""
-    return validators.serve(request, schema, relation, lambda: _cached(request, schema, relation, view_name, **kwargs))
+    names = _names(schema, relation)
+    snapshot = registry.current().snapshot
+    found = snapshot.get(*names) if names else None
+    return validators.serve(request, found, snapshot.version,
+                            lambda: _cached(request, schema, relation, view_name, **kwargs))
 
 
 def relation_list(request, schema: str, relation: str):

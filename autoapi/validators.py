@@ -25,20 +25,19 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_etags, parse_http_date_safe
 
 from autoapi import exportcache, fileranges, replicas
-from autoapi.naming import decode_segment
 from autoapi.registry import registry
 from portal.compression import choose_coding
 
 REQUEST_TAG = "_portal_data_tag"  # the response cache keys on it (responsecache.py)
 
 
-def serve(request, schema: str, name: str, inner):
-    """``inner()``'s answer with data validators, or a 304 without calling it."""
-    found = _relation(schema, name) if request.method in ("GET", "HEAD") else None
+def serve(request, found, snapshot_version: str, inner):
+    """``inner()``'s answer with data validators, or a 304 without calling it. ``found``: the
+    relation the URL names in the snapshot of ``snapshot_version`` (None: not published)."""
+    found = found if request.method in ("GET", "HEAD") else None
     version = registry.data_version(found) if found is not None else None
     if version is None or not version.known:
         return inner()
-    snapshot_version = registry.current().snapshot.version
     fmt = exportcache.whole_relation_format(request, found)
     entry = exportcache.entry_for(request, found, fmt, version.tag, snapshot_version) if fmt else None
     if entry is None and replicas.replica_aliases():
@@ -85,13 +84,6 @@ def _write_while_sending(response, writer) -> None:
         return
     response.streaming_content = exportcache.tee(response.streaming_content, writer, response["Content-Type"])
     response._resource_closers.append(writer.release)  # a body never read releases it too
-
-
-def _relation(schema: str, name: str):
-    try:
-        return registry.current().snapshot.get(decode_segment(schema), decode_segment(name))
-    except ValueError:
-        return None
 
 
 def _etag(request, data_tag: str, snapshot_version: str) -> str:
