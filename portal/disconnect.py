@@ -86,9 +86,12 @@ class Watcher:
                         self._selector.unregister(key.fileobj)
                     if closed:
                         self._gone.add(key.data)
-            with _lock:  # again every tick: a statement may start after the first cancel
-                if self._gone:
-                    _cancel_lent_to(self._gone)
+            self.cancel_gone()  # again every tick: a statement may start after the first cancel
+
+    def cancel_gone(self) -> None:
+        with _lock:
+            if self._gone:
+                _cancel_lent_to(self._gone)
 
 
 def _closed(sock: socket.socket) -> bool | None:

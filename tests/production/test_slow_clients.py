@@ -195,6 +195,31 @@ def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancel
         assert '"status": 499' in line, line
 
 
+def test_a_cancel_is_sent_while_no_connection_can_change_hands():
+    """Sent after the lock is let go, a cancel could reach the statement of the next request given
+    the same connection (a client still there, answered 400 "statement timeout")."""
+    from portal import disconnect
+
+    class Connection:
+        held = []
+
+        def cancel(self):
+            self.held.append(disconnect._lock.locked())
+
+    gone, there = Connection(), Connection()
+    watcher = disconnect.Watcher()
+    with disconnect._lock:
+        disconnect._lent[id(gone)] = (-1, gone)  # lent to a thread whose client left
+        disconnect._lent[id(there)] = (-2, there)
+    try:
+        watcher._gone.add(-1)
+        watcher.cancel_gone()
+    finally:
+        disconnect.give_back(gone)
+        disconnect.give_back(there)
+    assert Connection.held == [True]  # the one lent to the gone thread, under the lock
+
+
 def _sleepy_sessions(superuser_conn) -> list[tuple]:
     return superuser_conn.execute(
         "SELECT pid, state FROM pg_stat_activity WHERE application_name = 'pg-portal' "
