@@ -128,15 +128,17 @@ def probe(port: int, seconds: float) -> dict[str, list[float]]:
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
+    if not ordered:
+        return float("nan")
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
-def section_slowheads(ctx) -> None:
-    from bench.run import CLIENT_CPU, SERVER_CPU, log, ms
+def under_tricklers(ctx, seconds: float, name: str, args: list[str] | None = None) -> tuple[dict, dict, int]:
+    """Probes without, then with, the trickling heads, against make serve's defaults (2 x 48)."""
+    from bench.run import log
 
-    seconds = 6 if ctx.args.quick else 20
-    portal = Portal(ctx.main_url, workers=2, threads=48, log_dir=ctx.tmp, name="slowheads")
-    log(f"slowheads: gunicorn {portal.describe()} (make serve's defaults here), {TRICKLERS} trickling heads")
+    portal = Portal(ctx.main_url, workers=2, threads=48, log_dir=ctx.tmp, name=name, args=args)
+    log(f"slowheads: gunicorn {portal.describe()} {' '.join(args or [])}, {TRICKLERS} trickling heads")
     portal.start()
     try:
         portal.warm(["/healthz", PAGE])
@@ -149,6 +151,14 @@ def section_slowheads(ctx) -> None:
             answered = tricklers.answered
     finally:
         portal.stop()
+    return quiet, busy, answered
+
+
+def section_slowheads(ctx) -> None:
+    from bench.run import CLIENT_CPU, SERVER_CPU, ms
+
+    seconds = 6 if ctx.args.quick else 20
+    quiet, busy, answered = under_tricklers(ctx, seconds, "slowheads")
     failures = busy["failures"][0]
     for path, name in (("/healthz", "/healthz"), (PAGE, "JSON page (flights, 20 rows)")):
         value = p95(busy[path])
@@ -160,6 +170,16 @@ def section_slowheads(ctx) -> None:
         f"(max {ms(max(busy[PAGE]))}), {failures} failed or timed-out probes of {len(busy['/healthz']) + len(busy[PAGE])}; "
         f"without them /healthz p95 {ms(p95(quiet['/healthz']))}, page p95 {ms(p95(quiet[PAGE]))}; "
         f"{answered} trickling heads answered 408 (or closed) by the head timeout and reconnected.")
+
+    # Before: plain gthread under the same trickling heads (for the record, no target).
+    before_seconds = max(seconds / 2, 12)
+    _, before, _ = under_tricklers(ctx, before_seconds, "slowheads-gthread", ["--worker-class", "gthread"])
+    probes = len(before["/healthz"]) + len(before[PAGE])
+    ctx.add(f"  the same with plain gthread: probes failed or over {PROBE_TIMEOUT:g} s",
+            f"{before['failures'][0]} of {probes}", target="(before)", ok=None)
+    ctx.notes.append(f"slow heads, plain gthread (2 x 48) under the same trickling heads for {before_seconds:g} s: "
+                     f"/healthz p95 {ms(p95(before['/healthz']))}, page p95 {ms(p95(before[PAGE]))}, "
+                     f"{before['failures'][0]} of {probes} probes failed or timed out ({PROBE_TIMEOUT:g} s).")
 
     # Ordinary requests: the portal's worker next to plain gthread, same everything else. CPU per
     # request (the gunicorn process's CPU-seconds over wrk's count) is the comparison: on a shared
