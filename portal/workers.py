@@ -16,8 +16,9 @@ kept-alive connection's next request, else the connection is answered ``408`` an
 larger than gunicorn's own limits (``limit_request_line`` + ``limit_request_fields`` x
 ``limit_request_field_size``) is answered ``431``. The bytes read are then handed to gunicorn's own
 parser (pushed back into its reader), which decides everything else as before (its ``400``/``414``/
-``431``). A request *body* is still read by the request thread (the portal serves no method that
-reads one; gunicorn drains an unread one within 5 s). Not done for TLS, HTTP/2 or the PROXY
+``431``). A request body is the request thread's, but the portal reads none (GET, HEAD and
+OPTIONS only), and one it did not read is drained for 0.1 s at most (gthread: 5 s), then the
+connection closes. Not done for TLS, HTTP/2 or the PROXY
 protocol, which gunicorn handles in the request thread (the portal's configuration uses none of
 them; TLS ends at the proxy): the worker then behaves as plain ``gthread`` and says so at start.
 
@@ -45,6 +46,7 @@ from gunicorn.http import message
 from gunicorn.workers import gthread
 
 LINGER_SECONDS = 2.0  # gunicorn's own cap (util.close_graceful)
+BODY_DRAIN_SECONDS = 0.1  # an unread request body still arriving after this: the connection closes
 TICK_SECONDS = 0.05
 
 
@@ -154,7 +156,7 @@ class ThreadWorker(gthread.ThreadWorker):
     #: Seconds a request head may take (GUNICORN_HEAD_TIMEOUT, set by portal/gunicorn.conf.py).
     head_timeout = 10.0
     #: Bytes read from a socket at a time while its head is incomplete.
-    head_chunk = 64 * 1024
+    head_chunk = 8192  # as gunicorn's own reader (SocketUnreader)
 
     def init_process(self):
         # Connections whose head is being read -> their deadline, oldest first (every deadline is
@@ -186,10 +188,11 @@ class ThreadWorker(gthread.ThreadWorker):
     # -- the head, read in the main loop -------------------------------------------------------------
 
     def _read_head(self, conn, buffered: bytes) -> None:
-        conn.portal_buffer = bytearray(buffered)
+        conn.portal_buffer = buffered  # bytes; a bytearray once a second piece comes
         conn.portal_scanned = 0  # bytes of the buffer already looked at
         conn.portal_line_ok = False  # the request line has ended within its limit
-        conn.sock.setblocking(False)
+        if conn.sock.gettimeout() != 0.0:  # a connection read ahead comes from a thread, blocking
+            conn.sock.setblocking(False)
         verdict = self._head_verdict(conn) if buffered else None
         if verdict is None:
             verdict = self._head_recv(conn)
@@ -216,7 +219,13 @@ class ThreadWorker(gthread.ThreadWorker):
             chunk = b""
         if not chunk:
             return "closed"
-        conn.portal_buffer += chunk
+        data = conn.portal_buffer
+        if not data:
+            conn.portal_buffer = chunk  # most heads come whole, in one piece: no copy
+        else:
+            if not isinstance(data, bytearray):
+                data = conn.portal_buffer = bytearray(data)
+            data += chunk
         return self._head_verdict(conn)
 
     def _head_verdict(self, conn) -> str | None:
@@ -245,7 +254,7 @@ class ThreadWorker(gthread.ThreadWorker):
     def _head_done(self, conn, verdict: str) -> None:
         head, conn.portal_buffer = conn.portal_buffer, None
         if verdict == "ready":
-            conn.portal_head = bytes(head)
+            conn.portal_head = head if isinstance(head, bytes) else bytes(head)
             conn.data_ready = True  # gthread's handle() must not wait for more
             self.enqueue_req(conn)
             return
@@ -280,10 +289,19 @@ class ThreadWorker(gthread.ThreadWorker):
         if head is not None:
             conn.portal_head = None
             try:
-                conn.sock.setblocking(True)
-                conn.init()
+                conn.init()  # a new connection's parser (gthread's handle() then blocks the socket)
                 conn.parser.unreader.unread(head)
             except Exception:  # noqa: BLE001  (a socket gone meanwhile: nothing to answer)
                 self.log.debug("connection lost before its request was parsed", exc_info=True)
                 return False
         return super().handle(conn)
+
+    def _keepalive_after(self, conn, keepalive):
+        # A body the app did not read (the portal reads none: every method but GET, HEAD and
+        # OPTIONS is a 405) is drained by gthread before the next request, for up to 5 s in this
+        # thread: a client trickling a body would hold the thread that long, again and again. Here
+        # only what arrives within BODY_DRAIN_SECONDS; else the connection closes (lingering
+        # off the pool).
+        if not keepalive or self.heads is None:
+            return super()._keepalive_after(conn, keepalive)
+        return bool(conn.parser.finish_body(deadline=time.monotonic() + BODY_DRAIN_SECONDS))
