@@ -18,18 +18,17 @@ larger than gunicorn's own limits (``limit_request_line`` + ``limit_request_fiel
 parser (pushed back into its reader), which decides everything else as before (its ``400``/``414``/
 ``431``). A request body is the request thread's, but the portal reads none (GET, HEAD and
 OPTIONS only), and one it did not read is drained for 0.1 s at most (gthread: 5 s), then the
-connection closes. Not done for TLS, HTTP/2 or the PROXY
-protocol, which gunicorn handles in the request thread (the portal's configuration uses none of
-them; TLS ends at the proxy): the worker then behaves as plain ``gthread`` and says so at start.
+connection closes. Not done for TLS, HTTP/2 or the PROXY protocol, which gunicorn handles in the
+request thread (the portal's configuration uses none of them; TLS ends at the proxy): the worker
+then behaves as plain ``gthread`` and says so at start.
 
-Lingering close. gunicorn 27 closes a
-``Connection: close`` socket "gracefully" (RFC 9112 section 9.6): it half-closes, then reads until
-the client closes too, for up to 2 s, and it does so in the worker's main thread, the one that
-accepts connections. A client that neither reads nor closes (a stalled reader that was just sent a
-503, a slow reader at the end of its download) therefore froze accepting for 2 s each: measured,
-9 such clients delayed the next request by 2 s, and ``/healthz`` by 4 s. Here one lingering
-thread per process drains and closes those sockets, with the same 2 s cap, so a slow client costs
-a file descriptor for 2 s and nothing else.
+Lingering close. gunicorn 27 closes a ``Connection: close`` socket "gracefully" (RFC 9112 section
+9.6): it half-closes, then reads until the client closes too, for up to 2 s, and it does so in the
+worker's main thread, the one that accepts connections. A client that neither reads nor closes (a
+stalled reader that was just sent a 503, a slow reader at the end of its download) therefore froze
+accepting for 2 s each: measured, 9 such clients delayed the next request by 2 s, and ``/healthz``
+by 4 s. Here one lingering thread per process drains and closes those sockets, with the same 2 s
+cap, so a slow client costs a file descriptor for 2 s and nothing else.
 """
 from __future__ import annotations
 
