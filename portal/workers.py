@@ -161,6 +161,7 @@ class ThreadWorker(gthread.ThreadWorker):
         # Connections whose head is being read -> their deadline, oldest first (every deadline is
         # "now + head_timeout" when added, so insertion order is deadline order). None: off.
         self.heads: collections.OrderedDict | None = collections.OrderedDict()
+        self._heads_capped = False  # at stop, see murder_pending()
         self.head_max = head_limit(self.cfg)
         self.line_max = _line_limit(self.cfg)
         unsupported = [name for name, on in (
@@ -196,7 +197,8 @@ class ThreadWorker(gthread.ThreadWorker):
         if verdict is None:
             verdict = self._head_recv(conn)
         if verdict is None:
-            self.heads[conn] = time.monotonic() + self.head_timeout
+            timeout = self.head_timeout if self.alive else min(self.head_timeout, gthread.STOP_KEEPALIVE_LINGER)
+            self.heads[conn] = time.monotonic() + timeout
             self.poller.register(conn.sock, selectors.EVENT_READ, functools.partial(self._on_head_readable, conn))
         else:
             self._head_done(conn, verdict)
@@ -270,6 +272,12 @@ class ThreadWorker(gthread.ThreadWorker):
     def murder_pending(self):
         super().murder_pending()
         now = time.monotonic()
+        if not self.alive and self.heads and not self._heads_capped:
+            # Stopping: heads in progress get what kept-alive connections get (gthread's 2 s), not
+            # the whole head timeout. The same cap for all keeps the order by deadline.
+            self._heads_capped = True
+            for conn, deadline in self.heads.items():
+                self.heads[conn] = min(deadline, now + gthread.STOP_KEEPALIVE_LINGER)
         while self.heads:
             conn, deadline = next(iter(self.heads.items()))
             if deadline > now:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import signal
 import socket
 import threading
 import time
@@ -261,3 +262,17 @@ def test_trickling_bodies_do_not_hold_the_threads(tmp_path):
             stop.set()
             for sock in socks:
                 sock.close()
+
+
+def test_a_stopping_worker_waits_for_an_unfinished_head_2_s_not_the_head_timeout(tmp_path):
+    with portal_server(tmp_path, GUNICORN_WORKERS="1", GUNICORN_HEAD_TIMEOUT="30",
+                       GUNICORN_GRACEFUL_TIMEOUT="30") as server:
+        with contextlib.closing(_connect(server.base_url)) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            time.sleep(0.5)
+            started = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            server.process.wait(timeout=40)
+            elapsed = time.monotonic() - started
+        # gthread's 2 s for kept-alive connections, plus its loop's 1 s tick; not 30 s.
+        assert elapsed < 6, elapsed
