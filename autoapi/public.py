@@ -24,6 +24,7 @@ from autoapi.filenames import download_filename
 from autoapi.renderers import format_label, formats_for
 from autoapi.responsecache import cached_page
 from autoapi.typemap import type_info
+from autoapi.weblinks import web_url
 from autoapi.xlsx import MAX_ROWS as _SHEET_ROWS_WITH_HEADER
 
 SHEET_ROWS = _SHEET_ROWS_WITH_HEADER - 1  # the data rows an Excel sheet holds below its header
@@ -45,6 +46,7 @@ __all__ = [
     "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
     "filter_in_words", "filter_text", "simple_filter_as_cql2", "any_of_cql2",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
+    "web_url",
 ]
 
 

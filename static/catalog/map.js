@@ -350,7 +350,7 @@
           shape.bindPopup(popupFor(feature.properties), POPUP);
         }
       }).addTo(map);
-      var features = (collection.features || []).length;
+      var features = collection.type === "Feature" ? 1 : (collection.features || []).length; // an OGC item page draws one
       var bounds = layer.getBounds();
       if (bounds.isValid()) {
         map.fitBounds(bounds, FIT); // clear of the zoom buttons and the attribution, no animation
