@@ -208,7 +208,7 @@ def _item(request, document, item_url=None) -> dict:
         "feature_id": _text(document.get("id", ""), CELL_TEXT),
         "properties": [{"name": _text(name, CELL_TEXT), **_cell(value)} for name, value in properties.items()],
         "collection_url": _as_html(_rel(links, "collection")),
-        "map": _map(_json_url(links)) if isinstance(document.get("geometry"), dict) else None,
+        "map": _map(_json_url(links), fit_max_zoom=ONE_FEATURE_ZOOM) if isinstance(document.get("geometry"), dict) else None,
     }
 
 
@@ -218,7 +218,10 @@ _KINDS = {"landing": _landing, "collections": _collections, "collection": _colle
 # --- the map -------------------------------------------------------------------------------------
 
 
-def _map(geojson_url: str | None) -> dict | None:
+ONE_FEATURE_ZOOM = 9  # one point shown with its surroundings (a region), not alone on blank land
+
+
+def _map(geojson_url: str | None, fit_max_zoom: int | None = None) -> dict | None:
     """What ``static/catalog/map.js`` reads from the map's element: the GeoJSON to draw (this
     page's own JSON) and the base map; no vector tiles and no row links here."""
     if geojson_url is None or not _installed("vendor/leaflet/leaflet.js"):
@@ -229,6 +232,7 @@ def _map(geojson_url: str | None) -> dict | None:
         "tile_url": tile_url,
         "attribution": portal_setting("MAP_TILE_ATTRIBUTION"),
         "natural_earth": not tile_url and all(_installed(p) for p in NATURAL_EARTH),
+        "fit_max_zoom": fit_max_zoom,
     }
 
 

@@ -13,7 +13,7 @@ import pytest
 from autoapi.public import get_snapshot
 from autoapi.registry import registry
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
-    browser, csp_violations, page, screenshot, skip_without_browser,
+    assert_accessible, browser, csp_violations, page, screenshot, skip_without_browser,
 )
 from tests.catalog.helpers import page_url
 from tests.conftest import connect_superuser
@@ -99,12 +99,15 @@ def test_ogc_items_and_item_pages(page, urls):
     page.goto(urls["base"] + "/ogc/collections/public.places_latlon/items?f=html&limit=2")
     assert page.locator("table.preview tbody tr").count() == 2
     assert int(drawn(page)) >= 1
+    assert_accessible(page)
     page.click("a[rel=next]")
     page.wait_for_load_state()
     assert ("offset=2" in page.url or "cursor=" in page.url) and page.locator("table.preview tbody tr").count() >= 1
     page.locator("table.preview th.row-link a").first.click()
     page.wait_for_load_state()
     assert drawn(page) == "1" and page.locator("dl.row-values").count() == 1
+    assert page.evaluate("() => document.getElementById('map-canvas').leafletMap.getZoom()") <= 9
+    assert_accessible(page)
     screenshot(page, "ogc-item")
     clean(page)
 
