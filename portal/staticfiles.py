@@ -78,16 +78,20 @@ class PortalStaticFilesStorage(CompressedManifestStaticFilesStorage):
     yet, or a file added since the last ``make static``) is linked by its plain name instead of
     raising, so that no page, and above all no error page, depends on the manifest."""
 
-    _warned: set[str] = set()  # names warned about, once per process
+    _warned: set[str] = set()  # names warned about (or "" for the missing manifest), once per process
 
     def url(self, name, force=False):
         try:
             return super().url(name, force)
         except ValueError:
-            if name not in self._warned:
-                self._warned.add(name)
-                log.warning("static file %r is not in %s's manifest: linked unhashed, uncached and uncompressed; "
-                            "run `make static` (python -m portal.staticfiles)", name, self.location)
+            # No manifest: one warning (whitenoise asks for every file's URL at start-up).
+            warning = "" if not self.hashed_files else name
+            if warning not in self._warned:
+                self._warned.add(warning)
+                log.warning("%s: static files are linked unhashed, served without long-lived caching or "
+                            "precompression; run `make static` (python -m portal.staticfiles)",
+                            f"{name!r} is not in {self.location}'s manifest" if warning
+                            else f"no manifest of collected static files in {self.location}")
             return FileSystemStorage.url(self, name)
 
 
