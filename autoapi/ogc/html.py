@@ -179,12 +179,12 @@ def _feature_row(feature, columns, item_url) -> dict:
 
 def _items(request, document, item_url=None) -> dict:
     features = [f for f in document.get("features") or () if isinstance(f, dict)] if isinstance(document.get("features"), list) else []
-    columns: dict[str, None] = {}
+    names: list[str] = []  # every property name, in the order first met, up to MAX_COLUMNS
     for feature in features:
         properties = feature.get("properties")
-        if isinstance(properties, dict):
-            columns.update((str(name), None) for name in properties if len(columns) < MAX_COLUMNS)
-    names = list(columns)
+        for name in properties if isinstance(properties, dict) else ():
+            if len(names) < MAX_COLUMNS and name not in names:
+                names.append(name)
     links = document.get("links")
     matched = document.get("numberMatched", document.get("numberMatchedEstimate"))
     return {

@@ -4,12 +4,12 @@ cannot be reached)."""
 from __future__ import annotations
 
 import functools
-import json
 
 import psycopg2
 from django.db import DatabaseError
 from django.http import HttpResponse
 
+from autoapi import pagejson
 from autoapi.errors import BadRequest, NotFound, PortalError, SchemaChanged, translate_database_error
 from autoapi.ogc import documents, html, ids, items, links, params
 from autoapi.ogc.responses import GEOJSON, error_response, json_response, wants_html
@@ -95,7 +95,7 @@ def items_list(request, collection: str):
     selection = params.parse(request.GET, relation, endpoints.viewset.filterset_class.knows)
     body = items.items_page(request, api, relation, selection)
     if as_html:
-        return html.page(request, f"Features of {collection}", json.loads(body), "items",
+        return html.page(request, f"Features of {collection}", pagejson.loads(body), "items",
                          item_url=_item_url(request, relation))
     return json_response_bytes(body)
 
@@ -107,7 +107,7 @@ def item(request, collection: str, feature_id: str):
     as_html = wants_html(request)
     body = items.feature(request, api, relation, feature_id)
     if as_html:
-        return html.page(request, f"Feature {feature_id} of {collection}", json.loads(body), "item")
+        return html.page(request, f"Feature {feature_id} of {collection}", pagejson.loads(body), "item")
     return json_response_bytes(body)
 
 

@@ -55,10 +55,12 @@ def hostile(superuser_conn):
         (4, "x" * 100_000, None, {"links": [{"href": "JAVASCRIPT:alert(5)"}], "nested": {"links": "javascript:alert(6)"}}, 41.0, -73.0),
         (5, None, [[{"href": "vbscript:x"}], {"href": None}, {"href": 5, "rel": {"odd": True}}, {}], "a string", 41.1, -73.1),
         (6, "<img src=x onerror=alert(7)>", [{"href": "https://example.org/fine", "rel": "about"}], 1e300, 41.2, -73.2),
+        (7, "deep", {"links": [[[]]]}, "DEEP", 41.3, -73.3),  # extra: nested past Python's recursion limit
     ]
     for row in rows:
+        extra = "[" * 5000 + "]" * 5000 if row[3] == "DEEP" else json.dumps(row[3])
         superuser_conn.execute(f"INSERT INTO {HOSTILE} VALUES (%s, %s, %s, %s, %s, %s)",
-                               (row[0], row[1], json.dumps(row[2]), json.dumps(row[3]), row[4], row[5]))
+                               (row[0], row[1], json.dumps(row[2]), extra, row[4], row[5]))
     superuser_conn.execute(f"GRANT SELECT ON {HOSTILE} TO portal_reader")
     registry.refresh_now()
     yield rows
@@ -85,6 +87,10 @@ def test_links_from_data_are_text_and_odd_shapes_never_fail(client, hostile):
     assert "javascript:alert(1)" in one and 'href="javascript' not in one.lower()
     long = _page(client, f"{ITEMS}/4")
     assert len(long) < 60_000  # the 100,000-character value is cut on the page
+    for path in ("/catalog/public/ogc_hostile/", "/catalog/public/ogc_hostile/7/", "/catalog/public/ogc_hostile/1/"):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        assert not SCRIPT_HREF.search(response.content.decode())
 
 
 def test_items_are_a_table_with_a_map_and_paging(client, hostile):
