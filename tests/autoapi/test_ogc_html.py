@@ -146,3 +146,16 @@ def test_error_pages_from_the_outer_middleware_have_the_policy_and_json_has_none
     assert refused.status_code == 405 and "script-src 'self'" in refused["Content-Security-Policy"]
     assert "Content-Security-Policy" not in client.get("/api/public/places_latlon/")
     assert "Content-Security-Policy" not in client.get("/ogc/collections")
+
+
+@pytest.mark.parametrize("tile_url, img_src", [
+    ("", "'self' data:"),
+    ("https://{s}.tile.example.org/{z}/{x}/{y}.png", "'self' data: https://*.tile.example.org"),
+    ("http://tiles.example.org:8080/{z}/{x}/{y}.png", "'self' data: http://tiles.example.org:8080"),
+    ("/tiles/{z}/{x}/{y}.png", "'self' data:"),  # the portal's own: 'self'
+    ("https://x.example.org;script-src *;/{z}/{x}/{y}", "'self' data:"),  # nothing but an origin gets in
+])
+def test_a_tile_server_may_send_images_only(client, settings, tile_url, img_src):
+    settings.PORTAL = {**settings.PORTAL, "MAP_TILE_URL": tile_url}
+    policy = dict(d.strip().split(" ", 1) for d in client.get("/")["Content-Security-Policy"].split(";"))
+    assert policy["img-src"] == img_src and policy["script-src"] == "'self'" and policy["connect-src"] == "'self'"
