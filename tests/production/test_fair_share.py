@@ -53,8 +53,9 @@ def costly_relations():
     """A small but expensive relation (every statement on it sleeps SLEEP s, like a many-word
     search over millions of rows) and a small cheap table."""
     conn = connect_superuser()
-    conn.execute("CREATE VIEW public.fair_share_slow AS SELECT v.id, v.label "
-                 f"FROM (VALUES (1, 'alpha'), (2, 'beta')) v(id, label), pg_sleep({SLEEP})")
+    # An uncorrelated subquery is an InitPlan: it runs once per statement, whatever the rows.
+    conn.execute("CREATE VIEW public.fair_share_slow AS SELECT g AS id, 'alpha beta gamma ' || g AS label "
+                 f"FROM generate_series(1, 3) g WHERE (SELECT true FROM pg_sleep({SLEEP}))")
     conn.execute("CREATE TABLE public.fair_share_small (id int PRIMARY KEY, label text)")
     conn.execute("INSERT INTO public.fair_share_small SELECT g, 'row ' || g FROM generate_series(1, 50) g")
     conn.execute("GRANT SELECT ON public.fair_share_slow, public.fair_share_small TO portal_reader")
