@@ -163,9 +163,9 @@ class FairShareMiddleware:
     def identify(self, request):
         """The client; a request presenting a key from an address that sent too many refused keys
         is refused (TooManyRequests) before its key is even looked at."""
-        presented = presented_key(request.META) if self.keys.keys() else None
+        presented = presented_key(request.META)  # two dict lookups: anonymous requests stop here
         failures_allowed = portal_setting("API_KEY_FAILURES")
-        if presented is not None and failures_allowed:
+        if presented is not None and failures_allowed and self.keys.keys():
             window = portal_setting("RATE_LIMIT_WINDOW")
             failures, reset = self.counters.peek(f"keyfail:{address_identity(request.META)}", window)
             if failures >= failures_allowed:
@@ -174,7 +174,7 @@ class FairShareMiddleware:
                     f"try again in {max(1, math.ceil(reset))} s")
                 error.headers = {"Retry-After": str(max(1, math.ceil(reset)))}
                 raise error
-        return identify(request.META, self.keys, presented)
+        return identify(request.META, self.keys)
 
     def refuse_key(self, request, exc: UnknownKey):
         """401 for a key that is not listed, counted against the address that sent it."""
