@@ -57,10 +57,10 @@ DEFAULTS = {
     "CLIENT_DOWNLOADS": 2,
     "PROCESS_DOWNLOADS": 2,
     # Requests one client may have in flight at once (pages, downloads, catalog; 429 beyond), and
-    # the share of a process's DB_CONNECTIONS one client may hold once fewer than a quarter of them
-    # are free (429 beyond; 0: no share kept). See README, "Fair share".
+    # the share of a process's DB_CONNECTIONS one client may hold when its requests take long or
+    # fewer than a quarter of them are free (429 beyond; 0: no share kept). README, "Fair share".
     "CLIENT_REQUESTS": 8,
-    "CLIENT_POOL_SHARE": 0.5,
+    "CLIENT_POOL_SHARE": 0.25,
     # redis://host:6379/0: the counters are shared by every process and host; empty: per process.
     "REDIS_URL": "",
     # Addresses or networks of reverse proxies whose X-Forwarded-For names the client.

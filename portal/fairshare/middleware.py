@@ -13,10 +13,10 @@ files are never limited (load balancers and page assets must not be refused).
   downloads, the catalog; shared through Redis like the rate), and holds a lease from the moment
   it is admitted until its response is closed; beyond: ``429`` with ``Retry-After: 1``. The rate
   and this lease are one Redis round trip (``store.ADMIT_SCRIPT``), the lease's release a second.
-- **Share of the pool** (``share.py``): in this process, once fewer than a quarter of the
-  ``DB_CONNECTIONS`` are free, a client already holding ``CLIENT_POOL_SHARE`` of them is refused
-  (``429``, ``Retry-After: 1``), so a heavy client is turned away before the pool is exhausted
-  for everyone.
+- **Share of the pool** (``share.py``): in this process, a client already holding
+  ``CLIENT_POOL_SHARE`` of the ``DB_CONNECTIONS`` is refused (``429``, ``Retry-After: 1``) when
+  its requests take long (one running for a second or more) or fewer than a quarter of the pool
+  is free, so a heavy client is turned away before the pool is exhausted for everyone.
 - **Downloads**: a whole-relation download (``?limit=all`` on ``/api/<schema>/<relation>/``) that
   runs a query holds a slot of its client (``CLIENT_DOWNLOADS``, beyond: ``429``) and one of this
   process (``PROCESS_DOWNLOADS``, beyond: ``503``; each download holds a worker thread, so this
@@ -134,13 +134,14 @@ class FairShareMiddleware:
                 return refusal(request, TooManyRequests(
                     f"too many requests at once: at most {client.requests} in flight per client; "
                     "try again when one has finished"), {**headers, "Retry-After": str(IN_FLIGHT_RETRY_AFTER)})
-        counted = not download
-        if counted and not self.share.enter(client.identity):
+        ticket = None if download else self.share.enter(client.identity)
+        if ticket is None and not download:
             if lease is not None:
                 lease.release()
             return refusal(request, TooManyRequests(
-                "this server is busy and this client already holds its share of it; try again when one "
-                "of its requests has finished"), {**headers, "Retry-After": str(IN_FLIGHT_RETRY_AFTER)})
+                "this client already holds its share of this server's database connections, with requests "
+                "that take long or while the server is busy; try again when one of them has finished"),
+                {**headers, "Retry-After": str(IN_FLIGHT_RETRY_AFTER)})
         try:
             response = self.get_response(request)
         except BaseException:
@@ -148,8 +149,8 @@ class FairShareMiddleware:
                 lease.release()
             raise
         finally:
-            if counted:
-                self.share.leave(client.identity)  # its pooled connections are given back now
+            if ticket:
+                self.share.leave(client.identity, ticket)  # its pooled connections are given back now
         for name, value in headers.items():
             response[name] = value
         leases = request.__dict__.pop("_fair_share_leases", [])

@@ -107,25 +107,31 @@ def test_a_client_keeps_below_its_share_of_a_busy_pool():
     from portal.fairshare.share import PoolShare
 
     share = PoolShare(8, 0.5)  # 4 of 8 each once fewer than 2 are free
-    assert [share.enter("heavy") for _ in range(7)] == [True] * 6 + [False]
-    assert share.enter("light") and share.enter("light")  # below its share: in, even now
-    share.leave("heavy")
-    assert not share.enter("heavy")  # still at its share, and the pool still nearly full
-    for _ in range(2):
-        share.leave("light")
+    tickets = [share.enter("heavy") for _ in range(7)]
+    assert all(tickets[:6]) and tickets[6] is None
+    light = [share.enter("light"), share.enter("light")]
+    assert all(light)  # below its share: in, even now
+    share.leave("heavy", tickets[0])
+    assert share.enter("heavy") is None  # still at its share, and the pool still nearly full
+    for ticket in light:
+        share.leave("light", ticket)
     assert share.enter("heavy")  # room again
-    lone = PoolShare(8, 0.5)
-    assert all(lone.enter("map") for _ in range(6))  # alone, a client may use most of the pool
-    assert PoolShare(8, 0).enter("anyone")
+    lone = PoolShare(8, 0.25)
+    assert all(lone.enter("map") for _ in range(6))  # alone and quick, a client may use most of the pool
+    assert PoolShare(8, 0).enter("anyone") == 0
 
 
-def test_memory_leases_are_capped_released_and_expire():
-    store = MemoryStore()
-    assert store.acquire("c", 2, "a", expires=100, now=0) and store.acquire("c", 2, "b", expires=10, now=0)
-    assert not store.acquire("c", 2, "x", expires=100, now=1)
-    store.release("c", "a")
-    assert store.acquire("c", 2, "y", expires=100, now=2)
-    assert store.acquire("c", 2, "z", expires=100, now=11)  # "b" expired
+def test_a_client_whose_requests_take_long_keeps_to_its_share_even_when_the_pool_has_room():
+    from portal.fairshare import share as module
+
+    share = module.PoolShare(8, 0.25)  # 2 of 8
+    first = [share.enter("slow"), share.enter("slow")]
+    assert all(first)
+    assert share.enter("slow")  # quick so far: the pool has room
+    for ticket in first:  # as if they had started SLOW_SECONDS ago
+        share._mine["slow"][ticket] -= module.SLOW_SECONDS
+    assert share.enter("slow") is None
+    assert share.enter("other") and share.in_flight() == 4
 
 
 def test_redis_down_fails_open_to_memory_and_logs_once(caplog):
