@@ -20,7 +20,7 @@ portal`` runs only these. Two groups:
 | autoapi.W004 | Warning | the role may INSERT, UPDATE, DELETE or TRUNCATE a published relation |
 | autoapi.W005 | Warning | some relation (or catalog read) was left out; the rest is published |
 | autoapi.E010 | Error | a PORTAL setting has the wrong type |
-| autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, a bad Redis URL, trusted proxy or API key entry, ...) |
+| autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, a bad Redis URL, trusted proxy or API key entry, API_KEY_MIN_LENGTH below 16, ...) |
 | autoapi.W010 | Warning | PORTAL holds a name the portal does not know (a typo?) |
 | autoapi.W011 | Warning | EXPORT_STATEMENT_TIMEOUT_MS is shorter than STATEMENT_TIMEOUT_MS |
 """
