@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 
 from autoapi.conf import portal_setting
@@ -96,8 +97,17 @@ def looks_like_download(request) -> bool:
     return request.path.startswith("/api/") and str(request.GET.get("limit", "")).lower() == "all"
 
 
+MIN_KEY_LENGTH_FLOOR = 16  # autoapi/checks.py holds API_KEY_MIN_LENGTH to it too
+
+
 class FairShareMiddleware:
     def __init__(self, get_response):
+        if portal_setting("API_KEY_MIN_LENGTH") < MIN_KEY_LENGTH_FLOOR:
+            # Refuse to start (gunicorn: "Worker failed to boot"), not only in `manage.py check`:
+            # shorter keys could be guessed.
+            raise ImproperlyConfigured(
+                f"PORTAL_API_KEY_MIN_LENGTH is {portal_setting('API_KEY_MIN_LENGTH')}; it must be at least "
+                f"{MIN_KEY_LENGTH_FLOOR} (README, Fair share)")
         self.get_response = get_response
         self.counters = Counters(portal_setting("REDIS_URL"))  # per client: shared through Redis
         self.process = Counters()  # this process's downloads: memory only, by definition

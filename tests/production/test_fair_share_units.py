@@ -77,6 +77,12 @@ def test_a_key_shorter_than_the_minimum_is_never_accepted_even_when_listed(setti
     assert identify({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_API_KEY": PARTNER_KEY}, table).key_name == "p"
     settings.PORTAL = {**settings.PORTAL, "API_KEY_MIN_LENGTH": 8}  # below the floor: a start-up error
     assert [m.id for m in check_settings()] == ["autoapi.E011"]
+    from django.core.exceptions import ImproperlyConfigured
+
+    from portal.fairshare.middleware import FairShareMiddleware
+
+    with pytest.raises(ImproperlyConfigured, match="API_KEY_MIN_LENGTH"):
+        FairShareMiddleware(lambda request: None)
 
 
 def test_the_memory_store_forgets_the_least_recent_clients_never_all_of_them():
