@@ -140,6 +140,15 @@ def test_a_client_whose_requests_take_long_keeps_to_its_share_even_when_the_pool
     assert share.enter("other") and share.in_flight() == 4
 
 
+def test_memory_leases_are_capped_released_and_expire():
+    store = MemoryStore()
+    assert store.acquire("c", 2, "a", expires=100, now=0) and store.acquire("c", 2, "b", expires=10, now=0)
+    assert not store.acquire("c", 2, "x", expires=100, now=1)
+    store.release("c", "a")
+    assert store.acquire("c", 2, "y", expires=100, now=2)
+    assert store.acquire("c", 2, "z", expires=100, now=11)  # "b" expired
+
+
 def test_redis_down_fails_open_to_memory_and_logs_once(caplog):
     counters = Counters(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     with caplog.at_level(logging.WARNING, logger="portal.fairshare.store"):
