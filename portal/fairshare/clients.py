@@ -199,14 +199,12 @@ def address_identity(meta: dict) -> str:
     return "ip:" + client_address(meta, _networks(tuple(portal_setting("TRUSTED_PROXIES"))))
 
 
-def identify(meta: dict, table: KeyTable, presented: str | None = None) -> Client:
-    """The request's client and its limits; UnknownKey for a key that is not listed. ``presented``:
-    the request's key (``presented_key``) when the caller has read it already."""
+def identify(meta: dict, table: KeyTable) -> Client:
+    """The request's client and its limits; UnknownKey for a key that is not listed (or too short)."""
     anonymous = {name: portal_setting(name) for name in LIMIT_FIELDS}
     keys = table.keys()
-    if presented is None and keys:  # no keys configured: the headers mean nothing here
-        presented = presented_key(meta)
-    if presented is not None and keys:
+    presented = presented_key(meta) if keys else None  # no keys configured: the headers mean nothing here
+    if presented is not None:
         key = table.find(presented) if len(presented) >= portal_setting("API_KEY_MIN_LENGTH") else None
         if key is None:
             raise UnknownKey(address_identity(meta))
