@@ -191,6 +191,22 @@ def test_an_api_key_raises_the_limits_and_an_unknown_key_is_401(shared):
     assert page.status_code == 401 and page.headers["Content-Type"].startswith("text/html")
 
 
+def test_key_guesses_are_counted_against_the_address_across_workers(shared):
+    """API_KEY_FAILURES (10) refused keys from one address, spread over both workers, and then
+    that address may present no key at all, not even a right one; other addresses may."""
+    base_url, _ = shared
+    fresh_window()
+    address = new_address()
+    guesses = burst(base_url, "/api/", address, 10, **{"X-API-Key": "guess-" + uuid.uuid4().hex})
+    assert [r.status_code for r in guesses] == [401] * 10
+    for headers in ({"X-API-Key": "guess-" + uuid.uuid4().hex}, {"X-API-Key": DOWNLOAD_KEY}):
+        refused = get(base_url, "/api/", address, **headers)
+        assert refused.status_code == 429, refused.text[:300]
+        assert int(refused.headers["Retry-After"]) > 0 and "unknown API keys" in refused.json()["detail"]
+    assert get(base_url, "/api/", new_address(), **{"X-API-Key": DOWNLOAD_KEY}).status_code == 200
+    assert get(base_url, "/api/", address).status_code == 200  # and without a key, as before
+
+
 def test_a_key_raises_the_download_cap(shared):
     base_url, _ = shared
     key = {"X-API-Key": DOWNLOAD_KEY}
