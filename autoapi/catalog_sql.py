@@ -17,59 +17,59 @@ SYSTEM_SCHEMA_FILTER = """
 
 READABLE = "(has_table_privilege({oid}, 'SELECT') OR has_any_column_privilege({oid}, 'SELECT'))"
 
-# The relations a view's rule reads directly: its range table, subqueries and sublinks included, as
-# PostgreSQL records them in pg_depend (every user relation; since PostgreSQL 15 pinned objects
-# such as system catalogs are not recorded, and their grants and policies are not the
-# publisher's). With ``{oid}`` a view's oid; used recursively below.
-VIEW_READS = """
-    SELECT d.refobjid FROM pg_rewrite r
+# Every view and each relation it reads, at any depth: its range table, subqueries and sublinks
+# included, as PostgreSQL records them in pg_depend (every user relation; since PostgreSQL 15
+# pinned objects such as system catalogs are not recorded: their grants and policies are not the
+# publisher's). A CTE of a WITH RECURSIVE. Set-based, never a subquery per relation: the planner
+# keeps its cost estimate low, so a server with JIT on does not spend seconds compiling it.
+VIEW_READS_CTE = """
+view_reads(view, oid) AS (
+    SELECT r.ev_class, d.refobjid FROM pg_rewrite r
     JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
-    WHERE r.ev_class = {oid}
-"""
+    WHERE r.rulename = '_RETURN' AND d.refobjid <> r.ev_class
+    UNION
+    SELECT vr.view, d.refobjid FROM view_reads vr
+    JOIN pg_rewrite r ON r.ev_class = vr.oid AND r.rulename = '_RETURN'
+    JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+    WHERE d.refobjid <> r.ev_class
+)"""
 
 # Row security may hide rows of relation ``c`` from the role (README, "Permissions and versions"):
 # for a table, PostgreSQL's own row_security_active() (on, and the role is not the owner unless
 # FORCE, not BYPASSRLS, not a superuser); for a view, row security is on for any table it reads,
 # at any depth (whoever it applies to: the role for a security_invoker view, else the view's
 # owner). Then the relation's statistics describe rows the role may not see, and are not shown.
-ROW_SECURITY = f"""
-    CASE WHEN c.relkind = 'v' THEN EXISTS (
-        WITH RECURSIVE reads(oid) AS (
-            SELECT c.oid
-            UNION
-            SELECT refobjid FROM reads, LATERAL ({VIEW_READS.format(oid="reads.oid")}) AS dep)
-        SELECT 1 FROM reads JOIN pg_class t ON t.oid = reads.oid WHERE t.relrowsecurity)
+ROW_SECURITY = """
+    CASE WHEN c.relkind = 'v' THEN c.oid IN (SELECT vr.view FROM view_reads vr
+                                             JOIN pg_class t ON t.oid = vr.oid WHERE t.relrowsecurity)
     ELSE row_security_active(c.oid) END
 """
 
-# A column default or generated expression is shown only when the role may use every object it
-# names: a sequence (nextval), a function, a type, another column or table. Otherwise it could
-# name what the role may not read (``private.salary_of(id)``, a generated column over a column the
-# role was not granted). Pinned built-in functions are not recorded in pg_depend: always shown.
-DEFAULT_READABLE = """NOT EXISTS (
-    SELECT 1 FROM pg_depend dd
-    WHERE dd.classid = 'pg_attrdef'::regclass AND dd.objid = {ad}.oid AND dd.deptype = 'n'
-      AND NOT CASE dd.refclassid
-        WHEN 'pg_class'::regclass THEN EXISTS (
-            SELECT 1 FROM pg_class rc WHERE rc.oid = dd.refobjid
-              AND has_schema_privilege(rc.relnamespace, 'USAGE')
-              AND CASE WHEN rc.relkind = 'S'
-                       THEN has_sequence_privilege(rc.oid, 'SELECT') OR has_sequence_privilege(rc.oid, 'USAGE')
-                       WHEN dd.refobjsubid > 0 THEN has_column_privilege(rc.oid, dd.refobjsubid::int2, 'SELECT')
-                       ELSE has_table_privilege(rc.oid, 'SELECT') END)
-        WHEN 'pg_proc'::regclass THEN EXISTS (
-            SELECT 1 FROM pg_proc p WHERE p.oid = dd.refobjid
-              AND has_schema_privilege(p.pronamespace, 'USAGE') AND has_function_privilege(p.oid, 'EXECUTE'))
-        WHEN 'pg_type'::regclass THEN EXISTS (
-            SELECT 1 FROM pg_type t WHERE t.oid = dd.refobjid
-              AND has_schema_privilege(t.typnamespace, 'USAGE') AND has_type_privilege(t.oid, 'USAGE'))
-        ELSE true END)"""
+# The column defaults and generated expressions (pg_attrdef oids) that name an object the role may
+# not use: a sequence (nextval), a function, a type, a column or table it may not read. They are
+# not shown (``private.salary_of(id)``, a generated column over a column the role was not
+# granted). Pinned built-in functions are not recorded in pg_depend: always shown.
+HIDDEN_DEFAULTS = """
+    SELECT dd.objid FROM pg_depend dd
+    LEFT JOIN pg_class rc ON dd.refclassid = 'pg_class'::regclass AND rc.oid = dd.refobjid
+    LEFT JOIN pg_proc p ON dd.refclassid = 'pg_proc'::regclass AND p.oid = dd.refobjid
+    LEFT JOIN pg_type t ON dd.refclassid = 'pg_type'::regclass AND t.oid = dd.refobjid
+    WHERE dd.classid = 'pg_attrdef'::regclass AND dd.deptype = 'n' AND NOT coalesce(CASE dd.refclassid
+        WHEN 'pg_class'::regclass THEN has_schema_privilege(rc.relnamespace, 'USAGE') AND CASE
+            WHEN rc.relkind = 'S' THEN has_sequence_privilege(rc.oid, 'SELECT') OR has_sequence_privilege(rc.oid, 'USAGE')
+            WHEN dd.refobjsubid > 0 THEN has_column_privilege(rc.oid, dd.refobjsubid::int2, 'SELECT')
+            ELSE has_table_privilege(rc.oid, 'SELECT') END
+        WHEN 'pg_proc'::regclass THEN has_schema_privilege(p.pronamespace, 'USAGE') AND has_function_privilege(p.oid, 'EXECUTE')
+        WHEN 'pg_type'::regclass THEN has_schema_privilege(t.typnamespace, 'USAGE') AND has_type_privilege(t.oid, 'USAGE')
+        ELSE true END, false)
+"""
 
 # Relations the role may read (wholly, or some of their columns), with a flag for those that
 # belong to an extension (PostGIS's spatial_ref_sys and friends), which are not published. A
 # partition is published through its partitioned parent, and on its own only when the role may
 # read none of its ancestors (it was granted the partition alone).
 RELATIONS_SQL = f"""
+WITH RECURSIVE {VIEW_READS_CTE}
 SELECT c.oid, n.nspname, c.relname, c.relkind,
        obj_description(c.oid, 'pg_class'),
        CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END,
@@ -94,7 +94,7 @@ ORDER BY n.nspname, c.relname
 COLUMNS_SQL = f"""
 SELECT a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod,
        format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       CASE WHEN {DEFAULT_READABLE.format(ad="ad")} THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+       CASE WHEN ad.oid NOT IN ({HIDDEN_DEFAULTS}) THEN pg_get_expr(ad.adbin, ad.adrelid) END,
        col_description(a.attrelid, a.attnum)
 FROM pg_attribute a
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
@@ -164,13 +164,14 @@ ORDER BY tree.root, tree.level, c.relname
 # function), and every role's attributes and memberships (GRANT group TO reader; BYPASSRLS).
 PERMISSIONS_PARTS = """
     SELECT concat_ws(',', 'who', c.oid, c.relowner, c.relrowsecurity, c.relforcerowsecurity,
-                     c.reloptions::text, c.relacl::text,
-                     (SELECT string_agg(a.attnum || '=' || a.attacl::text, ';' ORDER BY a.attnum)
-                      FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL),
-                     (SELECT string_agg(concat_ws('=', r.rulename, r.ev_enabled, md5(r.ev_action::text)), ';'
-                                        ORDER BY r.rulename)
-                      FROM pg_rewrite r WHERE r.ev_class = c.oid))
-    FROM closure JOIN pg_class c ON c.oid = closure.oid
+                     c.reloptions::text, c.relacl::text)
+    FROM pg_class c WHERE c.oid IN (SELECT oid FROM closure)
+    UNION ALL
+    SELECT concat_ws(',', 'column grants', a.attrelid, a.attnum, a.attacl::text)
+    FROM pg_attribute a WHERE a.attacl IS NOT NULL AND a.attrelid IN (SELECT oid FROM closure)
+    UNION ALL
+    SELECT concat_ws(',', 'rule', r.oid, r.ev_class, r.rulename, r.ev_enabled, md5(r.ev_action::text))
+    FROM pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM closure)
     UNION ALL
     SELECT concat_ws(',', 'policy', p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles::text,
                      md5(p.polqual::text), md5(p.polwithcheck::text))
@@ -184,13 +185,17 @@ PERMISSIONS_PARTS = """
 # The fingerprint: one hash over everything a snapshot depends on. Cheap enough to run every
 # second (a few ms on thousands of columns); see registry.py.
 FINGERPRINT_SQL = f"""
-WITH RECURSIVE closure(oid) AS (
-    -- Every relation of the published schemas, and every relation their views read, at any depth
-    -- and in any schema: whatever decides who sees what through them (below).
+WITH RECURSIVE {VIEW_READS_CTE},
+published(oid) AS (
     SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {SYSTEM_SCHEMA_FILTER}
+),
+-- Every relation of the published schemas, and every relation their views read, at any depth and
+-- in any schema: whatever decides who sees what through them (PERMISSIONS_PARTS).
+closure(oid) AS (
+    SELECT oid FROM published
     UNION
-    SELECT refobjid FROM closure, LATERAL ({VIEW_READS.format(oid="closure.oid")}) AS dep
+    SELECT vr.oid FROM view_reads vr JOIN published p ON p.oid = vr.view
 )
 SELECT md5(count(*) || '-' || coalesce(sum(hashtextextended(part, 0)::numeric), 0))
 FROM (
@@ -220,7 +225,7 @@ FROM (
     WHERE i.indisunique AND {SYSTEM_SCHEMA_FILTER}
     UNION ALL
     -- A changed default is a new pg_attrdef row (a new oid); whether the role may see it, too.
-    SELECT concat_ws(',', ad.oid, ad.adrelid, ad.adnum, {DEFAULT_READABLE.format(ad="ad")})
+    SELECT concat_ws(',', ad.oid, ad.adrelid, ad.adnum, ad.oid IN ({HIDDEN_DEFAULTS}))
     FROM pg_attrdef ad JOIN pg_class c ON c.oid = ad.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE {SYSTEM_SCHEMA_FILTER}
     UNION ALL
