@@ -160,6 +160,7 @@ def check(published: Published, change, *gone: str) -> float:
         assert all(value in text for text in published.texts().values()), value
     change()
     waited = published.changed(gone[0])
+    print(f"{published.name}: the change served after {waited:.2f} s")  # -s shows it (README's figure)
     published.assert_nowhere(*gone)
     published.assert_no_304()
     return waited
