@@ -83,8 +83,8 @@ def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None =
 
     Except under row security (``Relation.row_security``): the planner's estimates come from
     statistics of every row, seen or not, so the count is exact, whatever it costs."""
-    if row_security:
-        return CountPlan(capped=count_sql(queryset, None))
+    if row_security:  # a short page is the end: no count at all then
+        return CountPlan(capped=count_sql(queryset, None), from_page=True)
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     if not filtered and estimated_total is not None and estimated_total > threshold:
         return CountPlan(estimate=estimated_total)

@@ -110,7 +110,7 @@ class Published:
         self.tag = data_tag(self.schema, self.name)
 
     def texts(self) -> dict[str, str]:
-        """What every surface answers now, as text (page, each download, OGC items)."""
+        """What every surface answers now, as text (page, each download, OGC items, catalog page)."""
         found = {"page": body(self.client.get(self.page_url)).decode()}
         for fmt in FORMATS:
             response = self.client.get(self.download_url(fmt))
@@ -120,6 +120,8 @@ class Published:
             found[fmt] = file_text(fmt, body(response))
         items = self.client.get(f"/ogc/collections/{self.schema}.{self.name}/items?limit=100")
         found["ogc"] = body(items).decode() if items.status_code == 200 else f"status {items.status_code}"
+        catalog = self.client.get(f"/catalog/{self.schema}/{self.name}/")  # its preview, page-cached
+        found["catalog"] = body(catalog).decode() if catalog.status_code == 200 else f"status {catalog.status_code}"
         return found
 
     def changed(self, gone: str) -> float:
