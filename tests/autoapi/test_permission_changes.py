@@ -259,6 +259,32 @@ def test_a_revoked_membership(client, schema, superuser_conn):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
 
 
+def test_row_security_forced_on_a_table_the_reader_cannot_name(client, schema, superuser_conn):
+    """A view whose owner also owns its table, in a schema the reader may not use: the owner
+    bypasses the table's policy until FORCE ROW LEVEL SECURITY. The table is nowhere in what the
+    reader may list, only in what the view reads (the fingerprint's closure)."""
+    db = superuser_conn
+    owner, private = f"{schema}_owner", f"{schema}_private"
+    db.at_teardown(f"DROP ROLE IF EXISTS {owner}")
+    db.at_teardown(f"DROP OWNED BY {owner}")
+    db.at_teardown(f"DROP SCHEMA IF EXISTS {private} CASCADE")
+    db.execute(f"CREATE ROLE {owner} NOLOGIN")
+    db.execute(f"CREATE SCHEMA {private}")
+    db.execute(f"GRANT USAGE ON SCHEMA {private} TO {owner}")
+    db.execute(f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {owner}")
+    make_flights(db, f"{private}.flights", grant=False)
+    db.execute(f"ALTER TABLE {private}.flights OWNER TO {owner}")
+    db.execute(f"ALTER TABLE {private}.flights ENABLE ROW LEVEL SECURITY")
+    db.execute(f"CREATE POLICY jfk ON {private}.flights FOR SELECT TO {owner} USING (origin = 'JFK')")
+    db.execute(f"CREATE VIEW {schema}.v AS SELECT * FROM {private}.flights")
+    db.execute(f"ALTER VIEW {schema}.v OWNER TO {owner}")
+    db.execute(f"GRANT SELECT ON {schema}.v TO {READER}")
+    published = Published(client, schema, "v")
+    check(published, lambda: db.execute(f"ALTER TABLE {private}.flights FORCE ROW LEVEL SECURITY"),
+          "hush-lga-3", "hush-lga-4")
+    assert "hush-jfk-1" in published.texts()["csv"]
+
+
 def test_through_gunicorn_no_worker_serves_the_old_file(schema, superuser_conn, tmp_path):
     """Every worker of a real server: the redefined view's stored CSV is never served again."""
     db = superuser_conn
