@@ -259,6 +259,22 @@ def test_a_revoked_membership(client, schema, superuser_conn):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
 
 
+def test_bypassrls_taken_from_the_reader(client, schema, superuser_conn):
+    """A role attribute (pg_authid, which the reader cannot read): without BYPASSRLS the policy
+    applies to it again."""
+    db = superuser_conn
+    db.at_teardown(f"ALTER ROLE {READER} NOBYPASSRLS")
+    make_flights(db, f"{schema}.flights")
+    db.execute(f"ALTER TABLE {schema}.flights ENABLE ROW LEVEL SECURITY")
+    db.execute(f"CREATE POLICY jfk ON {schema}.flights FOR SELECT TO {READER} USING (origin = 'JFK')")
+    db.execute(f"ALTER ROLE {READER} BYPASSRLS")
+    published = Published(client, schema, "flights")
+    wait_for(lambda: relation(schema, "flights") is not None and not relation(schema, "flights").row_security,
+             "the reader bypasses row security")
+    check(published, lambda: db.execute(f"ALTER ROLE {READER} NOBYPASSRLS"), "hush-lga-3", "hush-lga-4")
+    assert relation(schema, "flights").row_security
+
+
 def test_row_security_forced_on_a_table_the_reader_cannot_name(client, schema, superuser_conn):
     """A view whose owner also owns its table, in a schema the reader may not use: the owner
     bypasses the table's policy until FORCE ROW LEVEL SECURITY. The table is nowhere in what the
