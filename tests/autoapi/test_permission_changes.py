@@ -23,7 +23,6 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from autoapi import exportcache
 from autoapi.registry import registry
 from tests.autoapi.helpers import body
 from tests.conftest import SUPERUSER_URL, running_server
