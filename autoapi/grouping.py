@@ -141,10 +141,13 @@ def csv_statement(windowed, grouped: GroupedQuery) -> Statement:
                      "TO STDOUT WITH (FORMAT csv, HEADER true)", tuple(params))
 
 
-def count_plan(grouped: GroupedQuery, threshold: int) -> CountPlan:
+def count_plan(grouped: GroupedQuery, threshold: int, row_security: bool = False) -> CountPlan:
     """How many groups: the page tells when it is not full (no query at all); else the planner's
-    estimate, then an exact count up to the threshold, the rule rows follow (``pagination``)."""
+    estimate, then an exact count up to the threshold, the rule rows follow (``pagination``);
+    under row security, an exact count only (the planner's estimate describes unseen rows)."""
     sql, params = compiled(grouped.queryset.order_by())
+    if row_security:
+        return CountPlan(capped=Statement(f"SELECT count(*) FROM ({sql}) AS c", tuple(params)), from_page=True)
     return CountPlan(explain=Statement(f"EXPLAIN (FORMAT JSON) {sql}", tuple(params)),
                      capped=Statement(f"SELECT count(*) FROM ({sql} LIMIT {int(threshold) + 1}) AS c", tuple(params)),
                      from_page=True)
@@ -161,4 +164,5 @@ def plan_parts(view, renderer, threshold: int):
     window = parse_window(params)
     grouped = grouped_query(view.filter_queryset(view.get_queryset()), grouping, params.get("ordering", ""))
     statement = renderer.grouped_statement(window.apply(grouped.queryset), grouped)
-    return window, statement, None if window.is_everything else count_plan(grouped, threshold)
+    return window, statement, None if window.is_everything else count_plan(grouped, threshold,
+                                                                              view.relation.row_security)

@@ -200,7 +200,8 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
 
     def read(alias):  # rows and count from one server: a read replica, or the primary
         rows = [pagejson.loads(row, parse_float=Decimal) for row in source.read_page(statement, alias).rows]
-        return rows, *count_rows(queryset, filtered=filtered, estimated_total=relation.estimated_rows, alias=alias)
+        return rows, *count_rows(queryset, filtered=filtered, estimated_total=relation.estimated_rows,
+                                 row_security=relation.row_security, alias=alias)
 
     try:
         rows, count, estimated = replicas.run(request, read, filtered=filtered)
