@@ -75,10 +75,16 @@ class CountPlan:
     from_page: bool = False  # a page shorter than its limit is the end: offset + rows is exact
 
 
-def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None = None) -> CountPlan:
+def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None = None,
+               row_security: bool = False) -> CountPlan:
     """Never counts millions of rows: an unfiltered relation known (from the snapshot) to be
     large takes its row estimate at once; a filtered one asks the planner first, and counts
-    exactly (at most threshold + 1 rows) only when the plan says the answer may be small."""
+    exactly (at most threshold + 1 rows) only when the plan says the answer may be small.
+
+    Except under row security (``Relation.row_security``): the planner's estimates come from
+    statistics of every row, seen or not, so the count is exact, whatever it costs."""
+    if row_security:  # a short page is the end: no count at all then
+        return CountPlan(capped=count_sql(queryset, None), from_page=True)
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     if not filtered and estimated_total is not None and estimated_total > threshold:
         return CountPlan(estimate=estimated_total)
@@ -92,6 +98,9 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
         return plan.estimate, True
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     with connections[alias].cursor() as cursor:
+        if plan.explain is None:  # exact only (row security)
+            cursor.execute(plan.capped.sql, plan.capped.params)
+            return cursor.fetchone()[0], False
         cursor.execute(plan.explain.sql, plan.explain.params)
         explained = cursor.fetchone()[0]
         explained = json.loads(explained) if isinstance(explained, str) else explained
@@ -106,8 +115,9 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
 
 
 def count_rows(queryset, *, filtered: bool = True, estimated_total: int | None = None,
-               alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
-    return run_count(count_plan(queryset, filtered=filtered, estimated_total=estimated_total), alias)
+               row_security: bool = False, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
+    return run_count(count_plan(queryset, filtered=filtered, estimated_total=estimated_total,
+                                row_security=row_security), alias)
 
 
 def page_links(request, window: Window, count: int | None, returned: int) -> dict:
