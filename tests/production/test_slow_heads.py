@@ -276,3 +276,22 @@ def test_a_stopping_worker_waits_for_an_unfinished_head_2_s_not_the_head_timeout
             elapsed = time.monotonic() - started
         # gthread's 2 s for kept-alive connections, plus its loop's 1 s tick; not 30 s.
         assert elapsed < 6, elapsed
+
+
+def test_with_tls_the_worker_falls_back_to_gthread_and_says_so(tmp_path):
+    """The portal's configuration has no certificate (TLS ends at the proxy); given one, gunicorn
+    reads heads in the request thread (inside the TLS layer), and the worker leaves it so."""
+    import subprocess
+    import warnings
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # urllib3: unverified HTTPS, on purpose
+        with portal_server(tmp_path, scheme="https", GUNICORN_WORKERS="1",
+                           GUNICORN_CMD_ARGS=f"--certfile {cert} --keyfile {key}") as server:
+            assert "request heads are read in request threads" in server.log()
+            session = requests.Session()
+            for path in ("/healthz", PAGE, "/healthz"):  # one kept-alive TLS connection
+                assert session.get(server.base_url + path, timeout=10, verify=False).status_code == 200
