@@ -244,7 +244,8 @@ class ThreadWorker(gthread.ThreadWorker):
             lf = data.find(b"\n", lf + 1)
         if not conn.portal_line_ok and self.line_max:
             skip = 2 if data[:2] == b"\r\n" else 0  # one empty line is allowed before it
-            if data.find(b"\r\n", skip, skip + self.line_max + 2) >= 0:
+            # Only the new bytes (and the CR before them): the older ones held no end of line.
+            if data.find(b"\r\n", max(skip, start - 1), skip + self.line_max + 2) >= 0:
                 conn.portal_line_ok = True
             elif len(data) - skip > self.line_max + 2:
                 return "ready"  # a request line past limit_request_line: gunicorn answers 414 at once
