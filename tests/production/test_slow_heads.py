@@ -180,6 +180,17 @@ def test_a_slow_but_timely_head_is_served(tmp_path):
             assert b'"results"' in body or b"[" in body
         finally:
             sock.close()
+        # A byte at a time: every CR and LF of the head, and the blank line, split across packets.
+        sock = _connect(server.base_url)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for byte in _get(PAGE, extra="X-Slow: 1\r\n"):
+                sock.send(bytes([byte]))
+                time.sleep(0.01)
+            status, body = Reader(sock).response()
+            assert status == 200, body[:300]
+        finally:
+            sock.close()
 
 
 def test_keep_alive_and_pipelining_still_work(tmp_path):
