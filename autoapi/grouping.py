@@ -139,9 +139,7 @@ def count_plan(grouped: GroupedQuery, threshold: int) -> CountPlan:
     """How many groups: the page tells when it is not full (no query at all); else the planner's
     estimate, then an exact count up to the threshold, the rule rows follow (``pagination``)."""
     sql, params = compiled(grouped.queryset.order_by())
-    return CountPlan(explain=Statement(f"EXPLAIN (FORMAT JSON) {sql}", tuple(params)),
-                     capped=Statement(f"SELECT count(*) FROM ({sql} LIMIT {int(threshold) + 1}) AS c", tuple(params)),
-                     from_page=True)
+    return CountPlan(rows=Statement(sql, tuple(params)), from_page=True)
 
 
 def plan_parts(view, renderer, threshold: int):
