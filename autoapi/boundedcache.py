@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 ENTRY_OVERHEAD = 240  # an OrderedDict slot and its link, the entry tuple, the key tuple: estimated
 LARGEST_SHARE = 4  # an entry larger than a quarter of the budget is not kept (it would flush the rest)
-JANITOR_SECONDS = 5.0
+JANITOR_SECONDS = 1.0
 
 try:  # glibc's malloc_trim (Linux); absent elsewhere, where trimming is skipped
     _libc = ctypes.CDLL("libc.so.6")
