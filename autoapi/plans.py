@@ -34,9 +34,10 @@ class PagePlan:
 
     @property
     def nbytes(self) -> int:
-        """What the plan holds (``PlanCache``'s measure): its SQL and parameters, once each."""
+        """What the plan holds (``PlanCache``'s measure): its SQL and parameters, once each (``key``
+        is the cache's own key, which the cache counts)."""
         count = self.count.nbytes if self.count is not None else 0
-        return statement_bytes(self.statement) + count + sizeof(self.signature) + sizeof(self.key)
+        return statement_bytes(self.statement) + count + sizeof(self.signature)
 
 
 def is_filtered(params) -> bool:
