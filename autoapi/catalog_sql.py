@@ -17,17 +17,66 @@ SYSTEM_SCHEMA_FILTER = """
 
 READABLE = "(has_table_privilege({oid}, 'SELECT') OR has_any_column_privilege({oid}, 'SELECT'))"
 
+# Every view and each relation it reads, at any depth: its range table, subqueries and sublinks
+# included, as PostgreSQL records them in pg_depend (every user relation; since PostgreSQL 15
+# pinned objects such as system catalogs are not recorded: their grants and policies are not the
+# publisher's). A CTE of a WITH RECURSIVE. Set-based, never a subquery per relation: the planner
+# keeps its cost estimate low, so a server with JIT on does not spend seconds compiling it.
+VIEW_READS_CTE = """
+view_reads(view, oid) AS (
+    SELECT r.ev_class, d.refobjid FROM pg_rewrite r
+    JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+    WHERE r.rulename = '_RETURN' AND d.refobjid <> r.ev_class
+    UNION
+    SELECT vr.view, d.refobjid FROM view_reads vr
+    JOIN pg_rewrite r ON r.ev_class = vr.oid AND r.rulename = '_RETURN'
+    JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+    WHERE d.refobjid <> r.ev_class
+)"""
+
+# Row security may hide rows of relation ``c`` from the role (README, "Permissions and versions"):
+# for a table, PostgreSQL's own row_security_active() (on, and the role is not the owner unless
+# FORCE, not BYPASSRLS, not a superuser); for a view, row security is on for any table it reads,
+# at any depth (whoever it applies to: the role for a security_invoker view, else the view's
+# owner). Then the relation's statistics describe rows the role may not see, and are not shown.
+ROW_SECURITY = """
+    CASE WHEN c.relkind = 'v' THEN c.oid IN (SELECT vr.view FROM view_reads vr
+                                             JOIN pg_class t ON t.oid = vr.oid WHERE t.relrowsecurity)
+    ELSE row_security_active(c.oid) END
+"""
+
+# The column defaults and generated expressions (pg_attrdef oids) that name an object the role may
+# not use: a sequence (nextval), a function, a type, a column or table it may not read. They are
+# not shown (``private.salary_of(id)``, a generated column over a column the role was not
+# granted). Pinned built-in functions are not recorded in pg_depend: always shown.
+HIDDEN_DEFAULTS = """
+    SELECT dd.objid FROM pg_depend dd
+    LEFT JOIN pg_class rc ON dd.refclassid = 'pg_class'::regclass AND rc.oid = dd.refobjid
+    LEFT JOIN pg_proc p ON dd.refclassid = 'pg_proc'::regclass AND p.oid = dd.refobjid
+    LEFT JOIN pg_type t ON dd.refclassid = 'pg_type'::regclass AND t.oid = dd.refobjid
+    WHERE dd.classid = 'pg_attrdef'::regclass AND dd.deptype = 'n' AND NOT coalesce(CASE dd.refclassid
+        WHEN 'pg_class'::regclass THEN has_schema_privilege(rc.relnamespace, 'USAGE') AND CASE
+            WHEN rc.relkind = 'S' THEN has_sequence_privilege(rc.oid, 'SELECT') OR has_sequence_privilege(rc.oid, 'USAGE')
+            WHEN dd.refobjsubid > 0 THEN has_column_privilege(rc.oid, dd.refobjsubid::int2, 'SELECT')
+            ELSE has_table_privilege(rc.oid, 'SELECT') END
+        WHEN 'pg_proc'::regclass THEN has_schema_privilege(p.pronamespace, 'USAGE') AND has_function_privilege(p.oid, 'EXECUTE')
+        WHEN 'pg_type'::regclass THEN has_schema_privilege(t.typnamespace, 'USAGE') AND has_type_privilege(t.oid, 'USAGE')
+        ELSE true END, false)
+"""
+
 # Relations the role may read (wholly, or some of their columns), with a flag for those that
 # belong to an extension (PostGIS's spatial_ref_sys and friends), which are not published. A
 # partition is published through its partitioned parent, and on its own only when the role may
 # read none of its ancestors (it was granted the partition alone).
 RELATIONS_SQL = f"""
+WITH RECURSIVE {VIEW_READS_CTE}
 SELECT c.oid, n.nspname, c.relname, c.relkind,
        obj_description(c.oid, 'pg_class'),
        CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END,
        c.relispopulated,
        EXISTS (SELECT 1 FROM pg_depend d
-               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'),
+       {ROW_SECURITY}
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
@@ -42,10 +91,11 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY n.nspname, c.relname
 """
 
-COLUMNS_SQL = """
+COLUMNS_SQL = f"""
 SELECT a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod,
        format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       pg_get_expr(ad.adbin, ad.adrelid), col_description(a.attrelid, a.attnum)
+       CASE WHEN ad.oid NOT IN ({HIDDEN_DEFAULTS}) THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+       col_description(a.attrelid, a.attnum)
 FROM pg_attribute a
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 WHERE a.attrelid = ANY(%(oids)s::oid[])
@@ -104,9 +154,49 @@ JOIN pg_class parent ON parent.oid = tree.parentrelid
 ORDER BY tree.root, tree.level, c.relname
 """
 
+# Who sees what (README, "Permissions and versions"), as parts of the fingerprint: so a change
+# makes a new snapshot version, hence new data tags (``dataversion.py``), new stored-download
+# names, page-cache keys and validators. For every relation of ``closure`` (the published ones
+# and all they read): its owner (who bypasses row security; whose rights a view uses), row
+# security on and forced, reloptions (security_invoker, security_barrier), table and column
+# grants, and its rules (a view's definition: any CREATE OR REPLACE VIEW). Then every row policy
+# of the database (with its roles and expressions: a policy may guard a table read only through a
+# function), and every role's attributes and memberships (GRANT group TO reader; BYPASSRLS).
+PERMISSIONS_PARTS = """
+    SELECT concat_ws(',', 'who', c.oid, c.relowner, c.relrowsecurity, c.relforcerowsecurity,
+                     c.reloptions::text, c.relacl::text)
+    FROM pg_class c WHERE c.oid IN (SELECT oid FROM closure)
+    UNION ALL
+    SELECT concat_ws(',', 'column grants', a.attrelid, a.attnum, a.attacl::text)
+    FROM pg_attribute a WHERE a.attacl IS NOT NULL AND a.attrelid IN (SELECT oid FROM closure)
+    UNION ALL
+    SELECT concat_ws(',', 'rule', r.oid, r.ev_class, r.rulename, r.ev_enabled, md5(r.ev_action::text))
+    FROM pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM closure)
+    UNION ALL
+    SELECT concat_ws(',', 'policy', p.oid, p.polrelid, p.polname, p.polcmd, p.polpermissive, p.polroles::text,
+                     md5(p.polqual::text), md5(p.polwithcheck::text))
+    FROM pg_policy p
+    UNION ALL
+    SELECT concat_ws(',', 'role', r.oid, r.rolsuper, r.rolbypassrls, r.rolinherit) FROM pg_roles r
+    UNION ALL
+    SELECT concat_ws(',', 'member', m::text) FROM pg_auth_members m
+"""
+
 # The fingerprint: one hash over everything a snapshot depends on. Cheap enough to run every
 # second (a few ms on thousands of columns); see registry.py.
 FINGERPRINT_SQL = f"""
+WITH RECURSIVE {VIEW_READS_CTE},
+published(oid) AS (
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {SYSTEM_SCHEMA_FILTER}
+),
+-- Every relation of the published schemas, and every relation their views read, at any depth and
+-- in any schema: whatever decides who sees what through them (PERMISSIONS_PARTS).
+closure(oid) AS (
+    SELECT oid FROM published
+    UNION
+    SELECT vr.oid FROM view_reads vr JOIN published p ON p.oid = vr.view
+)
 SELECT md5(count(*) || '-' || coalesce(sum(hashtextextended(part, 0)::numeric), 0))
 FROM (
     SELECT concat_ws(',', c.oid, n.nspname, c.relname, c.relkind, c.relacl::text, n.nspacl::text,
@@ -134,8 +224,8 @@ FROM (
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE i.indisunique AND {SYSTEM_SCHEMA_FILTER}
     UNION ALL
-    -- A changed default is a new pg_attrdef row (a new oid).
-    SELECT concat_ws(',', ad.oid, ad.adrelid, ad.adnum)
+    -- A changed default is a new pg_attrdef row (a new oid); whether the role may see it, too.
+    SELECT concat_ws(',', ad.oid, ad.adrelid, ad.adnum, ad.oid IN ({HIDDEN_DEFAULTS}))
     FROM pg_attrdef ad JOIN pg_class c ON c.oid = ad.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE {SYSTEM_SCHEMA_FILTER}
     UNION ALL
@@ -147,6 +237,8 @@ FROM (
     SELECT concat_ws(',', e.enumtypid, e.enumlabel, e.enumsortorder) FROM pg_enum e
     UNION ALL
     SELECT concat_ws(',', e.oid, e.extname, e.extnamespace, e.extversion) FROM pg_extension e
+    UNION ALL
+    {PERMISSIONS_PARTS}
 ) AS parts
 """
 
@@ -167,5 +259,10 @@ SELECT concat_ws(',',
     (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_enum),
     (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_attrdef),
     -- Role membership changes what the role may read (GRANT some_role TO reader).
-    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_auth_members))
+    (SELECT max(xmin::text::bigint) || ':' || count(*) FROM pg_auth_members),
+    -- View definitions and row policies (CREATE OR REPLACE VIEW, CREATE/ALTER/DROP POLICY), and
+    -- the roles' attributes (ALTER ROLE ... BYPASSRLS): pg_authid itself is not readable.
+    (SELECT coalesce(max(xmin::text::bigint), 0) || ':' || count(*) FROM pg_rewrite),
+    (SELECT coalesce(max(xmin::text::bigint), 0) || ':' || count(*) FROM pg_policy),
+    (SELECT md5(string_agg(concat_ws(':', oid, rolsuper, rolbypassrls, rolinherit), ',' ORDER BY oid)) FROM pg_roles))
 """

@@ -20,7 +20,7 @@ portal`` runs only these. Two groups:
 | autoapi.W004 | Warning | the role may INSERT, UPDATE, DELETE or TRUNCATE a published relation |
 | autoapi.W005 | Warning | some relation (or catalog read) was left out; the rest is published |
 | autoapi.E010 | Error | a PORTAL setting has the wrong type |
-| autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, a bad Redis URL, trusted proxy or API key entry, ...) |
+| autoapi.E011 | Error | a PORTAL setting is out of range (PAGE_SIZE > MAX_PAGE_SIZE, a timeout of 0, a bad Redis URL, trusted proxy or API key entry, API_KEY_MIN_LENGTH below 16, ...) |
 | autoapi.W010 | Warning | PORTAL holds a name the portal does not know (a typo?) |
 | autoapi.W011 | Warning | EXPORT_STATEMENT_TIMEOUT_MS is shorter than STATEMENT_TIMEOUT_MS |
 """
@@ -39,9 +39,11 @@ TAG = "portal"
 _INTEGERS = ("STATEMENT_TIMEOUT_MS", "EXPORT_STATEMENT_TIMEOUT_MS", "PAGE_SIZE", "MAX_PAGE_SIZE",
              "PREVIEW_ROWS", "EXACT_COUNT_THRESHOLD", "CACHE_MAX_AGE", "RATE_LIMIT", "RATE_LIMIT_WINDOW",
              "CLIENT_DOWNLOADS", "PROCESS_DOWNLOADS", "DB_CONNECTIONS", "EXPORT_CONNECTIONS",
-             "EXPORT_CACHE_MB", "PAGE_CACHE_MB", "PLAN_CACHE_MB", "COUNT_CACHE_MB")
+             "EXPORT_CACHE_MB", "CLIENT_REQUESTS", "API_KEY_MIN_LENGTH", "API_KEY_FAILURES",
+             "PAGE_CACHE_MB", "PLAN_CACHE_MB", "COUNT_CACHE_MB")
 _STRINGS = ("REDIS_URL", "API_KEYS_FILE", "EXPORT_CACHE_DIR")
-_NUMBERS = ("REFRESH_INTERVAL", "REPLICA_RETRY_SECONDS", "CATALOG_CACHE_SECONDS", "API_CACHE_SECONDS")
+_NUMBERS = ("REFRESH_INTERVAL", "REPLICA_RETRY_SECONDS", "CATALOG_CACHE_SECONDS", "API_CACHE_SECONDS",
+            "CLIENT_POOL_SHARE")
 _BOOLEANS = ("CSV_NEUTRALISE_FORMULAS",)
 # The lowest value each number may take.
 _MINIMUM = {
@@ -59,6 +61,11 @@ _MINIMUM = {
     "RATE_LIMIT_WINDOW": 1,
     "CLIENT_DOWNLOADS": 0,
     "PROCESS_DOWNLOADS": 0,
+    "CLIENT_REQUESTS": 0,
+    "CLIENT_POOL_SHARE": 0,  # 0: no share kept (at most 1, checked below)
+    "API_KEY_FAILURES": 0,  # 0: refused keys are not limited
+    # A key is a secret only if it cannot be guessed: 16 characters of token_urlsafe are 96 bits.
+    "API_KEY_MIN_LENGTH": 16,
     "DB_CONNECTIONS": 1,  # bounds, never off: 0 would serve nothing
     "EXPORT_CONNECTIONS": 1,
     "EXPORT_CACHE_MB": 0,  # 0: no export cache
@@ -157,6 +164,9 @@ def _fair_share_problems(values: dict) -> list[checks.CheckMessage]:
 
     hint = "See README, Fair share."
     problems = []
+    if values["CLIENT_POOL_SHARE"] > 1:
+        problems.append(f"PORTAL['CLIENT_POOL_SHARE'] is {values['CLIENT_POOL_SHARE']}; it is a share of the "
+                        "pool, from 0 (none kept) to 1")
     if values["REDIS_URL"] and not values["REDIS_URL"].startswith(REDIS_SCHEMES):
         problems.append(f"PORTAL['REDIS_URL'] must start with {', '.join(REDIS_SCHEMES)}")
     for proxy in values["TRUSTED_PROXIES"]:

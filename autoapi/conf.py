@@ -56,6 +56,11 @@ DEFAULTS = {
     # (503 beyond); 0: no limit.
     "CLIENT_DOWNLOADS": 2,
     "PROCESS_DOWNLOADS": 2,
+    # Requests one client may have in flight at once (pages, downloads, catalog; 429 beyond), and
+    # the share of a process's DB_CONNECTIONS one client may hold when its requests take long or
+    # fewer than a quarter of them are free (429 beyond; 0: no share kept). README, "Fair share".
+    "CLIENT_REQUESTS": 8,
+    "CLIENT_POOL_SHARE": 0.25,
     # redis://host:6379/0: the counters are shared by every process and host; empty: per process.
     "REDIS_URL": "",
     # Addresses or networks of reverse proxies whose X-Forwarded-For names the client.
@@ -64,6 +69,10 @@ DEFAULTS = {
     # holds JSON) here and/or in a file.
     "API_KEYS": [],
     "API_KEYS_FILE": "",
+    # The shortest key accepted (shorter ones are refused unhashed), and the refused keys one
+    # address may send per RATE_LIMIT_WINDOW before it may send no key at all until the window ends.
+    "API_KEY_MIN_LENGTH": 32,
+    "API_KEY_FAILURES": 10,
     # Seconds a rendered catalog page, and an API page, is reused by its process
     # (autoapi/responsecache.py), keyed by the schema snapshot and the URL; 0 turns it off.
     "CATALOG_CACHE_SECONDS": 30.0,

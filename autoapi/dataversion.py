@@ -5,7 +5,10 @@ REFRESH_INTERVAL, on the primary: ONE query (``dataversion_sql.COUNTERS_SQL``) f
 A relation's version is a hash of, for each table its rows come from (``datasources.py``), the
 table's ``relfilenode`` and its inserted, updated and deleted tuple counters, together with the
 database's statistics reset time and the postmaster's start time (a reset or a crash zeroes the
-counters, which could otherwise climb back to the same values over different data).
+counters, which could otherwise climb back to the same values over different data), and the
+schema snapshot's version, which includes who may see what (view definitions, row security and
+policies, grants, ownership, role membership: ``catalog_sql.PERMISSIONS_PARTS``), so that a
+permission change is a new version of every relation (README, "Permissions and versions").
 
 What it promises (README, "Data versions"): a committed change shows in the version once the
 writing session has flushed its statistics (PostgreSQL 15+: at its first transaction end a second
@@ -87,7 +90,10 @@ class DataVersions:
             self._sources = {r.oid: sources(self._graph, r.oid, _relkind(r)) for r in snapshot.relations}
             self._graph_key = (snapshot.version, graph_probe)
             return self._read(cursor, snapshot, graph_read=True)  # the counters of the new sources
-        return f"{reset}|{started}", {row[0]: tuple(row[1:]) for row in counters}
+        # The snapshot version too: it holds who sees what (catalog_sql.PERMISSIONS_PARTS), so a
+        # redefined view, a new policy or a revoked grant is a new version of every relation, with
+        # its own tag, stored downloads and Last-Modified, even with no row written.
+        return f"{reset}|{started}|{snapshot.version}", {row[0]: tuple(row[1:]) for row in counters}
 
 
 def _why_unknown(server: int, tracked: bool) -> str:

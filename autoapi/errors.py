@@ -98,6 +98,7 @@ def error_response(error: PortalError) -> JsonResponse:
         response[name] = value
     # The dispatcher (urls.py) retries such a request once on a fresh snapshot.
     response.schema_changed = isinstance(error, SchemaChanged)
+    response.portal_error = error  # what replicas.fall_back judges (a 503 is not always the replica's)
     return response
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.db.models import F, Func, Value
 
 from autoapi import fields
-from autoapi.aggregates import Grouping, GroupTerm, parse_grouping
+from autoapi.aggregates import AggregateTerm, Grouping, GroupTerm, parse_grouping
 from autoapi.csvsafety import csv_cell, csv_header
 from autoapi.errors import BadRequest
 from autoapi.naming import decode_segment, quote_identifier
@@ -99,13 +99,12 @@ def _ordering(grouping: Grouping, aliases: dict, raw: str) -> list:
 
 
 def _outputs(grouped: GroupedQuery, value_sql) -> str:
-    """The SELECT list renaming aliases to output names; ``value_sql(term, read)`` writes a group's value."""
+    """The SELECT list renaming aliases to output names; ``value_sql(term, read)`` writes the value
+    of a group or an aggregate."""
     aliases, parts = grouped.aliases, []
-    for term in grouped.grouping.groups:
+    for term in (*grouped.grouping.groups, *grouped.grouping.aggregates):
         read = "x." + quote_identifier(aliases[term.name])
         parts.append(f"{value_sql(term, read)} AS {quote_identifier(value_name(term.name, value_sql))}")
-    for term in grouped.grouping.aggregates:
-        parts.append(f"x.{quote_identifier(aliases[term.name])} AS {quote_identifier(value_name(term.name, value_sql))}")
     return ", ".join(parts)
 
 
@@ -113,11 +112,18 @@ def value_name(name: str, value_sql) -> str:
     return csv_header(name) if value_sql is _csv_value else name
 
 
-def _json_value(term: GroupTerm, read: str) -> str:
+def _json_value(term: GroupTerm | AggregateTerm, read: str) -> str:
+    if isinstance(term, AggregateTerm):
+        return read
     return read if term.part else json_expression(term.column, read)
 
 
-def _csv_value(term: GroupTerm, read: str) -> str:
+def _csv_value(term: GroupTerm | AggregateTerm, read: str) -> str:
+    """A group's cell as the rows' CSV writes its column; of the aggregates, ``min`` and ``max``
+    give one of the column's own values (text included), so they are neutralised as the column
+    is (csvsafety.py); counts, sums and averages are numbers or intervals, never a formula."""
+    if isinstance(term, AggregateTerm):
+        return csv_cell(term.column, read) if term.function in ("min", "max") else read
     return read if term.part else csv_cell(term.column, read)
 
 
@@ -135,11 +141,12 @@ def csv_statement(windowed, grouped: GroupedQuery) -> Statement:
                      "TO STDOUT WITH (FORMAT csv, HEADER true)", tuple(params))
 
 
-def count_plan(grouped: GroupedQuery, threshold: int) -> CountPlan:
+def count_plan(grouped: GroupedQuery, threshold: int, row_security: bool = False) -> CountPlan:
     """How many groups: the page tells when it is not full (no query at all); else the planner's
-    estimate, then an exact count up to the threshold, the rule rows follow (``pagination``)."""
+    estimate, then an exact count up to the threshold, the rule rows follow (``pagination``);
+    under row security, an exact count only (the planner's estimate describes unseen rows)."""
     sql, params = compiled(grouped.queryset.order_by())
-    return CountPlan(rows=Statement(sql, tuple(params)), from_page=True)
+    return CountPlan(rows=Statement(sql, tuple(params)), exact=row_security, from_page=True)
 
 
 def plan_parts(view, renderer, threshold: int):
@@ -153,4 +160,5 @@ def plan_parts(view, renderer, threshold: int):
     window = parse_window(params)
     grouped = grouped_query(view.filter_queryset(view.get_queryset()), grouping, params.get("ordering", ""))
     statement = renderer.grouped_statement(window.apply(grouped.queryset), grouped)
-    return window, statement, None if window.is_everything else count_plan(grouped, threshold)
+    return window, statement, None if window.is_everything else count_plan(grouped, threshold,
+                                                                              view.relation.row_security)

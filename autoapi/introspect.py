@@ -87,10 +87,14 @@ def read_snapshot(cursor, schemas: list[str], version: str | None = None) -> Sna
     extensions = tuple(Extension(*row) for row in reader.rows(EXTENSIONS_SQL))
 
     rel_rows = []
-    for oid, schema, name, relkind, comment, reltuples, populated, from_extension in reader.rows(RELATIONS_SQL):
+    row_security = set()
+    for oid, schema, name, relkind, comment, reltuples, populated, from_extension, secured in reader.rows(RELATIONS_SQL):
         if from_extension:
             reader.skip_relation(schema, name, "it belongs to an extension")
         else:
+            if secured:
+                row_security.add(oid)
+                reltuples = None  # counts every row, seen or not: never shown, never used
             rel_rows.append((oid, schema, name, relkind, comment, reltuples, populated))
     columns = _read_columns(reader, {row[0]: (row[1], row[2]) for row in rel_rows})
     keys = _read_keys(reader, rel_rows, columns)
@@ -105,6 +109,7 @@ def read_snapshot(cursor, schemas: list[str], version: str | None = None) -> Sna
             oid=oid, schema=schema, name=name, kind=RELATION_KINDS[relkind], comment=comment,
             estimated_rows=reltuples, columns=tuple(columns[oid]), primary_key=primary, unique_keys=uniques,
             foreign_keys=fkeys, is_populated=populated, partitions=partitions.get(oid, ()),
+            row_security=oid in row_security,
         ))
     return Snapshot(
         version=version, built_at=started, server_version=server_version,

@@ -68,29 +68,37 @@ def parse_window(params) -> Window:
 @dataclass(frozen=True)
 class CountPlan:
     """How a page's count is found: a known estimate, or the planner's estimate of ``rows`` and
-    then a count of ``rows`` capped at the threshold. The selection's SQL is kept once; the
-    EXPLAIN and the capped count are written around it when run (a plan is cached, ``plans.py``)."""
+    then a count of ``rows`` capped at the threshold, or (``exact``, under row security) a count of
+    every row. The selection's SQL is kept once; the EXPLAIN and the count are written around it
+    when run (a plan is cached, ``plans.py``)."""
 
     estimate: int | None = None
     rows: Statement | None = None  # the selected rows, unordered, without LIMIT
     from_page: bool = False  # a page shorter than its limit is the end: offset + rows is exact
+    exact: bool = False  # count every row, never ask the planner
 
     @property
     def explain(self) -> Statement | None:
-        return None if self.rows is None else Statement(f"EXPLAIN (FORMAT JSON) {self.rows.sql}", self.rows.params)
+        if self.rows is None or self.exact:
+            return None
+        return Statement(f"EXPLAIN (FORMAT JSON) {self.rows.sql}", self.rows.params)
 
     @property
     def capped(self) -> Statement | None:
-        return None if self.rows is None else capped_count(self.rows, portal_setting("EXACT_COUNT_THRESHOLD") + 1)
+        if self.rows is None:
+            return None
+        return capped_count(self.rows, None if self.exact else portal_setting("EXACT_COUNT_THRESHOLD") + 1)
 
     @property
     def nbytes(self) -> int:
         return 0 if self.rows is None else statement_bytes(self.rows)
 
 
-def capped_count(rows: Statement, limit: int) -> Statement:
-    """Count ``rows``, but stop at ``limit`` (so a count never scans millions of rows)."""
-    return Statement(f"SELECT count(*) FROM ({rows.sql} LIMIT {int(limit)}) AS c", rows.params)
+def capped_count(rows: Statement, limit: int | None) -> Statement:
+    """Count ``rows``, but stop at ``limit`` (so a count never scans millions of rows; None:
+    count them all)."""
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    return Statement(f"SELECT count(*) FROM ({rows.sql}{cap}) AS c", rows.params)
 
 
 def statement_bytes(statement: Statement) -> int:
@@ -98,10 +106,16 @@ def statement_bytes(statement: Statement) -> int:
     return sizeof(statement.sql) + sizeof(statement.params)
 
 
-def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None = None) -> CountPlan:
+def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None = None,
+               row_security: bool = False) -> CountPlan:
     """Never counts millions of rows: an unfiltered relation known (from the snapshot) to be
     large takes its row estimate at once; a filtered one asks the planner first, and counts
-    exactly (at most threshold + 1 rows) only when the plan says the answer may be small."""
+    exactly (at most threshold + 1 rows) only when the plan says the answer may be small.
+
+    Except under row security (``Relation.row_security``): the planner's estimates come from
+    statistics of every row, seen or not, so the count is exact, whatever it costs."""
+    if row_security:  # a short page is the end: no count at all then
+        return CountPlan(rows=selection_sql(queryset), exact=True, from_page=True)
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     if not filtered and estimated_total is not None and estimated_total > threshold:
         return CountPlan(estimate=estimated_total)
@@ -115,6 +129,10 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
         return plan.estimate, True
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     with connections[alias].cursor() as cursor:
+        if plan.exact:  # row security
+            every = capped_count(plan.rows, None)
+            cursor.execute(every.sql, every.params)
+            return cursor.fetchone()[0], False
         cursor.execute(plan.explain.sql, plan.explain.params)
         explained = cursor.fetchone()[0]
         explained = json.loads(explained) if isinstance(explained, str) else explained
@@ -130,8 +148,9 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
 
 
 def count_rows(queryset, *, filtered: bool = True, estimated_total: int | None = None,
-               alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
-    return run_count(count_plan(queryset, filtered=filtered, estimated_total=estimated_total), alias)
+               row_security: bool = False, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
+    return run_count(count_plan(queryset, filtered=filtered, estimated_total=estimated_total,
+                                row_security=row_security), alias)
 
 
 def page_links(request, window: Window, count: int | None, returned: int) -> dict:

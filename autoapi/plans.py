@@ -68,7 +68,8 @@ def build_plan(view, renderer, key: tuple) -> PagePlan:
         window=window,
         statement=renderer.statement(window.apply(page_queryset), shape, cursor_columns),
         count=None if window.is_everything else count_plan(
-            queryset, filtered=is_filtered(params), estimated_total=relation.estimated_rows),
+            queryset, filtered=is_filtered(params), estimated_total=relation.estimated_rows,
+            row_security=relation.row_security),
         keyset=bool(cursor_columns),
         signature=signature(terms),
         key=key,

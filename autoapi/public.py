@@ -4,7 +4,6 @@ Callers get the frozen metadata records and plain rows; never models, querysets 
 """
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ from django.db import DatabaseError, connections, transaction
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from autoapi import exportcache, grouping, queries, replicas
+from autoapi import exportcache, grouping, pagejson, queries, replicas
 from autoapi.aggregates import count_name
 from autoapi.cql2 import backend as cql2_backend, from_simple as cql2_from_simple, words as cql2_words
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
@@ -24,6 +23,7 @@ from autoapi.filenames import download_filename
 from autoapi.renderers import format_label, formats_for
 from autoapi.responsecache import cached_page
 from autoapi.typemap import type_info
+from autoapi.weblinks import web_url
 from autoapi.xlsx import MAX_ROWS as _SHEET_ROWS_WITH_HEADER
 
 SHEET_ROWS = _SHEET_ROWS_WITH_HEADER - 1  # the data rows an Excel sheet holds below its header
@@ -45,6 +45,7 @@ __all__ = [
     "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
     "filter_in_words", "filter_text", "simple_filter_as_cql2", "any_of_cql2",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
+    "web_url",
 ]
 
 
@@ -178,7 +179,7 @@ def fetch_groups(request, relation: Relation, time_limit_ms: int) -> list[dict]:
         if getattr(exc.__cause__ or exc, "pgcode", None) == "57014":
             raise TimeLimitExceeded(f"counting took longer than {time_limit_ms} ms") from exc
         raise translate_database_error(exc, filtered=is_filtered(request.GET), grouped=True) from exc
-    return [json.loads(row, parse_float=Decimal) for row in page.rows]
+    return [pagejson.loads(row, parse_float=Decimal) for row in page.rows]
 
 
 def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows:
@@ -198,8 +199,9 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
     statement = source.statement(Window(limit, offset).apply(queryset), queries.RowShape(relation, relation.columns))
 
     def read(alias):  # rows and count from one server: a read replica, or the primary
-        rows = [json.loads(row, parse_float=Decimal) for row in source.read_page(statement, alias).rows]
-        return rows, *count_rows(queryset, filtered=filtered, estimated_total=relation.estimated_rows, alias=alias)
+        rows = [pagejson.loads(row, parse_float=Decimal) for row in source.read_page(statement, alias).rows]
+        return rows, *count_rows(queryset, filtered=filtered, estimated_total=relation.estimated_rows,
+                                 row_security=relation.row_security, alias=alias)
 
     try:
         rows, count, estimated = replicas.run(request, read, filtered=filtered)

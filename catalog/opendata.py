@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from autoapi.public import SHEET_ROWS, Relation, api_url, formats, get_snapshot, relation_activity
+from autoapi.public import SHEET_ROWS, Relation, api_url, formats, get_snapshot, relation_activity, web_url
 from catalog import metadata, present
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ VARIABLES_LISTED = 300  # schema.org variableMeasured: enough for any sane table
 
 
 def _is_url(text: str | None) -> bool:
-    return bool(text) and text.startswith(("https://", "http://"))
+    return web_url(text) is not None  # the pages' rule for links from data (autoapi/weblinks.py)
 
 
 def dataset_facts(request, relation: Relation, activity: dict | None, built_at: float) -> dict:

@@ -233,10 +233,14 @@ def referenced_by(relation: Relation, snapshot: Snapshot) -> list[dict]:
     return entries
 
 
+MAX_INDENT = 6  # deeper partitions are drawn at the sixth step (portal.css .indent-6)
+
+
 def partitions(relation: Relation) -> list[dict]:
-    """A partitioned table's partitions, depth first, with their bounds (level 1: direct child)."""
+    """A partitioned table's partitions, depth first, with their bounds (level 1: direct child);
+    ``indent`` names a CSS class (``indent-1`` to ``indent-6``: no style attribute under the CSP)."""
     return [
-        {"name": f"{p.schema}.{p.name}", "bound": p.bound, "level": p.level, "indent": p.level - 1,
+        {"name": f"{p.schema}.{p.name}", "bound": p.bound, "level": p.level, "indent": min(p.level - 1, MAX_INDENT),
          "parent": p.parent, "is_partitioned": p.is_partitioned}
         for p in relation.partitions
     ]

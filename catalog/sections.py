@@ -18,7 +18,7 @@ from django.http import QueryDict
 
 from autoapi.conf import portal_setting
 from autoapi.public import (
-    Relation, api_url, download_filename, format_label, formats, is_sortable, sort_directions, tile_urls,
+    Relation, api_url, download_filename, format_label, formats, is_sortable, sort_directions, tile_urls, web_url,
 )
 from catalog import filtering, metadata, present, profiles
 
@@ -66,7 +66,8 @@ def about(relation: Relation, activity: dict | None, has_statistics: bool) -> di
 
 
 def _is_url(text) -> bool:
-    return isinstance(text, str) and text.startswith(("https://", "http://"))
+    """Whether the page may link to it: the one rule for links from data (autoapi/weblinks.py)."""
+    return web_url(text) is not None
 
 
 def statistics_note(relation: Relation, activity: dict | None, has_statistics: bool) -> dict:

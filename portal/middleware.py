@@ -1,4 +1,5 @@
-"""The portal's HTTP edges: CORS on the API, Cache-Control, hostile input, database outages.
+"""The portal's HTTP edges: CORS on the API, a Content-Security-Policy on pages, Cache-Control,
+hostile input, database outages.
 
 Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
 
@@ -6,7 +7,8 @@ Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
     portal.disconnect.CancelOnDisconnectMiddleware   the client left while its answer was built: cancel its statements
     portal.pgpool.middleware.ReleaseConnectionsMiddleware   pooled database connections back once the response is built
     SecurityMiddleware                           HTTPS redirect, HSTS, nosniff, referrer policy
-    portal.middleware.CorsMiddleware             preflights answered; Allow-Origin on every /api/ answer, 304s included
+    portal.middleware.CorsMiddleware             preflights answered; Allow-Origin on every /api/ answer, 304s included;
+                                                 Content-Security-Policy on every HTML answer, error pages included
     portal.fairshare.middleware.FairShareMiddleware   rate limits, download caps, API keys (429/503/401)
     portal.middleware.ReadOnlyMethodsMiddleware  anything but GET, HEAD, OPTIONS: 405
     whitenoise                                   static files (their own caching headers)
@@ -19,8 +21,10 @@ Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from urllib.parse import urlsplit
 
 import psycopg2
 from django.db import DatabaseError
@@ -77,6 +81,50 @@ def error_for(request, error: PortalError) -> HttpResponse:
     return response
 
 
+# Scripts only from the portal's own files: no inline script, no on*= handler, no eval. Styles
+# likewise, as files only: the templates carry no style attribute and no <style> (Leaflet, Chart.js
+# and Swagger UI set styles through the DOM's style properties, which CSP does not restrict).
+# Images also from data: URIs (Leaflet's and Swagger UI's icons) and from the origin of
+# MAP_TILE_URL when one is set; fetches only to the portal itself.
+CSP_DIRECTIVES = (
+    ("default-src", "'self'"),
+    ("script-src", "'self'"),
+    ("style-src", "'self'"),
+    ("img-src", "'self' data:"),
+    ("connect-src", "'self'"),
+    ("font-src", "'self'"),
+    ("object-src", "'none'"),
+    ("base-uri", "'none'"),
+    ("form-action", "'self'"),
+    ("frame-ancestors", "'none'"),
+)
+
+
+@functools.lru_cache(maxsize=8)
+def content_security_policy(tile_url: str = "") -> str:
+    """The policy of every HTML answer; ``tile_url`` (``MAP_TILE_URL``) adds its origin to img-src
+    (``{s}`` in the host, Leaflet's subdomains, becomes a ``*.`` wildcard)."""
+    directives = dict(CSP_DIRECTIVES)
+    origin = _tile_origin(tile_url)
+    if origin:
+        directives["img-src"] += " " + origin
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+def _tile_origin(tile_url: str) -> str:
+    try:
+        parts = urlsplit(tile_url)
+    except ValueError:
+        return ""
+    host = parts.netloc.rsplit("@", 1)[-1]
+    if parts.scheme not in ("http", "https") or not host:
+        return ""  # a relative template ("/tiles/{z}/...") is the portal's own: 'self' covers it
+    host = re.sub(r"^\{[a-z]\}\.", "*.", host)
+    if not re.fullmatch(r"(\*\.)?[A-Za-z0-9.-]+(:[0-9]+)?|\[[0-9A-Fa-f:.]+\](:[0-9]+)?", host):
+        return ""  # nothing else may go into the header (catalog.E002 checks the template itself)
+    return f"{parts.scheme}://{host}"
+
+
 class ReadOnlyMethodsMiddleware:
     """Only GET, HEAD and OPTIONS exist, everywhere: any other method is a 405 with ``Allow``.
 
@@ -105,10 +153,15 @@ class MethodNotAllowed(PortalError):
 
 
 class CorsMiddleware:
-    """``Access-Control-Allow-Origin: *`` on every ``/api/`` response, and preflights answered here.
+    """What other origins may do with an answer: ``Access-Control-Allow-Origin: *`` on every
+    ``/api/`` response, with preflights answered here; and on every HTML answer (catalog, OGC
+    HTML, API docs, error pages), the ``Content-Security-Policy`` (``content_security_policy()``)
+    that lets a page run only the portal's own script files and be framed by no one.
 
     The API is public and read-only, and takes no cookies or credentials, so any origin may read
     it; ``Allow-Credentials`` is never sent. The catalog's pages are not opened to other origins.
+    The policy sits here, outside the fair-share and read-only middleware, so that their error
+    pages carry it too; it costs one header (a constant string per ``MAP_TILE_URL``) per page.
     """
 
     def __init__(self, get_response):
@@ -116,7 +169,7 @@ class CorsMiddleware:
 
     def __call__(self, request):
         if not is_api(request):
-            return self.get_response(request)
+            return with_policy(self.get_response(request))
         if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.META:
             response = HttpResponse(status=204)
             response["Access-Control-Allow-Methods"] = CORS_METHODS
@@ -132,7 +185,14 @@ class CorsMiddleware:
             response = self.get_response(request)
             response["Access-Control-Expose-Headers"] = CORS_EXPOSED
         response["Access-Control-Allow-Origin"] = "*"
-        return response
+        return with_policy(response)
+
+
+def with_policy(response):
+    """The Content-Security-Policy on an HTML answer that has none of its own."""
+    if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
+        response["Content-Security-Policy"] = content_security_policy(portal_setting("MAP_TILE_URL") or "")
+    return response
 
 
 def cache_control_value(max_age: int) -> str:

@@ -139,7 +139,8 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"  # collectstatic's target; whitenoise serves it
+# collectstatic's target; whitenoise serves it (PORTAL_STATIC_ROOT: another folder, e.g. on a shared volume)
+STATIC_ROOT = Path(os.environ.get("PORTAL_STATIC_ROOT") or BASE_DIR / "var" / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Leaflet, installed from npm by `make install-js` (package.json), served as static/vendor/leaflet/.
@@ -173,11 +174,16 @@ STATICFILES_FINDERS = [
 # precompressed copy the client's Accept-Encoding allows. Nothing is compressed per request.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # whitenoise's CompressedManifestStaticFilesStorage, linking a name not in the manifest unhashed
+    "staticfiles": {"BACKEND": "portal.staticfiles.PortalStaticFilesStorage"},
 }
 # Served from STATIC_ROOT only (finders only with PORTAL_DEBUG, whitenoise's default), so what is
 # served is what collectstatic hashed and compressed; only hashed names are kept (compressing the
 # unhashed copies too would double collectstatic's time), and source maps are not compressed.
+# Before the first `make static` (no manifest: a newcomer's `manage.py runserver` or gunicorn),
+# the pages link to the plain names and whitenoise serves them from the sources (its finders),
+# rather than every page failing; `manage.py check` (portal.W001) and the log say to run it.
+WHITENOISE_USE_FINDERS = DEBUG or not (STATIC_ROOT / "staticfiles.json").exists()
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 

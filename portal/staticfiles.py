@@ -14,15 +14,26 @@ sources and source maps.
 ``python -m portal.staticfiles`` (``make static``, run by ``make demo`` and ``make serve``) and the
 tests' set-up call ``collect_if_stale()``: collectstatic when the manifest is missing or older
 than any source file, else nothing.
+
+``PortalStaticFilesStorage`` keeps a server started before ``make static`` (``manage.py runserver``
+or gunicorn on a fresh checkout) from failing every page, error pages included, on a missing
+manifest entry: a name the manifest does not hold is linked unhashed (``/static/portal.css``) with
+a warning naming ``make static``, and settings turn on whitenoise's finders when there is no
+manifest (``WHITENOISE_USE_FINDERS``), so those unhashed names are served from the sources.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from django.contrib.staticfiles.apps import StaticFilesConfig
 from django.contrib.staticfiles.finders import BaseFinder
 from django.core import checks
 from django.core.files.storage import FileSystemStorage
+from whitenoise.storage import CompressedManifestStaticFilesStorage
+
+log = logging.getLogger(__name__)
+MANIFEST = "staticfiles.json"  # ManifestFilesMixin.manifest_name
 
 
 class PortalStaticFilesConfig(StaticFilesConfig):
@@ -62,14 +73,40 @@ class NpmFilesFinder(BaseFinder):
             yield name, storage
 
 
+class PortalStaticFilesStorage(CompressedManifestStaticFilesStorage):
+    """whitenoise's hashed and compressed files; a name missing from the manifest (no manifest
+    yet, or a file added since the last ``make static``) is linked by its plain name instead of
+    raising, so that no page, and above all no error page, depends on the manifest."""
+
+    _warned: set[str] = set()  # names warned about (or "" for the missing manifest), once per process
+
+    def url(self, name, force=False):
+        try:
+            return super().url(name, force)
+        except ValueError:
+            # No manifest: one warning (whitenoise asks for every file's URL at start-up).
+            warning = "" if not self.hashed_files else name
+            if warning not in self._warned:
+                self._warned.add(warning)
+                log.warning("%s: static files are linked unhashed, served without long-lived caching or "
+                            "precompression; run `make static` (python -m portal.staticfiles)",
+                            f"{name!r} is not in {self.location}'s manifest" if warning
+                            else f"no manifest of collected static files in {self.location}")
+            return FileSystemStorage.url(self, name)
+
+
+def manifest_exists(static_root) -> bool:
+    return os.path.exists(os.path.join(static_root, MANIFEST))
+
+
 def check_collected(app_configs=None, **kwargs):
-    """``portal.W001``: without collectstatic's manifest every catalog page is a 500."""
+    """``portal.W001``: without collectstatic's manifest, pages link to unhashed source files."""
     from django.conf import settings
 
-    if settings.DEBUG or os.path.exists(os.path.join(settings.STATIC_ROOT, "staticfiles.json")):
+    if settings.DEBUG or manifest_exists(settings.STATIC_ROOT):
         return []
-    return [checks.Warning(f"static files have not been collected into {settings.STATIC_ROOT}: every catalog page "
-                           "will fail (its links need the manifest of hashed names)",
+    return [checks.Warning(f"static files have not been collected into {settings.STATIC_ROOT}: pages link to the "
+                           "source files by their plain names, served without long-lived caching or precompression",
                            hint="Run `make static` (python -m portal.staticfiles) before starting the server.",
                            id="portal.W001")]
 
@@ -91,7 +128,7 @@ def collect_if_stale(verbosity: int = 1) -> bool:
     from django.conf import settings
     from django.core.management import call_command
 
-    manifest = os.path.join(settings.STATIC_ROOT, "staticfiles.json")
+    manifest = os.path.join(settings.STATIC_ROOT, MANIFEST)
     if os.path.exists(manifest) and os.stat(manifest).st_mtime >= _newest_source():
         return False
     # No --clear: earlier hashed names stay servable for pages and caches that still link to them.

@@ -377,6 +377,8 @@ class Cluster:
             PORTAL_RATE_LIMIT="0",
             PORTAL_CLIENT_DOWNLOADS="0",
             PORTAL_PROCESS_DOWNLOADS="0",
+            PORTAL_CLIENT_REQUESTS="0",
+            PORTAL_CLIENT_POOL_SHARE="0",
             # Tests change data and read it back at once: no answer reuse, except in the tests of
             # the cache (tests/autoapi/test_responsecache.py turns it on).
             PORTAL_CATALOG_CACHE_SECONDS="0",

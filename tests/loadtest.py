@@ -144,7 +144,8 @@ def start_server(workers: int | None, port: int, workdir: Path, url: str) -> sub
                DJANGO_SETTINGS_MODULE="portal.settings", DATABASE_URL=url,
                # wrk is one client hammering on purpose, and the slow readers are many: measure the
                # portal, not its fair-share limits (EXPORT_CONNECTIONS still bounds the downloads).
-               PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0")
+               PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0",
+               PORTAL_CLIENT_REQUESTS="0", PORTAL_CLIENT_POOL_SHARE="0")
     if workers:
         env["GUNICORN_WORKERS"] = str(workers)
     gunicorn = [str(Path(sys.executable).parent / "gunicorn")]

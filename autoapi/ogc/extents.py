@@ -2,7 +2,8 @@
 statistics of a geometry column (nothing is scanned), so it needs a table that has been ANALYZEd.
 
 Views and latitude/longitude relations have no such statistics: their extent is left out, which
-OGC API allows. A failure is only a missing extent, never an error page.
+OGC API allows. So are relations under row security (``Relation.row_security``): the statistics
+describe every row, including those the role may not see. A failure is only a missing extent, never an error page.
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def spatial_extent(request, relation: Relation) -> list[float] | None:
     """``[minLon, minLat, maxLon, maxLat]`` or None (no statistics, not a table, no geometry)."""
     source = geometry_source(relation)
     column = source.geometry if source else None
-    if column is None or relation.kind not in WITH_STATISTICS:
-        return None
+    if column is None or relation.kind not in WITH_STATISTICS or relation.row_security:
+        return None  # under row security, the statistics describe rows the role may not see
     postgis = postgis_schema(column)
     # The estimate is in the column's SRID (geography: 4326); unknown SRIDs are taken as WGS 84,
     # as the API's GeoJSON takes them.

@@ -4,14 +4,14 @@ cannot be reached)."""
 from __future__ import annotations
 
 import functools
-import json
 
 import psycopg2
 from django.db import DatabaseError
 from django.http import HttpResponse
 
+from autoapi import pagejson
 from autoapi.errors import BadRequest, NotFound, PortalError, SchemaChanged, translate_database_error
-from autoapi.ogc import documents, html, ids, items, params
+from autoapi.ogc import documents, html, ids, items, links, params
 from autoapi.ogc.responses import GEOJSON, error_response, json_response, wants_html
 from autoapi.registry import registry
 from autoapi.responsecache import cached_response
@@ -45,9 +45,9 @@ def _only_f(request) -> None:
             raise BadRequest(f"unknown query parameter {name!r}", parameter=name, allowed_parameters=["f"])
 
 
-def _answer(request, title: str, document):
+def _answer(request, title: str, document, kind: str = "document"):
     _only_f(request)
-    return html.page(request, title, document) if wants_html(request) else json_response(document)
+    return html.page(request, title, document, kind) if wants_html(request) else json_response(document)
 
 
 def _collection(collection: str):
@@ -60,7 +60,7 @@ def _collection(collection: str):
 
 @ogc_view
 def landing(request):
-    return _answer(request, TITLE, documents.landing(request, TITLE))
+    return _answer(request, TITLE, documents.landing(request, TITLE), "landing")
 
 
 @ogc_view
@@ -70,13 +70,13 @@ def conformance(request):
 
 @ogc_view
 def collections(request):
-    return _answer(request, "Collections", documents.all_collections(request, registry.current().snapshot))
+    return _answer(request, "Collections", documents.all_collections(request, registry.current().snapshot), "collections")
 
 
 @ogc_view
 def collection(request, collection: str):
     _api, relation = _collection(collection)
-    return _answer(request, collection, documents.collection(request, relation))
+    return _answer(request, collection, documents.collection(request, relation), "collection")
 
 
 @ogc_view
@@ -95,7 +95,8 @@ def items_list(request, collection: str):
     selection = params.parse(request.GET, relation, endpoints.viewset.filterset_class.knows)
     body = items.items_page(request, api, relation, selection)
     if as_html:
-        return html.page(request, f"Features of {collection}", json.loads(body))
+        return html.page(request, f"Features of {collection}", pagejson.loads(body), "items",
+                         item_url=_item_url(request, relation))
     return json_response_bytes(body)
 
 
@@ -106,8 +107,15 @@ def item(request, collection: str, feature_id: str):
     as_html = wants_html(request)
     body = items.feature(request, api, relation, feature_id)
     if as_html:
-        return html.page(request, f"Feature {feature_id} of {collection}", json.loads(body))
+        return html.page(request, f"Feature {feature_id} of {collection}", pagejson.loads(body), "item")
     return json_response_bytes(body)
+
+
+def _item_url(request, relation):
+    """A feature's page by its id, where features have URLs (a single-column key), else None."""
+    if relation.key is None or len(relation.key.columns) != 1:
+        return None
+    return lambda feature_id: links.feature_url(request, relation, str(feature_id)) + "?f=html"
 
 
 def json_response_bytes(body: bytes) -> HttpResponse:

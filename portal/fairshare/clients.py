@@ -10,7 +10,10 @@ Used by ``portal.fairshare.middleware`` (``identify``) and by the system checks 
 - **API key.** ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. The publisher lists only
   SHA-256 hashes (``API_KEYS`` and/or the JSON file ``API_KEYS_FILE``), so the configuration
   holds nothing a reader could use; each entry's limits replace the anonymous ones. A key that is
-  not listed is refused (401) rather than served as anonymous, so a typo is noticed at once.
+  not listed is refused (401) rather than served as anonymous, so a typo is noticed at once; so is
+  a key shorter than ``API_KEY_MIN_LENGTH``, without even being hashed (a hash cannot tell its
+  key's length, so this is where the minimum is enforced: a short key can never be used). The
+  middleware counts refused keys against the address that sent them (``UnknownKey.address``).
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from autoapi.conf import portal_setting
 log = logging.getLogger(__name__)
 
 HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
-LIMIT_FIELDS = ("RATE_LIMIT", "CLIENT_DOWNLOADS")  # what a key's entry may set, as lower-case names
+LIMIT_FIELDS = ("RATE_LIMIT", "CLIENT_DOWNLOADS", "CLIENT_REQUESTS")  # what a key's entry may set, as lower-case names
 KEY_FIELDS = {"name", "sha256", *(f.lower() for f in LIMIT_FIELDS)}
 
 
@@ -39,11 +42,16 @@ class Client:
     identity: str  # the counters' key: "ip:<address or /64>" or "key:<sha256>"
     rate_limit: int  # requests per RATE_LIMIT_WINDOW; 0: no limit
     downloads: int  # concurrent whole-relation downloads; 0: no limit
+    requests: int = 0  # requests in flight at once; 0: no limit
     key_name: str = ""
 
 
 class UnknownKey(Exception):
-    """The request carries an API key that is not listed."""
+    """The request carries an API key that is not listed (or too short to be one)."""
+
+    def __init__(self, address: str):
+        super().__init__("unknown API key")
+        self.address = address  # "ip:<address or /64>": who to count the failed attempt against
 
 
 # -- addresses ---------------------------------------------------------------------------------
@@ -186,16 +194,22 @@ def presented_key(meta: dict) -> str | None:
     return key.strip() if key is not None else None
 
 
+def address_identity(meta: dict) -> str:
+    """The counters' key of the request's address: ``ip:<address or /64>``."""
+    return "ip:" + client_address(meta, _networks(tuple(portal_setting("TRUSTED_PROXIES"))))
+
+
 def identify(meta: dict, table: KeyTable) -> Client:
-    """The request's client and its limits; UnknownKey for a key that is not listed."""
+    """The request's client and its limits; UnknownKey for a key that is not listed (or too short)."""
     anonymous = {name: portal_setting(name) for name in LIMIT_FIELDS}
     keys = table.keys()
     presented = presented_key(meta) if keys else None  # no keys configured: the headers mean nothing here
     if presented is not None:
-        key = table.find(presented)
+        key = table.find(presented) if len(presented) >= portal_setting("API_KEY_MIN_LENGTH") else None
         if key is None:
-            raise UnknownKey("unknown API key")
+            raise UnknownKey(address_identity(meta))
         limits = {**anonymous, **key.limits}
-        return Client(f"key:{key.digest}", limits["RATE_LIMIT"], limits["CLIENT_DOWNLOADS"], key.name)
-    address = client_address(meta, _networks(tuple(portal_setting("TRUSTED_PROXIES"))))
-    return Client(f"ip:{address}", anonymous["RATE_LIMIT"], anonymous["CLIENT_DOWNLOADS"])
+        return Client(f"key:{key.digest}", limits["RATE_LIMIT"], limits["CLIENT_DOWNLOADS"],
+                      limits["CLIENT_REQUESTS"], key.name)
+    return Client(address_identity(meta), anonymous["RATE_LIMIT"], anonymous["CLIENT_DOWNLOADS"],
+                  anonymous["CLIENT_REQUESTS"])

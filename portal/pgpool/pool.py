@@ -21,6 +21,11 @@ from portal import disconnect
 CHECK_AFTER = 1.0  # seconds idle after which a connection is checked before it is lent again
 
 
+class PoolBusy(psycopg2.OperationalError):
+    """Every connection of this process's pool is lent: this process is busy, the server is not
+    (``autoapi.replicas`` must not take it for a replica being down)."""
+
+
 class Pool:
     def __init__(self, size: int, max_age: float, timeout: float):
         self.size, self.max_age, self.timeout = size, max_age, timeout
@@ -32,7 +37,7 @@ class Pool:
     def getconn(self, connect):
         """A connection: an idle one if it is fresh and alive, else ``connect()``'s."""
         if not self._slots.acquire(timeout=self.timeout):
-            raise psycopg2.OperationalError(
+            raise PoolBusy(
                 f"all {self.size} database connections of this process are busy (PORTAL_DB_CONNECTIONS)")
         try:
             conn, opened = self._reuse()

@@ -15,7 +15,8 @@
   // The Natural Earth scale for a zoom: 1:110m is as fine as the screen below zoom 4, 1:50m below 7;
   // from 7 on (a region, a city) 1:10m, fetched only when someone zooms that far (0.8 MB with brotli).
   var SCALES = [[7, "10m"], [4, "50m"], [0, "110m"]];
-  var FIT = { paddingTopLeft: [56, 24], paddingBottomRight: [24, 40], maxZoom: 15, animate: false };
+  var FIT = { paddingTopLeft: [56, 24], paddingBottomRight: [24, 40], animate: false,
+              maxZoom: Number(canvas.getAttribute("data-fit-max-zoom")) || 15 }; // an OGC item page: less
   var POPUP = { minWidth: 200, maxWidth: 360 }; // wide enough that a column's name never breaks
   var NATURAL_EARTH = '<a href="https://www.naturalearthdata.com/">Made with Natural Earth</a>';
 
@@ -350,7 +351,7 @@
           shape.bindPopup(popupFor(feature.properties), POPUP);
         }
       }).addTo(map);
-      var features = (collection.features || []).length;
+      var features = collection.type === "Feature" ? 1 : (collection.features || []).length; // an OGC item page draws one
       var bounds = layer.getBounds();
       if (bounds.isValid()) {
         map.fitBounds(bounds, FIT); // clear of the zoom buttons and the attribution, no animation

@@ -144,4 +144,4 @@ def test_a_count_plan_keeps_its_selection_once():
     plan = CountPlan(rows=rows)
     assert plan.explain.sql == "EXPLAIN (FORMAT JSON) SELECT id FROM t WHERE x = %s"
     assert plan.capped.sql.startswith("SELECT count(*) FROM (SELECT id FROM t WHERE x = %s LIMIT ")
-    assert [f.name for f in CountPlan.__dataclass_fields__.values()] == ["estimate", "rows", "from_page"]
+    assert [f.name for f in CountPlan.__dataclass_fields__.values()] == ["estimate", "rows", "from_page", "exact"]

@@ -21,7 +21,7 @@ from autoapi.introspect import change_probe, fingerprint, read_snapshot
 def relations_as(conn_execute, schemas=()) -> dict[tuple[str, str], tuple]:
     """(schema, name) -> (relkind, from_extension) of RELATIONS_SQL's rows."""
     rows = conn_execute(RELATIONS_SQL, {"schemas": list(schemas)})
-    return {(schema, name): (relkind, from_extension) for _oid, schema, name, relkind, _c, _n, _p, from_extension in rows}
+    return {(schema, name): (relkind, from_extension) for _oid, schema, name, relkind, _c, _n, _p, from_extension, _s in rows}
 
 
 def reader_execute(sql, params):

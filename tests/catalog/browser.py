@@ -58,13 +58,35 @@ def page(browser):
     page.problems = []  # scripts that fail and resources that do not load fail the test
     page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
     page.on("response", lambda r: r.status >= 400 and page.problems.append(f"{r.status} {r.url}"))
+    # What the Content-Security-Policy refused (portal/middleware.py), as Chromium reports it in the
+    # console and as the page's securitypolicyviolation events (csp_violations below).
+    page.on("console", lambda m: m.type == "error" and "Content Security Policy" in m.text
+            and page.problems.append(f"CSP: {m.text}"))
+    page.add_init_script(CSP_LISTENER)
     yield page
     context.close()
 
 
+# Run before any script of the page (an init script is the browser's, not the page's: the policy
+# does not apply to it); records every violation of the page's Content-Security-Policy.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolations.push(e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " +
+                              e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
+def csp_violations(page) -> list[str]:
+    return page.evaluate("() => window.__cspViolations || []")
+
+
 def axe_violations(page) -> list[dict]:
     """axe-core's serious and critical violations on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
+    # Evaluated through the DevTools protocol, not added as an inline <script> (which the pages'
+    # Content-Security-Policy refuses, as it should).
+    page.evaluate(AXE.read_text())
     results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
         {"id": v["id"], "impact": v["impact"], "help": v["help"], "targets": [n["target"] for n in v["nodes"]][:5]}

@@ -217,7 +217,10 @@ def test_hashed_static_files_are_cached_for_ever_and_served_precompressed(client
             assert "Accept-Encoding" in packed["Vary"]
 
 
-def test_unhashed_static_names_are_not_served(client):
+def test_unhashed_static_names_are_not_served(client, settings):
+    # As settings.py decides once collected: this process may have read settings before the
+    # suite's set-up collected (a fresh checkout), when the sources are served (test_newcomer.py).
+    settings.WHITENOISE_USE_FINDERS = False
     assert client.get("/static/portal.css").status_code == 404
 
 

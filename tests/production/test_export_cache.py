@@ -29,7 +29,8 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export-cache")
     try:
         with portal_server(tmp_path_factory.mktemp("logs"), PORTAL_EXPORT_CACHE_DIR=str(folder),
-                           PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0") as running:
+                           PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0",
+                           PORTAL_CLIENT_REQUESTS="0", PORTAL_CLIENT_POOL_SHARE="0") as running:
             yield running.base_url, folder
     finally:
         run("DROP TABLE IF EXISTS public.dv_http")

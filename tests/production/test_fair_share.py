@@ -25,8 +25,13 @@ RATE = 40
 WINDOW = 3600  # one window for the whole module, unless a test starts at its very end (see fresh_window)
 RAISED_KEY = "test-key-raised-" + uuid.uuid4().hex  # twice the requests
 DOWNLOAD_KEY = "test-key-downloads-" + uuid.uuid4().hex  # no request limit, 3 downloads at once
+FLIGHT_KEY = "test-key-in-flight-" + uuid.uuid4().hex  # no request limit, 2 requests in flight at once
 BIG = "/api/public/fair_share_big/"
 DOWNLOAD = BIG + "?limit=all&format=csv"
+SLOW = "/api/public/fair_share_slow/?search=alpha+beta+gamma"  # each statement sleeps SLEEP s
+SMALL = "/api/public/fair_share_small/?limit=5"
+SMALL_DOWNLOAD = "/api/public/fair_share_small/?limit=all&format=csv"
+SLEEP = 1.5
 ACCESS_LOG = re.compile(r"<(\d+)> ([0-9a-f]{32}) (\d{3})")
 
 
@@ -44,11 +49,31 @@ def big_relation():
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory, big_relation):
+def costly_relations():
+    """A small but expensive relation (every statement on it sleeps SLEEP s, like a many-word
+    search over millions of rows) and a small cheap table."""
+    conn = connect_superuser()
+    # An uncorrelated subquery is an InitPlan: it runs once per statement, whatever the rows.
+    conn.execute("CREATE VIEW public.fair_share_slow AS SELECT g AS id, 'alpha beta gamma ' || g AS label "
+                 f"FROM generate_series(1, 3) g WHERE (SELECT true FROM pg_sleep({SLEEP}))")
+    conn.execute("CREATE TABLE public.fair_share_small (id int PRIMARY KEY, label text)")
+    conn.execute("INSERT INTO public.fair_share_small SELECT g, 'row ' || g FROM generate_series(1, 50) g")
+    conn.execute("GRANT SELECT ON public.fair_share_slow, public.fair_share_small TO portal_reader")
+    try:
+        yield
+    finally:
+        conn.execute("DROP VIEW IF EXISTS public.fair_share_slow")
+        conn.execute("DROP TABLE IF EXISTS public.fair_share_small")
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, big_relation, costly_relations):
     """Two workers sharing Redis; yields (base URL, the gunicorn log's path)."""
     log_dir = tmp_path_factory.mktemp("fair_share")
     keys = [key_entry(RAISED_KEY, "raised", rate_limit=2 * RATE),
-            key_entry(DOWNLOAD_KEY, "downloads", rate_limit=0, client_downloads=3)]
+            key_entry(DOWNLOAD_KEY, "downloads", rate_limit=0, client_downloads=3),
+            key_entry(FLIGHT_KEY, "in flight", rate_limit=0, client_requests=2)]
     with redis_server(log_dir) as redis_url:
         env = {
             "PORTAL_REDIS_URL": redis_url, "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
@@ -166,6 +191,22 @@ def test_an_api_key_raises_the_limits_and_an_unknown_key_is_401(shared):
     assert page.status_code == 401 and page.headers["Content-Type"].startswith("text/html")
 
 
+def test_key_guesses_are_counted_against_the_address_across_workers(shared):
+    """API_KEY_FAILURES (10) refused keys from one address, spread over both workers, and then
+    that address may present no key at all, not even a right one; other addresses may."""
+    base_url, _ = shared
+    fresh_window()
+    address = new_address()
+    guesses = burst(base_url, "/api/", address, 10, **{"X-API-Key": "guess-" + uuid.uuid4().hex})
+    assert [r.status_code for r in guesses] == [401] * 10
+    for headers in ({"X-API-Key": "guess-" + uuid.uuid4().hex}, {"X-API-Key": DOWNLOAD_KEY}):
+        refused = get(base_url, "/api/", address, **headers)
+        assert refused.status_code == 429, refused.text[:300]
+        assert int(refused.headers["Retry-After"]) > 0 and "unknown API keys" in refused.json()["detail"]
+    assert get(base_url, "/api/", new_address(), **{"X-API-Key": DOWNLOAD_KEY}).status_code == 200
+    assert get(base_url, "/api/", address).status_code == 200  # and without a key, as before
+
+
 def test_a_key_raises_the_download_cap(shared):
     base_url, _ = shared
     key = {"X-API-Key": DOWNLOAD_KEY}
@@ -179,6 +220,74 @@ def test_a_key_raises_the_download_cap(shared):
     finally:
         for download in held:
             download.close()
+
+
+def at_once(base_url: str, path: str, count: int, address: str, **headers) -> list[requests.Response]:
+    """``count`` requests sent together, each on its own connection."""
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: get(base_url, path, address, **headers), range(count)))
+
+
+def test_requests_in_flight_are_capped_per_client_across_worker_processes(shared):
+    """Six slow pages at once with a key allowing 2 in flight: a worker accepts at most 4
+    connections, so both workers get some; per process each would admit 2 (4 or more in all)."""
+    base_url, _ = shared
+    answers = at_once(base_url, SLOW, 6, new_address(), **{"X-API-Key": FLIGHT_KEY})
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [200, 200, 429, 429, 429, 429], [r.text[:200] for r in answers]
+    refused = next(r for r in answers if r.status_code == 429)
+    assert refused.headers["Retry-After"] == "1" and "in flight" in refused.json()["detail"]
+    assert refused.headers["Cache-Control"] == "no-store"
+    # Released when the answers were closed: the same client is admitted again.
+    assert get(base_url, SLOW, new_address(), **{"X-API-Key": FLIGHT_KEY}).status_code == 200
+
+
+def test_a_stored_download_takes_no_download_slot(shared):
+    """A client running its CLIENT_DOWNLOADS (2) live downloads still gets a stored file: serving
+    it holds no database connection."""
+    base_url, _ = shared
+    first = get(base_url, SMALL_DOWNLOAD, new_address())
+    assert first.status_code == 200
+    wait_until(lambda: get(base_url, SMALL_DOWNLOAD, new_address()).headers.get("Accept-Ranges") == "bytes",
+               "the small table's download to be stored")
+    address = new_address()
+    held = [HeldDownload(base_url, DOWNLOAD, address) for _ in range(2)]
+    try:
+        assert [h.status for h in held] == [200, 200]
+        assert get(base_url, DOWNLOAD, address).status_code == 429  # no third live download
+        stored = get(base_url, SMALL_DOWNLOAD, address)
+        assert stored.status_code == 200, stored.text[:300]
+        assert stored.headers["Accept-Ranges"] == "bytes" and stored.content == first.content
+    finally:
+        for download in held:
+            download.close()
+
+
+def test_a_heavy_client_gets_429_before_the_pool_is_exhausted_for_the_others(tmp_path, costly_relations):
+    """One process, 4 pooled connections, a pool wait of 2 s (the statement timeout): twelve slow
+    pages at once from one address would hold all four for 3 rounds of SLEEP s, and another
+    address's pages would wait past the pool's timeout (503). With CLIENT_POOL_SHARE the heavy
+    client is refused (429) once 3 connections are spoken for, and the other's pages answer."""
+    env = {"PORTAL_TRUSTED_PROXIES": "127.0.0.1", "PORTAL_RATE_LIMIT": "0", "PORTAL_CLIENT_REQUESTS": "0",
+           "PORTAL_CLIENT_POOL_SHARE": "0.5", "PORTAL_DB_CONNECTIONS": "4", "PORTAL_STATEMENT_TIMEOUT_MS": "2000"}
+    with running_server(tmp_path, env, workers=1, threads=24) as base_url:
+        heavy, light = new_address(), new_address()
+        assert get(base_url, SMALL, light).status_code == 200  # the snapshot is built
+        with ThreadPoolExecutor(12) as pool:
+            flood = [pool.submit(get, base_url, SLOW, heavy) for _ in range(12)]
+            time.sleep(0.3)
+            pages = []
+            deadline = time.monotonic() + 3 * SLEEP
+            while time.monotonic() < deadline:
+                pages.append(get(base_url, SMALL, light))
+                time.sleep(0.2)
+            heavy_answers = [f.result() for f in flood]
+        assert len(pages) >= 10
+        assert [r.status_code for r in pages] == [200] * len(pages), [r.text[:200] for r in pages if r.status_code != 200]
+        statuses = [r.status_code for r in heavy_answers]
+        assert 429 in statuses and 200 in statuses and not any(s >= 500 for s in statuses), statuses
+        refused = next(r for r in heavy_answers if r.status_code == 429)
+        assert refused.headers["Retry-After"] == "1" and "share" in refused.json()["detail"]
 
 
 def test_health_and_static_files_are_never_limited(shared):

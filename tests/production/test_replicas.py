@@ -553,6 +553,54 @@ def test_run_does_not_retry_what_the_primary_would_refuse_too(two_replicas):
     assert len(calls) == 1
 
 
+def _answer(exc: Exception, *, filtered: bool = False):
+    """The error answer a view makes of a database exception: translated, raised from it (as the
+    views do), and written by the one error handler."""
+    from autoapi.errors import PortalError, error_response, translate_database_error
+
+    try:
+        raise translate_database_error(exc, filtered=filtered) from exc
+    except PortalError as error:
+        return error_response(error)
+
+
+def _real_error(sql: str) -> psycopg2.Error:
+    """What PostgreSQL itself raises for ``sql``, on the harness's database."""
+    conn = psycopg2.connect(READER_URL)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+    except psycopg2.Error as exc:
+        return exc
+    finally:
+        conn.close()
+    raise AssertionError(f"{sql} did not fail")
+
+
+def _busy_pool_error() -> psycopg2.Error:
+    """What the portal's own pool raises when every connection of it is lent."""
+    from portal.pgpool.pool import Pool
+
+    pool = Pool(1, 60, 0.05)
+    conn = pool.getconn(lambda: psycopg2.connect(READER_URL))
+    try:
+        pool.getconn(lambda: psycopg2.connect(READER_URL))
+    except psycopg2.OperationalError as exc:
+        return exc
+    finally:
+        pool.putconn(conn)
+        pool.close_idle()
+    raise AssertionError("a pool of one lent twice")
+
+
+def _refused_connection() -> psycopg2.Error:
+    try:
+        psycopg2.connect(host="127.0.0.1", port=free_port(), dbname="x", connect_timeout=2)
+    except psycopg2.OperationalError as exc:
+        return exc
+    raise AssertionError("a free port accepted a connection")
+
+
 def test_fall_back_after_a_response(two_replicas):
     class Response:
         def __init__(self, status, schema_changed=False):
@@ -564,8 +612,46 @@ def test_fall_back_after_a_response(two_replicas):
     assert not replicas.fall_back(request, Response(400))
     assert replicas.fall_back(request, Response(404, schema_changed=True))
     assert replicas.read_alias(request) == "published"
-    assert not replicas.fall_back(request, Response(503))  # already on the primary: answer as is
+    unreachable = _answer(_refused_connection())
+    assert unreachable.status_code == 503
+    assert not replicas.fall_back(request, unreachable)  # already on the primary: answer as is
     request = FakeRequest()
     down = replicas.read_alias(request)
-    assert replicas.fall_back(request, Response(503))
+    assert replicas.fall_back(request, unreachable)
     assert down not in replicas.healthy_replicas()
+
+
+def test_only_the_replicas_health_moves_reads_to_the_primary(two_replicas):
+    """This process's own 503s (its pool lent out, its downloads all running) and the errors a
+    client's input causes say nothing about the replica: answered as they are, the replica kept."""
+    from autoapi.exports import ExportsBusy
+    from autoapi.errors import error_response
+
+    busy = _answer(_busy_pool_error())
+    data = _answer(_real_error("SELECT 1 / 0"))  # 22012, as an unfiltered read sees it: a 409 today
+    cast = _answer(_real_error("SELECT 'x'::int"))
+    limit = _answer(_real_error("SELECT repeat('x', 1073741824)"))  # 54000: program limit
+    downloads = error_response(ExportsBusy("too many downloads are running"))
+    assert busy.status_code == 503 and downloads.status_code == 503
+    for answer in (busy, data, cast, limit, downloads):
+        request = FakeRequest()
+        alias = replicas.read_alias(request)
+        assert not replicas.fall_back(request, answer), answer.content
+        assert replicas.read_alias(request) == alias
+    assert replicas.healthy_replicas() == ["replica_0", "replica_1"]
+
+
+@pytest.mark.parametrize("make_error", [_busy_pool_error, lambda: _real_error("SELECT 1 / 0"),
+                                        lambda: _real_error("SELECT 'x'::int")])
+def test_run_does_not_retry_a_busy_pool_nor_the_clients_error_on_the_primary(two_replicas, make_error):
+    error = make_error()
+    calls = []
+
+    def work(alias):
+        calls.append(alias)
+        raise error
+
+    with pytest.raises(psycopg2.Error):
+        replicas.run(FakeRequest(), work, filtered=False)
+    assert len(calls) == 1 and calls[0].startswith("replica_")
+    assert replicas.healthy_replicas() == ["replica_0", "replica_1"]
