@@ -42,7 +42,8 @@ def wide_rows(superuser_conn):
 
 def test_distinct_large_pages_grow_the_workers_by_a_bounded_amount_then_are_given_back(tmp_path, wide_rows):
     with portal_server(tmp_path, GUNICORN_WORKERS="2", GUNICORN_THREADS="8", GUNICORN_MAX_REQUESTS="0",
-                       PORTAL_API_CACHE_SECONDS="3", PORTAL_RATE_LIMIT="0") as server:
+                       PORTAL_API_CACHE_SECONDS="3", PORTAL_RATE_LIMIT="0",
+                       PORTAL_CLIENT_REQUESTS="0", PORTAL_CLIENT_POOL_SHARE="0") as server:
         # Warm both workers (snapshot, models, plans, the heap's working size) with other pages than
         # the measured ones, let those expire, then measure from where the workers stand.
         def warm(i: int) -> None:
