@@ -8,7 +8,6 @@ page by offset or by keyset cursor.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 from django.db import connections
