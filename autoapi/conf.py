@@ -77,6 +77,12 @@ DEFAULTS = {
     # (autoapi/responsecache.py), keyed by the schema snapshot and the URL; 0 turns it off.
     "CATALOG_CACHE_SECONDS": 30.0,
     "API_CACHE_SECONDS": 2.0,
+    # MiB each process's in-memory caches may hold (autoapi/boundedcache.py; README, "Memory"):
+    # those answers, the plans of list requests and tiles, and the planner's count estimates. The
+    # least recently used entries go first; 0 keeps nothing.
+    "PAGE_CACHE_MB": 16,
+    "PLAN_CACHE_MB": 4,
+    "COUNT_CACHE_MB": 1,
     # PostgreSQL connections each process keeps for pages, the catalog and the schema checks (per
     # server), shared by all its request threads (portal/pgpool); a request waits for a free one.
     "DB_CONNECTIONS": 8,
