@@ -28,7 +28,9 @@ from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 
 from autoapi.conf import portal_setting
-from autoapi.errors import BadRequest, DatabaseUnavailable, PortalError, error_response, translate_database_error
+from autoapi.errors import (
+    BadRequest, DatabaseUnavailable, PortalError, error_response, is_nul_refusal, translate_database_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +206,8 @@ class DatabaseErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if is_nul_refusal(exception):  # psycopg2 would not send a client's NUL: a 400, as a view's own
+            return error_for(request, BadRequest("a value holds a NUL character, which no PostgreSQL value can contain"))
         if not isinstance(exception, (DatabaseError, psycopg2.Error)):
             return None
         error = translate_database_error(exception, filtered=False)
