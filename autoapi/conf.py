@@ -97,7 +97,7 @@ DEFAULTS = {
     # in one filter, values in an IN list (CQL2's IN and ?<column>__in=), % wildcards in one LIKE
     # pattern, and words in ?search= (each an OR over every text column).
     "FILTER_MAX_DEPTH": 20,
-    "FILTER_MAX_CONDITIONS": 100,
+    "FILTER_MAX_CONDITIONS": 250,
     "FILTER_MAX_LIST": 1000,
     "LIKE_MAX_WILDCARDS": 10,
     "SEARCH_MAX_WORDS": 8,
