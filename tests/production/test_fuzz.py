@@ -527,3 +527,14 @@ def test_the_status_table_reads_undefined_functions_and_data_errors_from_clients
         assert error.status_code == 400 and error.as_dict()["parameters"] == ["offset", "cursor"]
     assert isinstance(translate_database_error(undefined, filtered=False), SchemaChanged)
     assert isinstance(translate_database_error(out_of_range, filtered=False), RelationUnreadable)
+
+
+@pytest.mark.parametrize("path", ["/api/public/single_pk/", "/ogc/collections/public.places_latlon/items",
+                                  "/catalog/public/single_pk/"])
+@pytest.mark.parametrize("header, value", [("Range", "bytes=0-1\x00"), ("If-None-Match", '"a\x01b"'),
+                                           ("Accept-Encoding", "gzip" + " " * 9000), ("X-API-Key", "k\x7f")])
+def test_a_read_header_with_control_characters_or_too_long_is_a_400_naming_it(client, path, header, value):
+    response = client.get(path, headers={header: value})
+    check(path, response)
+    assert response.status_code == 400
+    assert header.encode() in response.content
