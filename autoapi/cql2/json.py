@@ -176,7 +176,7 @@ def _spatial(value):
 
 def _points(geometry, depth: int):
     """Every coordinate pair of a GeoJSON geometry (to bound it); PostGIS checks the rest."""
-    if depth > nodes.MAX_DEPTH:
+    if depth > limit("FILTER_MAX_DEPTH"):
         raise CQL2Error("the geometry is nested too deeply")
     if isinstance(geometry, dict) and geometry.get("type") == "GeometryCollection":
         for member in geometry.get("geometries") or []:

@@ -21,8 +21,6 @@ COMPARISONS = ("=", "<>", "<", "<=", ">", ">=")
 SPATIAL = ("s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "s_touches", "s_overlaps",
            "s_crosses")
 TEMPORAL = ("t_before", "t_after", "t_equals", "t_intersects", "t_disjoint", "t_during")
-MAX_DEPTH = 20  # default of FILTER_MAX_DEPTH: nested AND/OR/NOT (and CASEI) beyond this is refused
-MAX_TERMS = 250  # default of FILTER_MAX_CONDITIONS: predicates in one filter
 
 
 @dataclass(frozen=True)
