@@ -170,7 +170,9 @@ class CacheControlMiddleware:
 # API keys): each is bounded here, before any view or cache reads it.
 READ_HEADERS = ("Range", "If-Range", "If-None-Match", "If-Modified-Since", "Accept", "Accept-Encoding", "X-API-Key",
                 "Authorization")
-MAX_HEADER_LENGTH = 8190  # gunicorn's limit_request_field_size: the same bound with or without it
+# gunicorn refuses the same itself (limit_request_field_size, and RFC 9110 5.5's characters): the
+# bound holds under any server (runserver, the embedded demo, another WSGI server).
+MAX_HEADER_LENGTH = 8190
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a field value holds no control character but tab (RFC 9110, 5.5)
 
 

@@ -209,11 +209,14 @@ def _uncased(operand):
 # and two enums, two arrays or two "text form" types (inet, macaddr) only when of the same type:
 # otherwise there is no operator (42883), which must be the client's 400, found before the query.
 COMPARABLE_FAMILIES = ({"integer", "number", "float"}, INSTANT_KINDS, {"text"}, {"boolean"}, {"time"}, {"uuid"})
+COMPARABLE_BASE_TYPES = ({"inet", "cidr"}, {"bit", "varbit"})  # cidr is an inet, bit(n) a varbit, to PostgreSQL
 
 
 def _comparable(a: Column, b: Column) -> bool:
     kind_a, kind_b = type_info(a).kind, type_info(b).kind
     if any(kind_a in family and kind_b in family for family in COMPARABLE_FAMILIES):
+        return True
+    if any(a.base_type in family and b.base_type in family for family in COMPARABLE_BASE_TYPES):
         return True
     return kind_a == kind_b and a.type == b.type
 
