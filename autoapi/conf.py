@@ -93,7 +93,7 @@ DEFAULTS = {
     "EXPORT_CACHE_DIR": "",
     "EXPORT_CACHE_MB": 2048,
     # Bad input (README: "Bad input", autoapi/limits.py): how much one request may ask for; beyond,
-    # a 400 naming the parameter. CQL2 nesting of AND/OR/NOT and CASEI (at most 100), predicates
+    # a 400 naming the parameter. CQL2 nesting of AND/OR/NOT and CASEI (at most 30), predicates
     # in one filter, values in an IN list (CQL2's IN and ?<column>__in=), % wildcards in one LIKE
     # pattern, and words in ?search= (each an OR over every text column).
     "FILTER_MAX_DEPTH": 20,

@@ -72,7 +72,8 @@ def test_a_deep_filter_is_a_400_page_in_the_catalog_and_json_in_the_api(client, 
 
 def test_casei_nesting_counts_as_depth(client):
     assert client.get("/api/public/big_2500/?filter=" + quote("CASEI(label) = 'ROW 0001'")).status_code == 200
-    api_400(client, "/api/public/big_2500/?filter=" + quote("CASEI(" * 21 + "label" + ")" * 21 + " = 'a'"), "filter")
+    body = api_400(client, "/api/public/big_2500/?filter=" + quote("CASEI(" * 21 + "label" + ")" * 21 + " = 'a'"), "filter")
+    assert "nested 21 levels deep" in body["detail"]  # counted at parse time, before any walk over it
 
 
 def test_columns_of_one_kind_without_a_common_operator_are_a_400(client):
@@ -173,3 +174,24 @@ def test_a_read_header_with_control_characters_or_too_long_is_a_400_naming_it(cl
     assert response.status_code == 400
     assert header.encode() in response.content
 
+
+
+def _alternating(depth: int) -> str:
+    text = "id = 1"
+    for level in range(depth - 1):
+        text = f"(id = 2 {'AND' if level % 2 else 'OR'} {text})"
+    return text
+
+
+@pytest.mark.parametrize("cql", ["NOT (" * 30 + "id = 1" + ")" * 30, _alternating(31),
+                                 "NOT (" * 29 + "(id = 1 OR id IN (" + ",".join(["2"] * 1000) + "))" + ")" * 29,
+                                 "NOT (" * 31 + "id = 1" + ")" * 31])
+@pytest.mark.parametrize("surface", ["/api/public/big_2500/", "/catalog/public/big_2500/", "/catalog/public/big_2500/-/facets"])
+def test_the_depth_ceiling_is_within_what_every_walk_can_take(client, settings, cql, surface):
+    """FILTER_MAX_DEPTH is capped at 30 whatever the setting: every walk over a filter that deep (to
+    SQL, to words, to the page) still runs (at 50, Django's SQL compiler ran out of stack); one level
+    more is a 400."""
+    settings.PORTAL = {**settings.PORTAL, "FILTER_MAX_DEPTH": 1000000}
+    response = client.get(surface + "?filter=" + quote(cql))
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert response.status_code == (400 if cql.count("NOT") == 31 else 200), body[:300]
