@@ -418,6 +418,16 @@ def test_ogc_parameters(client, path, query):
     get(client, path, query)
 
 
+@settings(FUZZ, max_examples=250)
+@given(path=st.sampled_from(DOWNLOADS),
+       query=st.dictionaries(st.sampled_from(["filter", "search", "id", "id__in", "label", "offset", "cursor", "fields",
+                                              "ordering", "expand", "format", "filter-lang"]), HOSTILE, max_size=2))
+def test_downloads(client, path, query):
+    """Whole-relation downloads (streamed, or stored once per data version) with hostile parameters."""
+    path, _, fixed = path.partition("?")
+    get(client, path, {**dict(parse_qs(fixed)), **query})
+
+
 @settings(FUZZ, max_examples=500)
 @given(path=st.sampled_from(DOWNLOADS + ["/api/public/big_2500/", "/api/public/single_pk/1/", "/catalog/public/big_2500/",
                                          "/ogc/collections/public.places_latlon/items", "/api/public/places_latlon/tiles/2/1/1.mvt",
