@@ -411,6 +411,20 @@ def test_catalog_pages_and_fragments(client, path, query):
     get(client, path, query)
 
 
+@settings(FUZZ, max_examples=200)
+@given(column=st.sampled_from(["id", "label", "grp", "amount", "created", "nope", ""]),
+       lookup=st.sampled_from(["exact", "in", "range", "icontains", "isnull", "gt", "year", "regex", "nope", ""]),
+       value=HOSTILE, negate=st.sampled_from(["", "1"]), grouped=st.sampled_from(["", "1"]),
+       query=st.dictionaries(st.sampled_from(["filter", "id", "label", "id__in", "label__icontains!", "offset"]),
+                             st.one_of(HOSTILE, mutated_text_filters().map(lambda case: case[1])), max_size=2))
+def test_catalog_add_filter_form(client, column, lookup, value, negate, grouped, query):
+    """The add-a-filter form: a column, a condition, a value, and the page's other parameters (``query``),
+    which an OR group merges with the new filter into CQL2."""
+    get(client, "/catalog/public/big_2500/-/filter", {"column": column, "lookup": lookup, "value": value,
+                                                      "negate": negate, "or": grouped,
+                                                      "query": urlencode(query, quote_via=quote)})
+
+
 @settings(FUZZ, max_examples=400)
 @given(path=st.sampled_from(OGC_PATHS),
        query=st.dictionaries(st.sampled_from(OGC_PARAMETERS), st.one_of(HOSTILE, GEOMETRIES, DATES), max_size=3))
