@@ -190,7 +190,8 @@ def parse_key(segment: str, size: int) -> list[str]:
     try:
         values = decode_key(segment)
     except ValueError:
-        raise BadRequest("the key in the URL is not validly encoded (see the README on tilde encoding)") from None
+        raise BadRequest("the key in the URL is not validly encoded (see the README on tilde encoding)",
+                         parameter="key") from None
     if any("\x00" in value for value in values):  # ~00: PostgreSQL stores no NUL, psycopg2 sends none
         raise NotFound("no row has this key (no PostgreSQL value holds a NUL character)")
     if len(values) != size:

@@ -180,7 +180,7 @@ def hostile_input(request) -> BadRequest | None:
     """What is wrong with the request's bytes, or None: a NUL in the path or the query string, a
     control character in, or an overlong, header the portal reads."""
     if "\x00" in request.path:
-        return BadRequest("the path holds a NUL byte (%00), which no name or key can contain")
+        return BadRequest("the path holds a NUL byte (%00), which no name or key can contain", parameter="path")
     for name, values in request.GET.lists():
         if "\x00" in name or any("\x00" in value for value in values):
             shown = name.replace(chr(0), "%00")

@@ -147,7 +147,7 @@ def _print_statuses():
 
 
 def check(path: str, response, what=None) -> None:
-    """Never a 5xx, never a traceback; a 400 in its surface's form."""
+    """Never a 5xx, never a traceback; a 400 in its surface's form (naming what was wrong, on the API)."""
     body = _body(response)
     status = response.status_code
     STATUSES[("/".join(path.split("/")[:2]) + ("/tiles" if "/tiles/" in path else ""), status)] += 1
@@ -157,7 +157,10 @@ def check(path: str, response, what=None) -> None:
         return
     content_type = response.get("Content-Type", "")
     if path.startswith("/api/"):
-        assert "detail" in json.loads(body), (path, what, body[:300])
+        document = json.loads(body)
+        assert "detail" in document, (path, what, body[:300])
+        # ... naming what was wrong: a parameter, a header, the key or the path.
+        assert {"parameter", "parameters", "header", "errors"} & set(document), (path, what, body[:300])
     elif path.startswith("/ogc"):
         document = json.loads(body)
         assert "code" in document and "description" in document, (path, what, body[:300])
