@@ -186,12 +186,15 @@ def _alternating(depth: int) -> str:
 @pytest.mark.parametrize("cql", ["NOT (" * 30 + "id = 1" + ")" * 30, _alternating(31),
                                  "NOT (" * 29 + "(id = 1 OR id IN (" + ",".join(["2"] * 1000) + "))" + ")" * 29,
                                  "NOT (" * 31 + "id = 1" + ")" * 31])
-@pytest.mark.parametrize("surface", ["/api/public/big_2500/", "/catalog/public/big_2500/", "/catalog/public/big_2500/-/facets"])
+@pytest.mark.parametrize("surface", ["/api/public/big_2500/", "/api/public/big_2500/?group_by=grp&",
+                                     "/api/public/big_2500/?limit=all&format=csv&", "/catalog/public/big_2500/",
+                                     "/catalog/public/big_2500/-/facets", "/ogc/collections/public.places_latlon/items",
+                                     "/api/public/places_latlon/tiles/2/1/1.mvt"])
 def test_the_depth_ceiling_is_within_what_every_walk_can_take(client, settings, cql, surface):
     """FILTER_MAX_DEPTH is capped at 30 whatever the setting: every walk over a filter that deep (to
     SQL, to words, to the page) still runs (at 50, Django's SQL compiler ran out of stack); one level
     more is a 400."""
     settings.PORTAL = {**settings.PORTAL, "FILTER_MAX_DEPTH": 1000000}
-    response = client.get(surface + "?filter=" + quote(cql))
+    response = client.get(surface + ("" if surface.endswith("&") else "?") + "filter=" + quote(cql))
     body = b"".join(response.streaming_content) if response.streaming else response.content
-    assert response.status_code == (400 if cql.count("NOT") == 31 else 200), body[:300]
+    assert response.status_code in ((400,) if cql.count("NOT") == 31 else (200, 204)), body[:300]
