@@ -6,6 +6,7 @@ CASEI around one), or plain values: ``str``, ``Number`` (the literal's exact tex
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -202,7 +203,7 @@ def bounded(node):
             raise CQL2Error(f"an IN list has {len(predicate.items)} values; at most {limit('FILTER_MAX_LIST')} are allowed")
         if isinstance(predicate, Like):
             pattern = predicate.pattern.operand if isinstance(predicate.pattern, CaseInsensitive) else predicate.pattern
-            wildcards = pattern.count("%") if isinstance(pattern, str) else 0
+            wildcards = re.sub(r"\\.", "", pattern).count("%") if isinstance(pattern, str) else 0  # \% is no wildcard
             if wildcards > limit("LIKE_MAX_WILDCARDS"):
                 raise CQL2Error(f"a LIKE pattern has {wildcards} % wildcards; at most {limit('LIKE_MAX_WILDCARDS')} are allowed")
     return node

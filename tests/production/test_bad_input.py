@@ -198,3 +198,8 @@ def test_the_depth_ceiling_is_within_what_every_walk_can_take(client, settings, 
     response = client.get(surface + ("" if surface.endswith("&") else "?") + "filter=" + quote(cql))
     body = b"".join(response.streaming_content) if response.streaming else response.content
     assert response.status_code in ((400,) if cql.count("NOT") == 31 else (200, 204)), body[:300]
+
+
+def test_escaped_percent_signs_are_no_wildcards(client):
+    literal = "label LIKE '" + "\\%" * 20 + "%'"  # twenty literal % and one wildcard
+    assert client.get("/api/public/big_2500/?filter=" + quote(literal)).status_code == 200
