@@ -23,6 +23,7 @@ import base64
 import collections
 import http.client
 import json
+import os
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -34,7 +35,13 @@ from hypothesis import strategies as st
 from tests.conftest import HAS_POSTGIS
 from tests.production.support import portal_server
 
-FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=True,
+def examples(count: int) -> int:
+    """``count`` times PORTAL_FUZZ_SCALE (default 1): a longer hunt, e.g. PORTAL_FUZZ_SCALE=10; with
+    PORTAL_FUZZ_RANDOM=1 it draws other examples than the suite's (pytest's --hypothesis-seed=N replays)."""
+    return max(1, int(count * float(os.environ.get("PORTAL_FUZZ_SCALE", "1"))))
+
+
+FUZZ = settings(deadline=None, derandomize="PORTAL_FUZZ_RANDOM" not in os.environ, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
@@ -194,7 +201,7 @@ def concrete(path: str, segment: str = "1") -> str:
             .replace("{collectionId}", "public.places_latlon").replace("{z}", "2").replace("{x}", "1").replace("{y}", "1"))
 
 
-@settings(FUZZ, max_examples=1000)
+@settings(FUZZ, max_examples=examples(1000))
 @given(data=st.data())
 def test_every_documented_parameter(client, data):
     path, parameters = data.draw(st.sampled_from(openapi_operations(client)), label="path")
@@ -283,7 +290,7 @@ def _raw(payload_text: str) -> str:
     return base64.urlsafe_b64encode(payload_text.encode()).decode().rstrip("=")
 
 
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=examples(500))
 @example(case=RawCursor("/api/public/big_2500/", "amount", _raw('{"o":"amount,id","v":[Infinity,5]}')), surface="api")
 @example(case=RawCursor("/api/public/big_2500/", "", _raw('{"o":"id","v":[-Infinity]}')), surface="api")
 @example(case=RawCursor("/api/public/big_2500/", "", _raw('{"o":"id","v":[Infinity]}')), surface="ogc")
@@ -392,7 +399,7 @@ def get_filtered(client, url: str, surface: str, query: dict):
     return get(client, url, query)
 
 
-@settings(FUZZ, max_examples=600)
+@settings(FUZZ, max_examples=examples(600))
 @example(case=("/api/public/types_text/", '{"op":"=","args":[{"property":"t"},"a\\u0000b"]}', "cql2-json", "api"))
 @example(case=("/api/public/big_2500/", "NOT (" * 700 + "id = 1" + ")" * 700, "cql2-text", "catalog"))
 @example(case=("/api/public/types_text/", "CASEI(" * 2000 + "t" + ")" * 2000 + " = 'a'", "cql2-text", "catalog"))
@@ -411,14 +418,14 @@ def test_real_filters_mutated(client, case):
 # -- the catalog, OGC, downloads and headers ------------------------------------------------------
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=examples(300))
 @given(path=st.sampled_from(CATALOG_PAGES),
        query=st.dictionaries(st.sampled_from(CATALOG_PARAMETERS), HOSTILE, max_size=3))
 def test_catalog_pages_and_fragments(client, path, query):
     get(client, path, query)
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=examples(200))
 @given(column=st.sampled_from(["id", "label", "grp", "amount", "created", "nope", ""]),
        lookup=st.sampled_from(["exact", "in", "range", "icontains", "isnull", "gt", "year", "regex", "nope", ""]),
        value=HOSTILE, negate=st.sampled_from(["", "1"]), grouped=st.sampled_from(["", "1"]),
@@ -432,14 +439,14 @@ def test_catalog_add_filter_form(client, column, lookup, value, negate, grouped,
                                                       "query": urlencode(query, quote_via=quote)})
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=examples(400))
 @given(path=st.sampled_from(OGC_PATHS),
        query=st.dictionaries(st.sampled_from(OGC_PARAMETERS), st.one_of(HOSTILE, GEOMETRIES, DATES), max_size=3))
 def test_ogc_parameters(client, path, query):
     get(client, path, query)
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=examples(250))
 @given(path=st.sampled_from(DOWNLOADS),
        query=st.dictionaries(st.sampled_from(["filter", "search", "id", "id__in", "label", "offset", "cursor", "fields",
                                               "ordering", "expand", "format", "filter-lang"]), HOSTILE, max_size=2))
@@ -449,7 +456,7 @@ def test_downloads(client, path, query):
     get(client, path, {**dict(parse_qs(fixed)), **query})
 
 
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=examples(500))
 @given(path=st.sampled_from(DOWNLOADS + ["/api/public/big_2500/", "/api/public/single_pk/1/", "/catalog/public/big_2500/",
                                          "/ogc/collections/public.places_latlon/items", "/api/public/places_latlon/tiles/2/1/1.mvt",
                                          "/api/public/big_2500/?group_by=grp", "/api/"]),
@@ -468,7 +475,7 @@ def real_server(tmp_path_factory):
         yield server
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=examples(200))
 @given(data=st.data())
 def test_over_real_http(real_server, client, data):
     """The same hostile values byte for byte through gunicorn: what the server and the WSGI layer
