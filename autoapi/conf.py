@@ -107,6 +107,15 @@ DEFAULTS = {
     # served files going first (0 turns the cache off).
     "EXPORT_CACHE_DIR": "",
     "EXPORT_CACHE_MB": 2048,
+    # Bad input (README: "Bad input", autoapi/limits.py): how much one request may ask for; beyond,
+    # a 400 naming the parameter. CQL2 nesting of AND/OR/NOT and CASEI (at most 30), predicates
+    # in one filter, values in an IN list (CQL2's IN and ?<column>__in=), % wildcards in one LIKE
+    # pattern, and words in ?search= (each an OR over every text column).
+    "FILTER_MAX_DEPTH": 20,
+    "FILTER_MAX_CONDITIONS": 250,
+    "FILTER_MAX_LIST": 1000,
+    "LIKE_MAX_WILDCARDS": 10,
+    "SEARCH_MAX_WORDS": 8,
 }
 JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 

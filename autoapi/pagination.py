@@ -39,6 +39,9 @@ class Window:
         return queryset[self.offset : self.offset + self.limit]
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 def non_negative_int(params, name: str, default: int) -> int:
     """``params[name]`` as a whole number >= 0 (``default`` when absent or empty), else a 400."""
     raw = params.get(name)
@@ -50,6 +53,8 @@ def non_negative_int(params, name: str, default: int) -> int:
         raise BadRequest(f"{name} must be a whole number", parameter=name) from None
     if value < 0:
         raise BadRequest(f"{name} must not be negative", parameter=name)
+    if value > BIGINT_MAX:  # PostgreSQL's LIMIT and OFFSET are bigints
+        raise BadRequest(f"{name} must be at most {BIGINT_MAX}", parameter=name)
     return value
 
 

@@ -44,6 +44,17 @@ def is_filtered(params) -> bool:
     return any(name not in RESERVED_PARAMETERS or name in SELECTING_PARAMETERS for name in params)
 
 
+# Reserved parameters whose values are names the snapshot knows or words of a fixed list, checked
+# before any query: PostgreSQL never sees their text as a value.
+NAMING_PARAMETERS = frozenset({"format", "limit", "fields", "ordering", "expand", "group_by", "aggregate", "filter-lang"})
+
+
+def value_parameters(params) -> tuple[str, ...]:
+    """The query parameters whose values reach PostgreSQL as values (filters, ``filter``,
+    ``cursor``, ``offset``, ``having``...): the ones a data error can only have come from."""
+    return tuple(name for name in params if name not in NAMING_PARAMETERS)
+
+
 def build_plan(view, renderer, key: tuple) -> PagePlan:
     """The plan of ``view.request`` in ``renderer``'s format (``view``: a RelationViewSet)."""
     request, relation = view.request, view.relation
