@@ -2,7 +2,7 @@
 the plan cache (``plans``) and the count estimates (``pagination``).
 
 Each ``BytesCache`` has a byte budget read from a setting (``PAGE_CACHE_MB``, ``PLAN_CACHE_MB``,
-``COUNT_CACHE_MB``; README, "Memory"): an entry counts the size its owner gives it (a body's
+``COUNT_CACHE_MB``; docs/operations.md, "Memory"): an entry counts the size its owner gives it (a body's
 length, a plan's SQL and parameters, from ``sys.getsizeof``: exact for ``str`` and ``bytes``,
 cheap) plus its key's strings and a fixed overhead, and the least recently used entries go as
 soon as the sum would pass the budget. Every entry expires: an expired one is dropped when it is

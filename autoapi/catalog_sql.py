@@ -34,7 +34,7 @@ view_reads(view, oid) AS (
     WHERE d.refobjid <> r.ev_class
 )"""
 
-# Row security may hide rows of relation ``c`` from the role (README, "Permissions and versions"):
+# Row security may hide rows of relation ``c`` from the role (docs/operations.md, "Permissions and versions"):
 # for a table, PostgreSQL's own row_security_active() (on, and the role is not the owner unless
 # FORCE, not BYPASSRLS, not a superuser); for a view, row security is on for any table it reads,
 # at any depth (whoever it applies to: the role for a security_invoker view, else the view's
@@ -154,7 +154,7 @@ JOIN pg_class parent ON parent.oid = tree.parentrelid
 ORDER BY tree.root, tree.level, c.relname
 """
 
-# Who sees what (README, "Permissions and versions"), as parts of the fingerprint: so a change
+# Who sees what (docs/operations.md, "Permissions and versions"), as parts of the fingerprint: so a change
 # makes a new snapshot version, hence new data tags (``dataversion.py``), new stored-download
 # names, page-cache keys and validators. For every relation of ``closure`` (the published ones
 # and all they read): its owner (who bypasses row security; whose rights a view uses), row

@@ -5,7 +5,7 @@ portal`` runs only these. Two groups:
 
 - ``check_settings`` (no database): every ``PORTAL`` value has the right type and a sane range.
 - ``check_published_database``: the published database answers, publishes something, and the
-  portal's role is as harmless as the README asks (no superuser, no CREATE, no write privilege).
+  portal's role is as harmless as docs/setup.md asks (no superuser, no CREATE, no write privilege).
   It connects, so it is not tagged ``database`` (Django runs those only with ``--database``): a
   portal whose database cannot be reached is misconfigured, and plain ``manage.py check`` says so.
 
@@ -74,7 +74,7 @@ _MINIMUM = {
     "COUNT_CACHE_MB": 0,
 }
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-SETTINGS_TABLE = "See the settings table in README.md."
+SETTINGS_TABLE = "See the settings table in docs/configuration.md."
 
 
 def _error(msg, hint, id):
@@ -84,7 +84,7 @@ def _error(msg, hint, id):
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     configured = getattr(settings, "PORTAL", {})
     if not isinstance(configured, dict):
-        return [_error("settings.PORTAL must be a dict", "See README, Configuration.", "autoapi.E010")]
+        return [_error("settings.PORTAL must be a dict", "See docs/configuration.md.", "autoapi.E010")]
     messages = _unknown_names(configured)
     values = {name: portal_setting(name) for name in DEFAULTS}
     type_errors = _type_errors(values)
@@ -162,7 +162,7 @@ def _fair_share_problems(values: dict) -> list[checks.CheckMessage]:
 
     from portal.fairshare.clients import key_problems
 
-    hint = "See README, Fair share."
+    hint = "See docs/operations.md, Fair share."
     problems = []
     if values["CLIENT_POOL_SHARE"] > 1:
         problems.append(f"PORTAL['CLIENT_POOL_SHARE'] is {values['CLIENT_POOL_SHARE']}; it is a share of the "

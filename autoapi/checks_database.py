@@ -1,6 +1,6 @@
 """The system check of the published database (``autoapi.checks`` registers it; its docstring
 lists every id): the database answers, publishes something (and says what it left out), and the
-portal's role is as harmless as the README asks (no superuser, no CREATE, no write privilege)."""
+portal's role is as harmless as docs/setup.md asks (no superuser, no CREATE, no write privilege)."""
 from __future__ import annotations
 
 import psycopg2
@@ -104,7 +104,7 @@ def _publishing_messages(facts: dict, schemas: list[str]) -> list[checks.CheckMe
         scope = f"in the schemas {', '.join(schemas)}" if schemas else "in any schema it may use"
         messages.append(checks.Warning(
             f"the role {facts['role']!r} can read no table or view {scope}: the portal publishes nothing",
-            hint="GRANT USAGE ON SCHEMA ... and GRANT SELECT ON ... TO the role (README, Serving your own "
+            hint="GRANT USAGE ON SCHEMA ... and GRANT SELECT ON ... TO the role (docs/setup.md, Serving your own "
                  "database), or fix PORTAL_SCHEMAS.",
             obj="DATABASE_URL", id="autoapi.W001",
         ))
@@ -125,7 +125,7 @@ def _role_messages(facts: dict) -> list[checks.CheckMessage]:
         messages.append(checks.Warning(
             f"the role {role!r} is a superuser: it reads (and publishes) everything, and nothing but the "
             "portal's session settings keeps it from writing",
-            hint="Connect as a role that can only SELECT (README, Serving your own database).",
+            hint="Connect as a role that can only SELECT (docs/setup.md, Serving your own database).",
             obj="DATABASE_URL", id="autoapi.W002",
         ))
     if creatable:

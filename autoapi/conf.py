@@ -9,7 +9,7 @@ import os
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-# Every portal setting: its default, and what it means (README, "Configuration", says the same
+# Every portal setting: its default, and what it means (docs/configuration.md says the same
 # for operators; a test checks that each is documented there). Each is read from the environment
 # variable PORTAL_<NAME> by ``portal_settings_from_environment`` (portal/settings.py), parsed as
 # its default's type: a comma-separated list, an integer, a number, on/off, or text.
@@ -29,7 +29,7 @@ DEFAULTS = {
     "PREVIEW_ROWS": 20,
     # Counts are exact up to this many rows, then the planner's estimate (marked as such).
     "EXACT_COUNT_THRESHOLD": 10000,
-    # LISTEN on this channel and refresh at once on a NOTIFY (README: "Following the schema live");
+    # LISTEN on this channel and refresh at once on a NOTIFY (docs/downloads.md: "Following the schema live");
     # empty turns the listener off. Polling works without it.
     "NOTIFY_CHANNEL": "portal_schema_changed",
     # Seconds browsers, proxies and CDNs may reuse a successful answer (Cache-Control max-age).
@@ -43,12 +43,12 @@ DEFAULTS = {
     "MAP_TILE_URL": "",
     "MAP_TILE_ATTRIBUTION": "",
     # A JSON file of titles, licenses, publisher and contact for /data.json and the catalog
-    # (README: "Metadata file"); empty means none.
+    # (docs/catalog.md: "Metadata file"); empty means none.
     "METADATA_FILE": "",
     # Seconds a read replica whose connection failed is left out before it is tried again
     # (its requests go to the primary meanwhile).
     "REPLICA_RETRY_SECONDS": 5.0,
-    # Fair share (README: "Fair share"). Requests per client per window (0: no limit), and the
+    # Fair share (docs/operations.md: "Fair share"). Requests per client per window (0: no limit), and the
     # window in seconds: 600 a minute is ten a second, far above a person browsing the catalog.
     "RATE_LIMIT": 600,
     "RATE_LIMIT_WINDOW": 60,
@@ -58,7 +58,7 @@ DEFAULTS = {
     "PROCESS_DOWNLOADS": 2,
     # Requests one client may have in flight at once (pages, downloads, catalog; 429 beyond), and
     # the share of a process's DB_CONNECTIONS one client may hold when its requests take long or
-    # fewer than a quarter of them are free (429 beyond; 0: no share kept). README, "Fair share".
+    # fewer than a quarter of them are free (429 beyond; 0: no share kept). docs/operations.md, "Fair share".
     "CLIENT_REQUESTS": 8,
     "CLIENT_POOL_SHARE": 0.25,
     # redis://host:6379/0: the counters are shared by every process and host; empty: per process.
@@ -77,7 +77,7 @@ DEFAULTS = {
     # (autoapi/responsecache.py), keyed by the schema snapshot and the URL; 0 turns it off.
     "CATALOG_CACHE_SECONDS": 30.0,
     "API_CACHE_SECONDS": 2.0,
-    # MiB each process's in-memory caches may hold (autoapi/boundedcache.py; README, "Memory"):
+    # MiB each process's in-memory caches may hold (autoapi/boundedcache.py; docs/operations.md, "Memory"):
     # those answers, the plans of list requests and tiles, and the planner's count estimates. The
     # least recently used entries go first; 0 keeps nothing.
     "PAGE_CACHE_MB": 16,
@@ -87,10 +87,10 @@ DEFAULTS = {
     # server), shared by all its request threads (portal/pgpool); a request waits for a free one.
     "DB_CONNECTIONS": 8,
     # Whole-relation downloads one process streams at once, each on a connection of its own: the
-    # bound on PostgreSQL connections (README: "Slow clients"), whatever PROCESS_DOWNLOADS says;
+    # bound on PostgreSQL connections (docs/operations.md: "Slow clients"), whatever PROCESS_DOWNLOADS says;
     # the next download is a 503 with Retry-After.
     "EXPORT_CONNECTIONS": 8,
-    # The catalog's facets (README: "Facets and charts"): milliseconds each facet's query may run
+    # The catalog's facets (docs/catalog.md: "Facets and charts"): milliseconds each facet's query may run
     # (a facet that runs out says so; the page does not wait for it), values shown per facet, and
     # how many facets a relation page shows by itself (0: none; more are a click away).
     "FACET_TIME_LIMIT_MS": 200,
@@ -107,7 +107,7 @@ DEFAULTS = {
     # served files going first (0 turns the cache off).
     "EXPORT_CACHE_DIR": "",
     "EXPORT_CACHE_MB": 2048,
-    # Bad input (README: "Bad input", autoapi/limits.py): how much one request may ask for; beyond,
+    # Bad input (docs/operations.md: "Bad input", autoapi/limits.py): how much one request may ask for; beyond,
     # a 400 naming the parameter. CQL2 nesting of AND/OR/NOT and CASEI (at most 30), predicates
     # in one filter, values in an IN list (CQL2's IN and ?<column>__in=), % wildcards in one LIKE
     # pattern, and words in ?search= (each an OR over every text column).

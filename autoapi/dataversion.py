@@ -8,9 +8,9 @@ database's statistics reset time and the postmaster's start time (a reset or a c
 counters, which could otherwise climb back to the same values over different data), and the
 schema snapshot's version, which includes who may see what (view definitions, row security and
 policies, grants, ownership, role membership: ``catalog_sql.PERMISSIONS_PARTS``), so that a
-permission change is a new version of every relation (README, "Permissions and versions").
+permission change is a new version of every relation (docs/operations.md, "Permissions and versions").
 
-What it promises (README, "Data versions"): a committed change shows in the version once the
+What it promises (docs/downloads.md, "Data versions"): a committed change shows in the version once the
 writing session has flushed its statistics (PostgreSQL 15+: at its first transaction end a second
 after its previous flush, or 10 s after it went idle; up to 60 s when the statistics are
 contended) and the watcher has looked again. Aborted transactions move the counters too: a version

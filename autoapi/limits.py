@@ -1,6 +1,6 @@
 """How much one request may ask for: the bounds every parser checks before any work is done.
 
-Each bound is a portal setting (README, "Bad input"); parsers read them through ``limit`` and
+Each bound is a portal setting (docs/operations.md, "Bad input"); parsers read them through ``limit`` and
 answer a 400 naming the parameter when a request goes beyond. Walks over user input that recurse
 (CQL2 into SQL, into text, into words) rely on ``FILTER_MAX_DEPTH``, so it is capped here whatever
 the setting says: a Python stack holds a few dozen levels of them (Django's SQL compiler takes ~20

@@ -1,4 +1,4 @@
-"""Parquet files from PostgreSQL's CSV, in row groups, with bounded memory (README, "Parquet").
+"""Parquet files from PostgreSQL's CSV, in row groups, with bounded memory (docs/downloads.md, "Parquet").
 
 PostgreSQL writes each row as CSV through ``COPY`` (the cells of ``parquet_types.arrow_column``),
 Arrow's C++ CSV reader parses it into typed record batches as it arrives, and ``ParquetWriter``

@@ -1,4 +1,4 @@
-"""The one table from a PostgreSQL type to its Parquet column (README, "Parquet").
+"""The one table from a PostgreSQL type to its Parquet column (docs/downloads.md, "Parquet").
 
 PostgreSQL writes every value into CSV (``COPY``, the fastest way out of it) in a form Arrow's C++
 CSV reader parses straight into the column's type: integers, floats, booleans and decimals as they
@@ -129,7 +129,7 @@ def arrow_column(column: Column) -> ArrowColumn:
     if base == "bool":
         return ArrowColumn("{v}", pa.bool_(), pa.bool_())
     if base == "numeric" and decimal_type(column) is not None:
-        # NaN, which numeric(p,s) allows and no decimal holds, is written as NULL (README).
+        # NaN, which numeric(p,s) allows and no decimal holds, is written as NULL (docs/downloads.md).
         return ArrowColumn("NULLIF({v}, 'NaN')", decimal_type(column), decimal_type(column))
     temporal = _temporal(column)
     if temporal is not None:

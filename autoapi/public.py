@@ -219,7 +219,7 @@ __all__ += ["lookups", "filter_parameter", "column_statistics", "relation_activi
 
 
 def lookups(column: Column) -> tuple[str, ...]:
-    """The lookups ``?<column>__<lookup>=`` accepts for this column (README, "Filters")."""
+    """The lookups ``?<column>__<lookup>=`` accepts for this column (docs/api.md, "Filters")."""
     return type_info(column).lookups
 
 

@@ -155,7 +155,7 @@ class Registry:
 
     def _listen(self):
         """The optional instant path: wake the watcher on ``NOTIFY <channel>`` (an event trigger
-        an admin may install, see README). The fingerprint stays the source of truth, so a lost
+        an admin may install, see docs/downloads.md). The fingerprint stays the source of truth, so a lost
         notification only costs the polling delay."""
         channel = portal_setting("NOTIFY_CHANNEL")
         while not self._stopped.is_set():

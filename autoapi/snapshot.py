@@ -113,7 +113,7 @@ class Relation:
     partitions: tuple[Partition, ...] = ()  # a partitioned table's partitions, depth first
     # Row security may hide some of its rows from the role (catalog_sql.ROW_SECURITY): its
     # statistics (row estimates, pg_stat counters, estimated extents) describe rows the role may
-    # not see, so none is shown and its counts are exact (README, "Permissions and versions").
+    # not see, so none is shown and its counts are exact (docs/operations.md, "Permissions and versions").
     row_security: bool = False
 
     @property

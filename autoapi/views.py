@@ -61,7 +61,7 @@ class StrictParameterBackend:
 
 
 def bound_fan_out(name: str, values: list[str]) -> None:
-    """A 400 for a simple filter that would fan out beyond the limits (README, "Bad input"):
+    """A 400 for a simple filter that would fan out beyond the limits (docs/operations.md, "Bad input"):
     ``?search=`` words (each an OR of ILIKEs over every text column) and ``__in`` lists."""
     base = name.removesuffix(NEGATION_SUFFIX)
     for value in values:
@@ -132,7 +132,7 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
                 response = self.paginator.get_paginated_response(content_type)
         except (DatabaseError, psycopg2.Error) as exc:
             raise self._database_error(exc) from exc
-        # Every format names its file; a whole-relation download is saved, a page shown (README,
+        # Every format names its file; a whole-relation download is saved, a page shown (docs/downloads.md,
         # "Downloads").
         response["Content-Disposition"] = content_disposition(self.relation, renderer.format, plan.window.is_everything)
         return response
@@ -190,7 +190,7 @@ def parse_key(segment: str, size: int) -> list[str]:
     try:
         values = decode_key(segment)
     except ValueError:
-        raise BadRequest("the key in the URL is not validly encoded (see the README on tilde encoding)",
+        raise BadRequest("the key in the URL is not validly encoded (see docs/api.md, Names in paths)",
                          parameter="key") from None
     if any("\x00" in value for value in values):  # ~00: PostgreSQL stores no NUL, psycopg2 sends none
         raise NotFound("no row has this key (no PostgreSQL value holds a NUL character)")

@@ -1,4 +1,4 @@
-"""XLSX workbooks streamed as PostgreSQL writes their rows, with bounded memory (README, "Excel").
+"""XLSX workbooks streamed as PostgreSQL writes their rows, with bounded memory (docs/downloads.md, "Excel").
 
 An XLSX file is a zip of a few small XML parts and one sheet. The sheet's rows come from
 PostgreSQL already written as SpreadsheetML (``xlsx_cells.py``); this module writes the fixed

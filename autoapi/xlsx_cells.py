@@ -1,4 +1,4 @@
-"""The SQL that has PostgreSQL write each row of an XLSX sheet as SpreadsheetML (README, "Excel").
+"""The SQL that has PostgreSQL write each row of an XLSX sheet as SpreadsheetML (docs/downloads.md, "Excel").
 
 One table from a column's type to its cell: numbers as numbers when Excel keeps them exactly (it
 holds 15 significant digits: a ``bigint`` or ``numeric`` with more, NaN and the infinities are

@@ -1,5 +1,5 @@
 """`make bench`'s "memory" section: the workers' resident memory while many distinct large pages
-are served, and after (README, "Memory").
+are served, and after (docs/operations.md, "Memory").
 
 One gunicorn as ``make serve`` runs it (2 workers, the portal's own cache settings: answers kept
 API_CACHE_SECONDS = 2 s within PAGE_CACHE_MB per worker), warmed with other pages first. Then

@@ -40,7 +40,7 @@ class Portal:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PORTAL_", "DATABASE_URL"))}
         # The portal's own defaults (INFO: one JSON log line per request, into the log file).
         env.update(DATABASE_URL=self.database_url, PYTHONUNBUFFERED="1")
-        # The load generators are one client on purpose: no fair-share limits (README, Fair share).
+        # The load generators are one client on purpose: no fair-share limits (docs/operations.md, Fair share).
         env.update(PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0",
                    PORTAL_CLIENT_REQUESTS="0", PORTAL_CLIENT_POOL_SHARE="0")
         # The figures are the work itself, not a repeated URL served from the answer cache.

@@ -1,5 +1,5 @@
 """`make bench`'s "slowheads" section: ``/healthz`` and a page while 250 connections trickle
-request heads (README, "Slow request heads"); and the page throughput of the portal's worker next
+request heads (docs/operations.md, "Slow request heads"); and the page throughput of the portal's worker next
 to plain gthread, to show that reading heads in the poller costs ordinary requests nothing.
 
 - The server ``make serve`` runs on this machine (portal/gunicorn.conf.py: one worker per CPU, 48

@@ -17,7 +17,8 @@ def check_metadata_file(app_configs=None, **kwargs):
     try:
         metadata.read(path)
     except metadata.MetadataError as exc:
-        return [checks.Error(str(exc), hint="Fix the file, or unset PORTAL_METADATA_FILE (README: \"Metadata file\").",
+        return [checks.Error(str(exc), hint="Fix the file, or unset PORTAL_METADATA_FILE "
+                                            "(docs/catalog.md, \"Metadata file\").",
                              id="catalog.E001")]
     return []
 

@@ -4,7 +4,7 @@ its data: who publishes it, whom to contact, under which license, where it comes
 Read by ``catalog.views`` (relation pages), ``catalog.opendata`` (``/data.json``, JSON-LD) and
 ``catalog.checks`` (a broken file is a ``manage.py check`` error). The file is re-read when its
 modification time changes; a file that breaks while the portal runs is logged and ignored (the
-pages fall back to the database's comments), never a 500. The format is in the README::
+pages fall back to the database's comments), never a 500. The format is in docs/catalog.md::
 
     {"site": {"title": ..., "description": ..., "publisher": ..., "contact": {"name": ..., "email": ...},
               "license": ..., "source": ..., "keywords": [...]},

@@ -12,7 +12,7 @@ chunk at fast levels, each chunk flushed (gzip ``Z_SYNC_FLUSH``, zstd ``FLUSH_BL
 ``flush``) so the client receives data as PostgreSQL produces it and memory stays constant. A
 stream whose source fails mid-way is never finished: the compressed body then lacks its trailer
 (gzip CRC and length, zstd frame end, brotli last block), one more sign of truncation besides the
-missing final chunk of the chunked transfer encoding (README, "Downloads").
+missing final chunk of the chunked transfer encoding (docs/downloads.md, "Downloads").
 
 Why not django-http-compression: it streams gzip at level 6 (six times the CPU of level 1 on the
 flights CSV, which would slow exports), does not know ``application/x-ndjson``, and adds a random
@@ -49,7 +49,7 @@ COMPRESSIBLE = re.compile(
 )
 # Pages: good ratios for little CPU (brotli 4 and zstd 3 are Cloudflare's defaults).
 PAGE_LEVELS = {"gzip": 6, "br": 4, "zstd": 3}
-# Streams: fast levels, so that a compressed CSV export keeps up with COPY (README, "Benchmarks").
+# Streams: fast levels, so that a compressed CSV export keeps up with COPY (docs/benchmarks.md).
 STREAM_LEVELS = {"gzip": 1, "br": 1, "zstd": 3}
 
 

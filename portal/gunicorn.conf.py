@@ -1,6 +1,6 @@
 """gunicorn settings for the portal: ``gunicorn -c portal/gunicorn.conf.py portal.wsgi:application``.
 
-Every value comes from the environment (see README, "Production"):
+Every value comes from the environment (see docs/operations.md):
 
 | variable | default | what |
 |---|---|---|
@@ -20,7 +20,7 @@ Workers are ``gthread``: the master checks a heartbeat written by each worker's 
 by the request threads, so a long ``?limit=all`` download never trips ``timeout``; a stuck
 worker still does. Pages are bounded by PostgreSQL's statement timeout well below ``timeout``.
 
-Slow clients (README, "Slow clients"): a download holds its request thread for as long as its
+Slow clients (docs/operations.md, "Slow clients"): a download holds its request thread for as long as its
 client reads, so a process has many threads (an idle one costs about 100 KB), while what is
 scarce is bounded separately: PostgreSQL connections (``PORTAL_DB_CONNECTIONS``, shared by all
 threads through portal/pgpool) and running downloads (``PORTAL_EXPORT_CONNECTIONS``, beyond which
@@ -28,7 +28,7 @@ a download is a 503). Keep ``GUNICORN_THREADS`` well above ``PORTAL_EXPORT_CONNE
 serve pages and ``/healthz`` however many downloads run. Idle keep-alive connections hold no
 thread (gthread parks them in its poller).
 
-Slow request heads (README, "Slow request heads"): a connection gets a thread only once its request
+Slow request heads (docs/operations.md, "Slow request heads"): a connection gets a thread only once its request
 head is complete; until then the worker's main loop reads it without blocking, for at most
 ``GUNICORN_HEAD_TIMEOUT`` seconds and ``limit_request_*`` bytes (portal/workers.py).
 """
@@ -60,7 +60,7 @@ bind = [f"{_host}:{_port}"]
 # gthread, with its lingering close moved off the accepting thread (portal/workers.py says why).
 worker_class = "portal.workers.ThreadWorker"
 # One process per CPU: the processes share the CPUs with PostgreSQL, and more of them only adds
-# scheduling delay to every request's tail (README, "Slow clients": 2 x 48 met the latency
+# scheduling delay to every request's tail (docs/operations.md, "Slow clients": 2 x 48 met the latency
 # targets of make loadtest where 4 x 32 and 6 x 32 did not).
 workers = _int("GUNICORN_WORKERS", max(2, min(os.cpu_count() or 1, 8)), minimum=1)
 threads = _int("GUNICORN_THREADS", 48, minimum=1)
@@ -121,7 +121,7 @@ if os.environ.get("PORTAL_LOG_FORMAT", "json").strip().lower() == "json":
 def post_worker_init(worker):
     # Hand the GIL over every 1 ms rather than 5: a short request (/healthz, a small page) waits
     # for it behind the busy threads of its process at each step, so under load its latency is
-    # a multiple of this interval (measured in README, "Slow clients").
+    # a multiple of this interval (measured in docs/operations.md, "Slow clients").
     import gc
     import sys
 

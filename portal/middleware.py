@@ -257,7 +257,7 @@ def hostile_input(request) -> BadRequest | None:
 
 
 class RejectHostileInputMiddleware:
-    """The request's bytes, checked once before any view sees them (README, "Bad input").
+    """The request's bytes, checked once before any view sees them (docs/operations.md, "Bad input").
 
     A NUL byte in the path or the query string: PostgreSQL cannot store NUL in text (psycopg2
     refuses to send it), so no relation name, key or filter value can hold one; rejecting it here

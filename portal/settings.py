@@ -2,7 +2,7 @@
 
 Every portal-specific knob lives in the one ``PORTAL`` dict, named, defaulted and explained in
 ``autoapi/conf.py`` (DEFAULTS) and read through
-``autoapi.conf.portal_setting``; each is documented in README.md (a test checks that).
+``autoapi.conf.portal_setting``; each is documented in docs/configuration.md (a test checks that).
 """
 import os
 import secrets
@@ -79,7 +79,7 @@ def database_entry(url: str) -> dict:
     entry["OPTIONS"]["options"] = " ".join(
         [
             entry["OPTIONS"].get("options", ""),
-            # Read-only at the session level: the second of the three guarantees (README).
+            # Read-only at the session level: the second of the three guarantees (docs/setup.md).
             "-c default_transaction_read_only=on",
             f"-c statement_timeout={PORTAL['STATEMENT_TIMEOUT_MS']}",
             "-c idle_in_transaction_session_timeout=60000",
@@ -111,7 +111,7 @@ def database_entry(url: str) -> dict:
     return entry
 
 
-# Streaming replicas of the published database (README: "Read replicas"): each becomes an alias
+# Streaming replicas of the published database (docs/operations.md: "Read replicas"): each becomes an alias
 # replica_0, replica_1, ... that serves the rows and counts of requests (autoapi/replicas.py); the
 # schema snapshot and everything else stay on the primary ("published").
 DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS", [])
@@ -192,7 +192,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-# Behind a TLS-terminating reverse proxy (README "Production"): PORTAL_HTTPS=1 turns on the HTTPS
+# Behind a TLS-terminating reverse proxy (docs/operations.md): PORTAL_HTTPS=1 turns on the HTTPS
 # redirect, HSTS and trust in the proxy's X-Forwarded-Proto. The proxy MUST set that header itself
 # (overwriting the client's), or a client could claim https.
 PORTAL_HTTPS = env_bool("PORTAL_HTTPS", False)

@@ -3,7 +3,7 @@ taken off the main loop.
 
 ``worker_class = "portal.workers.ThreadWorker"`` in portal/gunicorn.conf.py.
 
-Request heads (README, "Slow request heads"). ``gthread`` hands a new connection to a request
+Request heads (docs/operations.md, "Slow request heads"). ``gthread`` hands a new connection to a request
 thread, which waits for its first bytes and then parses the head with blocking reads and no time
 limit: a client that sends a header line every few seconds and never finishes holds a thread for as
 long as it likes, and 48 such clients per process stopped every page and ``/healthz``. Here a
@@ -172,7 +172,7 @@ class ThreadWorker(gthread.ThreadWorker):
         if unsupported:
             self.heads = None
             self.log.warning("request heads are read in request threads, without a time limit, with %s "
-                             "(README, \"Slow request heads\")", " and ".join(unsupported))
+                             "(docs/operations.md, \"Slow request heads\")", " and ".join(unsupported))
         super().init_process()
 
     def enqueue_req(self, conn):

@@ -9,7 +9,7 @@ from tests.loadtest_clients import DESIGNED
 
 
 def connection_bound(workers: int) -> int:
-    """README, "Slow clients": workers x (DB_CONNECTIONS + EXPORT_CONNECTIONS + 1 LISTEN)."""
+    """docs/operations.md, "Slow clients": workers x (DB_CONNECTIONS + EXPORT_CONNECTIONS + 1 LISTEN)."""
     db = int(os.environ.get("PORTAL_DB_CONNECTIONS") or DEFAULTS["DB_CONNECTIONS"])
     exports = int(os.environ.get("PORTAL_EXPORT_CONNECTIONS") or DEFAULTS["EXPORT_CONNECTIONS"])
     return workers * (db + exports + 1)

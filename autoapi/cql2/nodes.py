@@ -183,7 +183,7 @@ def predicates(node):
 
 
 def bounded(node):
-    """``node`` if it stays within the filter limits (README, "Bad input"), else a CQL2Error.
+    """``node`` if it stays within the filter limits (docs/operations.md, "Bad input"), else a CQL2Error.
 
     Both parsers end here, so a filter is checked once, at parse time, before anything walks it:
     into SQL (``conditions``), into CQL2 text or words for the catalog (``words``), into HTML. Those

@@ -24,7 +24,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
-]  # not temporal-functions: the API's CQL2 has six of its fifteen T_ functions (README)
+]  # not temporal-functions: the API's CQL2 has six of its fifteen T_ functions (docs/ogc.md)
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 
 
@@ -35,7 +35,7 @@ def landing(request, title: str) -> dict:
         "links": [
             *links.self_and_alternate(request),
             links.link(request.build_absolute_uri("/api/schema/"), "service-desc", OPENAPI,
-                       "the portal's OpenAPI document (its REST API; see the README for /ogc/)"),
+                       "the portal's OpenAPI document (its REST API; see docs/ogc.md for /ogc/)"),
             links.link(request.build_absolute_uri("/api/docs/"), "service-doc", HTML, "the API's documentation"),
             links.link(links.url(request, "/conformance"), "conformance", JSON, "conformance classes"),
             links.link(links.url(request, "/collections"), "data", JSON, "the collections"),

@@ -1,6 +1,6 @@
 """Fair share: per-client request rate limits, caps on requests in flight and on a client's share
 of the database connections, caps on concurrent whole-relation downloads, and
-optional API keys that raise a client's limits (README, "Fair share").
+optional API keys that raise a client's limits (docs/operations.md, "Fair share").
 
 - ``store.py``: the counters, in Redis when ``REDIS_URL`` is set (shared by every process and
   host), else in this process's memory; a Redis outage falls back to memory, never an error.

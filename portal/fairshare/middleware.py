@@ -107,7 +107,7 @@ class FairShareMiddleware:
             # shorter keys could be guessed.
             raise ImproperlyConfigured(
                 f"PORTAL_API_KEY_MIN_LENGTH is {portal_setting('API_KEY_MIN_LENGTH')}; it must be at least "
-                f"{MIN_KEY_LENGTH_FLOOR} (README, Fair share)")
+                f"{MIN_KEY_LENGTH_FLOOR} (docs/operations.md, Fair share)")
         self.get_response = get_response
         self.counters = Counters(portal_setting("REDIS_URL"))  # per client: shared through Redis
         self.process = Counters()  # this process's downloads: memory only, by definition

@@ -1,5 +1,5 @@
 """Grouping and aggregates (``?group_by=``, ``?aggregate=``, ``?having=``): every function on every
-type against the same SQL run by PostgreSQL itself, and every rule of the README's "Aggregates"."""
+type against the same SQL run by PostgreSQL itself, and every rule of docs/api.md, "Aggregates"."""
 from __future__ import annotations
 
 import csv

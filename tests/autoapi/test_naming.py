@@ -43,7 +43,7 @@ ENCODED_ALPHABET = re.compile(r"^[A-Za-z0-9_~-]+$")
         ("hy-phen_1", "hy-phen_1"),
         ("é", "~C3~A9"),
         ("📈", "~F0~9F~93~88"),
-        ("2013-01-01 06:00:00+00", "2013-01-01~2006~3A00~3A00~2B00"),  # the README's example
+        ("2013-01-01 06:00:00+00", "2013-01-01~2006~3A00~3A00~2B00"),  # the example in docs/api.md
     ],
 )
 def test_encode_segment_known_values(name, segment):

@@ -1,5 +1,5 @@
 """Parquet downloads read back by pyarrow and by DuckDB, every value of every type of the fixture
-database compared with PostgreSQL's (README, "Parquet"); GeoParquet metadata, GeoPandas's reading
+database compared with PostgreSQL's (docs/downloads.md, "Parquet"); GeoParquet metadata, GeoPandas's reading
 of it against PostGIS's geometries, and GDAL's where gdal-bin has the Parquet driver (Debian 12's
 GDAL 3.6 has not)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Permissions are part of every version (README, "Permissions and versions").
+"""Permissions are part of every version (docs/operations.md, "Permissions and versions").
 
 Each test builds its own schema, tables and views as the superuser, grants them to the reader,
 warms every cache the portal has (API pages with the page cache on, the stored ``?limit=all``
@@ -161,7 +161,7 @@ def check(published: Published, change, *gone: str) -> float:
         assert all(value in text for text in published.texts().values()), value
     change()
     waited = published.changed(gone[0])
-    print(f"{published.name}: the change served after {waited:.2f} s")  # -s shows it (README's figure)
+    print(f"{published.name}: the change served after {waited:.2f} s")  # -s shows it (the figure in docs/operations.md)
     published.assert_nowhere(*gone)
     published.assert_no_304()
     return waited

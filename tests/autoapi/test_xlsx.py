@@ -1,5 +1,5 @@
 """XLSX downloads read back by openpyxl, every value of every type of the fixture database compared
-with PostgreSQL's (README, "Excel"): numbers Excel keeps exactly as numbers, dates and timestamps as
+with PostgreSQL's (docs/downloads.md, "Excel"): numbers Excel keeps exactly as numbers, dates and timestamps as
 dates, the rest as text; no formulas; more rows than a sheet holds refused before anything is sent."""
 from __future__ import annotations
 

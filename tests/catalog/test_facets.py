@@ -176,7 +176,7 @@ def test_downloads_give_each_facets_aggregate_url_and_no_catalog_parameter(clien
     for url in urls:
         response = client.get(url)
         assert response.status_code == 200, url
-        counted = "count_" if "group_by=count&" in url else "count"  # the README's rule for a clash
+        counted = "count_" if "group_by=count&" in url else "count"  # the rule for a clash in docs/api.md
         assert sum(row[counted] for row in response.json()["results"]) == 15
     assert "_facet" not in section  # the API knows no such parameter: the snippets must work as printed
 

@@ -1,4 +1,4 @@
-"""Bad input, case by case (README, "Bad input"): the 500s the security review and the fuzzer
+"""Bad input, case by case (docs/operations.md, "Bad input"): the 500s the security review and the fuzzer
 (test_fuzz.py) found, the fan-out limits and their settings, and the status table for what
 PostgreSQL refuses. Each is a 400 naming the parameter, in the surface's own form."""
 from __future__ import annotations

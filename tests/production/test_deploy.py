@@ -130,7 +130,7 @@ def test_check_deploy_is_clean_behind_https():
 
 
 def test_check_deploy_without_https_names_only_the_tls_settings():
-    """README "Production": plain HTTP (a TLS proxy not declared) leaves exactly W004 and W008."""
+    """docs/operations.md: plain HTTP (a TLS proxy not declared) leaves exactly W004 and W008."""
     proc = _check_deploy(DJANGO_SECRET_KEY=A_REAL_SECRET)
     assert proc.returncode == 0
     found = set(__import__("re").findall(r"\((\w+\.\w+)\)", proc.stdout + proc.stderr))

@@ -1,4 +1,4 @@
-"""The bad-input guarantee, proved by a property-based fuzzer (README, "Bad input").
+"""The bad-input guarantee, proved by a property-based fuzzer (docs/operations.md, "Bad input").
 
 Hostile values are derived from what the portal itself publishes: every parameter of every path
 of the OpenAPI document (``/api/schema/``, the API's lists, rows, tiles and OGC API Features), real

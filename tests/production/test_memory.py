@@ -1,4 +1,4 @@
-"""Memory bounded by bytes (README, "Memory"), over real HTTP against gunicorn: many distinct large
+"""Memory bounded by bytes (docs/operations.md, "Memory"), over real HTTP against gunicorn: many distinct large
 pages grow the workers' resident memory (read from /proc/<pid>/status) by a bounded amount, and
 once the answers expire the workers give the memory back.
 

@@ -256,7 +256,7 @@ def replica():
 
 @pytest.fixture(scope="module")
 def portal(replica, tmp_path_factory):
-    # The export cache off: its writer reads the primary (README, "Data versions and stored
+    # The export cache off: its writer reads the primary (docs/downloads.md, "Data versions and stored
     # downloads"), and these tests show where each live read goes.
     with portal_server(tmp_path_factory.mktemp("replicas"), DATABASE_REPLICA_URLS=replica.reader_url,
                        PORTAL_REPLICA_RETRY_SECONDS="1", GUNICORN_WORKERS="2", GUNICORN_THREADS="4",
