@@ -55,3 +55,17 @@ def test_readme_links_only_to_pages_that_exist():
     assert targets, "README.md links to no page of docs/"
     for target in targets:
         assert (ROOT / target).is_file(), f"README.md links to {target}, which does not exist"
+
+
+def test_the_readme_names_only_settings_that_exist():
+    """Each variable of the README's main settings is read by the code: a PORTAL setting, or read
+    from the environment by portal/settings.py or portal/gunicorn.conf.py."""
+    sources = (ROOT / "portal" / "settings.py").read_text() + (ROOT / "portal" / "gunicorn.conf.py").read_text()
+    table = README[README.index("## Main settings"):]
+    table = table[: table.index("\n## ")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    names = [name for row in rows for name in re.findall(r"`([A-Z_]+)`", row.split("|")[1])]
+    assert len(names) >= 10
+    for name in names:
+        known = name.removeprefix("PORTAL_") in DEFAULTS or f'"{name}"' in sources
+        assert known, f"README.md's main settings name {name}, which the portal does not read"
