@@ -36,6 +36,7 @@ from autoapi.errors import (
     BadRequest, DatabaseUnavailable, PortalError, error_response, is_nul_refusal, translate_database_error,
 )
 from autoapi.ogc.responses import error_response as ogc_error_response
+from catalog.views import error_page
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,9 @@ def is_api(request) -> bool:
 def error_for(request, error: PortalError) -> HttpResponse:
     """JSON for the API (and the health URLs), the catalog's error page for everything else."""
     if is_api(request) and not request.path.startswith(API_PREFIX):
-
         return ogc_error_response(error)  # OGC API's {"code", "description"}
     if is_api(request) or request.path in NEVER_CACHED:
         return error_response(error)
-    from catalog.views import error_page
 
     titles = {
         400: "This request cannot be answered",

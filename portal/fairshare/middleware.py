@@ -48,6 +48,7 @@ from autoapi.web.validators import DOWNLOAD_ADMISSION
 from portal.fairshare.clients import KeyTable, UnknownKey, address_identity, identify, presented_key
 from portal.fairshare.share import PoolShare
 from portal.fairshare.store import Counters
+from catalog.views import error_page
 
 EXEMPT_PATHS = ("/healthz", "/readyz")
 DOWNLOAD_RETRY_AFTER = 10  # seconds: nobody knows when a running download ends; ask again soon
@@ -66,8 +67,6 @@ def refusal(request, error: PortalError, headers: dict) -> HttpResponse:
     elif ogc_responses.is_ogc_json(request):
         response = ogc_responses.error_response(error)
     else:
-        from catalog.views import error_page
-
         response = error_page(request, error.status_code, TITLES[error.status_code], error.detail)
     for name, value in headers.items():
         response[name] = value
