@@ -7,7 +7,7 @@ PG_MAJOR ?= 15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-system install-python install-js static demo serve loadtest test test-debian test-embedded docs bench clean
+.PHONY: install install-system install-python install-js static demo serve loadtest test lint-imports test-debian test-embedded docs bench clean
 
 install: install-system install-python install-js
 
@@ -81,10 +81,16 @@ serve: $(VENV)/.installed-serve static
 loadtest: install static
 	url="$${DATABASE_URL:-$$($(PY) -m portal.embedded start)}" && DATABASE_URL="$$url" $(PY) -m tests.loadtest
 
-# The whole suite: the documentation site built strictly (a broken link or anchor fails it), then
-# the tests on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
-test: install docs test-debian test-embedded
+# The whole suite: the layers checked, the documentation site built strictly (a broken link or
+# anchor fails it), then the tests on Debian's PostgreSQL with PostGIS, then (non-spatial part) on
+# the embedded 18.
+test: install lint-imports docs test-debian test-embedded
 	@echo "Browser screenshots: $(CURDIR)/var/screenshots/"
+
+# The layers of the code (pyproject.toml, [tool.importlinter]): portal -> catalog -> autoapi, and
+# autoapi's own sub-packages, each importing only those below it.
+lint-imports: install-python
+	$(VENV)/bin/lint-imports
 
 test-debian:
 	$(PY) -m tests.harness --server debian -- -q

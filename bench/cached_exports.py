@@ -1,5 +1,5 @@
 """`make bench`'s "cached" section: the whole-relation CSV download of public.flights served from
-the export cache (autoapi/exportcache.py) next to the same download streamed live from
+the export cache (autoapi/freshness/exportcache.py) next to the same download streamed live from
 PostgreSQL by the same portal code, in the same run; target: the stored one at least 5x faster.
 
 Two gunicorns side by side (one worker each): one with the export cache off (every download is a

@@ -67,7 +67,7 @@ def deep_page_cursor_path(session: KeepAlive) -> str | None:
     """The path of page 10,000 of bench.points reached with a ``cursor`` parameter: the cursor a
     client holds after following 9,999 ``next`` links (last id seen: 999,900), made directly with
     the portal's own cursor encoding so that the benchmark need not walk the pages."""
-    from autoapi import cursors
+    from autoapi.query import cursors
 
     last_seen = (DEEP_PAGE - 1) * 100
     return f"/api/bench/points/?limit=100&cursor={cursors.encode('id', f'[{last_seen}]')}"
@@ -244,7 +244,7 @@ def csv_exports(ctx: Context, portal: Portal) -> None:
 
 
 # Each coding the portal streams, with the command line that compresses COPY's output alike (the
-# portal streams gzip at level 1 and zstd at level 3: portal/compression.py), and its target.
+# portal streams gzip at level 1 and zstd at level 3: autoapi/web/compression.py), and its target.
 COMPRESSED_EXPORTS = (("gzip", "gzip -1", 1.5), ("zstd", "zstd -3 -q", None))
 
 

@@ -4,7 +4,7 @@ hostile input, database outages.
 Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
 
     portal.logs.RequestLogMiddleware             request id in and out, one JSON line per request
-    portal.disconnect.CancelOnDisconnectMiddleware   the client left while its answer was built: cancel its statements
+    autoapi.db.disconnect.CancelOnDisconnectMiddleware   the client left while its answer was built: cancel its statements
     portal.pgpool.middleware.ReleaseConnectionsMiddleware   pooled database connections back once the response is built
     SecurityMiddleware                           HTTPS redirect, HSTS, nosniff, referrer policy
     portal.middleware.CorsMiddleware             preflights answered; Allow-Origin on every /api/ answer, 304s included;
@@ -13,7 +13,7 @@ Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
     portal.middleware.ReadOnlyMethodsMiddleware  anything but GET, HEAD, OPTIONS: 405
     whitenoise                                   static files (their own caching headers)
     ConditionalGetMiddleware                     ETag over the body, 304 on If-None-Match
-    portal.compression.CompressionMiddleware     zstd/br/gzip by Accept-Encoding; inside the ETag, so each coding has its own
+    autoapi.web.compression.CompressionMiddleware     zstd/br/gzip by Accept-Encoding; inside the ETag, so each coding has its own
     portal.middleware.CacheControlMiddleware     Cache-Control (set before the ETag is computed: no-store gets none)
     CommonMiddleware, XFrameOptionsMiddleware
     portal.middleware.RejectHostileInputMiddleware    NUL bytes in the path or query string, bad read headers: 400
@@ -35,6 +35,8 @@ from autoapi.conf import portal_setting
 from autoapi.errors import (
     BadRequest, DatabaseUnavailable, PortalError, error_response, is_nul_refusal, translate_database_error,
 )
+from autoapi.ogc.responses import error_response as ogc_error_response
+from catalog.views import error_page
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +62,9 @@ def is_api(request) -> bool:
 def error_for(request, error: PortalError) -> HttpResponse:
     """JSON for the API (and the health URLs), the catalog's error page for everything else."""
     if is_api(request) and not request.path.startswith(API_PREFIX):
-        from autoapi.ogc.responses import error_response as ogc_error_response
-
         return ogc_error_response(error)  # OGC API's {"code", "description"}
     if is_api(request) or request.path in NEVER_CACHED:
         return error_response(error)
-    from catalog.views import error_page
 
     titles = {
         400: "This request cannot be answered",
@@ -135,7 +134,6 @@ class ReadOnlyMethodsMiddleware:
     needs no CSRF protection (``security.W003`` is silenced in settings). ``OPTIONS`` outside the
     API is answered here with ``Allow`` and no body.
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -165,7 +163,6 @@ class CorsMiddleware:
     The policy sits here, outside the fair-share and read-only middleware, so that their error
     pages carry it too; it costs one header (a constant string per ``MAP_TILE_URL``) per page.
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -209,7 +206,6 @@ class CacheControlMiddleware:
     Accept header, and a shared cache must not hand one client another's format. A view that set
     its own Cache-Control keeps it.
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -262,11 +258,10 @@ class RejectHostileInputMiddleware:
     A NUL byte in the path or the query string: PostgreSQL cannot store NUL in text (psycopg2
     refuses to send it), so no relation name, key or filter value can hold one; rejecting it here
     keeps every view from having to. The headers the portal reads are bounded here too. Each
-    parameter's own value is then parsed, with its limits (``autoapi/limits.py``), by the one
+    parameter's own value is then parsed, with its limits (``autoapi/query/limits.py``), by the one
     parser that reads it, before any query; and ``autoapi/errors.py`` is the one table from
     whatever escapes to a status.
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -285,7 +280,6 @@ class DatabaseErrorMiddleware:
     views translate their own errors; this catches what happens outside them (the first snapshot
     of a process, the catalog, the URL dispatcher).
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 

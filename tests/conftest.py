@@ -111,7 +111,7 @@ def django_db_setup():
 def _unblock_database_access(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         yield
-        from autoapi.registry import registry
+        from autoapi.web.registry import registry
 
         registry.stop()  # its thread must not query once access is blocked again
 
@@ -184,7 +184,7 @@ def superuser_conn():
         conn.close()
         # The test may have changed the schema: let this process's snapshot catch up now, so the
         # next test does not see a relation that its teardown just dropped.
-        from autoapi.registry import registry
+        from autoapi.web.registry import registry
 
         registry.refresh_now()
         if errors:

@@ -383,7 +383,7 @@ class Cluster:
             # the cache (tests/autoapi/test_responsecache.py turns it on).
             PORTAL_CATALOG_CACHE_SECONDS="0",
             PORTAL_API_CACHE_SECONDS="0",
-            # Stored downloads (autoapi/exportcache.py) in the throw-away directory, not var/.
+            # Stored downloads (autoapi/freshness/exportcache.py) in the throw-away directory, not var/.
             PORTAL_EXPORT_CACHE_DIR=str(self.base / "export-cache"),
         )
         return env

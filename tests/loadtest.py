@@ -103,7 +103,7 @@ def worker_rss(master_pid: int) -> dict[int, int]:
 
 
 def _encode_segment(value: str) -> str:
-    # The same tilde encoding as autoapi.naming (kept here so this tool needs no Django).
+    # The same tilde encoding as autoapi.schema.naming (kept here so this tool needs no Django).
     if value == "":
         return "~"
     out = []

@@ -69,3 +69,12 @@ def test_the_readme_names_only_settings_that_exist():
     for name in names:
         known = name.removeprefix("PORTAL_") in DEFAULTS or f'"{name}"' in sources
         assert known, f"README.md's main settings name {name}, which the portal does not read"
+
+
+def test_the_files_the_documentation_names_exist():
+    """A module or file named in README.md or docs/ (`autoapi/web/urls.py`) is where it says: code
+    moves, and its documentation follows."""
+    pattern = re.compile(r"`((?:autoapi|catalog|portal|tests|bench|static|templates|docs)/[\w./-]+\.\w+)`")
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for name in sorted(set(pattern.findall(page.read_text()))):
+            assert (ROOT / name).exists(), f"{page.relative_to(ROOT)} names {name}, which does not exist"

@@ -15,8 +15,8 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q, Value
 
 from autoapi.cql2 import nodes, spatial
 from autoapi.errors import BadRequest
-from autoapi.snapshot import Column, Relation
-from autoapi.typemap import type_info
+from autoapi.schema.snapshot import Column, Relation
+from autoapi.schema.typemap import type_info
 
 PARAMETER = "filter"
 LOOKUP_OF = {"=": "exact", "<>": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}

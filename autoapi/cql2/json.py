@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 
 from autoapi.cql2 import nodes
-from autoapi.limits import limit
+from autoapi.query.limits import limit
 from autoapi.cql2.text import CQL2Error, MAX_LENGTH, box_geometry
 
 _COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}

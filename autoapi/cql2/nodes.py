@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from autoapi.query.limits import limit
 
 
 class CQL2Error(ValueError):
     """A filter that cannot be parsed; ``position`` is the 1-based character where it went wrong."""
-
     def __init__(self, message: str, position: int | None = None, expected: list[str] | None = None):
         super().__init__(message)
         self.position = position
@@ -32,7 +32,6 @@ class Property:
 @dataclass(frozen=True)
 class CaseInsensitive:
     """``CASEI(x)``: compare without regard to case."""
-
     operand: object
 
 
@@ -58,7 +57,6 @@ class Geometry:
     """A geometry in WGS 84: its text for PostGIS (WKT, or GeoJSON from the JSON encoding), and its
     bounding box (min lon, min lat, max lon, max lat), which makes a box query on latitude and
     longitude columns index-friendly."""
-
     wkt: str
     bounds: tuple[float, float, float, float]
     is_box: bool = False  # a BBOX(...) literal: the box is the whole geometry
@@ -191,8 +189,6 @@ def bounded(node):
     nesting (AND/OR/NOT and CASEI), predicates, IN-list items, and ``%`` wildcards per LIKE
     pattern (PostgreSQL's LIKE matcher backtracks once per ``%``; thousands exhaust its stack).
     """
-    from autoapi.limits import limit
-
     depth, size = depth_and_size(node)
     if depth > limit("FILTER_MAX_DEPTH"):
         raise CQL2Error(f"the filter is nested {depth} levels deep; at most {limit('FILTER_MAX_DEPTH')} are allowed")

@@ -1,4 +1,4 @@
-"""Unit tests of ``autoapi/cursors.py``: the keyset cursor format and the "strictly after" condition.
+"""Unit tests of ``autoapi/query/cursors.py``: the keyset cursor format and the "strictly after" condition.
 
 ``encode``/``decode`` are checked for round trips and for every way a client can tamper with a
 cursor (each must be the 400 ``BadRequest`` naming ``cursor``). ``keyset_condition`` is checked on
@@ -16,10 +16,10 @@ from django.db.models import F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoapi import cursors
+from autoapi.query import cursors
 from autoapi.errors import BadRequest
-from autoapi.queries import compiled
-from autoapi.typemap import type_info
+from autoapi.query.queries import compiled
+from autoapi.schema.typemap import type_info
 from tests.autoapi.unit_helpers import fetch, q, queryset_for, relation, table
 
 

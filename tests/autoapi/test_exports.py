@@ -1,4 +1,4 @@
-"""Unit tests of ``autoapi/exports.py``: ``stream_rows`` (server-side cursor), ``stream_copy`` (COPY
+"""Unit tests of ``autoapi/formats/exports.py``: ``stream_rows`` (server-side cursor), ``stream_copy`` (COPY
 through a bounded queue) and ``first_then_rest``.
 
 Checked: the streamed output equals the same statement run at once; chunks stay near the batch
@@ -14,9 +14,9 @@ import uuid
 import psycopg2
 import pytest
 
-from autoapi import exports
-from autoapi.exports import first_then_rest, stream_copy, stream_rows
-from autoapi.queries import RowShape, Statement, csv_copy, json_rows
+from autoapi.formats import exports
+from autoapi.formats.exports import first_then_rest, stream_copy, stream_rows
+from autoapi.query.queries import RowShape, Statement, csv_copy, json_rows
 from tests.autoapi.unit_helpers import copy_out, fetch, queryset_for, relation
 
 GONE_WITHIN = 3.0  # seconds

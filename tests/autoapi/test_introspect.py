@@ -1,4 +1,4 @@
-"""Unit tests of ``autoapi/introspect.py`` (with the SQL of ``catalog_sql.py``): ``read_snapshot``
+"""Unit tests of ``autoapi/schema/introspect.py`` (with the SQL of ``catalog_sql.py``): ``read_snapshot``
 on the reader's own connection returns what tests/fixtures/*.sql hold, and nothing the reader
 may not read; the small parsers; ``fingerprint`` and ``change_probe`` before and after DDL.
 
@@ -11,10 +11,10 @@ import pytest
 from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.introspect import (
+from autoapi.schema.introspect import (
     UNKNOWN_TYPE, _geometry_typmod, _Reader, _resolve_type, change_probe, fingerprint, read_snapshot,
 )
-from autoapi.snapshot import ForeignKey, Key, Partition
+from autoapi.schema.snapshot import ForeignKey, Key, Partition
 
 
 def read(schemas=()):

@@ -209,7 +209,7 @@ def test_misuse_is_a_4xx_in_ogc_shape(client, path, params, status):
 def test_a_request_that_raced_a_schema_change_runs_again_on_the_new_snapshot(client, superuser_conn, monkeypatch):
     """The first try reads a snapshot from before a rename (its SQL names a column that is gone);
     the portal catches up and answers from the new one, as the API does, rather than a 404."""
-    from autoapi.registry import Registry, registry
+    from autoapi.web.registry import Registry, registry
 
     superuser_conn.at_teardown("DROP TABLE IF EXISTS public.ogc_race")
     superuser_conn.execute("CREATE TABLE public.ogc_race (id int PRIMARY KEY, name text, latitude float8, longitude float8)")

@@ -1,4 +1,4 @@
-"""Unit tests of ``autoapi/pagination.py``: ``parse_window`` (page size, ``limit=all``, bad values),
+"""Unit tests of ``autoapi/query/pagination.py``: ``parse_window`` (page size, ``limit=all``, bad values),
 ``Window.apply``, the capped count (``count_plan``/``run_count``) on the fixture database, and the
 ``next``/``previous`` links of offset and keyset pages built from a ``RequestFactory`` request.
 """
@@ -11,9 +11,9 @@ from django.http import QueryDict
 from django.test import RequestFactory
 from rest_framework.request import Request
 
-from autoapi import cursors
+from autoapi.query import cursors
 from autoapi.errors import BadRequest
-from autoapi.pagination import (
+from autoapi.query.pagination import (
     Window, count_plan, count_rows, cursor_links, page_links, parse_window, run_count,
 )
 from tests.autoapi.unit_helpers import fetch, queryset_for, relation

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from autoapi.registry import registry
+from autoapi.web.registry import registry
 from tests.autoapi.helpers import body
 from tests.conftest import SUPERUSER_URL, running_server
 

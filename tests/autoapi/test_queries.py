@@ -1,4 +1,4 @@
-"""Unit tests of ``autoapi/queries.py``: the SQL wrapped around the ORM's queryset for each format.
+"""Unit tests of ``autoapi/query/queries.py``: the SQL wrapped around the ORM's queryset for each format.
 
 Every statement is executed directly on the published (reader) connection and compared with a
 hand-written query on the same connection: the same rows, and PostgreSQL-equal values (JSON
@@ -19,15 +19,15 @@ from django.db import connections
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoapi import queries
+from autoapi.query import queries
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.naming import encode_segment
+from autoapi.schema.naming import encode_segment
 from autoapi.public import get_snapshot
-from autoapi.queries import (
+from autoapi.query.queries import (
     Expansion, RowShape, compiled, count_sql, csv_copy, explain_sql, feature_rows, geometry_source, json_rows,
     selected_sql,
 )
-from autoapi.snapshot import Column, Relation
+from autoapi.schema.snapshot import Column, Relation
 from tests.autoapi.unit_helpers import copy_out, fetch, q, queryset_for, relation, table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,8 +314,8 @@ def test_geometry_source_choices():
 
 
 CHOICE_SCRIPT = """
-from autoapi.queries import geometry_source
-from autoapi.snapshot import Column, Relation
+from autoapi.query.queries import geometry_source
+from autoapi.schema.snapshot import Column, Relation
 cols = tuple(Column(name=n, attname=n, position=i, type="float8", base_type="float8", type_kind="b",
                     type_category="N") for i, n in enumerate(["lat", "latitude", "lon", "longitude"], 1))
 source = geometry_source(Relation(oid=1, schema="s", name="r", kind="table", comment=None, estimated_rows=None,

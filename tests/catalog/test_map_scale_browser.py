@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from autoapi.registry import registry
+from autoapi.web.registry import registry
 from bench.data import POINTS_SQL
 from tests.catalog.browser import assert_accessible, browser, page, screenshot, skip_without_browser  # noqa: F401
 from tests.catalog.test_map_browser import click_at, open_when_published, painted_pixels, set_view, tiles_loaded

@@ -21,7 +21,7 @@ import pytest
 import requests
 from django.db import OperationalError, connections
 
-from autoapi.registry import registry
+from autoapi.web.registry import registry
 from tests.production.support import PgControl, portal_server
 
 # URLs that need the database on every request, and what a 503 must look like there.

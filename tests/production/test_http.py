@@ -100,7 +100,7 @@ def test_health_is_never_cached(client, url):
 
 def test_streams_are_cacheable_and_carry_only_a_data_version_etag(client, settings):
     """A stream's body cannot be hashed before it is sent: its ETag, if any, is the data
-    version's (autoapi/validators.py); a relation whose version is unknown has none."""
+    version's (autoapi/web/validators.py); a relation whose version is unknown has none."""
     settings.PORTAL = {**settings.PORTAL, "EXPORT_CACHE_MB": 0}
     response = client.get("/api/public/big_2500/?limit=all&format=csv&id__lt=100")
     assert response.streaming

@@ -12,7 +12,7 @@ it is in recovery and has caught up. The portal runs under gunicorn with that re
 - A stopped replica is routed around: under load, every answer is a 200 and fast; a restarted
   replica serves again.
 
-Plus in-process unit tests of ``autoapi.replicas`` and a real server whose replica URL leads
+Plus in-process unit tests of ``autoapi.db.replicas`` and a real server whose replica URL leads
 nowhere.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tests.processes import free_port, pdeathsig
 import requests
 from django.db import OperationalError, ProgrammingError
 
-from autoapi import replicas
+from autoapi.db import replicas
 from tests.production.support import portal_server
 
 SUPERUSER_URL = os.environ.get("PORTAL_TEST_SUPERUSER_URL", "")
@@ -249,7 +249,7 @@ def replica():
         shutil.rmtree(server.base, ignore_errors=True)
         _sql(SUPERUSER_URL, f"DROP TABLE IF EXISTS {PROBE}, public.replica_fresh")
         _sql(SUPERUSER_URL, "DROP SCHEMA IF EXISTS replica_test CASCADE")
-        from autoapi.registry import registry
+        from autoapi.web.registry import registry
 
         registry.refresh_now()  # this process's snapshot forgets the probe tables before the next module
 
@@ -293,7 +293,7 @@ def _log_entries(portal) -> list[dict]:
 
 
 def _replica_warnings(portal) -> int:
-    return sum(1 for e in _log_entries(portal) if e["logger"] == "autoapi.replicas")
+    return sum(1 for e in _log_entries(portal) if e["logger"] == "autoapi.db.replicas")
 
 
 # -- the tests against the real replica ------------------------------------------------------------
@@ -431,7 +431,7 @@ def test_a_stopped_replica_is_routed_around_and_a_restarted_one_serves_again(por
     entries = _log_entries(portal)
     assert not [e for e in entries if e["logger"] == "django.request"], portal.tail()
     assert {e["status"] for e in entries if e["logger"] == "portal.request"} <= {200, 404}
-    assert any(e["logger"] == "autoapi.replicas" and e["level"] == "WARNING" for e in entries)
+    assert any(e["logger"] == "autoapi.db.replicas" and e["level"] == "WARNING" for e in entries)
 
     # Restarted, the replica serves again (within REPLICA_RETRY_SECONDS): with its replay paused,
     # a new row on the primary is not seen.
@@ -463,7 +463,7 @@ def test_a_replica_url_that_leads_nowhere_costs_nothing(tmp_path):
         entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
         assert not [e for e in entries if e["logger"] == "django.request"]
         # The replicas were tried (and found down), not ignored.
-        assert any(e["logger"] == "autoapi.replicas" and e["level"] == "WARNING" for e in entries)
+        assert any(e["logger"] == "autoapi.db.replicas" and e["level"] == "WARNING" for e in entries)
 
 
 # -- in process: the choice and the fallback ------------------------------------------------------
@@ -624,7 +624,7 @@ def test_fall_back_after_a_response(two_replicas):
 def test_only_the_replicas_health_moves_reads_to_the_primary(two_replicas):
     """This process's own 503s (its pool lent out, its downloads all running) and the errors a
     client's input causes say nothing about the replica: answered as they are, the replica kept."""
-    from autoapi.exports import ExportsBusy
+    from autoapi.formats.exports import ExportsBusy
     from autoapi.errors import error_response
 
     busy = _answer(_busy_pool_error())

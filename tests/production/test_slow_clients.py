@@ -4,7 +4,7 @@
   NDJSON through a server-side cursor): the portal's statement is gone from ``pg_stat_activity``
   within a second and its connection is closed;
 - a client that leaves while its page is still being queried: the statement is cancelled within a
-  second (portal/disconnect.py), where it would otherwise run for its whole statement timeout;
+  second (autoapi/db/disconnect.py), where it would otherwise run for its whole statement timeout;
 - slow readers holding every download slot: further downloads get a fast 503 with Retry-After,
   while ``/healthz``, pages and the catalog keep answering at once, and the portal's PostgreSQL
   connections stay within workers x (DB_CONNECTIONS + EXPORT_CONNECTIONS + 1).
@@ -204,7 +204,7 @@ def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancel
 def test_a_cancel_is_sent_while_no_connection_can_change_hands():
     """Sent after the lock is let go, a cancel could reach the statement of the next request given
     the same connection (a client still there, answered 400 "statement timeout")."""
-    from portal import disconnect
+    from autoapi.db import disconnect
 
     class Connection:
         held = []
