@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run [--quick]
 
-Starts a disposable PostgreSQL 15 + PostGIS cluster (tests/harness.py's ``Cluster``), generates
+Starts a disposable PostgreSQL + PostGIS cluster (tests/pg.py's ``Cluster``), generates
 the data (bench/data.py), runs gunicorn in the configurations each measurement needs, and prints
 ONE table: work, portal figure, PostgreSQL-alone figure, ratio, target, PASS/FAIL. The table is
 also written to var/bench-results.txt. It is a benchmark, not a test: a missed target is reported,
@@ -38,6 +38,7 @@ from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cl
 from bench.data import POINTS_ROWS, generate
 from bench.server import KeepAlive, Portal
 from bench.tools import Failed, curl, pgbench, psql_time, wrk
+from tests.pg import PG_MAJOR
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "var" / "bench-results.txt"
@@ -593,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     busy_at_start, own_at_start, wall_at_start = machine_busy_seconds(), own_cpu_seconds(), time.monotonic()
     section_loads = [f"start {loadavg()}"]
     try:
-        log("starting PostgreSQL 15 + PostGIS")
+        log(f"starting PostgreSQL {PG_MAJOR} + PostGIS")
         ctx.cluster = start_cluster()
         log(f"PostgreSQL {ctx.cluster.version} on 127.0.0.1:{ctx.cluster.port}, data in {ctx.cluster.base}")
         parts = None

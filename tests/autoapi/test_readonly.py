@@ -6,6 +6,8 @@ from django.db import DatabaseError, connections
 
 from tests.autoapi.helpers import published_relations, url
 
+pytestmark = pytest.mark.db  # every test here reads the fixture database
+
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
 
