@@ -22,6 +22,7 @@ installed), ``--pg-keep`` (keep the stopped data directory afterwards).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -147,11 +148,18 @@ def pytest_addoption(parser):
     group.addoption("--pg-keep", action="store_true", help="keep the cluster's (stopped) data directory afterwards")
 
 
+#: pytest-django's fixtures that reach the database (tests/conftest.py's own request ``pg_cluster``).
+DJANGO_DATABASE_FIXTURES = frozenset({"client", "async_client", "admin_client", "admin_user", "django_user_model",
+                                      "db", "transactional_db", "live_server"})
+
+
 def _needs_database(item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
     return (
         item.get_closest_marker("db") is not None
         or item.get_closest_marker("spatial") is not None
-        or "pg_cluster" in getattr(item, "fixturenames", ())
+        or "pg_cluster" in fixtures
+        or bool(fixtures & DJANGO_DATABASE_FIXTURES)
     )
 
 
@@ -256,6 +264,8 @@ def pytest_sessionfinish(session):
     from autoapi.registry import registry
 
     registry.stop()  # its thread must not query a cluster that is going away
+    # Its NOTIFY listener (a daemon thread) would report the server's going away as a lost connection.
+    logging.getLogger("autoapi.registry").setLevel(logging.ERROR)
     cluster, _STATE["cluster"], _STATE["info"] = _STATE["cluster"], None, None
     if cluster is not None:
         from django.db import connections
