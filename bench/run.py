@@ -30,13 +30,13 @@ from pathlib import Path
 from bench import procs
 from bench.aggregates import section_aggregates
 from bench.cached_exports import section_cached
+from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
+from bench.data import POINTS_ROWS, generate
 from bench.fairshare import section_fairshare
 from bench.filters import section_cql2
 from bench.formats import section_formats
-from bench.tiles import section_tiles
-from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
-from bench.data import POINTS_ROWS, generate
 from bench.server import KeepAlive, Portal
+from bench.tiles import section_tiles
 from bench.tools import Failed, curl, pgbench, psql_time, wrk
 from tests.pg import PG_MAJOR
 
@@ -460,8 +460,8 @@ def section_snapshot(ctx: Context) -> None:
     env.update(DATABASE_URL=ctx.wide_url, DJANGO_SETTINGS_MODULE="portal.settings", PORTAL_LOG_LEVEL="WARNING",
                PORTAL_EXPORT_CACHE_DIR=str(ctx.tmp / "probe-export-cache"))  # where versions are dated
     log("snapshot: bench.snapshot_probe on bench_wide")
-    proc = subprocess.run([sys.executable, "-m", "bench.snapshot_probe"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "bench.snapshot_probe"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
     if proc.returncode != 0:
         raise Failed(f"snapshot probe failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])

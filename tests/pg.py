@@ -29,7 +29,6 @@ exports its own ``PG_MAJOR``, the one it installs), default ``DEFAULT_PG_MAJOR``
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import pwd

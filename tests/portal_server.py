@@ -102,7 +102,7 @@ class Gunicorn:
             env.setdefault("HOST", "127.0.0.1")
             env["PORT"] = str(self.port)
         self.logfile = self.log_dir / self.name.format(port=self.port)
-        self._logfh = open(self.logfile, "ab")
+        self._logfh = open(self.logfile, "ab")  # noqa: SIM115 - the server's output for its whole life; stop() closes it
         self.process = self.spawn(self.command(), env=env, cwd=ROOT, stdout=self._logfh, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

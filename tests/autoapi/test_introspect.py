@@ -12,7 +12,13 @@ from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.introspect import (
-    UNKNOWN_TYPE, _geometry_typmod, _Reader, _resolve_type, change_probe, fingerprint, read_snapshot,
+    UNKNOWN_TYPE,
+    _geometry_typmod,
+    _Reader,
+    _resolve_type,
+    change_probe,
+    fingerprint,
+    read_snapshot,
 )
 from autoapi.snapshot import ForeignKey, Key, Partition
 

@@ -9,7 +9,8 @@ import pytest
 
 from autoapi.ogc.ids import collection_id, collections
 from autoapi.public import get_snapshot
-from tests.autoapi.helpers import body, readable, url as api_url
+from tests.autoapi.helpers import body, readable
+from tests.autoapi.helpers import url as api_url
 from tests.conftest import has_postgis
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"

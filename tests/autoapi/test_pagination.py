@@ -14,7 +14,13 @@ from rest_framework.request import Request
 from autoapi import cursors
 from autoapi.errors import BadRequest
 from autoapi.pagination import (
-    Window, count_plan, count_rows, cursor_links, page_links, parse_window, run_count,
+    Window,
+    count_plan,
+    count_rows,
+    cursor_links,
+    page_links,
+    parse_window,
+    run_count,
 )
 from tests.autoapi.unit_helpers import fetch, queryset_for, relation
 

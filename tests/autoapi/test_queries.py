@@ -24,7 +24,15 @@ from autoapi.conf import DATABASE_ALIAS
 from autoapi.naming import encode_segment
 from autoapi.public import get_snapshot
 from autoapi.queries import (
-    Expansion, RowShape, compiled, count_sql, csv_copy, explain_sql, feature_rows, geometry_source, json_rows,
+    Expansion,
+    RowShape,
+    compiled,
+    count_sql,
+    csv_copy,
+    explain_sql,
+    feature_rows,
+    geometry_source,
+    json_rows,
     selected_sql,
 )
 from autoapi.snapshot import Column, Relation

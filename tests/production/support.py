@@ -58,7 +58,7 @@ def database_checksum(superuser_url: str) -> dict:
             for schema, name, kind in relations:
                 quoted = '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
                 if kind == "m":
-                    cur.execute(f"SELECT relispopulated FROM pg_class WHERE oid = %s::regclass", [quoted])
+                    cur.execute("SELECT relispopulated FROM pg_class WHERE oid = %s::regclass", [quoted])
                     if not cur.fetchone()[0]:
                         result[(schema, name)] = "unpopulated"
                         continue

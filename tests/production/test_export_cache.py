@@ -10,7 +10,6 @@ import time
 import psycopg2
 import pytest
 import requests
-
 from django.utils.http import http_date
 
 from tests.conftest import superuser_url

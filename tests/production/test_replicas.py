@@ -29,13 +29,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
-
-from tests.processes import free_port, pdeathsig
 import requests
 from django.db import OperationalError, ProgrammingError
 
 from autoapi import replicas
 from tests.conftest import reader_url, superuser_url
+from tests.processes import free_port, pdeathsig
 from tests.production.support import portal_server
 
 FAST_SECONDS = 2.0
@@ -626,8 +625,8 @@ def test_fall_back_after_a_response(two_replicas):
 def test_only_the_replicas_health_moves_reads_to_the_primary(two_replicas):
     """This process's own 503s (its pool lent out, its downloads all running) and the errors a
     client's input causes say nothing about the replica: answered as they are, the replica kept."""
-    from autoapi.exports import ExportsBusy
     from autoapi.errors import error_response
+    from autoapi.exports import ExportsBusy
 
     busy = _answer(_busy_pool_error())
     data = _answer(_real_error("SELECT 1 / 0"))  # 22012, as an unfiltered read sees it: a 409 today
