@@ -250,9 +250,10 @@ class Cluster:
     def start(self) -> None:
         """Run the postmaster as a child of this process (not daemonised by pg_ctl).
 
-        The postmaster gets SIGQUIT (immediate shutdown) when its parent dies, so even a harness
+        The postmaster gets SIGQUIT (immediate shutdown) when its parent dies, so even a test run
         killed with SIGKILL leaves no server behind. As root the chain is
-        harness -> runuser (SIGKILL when the harness dies) -> setpriv --pdeathsig SIGQUIT -> postgres.
+        this process -> runuser (SIGKILL when it dies) -> setpriv --pdeathsig SIGQUIT -> postgres.
+        (PR_SET_PDEATHSIG follows the thread that starts it: start clusters from the main thread.)
         It runs in its own session: Ctrl-C in the terminal reaches pytest, not the server.
         """
         for attempt in range(3):
@@ -440,7 +441,7 @@ def kill_postmaster(data: Path) -> None:
 
 
 def reap_orphans() -> None:
-    """Stop and remove clusters of earlier harness runs that died without cleaning up."""
+    """Stop and remove clusters of earlier runs (tests, benchmark) that died without cleaning up."""
     for parent in {Path(tempfile.gettempdir()), Path("/tmp")}:
         for base in parent.glob(TMP_PREFIX + "*"):
             try:
@@ -451,7 +452,7 @@ def reap_orphans() -> None:
                 continue
             if pid_alive(owner):
                 continue
-            log(f"removing the cluster of a dead harness run: {base}")
+            log(f"removing the cluster of a dead run: {base}")
             kill_postmaster(base / "data")
             shutil.rmtree(base, ignore_errors=True)
 

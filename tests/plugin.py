@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -161,6 +162,16 @@ def _needs_database(item) -> bool:
         or "pg_cluster" in fixtures
         or bool(fixtures & DJANGO_DATABASE_FIXTURES)
     )
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # pytest stops as on Ctrl-C: fixtures tear down, the cluster is removed
+
+
+def pytest_configure(config):
+    # A SIGTERM (a CI timeout, `kill`) stops the run the way Ctrl-C does rather than at once.
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def pytest_collection_modifyitems(config, items):
