@@ -5,7 +5,8 @@ checkout (the code under test, whatever the venv's editable install points at), 
 answers, and stops it with its workers. The tests use it through ``gunicorn_for_tests`` (a context
 manager that fails the test with the server's log) and the fixtures of tests/conftest.py and
 tests/production/support.py; the benchmark through bench/server.py's ``Portal`` (its own
-environment, CPU pinning, every child tracked by bench/procs.py).
+environment, CPU pinning, every child tracked by bench/procs.py); ``make loadtest`` in
+tests/loadtest.py.
 """
 
 from __future__ import annotations
@@ -57,19 +58,21 @@ class Gunicorn:
     timeouts, and GUNICORN_* variables from ``env``); otherwise gunicorn's own defaults.
     ``workers``/``threads``: command-line values (None leaves them to the configuration).
     ``cpus``: pin the server with taskset. ``spawn``: how to start the process (the benchmark tracks
-    its children itself).
+    its children itself). ``port``: a port chosen beforehand (else a free one at each start).
     """
 
     def __init__(self, env: dict[str, str], log_dir: Path, *, name: str = "gunicorn", config_file: bool = True,
                  workers: int | None = None, threads: int | None = None, cpus: str | None = None,
-                 extra_args: Iterable[str] = (), spawn: Callable[..., subprocess.Popen] = _spawn):
+                 extra_args: Iterable[str] = (), spawn: Callable[..., subprocess.Popen] = _spawn,
+                 port: int | None = None):
         self.env = dict(env)
         self.log_dir, self.name = Path(log_dir), name
         self.config_file = config_file
         self.workers, self.threads, self.cpus = workers, threads, cpus
         self.extra_args = list(extra_args)
         self.spawn = spawn
-        self.port: int | None = None
+        self.port: int | None = port  # None: a free one at each start
+        self._fixed_port = port is not None
         self.process: subprocess.Popen | None = None
         self.logfile: Path | None = None
         self._logfh = None
@@ -96,7 +99,8 @@ class Gunicorn:
               timeout: float = 60, wait_for_workers: bool = False) -> Gunicorn:
         """Start and wait until one of ``ready_paths`` answers a status ``ready_status`` accepts (and,
         with ``wait_for_workers``, every worker runs); ServerError otherwise."""
-        self.port = free_port()
+        if not self._fixed_port:
+            self.port = free_port()
         env = dict(self.env, DJANGO_SETTINGS_MODULE="portal.settings", PYTHONUNBUFFERED="1")
         if self.config_file:
             env.setdefault("HOST", "127.0.0.1")
