@@ -21,12 +21,13 @@ __all__ = ["KeepAlive", "Portal", "get"]
 
 class Portal:
     def __init__(self, database_url: str, *, workers: int = 1, threads: int = 4, cpus: str | None = None,
-                 log_dir: Path, name: str = "portal", env: dict | None = None):
+                 log_dir: Path, name: str = "portal", env: dict | None = None, args: list[str] | None = None):
         self.database_url = database_url
         self.workers, self.threads, self.cpus = workers, threads, cpus
         self.log_dir, self.name = log_dir, name
         self.log_path = log_dir / f"gunicorn-{name}.log"
         self.extra_env = env or {}
+        self.extra_args = args or []  # more gunicorn options (e.g. another --worker-class)
         self.server: Gunicorn | None = None
 
     @property
@@ -61,7 +62,8 @@ class Portal:
         # interval, frozen garbage collector...), with the benchmark's workers, threads and timeouts.
         self.server = Gunicorn(env, self.log_dir, name=f"gunicorn-{self.name}.log", config_file=True,
                                workers=self.workers, threads=self.threads, cpus=self.cpus,
-                               extra_args=["--timeout", "600", "--graceful-timeout", "5"], spawn=procs.spawn)
+                               extra_args=["--timeout", "600", "--graceful-timeout", "5", *self.extra_args],
+                               spawn=procs.spawn)
         try:
             self.server.start(ready_paths=(ready_path,), timeout=timeout, wait_for_workers=True)
         except ServerError as exc:

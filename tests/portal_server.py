@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -35,9 +36,13 @@ def gunicorn_command() -> list[str]:
     return [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
 
 
-def get(port: int, path: str, timeout: float = 30) -> tuple[int, bytes]:
-    """One GET on loopback: (status, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def get(port: int, path: str, timeout: float = 30, scheme: str = "http") -> tuple[int, bytes]:
+    """One GET on loopback: (status, body). With ``https`` the certificate is not verified."""
+    if scheme == "https":
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
+                                           context=ssl._create_unverified_context())
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
@@ -64,13 +69,14 @@ class Gunicorn:
     def __init__(self, env: dict[str, str], log_dir: Path, *, name: str = "gunicorn", config_file: bool = True,
                  workers: int | None = None, threads: int | None = None, cpus: str | None = None,
                  extra_args: Iterable[str] = (), spawn: Callable[..., subprocess.Popen] = _spawn,
-                 port: int | None = None):
+                 port: int | None = None, scheme: str = "http"):
         self.env = dict(env)
         self.log_dir, self.name = Path(log_dir), name
         self.config_file = config_file
         self.workers, self.threads, self.cpus = workers, threads, cpus
         self.extra_args = list(extra_args)
         self.spawn = spawn
+        self.scheme = scheme  # "https" when the environment gives gunicorn a certificate
         self.port: int | None = port  # None: a free one at each start
         self._fixed_port = port is not None
         self.process: subprocess.Popen | None = None
@@ -79,7 +85,7 @@ class Gunicorn:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
         cmd = gunicorn_command()
@@ -114,7 +120,7 @@ class Gunicorn:
                 raise ServerError(f"gunicorn exited with {self.process.returncode} before answering:\n{self.tail()}")
             for path in ready_paths:
                 try:
-                    status, _ = get(self.port, path, timeout=5)
+                    status, _ = get(self.port, path, timeout=5, scheme=self.scheme)
                 except (OSError, http.client.HTTPException):
                     continue
                 if ready_status(status) and (not wait_for_workers or len(self.worker_pids()) == self.workers):
@@ -143,7 +149,8 @@ class Gunicorn:
 @contextlib.contextmanager
 def gunicorn_for_tests(log_dir: Path, env_overrides: dict | None = None, *, config_file: bool = True,
                        workers: int | None = None, threads: int | None = None, ready_paths=("/healthz",),
-                       ready_status: Callable[[int], bool] = (lambda s: s == 200), name: str = "gunicorn-{port}.log"):
+                       ready_status: Callable[[int], bool] = (lambda s: s == 200), name: str = "gunicorn-{port}.log",
+                       scheme: str = "http"):
     """A test's gunicorn on the fixture database (os.environ plus ``env_overrides``); the test fails
     with the server's log if it does not come up. The test must be a database test."""
     import pytest
@@ -153,8 +160,10 @@ def gunicorn_for_tests(log_dir: Path, env_overrides: dict | None = None, *, conf
     require_database("it started the portal under gunicorn")
     server = Gunicorn(dict(os.environ, **(env_overrides or {})), log_dir, name=name, config_file=config_file,
                       workers=workers, threads=threads,
-                      extra_args=[] if config_file else ["--graceful-timeout", "5", "--access-logfile", "-",
-                                                         "--error-logfile", "-"])
+                      scheme=scheme, extra_args=[] if config_file else [
+                          # The worker make serve runs (heads read in its poller: README, "Slow request heads").
+                          "--worker-class", "portal.workers.ThreadWorker",
+                          "--graceful-timeout", "5", "--access-logfile", "-", "--error-logfile", "-"])
     try:
         try:
             server.start(ready_paths=ready_paths, ready_status=ready_status)

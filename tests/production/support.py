@@ -21,15 +21,16 @@ __all__ = ["ROOT", "PgControl", "database_checksum", "portal_server"]
 
 
 @contextlib.contextmanager
-def portal_server(log_dir: Path, **env_overrides: str):
+def portal_server(log_dir: Path, scheme: str = "http", **env_overrides: str):
     """``gunicorn -c portal/gunicorn.conf.py portal.wsgi:application`` on a free loopback port.
 
     ``env_overrides`` go to its environment (``GUNICORN_WORKERS="2"``, ``PORTAL_STATEMENT_TIMEOUT_MS=
     "500"``, ``DATABASE_URL=...``). Waits until ``/healthz`` answers; stops the server on exit.
+    ``scheme="https"`` when the overrides give gunicorn a certificate (not verified here).
     Yields the ``Gunicorn``: ``base_url``, ``process``, ``logfile``, ``worker_pids()``, ``log()``, ``tail()``.
     """
     env = {"GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4", "GUNICORN_GRACEFUL_TIMEOUT": "5", **env_overrides}
-    with gunicorn_for_tests(log_dir, env, config_file=True, name="portal-{port}.log") as server:
+    with gunicorn_for_tests(log_dir, env, config_file=True, name="portal-{port}.log", scheme=scheme) as server:
         yield server
 
 
