@@ -71,11 +71,10 @@ if not _GIVEN_CLUSTER:
         os.environ.pop(_name, None)
 for _name in [k for k in os.environ if k.startswith("PG") and k != "PG_MAJOR"]:
     del os.environ[_name]  # libpq's PGHOST, PGOPTIONS... would change every connection
-for _name, _value in SUITE_SETTINGS.items():
-    os.environ.setdefault(_name, _value)
+os.environ.update(SUITE_SETTINGS)  # whatever the developer's shell says: the suite's figures are these
 # Stored downloads (autoapi/exportcache.py) in a throw-away folder, never var/.
 _EXPORT_CACHE = Path(tempfile.gettempdir()) / f"portal-test-export-cache-{os.getpid()}"
-os.environ.setdefault("PORTAL_EXPORT_CACHE_DIR", str(_EXPORT_CACHE))
+os.environ["PORTAL_EXPORT_CACHE_DIR"] = str(_EXPORT_CACHE)
 
 
 class DatabaseNotMarked(Exception):
