@@ -1,6 +1,7 @@
 """The documentation tells the truth about configuration: every setting is in the configuration
 page's table (docs/configuration.md) with its environment variable; README.md, the front door,
 opens with the two set-up commands, stays short and links only to pages that exist."""
+
 import re
 from pathlib import Path
 
@@ -26,8 +27,9 @@ def settings_table() -> dict[str, str]:
 
 def test_readme_opens_with_the_two_commands():
     first_block = README.split("```")[1]
-    commands = [line.split("#")[0].strip() for line in first_block.splitlines()
-                if line.strip() and line.strip() != "sh"]
+    commands = [
+        line.split("#")[0].strip() for line in first_block.splitlines() if line.strip() and line.strip() != "sh"
+    ]
     assert commands == ["make demo", "make test"]
 
 
@@ -35,8 +37,9 @@ def test_every_portal_setting_is_documented_with_its_environment_variable():
     table = settings_table()
     for name in set(DEFAULTS) | set(settings.PORTAL):
         assert name in table, f"PORTAL[{name!r}] is not in the settings table of docs/configuration.md"
-        assert table[name] == f"PORTAL_{name}", \
+        assert table[name] == f"PORTAL_{name}", (
             f"PORTAL_{name} is not the environment variable of {name} in docs/configuration.md"
+        )
 
 
 def test_the_settings_table_names_no_setting_that_does_not_exist():
@@ -46,8 +49,9 @@ def test_the_settings_table_names_no_setting_that_does_not_exist():
 
 def test_readme_is_a_front_door():
     lines = README.count("\n")
-    assert lines <= README_MAX_LINES, \
+    assert lines <= README_MAX_LINES, (
         f"README.md has {lines} lines, more than {README_MAX_LINES}: move sections to docs/"
+    )
 
 
 def test_readme_links_only_to_pages_that_exist():
@@ -61,7 +65,7 @@ def test_the_readme_names_only_settings_that_exist():
     """Each variable of the README's main settings is read by the code: a PORTAL setting, or read
     from the environment by portal/settings.py or portal/gunicorn.conf.py."""
     sources = (ROOT / "portal" / "settings.py").read_text() + (ROOT / "portal" / "gunicorn.conf.py").read_text()
-    table = README[README.index("## Main settings"):]
+    table = README[README.index("## Main settings") :]
     table = table[: table.index("\n## ")]
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     names = [name for row in rows for name in re.findall(r"`([A-Z_]+)`", row.split("|")[1])]
