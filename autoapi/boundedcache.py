@@ -18,6 +18,7 @@ row group), which returns the free pages of every arena (``make bench``, "memory
 from __future__ import annotations
 
 import ctypes
+import gc
 import itertools
 import logging
 import os
@@ -35,6 +36,7 @@ MB = 1024 * 1024
 ENTRY_OVERHEAD = 240  # an OrderedDict slot and its link, the entry tuple, the key tuple: estimated
 LARGEST_SHARE = 4  # an entry larger than a quarter of the budget is not kept (it would flush the rest)
 JANITOR_SECONDS = 1.0
+QUIET_SECONDS = 5.0  # after a busy spell, this long without a cache write before a full collection
 
 try:  # glibc's malloc_trim (Linux); absent elsewhere, where trimming is skipped
     _libc = ctypes.CDLL("libc.so.6")
@@ -177,12 +179,18 @@ _caches: weakref.WeakSet[BytesCache] = weakref.WeakSet()
 class _Janitor:
     """One daemon thread per process: purges every cache's expired entries, then trims the heap
     when entries were freed or caches were written since the last trim (a busy spell leaves
-    freed request buffers behind too). Started by the first ``put`` of a process (after gunicorn's
-    fork, never in the master); quiet processes trim once and then sleep."""
+    freed request buffers behind too). After a busy spell, once the process has been quiet for
+    ``QUIET_SECONDS``, it also runs a full garbage collection first: a request's objects that were
+    still alive at a young collection (concurrent requests) end in the oldest generation, which
+    gunicorn.conf.py's thresholds collect rarely, and a page's rows and body with them (measured:
+    tens of MB per worker). Started by the first ``put`` of a process (after gunicorn's fork,
+    never in the master); quiet processes trim once and then sleep."""
 
     def __init__(self):
         self._pid = None
-        self._dirty = False
+        self._dirty = False  # freed or written since the last trim
+        self._busy = False  # written since the last sweep
+        self._quiet_since: float | None = None  # when the last busy sweep was
         self._lock = threading.Lock()
 
     def freed(self, nbytes: int) -> None:
@@ -190,7 +198,7 @@ class _Janitor:
             self._dirty = True
 
     def wake(self) -> None:
-        self._dirty = True
+        self._dirty = self._busy = True
         if self._pid != os.getpid():
             with self._lock:
                 if self._pid != os.getpid():
@@ -205,10 +213,18 @@ class _Janitor:
             except Exception:  # never let the janitor die: the caches would only stop shrinking
                 log.exception("cache janitor failed")
 
-    def sweep(self) -> None:
-        """Purge every cache, and trim the heap when anything was freed or written since the last sweep."""
+    def sweep(self, now: float | None = None) -> None:
+        """Purge every cache; after a busy spell gone quiet, collect garbage; trim the heap when
+        anything was freed or written since the last sweep."""
+        now = time.monotonic() if now is None else now
         for cache in list(_caches):
             cache.purge()
+        if self._busy:
+            self._busy, self._quiet_since = False, now
+        elif self._quiet_since is not None and now - self._quiet_since >= QUIET_SECONDS:
+            self._quiet_since = None
+            gc.collect()
+            self._dirty = True
         if self._dirty:
             self._dirty = False
             release_memory()
@@ -217,6 +233,6 @@ class _Janitor:
 _janitor = _Janitor()
 
 
-def sweep() -> None:
+def sweep(now: float | None = None) -> None:
     """What the janitor does every ``JANITOR_SECONDS``, now (tests, benchmarks)."""
-    _janitor.sweep()
+    _janitor.sweep(now)
