@@ -12,8 +12,11 @@ every ``JANITOR_SECONDS``, so a quiet process holds nothing stale.
 Freed memory is given back to the system: CPython hands large bodies to glibc's ``malloc``, which
 keeps freed heap pages in its arenas (one per thread, up to eight per CPU), so without help a
 worker's RSS stays at its peak after the bodies are gone. After a purge or an eviction, and after
-a busy spell, the janitor calls glibc's ``malloc_trim(0)`` (as the Parquet writer does after each
-row group), which returns the free pages of every arena (``make bench``, "memory", measures it).
+a busy second, the janitor calls glibc's ``malloc_trim(0)`` (as the Parquet writer does after each
+row group), which returns the free pages of every arena; once a busy spell has been quiet for
+``QUIET_SECONDS`` it first runs a full garbage collection, for the requests' cyclic garbage that
+gunicorn.conf.py's thresholds leave in the oldest generation (``make bench``, "memory", measures
+both).
 """
 from __future__ import annotations
 
