@@ -73,24 +73,23 @@ _MINIMUM = {
     "PLAN_CACHE_MB": 0,
     "COUNT_CACHE_MB": 0,
 }
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 SETTINGS_TABLE = "See the settings table in README.md."
 
 
-def _error(msg, hint, id):
+def error(msg, hint, id):
     return checks.Error(msg, hint=hint, obj="settings.PORTAL", id=id)
 
 
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     configured = getattr(settings, "PORTAL", {})
     if not isinstance(configured, dict):
-        return [_error("settings.PORTAL must be a dict", "See README, Configuration.", "autoapi.E010")]
+        return [error("settings.PORTAL must be a dict", "See README, Configuration.", "autoapi.E010")]
     messages = _unknown_names(configured)
     values = {name: portal_setting(name) for name in DEFAULTS}
-    type_errors = _type_errors(values)
-    if type_errors:
-        return messages + type_errors
-    return messages + _range_errors(values) + _fair_share_problems(values) + _timeout_warnings(values)
+    wrong_types = type_errors(values)
+    if wrong_types:
+        return messages + wrong_types
+    return messages + _range_errors(values) + _timeout_warnings(values)
 
 
 def _unknown_names(configured: dict) -> list[checks.CheckMessage]:
@@ -117,28 +116,28 @@ _WITHIN_A_PAGE = {
 }
 
 
-def _type_errors(values: dict) -> list[checks.CheckMessage]:
+def type_errors(values: dict) -> list[checks.CheckMessage]:
     kinds = {name: (fits, expected) for names, fits, expected in _TYPES for name in names}
     errors = []
     for name, value in values.items():
         fits, expected = kinds.get(name, (None, None))
         if fits and not fits(value):
-            errors.append(_error(f"PORTAL[{name!r}] is {value!r}, not {expected}", SETTINGS_TABLE, "autoapi.E010"))
+            errors.append(error(f"PORTAL[{name!r}] is {value!r}, not {expected}", SETTINGS_TABLE, "autoapi.E010"))
     return errors
 
 
 def _range_errors(values: dict) -> list[checks.CheckMessage]:
     """Numbers below their minimum, and pages larger than a client may ask for."""
     errors = [
-        _error(f"PORTAL[{name!r}] is {values[name]}; it must be at least {minimum}", SETTINGS_TABLE, "autoapi.E011")
+        error(f"PORTAL[{name!r}] is {values[name]}; it must be at least {minimum}", SETTINGS_TABLE, "autoapi.E011")
         for name, minimum in _MINIMUM.items() if values[name] < minimum
     ]
     if values["REFRESH_INTERVAL"] <= 0:
-        errors.append(_error(f"PORTAL['REFRESH_INTERVAL'] is {values['REFRESH_INTERVAL']}; it must be more than 0 seconds",
+        errors.append(error(f"PORTAL['REFRESH_INTERVAL'] is {values['REFRESH_INTERVAL']}; it must be more than 0 seconds",
                              "1.0 checks the schema fingerprint once a second.", "autoapi.E011"))
     for name, hint in _WITHIN_A_PAGE.items():
         if values[name] > values["MAX_PAGE_SIZE"]:
-            errors.append(_error(
+            errors.append(error(
                 f"PORTAL[{name!r}] ({values[name]}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
                 hint, "autoapi.E011",
             ))
@@ -153,29 +152,6 @@ def _timeout_warnings(values: dict) -> list[checks.CheckMessage]:
             obj="settings.PORTAL", id="autoapi.W011",
         )]
     return []
-
-
-def _fair_share_problems(values: dict) -> list[checks.CheckMessage]:
-    """The fair-share settings that a type check cannot judge: a Redis URL, proxies, API keys."""
-    # Imported here: portal.fairshare imports autoapi.conf, and is not needed by the other checks.
-    import ipaddress
-
-    from portal.fairshare.clients import key_problems
-
-    hint = "See README, Fair share."
-    problems = []
-    if values["CLIENT_POOL_SHARE"] > 1:
-        problems.append(f"PORTAL['CLIENT_POOL_SHARE'] is {values['CLIENT_POOL_SHARE']}; it is a share of the "
-                        "pool, from 0 (none kept) to 1")
-    if values["REDIS_URL"] and not values["REDIS_URL"].startswith(REDIS_SCHEMES):
-        problems.append(f"PORTAL['REDIS_URL'] must start with {', '.join(REDIS_SCHEMES)}")
-    for proxy in values["TRUSTED_PROXIES"]:
-        try:
-            ipaddress.ip_network(proxy.strip(), strict=False)
-        except ValueError:
-            problems.append(f"PORTAL['TRUSTED_PROXIES'] holds {proxy!r}, which is no address or network")
-    problems += key_problems()
-    return [_error(problem, hint, "autoapi.E011") for problem in problems]
 
 
 def register() -> None:

@@ -9,6 +9,9 @@ from django.core import checks
 from django.db import DatabaseError, connections
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
+from autoapi.schema.catalog_sql import SYSTEM_SCHEMA_FILTER as where
+from autoapi.schema.introspect import read_snapshot
+from autoapi.web.api import PublishedAPI
 
 ROLE_SQL = "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
 
@@ -79,11 +82,6 @@ def _unreachable(connection, exc: Exception) -> checks.CheckMessage:
 
 def _read_facts(connection, schemas: list[str]) -> dict:
     """The role, its snapshot (with every relation's endpoints built) and its dangerous rights."""
-    # Imported here: introspection is not needed by the settings checks, nor at import time.
-    from autoapi.api import PublishedAPI
-    from autoapi.catalog_sql import SYSTEM_SCHEMA_FILTER as where
-    from autoapi.introspect import read_snapshot
-
     with connection.cursor() as cursor:
         cursor.execute(ROLE_SQL)
         role, is_superuser = cursor.fetchone()

@@ -74,7 +74,7 @@ DEFAULTS = {
     "API_KEY_MIN_LENGTH": 32,
     "API_KEY_FAILURES": 10,
     # Seconds a rendered catalog page, and an API page, is reused by its process
-    # (autoapi/responsecache.py), keyed by the schema snapshot and the URL; 0 turns it off.
+    # (autoapi/web/responsecache.py), keyed by the schema snapshot and the URL; 0 turns it off.
     "CATALOG_CACHE_SECONDS": 30.0,
     "API_CACHE_SECONDS": 2.0,
     # MiB each process's in-memory caches may hold (autoapi/boundedcache.py; README, "Memory"):
@@ -102,11 +102,20 @@ DEFAULTS = {
     # Features a vector tile holds at most (/api/<schema>/<relation>/tiles/{z}/{x}/{y}.mvt); a
     # tile that had more says so in an X-Tile-Truncated header.
     "TILE_FEATURE_LIMIT": 10000,
-    # Whole-relation downloads kept as files, once per data version (autoapi/exportcache.py): the
+    # Whole-relation downloads kept as files, once per data version (autoapi/freshness/exportcache.py): the
     # folder (empty: var/export-cache in the project) and its size cap in MiB, the least recently
     # served files going first (0 turns the cache off).
     "EXPORT_CACHE_DIR": "",
     "EXPORT_CACHE_MB": 2048,
+    # Bad input (README: "Bad input", autoapi/query/limits.py): how much one request may ask for; beyond,
+    # a 400 naming the parameter. CQL2 nesting of AND/OR/NOT and CASEI (at most 30), predicates
+    # in one filter, values in an IN list (CQL2's IN and ?<column>__in=), % wildcards in one LIKE
+    # pattern, and words in ?search= (each an OR over every text column).
+    "FILTER_MAX_DEPTH": 20,
+    "FILTER_MAX_CONDITIONS": 250,
+    "FILTER_MAX_LIST": 1000,
+    "LIKE_MAX_WILDCARDS": 10,
+    "SEARCH_MAX_WORDS": 8,
 }
 JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 

@@ -12,32 +12,38 @@ from django.db import DatabaseError, connections, transaction
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from autoapi import exportcache, grouping, pagejson, queries, replicas
-from autoapi.aggregates import count_name
+from autoapi.freshness import exportcache
+
+from autoapi.query import grouping, queries
+
+from autoapi.web import pagejson
+
+from autoapi.db import replicas
+from autoapi.query.aggregates import count_name
 from autoapi.cql2 import backend as cql2_backend, from_simple as cql2_from_simple, words as cql2_words
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
-from autoapi.lookups import (
+from autoapi.schema.lookups import (
     FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, filter_parameters,
 )
-from autoapi.filenames import download_filename
-from autoapi.renderers import format_label, formats_for
-from autoapi.responsecache import cached_page
-from autoapi.typemap import type_info
-from autoapi.weblinks import web_url
-from autoapi.xlsx import MAX_ROWS as _SHEET_ROWS_WITH_HEADER
+from autoapi.formats.filenames import download_filename
+from autoapi.formats.renderers import format_label, formats_for
+from autoapi.web.responsecache import cached_page
+from autoapi.schema.typemap import type_info
+from autoapi.web.weblinks import web_url
+from autoapi.formats.xlsx import MAX_ROWS as _SHEET_ROWS_WITH_HEADER
 
 SHEET_ROWS = _SHEET_ROWS_WITH_HEADER - 1  # the data rows an Excel sheet holds below its header
-from autoapi.queries import geometry_source
-from autoapi.tiles import TILE_PARAMETERS
-from autoapi.naming import decode_key, decode_segment, encode_segment
-from autoapi.ordering import sort_directions
-from autoapi.pagination import Window, count_rows, non_negative_int
-from autoapi.plans import is_filtered, selected_rows
-from autoapi.rowsources import JSONRows
-from autoapi.pgarray import parse_array_literal
-from autoapi.statistics import column_statistics, relation_activity
-from autoapi.registry import registry
-from autoapi.snapshot import Column, Relation, Snapshot
+from autoapi.query.queries import geometry_source
+from autoapi.formats.tiles import TILE_PARAMETERS
+from autoapi.schema.naming import api_url, decode_key, decode_segment, encode_segment, relation_segments
+from autoapi.query.ordering import sort_directions
+from autoapi.query.pagination import Window, count_rows, non_negative_int
+from autoapi.query.plans import is_filtered, selected_rows, value_parameters
+from autoapi.formats.rowsources import JSONRows
+from autoapi.schema.pgarray import parse_array_literal
+from autoapi.schema.statistics import column_statistics, relation_activity
+from autoapi.web.registry import registry
+from autoapi.schema.snapshot import Column, Relation, Snapshot
 
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
@@ -99,21 +105,6 @@ def get_snapshot() -> Snapshot:
 def last_checked() -> float | None:
     """When this process last compared the snapshot with the database (time.time())."""
     return registry.last_checked
-
-
-def relation_segments(relation: Relation) -> tuple[str, str]:
-    """The relation's schema and name as URL path segments (tilde-encoded)."""
-    return encode_segment(relation.schema), encode_segment(relation.name)
-
-
-def api_url(relation: Relation, key_values: tuple | None = None, format: str | None = None) -> str:
-    schema, name = relation_segments(relation)
-    url = f"/api/{schema}/{name}/"
-    if key_values is not None:
-        url += ",".join(encode_segment(str(v)) for v in key_values) + "/"
-    if format:
-        url += f"?format={format}"
-    return url
 
 
 def tile_urls(relation: Relation, params) -> dict | None:
@@ -178,7 +169,8 @@ def fetch_groups(request, relation: Relation, time_limit_ms: int) -> list[dict]:
     except (DatabaseError, psycopg2.Error) as exc:
         if getattr(exc.__cause__ or exc, "pgcode", None) == "57014":
             raise TimeLimitExceeded(f"counting took longer than {time_limit_ms} ms") from exc
-        raise translate_database_error(exc, filtered=is_filtered(request.GET), grouped=True) from exc
+        raise translate_database_error(exc, filtered=is_filtered(request.GET), grouped=True,
+                                       inputs=value_parameters(request.GET)) from exc
     return [pagejson.loads(row, parse_float=Decimal) for row in page.rows]
 
 
@@ -206,7 +198,7 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
     try:
         rows, count, estimated = replicas.run(request, read, filtered=filtered)
     except (DatabaseError, psycopg2.Error) as exc:
-        raise translate_database_error(exc, filtered=filtered) from exc
+        raise translate_database_error(exc, filtered=filtered, inputs=value_parameters(request.GET)) from exc
     return Rows(relation.columns, rows, count, estimated)
 
 

@@ -28,9 +28,9 @@ def rss(field: str = "VmRSS") -> int:
 
 
 def data_versions(cursor, snapshot, out: dict) -> None:
-    """The data version of every relation (autoapi/dataversion.py): the first read (dependency
+    """The data version of every relation (autoapi/freshness/dataversion.py): the first read (dependency
     graph and counters), then what every worker runs each REFRESH_INTERVAL (counters only)."""
-    from autoapi.dataversion import DataVersions
+    from autoapi.freshness.dataversion import DataVersions
 
     versions = DataVersions()
     started = time.perf_counter()
@@ -52,9 +52,9 @@ def main() -> int:
     django.setup()
     from django.db import connections
 
-    from autoapi.api import PublishedAPI
+    from autoapi.web.api import PublishedAPI
     from autoapi.conf import DATABASE_ALIAS, portal_setting
-    from autoapi.introspect import change_probe, fingerprint, read_snapshot
+    from autoapi.schema.introspect import change_probe, fingerprint, read_snapshot
 
     schemas = portal_setting("SCHEMAS")
     out: dict = {"rss_after_setup": rss()}

@@ -67,7 +67,7 @@ def exact_size_text(size: int) -> str:
 
 def annotate_stored(request, relation: Relation, buttons: list[dict], whole: bool) -> None:
     """Add ``stored`` (the exact size as text, or None) to each button whose whole-relation
-    download is stored for the current data (``autoapi/exportcache.py``): it starts at once,
+    download is stored for the current data (``autoapi/freshness/exportcache.py``): it starts at once,
     has a length and can be resumed."""
     for button in buttons:
         size = stored_download_size(request, relation, button["format"]) if whole else None

@@ -1,7 +1,7 @@
 """The API's filters as people read them, and the form that adds one.
 
 Called by ``catalog.views``. ``describe()`` reads a relation page's query parameters the way the
-API's FilterSet does (``autoapi.filtersets``: the exact column name, ``__<lookup>``, a ``!`` suffix
+API's FilterSet does (``autoapi.query.filtersets``: the exact column name, ``__<lookup>``, a ``!`` suffix
 for negation, ``bbox`` and ``search``) and says each in words, as Datasette's filters do:
 "where dep_delay > 60 and carrier is one of AA, UA". It never decides what is valid: the API does
 that when the page asks ``fetch_rows`` for the rows, and a bad filter is a 400 page naming it.
@@ -19,7 +19,7 @@ FILTER = "filter"  # the CQL2 filter (autoapi/cql2): described in words, removed
 
 def parameter_map(relation: Relation) -> dict[str, tuple[str | None, str]]:
     """Every filter parameter the API reads for this relation -> (column name or None, lookup):
-    the same map the API's FilterSet is built from (``autoapi.lookups.filter_parameters``)."""
+    the same map the API's FilterSet is built from (``autoapi.schema.lookups.filter_parameters``)."""
     names: dict[str, tuple[str | None, str]] = dict(filter_parameters([(c.name, lookups(c)) for c in relation.columns]))
     for special in RELATION_FILTERS:
         names.setdefault(special, (None, special))

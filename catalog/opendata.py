@@ -42,7 +42,7 @@ VARIABLES_LISTED = 300  # schema.org variableMeasured: enough for any sane table
 
 
 def _is_url(text: str | None) -> bool:
-    return web_url(text) is not None  # the pages' rule for links from data (autoapi/weblinks.py)
+    return web_url(text) is not None  # the pages' rule for links from data (autoapi/web/weblinks.py)
 
 
 def dataset_facts(request, relation: Relation, activity: dict | None, built_at: float) -> dict:

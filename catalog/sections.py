@@ -66,7 +66,7 @@ def about(relation: Relation, activity: dict | None, has_statistics: bool) -> di
 
 
 def _is_url(text) -> bool:
-    """Whether the page may link to it: the one rule for links from data (autoapi/weblinks.py)."""
+    """Whether the page may link to it: the one rule for links from data (autoapi/web/weblinks.py)."""
     return web_url(text) is not None
 
 

@@ -6,6 +6,7 @@ from django.http import JsonResponse
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.errors import DatabaseUnavailable
 from autoapi.public import get_snapshot
+from catalog.views import error_page
 
 
 def healthz(request):
@@ -30,14 +31,10 @@ def readyz(request):
 def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "not found"}, status=404)
-    from catalog.views import error_page
-
     return error_page(request, 404, "Page not found", "There is no page at this address.")
 
 
 def server_error(request):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "internal error"}, status=500)
-    from catalog.views import error_page
-
     return error_page(request, 500, "Something went wrong", "The portal could not answer this request.")

@@ -26,6 +26,7 @@ import time
 import traceback
 import uuid
 from datetime import datetime, timezone
+from autoapi.schema.naming import decode_segment
 
 #: The id of the request the current thread (or task) is serving, for every log record.
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("portal_request_id", default=None)
@@ -53,7 +54,6 @@ def _jsonable(value):
 
 class JSONFormatter(logging.Formatter):
     """Any log record as a single line of JSON (never raises on odd ``extra`` values)."""
-
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
@@ -79,7 +79,6 @@ class JSONFormatter(logging.Formatter):
 class SkipServiceUnavailable(logging.Filter):
     """For ``django.request``: a 503 is the portal's planned answer to a database outage (and is in
     the request log at WARNING already), not an error with a traceback worth paging anyone for."""
-
     def filter(self, record: logging.LogRecord) -> bool:
         return getattr(record, "status_code", None) != 503
 
@@ -98,7 +97,6 @@ def _relation_of(request) -> str | None:
     schema, name = match.kwargs.get("schema"), match.kwargs.get("relation")
     if schema is None or name is None:
         return None
-    from autoapi.naming import decode_segment
 
     try:
         return f"{decode_segment(schema)}.{decode_segment(name)}"
@@ -108,7 +106,6 @@ def _relation_of(request) -> str | None:
 
 class RequestLogMiddleware:
     """Outermost middleware: request id in and out, one JSON log line per request."""
-
     def __init__(self, get_response):
         self.get_response = get_response
 

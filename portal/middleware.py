@@ -4,7 +4,7 @@ hostile input, database outages.
 Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
 
     portal.logs.RequestLogMiddleware             request id in and out, one JSON line per request
-    portal.disconnect.CancelOnDisconnectMiddleware   the client left while its answer was built: cancel its statements
+    autoapi.db.disconnect.CancelOnDisconnectMiddleware   the client left while its answer was built: cancel its statements
     portal.pgpool.middleware.ReleaseConnectionsMiddleware   pooled database connections back once the response is built
     SecurityMiddleware                           HTTPS redirect, HSTS, nosniff, referrer policy
     portal.middleware.CorsMiddleware             preflights answered; Allow-Origin on every /api/ answer, 304s included;
@@ -13,10 +13,10 @@ Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
     portal.middleware.ReadOnlyMethodsMiddleware  anything but GET, HEAD, OPTIONS: 405
     whitenoise                                   static files (their own caching headers)
     ConditionalGetMiddleware                     ETag over the body, 304 on If-None-Match
-    portal.compression.CompressionMiddleware     zstd/br/gzip by Accept-Encoding; inside the ETag, so each coding has its own
+    autoapi.web.compression.CompressionMiddleware     zstd/br/gzip by Accept-Encoding; inside the ETag, so each coding has its own
     portal.middleware.CacheControlMiddleware     Cache-Control (set before the ETag is computed: no-store gets none)
     CommonMiddleware, XFrameOptionsMiddleware
-    portal.middleware.RejectHostileInputMiddleware    NUL bytes in the path or query string: 400
+    portal.middleware.RejectHostileInputMiddleware    NUL bytes in the path or query string, bad read headers: 400
     portal.middleware.DatabaseErrorMiddleware    a database error escaping a view: 503 + Retry-After (or its 4xx)
 """
 from __future__ import annotations
@@ -32,7 +32,11 @@ from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 
 from autoapi.conf import portal_setting
-from autoapi.errors import BadRequest, DatabaseUnavailable, PortalError, error_response, translate_database_error
+from autoapi.errors import (
+    BadRequest, DatabaseUnavailable, PortalError, error_response, is_nul_refusal, translate_database_error,
+)
+from autoapi.ogc.responses import error_response as ogc_error_response
+from catalog.views import error_page
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +62,9 @@ def is_api(request) -> bool:
 def error_for(request, error: PortalError) -> HttpResponse:
     """JSON for the API (and the health URLs), the catalog's error page for everything else."""
     if is_api(request) and not request.path.startswith(API_PREFIX):
-        from autoapi.ogc.responses import error_response as ogc_error_response
-
         return ogc_error_response(error)  # OGC API's {"code", "description"}
     if is_api(request) or request.path in NEVER_CACHED:
         return error_response(error)
-    from catalog.views import error_page
 
     titles = {
         400: "This request cannot be answered",
@@ -133,7 +134,6 @@ class ReadOnlyMethodsMiddleware:
     needs no CSRF protection (``security.W003`` is silenced in settings). ``OPTIONS`` outside the
     API is answered here with ``Allow`` and no body.
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -163,7 +163,6 @@ class CorsMiddleware:
     The policy sits here, outside the fair-share and read-only middleware, so that their error
     pages carry it too; it costs one header (a constant string per ``MAP_TILE_URL``) per page.
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -207,7 +206,6 @@ class CacheControlMiddleware:
     Accept header, and a shared cache must not hand one client another's format. A view that set
     its own Cache-Control keeps it.
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -224,27 +222,53 @@ class CacheControlMiddleware:
         return response
 
 
+# The request headers the portal reads (validators, byte ranges, content negotiation, compression,
+# API keys): each is bounded here, before any view or cache reads it.
+READ_HEADERS = ("Range", "If-Range", "If-None-Match", "If-Modified-Since", "Accept", "Accept-Encoding", "X-API-Key",
+                "Authorization")
+# gunicorn refuses the same itself (limit_request_field_size, and RFC 9110 5.5's characters): the
+# bound holds under any server (runserver, the embedded demo, another WSGI server).
+MAX_HEADER_LENGTH = 8190
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a field value holds no control character but tab (RFC 9110, 5.5)
+
+
+def hostile_input(request) -> BadRequest | None:
+    """What is wrong with the request's bytes, or None: a NUL in the path or the query string, a
+    control character in, or an overlong, header the portal reads."""
+    if "\x00" in request.path:
+        return BadRequest("the path holds a NUL byte (%00), which no name or key can contain", parameter="path")
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            shown = name.replace(chr(0), "%00")
+            return BadRequest(f"query parameter {shown!r} holds a NUL byte (%00), which no value can contain", parameter=shown)
+    for header in READ_HEADERS:
+        value = request.headers.get(header)
+        if value is None:
+            continue
+        if len(value) > MAX_HEADER_LENGTH:
+            return BadRequest(f"the {header} header is longer than {MAX_HEADER_LENGTH} characters", header=header)
+        if _CONTROL.search(value):
+            return BadRequest(f"the {header} header holds a control character", header=header)
+    return None
+
+
 class RejectHostileInputMiddleware:
-    """A NUL byte in the path or the query string is a 400 before any view sees it.
+    """The request's bytes, checked once before any view sees them (README, "Bad input").
 
-    PostgreSQL cannot store NUL in text (psycopg2 refuses to send it), so no relation name, key or
-    filter value can hold one; rejecting it here keeps every view from having to.
+    A NUL byte in the path or the query string: PostgreSQL cannot store NUL in text (psycopg2
+    refuses to send it), so no relation name, key or filter value can hold one; rejecting it here
+    keeps every view from having to. The headers the portal reads are bounded here too. Each
+    parameter's own value is then parsed, with its limits (``autoapi/query/limits.py``), by the one
+    parser that reads it, before any query; and ``autoapi/errors.py`` is the one table from
+    whatever escapes to a status.
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        problem = None
-        if "\x00" in request.path:
-            problem = "the path holds a NUL byte (%00), which no name or key can contain"
-        else:
-            for name, values in request.GET.lists():
-                if "\x00" in name or any("\x00" in value for value in values):
-                    problem = f"query parameter {name.replace(chr(0), '%00')!r} holds a NUL byte (%00), which no value can contain"
-                    break
+        problem = hostile_input(request)
         if problem:
-            return error_for(request, BadRequest(problem))
+            return error_for(request, problem)
         return self.get_response(request)
 
 
@@ -256,7 +280,6 @@ class DatabaseErrorMiddleware:
     views translate their own errors; this catches what happens outside them (the first snapshot
     of a process, the catalog, the URL dispatcher).
     """
-
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -264,6 +287,8 @@ class DatabaseErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if is_nul_refusal(exception):  # psycopg2 would not send a client's NUL: a 400, as a view's own
+            return error_for(request, BadRequest("a value holds a NUL character, which no PostgreSQL value can contain"))
         if not isinstance(exception, (DatabaseError, psycopg2.Error)):
             return None
         error = translate_database_error(exception, filtered=False)

@@ -28,12 +28,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "autoapi",
     "catalog",
+    "portal.fairshare.apps.FairShareConfig",  # its system checks (portal/fairshare/checks.py)
 ]
 
 # Outermost first; portal/middleware.py explains why each sits where it does.
 MIDDLEWARE = [
     "portal.logs.RequestLogMiddleware",
-    "portal.disconnect.CancelOnDisconnectMiddleware",
+    "autoapi.db.disconnect.CancelOnDisconnectMiddleware",
     "portal.pgpool.middleware.ReleaseConnectionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.CorsMiddleware",
@@ -41,7 +42,7 @@ MIDDLEWARE = [
     "portal.middleware.ReadOnlyMethodsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
-    "portal.compression.CompressionMiddleware",
+    "autoapi.web.compression.CompressionMiddleware",
     "portal.middleware.CacheControlMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -112,7 +113,7 @@ def database_entry(url: str) -> dict:
 
 
 # Streaming replicas of the published database (README: "Read replicas"): each becomes an alias
-# replica_0, replica_1, ... that serves the rows and counts of requests (autoapi/replicas.py); the
+# replica_0, replica_1, ... that serves the rows and counts of requests (autoapi/db/replicas.py); the
 # schema snapshot and everything else stay on the primary ("published").
 DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS", [])
 
@@ -123,7 +124,7 @@ DATABASES = {
     "published": database_entry(DATABASE_URL or UNCONFIGURED_DATABASE_URL),
     **{f"replica_{i}": database_entry(url) for i, url in enumerate(DATABASE_REPLICA_URLS)},
 }
-DATABASE_ROUTERS = ["autoapi.routers.PublishedDatabaseRouter"]
+DATABASE_ROUTERS = ["autoapi.schema.routers.PublishedDatabaseRouter"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

@@ -5,7 +5,7 @@ from autoapi.ogc import views as ogc_views
 from portal import health
 
 urlpatterns = [
-    path("api/", include("autoapi.urls")),
+    path("api/", include("autoapi.web.urls")),
     path("ogc", ogc_views.landing),  # GDAL's OAPIF:<base>/ogc asks for the root without a slash
     path("ogc/", include("autoapi.ogc.urls")),
     path("healthz", health.healthz, name="healthz"),

@@ -9,9 +9,9 @@ from decimal import Decimal, InvalidOperation
 
 from autoapi.cql2 import nodes
 from autoapi.cql2.words import text
-from autoapi.lookups import TRUE_WORDS
-from autoapi.snapshot import Column
-from autoapi.typemap import type_info
+from autoapi.schema.lookups import TRUE_WORDS
+from autoapi.schema.snapshot import Column
+from autoapi.schema.typemap import type_info
 
 COMPARISON = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 LIKE = {"contains": "%{}%", "icontains": "%{}%", "startswith": "{}%", "endswith": "%{}"}

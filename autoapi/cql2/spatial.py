@@ -9,13 +9,15 @@ after the same ranges over its bounding box.
 """
 from __future__ import annotations
 
-from django.db import models
+from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Q
 
-from autoapi import fields
+from autoapi.schema import fields
 from autoapi.cql2 import nodes
-from autoapi.naming import quote_identifier
-from autoapi.queries import geometry_source
+from autoapi.schema.naming import quote_identifier
+from autoapi.query.queries import geometry_source
+from autoapi.conf import DATABASE_ALIAS
+from autoapi.schema.typemap import postgis_schema
 
 LOCATION = "geometry"  # the name of a latitude/longitude relation's point in a filter
 FUNCTIONS = {name: "ST_" + name[2:].capitalize() for name in nodes.SPATIAL}
@@ -28,10 +30,6 @@ def location(relation):
 def check_literal(geometry: nodes.Geometry, postgis: str, refuse) -> None:
     """Ask PostGIS to read the literal now, so that a shape it refuses (an unclosed ring, GeoJSON
     it cannot read) is a 400 naming the filter, not an error in the middle of the page's query."""
-    from django.db import DatabaseError, connections, transaction
-
-    from autoapi.conf import DATABASE_ALIAS
-
     try:
         with transaction.atomic(using=DATABASE_ALIAS), connections[DATABASE_ALIAS].cursor() as cursor:
             cursor.execute(f"SELECT {_literal_sql(postgis, geometry)}", [geometry.wkt])
@@ -68,8 +66,6 @@ _MIRRORED = {"s_within": "s_contains", "s_contains": "s_within"}
 
 
 def _field_postgis(column) -> str:
-    from autoapi.typemap import postgis_schema
-
     return postgis_schema(column)
 
 
@@ -93,7 +89,6 @@ def _lat_lon(node: nodes.Spatial, geometry: nodes.Geometry, source, snapshot, re
 
 class PointPredicate(models.Func):
     """``ST_<function>(point of lon and lat, literal)``, the literal's text a bound parameter."""
-
     output_field = models.BooleanField()
 
     def __init__(self, lon, lat, *, geometry: nodes.Geometry, function: str, postgis: str):
@@ -120,7 +115,6 @@ def _literal_sql(postgis: str, geometry: nodes.Geometry) -> str:
 class SpatialPredicate(models.Lookup):
     """``<geometry column>__cql_spatial=(function, nodes.Geometry)``: ``ST_<function>(column,
     literal)`` with the literal transformed to the column's SRID (the index serves)."""
-
     lookup_name = "cql_spatial"
     prepare_rhs = False
 

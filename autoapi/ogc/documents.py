@@ -5,8 +5,9 @@ from autoapi.ogc import extents, links
 from autoapi.ogc.ids import collection_id, collections
 from autoapi.ogc.params import CRS84
 from autoapi.ogc.responses import GEOJSON, HTML, JSON, OPENAPI
-from autoapi.snapshot import Relation, Snapshot
-from autoapi.typemap import type_info
+from autoapi.schema.snapshot import Relation, Snapshot
+from autoapi.schema.typemap import type_info
+from autoapi.schema.naming import encode_segment
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -98,6 +99,4 @@ def queryables(request, relation: Relation) -> dict:
 
 
 def _catalog_path(relation: Relation) -> str:
-    from autoapi.naming import encode_segment
-
     return f"/catalog/{encode_segment(relation.schema)}/{encode_segment(relation.name)}/"

@@ -12,10 +12,10 @@ import logging
 import psycopg2
 from django.db import DatabaseError, connections
 
-from autoapi import replicas
-from autoapi.queries import geometry_source
-from autoapi.snapshot import Relation
-from autoapi.typemap import postgis_schema
+from autoapi.db import replicas
+from autoapi.query.queries import geometry_source
+from autoapi.schema.snapshot import Relation
+from autoapi.schema.typemap import postgis_schema
 
 log = logging.getLogger(__name__)
 WITH_STATISTICS = ("table", "partitioned table", "materialized view")

@@ -8,7 +8,7 @@ one item its properties and the same map. Other documents (conformance, queryabl
 a generic walk: objects as definition lists, arrays as lists.
 
 Everything here comes from data (a row's properties, a relation's comment) and is escaped; only
-``http``/``https`` URLs become links (``autoapi.weblinks.web_url``), whatever their key or place,
+``http``/``https`` URLs become links (``autoapi.web.weblinks.web_url``), whatever their key or place,
 and any JSON shape (lists of scalars, nested objects, nulls, huge values) is shown as text, cut.
 The templates get plain dicts and strings; the JSON documents are not changed.
 """
@@ -25,7 +25,7 @@ from django.utils.safestring import mark_safe
 
 from autoapi.conf import portal_setting
 from autoapi.ogc.responses import GEOJSON, HTML
-from autoapi.weblinks import link_or_text, web_url
+from autoapi.web.weblinks import link_or_text, web_url
 
 MAX_TEXT = 2000  # longer values (a big polygon's coordinates) are cut on the page, not in JSON
 CELL_TEXT = 200  # in a table cell

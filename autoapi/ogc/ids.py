@@ -5,9 +5,9 @@ unambiguously, and the id is safe in a URL path and as a GDAL layer name.
 """
 from __future__ import annotations
 
-from autoapi.naming import decode_segment, encode_segment
-from autoapi.queries import geometry_source
-from autoapi.snapshot import Relation, Snapshot
+from autoapi.schema.naming import decode_segment, encode_segment
+from autoapi.query.queries import geometry_source
+from autoapi.schema.snapshot import Relation, Snapshot
 
 
 def collection_id(relation: Relation) -> str:

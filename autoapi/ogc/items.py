@@ -17,13 +17,15 @@ from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from autoapi import cursors, replicas
+from autoapi.query import cursors
+
+from autoapi.db import replicas
 from autoapi.cql2 import conditions
 from autoapi.errors import BadRequest, NotFound, translate_database_error
-from autoapi.pagination import RowPagination
-from autoapi.plans import build_plan
-from autoapi.renderers import GeoJSONRenderer
-from autoapi.shaping import parse_shape
+from autoapi.query.pagination import RowPagination
+from autoapi.query.plans import build_plan, value_parameters
+from autoapi.formats.renderers import GeoJSONRenderer
+from autoapi.query.shaping import parse_shape
 from autoapi.ogc import links
 from autoapi.ogc.params import Selection
 
@@ -108,4 +110,4 @@ def _run(request, work):
     except ValidationError as exc:  # a simple filter's value the FilterSet refused
         raise BadRequest("invalid query parameter", errors=exc.detail) from None
     except (DatabaseError, psycopg2.Error) as exc:
-        raise translate_database_error(exc, filtered=True) from exc
+        raise translate_database_error(exc, filtered=True, inputs=value_parameters(request.GET)) from exc

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from autoapi.ogc.ids import collection_id
 from autoapi.ogc.responses import GEOJSON, HTML, JSON
-from autoapi.pagination import Window
+from autoapi.query.pagination import Window
 
 ROOT = "/ogc"
 

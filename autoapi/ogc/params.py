@@ -13,10 +13,10 @@ from django.http import QueryDict
 
 from autoapi.conf import portal_setting
 from autoapi.errors import BadRequest
-from autoapi.lookups import RESERVED_PARAMETERS
+from autoapi.schema.lookups import RESERVED_PARAMETERS
 from autoapi.ogc import temporal
-from autoapi.snapshot import Relation
-from autoapi.typemap import type_info
+from autoapi.schema.snapshot import Relation
+from autoapi.schema.typemap import type_info
 
 DEFAULT_LIMIT = 10
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"

@@ -10,8 +10,8 @@ import re
 
 from autoapi.cql2 import nodes
 from autoapi.errors import BadRequest
-from autoapi.snapshot import Column, Relation
-from autoapi.typemap import type_info
+from autoapi.schema.snapshot import Column, Relation
+from autoapi.schema.typemap import type_info
 
 PARAMETER = "datetime"
 OPEN = ("", "..")  # an open end: ``../b``, ``a/..``, and the empty form ``/b``, ``a/``

@@ -9,19 +9,19 @@ import psycopg2
 from django.db import DatabaseError
 from django.http import HttpResponse
 
-from autoapi import pagejson
+from autoapi.web import pagejson
 from autoapi.errors import BadRequest, NotFound, PortalError, SchemaChanged, translate_database_error
 from autoapi.ogc import documents, html, ids, items, links, params
 from autoapi.ogc.responses import GEOJSON, error_response, json_response, wants_html
-from autoapi.registry import registry
-from autoapi.responsecache import cached_response
+from autoapi.web.registry import registry
+from autoapi.web.responsecache import cached_response
 
 TITLE = "OGC API - Features"
 
 
 def ogc_view(view):
     """Errors as OGC documents; the API's short-lived page cache, as its own pages have. A request
-    that raced a DDL change runs once more on the new snapshot, as the API's do (autoapi/urls.py)."""
+    that raced a DDL change runs once more on the new snapshot, as the API's do (autoapi/web/urls.py)."""
 
     @cached_response("API_CACHE_SECONDS")
     @functools.wraps(view)

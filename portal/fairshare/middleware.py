@@ -22,7 +22,7 @@ files are never limited (load balancers and page assets must not be refused).
   process (``PROCESS_DOWNLOADS``, beyond: ``503``; each download holds a worker thread, so this
   keeps threads free for pages) until its response is closed: after the last byte, or when the
   client goes away. Both come with ``Retry-After``. The slots are taken only when the download
-  is about to query (``autoapi.validators`` calls ``request.portal_download_admission``): a
+  is about to query (``autoapi.web.validators`` calls ``request.portal_download_admission``): a
   stored file holds no database connection and takes none (it is still in flight for its client).
 - **Keys**: a listed API key gets its own limits; an unknown one (or one shorter than
   ``API_KEY_MIN_LENGTH``) is a ``401``, counted against the address that sent it: past
@@ -44,10 +44,11 @@ from django.http import HttpResponse
 from autoapi.conf import portal_setting
 from autoapi.errors import PortalError, TooManyDownloads, TooManyRequests, Unauthorized, error_response
 from autoapi.ogc import responses as ogc_responses
-from autoapi.validators import DOWNLOAD_ADMISSION
+from autoapi.web.validators import DOWNLOAD_ADMISSION
 from portal.fairshare.clients import KeyTable, UnknownKey, address_identity, identify, presented_key
 from portal.fairshare.share import PoolShare
 from portal.fairshare.store import Counters
+from catalog.views import error_page
 
 EXEMPT_PATHS = ("/healthz", "/readyz")
 DOWNLOAD_RETRY_AFTER = 10  # seconds: nobody knows when a running download ends; ask again soon
@@ -66,8 +67,6 @@ def refusal(request, error: PortalError, headers: dict) -> HttpResponse:
     elif ogc_responses.is_ogc_json(request):
         response = ogc_responses.error_response(error)
     else:
-        from catalog.views import error_page
-
         response = error_page(request, error.status_code, TITLES[error.status_code], error.detail)
     for name, value in headers.items():
         response[name] = value

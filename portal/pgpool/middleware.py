@@ -3,7 +3,7 @@
 Django gives them back at ``request_finished``, which fires only when the server has written the
 whole body: a client reading a 1 MB page at 20 KB/s would hold a connection of the pool for 50 s
 doing nothing. A built ``HttpResponse`` needs no database any more, and a download
-(``StreamingHttpResponse``) streams from a connection of its own (``autoapi/exports.py``).
+(``StreamingHttpResponse``) streams from a connection of its own (``autoapi/formats/exports.py``).
 Sits just inside the request log (settings.MIDDLEWARE), outside everything that may query.
 """
 from django.db import connections

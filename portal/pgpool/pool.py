@@ -16,14 +16,10 @@ import time
 import psycopg2
 from psycopg2 import extensions
 
-from portal import disconnect
+from autoapi.db import disconnect
+from autoapi.db.base import PoolBusy
 
 CHECK_AFTER = 1.0  # seconds idle after which a connection is checked before it is lent again
-
-
-class PoolBusy(psycopg2.OperationalError):
-    """Every connection of this process's pool is lent: this process is busy, the server is not
-    (``autoapi.replicas`` must not take it for a replica being down)."""
 
 
 class Pool:
@@ -48,7 +44,7 @@ class Pool:
             raise
         with self._lock:
             self._opened[id(conn)] = opened
-        disconnect.lend(conn)  # cancelled if this thread's client goes away (portal/disconnect.py)
+        disconnect.lend(conn)  # cancelled if this thread's client goes away (autoapi/db/disconnect.py)
         return conn
 
     def _reuse(self):

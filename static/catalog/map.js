@@ -37,7 +37,7 @@
 
   // --- popups and row links ------------------------------------------------------------------------
 
-  // A path segment as the portal writes it (autoapi/naming.py encode_segment): every byte of the
+  // A path segment as the portal writes it (autoapi/schema/naming.py encode_segment): every byte of the
   // UTF-8 text outside A-Z a-z 0-9 _ - becomes ~XX, and the empty string is "~".
   function tildeEncode(text) {
     if (text === "") {
@@ -265,7 +265,7 @@
 
   // The tile layer; the map element says when the tiles on screen have loaded (data-tiles-loaded:
   // their zoom) and how many rows they drew (data-tile-features), for the status line and tests.
-  // A tile that held more rows than the API's limit carries a "truncated" layer (autoapi/tiles.py):
+  // A tile that held more rows than the API's limit carries a "truncated" layer (autoapi/formats/tiles.py):
   // one hidden point whose feature_limit says how many the tile drew.
   function vectorTiles(map, url) {
     var drawn = rowCounter();

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from psycopg2 import sql
 
-from autoapi.parquet_types import ELEMENTS, decimal_type
+from autoapi.formats.parquet_types import ELEMENTS, decimal_type
 
 SESSION = "SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; SET extra_float_digits = 1"
 JULIAN_EPOCH = 2440588  # to_char(DATE '1970-01-01', 'J')

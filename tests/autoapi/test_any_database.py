@@ -15,9 +15,11 @@ import psycopg2
 import pytest
 from django.core.management import call_command
 
-from autoapi import api as api_module
-from autoapi.registry import registry
+from autoapi.web import api as api_module
+from autoapi.web.registry import registry
 from tests.autoapi.helpers import body, json_body, published_relations, url
+
+pytestmark = pytest.mark.db  # every test here reads the fixture database
 
 
 def relation(name: str, schema: str = "public"):
@@ -178,7 +180,7 @@ def one_relation_that_cannot_be_built(monkeypatch):
 
 
 def test_a_relation_that_cannot_be_built_is_left_out_alone(client, one_relation_that_cannot_be_built, caplog):
-    with caplog.at_level(logging.WARNING, logger="autoapi.api"):
+    with caplog.at_level(logging.WARNING, logger="autoapi.web.api"):
         response = client.get("/api/public/price~24list/")
         again = client.get("/api/public/price~24list/?format=csv")
     assert response.status_code == 404 and again.status_code == 404
@@ -225,7 +227,7 @@ def test_crawl_every_relation_list_detail_formats_and_pages_without_5xx(client):
 
 
 def test_a_relation_introspection_cannot_describe_is_left_out_alone(client, monkeypatch, caplog):
-    from autoapi import introspect
+    from autoapi.schema import introspect
 
     real = introspect._column
 
@@ -236,7 +238,7 @@ def test_a_relation_introspection_cannot_describe_is_left_out_alone(client, monk
 
     monkeypatch.setattr(introspect, "_column", column)
     try:
-        with caplog.at_level(logging.WARNING, logger="autoapi.registry"):
+        with caplog.at_level(logging.WARNING, logger="autoapi.web.registry"):
             registry.rebuild()
         snapshot = registry.current().snapshot
         assert snapshot.get("public", "price$list") is None and snapshot.get("public", "order$line") is not None

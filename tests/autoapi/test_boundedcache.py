@@ -8,9 +8,11 @@ import time
 
 import pytest
 
-from autoapi import boundedcache, pagination, plans
+from autoapi import boundedcache
+
+from autoapi.query import pagination, plans
 from autoapi.boundedcache import BytesCache
-from autoapi.responsecache import pages
+from autoapi.web.responsecache import pages
 
 MB = 1024 * 1024
 
@@ -137,8 +139,8 @@ def test_plans_and_estimates_of_every_relation_share_one_budget(client, settings
 
 
 def test_a_count_plan_keeps_its_selection_once():
-    from autoapi.pagination import CountPlan
-    from autoapi.queries import Statement
+    from autoapi.query.pagination import CountPlan
+    from autoapi.query.queries import Statement
 
     rows = Statement("SELECT id FROM t WHERE x = %s", (1,))
     plan = CountPlan(rows=rows)

@@ -1,4 +1,4 @@
-"""Unit tests of ``autoapi/catalog_sql.py``, the statements that read PostgreSQL's catalog.
+"""Unit tests of ``autoapi/schema/catalog_sql.py``, the statements that read PostgreSQL's catalog.
 
 Run directly as the reader and as the superuser: privileges filter what the reader sees, system
 and temporary schemas are left out (and the ``LIKE`` escapes do not leave out look-alikes). Then
@@ -13,9 +13,9 @@ import dataclasses
 import pytest
 from django.db import connections
 
-from autoapi.catalog_sql import RELATIONS_SQL
+from autoapi.schema.catalog_sql import RELATIONS_SQL
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.introspect import change_probe, fingerprint, read_snapshot
+from autoapi.schema.introspect import change_probe, fingerprint, read_snapshot
 
 
 def relations_as(conn_execute, schemas=()) -> dict[tuple[str, str], tuple]:

@@ -271,7 +271,7 @@ def test_every_type_the_simple_filters_compare_is_compared_as_sql_compares_it(cl
     """For each column of the type fixtures: = and <> with one of its values (and > where the type
     is ordered), and IS NULL, against the same SQL; keys compared, so every row counts."""
     from autoapi.public import get_snapshot
-    from autoapi.typemap import type_info
+    from autoapi.schema.typemap import type_info
 
     checked = 0
     for relation in get_snapshot().relations:

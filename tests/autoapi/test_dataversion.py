@@ -1,4 +1,4 @@
-"""The data version (autoapi/dataversion.py) follows every kind of write within the documented
+"""The data version (autoapi/freshness/dataversion.py) follows every kind of write within the documented
 bound, through views, views of views and partitions, and says "unknown" where it cannot tell.
 
 Writes come from superuser sessions, as any other writer's would: each test polls the version the
@@ -13,8 +13,8 @@ import psycopg2
 import pytest
 
 from autoapi.conf import portal_setting
-from autoapi.registry import registry
-from tests.conftest import SUPERUSER_URL
+from autoapi.web.registry import registry
+from tests.conftest import superuser_url
 
 BOUND = portal_setting("REFRESH_INTERVAL") + 10 + 3
 
@@ -44,7 +44,7 @@ def known_tag(schema: str, name: str) -> str:
 
 def write(sql: str) -> None:
     """One statement in a session of its own, as a separate writer would (it flushes at exit)."""
-    conn = psycopg2.connect(SUPERUSER_URL)
+    conn = psycopg2.connect(superuser_url())
     conn.autocommit = True
     try:
         with conn.cursor() as cursor:
@@ -137,7 +137,7 @@ def test_a_view_of_system_catalogs_is_unknown(superuser_conn):
 def test_two_versions_never_share_a_last_modified_second(monkeypatch):
     """If-Modified-Since must tell versions apart: a second version within the same second is
     dated the next one (sent once it has begun); a third gets no date, only its ETag."""
-    from autoapi import dataversion, versionclock
+    from autoapi.freshness import dataversion, versionclock
 
     monkeypatch.setattr(versionclock, "recall", lambda oid, tag: None)
     monkeypatch.setattr(versionclock, "record", lambda oid, tag, observed: None)

@@ -1,4 +1,4 @@
-"""Data-version validators (autoapi/validators.py) and the export cache (autoapi/exportcache.py):
+"""Data-version validators (autoapi/web/validators.py) and the export cache (autoapi/freshness/exportcache.py):
 304s that cost no query, stored whole-relation downloads with Range, one writer, no cut file,
 the size cap."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from autoapi import exports
-from autoapi.registry import registry
+from autoapi.formats import exports
+from autoapi.web.registry import registry
 from tests.autoapi.helpers import body
 from tests.autoapi.test_dataversion import changes, known_tag
 
@@ -160,8 +160,8 @@ def test_the_size_cap_evicts_the_least_recently_served(client, table, cache_dir,
 
 def test_processes_date_a_version_alike_and_keep_the_date_across_restarts(table, cache_dir):
     """Two readers of the versions (two workers, or one before and after a restart) sharing the
-    folder give a version the same first-seen second (autoapi/versionclock.py)."""
-    from autoapi.dataversion import DataVersions
+    folder give a version the same first-seen second (autoapi/freshness/versionclock.py)."""
+    from autoapi.freshness.dataversion import DataVersions
 
     snapshot = registry.current().snapshot
     found = snapshot.get("public", "dv_t")
@@ -228,7 +228,7 @@ def test_lock_files_are_removed_by_their_writer_and_stale_ones_at_eviction(clien
 
 
 def test_a_lock_held_elsewhere_is_kept_and_makes_others_stream_live(table, cache_dir):
-    from autoapi import exportcache
+    from autoapi.freshness import exportcache
 
     path = cache_dir / "fedcba9876543210fedc.lock"
     entry = exportcache.Entry(cache_dir, "fedcba9876543210fedc", "v1", "csv")
@@ -245,7 +245,8 @@ def test_a_lock_held_elsewhere_is_kept_and_makes_others_stream_live(table, cache
 
 
 def test_a_file_evicted_between_lookup_and_open_is_streamed_live(client, table, cache_dir, monkeypatch):
-    from autoapi import exportcache, validators
+    from autoapi.freshness import exportcache
+    from autoapi.web import validators
 
     live = body(client.get(WHOLE))
     assert stored_files(cache_dir) != []

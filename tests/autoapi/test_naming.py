@@ -1,4 +1,4 @@
-"""Unit tests of ``autoapi/naming.py``: tilde encoding of path segments, identifier quoting, and
+"""Unit tests of ``autoapi/schema/naming.py``: tilde encoding of path segments, identifier quoting, and
 the Python attribute names and model class names given to hostile PostgreSQL names.
 
 The hostile names are those of tests/fixtures/10_names.sql and 15_dollar_names.sql; the quoting
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from autoapi.naming import (
+from autoapi.schema.naming import (
     EMPTY, decode_segment, encode_segment, model_class_name, python_attname, quote_identifier,
 )
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from autoapi.registry import registry
+from autoapi.web.registry import registry
 
 LATLON = "/ogc/collections/public.places_latlon/items"
 EVENTS = "/ogc/collections/public.ogc_events/items"

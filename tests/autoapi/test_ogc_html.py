@@ -1,4 +1,4 @@
-"""HTML built from data is safe (autoapi/weblinks.py, autoapi/ogc/html.py, the CSP in
+"""HTML built from data is safe (autoapi/web/weblinks.py, autoapi/ogc/html.py, the CSP in
 portal/middleware.py): only http(s) URLs from data become links, a row's odd JSON shapes never
 fail a page, the OGC pages are tables with a map and paging, and every HTML answer carries the
 Content-Security-Policy while the pages hold no inline script, handler or style attribute."""
@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from autoapi.registry import registry
-from autoapi.weblinks import web_url
+from autoapi.web.registry import registry
+from autoapi.web.weblinks import web_url
 
 HOSTILE = "public.ogc_hostile"
 ITEMS = "/ogc/collections/public.ogc_hostile/items"

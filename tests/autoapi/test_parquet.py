@@ -143,7 +143,7 @@ def test_pages_filters_fields_and_ordering(client):
 
 
 def test_row_groups_are_written_as_rows_come(client, monkeypatch):
-    from autoapi import exports, parquet
+    from autoapi.formats import exports, parquet
 
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 1000)
     monkeypatch.setattr(exports, "COPY_BATCH_BYTES", 2048)  # COPY's chunks of a few hundred rows

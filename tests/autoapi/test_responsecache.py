@@ -1,10 +1,10 @@
-"""The answer cache (autoapi/responsecache.py): a page is reused for a few seconds under its
+"""The answer cache (autoapi/web/responsecache.py): a page is reused for a few seconds under its
 snapshot and URL, never across a schema change, and never for errors."""
 from __future__ import annotations
 
 import pytest
 
-from autoapi.responsecache import pages
+from autoapi.web.responsecache import pages
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def count_shown(client, path: str) -> str:
 @pytest.fixture
 def probe_table(superuser_conn):
     """public.cache_probe with one row (1, 'first-label'), published; dropped afterwards."""
-    from autoapi.registry import registry
+    from autoapi.web.registry import registry
 
     superuser_conn.execute("CREATE TABLE public.cache_probe (id integer PRIMARY KEY, label text)")
     superuser_conn.at_teardown("DROP TABLE IF EXISTS public.cache_probe")

@@ -5,8 +5,8 @@ import gc
 
 from django.db.models.base import ModelBase
 
-from autoapi.models import MODULE
-from autoapi.registry import registry
+from autoapi.schema.models import MODULE
+from autoapi.web.registry import registry
 
 SAMPLE = ("single_pk", "composite_pk", "fk_simple")
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``autoapi/typemap.py``: the one table from a PostgreSQL type to the model field,
+"""Unit tests of ``autoapi/schema/typemap.py``: the one table from a PostgreSQL type to the model field,
 filter lookups, sortability and JSON expression of a column.
 
 Checked against the README's filter table (parsed from README.md), against PostgreSQL itself
@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from django.db import models
 
-from autoapi import fields, filters
-from autoapi.naming import quote_identifier
-from autoapi.snapshot import Column
-from autoapi.typemap import (
+from autoapi.schema import fields, filters
+from autoapi.schema.naming import quote_identifier
+from autoapi.schema.snapshot import Column
+from autoapi.schema.typemap import (
     BY_TYPNAME, BY_TYPTYPE, CITEXT, GEOMETRY, OPAQUE, UNSORTABLE_ELEMENTS, json_expression, model_field_kwargs,
     postgis_schema, type_info, wgs84_expression,
 )

@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from psycopg2 import sql
 
-from autoapi import xlsx_cells
+from autoapi.formats import xlsx_cells
 from tests.autoapi.file_values import expected_rows
 from tests.autoapi.helpers import body, json_body, published_relations, readable, url
 from tests.autoapi.test_live_schema import wait_for
@@ -217,7 +217,7 @@ def test_more_rows_than_a_sheet_holds_is_a_400_before_anything(client, superuser
 def test_not_null_columns_take_the_short_forms(superuser_conn):
     from dataclasses import replace
 
-    from autoapi.outputs import stand_in
+    from autoapi.formats.outputs import stand_in
 
     big, small, label = (replace(stand_in(n, t), nullable=False) for n, t in (("b", "int8"), ("s", "int4"), ("t", "text")))
     parts = [p for c, v in ((big, "x.b"), (small, "x.s"), (label, "x.t")) for p in xlsx_cells.cell_parts(c, v)]
@@ -232,7 +232,7 @@ def test_not_null_columns_take_the_short_forms(superuser_conn):
 
 
 def test_without_isal_zlib_deflates_the_same_format(client, monkeypatch):
-    from autoapi import xlsx
+    from autoapi.formats import xlsx
 
     monkeypatch.setattr(xlsx, "isal_zlib", None)
     relation = next(r for r in published_relations() if r.name == "big_2500")

@@ -10,8 +10,8 @@ from django.apps.registry import Apps
 from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.models import build_model, qualified_table
-from autoapi.naming import quote_identifier
+from autoapi.schema.models import build_model, qualified_table
+from autoapi.schema.naming import quote_identifier
 from autoapi.public import get_snapshot
 
 

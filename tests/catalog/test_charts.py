@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autoapi.responsecache import pages
+from autoapi.web.responsecache import pages
 from catalog import sections
 from tests.catalog.helpers import page_url, relation_named, text
 

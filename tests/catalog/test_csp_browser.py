@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from autoapi.public import get_snapshot
-from autoapi.registry import registry
+from autoapi.web.registry import registry
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
     assert_accessible, browser, csp_violations, page, screenshot, skip_without_browser,
 )

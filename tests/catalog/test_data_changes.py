@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoapi.registry import registry
+from autoapi.web.registry import registry
 from tests.autoapi.helpers import body
 from tests.autoapi.test_dataversion import known_tag
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from autoapi.public import encode_segment, get_snapshot
-from autoapi.registry import registry
+from autoapi.web.registry import registry
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
     PHONE, assert_accessible, browser, page, screenshot, skip_without_browser,
 )
@@ -199,7 +199,7 @@ def test_the_base_map_under_either_kind_of_map(page, urls):
 
 
 def test_a_popup_links_to_a_composite_key_tilde_encoded(page, urls, schema_changes):
-    """The script encodes the key as the catalog does (autoapi.naming.encode_segment): a value
+    """The script encodes the key as the catalog does (autoapi.schema.naming.encode_segment): a value
     with a space, a slash, a comma, a tilde and an accent, and an empty one, joined by a comma."""
     name = f"map_odd_keys_{uuid.uuid4().hex[:6]}"
     schema_changes.at_teardown(f"DROP TABLE IF EXISTS public.{name}")

@@ -1,4 +1,4 @@
-"""Compression (portal/compression.py): pages and streams in zstd, brotli and gzip decode to the
+"""Compression (autoapi/web/compression.py): pages and streams in zstd, brotli and gzip decode to the
 very bytes of the uncompressed answer; streams stay streams, flushed chunk by chunk; ETags, 304s
 and Accept-Encoding q-values behave. In-process, with Django's test client."""
 from __future__ import annotations
@@ -9,8 +9,8 @@ import zlib
 import brotli
 import pytest
 
-from autoapi import exports
-from portal.compression import MIN_SIZE, choose_coding, zstd
+from autoapi.formats import exports
+from autoapi.web.compression import MIN_SIZE, choose_coding, zstd
 
 CODINGS = ("gzip", "br", "zstd")
 LIST = "/api/public/big_2500/"
@@ -149,7 +149,7 @@ def test_a_compressed_stream_is_streamed_flushed_and_decodes_to_the_same_bytes(c
     plain_body = b"".join(plain.streaming_content)
     packed = client.get(url, HTTP_ACCEPT_ENCODING=coding)
     assert packed.streaming and packed["Content-Encoding"] == coding
-    # No length; a data-version ETag (autoapi/validators.py) may name it, weak and per coding.
+    # No length; a data-version ETag (autoapi/web/validators.py) may name it, weak and per coding.
     assert "Content-Length" not in packed and packed.get("ETag", 'W/"dv-').startswith('W/"dv-')
     assert packed.get("ETag") is None or packed["ETag"] != plain.get("ETag")
     feed = decompressor(coding)
@@ -160,7 +160,7 @@ def test_a_compressed_stream_is_streamed_flushed_and_decodes_to_the_same_bytes(c
 
 
 def test_the_stream_compressor_never_finishes_a_failed_stream():
-    from portal.compression import compress_stream
+    from autoapi.web.compression import compress_stream
 
     def failing():
         yield b"id,label\n" * 100
@@ -224,6 +224,7 @@ def test_unhashed_static_names_are_not_served(client, settings):
     assert client.get("/static/portal.css").status_code == 404
 
 
+@pytest.mark.db
 def test_a_missing_manifest_is_a_check_warning(settings, tmp_path):
     from portal.staticfiles import check_collected
 

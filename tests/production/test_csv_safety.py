@@ -1,4 +1,4 @@
-"""CSV formula neutralisation (autoapi/csvsafety.py): the SQL it writes, run by PostgreSQL's COPY
+"""CSV formula neutralisation (autoapi/query/csvsafety.py): the SQL it writes, run by PostgreSQL's COPY
 exactly as csv_copy() runs it; and the API's CSV end to end."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from autoapi.csvsafety import csv_cell, csv_header, neutralises
-from autoapi.snapshot import Column
+from autoapi.query.csvsafety import csv_cell, csv_header, neutralises
+from autoapi.schema.snapshot import Column
 
 
 def column(base_type: str, type_kind: str = "b", category: str = "S", name: str = "v") -> Column:

@@ -11,6 +11,7 @@ import logging
 import pytest
 
 from autoapi.checks import check_settings
+from portal.fairshare.checks import check_fair_share
 from portal.fairshare.clients import KeyTable, UnknownKey, client_address, identify, parse_keys
 from portal.fairshare.store import Counters, MemoryStore
 from tests.processes import free_port
@@ -76,7 +77,7 @@ def test_a_key_shorter_than_the_minimum_is_never_accepted_even_when_listed(setti
         identify({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_API_KEY": "s3cret"}, table)
     assert identify({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_API_KEY": PARTNER_KEY}, table).key_name == "p"
     settings.PORTAL = {**settings.PORTAL, "API_KEY_MIN_LENGTH": 8}  # below the floor: a start-up error
-    assert [m.id for m in check_settings()] == ["autoapi.E011"]
+    assert [m.id for m in check_settings() + check_fair_share()] == ["autoapi.E011"]
     from django.core.exceptions import ImproperlyConfigured
 
     from portal.fairshare.middleware import FairShareMiddleware
@@ -189,10 +190,10 @@ def test_the_middleware_limits_the_catalog_and_the_api_but_never_health(client, 
 ])
 def test_fair_share_settings_are_checked(settings, changes):
     settings.PORTAL = {**settings.PORTAL, **changes}
-    assert [m.id for m in check_settings()] == ["autoapi.E011"]
+    assert [m.id for m in check_settings() + check_fair_share()] == ["autoapi.E011"]
 
 
 @pytest.mark.parametrize("changes", [{"RATE_LIMIT": "600"}, {"REDIS_URL": None}, {"TRUSTED_PROXIES": "10.0.0.1"}])
 def test_fair_share_settings_of_the_wrong_type(settings, changes):
     settings.PORTAL = {**settings.PORTAL, **changes}
-    assert [m.id for m in check_settings()] == ["autoapi.E010"]
+    assert [m.id for m in check_settings() + check_fair_share()] == ["autoapi.E010"]

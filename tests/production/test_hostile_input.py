@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 import pytest
 
-from autoapi.filtersets import RESERVED_PARAMETERS
-from autoapi.naming import encode_segment
+from autoapi.query.filtersets import RESERVED_PARAMETERS
+from autoapi.schema.naming import encode_segment
 from autoapi.public import get_snapshot
-from autoapi.registry import registry
+from autoapi.web.registry import registry
 from tests.production.support import database_checksum, portal_server
 
 SEED = int(os.environ.get("PORTAL_FUZZ_SEED", "20240607"))

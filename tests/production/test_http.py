@@ -64,6 +64,7 @@ def test_each_format_has_its_own_etag_and_api_answers_vary_on_accept(client):
     assert "Accept" not in [v.strip() for v in catalog_vary.split(",")]  # Accept-Encoding, yes
 
 
+@pytest.mark.db
 def test_max_age_follows_the_setting(settings):
     settings.PORTAL = {**settings.PORTAL, "CACHE_MAX_AGE": 5}
     assert Client().get(LIST)["Cache-Control"] == "public, max-age=5"
@@ -100,7 +101,7 @@ def test_health_is_never_cached(client, url):
 
 def test_streams_are_cacheable_and_carry_only_a_data_version_etag(client, settings):
     """A stream's body cannot be hashed before it is sent: its ETag, if any, is the data
-    version's (autoapi/validators.py); a relation whose version is unknown has none."""
+    version's (autoapi/web/validators.py); a relation whose version is unknown has none."""
     settings.PORTAL = {**settings.PORTAL, "EXPORT_CACHE_MB": 0}
     response = client.get("/api/public/big_2500/?limit=all&format=csv&id__lt=100")
     assert response.streaming
@@ -230,6 +231,7 @@ def test_the_formatter_survives_odd_records():
     assert entry["nested"] == {"a": [1, 2]}
 
 
+@pytest.mark.db
 def test_a_real_server_logs_json_lines(tmp_path):
     """gunicorn with portal/gunicorn.conf.py: JSON lines on its output, one per request, HEAD ok."""
     with portal_server(tmp_path, GUNICORN_WORKERS="1") as server:

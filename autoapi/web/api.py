@@ -1,0 +1,95 @@
+"""A snapshot's API: per relation a model, a FilterSet, a viewset and its two view functions.
+
+Built lazily, once per relation per snapshot (a database of thousands of relations pays only for
+the ones that are asked for), and never per request. Everything here belongs to one snapshot and
+is dropped with it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+
+from django.apps.registry import Apps
+
+from autoapi.query.filtersets import build_filterset
+from autoapi.schema.models import build_model
+from autoapi.web.openapi import build_document
+from autoapi.schema.snapshot import Relation, Snapshot
+from autoapi.web.views import build_viewset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RelationEndpoints:
+    viewset: type
+    list_view: object
+    detail_view: object
+    tile_view: object
+    tilejson_view: object
+
+
+class PublishedAPI:
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+        self.apps = Apps()  # private registry: never collides with another snapshot's classes
+        self._index = {r.qualified_name: i for i, r in enumerate(snapshot.relations)}
+        self._endpoints: dict[tuple[str, str], RelationEndpoints] = {}
+        self._failures: dict[tuple[str, str], str] = {}  # relations whose endpoints could not be built
+        self._lock = threading.Lock()
+        self._openapi_json: bytes | None = None
+
+    def openapi_json(self) -> bytes:
+        """The snapshot's OpenAPI document, serialised once."""
+        if self._openapi_json is None:
+            document = build_document(self.snapshot)
+            self._openapi_json = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return self._openapi_json
+
+    def endpoints(self, schema: str, name: str) -> RelationEndpoints | None:
+        """The relation's endpoints, built on first use; None when it is not published or they
+        could not be built (``why_unpublished`` says why)."""
+        key = (schema, name)
+        built = self._endpoints.get(key)
+        if built is not None or key not in self._index or key in self._failures:
+            return built
+        with self._lock:
+            if key not in self._endpoints and key not in self._failures:
+                self._build_isolated(key)
+            return self._endpoints.get(key)
+
+    def why_unpublished(self, schema: str, name: str) -> str | None:
+        """Why a relation the role may read has no API: left out by introspection, or its
+        endpoints failed to build. None for a published relation or an unknown name."""
+        return self.snapshot.why_skipped(schema, name) or self._failures.get((schema, name))
+
+    def build_all(self) -> dict[tuple[str, str], str]:
+        """Build every relation's endpoints now (``manage.py check``, ``dump_snapshot``); returns
+        the failures, (schema, name) -> why."""
+        for relation in self.snapshot.relations:
+            self.endpoints(relation.schema, relation.name)
+        return dict(self._failures)
+
+    def _build_isolated(self, key: tuple[str, str]) -> None:
+        # One relation the portal cannot handle never takes the others down: it is left out,
+        # with the reason logged once per snapshot and given at its URLs.
+        relation = self.snapshot.relations[self._index[key]]
+        try:
+            self._endpoints[key] = self._build(relation, self._index[key])
+        except Exception as exc:
+            reason = f"the portal cannot publish it: {type(exc).__name__}: {str(exc).strip()[:300]}"
+            self._failures[key] = reason
+            log.warning("relation %s.%s left out of snapshot %s: %s", *key, self.snapshot.version[:8], reason)
+
+    def _build(self, relation: Relation, index: int) -> RelationEndpoints:
+        model = build_model(relation, index, self.apps)
+        viewset = build_viewset(relation, model, build_filterset(relation, model), self.snapshot)
+        return RelationEndpoints(
+            viewset=viewset,
+            list_view=viewset.as_view({"get": "list"}),
+            detail_view=viewset.as_view({"get": "retrieve"}),
+            tile_view=viewset.as_view({"get": "tile"}),
+            tilejson_view=viewset.as_view({"get": "tilejson"}),
+        )

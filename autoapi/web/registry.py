@@ -1,0 +1,193 @@
+"""The living state: the current snapshot's API, checked against the catalog and swapped.
+
+Each process holds one ``PublishedAPI``. A daemon thread checks the catalog fingerprint every
+REFRESH_INTERVAL seconds and, when it changed, builds the next snapshot while requests keep using
+the current one, then swaps a single reference (atomic under the GIL). A failed rebuild keeps the
+old snapshot, logs why and is retried at the next tick. Requests never wait for a rebuild, except
+the very first one of a process, which has nothing to serve yet.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+import time
+
+import psycopg2
+from psycopg2 import sql
+
+from django.db import InterfaceError, OperationalError, connections
+
+from autoapi.web.api import PublishedAPI
+from autoapi.conf import DATABASE_ALIAS, portal_setting
+from autoapi.freshness.dataversion import DataVersion, DataVersions
+from autoapi.schema.introspect import change_probe, fingerprint, read_snapshot
+
+log = logging.getLogger(__name__)
+
+
+class Registry:
+    def __init__(self):
+        self._current: PublishedAPI | None = None
+        self._probe: str | None = None  # the change probe when the current snapshot was checked
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._failing = False  # the last refresh failed (logged once until it works again)
+        self._watcher_pid: int | None = None
+        self.last_checked: float | None = None
+        self.data_versions = DataVersions()
+
+    def current(self) -> PublishedAPI:
+        if self._current is None:
+            with self._lock:
+                if self._current is None:
+                    self._current = _published(self._read())
+        self._ensure_watcher()
+        return self._current
+
+    def refresh_now(self, force_fingerprint: bool = False) -> bool:
+        """Check the catalog and rebuild if the published part moved; True when a new snapshot
+        was swapped in. The cheap change probe runs first; the full fingerprint only when the
+        probe moved (or when asked)."""
+        with self._lock:
+            with connections[DATABASE_ALIAS].cursor() as cursor:
+                swapped = self._check_schema(cursor, force_fingerprint)
+                self._read_data_versions(cursor, self._current.snapshot)
+            return swapped
+
+    def _read_data_versions(self, cursor, snapshot) -> None:
+        """With the probe, on the same connection: the data version of every relation. A failure
+        leaves the last versions (or none: unknown) and never the schema's refresh."""
+        try:
+            self.data_versions.refresh(cursor, snapshot)
+        except Exception:
+            log.warning("reading the data versions failed; the last ones stay", exc_info=True)
+
+    def _check_schema(self, cursor, force_fingerprint: bool) -> bool:
+        probe = change_probe(cursor)
+        self.last_checked = time.time()
+        if probe == self._probe and not force_fingerprint and self._current is not None:
+            return False
+        version = fingerprint(cursor, portal_setting("SCHEMAS"))
+        self._probe = probe
+        if self._current is not None and version == self._current.snapshot.version:
+            return False
+        self._current = _published(read_snapshot(cursor, portal_setting("SCHEMAS"), version))
+        return True
+
+    def data_version(self, relation) -> DataVersion:
+        """The relation's data version as the last check read it (``dataversion.py``)."""
+        return self.data_versions.get(relation)
+
+    def rebuild(self) -> PublishedAPI:
+        """Read a new snapshot and swap it in, whether or not the fingerprint moved."""
+        with self._lock:
+            self._current = _published(self._read())
+            self.last_checked = time.time()
+            return self._current
+
+    def poke(self):
+        """Ask the watcher to check now (a query hit a relation or column that is gone)."""
+        self._wake.set()
+
+    def catch_up_after_race(self) -> bool:
+        """A request raced a DDL change: refresh now, so that it can run once more on the new
+        snapshot (True). False when the catalog itself is mid-change: the watcher retries soon."""
+        try:
+            self.refresh_now()
+            return True
+        except Exception:
+            log.warning("refresh after a schema race failed", exc_info=True)
+            self.poke()
+            return False
+
+    def _read(self):
+        with connections[DATABASE_ALIAS].cursor() as cursor:
+            self._probe = change_probe(cursor)  # taken first: a change during the read shows next time
+            snapshot = read_snapshot(cursor, portal_setting("SCHEMAS"))
+            self._read_data_versions(cursor, snapshot)  # known from a process's first request
+            return snapshot
+
+    def _ensure_watcher(self):
+        # After a fork (gunicorn), the parent's thread is gone: start one per process.
+        if self._watcher_pid == os.getpid():
+            return
+        with self._lock:
+            if self._watcher_pid == os.getpid():
+                return
+            self._watcher_pid = os.getpid()
+            threading.Thread(target=self._watch, name="portal-schema-watcher", daemon=True).start()
+            if portal_setting("NOTIFY_CHANNEL"):
+                threading.Thread(target=self._listen, name="portal-schema-listener", daemon=True).start()
+
+    def stop(self):
+        """Stop checking for schema changes (tests call it before database access ends)."""
+        self._stopped.set()
+        self._wake.set()
+
+    def _watch(self):
+        while not self._stopped.is_set():
+            self._wake.wait(portal_setting("REFRESH_INTERVAL"))
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                self.refresh_now()
+                if self._failing:
+                    log.info("schema refresh works again")
+                    self._failing = False
+            except (OperationalError, InterfaceError, psycopg2.OperationalError) as exc:
+                # The database is down or unreachable: say so once, not every interval.
+                if not self._failing:
+                    log.warning("schema refresh failed, database unreachable (%s); still serving the "
+                                "previous snapshot and retrying", str(exc).strip().splitlines()[0] if str(exc) else exc)
+                self._failing = True
+            except Exception:
+                log.exception("schema refresh failed; still serving the previous snapshot")
+                self._failing = True
+            finally:
+                # Back to the process's pool (portal/pgpool) between two checks: the watcher
+                # borrows a connection for a few milliseconds, it does not keep one.
+                connections[DATABASE_ALIAS].close()
+
+
+    def _listen(self):
+        """The optional instant path: wake the watcher on ``NOTIFY <channel>`` (an event trigger
+        an admin may install, see README). The fingerprint stays the source of truth, so a lost
+        notification only costs the polling delay."""
+        channel = portal_setting("NOTIFY_CHANNEL")
+        while not self._stopped.is_set():
+            conn = None
+            try:
+                conn = psycopg2.connect(**connections[DATABASE_ALIAS].get_connection_params())
+                conn.autocommit = True
+                with conn.cursor() as cursor:
+                    cursor.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                while True:
+                    if select.select([conn], [], [], 60)[0]:
+                        conn.poll()
+                        if conn.notifies:
+                            conn.notifies.clear()
+                            self._wake.set()
+                    else:
+                        conn.poll()  # notices a dead connection
+            except Exception:
+                log.warning("schema change listener on %r lost its connection; retrying", channel)
+                time.sleep(5)
+            finally:
+                if conn is not None:
+                    conn.close()
+
+
+def _published(snapshot) -> PublishedAPI:
+    """The snapshot's API, saying once per snapshot what it publishes and what it left out."""
+    log.info("schema snapshot %s: %d relations published", snapshot.version[:8], len(snapshot.relations))
+    for skipped in snapshot.skipped:
+        if skipped.why != "it belongs to an extension":  # by design, not a problem
+            log.warning("schema snapshot %s left out %s: %s", snapshot.version[:8], skipped.what, skipped.why)
+    return PublishedAPI(snapshot)
+
+
+registry = Registry()

@@ -1,0 +1,62 @@
+"""``/api/``, ``/api/schema/`` and ``/api/docs/``: the index, the OpenAPI document, its UI."""
+from django.http import HttpResponse
+from django.shortcuts import render
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_csv.renderers import CSVRenderer
+
+from autoapi.web.registry import registry
+from autoapi.formats.renderers import ROW_RENDERERS, formats_for as formats
+from autoapi.schema.naming import api_url, relation_segments
+
+
+class IndexCSVRenderer(CSVRenderer):
+    """``/api/?format=csv``: one line per relation, nested fields flattened (``formats.csv``),
+    by djangorestframework-csv, which renders a DRF Response of plain data as CSV."""
+
+    results_field = "relations"
+    FIELDS = ["schema", "name", "kind", "comment", "columns", "key", "url", "catalog_url"]
+
+    def render(self, data, media_type=None, renderer_context=None, writer_opts=None):
+        if isinstance(data, dict) and self.results_field in data:
+            data = [{**row, "key": ",".join(row["key"] or ())} for row in data[self.results_field]]
+        # One column per format of the registry, whatever formats it holds.
+        header = self.FIELDS + [f"formats.{r.format}" for r in ROW_RENDERERS]
+        return super().render(data, media_type, {**(renderer_context or {}), "header": header}, writer_opts)
+
+
+class ApiIndexView(APIView):
+    renderer_classes = [JSONRenderer, IndexCSVRenderer]
+
+    def get(self, request):
+        snapshot = registry.current().snapshot
+        relations = []
+        for relation in snapshot.relations:
+            base = request.build_absolute_uri(api_url(relation))
+            schema, name = relation_segments(relation)
+            urls = {fmt: base if fmt == "json" else f"{base}?format={fmt}" for fmt in formats(relation)}
+            relations.append(
+                {
+                    "schema": relation.schema,
+                    "name": relation.name,
+                    "kind": relation.kind,
+                    "comment": relation.comment,
+                    "columns": len(relation.columns),
+                    "key": list(relation.key.columns) if relation.key else None,
+                    "url": base,
+                    "formats": urls,
+                    "catalog_url": request.build_absolute_uri(f"/catalog/{schema}/{name}/"),
+                }
+            )
+        return Response({"schema_version": snapshot.version, "count": len(relations), "relations": relations})
+
+
+def openapi_document(request):
+    """``/api/schema/``: the OpenAPI 3.1 document of the current snapshot."""
+    return HttpResponse(registry.current().openapi_json(), content_type="application/vnd.oai.openapi+json; charset=utf-8")
+
+
+def api_docs(request):
+    """``/api/docs/``: Swagger UI, served from static files (no CDN)."""
+    return render(request, "autoapi/docs.html", {"schema_url": "/api/schema/"})
