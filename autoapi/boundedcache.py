@@ -42,16 +42,16 @@ JANITOR_SECONDS = 1.0
 QUIET_SECONDS = 5.0  # after a busy spell, this long without a cache write before a full collection
 
 try:  # glibc's malloc_trim (Linux); absent elsewhere, where trimming is skipped
-    _libc = ctypes.CDLL("libc.so.6")
-    _libc.malloc_trim
+    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
 except (OSError, AttributeError):
-    _libc = None
+    _malloc_trim = None
 
 
 def release_memory() -> None:
-    """Give freed heap pages back to the system (glibc only; a no-op elsewhere)."""
-    if _libc is not None:
-        _libc.malloc_trim(0)
+    """Give freed heap pages back to the system (glibc only; a no-op elsewhere). Also called by
+    the Parquet writer after each row group (``formats/parquet.py``)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 _scopes = itertools.count()

@@ -9,9 +9,8 @@ import time
 import pytest
 
 from autoapi import boundedcache
-
-from autoapi.query import pagination, plans
 from autoapi.boundedcache import BytesCache
+from autoapi.query import pagination, plans
 from autoapi.web.responsecache import pages
 
 MB = 1024 * 1024
