@@ -101,6 +101,10 @@ DEFAULTS = {
     # served files going first (0 turns the cache off).
     "EXPORT_CACHE_DIR": "",
     "EXPORT_CACHE_MB": 2048,
+    # The change log behind the feeds (catalog/standards/changelog.py): its folder (empty: changes/
+    # in EXPORT_CACHE_DIR's folder) and the days an entry is kept (0 turns the log off).
+    "CHANGE_LOG_DIR": "",
+    "CHANGE_LOG_DAYS": 365,
 }
 JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 

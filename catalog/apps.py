@@ -12,3 +12,6 @@ class CatalogConfig(AppConfig):
 
     def ready(self):
         from catalog import checks  # noqa: F401 - registers the system checks
+        from autoapi.public import on_check
+        from catalog.standards import changelog
+        on_check(changelog.recorder)  # each process's schema watcher feeds the change log

@@ -1,4 +1,5 @@
-"""Open-data metadata: ``/data.json`` (DCAT-US 1.1), ``/sitemap.xml``, and the schema.org
+"""Open-data metadata: ``/data-1.1.json`` (DCAT-US 1.1; ``/data.json`` is DCAT-US 3.0, in
+``catalog/standards/dcat_us3.py``, which builds on ``dataset_facts``), ``/sitemap.xml``, and the schema.org
 ``Dataset`` that every relation page carries as JSON-LD.
 
 Each relation is one dataset. Its facts come from the snapshot (names, comments, columns), the
@@ -169,7 +170,8 @@ def _activity_of_all(relations) -> dict:
 
 
 def data_json(request):
-    """``/data.json``: the DCAT-US 1.1 catalog of every published relation."""
+    """``/data-1.1.json``: the DCAT-US 1.1 catalog of every published relation (``/data.json`` is
+    DCAT-US 3.0: ``catalog/standards/dcat_us3.py``)."""
     snapshot = get_snapshot()
     activity = _activity_of_all(snapshot.relations)
     datasets = [
@@ -178,7 +180,7 @@ def data_json(request):
     ]
     body = {
         "@context": DCAT_US_CONTEXT,
-        "@id": request.build_absolute_uri(reverse("data-json")),
+        "@id": request.build_absolute_uri(reverse("data-json-1.1")),
         "@type": "dcat:Catalog",
         "conformsTo": DCAT_US_SCHEMA,
         "describedBy": DCAT_US_DESCRIBED_BY,
