@@ -179,25 +179,21 @@ class Recorder:
     """The listener each process gives ``autoapi.public.on_check``."""
 
     def __init__(self):
-        self._version: str | None = None
-        self._tags: dict[int, str | None] = {}
-        self._lock = threading.Lock()
+        self._seen: tuple | None = None  # (snapshot version, data versions' generation) last recorded
 
-    def __call__(self, snapshot, versions, checked_at) -> None:
+    def __call__(self, snapshot, versions, checked_at, generation=None) -> None:
         if portal_setting("CHANGE_LOG_DAYS") <= 0:
             return
+        seen = (snapshot.version, generation)
+        if generation is not None and seen == self._seen:
+            return  # nothing moved since this process last looked: no I/O, no loop
         tags = {r.oid: versions(r) for r in snapshot.relations}
-        with self._lock:
-            if snapshot.version == self._version and all(
-                    self._tags.get(oid) == tv[0] for oid, tv in tags.items()):
-                return
-            try:
-                record(snapshot, tags, checked_at)
-            except (sqlite3.Error, OSError):
-                log.warning("the change log at %s cannot be written; retrying at the next check", folder(), exc_info=True)
-                return
-            self._version = snapshot.version
-            self._tags = {oid: tv[0] for oid, tv in tags.items()}
+        try:
+            record(snapshot, tags, checked_at)
+        except (sqlite3.Error, OSError):
+            log.warning("the change log at %s cannot be written; retrying at the next check", folder(), exc_info=True)
+            return
+        self._seen = seen
 
 
 def record(snapshot, tags: dict[int, tuple], checked_at: float | None) -> int:
@@ -239,25 +235,27 @@ def _insert(conn, kind: str, relation_oid: int, schema: str, name: str, detail: 
 
 
 def _record_schema(conn, snapshot, current: dict, tags: dict, at: float, baseline: bool) -> int:
-    stored = {oid: (schema, name, json.loads(shape)) for oid, schema, name, shape in
-              conn.execute("SELECT oid, schema_name, relation_name, shape FROM relations")}
+    stored = dict(conn.execute("SELECT oid, shape FROM relations"))
     written = 0
     for oid in sorted(set(stored) | set(current)):
         relation = current.get(oid)
-        new = shape_of(relation) if relation is not None else None
-        old = stored[oid][2] if oid in stored else None
+        text = json.dumps(shape_of(relation), ensure_ascii=False) if relation is not None else None
+        if text is not None and stored.get(oid) == text:
+            continue  # unchanged (compared as text: only changed shapes are decoded)
+        new = json.loads(text) if text is not None else None
+        old = json.loads(stored[oid]) if oid in stored else None
         if not baseline:
             for kind, detail, ident in schema_entries(old, new, oid, snapshot.version):
                 schema, name = (new["schema"], new["name"]) if new is not None else (old["schema"], old["name"])
                 written += _insert(conn, kind, oid, schema, name, detail, ident, at)
         if relation is None:
             conn.execute("DELETE FROM relations WHERE oid = ?", (oid,))
-        elif old != new or oid not in stored:
+        else:
             conn.execute(
                 "INSERT INTO relations (oid, schema_name, relation_name, shape, tag) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (oid) DO UPDATE SET schema_name = excluded.schema_name, "
                 "relation_name = excluded.relation_name, shape = excluded.shape",
-                (oid, relation.schema, relation.name, json.dumps(new, ensure_ascii=False), None))
+                (oid, relation.schema, relation.name, text, None))
     # A new snapshot is a new data version of every relation (dataversion.py): its versions become
     # the state, with no entries.
     conn.executemany("UPDATE relations SET tag = ? WHERE oid = ?",

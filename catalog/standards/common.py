@@ -21,7 +21,9 @@ def is_url(text) -> bool:
 
 
 def absolute(request, path: str) -> str:
-    return request.build_absolute_uri(path)
+    """``path`` (site-relative, ASCII: tilde- and percent-encoded) as an absolute URL."""
+    from catalog.opendata import site_origin
+    return site_origin(request) + path
 
 
 def relation_base(relation: Relation) -> str:
@@ -109,6 +111,27 @@ class DocumentMemo:
         self._items: OrderedDict = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key, value) -> None:
+        size = len(value[0]) if isinstance(value, tuple) else len(value)
+        if size > self.budget:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._size -= len(old[0]) if isinstance(old, tuple) else len(old)
+            self._items[key] = value
+            self._size += size
+            while self._size > self.budget and self._items:
+                _key, old = self._items.popitem(last=False)
+                self._size -= len(old[0]) if isinstance(old, tuple) else len(old)
 
     def get_or_build(self, key, build):
         with self._lock:

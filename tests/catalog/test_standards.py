@@ -403,3 +403,15 @@ def test_schema_and_data_changes_show_in_both_feeds_from_every_process_and_after
     with start() as again:
         after = [e.id for e in atom_entries(again + "/changes.atom")]
         assert before_restart == after[:len(before_restart)] or set(before_restart) <= set(after)
+
+
+def test_openapi_documents_the_documents_and_feeds(base):
+    from openapi_spec_validator import validate
+
+    document = requests.get(base + "/api/schema/", timeout=60).json()
+    validate(document)
+    for path in ("/api/{schema}/datapackage.json", "/api/{schema}/{relation}/datapackage.json",
+                 "/api/{schema}/{relation}/csv-metadata.json", "/api/{schema}/{relation}/croissant.json",
+                 "/api/{schema}/{relation}/changes.atom", "/api/{schema}/{relation}/changes.json",
+                 "/changes.atom", "/changes.json", "/data.json", "/data-1.1.json"):
+        assert path in document["paths"], path
