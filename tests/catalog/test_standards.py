@@ -415,3 +415,20 @@ def test_openapi_documents_the_documents_and_feeds(base):
                  "/api/{schema}/{relation}/changes.atom", "/api/{schema}/{relation}/changes.json",
                  "/changes.atom", "/changes.json", "/data.json", "/data-1.1.json"):
         assert path in document["paths"], path
+
+
+def test_every_document_follows_the_live_schema(base, superuser_conn):
+    superuser_conn.execute('CREATE TABLE public."std live$" (id integer PRIMARY KEY)')
+    superuser_conn.at_teardown('DROP TABLE IF EXISTS public."std live$"')
+    path = f"/api/public/{encode_segment('std live$')}/"
+    wait_for(lambda: requests.get(base + path + "datapackage.json", timeout=30).ok, what="the new relation")
+    superuser_conn.execute('ALTER TABLE public."std live$" ADD COLUMN "new ""col""" date NOT NULL DEFAULT now()')
+
+    def everywhere():
+        documents = [path + "datapackage.json", path + "csv-metadata.json", path + "croissant.json",
+                     "/api/public/datapackage.json"]
+        bodies = [requests.get(base + d, timeout=60).text for d in documents]
+        return all('new \\"col\\"' in b for b in bodies)
+    wait_for(everywhere, what="the new column in every document")
+    package = requests.get(base + path + "datapackage.json", timeout=30).json()
+    assert package["resources"][0]["schema"]["fields"][1] == {"name": 'new "col"', "type": "date", "constraints": {"required": True}}
