@@ -15,7 +15,9 @@ page, host and scheme per process (``common.memo``); a relation's are one indexe
 """
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape, quoteattr
 
@@ -23,14 +25,18 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from autoapi.conf import portal_setting
 from autoapi.public import get_snapshot
 from catalog import metadata, present
 from catalog.standards import changelog, common
+
+log = logging.getLogger(__name__)
 
 FEED_PAGE = 50
 MAX_BEFORE = 1 << 62
 ATOM = "application/atom+xml"
 JSON_FEED = "application/feed+json"
+_ENTRY_NUMBER = re.compile(r"[0-9]{1,19}")  # ASCII digits only (str.isdigit takes "²", int() refuses it)
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
@@ -45,7 +51,7 @@ def before_parameter(request) -> int | None:
     if len(values) > 1:
         raise BadParameter("give before= once")
     text = values[0]
-    if not text.isdigit() or not 0 < int(text) < MAX_BEFORE or len(text) > 19:
+    if not _ENTRY_NUMBER.fullmatch(text) or not 0 < int(text) < MAX_BEFORE:
         raise BadParameter("before= must be an entry number, a positive integer (from a feed's next link)")
     return int(text)
 
@@ -166,7 +172,11 @@ def _page(request, fmt: str, oid: int | None, title: str, base_path: str, home: 
     snapshot = get_snapshot()
 
     def build():
-        items = changelog.entries(visible_in(snapshot), before=before, limit=FEED_PAGE, oid=oid)
+        try:
+            items = changelog.entries(visible_in(snapshot), before=before, limit=FEED_PAGE, oid=oid)
+        except (sqlite3.Error, OSError):  # the log cannot be read (its folder is missing or unreadable)
+            log.warning("the change log cannot be read; the feed answers without entries", exc_info=True)
+            items = []
         self_url = request.build_absolute_uri(base_path + (f"?before={before}" if before else ""))
         next_url = request.build_absolute_uri(f"{base_path}?before={items[-1]['seq']}") if len(items) == FEED_PAGE else None
         if fmt == "atom":
@@ -235,6 +245,6 @@ def recent_changes(request):
         "next": f"?before={items[-1]['seq']}" if len(items) == FEED_PAGE else None,
         "paged": before is not None,
         "site": metadata.site(),
-        "days": changelog.portal_setting("CHANGE_LOG_DAYS"),
+        "days": portal_setting("CHANGE_LOG_DAYS"),
     }
     return HttpResponse(render_to_string("catalog/changes.html", context, request=request))

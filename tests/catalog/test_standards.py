@@ -267,6 +267,7 @@ def test_the_dcat_us_3_rules_really_check(base):
 
 @pytest.mark.parametrize("path", ["/changes.atom?before=abc", "/changes.json?before=-1", "/changes.json?before=0",
                                   "/changes.atom?before=99999999999999999999999", "/changes.atom?page=2",
+                                  "/changes.atom?before=%C2%B2", "/changes.json?before=" + "9" * 25, "/changes.json?before=1.5",
                                   "/changes.json?before=1&before=2"])
 def test_bad_feed_parameters_are_a_400(base, path):
     response = requests.get(base + path, timeout=30)
