@@ -262,7 +262,7 @@ def stored_download_size(request, relation: Relation, fmt: str) -> int | None:
 
 # --- for the open-data standards and the change log (catalog/standards) --------------------------
 
-__all__ += ["on_check", "stored_download_path", "csv_header", "add_openapi_paths"]
+__all__ += ["on_check", "stored_download_path", "csv_header", "add_openapi_paths", "published_database"]
 
 from autoapi.csvsafety import csv_header  # noqa: E402 - a CSV column's header text (formulas neutralised or not)
 
@@ -302,3 +302,11 @@ def add_openapi_paths(paths) -> None:
     from autoapi import openapi
     if paths not in openapi.EXTRA_PATHS:
         openapi.EXTRA_PATHS.append(paths)
+
+
+def published_database() -> tuple[str, str, str, str]:
+    """(host, port, database, user) of the published database's connection settings: names
+    what the portal publishes, and as whom (never the password)."""
+    from autoapi.conf import DATABASE_ALIAS
+    entry = connections[DATABASE_ALIAS].settings_dict
+    return tuple(str(entry.get(key) or "") for key in ("HOST", "PORT", "NAME", "USER"))

@@ -48,10 +48,10 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
-from autoapi.conf import DATABASE_ALIAS, portal_setting
-from autoapi.public import relation_activity
+from autoapi.conf import portal_setting
+from autoapi.public import published_database, relation_activity
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,7 @@ def folder() -> Path:
 
 def path() -> Path:
     """The log of this portal's database and role."""
-    entry = connections[DATABASE_ALIAS].settings_dict
-    identity = "\x00".join(str(entry.get(k) or "") for k in ("HOST", "PORT", "NAME", "USER"))
+    identity = "\x00".join(published_database())
     return folder() / f"{hashlib.sha256(identity.encode()).hexdigest()[:20]}.sqlite3"
 
 

@@ -65,35 +65,34 @@ def visible_in(snapshot):
     return lambda entry: entry["oid"] in published or entry["kind"] == "withdrawn"
 
 
+def _rows(d: dict) -> str:
+    before, after = d.get("rows_before"), d.get("rows_after")
+    if before is not None and after is not None:
+        return f" ({before:,} rows before, {after:,} after)"
+    return f" ({after:,} rows)" if after is not None else ""
+
+
+# Each kind of entry in words, after the relation's name (one table, as the type map is).
+WORDS = {
+    "published": lambda d: f" published ({d.get('columns', 0)} columns)",
+    "withdrawn": lambda d: " withdrawn: no longer published",
+    "column_added": lambda d: f": column {d['column']} added ({d['type']})",
+    "column_dropped": lambda d: f": column {d['column']} dropped (was {d['type']})",
+    "column_renamed": lambda d: f": column {d['from']} renamed to {d['column']}",
+    "column_retyped": lambda d: f": column {d['column']} changed type from {d['before']} to {d['after']}",
+    "comment_changed": lambda d: f": comment of column {d['column']} changed" if d.get("column") else ": comment changed",
+    "data_changed": lambda d: ": new data" + _rows(d),
+}
+
+
 def describe(entry: dict) -> str:
     """The entry in words: "public.flights: column dep_delay added (integer)"."""
     d, kind = entry["detail"], entry["kind"]
     name = f"{entry['schema']}.{entry['name']}"
-    if kind == "published":
-        return f"{name} published ({d.get('columns', 0)} columns)"
-    if kind == "withdrawn":
-        return f"{name} withdrawn: no longer published"
     if kind == "renamed":
         return f"{'.'.join(d['from'])} renamed to {name}"
-    if kind == "column_added":
-        return f"{name}: column {d['column']} added ({d['type']})"
-    if kind == "column_dropped":
-        return f"{name}: column {d['column']} dropped (was {d['type']})"
-    if kind == "column_renamed":
-        return f"{name}: column {d['from']} renamed to {d['column']}"
-    if kind == "column_retyped":
-        return f"{name}: column {d['column']} changed type from {d['before']} to {d['after']}"
-    if kind == "comment_changed":
-        what = f"comment of column {d['column']}" if d.get("column") else "comment"
-        return f"{name}: {what} changed"
-    if kind == "data_changed":
-        before, after = d.get("rows_before"), d.get("rows_after")
-        if before is not None and after is not None:
-            return f"{name}: new data ({before:,} rows before, {after:,} after)"
-        if after is not None:
-            return f"{name}: new data ({after:,} rows)"
-        return f"{name}: new data"
-    return f"{name}: {kind}"
+    words = WORDS.get(kind)
+    return name + (words(d) if words else f": {kind}")
 
 
 def iso(moment: float) -> str:
