@@ -77,6 +77,12 @@ DEFAULTS = {
     # (autoapi/responsecache.py), keyed by the schema snapshot and the URL; 0 turns it off.
     "CATALOG_CACHE_SECONDS": 30.0,
     "API_CACHE_SECONDS": 2.0,
+    # MiB each process's in-memory caches may hold (autoapi/boundedcache.py; README, "Memory"):
+    # those answers, the plans of list requests and tiles, and the planner's count estimates. The
+    # least recently used entries go first; 0 keeps nothing.
+    "PAGE_CACHE_MB": 16,
+    "PLAN_CACHE_MB": 4,
+    "COUNT_CACHE_MB": 1,
     # PostgreSQL connections each process keeps for pages, the catalog and the schema checks (per
     # server), shared by all its request threads (portal/pgpool); a request waits for a free one.
     "DB_CONNECTIONS": 8,
@@ -101,6 +107,15 @@ DEFAULTS = {
     # served files going first (0 turns the cache off).
     "EXPORT_CACHE_DIR": "",
     "EXPORT_CACHE_MB": 2048,
+    # Bad input (README: "Bad input", autoapi/limits.py): how much one request may ask for; beyond,
+    # a 400 naming the parameter. CQL2 nesting of AND/OR/NOT and CASEI (at most 30), predicates
+    # in one filter, values in an IN list (CQL2's IN and ?<column>__in=), % wildcards in one LIKE
+    # pattern, and words in ?search= (each an OR over every text column).
+    "FILTER_MAX_DEPTH": 20,
+    "FILTER_MAX_CONDITIONS": 250,
+    "FILTER_MAX_LIST": 1000,
+    "LIKE_MAX_WILDCARDS": 10,
+    "SEARCH_MAX_WORDS": 8,
     # The change log behind the feeds (catalog/standards/changelog.py): its folder (empty: changes/
     # in EXPORT_CACHE_DIR's folder) and the days an entry is kept (0 turns the log off).
     "CHANGE_LOG_DIR": "",

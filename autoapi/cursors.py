@@ -31,15 +31,25 @@ def encode(ordering_signature: str, values_json: str) -> str:
     return base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii").rstrip("=")
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is no value of a cursor")  # json.loads takes NaN and ±Infinity by default
+
+
 def decode(cursor: str, ordering_signature: str) -> list:
+    """The values of a cursor made by ``encode``: a flat list of JSON scalars (no NaN or Infinity,
+    no string holding NUL), or a 400 naming ``cursor``."""
+    invalid = BadRequest("cursor is not valid; use the next link of a previous page", parameter="cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw, parse_float=Decimal)
+        payload = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
         values, signature = payload["v"], payload["o"]
     except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, TypeError, RecursionError):
-        raise BadRequest("cursor is not valid; use the next link of a previous page", parameter="cursor") from None
+        raise invalid from None
     if signature != ordering_signature or not isinstance(values, list):
         raise BadRequest("cursor belongs to another ordering; keep the same ordering or start again", parameter="cursor")
+    if not all(value is None or isinstance(value, (bool, int, Decimal)) or (isinstance(value, str) and "\x00" not in value)
+               for value in values):
+        raise invalid  # nested lists, objects, NUL: no ordering column's value
     return values
 
 

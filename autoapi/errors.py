@@ -62,10 +62,21 @@ PROJECTION_LIMITS = ("outside of projection domain", "Antipodal", "transform: ")
 
 # SQLSTATEs of objects that vanished or were revoked between snapshot and query.
 VANISHED = {"42P01", "42703", "42501", "3F000", "42704", "42883"}
+# SQLSTATEs a client's values can cause: undefined function or operator (values of types that do
+# not compare), a data exception (class 22: a value out of range, an unreadable timestamp), a
+# program limit (class 54: 54001, a LIKE pattern that exhausts the matcher's stack). With values
+# from the client they are the client's 400, not "schema changed" nor "cannot be read": a view
+# that divides by zero with no value from the client is still a 409.
+CLIENT_CAUSED = ("42883", "22", "54")
 
 
-def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = False) -> PortalError:
-    """Map a database exception raised while reading a relation to the error the client sees."""
+def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = False,
+                             inputs: tuple[str, ...] = ()) -> PortalError:
+    """Map a database exception raised while reading a relation to the error the client sees.
+
+    ``filtered``: the request selects rows with values of its own; ``inputs``: the query
+    parameters that carried values (``plans.value_parameters``), named in a 400 they caused.
+    This is the one table from SQLSTATE to status."""
     cause = exc.__cause__ or exc
     code = getattr(cause, "pgcode", None) or ""
     message = (getattr(cause, "diag", None) and cause.diag.message_primary) or str(cause).strip().splitlines()[0]
@@ -74,6 +85,8 @@ def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = 
         return DatabaseUnavailable("the database is unavailable; try again shortly")
     if code == "57014":
         return BadRequest("the query took longer than the statement timeout allows; narrow the filter or use fewer rows")
+    if code.startswith(CLIENT_CAUSED) and (filtered or inputs):
+        return client_value_error(message, inputs, code)
     if code in VANISHED:
         return SchemaChanged("this relation or one of its columns no longer exists")
     if code == "55000":
@@ -81,8 +94,6 @@ def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = 
     if code == "XX000" and any(words in message for words in PROJECTION_LIMITS):
         return BadRequest("the area asked for reaches beyond what the column's coordinate system can represent "
                           f"(PostGIS: {message}); ask for a smaller area")
-    if code.startswith("22") and filtered:
-        return BadRequest(f"invalid filter value: {message}")
     if code.startswith("22") and grouped:  # a having value, or an aggregate past its type's range
         return BadRequest(f"the aggregates cannot be computed: {message}")
     if code.startswith(("22", "0A", "XX", "2F", "38", "39", "54")):
@@ -90,6 +101,28 @@ def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = 
     if code.startswith(("08", "53", "57")) or isinstance(exc, lost_connection):
         return DatabaseUnavailable("the database is unavailable; try again shortly")
     return RelationUnreadable(f"this relation cannot be read: {message}")
+
+
+def client_value_error(message: str, inputs: tuple[str, ...], code: str) -> BadRequest:
+    """A 400 for a value PostgreSQL refused, naming the parameters that carried values."""
+    names = list(dict.fromkeys(inputs))
+    extra = {"parameter": names[0]} if len(names) == 1 else {"parameters": names} if names else {}
+    if code == "42883":
+        return BadRequest(f"these values cannot be compared (PostgreSQL: {message})", **extra)
+    if code.startswith("54"):
+        return BadRequest(f"this filter asks more than PostgreSQL can do (PostgreSQL: {message}); simplify it", **extra)
+    if len(names) == 1 and names[0] != "filter":
+        return BadRequest(f"invalid value of {names[0]}: {message}", **extra)
+    return BadRequest(f"invalid filter value: {message}", **extra)
+
+
+# psycopg2 refuses to send a string holding NUL (PostgreSQL's text cannot hold one) with this
+# ValueError: the value came from the client, whatever parser let it through.
+NUL_REFUSED = "cannot contain NUL"
+
+
+def is_nul_refusal(exc: BaseException) -> bool:
+    return isinstance(exc, ValueError) and NUL_REFUSED in str(exc)
 
 
 def error_response(error: PortalError) -> JsonResponse:
@@ -119,4 +152,6 @@ def exception_handler(exc, context):
         return response
     if isinstance(exc, (DatabaseError, psycopg2.Error)):
         return error_response(translate_database_error(exc, filtered=False))
+    if is_nul_refusal(exc):
+        return error_response(BadRequest("a value holds a NUL character, which no PostgreSQL value can contain"))
     return None

@@ -17,8 +17,12 @@ or any other parameter makes it an ordinary live download.
   served as whole. One writer per download at a time, across processes and hosts sharing the
   folder: ``fcntl.flock`` on ``<download>.lock``, taken before the query runs and never waited
   for; whoever finds it taken streams live as before (from a read replica, if any: only the
-  writer reads the primary, whose rows the data version counts). A writer that died leaves only a temporary file, removed at a later eviction.
-- **Reading** is ``fileranges.file_response``: identity, ``Content-Length``, ``Range``.
+  writer reads the primary, whose rows the data version counts). The writer removes the lock file
+  when it is done (a lock file left by a writer that died goes at a later eviction, as its
+  temporary file does). A download that grows past EXPORT_CACHE_MB stops being written at once
+  (its temporary file removed; the client's download goes on live).
+- **Reading** is ``fileranges.file_response``: identity, ``Content-Length``, ``Range``; a file
+  evicted between the lookup and the open is streamed live instead (``validators.serve``).
 """
 from __future__ import annotations
 
@@ -130,6 +134,10 @@ class Writer:
     def release(self) -> None:
         lock, self._lock = self._lock, None
         if lock is not None:
+            # Removed while still held: whoever opened the old file and locks it after this
+            # finds it no longer at its path (``_try_lock``) and streams live.
+            with contextlib.suppress(OSError):
+                os.unlink(_lock_path(self.entry.directory, self.entry.download))
             os.close(lock)
 
 
@@ -166,6 +174,7 @@ class _Part:
 
     def __init__(self, entry: Entry):
         self.entry = entry
+        self.size, self.cap = 0, portal_setting("EXPORT_CACHE_MB") * 1024 * 1024
         try:
             fd, self.path = tempfile.mkstemp(dir=entry.directory, prefix=PART_PREFIX)
             self.out = os.fdopen(fd, "wb")
@@ -175,6 +184,11 @@ class _Part:
 
     def write(self, chunk: bytes) -> None:
         if self.out is None:
+            return
+        self.size += len(chunk)
+        if self.size > self.cap:  # never kept: stop at once rather than fill the disk first
+            log.info("not storing %s: larger than EXPORT_CACHE_MB", self.entry.path)
+            self.discard()
             return
         try:
             self.out.write(chunk)
@@ -203,14 +217,29 @@ class _Part:
             self.path = None
 
 
+def _lock_path(folder: Path, download: str) -> Path:
+    return folder / f"{download}.lock"
+
+
 def _try_lock(entry: Entry) -> int | None:
     try:
         entry.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(entry.directory / f"{entry.download}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    return _lock_file(_lock_path(entry.directory, entry.download), create=True)
+
+
+def _lock_file(path: Path, create: bool) -> int | None:
+    """An exclusive ``flock`` on the lock file at ``path`` (never waited for), or None. The lock
+    counts only while the file is still the one at ``path``: its holder removes it when done."""
+    try:
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
     except OSError:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fd).st_ino != os.stat(path).st_ino:
+            raise FileNotFoundError(path)  # removed (or replaced) since we opened it
     except OSError:
         os.close(fd)
         return None
@@ -233,6 +262,15 @@ def _publish(part: Path, entry: Entry, content_type: str) -> None:
     evict(entry.directory, cap)
 
 
+def _remove_unheld_lock(path: Path) -> None:
+    """Remove a lock file nobody holds (left by a writer that died, or one of an older version)."""
+    fd = _lock_file(path, create=False)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
+
+
 def evict(folder: Path, cap: int) -> None:
     """Remove the least recently served files until the folder holds at most ``cap`` bytes."""
     files, total = [], 0
@@ -248,7 +286,10 @@ def evict(folder: Path, cap: int) -> None:
                 with contextlib.suppress(OSError):
                     path.unlink()
             continue
-        if path.suffix in (".lock", ".meta"):
+        if path.suffix == ".lock":
+            _remove_unheld_lock(path)
+            continue
+        if path.suffix == ".meta":
             continue
         files.append((info.st_mtime, info.st_size, path))
         total += info.st_size

@@ -146,11 +146,7 @@ def count_plan(grouped: GroupedQuery, threshold: int, row_security: bool = False
     estimate, then an exact count up to the threshold, the rule rows follow (``pagination``);
     under row security, an exact count only (the planner's estimate describes unseen rows)."""
     sql, params = compiled(grouped.queryset.order_by())
-    if row_security:
-        return CountPlan(capped=Statement(f"SELECT count(*) FROM ({sql}) AS c", tuple(params)), from_page=True)
-    return CountPlan(explain=Statement(f"EXPLAIN (FORMAT JSON) {sql}", tuple(params)),
-                     capped=Statement(f"SELECT count(*) FROM ({sql} LIMIT {int(threshold) + 1}) AS c", tuple(params)),
-                     from_page=True)
+    return CountPlan(rows=Statement(sql, tuple(params)), exact=row_security, from_page=True)
 
 
 def plan_parts(view, renderer, threshold: int):

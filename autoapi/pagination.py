@@ -8,7 +8,6 @@ page by offset or by keyset cursor.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 from django.db import connections
@@ -16,7 +15,8 @@ from django.http import HttpResponse
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.errors import BadRequest
-from autoapi.queries import Statement, count_sql, explain_sql
+from autoapi.boundedcache import BytesCache, new_scope, sizeof
+from autoapi.queries import Statement, selection_sql
 
 ALL = "all"
 # A filtered count trusts the planner when it expects this many times the exact-count threshold:
@@ -39,6 +39,9 @@ class Window:
         return queryset[self.offset : self.offset + self.limit]
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 def non_negative_int(params, name: str, default: int) -> int:
     """``params[name]`` as a whole number >= 0 (``default`` when absent or empty), else a 400."""
     raw = params.get(name)
@@ -50,6 +53,8 @@ def non_negative_int(params, name: str, default: int) -> int:
         raise BadRequest(f"{name} must be a whole number", parameter=name) from None
     if value < 0:
         raise BadRequest(f"{name} must not be negative", parameter=name)
+    if value > BIGINT_MAX:  # PostgreSQL's LIMIT and OFFSET are bigints
+        raise BadRequest(f"{name} must be at most {BIGINT_MAX}", parameter=name)
     return value
 
 
@@ -66,13 +71,43 @@ def parse_window(params) -> Window:
 
 @dataclass(frozen=True)
 class CountPlan:
-    """How a page's count is found: a known estimate, or the planner's estimate and then a
-    capped exact count (``statements``)."""
+    """How a page's count is found: a known estimate, or the planner's estimate of ``rows`` and
+    then a count of ``rows`` capped at the threshold, or (``exact``, under row security) a count of
+    every row. The selection's SQL is kept once; the EXPLAIN and the count are written around it
+    when run (a plan is cached, ``plans.py``)."""
 
     estimate: int | None = None
-    explain: Statement | None = None
-    capped: Statement | None = None
+    rows: Statement | None = None  # the selected rows, unordered, without LIMIT
     from_page: bool = False  # a page shorter than its limit is the end: offset + rows is exact
+    exact: bool = False  # count every row, never ask the planner
+
+    @property
+    def explain(self) -> Statement | None:
+        if self.rows is None or self.exact:
+            return None
+        return Statement(f"EXPLAIN (FORMAT JSON) {self.rows.sql}", self.rows.params)
+
+    @property
+    def capped(self) -> Statement | None:
+        if self.rows is None:
+            return None
+        return capped_count(self.rows, None if self.exact else portal_setting("EXACT_COUNT_THRESHOLD") + 1)
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.rows is None else statement_bytes(self.rows)
+
+
+def capped_count(rows: Statement, limit: int | None) -> Statement:
+    """Count ``rows``, but stop at ``limit`` (so a count never scans millions of rows; None:
+    count them all)."""
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    return Statement(f"SELECT count(*) FROM ({rows.sql}{cap}) AS c", rows.params)
+
+
+def statement_bytes(statement: Statement) -> int:
+    """The memory a statement holds: its SQL and its parameters (``boundedcache.sizeof``)."""
+    return sizeof(statement.sql) + sizeof(statement.params)
 
 
 def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None = None,
@@ -84,11 +119,11 @@ def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None =
     Except under row security (``Relation.row_security``): the planner's estimates come from
     statistics of every row, seen or not, so the count is exact, whatever it costs."""
     if row_security:  # a short page is the end: no count at all then
-        return CountPlan(capped=count_sql(queryset, None), from_page=True)
+        return CountPlan(rows=selection_sql(queryset), exact=True, from_page=True)
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     if not filtered and estimated_total is not None and estimated_total > threshold:
         return CountPlan(estimate=estimated_total)
-    return CountPlan(explain=explain_sql(queryset), capped=count_sql(queryset, threshold + 1))
+    return CountPlan(rows=selection_sql(queryset))
 
 
 def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
@@ -98,8 +133,9 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
         return plan.estimate, True
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     with connections[alias].cursor() as cursor:
-        if plan.explain is None:  # exact only (row security)
-            cursor.execute(plan.capped.sql, plan.capped.params)
+        if plan.exact:  # row security
+            every = capped_count(plan.rows, None)
+            cursor.execute(every.sql, every.params)
             return cursor.fetchone()[0], False
         cursor.execute(plan.explain.sql, plan.explain.params)
         explained = cursor.fetchone()[0]
@@ -107,7 +143,8 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
         planned = int(explained[0]["Plan"]["Plan Rows"])
         if planned > threshold * PLANNER_MARGIN:
             return planned, True
-        cursor.execute(plan.capped.sql, plan.capped.params)
+        capped = capped_count(plan.rows, threshold + 1)
+        cursor.execute(capped.sql, capped.params)
         exact = cursor.fetchone()[0]
         if exact <= threshold:
             return exact, False
@@ -156,23 +193,25 @@ def cursor_links(request, window: Window, returned: int, last_values: str | None
 ESTIMATE_SECONDS = 10  # how long a planner estimate of a page's count is reused
 
 
+_estimates = BytesCache("count estimates", "COUNT_CACHE_MB")
+
+
 class CountEstimates:
     """Planner estimates of page counts, by plan key, reused for ESTIMATE_SECONDS: an estimate
-    only changes with ANALYZE (exact counts are never reused). One per viewset."""
+    only changes with ANALYZE (exact counts are never reused). One per viewset, all kept in the
+    process's byte-bounded cache of COUNT_CACHE_MB under a scope of their own."""
 
     def __init__(self):
-        self._entries: dict[tuple, tuple[int, float]] = {}
+        self.scope = new_scope()
 
     def count(self, key: tuple, plan: CountPlan, alias: str) -> tuple[int, bool]:
-        now = time.monotonic()
-        entry = self._entries.get(key)
-        if entry is not None and entry[1] > now:
-            return entry[0], True
+        full_key = (self.scope, *key)
+        found = _estimates.get(full_key)
+        if found is not None:
+            return found, True
         count, estimated = run_count(plan, alias)
         if estimated and plan.estimate is None:
-            if len(self._entries) > 1024:
-                self._entries.clear()
-            self._entries[key] = (count, now + ESTIMATE_SECONDS)
+            _estimates.put(full_key, count, sizeof(count), ESTIMATE_SECONDS)
         return count, estimated
 
 

@@ -32,7 +32,7 @@ from autoapi.tiles import TILE_PARAMETERS
 from autoapi.naming import decode_key, decode_segment, encode_segment
 from autoapi.ordering import sort_directions
 from autoapi.pagination import Window, count_rows, non_negative_int
-from autoapi.plans import is_filtered, selected_rows
+from autoapi.plans import is_filtered, selected_rows, value_parameters
 from autoapi.rowsources import JSONRows
 from autoapi.pgarray import parse_array_literal
 from autoapi.statistics import column_statistics, relation_activity
@@ -178,7 +178,8 @@ def fetch_groups(request, relation: Relation, time_limit_ms: int) -> list[dict]:
     except (DatabaseError, psycopg2.Error) as exc:
         if getattr(exc.__cause__ or exc, "pgcode", None) == "57014":
             raise TimeLimitExceeded(f"counting took longer than {time_limit_ms} ms") from exc
-        raise translate_database_error(exc, filtered=is_filtered(request.GET), grouped=True) from exc
+        raise translate_database_error(exc, filtered=is_filtered(request.GET), grouped=True,
+                                       inputs=value_parameters(request.GET)) from exc
     return [pagejson.loads(row, parse_float=Decimal) for row in page.rows]
 
 
@@ -206,7 +207,7 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
     try:
         rows, count, estimated = replicas.run(request, read, filtered=filtered)
     except (DatabaseError, psycopg2.Error) as exc:
-        raise translate_database_error(exc, filtered=filtered) from exc
+        raise translate_database_error(exc, filtered=filtered, inputs=value_parameters(request.GET)) from exc
     return Rows(relation.columns, rows, count, estimated)
 
 

@@ -245,6 +245,12 @@ def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_colum
     return Statement(sql, inner.params + output_params)
 
 
+def selection_sql(queryset) -> Statement:
+    """The selected rows' keys, unordered and unlimited: what a count counts (``pagination``)."""
+    sql, params = compiled(queryset.order_by().values_list("pk"))
+    return Statement(sql, tuple(params))
+
+
 def count_sql(queryset, limit: int | None) -> Statement:
     """Count matching rows, but stop at ``limit`` (so a count never scans millions of rows; None:
     count them all)."""

@@ -7,37 +7,35 @@ CATALOG_CACHE_SECONDS or API_CACHE_SECONDS; 0 turns it off) under its schema sna
 scheme and Accept header, so a schema change is never served from the cache and data changes show
 within those seconds (the portal already lets browsers and proxies keep answers for
 CACHE_MAX_AGE). Only successful, non-streamed GET/HEAD answers are kept (never a ``?limit=all``
-download), at most MAX_ENTRIES of at most MAX_PAGE_BYTES each.
+download), within PAGE_CACHE_MB per process (``boundedcache``: the least recently used go first,
+an expired answer is dropped), each at most MAX_PAGE_BYTES.
 """
 from __future__ import annotations
 
 import functools
-import threading
-import time
-from collections import OrderedDict
+import sys
 
 from django.http import HttpResponse
 
+from autoapi.boundedcache import BytesCache
 from autoapi.conf import portal_setting
 from autoapi.registry import registry
 
-MAX_ENTRIES = 512
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 KEPT_HEADERS = ("Content-Type", "Content-Language", "Content-Disposition", "Link", "Vary", "Allow")
 
 
 class PageCache:
+    """Answers by key: the body, status and kept headers; a new ``HttpResponse`` for each hit."""
+
     def __init__(self):
-        self._pages: OrderedDict[tuple, tuple[float, int, list, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._pages = BytesCache("pages", "PAGE_CACHE_MB")
 
     def get(self, key: tuple) -> HttpResponse | None:
-        with self._lock:
-            entry = self._pages.get(key)
-            if entry is None or entry[0] < time.monotonic():
-                return None
-            self._pages.move_to_end(key)
-        _expires, status, headers, body = entry
+        entry = self._pages.get(key)
+        if entry is None:
+            return None
+        status, headers, body = entry
         response = HttpResponse(body, status=status)
         for name, value in headers:
             response[name] = value
@@ -47,15 +45,18 @@ class PageCache:
         if response.status_code != 200 or response.streaming or len(response.content) > MAX_PAGE_BYTES:
             return
         headers = [(name, response[name]) for name in KEPT_HEADERS if response.has_header(name)]
-        with self._lock:
-            self._pages[key] = (time.monotonic() + seconds, response.status_code, headers, response.content)
-            self._pages.move_to_end(key)
-            while len(self._pages) > MAX_ENTRIES:
-                self._pages.popitem(last=False)
+        size = sys.getsizeof(response.content) + sum(len(name) + len(value) for name, value in headers)
+        self._pages.put(key, (response.status_code, headers, response.content), size, seconds)
 
     def clear(self) -> None:
-        with self._lock:
-            self._pages.clear()
+        self._pages.clear()
+
+    @property
+    def bytes(self) -> int:
+        return self._pages.bytes
+
+    def __len__(self) -> int:
+        return len(self._pages)
 
 
 pages = PageCache()

@@ -19,6 +19,7 @@ from django.db import connections
 from django.http import HttpResponse, JsonResponse
 
 from autoapi import replicas
+from autoapi.boundedcache import sizeof
 from autoapi.conf import portal_setting
 from autoapi.errors import BadRequest, NotFound
 from autoapi.lookups import RESERVED_PARAMETERS
@@ -92,6 +93,11 @@ class TileQuery:
     params: tuple  # the filters' values
     source: object  # queries.GeometrySource
     wide_sql: str  # for tiles too large to bring into a projected column's SRID (see LOW_ZOOM)
+
+    @property
+    def nbytes(self) -> int:
+        """What the query holds (``plans.PlanCache``'s measure; ``source`` is the snapshot's)."""
+        return sizeof(self.sql) + sizeof(self.wide_sql) + sizeof(self.params)
 
     def sql_for(self, z: int) -> str:
         return self.wide_sql if z < LOW_ZOOM else self.sql

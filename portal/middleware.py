@@ -16,7 +16,7 @@ Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
     portal.compression.CompressionMiddleware     zstd/br/gzip by Accept-Encoding; inside the ETag, so each coding has its own
     portal.middleware.CacheControlMiddleware     Cache-Control (set before the ETag is computed: no-store gets none)
     CommonMiddleware, XFrameOptionsMiddleware
-    portal.middleware.RejectHostileInputMiddleware    NUL bytes in the path or query string: 400
+    portal.middleware.RejectHostileInputMiddleware    NUL bytes in the path or query string, bad read headers: 400
     portal.middleware.DatabaseErrorMiddleware    a database error escaping a view: 503 + Retry-After (or its 4xx)
 """
 from __future__ import annotations
@@ -32,7 +32,9 @@ from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 
 from autoapi.conf import portal_setting
-from autoapi.errors import BadRequest, DatabaseUnavailable, PortalError, error_response, translate_database_error
+from autoapi.errors import (
+    BadRequest, DatabaseUnavailable, PortalError, error_response, is_nul_refusal, translate_database_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -224,27 +226,54 @@ class CacheControlMiddleware:
         return response
 
 
-class RejectHostileInputMiddleware:
-    """A NUL byte in the path or the query string is a 400 before any view sees it.
+# The request headers the portal reads (validators, byte ranges, content negotiation, compression,
+# API keys): each is bounded here, before any view or cache reads it.
+READ_HEADERS = ("Range", "If-Range", "If-None-Match", "If-Modified-Since", "Accept", "Accept-Encoding", "X-API-Key",
+                "Authorization")
+# gunicorn refuses the same itself (limit_request_field_size, and RFC 9110 5.5's characters): the
+# bound holds under any server (runserver, the embedded demo, another WSGI server).
+MAX_HEADER_LENGTH = 8190
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a field value holds no control character but tab (RFC 9110, 5.5)
 
-    PostgreSQL cannot store NUL in text (psycopg2 refuses to send it), so no relation name, key or
-    filter value can hold one; rejecting it here keeps every view from having to.
+
+def hostile_input(request) -> BadRequest | None:
+    """What is wrong with the request's bytes, or None: a NUL in the path or the query string, a
+    control character in, or an overlong, header the portal reads."""
+    if "\x00" in request.path:
+        return BadRequest("the path holds a NUL byte (%00), which no name or key can contain", parameter="path")
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            shown = name.replace(chr(0), "%00")
+            return BadRequest(f"query parameter {shown!r} holds a NUL byte (%00), which no value can contain", parameter=shown)
+    for header in READ_HEADERS:
+        value = request.headers.get(header)
+        if value is None:
+            continue
+        if len(value) > MAX_HEADER_LENGTH:
+            return BadRequest(f"the {header} header is longer than {MAX_HEADER_LENGTH} characters", header=header)
+        if _CONTROL.search(value):
+            return BadRequest(f"the {header} header holds a control character", header=header)
+    return None
+
+
+class RejectHostileInputMiddleware:
+    """The request's bytes, checked once before any view sees them (README, "Bad input").
+
+    A NUL byte in the path or the query string: PostgreSQL cannot store NUL in text (psycopg2
+    refuses to send it), so no relation name, key or filter value can hold one; rejecting it here
+    keeps every view from having to. The headers the portal reads are bounded here too. Each
+    parameter's own value is then parsed, with its limits (``autoapi/limits.py``), by the one
+    parser that reads it, before any query; and ``autoapi/errors.py`` is the one table from
+    whatever escapes to a status.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        problem = None
-        if "\x00" in request.path:
-            problem = "the path holds a NUL byte (%00), which no name or key can contain"
-        else:
-            for name, values in request.GET.lists():
-                if "\x00" in name or any("\x00" in value for value in values):
-                    problem = f"query parameter {name.replace(chr(0), '%00')!r} holds a NUL byte (%00), which no value can contain"
-                    break
+        problem = hostile_input(request)
         if problem:
-            return error_for(request, BadRequest(problem))
+            return error_for(request, problem)
         return self.get_response(request)
 
 
@@ -264,6 +293,8 @@ class DatabaseErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if is_nul_refusal(exception):  # psycopg2 would not send a client's NUL: a 400, as a view's own
+            return error_for(request, BadRequest("a value holds a NUL character, which no PostgreSQL value can contain"))
         if not isinstance(exception, (DatabaseError, psycopg2.Error)):
             return None
         error = translate_database_error(exception, filtered=False)

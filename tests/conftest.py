@@ -249,6 +249,8 @@ def running_server(log_dir: Path, env_overrides: dict | None = None, workers: in
     cmd = [
         *launcher, "portal.wsgi:application",
         "-b", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+        # The worker make serve runs (heads read in its poller: README, "Slow request heads").
+        "--worker-class", "portal.workers.ThreadWorker",
         "--graceful-timeout", "5", "--access-logfile", "-", "--error-logfile", "-",
     ]
     with open(logfile, "wb") as log:

@@ -184,11 +184,7 @@ class Conditions:
 
 
 def build(node, relation: Relation, snapshot) -> Q:
-    depth, size = nodes.depth_and_size(node)
-    if depth > nodes.MAX_DEPTH:
-        raise refuse(f"the filter is nested {depth} levels deep; at most {nodes.MAX_DEPTH} are allowed")
-    if size > nodes.MAX_TERMS:
-        raise refuse(f"the filter has {size} conditions; at most {nodes.MAX_TERMS} are allowed")
+    """The ``Q`` of a parsed filter: ``node`` comes from a parser, which bounded it (``nodes.bounded``)."""
     return Conditions(relation, snapshot).build(node)
 
 
@@ -208,10 +204,21 @@ def _uncased(operand):
     return operand.operand if isinstance(operand, nodes.CaseInsensitive) else operand
 
 
+# Kinds whose columns PostgreSQL compares with each other whatever their exact types (integer with
+# numeric, text with varchar or citext, date with timestamptz). Money compares only with money,
+# and two enums, two arrays or two "text form" types (inet, macaddr) only when of the same type:
+# otherwise there is no operator (42883), which must be the client's 400, found before the query.
+COMPARABLE_FAMILIES = ({"integer", "number", "float"}, INSTANT_KINDS, {"text"}, {"boolean"}, {"time"}, {"uuid"})
+COMPARABLE_BASE_TYPES = ({"inet", "cidr"}, {"bit", "varbit"})  # cidr is an inet, bit(n) a varbit, to PostgreSQL
+
+
 def _comparable(a: Column, b: Column) -> bool:
     kind_a, kind_b = type_info(a).kind, type_info(b).kind
-    return kind_a == kind_b or (kind_a in NUMBER_KINDS and kind_b in NUMBER_KINDS) or (
-        kind_a in INSTANT_KINDS and kind_b in INSTANT_KINDS)
+    if any(kind_a in family and kind_b in family for family in COMPARABLE_FAMILIES):
+        return True
+    if any(a.base_type in family and b.base_type in family for family in COMPARABLE_BASE_TYPES):
+        return True
+    return kind_a == kind_b and a.type == b.type
 
 
 def _text(literal) -> str:

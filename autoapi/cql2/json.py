@@ -3,7 +3,8 @@
 Numbers keep their exact text (``parse_float=Decimal``), geometries are GeoJSON objects or
 ``{"bbox": [w, s, e, n]}``, instants ``{"date": ...}`` / ``{"timestamp": ...}`` and intervals
 ``{"interval": [start, end]}`` with ``".."`` for an open end. The walk counts its depth and stops
-at ``nodes.MAX_DEPTH``, so deep input is a 400, not a stack overflow.
+at ``FILTER_MAX_DEPTH``, so deep input is a 400, not a stack overflow; a string holding NUL is
+refused, and the result passes ``nodes.bounded`` like the text encoding's.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 from decimal import Decimal
 
 from autoapi.cql2 import nodes
+from autoapi.limits import limit
 from autoapi.cql2.text import CQL2Error, MAX_LENGTH, box_geometry
 
 _COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -30,12 +32,29 @@ def parse(text: str):
         raise CQL2Error(f"the filter is not JSON: {getattr(exc, 'msg', exc)}"
                         + (f" at character {position + 1}" if position is not None else ""),
                         None if position is None else position + 1) from None
-    return _boolean(document, 0)
+    _refuse_nul(document)
+    return nodes.bounded(_boolean(document, 0))
+
+
+def _refuse_nul(document) -> None:
+    """A string holding NUL (written ``\\u0000`` in JSON) is refused: no PostgreSQL text holds one,
+    and psycopg2 will not send it. The document is at most MAX_LENGTH characters: walked flat."""
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise CQL2Error("a string in the filter holds a NUL character (\\u0000), which no value can contain")
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
 
 
 def _boolean(value, depth: int):
-    if depth > nodes.MAX_DEPTH:
-        raise CQL2Error(f"the filter is nested more than {nodes.MAX_DEPTH} levels deep")
+    if depth > limit("FILTER_MAX_DEPTH"):
+        raise CQL2Error(f"the filter is nested more than {limit('FILTER_MAX_DEPTH')} levels deep")
     if isinstance(value, bool):
         return nodes.BooleanValue(value)
     if not isinstance(value, dict) or "op" not in value:
@@ -87,7 +106,7 @@ def _count(op: str, args: list, wanted: int) -> None:
         raise CQL2Error(f"{op} takes {wanted} argument(s), not {len(args)}")
 
 
-def _scalar(value):
+def _scalar(value, depth: int = 0):
     if isinstance(value, bool) or isinstance(value, str):
         return value
     if isinstance(value, Decimal):
@@ -101,7 +120,9 @@ def _scalar(value):
             args = value.get("args")
             if not isinstance(args, list) or len(args) != 1:
                 raise CQL2Error("casei takes 1 argument")
-            return nodes.CaseInsensitive(_scalar(args[0]))
+            if depth > limit("FILTER_MAX_DEPTH"):
+                raise CQL2Error(f"casei is nested more than {limit('FILTER_MAX_DEPTH')} levels deep")
+            return nodes.CaseInsensitive(_scalar(args[0], depth + 1))
         if str(value.get("op", "")).lower() == "accenti":
             raise CQL2Error("accenti is not supported: PostgreSQL needs the unaccent extension for it")
         if "date" in value or "timestamp" in value:
@@ -155,7 +176,7 @@ def _spatial(value):
 
 def _points(geometry, depth: int):
     """Every coordinate pair of a GeoJSON geometry (to bound it); PostGIS checks the rest."""
-    if depth > nodes.MAX_DEPTH:
+    if depth > limit("FILTER_MAX_DEPTH"):
         raise CQL2Error("the geometry is nested too deeply")
     if isinstance(geometry, dict) and geometry.get("type") == "GeometryCollection":
         for member in geometry.get("geometries") or []:

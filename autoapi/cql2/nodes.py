@@ -6,14 +6,22 @@ CASEI around one), or plain values: ``str``, ``Number`` (the literal's exact tex
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+
+class CQL2Error(ValueError):
+    """A filter that cannot be parsed; ``position`` is the 1-based character where it went wrong."""
+
+    def __init__(self, message: str, position: int | None = None, expected: list[str] | None = None):
+        super().__init__(message)
+        self.position = position
+        self.expected = expected or []
 
 COMPARISONS = ("=", "<>", "<", "<=", ">", ">=")
 SPATIAL = ("s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "s_touches", "s_overlaps",
            "s_crosses")
 TEMPORAL = ("t_before", "t_after", "t_equals", "t_intersects", "t_disjoint", "t_during")
-MAX_DEPTH = 20  # nested AND/OR/NOT beyond this is refused (README: "CQL2 filters")
-MAX_TERMS = 1000  # predicates in one filter
 
 
 @dataclass(frozen=True)
@@ -126,8 +134,24 @@ class Not:
     term: object
 
 
+def operands(node) -> tuple:
+    """A predicate's operands (values, columns, CASEI, lists' items), in order."""
+    if isinstance(node, Comparison) or isinstance(node, (Spatial, Temporal)):
+        return (node.left, node.right)
+    if isinstance(node, Like):
+        return (node.operand, node.pattern)
+    if isinstance(node, Between):
+        return (node.operand, node.low, node.high)
+    if isinstance(node, InList):
+        return (node.operand, *node.items)
+    if isinstance(node, IsNull):
+        return (node.operand,)
+    return ()
+
+
 def depth_and_size(node) -> tuple[int, int]:
-    """(nesting depth of And/Or/Not, number of predicates), walked without recursion."""
+    """(nesting depth of And/Or/Not and of CASEI around an operand, number of predicates), walked
+    without recursion: every later walk (to SQL, to text, to words) may then recurse safely."""
     deepest, predicates = 0, 0
     stack = [(node, 0)]
     while stack:
@@ -136,7 +160,50 @@ def depth_and_size(node) -> tuple[int, int]:
             stack.extend((term, depth + 1) for term in current.terms)
         elif isinstance(current, Not):
             stack.append((current.term, depth + 1))
-        else:
+        elif isinstance(current, CaseInsensitive):
+            stack.append((current.operand, depth + 1))
+        elif isinstance(current, (Comparison, Like, Between, InList, IsNull, Spatial, Temporal, BooleanValue)):
             predicates += 1
+            stack.extend((operand, depth) for operand in operands(current) if isinstance(operand, CaseInsensitive))
         deepest = max(deepest, depth)
     return deepest, predicates
+
+
+def predicates(node):
+    """Every predicate of a filter, without recursion."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (And, Or)):
+            stack.extend(current.terms)
+        elif isinstance(current, Not):
+            stack.append(current.term)
+        else:
+            yield current
+
+
+def bounded(node):
+    """``node`` if it stays within the filter limits (README, "Bad input"), else a CQL2Error.
+
+    Both parsers end here, so a filter is checked once, at parse time, before anything walks it:
+    into SQL (``conditions``), into CQL2 text or words for the catalog (``words``), into HTML. Those
+    walks recurse and build one OR per IN item or LIKE, so depth and fan-out are bounded here:
+    nesting (AND/OR/NOT and CASEI), predicates, IN-list items, and ``%`` wildcards per LIKE
+    pattern (PostgreSQL's LIKE matcher backtracks once per ``%``; thousands exhaust its stack).
+    """
+    from autoapi.limits import limit
+
+    depth, size = depth_and_size(node)
+    if depth > limit("FILTER_MAX_DEPTH"):
+        raise CQL2Error(f"the filter is nested {depth} levels deep; at most {limit('FILTER_MAX_DEPTH')} are allowed")
+    if size > limit("FILTER_MAX_CONDITIONS"):
+        raise CQL2Error(f"the filter has {size} conditions; at most {limit('FILTER_MAX_CONDITIONS')} are allowed")
+    for predicate in predicates(node):
+        if isinstance(predicate, InList) and len(predicate.items) > limit("FILTER_MAX_LIST"):
+            raise CQL2Error(f"an IN list has {len(predicate.items)} values; at most {limit('FILTER_MAX_LIST')} are allowed")
+        if isinstance(predicate, Like):
+            pattern = predicate.pattern.operand if isinstance(predicate.pattern, CaseInsensitive) else predicate.pattern
+            wildcards = re.sub(r"\\.", "", pattern).count("%") if isinstance(pattern, str) else 0  # \% is no wildcard
+            if wildcards > limit("LIKE_MAX_WILDCARDS"):
+                raise CQL2Error(f"a LIKE pattern has {wildcards} % wildcards; at most {limit('LIKE_MAX_WILDCARDS')} are allowed")
+    return node

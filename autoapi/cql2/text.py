@@ -2,7 +2,8 @@
 
 The nodes are built as the parser reduces each rule (lark's ``transformer=`` with LALR), never by
 a recursive walk, so deep input cannot overflow the stack; ``nodes.depth_and_size`` then refuses
-what is nested too deeply or too long. Keywords are case-insensitive; the function-like ones
+what is nested too deeply or asks for too much (``nodes.bounded``, the one check every parsed
+filter passes before anything walks it). Keywords are case-insensitive; the function-like ones
 (``DATE``, ``CASEI``, ``S_INTERSECTS``, ``POINT``...) are keywords only before ``(``, so a column may
 be called ``date`` or ``point``; a name that is a reserved word (``and``, ``not``...) or holds other
 characters is written in double quotes (``"Größe (m)"``, ``""`` for a quote inside).
@@ -16,17 +17,9 @@ from lark import Lark, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from autoapi.cql2 import nodes
+from autoapi.cql2.nodes import CQL2Error
 
 GRAMMAR = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-
-
-class CQL2Error(ValueError):
-    """A filter that cannot be parsed; ``position`` is the 1-based character where it went wrong."""
-
-    def __init__(self, message: str, position: int | None = None, expected: list[str] | None = None):
-        super().__init__(message)
-        self.position = position
-        self.expected = expected or []
 
 
 def _string(token) -> str:
@@ -191,7 +184,7 @@ def parse(text: str):
         raise
     except RecursionError:
         raise CQL2Error("the filter is nested too deeply") from None
-    return tree
+    return nodes.bounded(tree)
 
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> CQL2Error:

@@ -1,7 +1,7 @@
 """A parsed CQL2 filter written back: as CQL2 text (``text``: what the catalog's OR group puts in
 ``?filter=``) and in words for people (``words``: "carrier is one of AA, UA and (dep_delay > 60
 or arr_delay > 60) and not origin = EWR"). Walks without recursion limits of concern: parsed
-filters are at most ``nodes.MAX_DEPTH`` deep.
+filters are at most ``FILTER_MAX_DEPTH`` deep (``nodes.bounded``, checked by both parsers).
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from autoapi import cursors, replicas
 from autoapi.cql2 import conditions
 from autoapi.errors import BadRequest, NotFound, translate_database_error
 from autoapi.pagination import RowPagination
-from autoapi.plans import build_plan
+from autoapi.plans import build_plan, value_parameters
 from autoapi.renderers import GeoJSONRenderer
 from autoapi.shaping import parse_shape
 from autoapi.ogc import links
@@ -108,4 +108,4 @@ def _run(request, work):
     except ValidationError as exc:  # a simple filter's value the FilterSet refused
         raise BadRequest("invalid query parameter", errors=exc.detail) from None
     except (DatabaseError, psycopg2.Error) as exc:
-        raise translate_database_error(exc, filtered=True) from exc
+        raise translate_database_error(exc, filtered=True, inputs=value_parameters(request.GET)) from exc

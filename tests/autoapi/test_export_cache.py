@@ -189,3 +189,76 @@ def test_a_download_the_database_cuts_leaves_no_file(client, superuser_conn, cac
     response.close()
     assert stored_files(cache_dir) == []
     assert not [p for p in cache_dir.iterdir() if p.name.startswith(".part-")]
+
+
+def test_a_download_larger_than_the_cap_stops_being_written_at_once(client, superuser_conn, cache_dir, settings):
+    """EXPORT_CACHE_MB bounds the temporary file too: past it, the file is gone while the client's
+    download goes on, whole, live."""
+    superuser_conn.at_teardown("DROP TABLE IF EXISTS public.dv_big")
+    superuser_conn.execute("CREATE TABLE public.dv_big (id int PRIMARY KEY, label text)")
+    superuser_conn.execute("INSERT INTO public.dv_big SELECT g, repeat('y', 100) || g FROM generate_series(1, 40000) g")
+    registry.refresh_now()
+    known_tag("public", "dv_big")
+    settings.PORTAL = {**settings.PORTAL, "EXPORT_CACHE_MB": 1}
+    response = client.get("/api/public/dv_big/?format=csv&limit=all")
+    received, largest_part = [], 0
+    for chunk in response.streaming_content:
+        received.append(chunk)
+        parts = [p.stat().st_size for p in cache_dir.iterdir() if p.name.startswith(".part-")]
+        largest_part = max([largest_part, *parts])
+        if sum(map(len, received)) > 2 * 1024 * 1024:
+            assert parts == []  # dropped as soon as it would pass the cap, not at the end
+    response.close()
+    data = b"".join(received)
+    assert len(data) > 4 * 1024 * 1024 and data.count(b"\n") == 40001  # the whole download, live
+    assert largest_part <= 1024 * 1024
+    assert stored_files(cache_dir) == []
+    assert not [p for p in cache_dir.iterdir() if p.name.startswith(".part-")]
+
+
+def test_lock_files_are_removed_by_their_writer_and_stale_ones_at_eviction(client, table, cache_dir):
+    body(client.get(WHOLE))
+    assert stored_files(cache_dir) != []
+    assert [p.name for p in cache_dir.iterdir() if p.suffix == ".lock"] == []
+    stale = cache_dir / "0123456789abcdef0123.lock"  # a writer that died
+    stale.write_text("")
+    body(client.get("/api/public/dv_t/?format=json&limit=all"))  # publishing evicts
+    assert not stale.exists()
+    assert [p.name for p in cache_dir.iterdir() if p.suffix == ".lock"] == []
+
+
+def test_a_lock_held_elsewhere_is_kept_and_makes_others_stream_live(table, cache_dir):
+    from autoapi import exportcache
+
+    path = cache_dir / "fedcba9876543210fedc.lock"
+    entry = exportcache.Entry(cache_dir, "fedcba9876543210fedc", "v1", "csv")
+    writer = exportcache.claim(entry)
+    assert writer is not None and path.exists()
+    assert exportcache.claim(entry) is None  # taken
+    exportcache.evict(cache_dir, 1024 * 1024)
+    assert path.exists()  # held: never removed under its holder
+    writer.release()
+    assert not path.exists()
+    again = exportcache.claim(entry)
+    assert again is not None
+    again.release()
+
+
+def test_a_file_evicted_between_lookup_and_open_is_streamed_live(client, table, cache_dir, monkeypatch):
+    from autoapi import exportcache, validators
+
+    live = body(client.get(WHOLE))
+    assert stored_files(cache_dir) != []
+    real_stored = exportcache.stored
+
+    def stored_then_evicted(entry):
+        found = real_stored(entry)
+        if found is not None:  # another process evicts it right after this one looked
+            found[0].unlink()
+        return found
+
+    monkeypatch.setattr(validators.exportcache, "stored", stored_then_evicted)
+    response = client.get(WHOLE)
+    assert response.status_code == 200
+    assert body(response) == live
+    response.close()

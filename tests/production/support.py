@@ -50,18 +50,19 @@ class PortalServer:
 
 
 @contextlib.contextmanager
-def portal_server(log_dir: Path, **env_overrides: str):
+def portal_server(log_dir: Path, scheme: str = "http", **env_overrides: str):
     """``gunicorn -c portal/gunicorn.conf.py portal.wsgi:application`` on a free loopback port.
 
     ``env_overrides`` go to its environment (``GUNICORN_WORKERS="2"``, ``PORTAL_STATEMENT_TIMEOUT_MS=
     "500"``, ``DATABASE_URL=...``). Waits until ``/healthz`` answers; stops the server on exit.
+    ``scheme="https"`` when the overrides give gunicorn a certificate (not verified here).
     """
     import requests
 
     gunicorn = Path(sys.executable).parent / "gunicorn"
     launcher = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"{scheme}://127.0.0.1:{port}"
     logfile = log_dir / f"portal-{port}.log"
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings", PYTHONUNBUFFERED="1",
                HOST="127.0.0.1", PORT=str(port), GUNICORN_WORKERS="2", GUNICORN_THREADS="4",
@@ -78,7 +79,7 @@ def portal_server(log_dir: Path, **env_overrides: str):
             if proc.poll() is not None:
                 pytest.fail(f"gunicorn exited with {proc.returncode}:\n{server.tail()}", pytrace=False)
             try:
-                if requests.get(base_url + "/healthz", timeout=5).status_code == 200:
+                if requests.get(base_url + "/healthz", timeout=5, verify=False).status_code == 200:
                     break
             except requests.RequestException:
                 pass

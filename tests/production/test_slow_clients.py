@@ -160,7 +160,10 @@ def test_slow_readers_leave_pages_and_healthz_responsive(tmp_path, superuser_con
         assert _gone_within(superuser_conn, CANCEL_SECONDS) < CANCEL_SECONDS
 
 
-def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancelled(tmp_path, superuser_conn):
+@pytest.mark.parametrize("last_words", [b"", b"G"], ids=["close", "a-pipelined-byte-then-close"])
+def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancelled(tmp_path, superuser_conn, last_words):
+    """``last_words``: what the client sends before it closes. A byte of a next request on the
+    socket once made the watcher stop watching (it peeked data, not an end)."""
     # A view that takes 50 ms per row: a page of 200 rows queries for 10 s.
     superuser_conn.at_teardown("DROP VIEW IF EXISTS public.slow_clients_sleepy")
     superuser_conn.execute("CREATE VIEW public.slow_clients_sleepy AS SELECT g AS id, pg_sleep(0.05)::text AS nap "
@@ -178,6 +181,9 @@ def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancel
             while not _sleepy_sessions(superuser_conn):
                 assert time.monotonic() < deadline, "the page's query never showed in pg_stat_activity"
                 time.sleep(0.05)
+            if last_words:
+                sock.sendall(last_words)
+                time.sleep(0.3)  # the watcher sees the byte first
         finally:
             sock.close()  # the client gives up on the page
         started = time.monotonic()
