@@ -10,7 +10,8 @@ date its data last changed (the data version's first-seen time, else the metadat
 ``Distribution`` per whole-relation download, and the documents that describe it: the Data
 Package as the dataset's ``describedBy``, the CSVW metadata as the CSV distribution's, the
 Croissant document as the Parquet distribution's, each a ``Distribution`` that ``conformsTo`` its
-``Standard``.
+``Standard``. The catalog ``conformsTo`` DCAT-US 3.0 as a ``Standard`` object; it has no
+``@context`` (DCAT-US 3.0 dropped 1.1's ``@context`` and ``describedBy``).
 
 Built once per snapshot version, host, scheme and metadata file per process and kept in
 ``common.memo``; when the change log has moved since (new data), built again for the new dates,
@@ -28,7 +29,6 @@ from autoapi.public import Relation, data_last_changed, get_snapshot
 from catalog import metadata, opendata
 from catalog.standards import changelog, common
 
-CONTEXT = "https://raw.githubusercontent.com/DOI-DO/dcat-us/main/context/dcat-us-3.0.jsonld"
 CONFORMS_TO = "https://resources.data.gov/dcat-us/3.0.0/catalog"
 # A data change (a new entry in the change log) rebuilds the catalog for its dates at most this
 # often per process; a schema change, at once (the snapshot version is in the key).
@@ -94,10 +94,9 @@ def catalog(request) -> dict:
     snapshot = get_snapshot()
     site = metadata.site()
     body = {
-        "@context": CONTEXT,
         "@id": request.build_absolute_uri(reverse("data-json")),
         "@type": "Catalog",
-        "conformsTo": CONFORMS_TO,
+        "conformsTo": {"@type": "Standard", "@id": CONFORMS_TO, "title": "DCAT-US 3.0"},
         "title": site["title"],
         "dataset": [dataset(request, r, snapshot.built_at)
                     for r in sorted(snapshot.relations, key=lambda r: (r.schema, r.name))],

@@ -207,7 +207,8 @@ DCAT_US_3 = {
     "required": ["@type", "dataset", "conformsTo"],
     "properties": {
         "@type": {"const": "Catalog"},
-        "conformsTo": {"const": "https://resources.data.gov/dcat-us/3.0.0/catalog"},
+        "conformsTo": {"type": "object", "required": ["@type", "@id"],
+                       "properties": {"@type": {"const": "Standard"}, "@id": {"const": "https://resources.data.gov/dcat-us/3.0.0/catalog"}}},
         "dataset": {"type": "array", "items": {
             "type": "object",
             "required": ["@type", "title", "description", "identifier", "publisher", "contactPoint"],
