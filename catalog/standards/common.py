@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 from django.http import HttpResponse, JsonResponse
 
-from autoapi.public import Relation, api_url, decode_segment, encode_segment, get_snapshot, web_url
+from autoapi.public import Relation, api_url, decode_segment, get_snapshot, web_url
 
 DOCUMENT_MEMO_BYTES = 32 * 1024 * 1024  # whole-catalog documents kept per process, at most
 
@@ -34,16 +34,6 @@ def relation_base(relation: Relation) -> str:
 def download_url(request, relation: Relation, fmt: str) -> str:
     """The whole-relation download in ``fmt``, absolute: the URL the stored file answers."""
     return absolute(request, f"{api_url(relation)}?format={fmt}&limit=all")
-
-
-def document_url(request, relation: Relation, name: str) -> str:
-    """A relation's document (``datapackage.json``, ``csv-metadata.json``, ``croissant.json``,
-    ``changes.atom``, ``changes.json``), absolute."""
-    return absolute(request, api_url(relation) + name)
-
-
-def schema_document_url(request, schema: str, name: str) -> str:
-    return absolute(request, f"/api/{encode_segment(schema)}/{name}")
 
 
 def not_found(detail: str) -> JsonResponse:
