@@ -40,8 +40,9 @@ def not_found(detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail}, status=404)
 
 
-def bad_request(detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail}, status=400)
+def bad_request(detail: str, parameter: str) -> JsonResponse:
+    """The API's 400: what was wrong and the parameter it was in."""
+    return JsonResponse({"detail": detail, "parameter": parameter}, status=400)
 
 
 def find_relation(schema_segment: str, relation_segment: str) -> Relation | None:

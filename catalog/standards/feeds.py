@@ -160,14 +160,22 @@ def json_feed(request, title: str, self_url: str, home: str, items: list[dict], 
     return common.json_answer(body).content
 
 
+def _refused(request, base_path: str, detail: str, parameter: str):
+    """A 400 in its surface's form: JSON naming the parameter under /api/, a page elsewhere."""
+    if base_path.startswith("/api/"):
+        return common.bad_request(detail, parameter)
+    from catalog.views import error_page
+    return error_page(request, 400, "Bad request", detail[:1].upper() + detail[1:] + ".")
+
+
 def _page(request, fmt: str, oid: int | None, title: str, base_path: str, home: str, feed_key: str):
     try:
         before = before_parameter(request)
     except BadParameter as exc:
-        return common.bad_request(str(exc))
+        return _refused(request, base_path, str(exc), "before")
     unknown = unknown_parameters(request)
     if unknown:
-        return common.bad_request(f"unknown parameter: {', '.join(unknown)} (a feed takes before= only)")
+        return _refused(request, base_path, f"unknown parameter: {', '.join(unknown)} (a feed takes before= only)", unknown[0])
     snapshot = get_snapshot()
 
     def build():

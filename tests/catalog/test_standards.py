@@ -271,9 +271,15 @@ def test_the_dcat_us_3_rules_really_check(base):
                                   "/changes.atom?before=%C2%B2", "/changes.json?before=" + "9" * 25, "/changes.json?before=1.5",
                                   "/changes.json?before=1&before=2"])
 def test_bad_feed_parameters_are_a_400(base, path):
+    """A page on the catalog's feeds (outside /api/), the API's JSON naming the parameter under it."""
     response = requests.get(base + path, timeout=30)
     assert response.status_code == 400
-    assert "detail" in response.json()
+    assert response.headers["Content-Type"].startswith("text/html")
+    found = relation("sales", "orders")
+    path = api_url(found) + path.lstrip("/")
+    response = requests.get(base + path, timeout=30)
+    assert response.status_code == 400, path
+    assert response.json()["parameter"] in ("before", "page")
 
 
 @pytest.mark.parametrize("path", ["/changes/?before=x", "/changes/?what=1"])
