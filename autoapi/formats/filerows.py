@@ -16,6 +16,7 @@ from django.db import connections
 from autoapi.query import grouping
 
 from autoapi.formats import xlsx
+from autoapi.formats.records import XLSX
 from autoapi.errors import BadRequest
 from autoapi.formats.exports import copy_page, first_then_rest, stream_copy
 from autoapi.formats.outputs import FileStatement, Output, capped_count, copy_of, group_outputs, row_outputs
@@ -82,7 +83,7 @@ class SheetRows(FileRows):
     def file_statement(self, inner, outputs, queryset, title) -> FileStatement:
         select = row_sql([part for o in outputs for part in cell_parts(o.column, o.read)])
         return FileStatement(copy_of(inner, select, ""), inner.params, outputs=outputs, title=title,
-                             count=capped_count(queryset, xlsx.MAX_ROWS))
+                             count=capped_count(queryset, XLSX.row_cap + 1))
 
     def read_page(self, statement: FileStatement, alias: str) -> Page:
         data, rows = xlsx.page_workbook(copy_page(statement, alias), [o.name for o in statement.outputs],
@@ -100,8 +101,8 @@ class SheetRows(FileRows):
         with connections[alias].cursor() as cursor:
             cursor.execute(statement.count.sql, statement.count.params)
             rows = cursor.fetchone()[0]
-        if rows >= xlsx.MAX_ROWS:
+        if not XLSX.holds(rows):
             raise BadRequest(
-                f"more than {xlsx.MAX_ROWS - 1:,} rows: an Excel sheet holds {xlsx.MAX_ROWS:,} rows with its header; "
+                f"more than {XLSX.row_cap:,} rows: an Excel sheet holds {XLSX.row_cap + 1:,} rows with its header; "
                 "download format=csv or format=parquet, or narrow the filter", parameter="format")
         return rows

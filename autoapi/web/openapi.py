@@ -143,8 +143,7 @@ def _list_operation(relation: Relation, ref: dict) -> dict:
         },
         "required": ["count", "next", "previous", "results"],
     }
-    content = {r.media_type: {"schema": r.openapi_body or page}
-               for r in renderers.ROW_RENDERERS if r.available_for(relation)}
+    content = {f.media_type: {"schema": f.openapi_body or page} for f in renderers.records_for(relation)}
     return {
         "operationId": f"list_{ref['$ref'].rsplit('/', 1)[1]}",
         "summary": f"Rows of {relation.schema}.{relation.name}",

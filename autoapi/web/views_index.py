@@ -35,7 +35,9 @@ class ApiIndexView(APIView):
         for relation in snapshot.relations:
             base = request.build_absolute_uri(api_url(relation))
             schema, name = relation_segments(relation)
-            urls = {fmt: base if fmt == "json" else f"{base}?format={fmt}" for fmt in formats(relation)}
+            # The first format of the registry is the default: its URL needs no ?format=.
+            default = ROW_RENDERERS[0].format
+            urls = {fmt: base if fmt == default else f"{base}?format={fmt}" for fmt in formats(relation)}
             relations.append(
                 {
                     "schema": relation.schema,
