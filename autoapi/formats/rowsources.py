@@ -9,7 +9,8 @@ then ``read_page`` or ``stream`` it. PostgreSQL writes every value (``queries.py
 - ``FeatureRows``: one GeoJSON Feature per row, for relations with a geometry or lat/lon pair.
 - ``CopyRows``: CSV from ``COPY ... TO STDOUT``, byte for byte; no cursors, no embedded rows.
 
-Adding a format is a renderer class on one of these (or a new one) in ``renderers.ROW_RENDERERS``.
+Adding a format is a renderer class on one of these (or a new one), with its record
+(``records.py``), in ``renderers.ROW_RENDERERS``.
 """
 from __future__ import annotations
 
