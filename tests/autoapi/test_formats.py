@@ -5,6 +5,7 @@ pipe-separated format made in the test."""
 from __future__ import annotations
 
 import pytest
+from django.test import RequestFactory
 from rest_framework import renderers as drf_renderers
 
 from autoapi.query import queries
@@ -12,6 +13,7 @@ from autoapi.query import queries
 from autoapi.formats import records, renderers
 from autoapi.web.registry import registry
 from autoapi.formats.rowsources import CopyRows
+from catalog import opendata
 from tests.autoapi.helpers import body, json_body, published_relations, url
 
 
@@ -60,9 +62,11 @@ def test_a_new_format_is_served_listed_and_documented(client, with_pipe_format):
     assert "psv" in next(p for p in operation["parameters"] if p["name"] == "format")["schema"]["enum"]
     catalog = client.get("/catalog/public/big_2500/").content.decode()
     assert "Pipe-separated" in catalog and "format=psv" in catalog
-    distributions = [d for dataset in json_body(client.get("/data.json"))["dataset"] for d in dataset["distribution"]]
-    psv = next(d for d in distributions if "/api/public/big_2500/?format=psv" in d["downloadURL"])
-    assert (psv["mediaType"], psv["format"]) == ("text/plain", "PSV")
+    # The open-data documents (/data.json, the page's JSON-LD) list it, as its record describes it.
+    downloads = opendata.dataset_facts(RequestFactory().get("/data.json"), relation, None, 0.0)["downloads"]
+    psv = next(d for d in downloads if "/api/public/big_2500/?format=psv" in d["url"])
+    assert (psv["media_type"], psv["format"]) == ("text/plain", "PSV")
+    assert '"encodingFormat":"text/plain"' in catalog
 
 
 def test_without_it_nothing_knows_the_format(client):
