@@ -11,6 +11,7 @@ and, through ``autoapi.public``, the catalog's download sizes (``catalog/estimat
 
 This module imports nothing of Django nor of the database: its facts can be tested alone.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -77,16 +78,58 @@ class Format:
 
 
 JSON = Format("json", "application/json", "JSON", "JSON", "json", row_bytes=json_row_bytes)
-CSV = Format("csv", "text/csv", "CSV", "CSV", "csv", row_bytes=csv_row_bytes,
-             openapi_body={"type": "string", "description": "PostgreSQL's COPY CSV, with a header line"})
-NDJSON = Format("ndjson", "application/x-ndjson", "NDJSON", "NDJSON", "ndjson", row_bytes=json_row_bytes,
-                openapi_body={"type": "string", "description": "one JSON object per line"})
-GEOJSON = Format("geojson", "application/geo+json", "GeoJSON", "GeoJSON", "geojson", row_bytes=feature_row_bytes,
-                 openapi_body={"type": "object", "description": "an RFC 7946 FeatureCollection in WGS 84"})
-PARQUET = Format("parquet", "application/vnd.apache.parquet", "Parquet", "Parquet", "parquet", compressed=True,
-                 openapi_body={"type": "string", "format": "binary", "description": "an Apache Parquet file "
-                               "(GeoParquet 1.1 with geometry), typed from the column types"})
-XLSX = Format("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "Excel", "XLSX", "xlsx",
-              row_cap=EXCEL_SHEET_ROWS - 1, compressed=True,
-              openapi_body={"type": "string", "format": "binary", "description": "an Excel workbook (XLSX), a header "
-                            f"row then one row per result row; at most {EXCEL_SHEET_ROWS - 1:,} rows"})
+CSV = Format(
+    "csv",
+    "text/csv",
+    "CSV",
+    "CSV",
+    "csv",
+    row_bytes=csv_row_bytes,
+    openapi_body={"type": "string", "description": "PostgreSQL's COPY CSV, with a header line"},
+)
+NDJSON = Format(
+    "ndjson",
+    "application/x-ndjson",
+    "NDJSON",
+    "NDJSON",
+    "ndjson",
+    row_bytes=json_row_bytes,
+    openapi_body={"type": "string", "description": "one JSON object per line"},
+)
+GEOJSON = Format(
+    "geojson",
+    "application/geo+json",
+    "GeoJSON",
+    "GeoJSON",
+    "geojson",
+    row_bytes=feature_row_bytes,
+    openapi_body={"type": "object", "description": "an RFC 7946 FeatureCollection in WGS 84"},
+)
+PARQUET = Format(
+    "parquet",
+    "application/vnd.apache.parquet",
+    "Parquet",
+    "Parquet",
+    "parquet",
+    compressed=True,
+    openapi_body={
+        "type": "string",
+        "format": "binary",
+        "description": "an Apache Parquet file (GeoParquet 1.1 with geometry), typed from the column types",
+    },
+)
+XLSX = Format(
+    "xlsx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "Excel",
+    "XLSX",
+    "xlsx",
+    row_cap=EXCEL_SHEET_ROWS - 1,
+    compressed=True,
+    openapi_body={
+        "type": "string",
+        "format": "binary",
+        "description": "an Excel workbook (XLSX), a header "
+        f"row then one row per result row; at most {EXCEL_SHEET_ROWS - 1:,} rows",
+    },
+)

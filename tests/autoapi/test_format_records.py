@@ -4,6 +4,7 @@ names, the catalog's size estimates, the HTTP compression's list of compressible
 
 No database: every test here reads records and pure functions only (no fixture, no marker).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -19,13 +20,13 @@ RECORDS = tuple(r.record for r in renderers.ROW_RENDERERS)
 
 
 def _column(name: str, base_type: str = "int4") -> Column:
-    return Column(name=name, attname=name, position=1, type=base_type, base_type=base_type, type_kind="b",
-                  type_category="N")
+    return Column(
+        name=name, attname=name, position=1, type=base_type, base_type=base_type, type_kind="b", type_category="N"
+    )
 
 
 def _relation(*columns: Column, schema: str = "public", name: str = "flights") -> Relation:
-    return Relation(oid=1, schema=schema, name=name, kind="table", comment=None, estimated_rows=None,
-                    columns=columns)
+    return Relation(oid=1, schema=schema, name=name, kind="table", comment=None, estimated_rows=None, columns=columns)
 
 
 def test_every_served_format_has_one_record_and_the_renderer_takes_its_names_from_it():
