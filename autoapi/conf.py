@@ -116,6 +116,10 @@ DEFAULTS = {
     "FILTER_MAX_LIST": 1000,
     "LIKE_MAX_WILDCARDS": 10,
     "SEARCH_MAX_WORDS": 8,
+    # The change log behind the feeds (catalog/standards/changelog.py): its folder (empty: changes/
+    # in EXPORT_CACHE_DIR's folder) and the days an entry is kept (0 turns the log off).
+    "CHANGE_LOG_DIR": "",
+    "CHANGE_LOG_DAYS": 365,
 }
 JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 

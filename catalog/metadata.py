@@ -159,3 +159,11 @@ def contact_email(entry: dict) -> str | None:
     contact = entry.get("contact") or {}
     email = contact.get("email")
     return email.removeprefix("mailto:") if email else None
+
+
+def signature():
+    """What changes when the file does (its path and modification time): part of the keys of
+    documents built from it (catalog/standards)."""
+    load()
+    with _lock:
+        return _cache["key"]

@@ -1,4 +1,5 @@
-"""Open-data metadata: ``/data.json`` (DCAT-US 1.1), ``/sitemap.xml``, and the schema.org
+"""Open-data metadata: ``/data-1.1.json`` (DCAT-US 1.1; ``/data.json`` is DCAT-US 3.0, in
+``catalog/standards/dcat_us3.py``, which builds on ``dataset_facts``), ``/sitemap.xml``, and the schema.org
 ``Dataset`` that every relation page carries as JSON-LD.
 
 Each relation is one dataset. Its facts come from the snapshot (names, comments, columns), the
@@ -40,7 +41,9 @@ def _is_url(text: str | None) -> bool:
 def dataset_facts(request, relation: Relation, activity: dict | None, built_at: float) -> dict:
     """What DCAT and schema.org both say of one relation, with absolute URLs."""
     entry = metadata.for_relation(relation)
-    page = request.build_absolute_uri(present.catalog_url(relation))
+    origin = site_origin(request)
+    page = origin + present.catalog_url(relation)
+    base = api_url(relation)
     description = entry.get("description") or relation.comment or (
         f"The {relation.kind} {relation.schema}.{relation.name}, published read-only from PostgreSQL."
     )
@@ -48,7 +51,7 @@ def dataset_facts(request, relation: Relation, activity: dict | None, built_at: 
     for record in format_records(relation):  # every API format, as its record describes it
         if not record.holds(relation.estimated_rows or 0):
             continue  # past its format's row cap (an Excel sheet's), no such download: the API says 400
-        url = request.build_absolute_uri(f"{api_url(relation)}?format={record.key}&limit=all")
+        url = f"{origin}{base}?format={record.key}&limit=all"
         downloads.append({"url": url, "media_type": record.media_type, "format": record.format_name})
     return {
         "title": entry.get("title") or relation.name,
@@ -60,9 +63,18 @@ def dataset_facts(request, relation: Relation, activity: dict | None, built_at: 
         "license": entry.get("license"),
         "source": entry.get("source"),
         "page": page,
-        "api": request.build_absolute_uri(api_url(relation)),
+        "api": origin + base,
         "downloads": downloads,
     }
+
+
+def site_origin(request) -> str:
+    """``scheme://host`` of the request, worked out once per request: the documents that list
+    every relation make many absolute URLs (their paths are ASCII already: tilde-encoded)."""
+    origin = getattr(request, "_portal_origin", None)
+    if origin is None:
+        origin = request._portal_origin = request.build_absolute_uri("/").removesuffix("/")
+    return origin
 
 
 def modified(activity: dict | None, built_at: float) -> str:
@@ -159,7 +171,8 @@ def _activity_of_all(relations) -> dict:
 
 
 def data_json(request):
-    """``/data.json``: the DCAT-US 1.1 catalog of every published relation."""
+    """``/data-1.1.json``: the DCAT-US 1.1 catalog of every published relation (``/data.json`` is
+    DCAT-US 3.0: ``catalog/standards/dcat_us3.py``)."""
     snapshot = get_snapshot()
     activity = _activity_of_all(snapshot.relations)
     datasets = [
@@ -168,7 +181,7 @@ def data_json(request):
     ]
     body = {
         "@context": DCAT_US_CONTEXT,
-        "@id": request.build_absolute_uri(reverse("data-json")),
+        "@id": request.build_absolute_uri(reverse("data-json-1.1")),
         "@type": "dcat:Catalog",
         "conformsTo": DCAT_US_SCHEMA,
         "describedBy": DCAT_US_DESCRIBED_BY,

@@ -1,5 +1,6 @@
 """The catalog's pages: the home page, one page per relation and per keyed row, the add-a-filter
-redirect, and the open-data metadata (``/data.json``, ``/sitemap.xml``).
+redirect, the open-data metadata (``/data.json`` in DCAT-US 3.0, ``/data-1.1.json`` in 1.1,
+``/sitemap.xml``) and the change feeds with the "Recent changes" page (``catalog.standards``).
 
 Relation and key segments are tilde-encoded (see ``autoapi.public.relation_segments``); the views
 decode them, so a schema change never touches the URL resolver. ``-/filter`` cannot be a key: a
@@ -8,10 +9,15 @@ key is one path segment.
 from django.urls import path
 
 from catalog import fragments, opendata, rows, views
+from catalog.standards import dcat_us3, feeds
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("data.json", opendata.data_json, name="data-json"),
+    path("data.json", dcat_us3.data_json, name="data-json"),
+    path("data-1.1.json", opendata.data_json, name="data-json-1.1"),
+    path("changes.atom", feeds.portal_feed, {"fmt": "atom"}, name="changes-atom"),
+    path("changes.json", feeds.portal_feed, {"fmt": "json"}, name="changes-json"),
+    path("changes/", feeds.recent_changes, name="changes"),
     path("sitemap.xml", opendata.sitemap_xml, name="sitemap"),
     path("catalog/<str:schema>/<str:relation>/", views.relation, name="relation"),
     path("catalog/<str:schema>/<str:relation>/-/filter", views.add_filter, name="add-filter"),

@@ -20,11 +20,12 @@ from django.utils.html import escape
 from autoapi.conf import portal_setting
 from autoapi.public import (
     PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
-    non_negative_int, relation_activity, data_last_changed,
+    non_negative_int, relation_activity, data_last_changed, api_url,
 )
 from autoapi.public import cached_page, sort_directions
 from catalog import estimates, facet_pages, filtering, or_groups, metadata, opendata, present, sections
 from catalog.sections import with_query
+from catalog.standards import feeds
 
 log = logging.getLogger(__name__)
 
@@ -299,4 +300,20 @@ def _relation_context(request, relation, snapshot, checked, filters: QueryDict, 
         "data_changed": present.data_changed(data_last_changed(relation)),
         "site": metadata.site(),
         "jsonld": opendata.script_json(opendata.dataset_jsonld(request, relation, activity, snapshot.built_at)),
+        "standards": standards_links(relation),
+        "changes": feeds.recent(relation),
+    }
+
+
+def standards_links(relation) -> dict:
+    """The relation's documents in the open-data standards and its change feeds (site-relative)."""
+    base = api_url(relation)
+    schema_segment = base.split("/")[2]
+    return {
+        "datapackage": base + "datapackage.json",
+        "schema_datapackage": f"/api/{schema_segment}/datapackage.json",
+        "csvw": base + "csv-metadata.json",
+        "croissant": base + "croissant.json",
+        "atom": base + "changes.atom",
+        "json_feed": base + "changes.json",
     }

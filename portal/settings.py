@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.RejectHostileInputMiddleware",
     "portal.middleware.DatabaseErrorMiddleware",
+    "catalog.standards.links.DescribedByMiddleware",  # Link: rel="describedby" on CSV answers (CSVW)
 ]
 
 ROOT_URLCONF = "portal.urls"

@@ -2,9 +2,11 @@
 from django.urls import include, path
 
 from autoapi.ogc import views as ogc_views
+from catalog.standards.urls import api_patterns as standards_api_patterns
 from portal import health
 
 urlpatterns = [
+    path("api/", include(standards_api_patterns)),  # open-data standards' documents (README "Open data standards")
     path("api/", include("autoapi.web.urls")),
     path("ogc", ogc_views.landing),  # GDAL's OAPIF:<base>/ogc asks for the root without a slash
     path("ogc/", include("autoapi.ogc.urls")),

@@ -65,6 +65,7 @@ class DataVersions:
         self._graph: Graph | None = None
         self._graph_key: tuple | None = None
         self._sources: dict[int, frozenset[int] | str] = {}
+        self.generation = 0  # moves whenever any relation's version does (listeners skip otherwise)
 
     def get(self, relation) -> DataVersion:
         return self._versions.get(relation.oid, UNKNOWN)
@@ -75,7 +76,13 @@ class DataVersions:
         header, counters = self._read(cursor, snapshot)
         if header is None:
             return
-        self._versions = _versions(snapshot, self._sources, header, counters, self._versions)
+        self._swap(_versions(snapshot, self._sources, header, counters, self._versions))
+
+    def _swap(self, versions: dict) -> None:
+        # An unchanged relation keeps its DataVersion object: comparing is mostly identity checks.
+        if versions != self._versions:
+            self.generation += 1
+        self._versions = versions
 
     def _read(self, cursor, snapshot, graph_read: bool = False):
         oids = sorted({o for s in self._sources.values() if not isinstance(s, str) for o in s})
@@ -83,7 +90,7 @@ class DataVersions:
         reset, started, tracked, server, graph_probe, counters = cursor.fetchone()
         why = _why_unknown(server, tracked)
         if why:
-            self._versions = {r.oid: DataVersion(None, None, why) for r in snapshot.relations}
+            self._swap({r.oid: DataVersion(None, None, why) for r in snapshot.relations})
             return None, None
         if self._graph_key != (snapshot.version, graph_probe) and not graph_read:
             self._graph = read_graph(cursor)

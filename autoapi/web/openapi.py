@@ -22,6 +22,10 @@ from autoapi.schema.typemap import type_info
 
 log = logging.getLogger(__name__)
 
+# Paths that code outside autoapi serves and documents here (``public.add_openapi_paths``): each a
+# function returning OpenAPI path items, called once per document.
+EXTRA_PATHS: list = []
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 ERROR_RESPONSES = {
     "400": {"description": "A parameter is unknown or its value is malformed", "content": {"application/json": {"schema": ERROR}}},
@@ -225,6 +229,11 @@ def build_document(snapshot: Snapshot) -> dict:
         schemas[name] = schema
         paths.update(relation_paths)
     paths.update(ogc_openapi.paths())  # /ogc/ (OGC API Features): the landing page's service-desc
+    for extra in EXTRA_PATHS:  # the open-data standards' documents and feeds (catalog/standards)
+        try:
+            paths.update(extra())
+        except Exception:
+            log.warning("extra OpenAPI paths left out", exc_info=True)
     schemas["OGCError"] = ogc_openapi.OGC_ERROR
     return {
         "openapi": "3.1.0",

@@ -38,6 +38,7 @@ class Registry:
         self._watcher_pid: int | None = None
         self.last_checked: float | None = None
         self.data_versions = DataVersions()
+        self._listeners: list = []  # called after each check (subscribe)
 
     def current(self) -> PublishedAPI:
         if self._current is None:
@@ -55,7 +56,23 @@ class Registry:
             with connections[DATABASE_ALIAS].cursor() as cursor:
                 swapped = self._check_schema(cursor, force_fingerprint)
                 self._read_data_versions(cursor, self._current.snapshot)
-            return swapped
+            checked = self.last_checked
+        self._tell_listeners(self._current.snapshot, checked)
+        return swapped
+
+    def subscribe(self, listener) -> None:
+        """Call ``listener(snapshot, data_versions, checked_at)`` after each check of this process
+        (the watcher's thread, outside the lock): the snapshot then current, ``DataVersions`` and
+        when the check began. A failing listener is logged, never stops the checks."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def _tell_listeners(self, snapshot, checked) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(snapshot, self.data_versions, checked)
+            except Exception:
+                log.warning("a snapshot listener failed", exc_info=True)
 
     def _read_data_versions(self, cursor, snapshot) -> None:
         """With the probe, on the same connection: the data version of every relation. A failure

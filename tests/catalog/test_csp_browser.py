@@ -136,3 +136,13 @@ def test_swagger_ui(page, urls):
     page.locator("#swagger-ui .opblock-tag").first.click()
     page.wait_for_selector("#swagger-ui .opblock", timeout=10000)
     clean(page)
+
+
+def test_recent_changes_page_and_its_older_pages(page, urls):
+    page.goto(urls["base"] + "/changes/")
+    assert page.locator("h1").inner_text() == "Recent changes"
+    assert_accessible(page)
+    clean(page)
+    page.goto(urls["base"] + "/changes/?before=1")
+    assert "No older changes" in page.locator("main").inner_text()
+    clean(page)

@@ -1,5 +1,5 @@
-"""Open-data metadata: ``/data.json`` against the DCAT-US 1.1 schema shipped beside this file,
-``/sitemap.xml``, the schema.org JSON-LD of every relation page, and the metadata file."""
+"""Open-data metadata: DCAT-US 1.1 (``/data-1.1.json``; ``/data.json`` is DCAT-US 3.0, tested in
+test_standards.py) against the DCAT-US 1.1 schema shipped beside this file, ``/sitemap.xml``, the schema.org JSON-LD of every relation page, and the metadata file."""
 from __future__ import annotations
 
 import copy
@@ -22,7 +22,7 @@ JSONLD = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
 
 
 def data_json(client) -> dict:
-    response = client.get("/data.json")
+    response = client.get("/data-1.1.json")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
     return json.loads(response.content)

@@ -1,5 +1,5 @@
-"""The catalog with 1,000 more relations: the home page, its search, /data.json and /sitemap.xml
-stay well under a second (the issue: "Fast with 1,000 relations")."""
+"""The catalog with 1,000 more relations: the home page, its search, /data.json (DCAT-US 3.0 and 1.1),
+a schema's Data Package, the change feed and /sitemap.xml stay well under a second (the issue: "Fast with 1,000 relations")."""
 from __future__ import annotations
 
 import time
@@ -43,7 +43,8 @@ def test_catalog_pages_with_a_thousand_relations(client, superuser_conn):
     assert sum(r.schema == SCHEMA for r in get_snapshot().relations) == RELATIONS, "the tables never reached the snapshot"
 
     timings = {}
-    for path in ("/", "/?q=number+99", "/?q=longitude", "/data.json", "/sitemap.xml"):
+    for path in ("/", "/?q=number+99", "/?q=longitude", "/data.json", "/data-1.1.json", "/sitemap.xml",
+                 f"/api/{SCHEMA}/datapackage.json", "/changes.atom", "/changes/"):
         timings[path], body = _fastest(client, path)
         if path == "/":
             assert body.count(b'href="/catalog/') >= total
