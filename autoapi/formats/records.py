@@ -55,16 +55,16 @@ class Format:
     label: str  # what people call it on a download button: "Excel"
     format_name: str  # the file format's own name, as metadata catalogues list it (DCAT): "XLSX"
     extension: str  # of a downloaded file, without the dot
+    # About how many bytes one row takes, from its columns' widths; None when unknowable.
+    row_bytes: Callable[[Sequence[ColumnWidth]], float] | None = field(default=None, compare=False)
+    # The OpenAPI schema of a 200 answer in this format; None: the JSON page envelope.
+    openapi_body: dict | None = field(default=None, compare=False, hash=False)
     # The most rows one answer may hold (below a header), or None without a limit; past it the
     # API answers 400 and the catalog and /data.json offer no such download.
     row_cap: int | None = None
     # The file compresses itself (Parquet's pages, XLSX's zip): HTTP compression gains nothing and
     # its size depends on the data, so no size is guessed (``row_bytes`` is then None).
     compressed: bool = False
-    # About how many bytes one row takes, from its columns' widths; None when unknowable.
-    row_bytes: Callable[[Sequence[ColumnWidth]], float] | None = field(default=None, compare=False)
-    # The OpenAPI schema of a 200 answer in this format; None: the JSON page envelope.
-    openapi_body: dict | None = field(default=None, compare=False, hash=False)
 
     def holds(self, rows: int) -> bool:
         """Whether one answer in this format may hold ``rows`` rows."""
@@ -77,59 +77,28 @@ class Format:
         return rows * self.row_bytes(columns)
 
 
-JSON = Format("json", "application/json", "JSON", "JSON", "json", row_bytes=json_row_bytes)
-CSV = Format(
-    "csv",
-    "text/csv",
-    "CSV",
-    "CSV",
-    "csv",
-    row_bytes=csv_row_bytes,
-    openapi_body={"type": "string", "description": "PostgreSQL's COPY CSV, with a header line"},
+def _described(description: str, **schema) -> dict:
+    return {"type": "string", **schema, "description": description}
+
+
+_PARQUET_TYPE = "application/vnd.apache.parquet"
+_XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_CSV_BODY = _described("PostgreSQL's COPY CSV, with a header line")
+_NDJSON_BODY = _described("one JSON object per line")
+_GEOJSON_BODY = _described("an RFC 7946 FeatureCollection in WGS 84", type="object")
+_PARQUET_BODY = _described(
+    "an Apache Parquet file (GeoParquet 1.1 with geometry), typed from the column types", format="binary"
 )
-NDJSON = Format(
-    "ndjson",
-    "application/x-ndjson",
-    "NDJSON",
-    "NDJSON",
-    "ndjson",
-    row_bytes=json_row_bytes,
-    openapi_body={"type": "string", "description": "one JSON object per line"},
+_XLSX_BODY = _described(
+    f"an Excel workbook (XLSX), a header row then one row per result row; at most {EXCEL_SHEET_ROWS - 1:,} rows",
+    format="binary",
 )
-GEOJSON = Format(
-    "geojson",
-    "application/geo+json",
-    "GeoJSON",
-    "GeoJSON",
-    "geojson",
-    row_bytes=feature_row_bytes,
-    openapi_body={"type": "object", "description": "an RFC 7946 FeatureCollection in WGS 84"},
-)
-PARQUET = Format(
-    "parquet",
-    "application/vnd.apache.parquet",
-    "Parquet",
-    "Parquet",
-    "parquet",
-    compressed=True,
-    openapi_body={
-        "type": "string",
-        "format": "binary",
-        "description": "an Apache Parquet file (GeoParquet 1.1 with geometry), typed from the column types",
-    },
-)
-XLSX = Format(
-    "xlsx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "Excel",
-    "XLSX",
-    "xlsx",
-    row_cap=EXCEL_SHEET_ROWS - 1,
-    compressed=True,
-    openapi_body={
-        "type": "string",
-        "format": "binary",
-        "description": "an Excel workbook (XLSX), a header "
-        f"row then one row per result row; at most {EXCEL_SHEET_ROWS - 1:,} rows",
-    },
-)
+
+# key, media type, label, format name, extension, row bytes, OpenAPI body[, row cap][, compressed]
+# (in renderers.ROW_RENDERERS' order; JSON has no body of its own: the OpenAPI page envelope).
+JSON = Format("json", "application/json", "JSON", "JSON", "json", json_row_bytes)
+CSV = Format("csv", "text/csv", "CSV", "CSV", "csv", csv_row_bytes, _CSV_BODY)
+NDJSON = Format("ndjson", "application/x-ndjson", "NDJSON", "NDJSON", "ndjson", json_row_bytes, _NDJSON_BODY)
+GEOJSON = Format("geojson", "application/geo+json", "GeoJSON", "GeoJSON", "geojson", feature_row_bytes, _GEOJSON_BODY)
+PARQUET = Format("parquet", _PARQUET_TYPE, "Parquet", "Parquet", "parquet", None, _PARQUET_BODY, compressed=True)
+XLSX = Format("xlsx", _XLSX_TYPE, "Excel", "XLSX", "xlsx", None, _XLSX_BODY, EXCEL_SHEET_ROWS - 1, compressed=True)
