@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from autoapi.schema import fields
 from autoapi.cql2 import nodes
-from autoapi.schema.naming import quote_identifier
+from autoapi.db.sql import identifier
 from autoapi.query.queries import geometry_source
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.schema.typemap import postgis_schema
@@ -79,9 +79,9 @@ def _lat_lon(node: nodes.Spatial, geometry: nodes.Geometry, source, snapshot, re
     if postgis is None:
         raise refuse(f"{node.op.upper()} with this shape needs PostGIS, which this database does not have; "
                      "BBOX(...) works without it")
-    check_literal(geometry, quote_identifier(postgis), refuse)
+    check_literal(geometry, identifier(postgis), refuse)
     test = Q(PointPredicate(models.F(lon), models.F(lat), geometry=geometry, function=FUNCTIONS[node.op],
-                            postgis=quote_identifier(postgis)))
+                            postgis=identifier(postgis)))
     if node.op in ("s_intersects", "s_within", "s_equals", "s_touches"):
         return in_box & test  # the ranges narrow the rows first (and use their indexes)
     return test

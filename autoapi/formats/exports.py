@@ -27,7 +27,7 @@ from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.errors import PortalError
-from autoapi.query.queries import Statement
+from autoapi.db.sql import Statement
 from autoapi.db import disconnect
 
 FETCH_ROWS = 2000

@@ -21,7 +21,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from autoapi.formats.geoparquet import geo_metadata
-from autoapi.schema.naming import quote_identifier
+from autoapi.db.sql import identifier
 from autoapi.formats.outputs import Output
 from autoapi.formats.parquet_types import ArrowColumn, arrow_column
 
@@ -64,7 +64,7 @@ def cells_sql(outputs: tuple[Output, ...]) -> str:
         cell = column.cell.replace("{v}", output.read)
         if output.column.is_array:
             cell = f"CASE WHEN {output.read} IS NULL THEN NULL ELSE {cell} END"
-        cells.append(f"{cell} AS {quote_identifier(f'c{i}')}")
+        cells.append(f"{cell} AS {identifier(f'c{i}')}")
     return ", ".join(cells)
 
 

@@ -21,7 +21,7 @@ from django.db import connections
 from autoapi.query import grouping, queries
 from autoapi.errors import NotAcceptable
 from autoapi.formats.exports import copy_page, stream_copy, stream_rows
-from autoapi.query.queries import Statement
+from autoapi.db.sql import Statement
 from autoapi.schema.snapshot import Column, Relation
 
 

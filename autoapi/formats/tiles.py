@@ -23,7 +23,7 @@ from autoapi.boundedcache import sizeof
 from autoapi.conf import portal_setting
 from autoapi.errors import BadRequest, NotFound
 from autoapi.schema.lookups import RESERVED_PARAMETERS
-from autoapi.schema.naming import quote_identifier
+from autoapi.db.sql import identifier
 from autoapi.query.queries import compiled, geometry_source
 from autoapi.query.shaping import parse_fields
 from autoapi.schema.typemap import postgis_schema, type_info
@@ -63,7 +63,7 @@ def _postgis(view, source) -> str:
     if schema is None:
         raise BadRequest("vector tiles need PostGIS, which this database does not have; the GeoJSON list "
                          "(?format=geojson) draws the same rows")
-    return quote_identifier(schema)
+    return identifier(schema)
 
 
 def _is_number(column) -> bool:
@@ -118,11 +118,11 @@ def _location_sql(source, p: str, wide: bool = False) -> tuple[str, str]:
     SRID (not every row into Web Mercator): PostgreSQL pushes the condition into the subquery and
     the column's index selects the rows."""
     if source.geometry is None:
-        lat, lon = (f"x.{quote_identifier(c.attname)}" for c in (source.latitude, source.longitude))
+        lat, lon = (f"x.{identifier(c.attname)}" for c in (source.latitude, source.longitude))
         point = f"{p}.ST_Transform({p}.ST_SetSRID({p}.ST_MakePoint({lon}, {lat}), 4326), 3857)"
         return point, f"{lat} BETWEEN %s AND %s AND {lon} BETWEEN %s AND %s"
     geom = source.geometry
-    read = f"x.{quote_identifier(geom.attname)}"
+    read = f"x.{identifier(geom.attname)}"
     # The tile with its buffer, cut to the Web Mercator world: past 180° the buffer would come back
     # as -179° and the box, in degrees, would span the rest of the world (tiles at x = 0 and 2^z - 1).
     world = f"{p}.ST_TileEnvelope(0, 0, 0)::{p}.box2d"
@@ -155,7 +155,7 @@ def tile_query(view) -> TileQuery:
         needed.setdefault(name, relation.column(name))
     queryset = view.filter_queryset(view.get_queryset()).order_by()
     sql, params = compiled(queryset.values_list(*[c.attname for c in needed.values()]))
-    props = "".join(f", {_property_sql(c, 'x.' + quote_identifier(c.attname))} AS {quote_identifier(c.name)}"
+    props = "".join(f", {_property_sql(c, 'x.' + identifier(c.attname))} AS {identifier(c.name)}"
                     for c in kept)
     def statement(wide: bool) -> str:
         point, near = _location_sql(source, p, wide)

@@ -15,6 +15,7 @@ the sheet's XML as is. Called by ``filerows.SheetRows``.
 """
 from __future__ import annotations
 
+from autoapi.db.sql import literal
 from autoapi.schema.snapshot import Column
 
 CELL_TEXT_LIMIT = 32_767  # Excel's limit on the characters of one cell
@@ -30,27 +31,20 @@ _REFERENCES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\t", "&#9;"), ("\
 _SPECIALS = r"[&<>\t\n\r\\_\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 
 
-def _sql_text(text: str) -> str:
-    """A PostgreSQL string constant (E'' form, so controls are spelled out)."""
-    body = "".join(f"\\x{ord(ch):02x}" if ord(ch) < 32 else ("\\\\" if ch == "\\" else "''" if ch == "'" else ch)
-                   for ch in text)
-    return f"E'{body}'"
-
-
 def _escaping(text_sql: str) -> str:
     """SQL of the XML text of any text value: cut to Excel's limit, escaped, forbidden characters
     dropped (``translate``), each replacement a single pass in C."""
     cut = (f"(CASE WHEN length({text_sql}) > {CELL_TEXT_LIMIT} THEN left({text_sql}, "
-           f"{CELL_TEXT_LIMIT - len(TRUNCATED)}) || {_sql_text(TRUNCATED)} ELSE {text_sql} END)")
-    sql = f"translate({cut}, {_sql_text(_FORBIDDEN)}, '')"
+           f"{CELL_TEXT_LIMIT - len(TRUNCATED)}) || {literal(TRUNCATED)} ELSE {text_sql} END)")
+    sql = f"translate({cut}, {literal(_FORBIDDEN)}, '')"
     for old, new in _REFERENCES:
-        sql = f"replace({sql}, {_sql_text(old)}, {_sql_text(new)})"
+        sql = f"replace({sql}, {literal(old)}, {literal(new)})"
     return sql
 
 
 def _plain(text_sql: str, pattern: str) -> str:
     """Most values need no escaping: one regular expression tells, and they go as they are."""
-    return f"octet_length({text_sql}) <= {CELL_TEXT_LIMIT} AND {text_sql} !~ E'{pattern.replace(chr(92), chr(92) * 2)}'"
+    return f"octet_length({text_sql}) <= {CELL_TEXT_LIMIT} AND {text_sql} !~ {literal(pattern)}"
 
 
 def escaped(text_sql: str) -> str:
@@ -150,10 +144,6 @@ def cell_parts(column: Column, v: str) -> list[str]:
     return [cell_sql(column, v) if column.nullable else _cell(column, v)]
 
 
-def _constant(text: str) -> str:
-    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
-
-
 def row_sql(parts: list[str]) -> str:
     """``<row>`` + the cells' parts + ``</row>`` as one text: concat() of at most 90 arguments at a
     time (PostgreSQL functions take 100), neighbouring markup merged into one constant."""
@@ -163,7 +153,7 @@ def row_sql(parts: list[str]) -> str:
             merged[-1] = Markup(merged[-1] + part)
         else:
             merged.append(part)
-    parts = [_constant(p) if isinstance(p, Markup) else p for p in merged]
+    parts = [literal(str(p)) if isinstance(p, Markup) else p for p in merged]
     while len(parts) > 90:
         parts = [f"concat({', '.join(parts[i:i + 90])})" for i in range(0, len(parts), 90)]
     return f"concat({', '.join(parts)})"

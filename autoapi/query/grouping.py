@@ -17,9 +17,12 @@ from autoapi.schema import fields
 from autoapi.query.aggregates import AggregateTerm, Grouping, GroupTerm, parse_grouping
 from autoapi.query.csvsafety import csv_cell, csv_header
 from autoapi.errors import BadRequest
-from autoapi.schema.naming import decode_segment, quote_identifier
+from autoapi.schema.naming import decode_segment
+from autoapi.db.sql import identifier
 from autoapi.query.pagination import CountPlan, parse_window
-from autoapi.query.queries import Statement, compiled
+from autoapi.db import sql as composed
+from autoapi.db.sql import Statement
+from autoapi.query.queries import compiled
 from autoapi.schema.typemap import json_expression
 
 # Parameters that shape rows, which a grouped result has none of.
@@ -103,8 +106,8 @@ def _outputs(grouped: GroupedQuery, value_sql) -> str:
     of a group or an aggregate."""
     aliases, parts = grouped.aliases, []
     for term in (*grouped.grouping.groups, *grouped.grouping.aggregates):
-        read = "x." + quote_identifier(aliases[term.name])
-        parts.append(f"{value_sql(term, read)} AS {quote_identifier(value_name(term.name, value_sql))}")
+        read = "x." + identifier(aliases[term.name])
+        parts.append(f"{value_sql(term, read)} AS {identifier(value_name(term.name, value_sql))}")
     return ", ".join(parts)
 
 
@@ -137,8 +140,7 @@ def json_statement(windowed, grouped: GroupedQuery) -> Statement:
 def csv_statement(windowed, grouped: GroupedQuery) -> Statement:
     """``COPY`` of the groups in CSV with a header: PostgreSQL's own text of every value."""
     sql, params = compiled(windowed)
-    return Statement(f"COPY (SELECT {_outputs(grouped, _csv_value)} FROM ({sql}) AS x) "
-                     "TO STDOUT WITH (FORMAT csv, HEADER true)", tuple(params))
+    return composed.copy(_outputs(grouped, _csv_value), Statement(sql, tuple(params)))
 
 
 def count_plan(grouped: GroupedQuery, threshold: int, row_security: bool = False) -> CountPlan:

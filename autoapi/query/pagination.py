@@ -16,7 +16,9 @@ from django.http import HttpResponse
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.errors import BadRequest
 from autoapi.boundedcache import BytesCache, new_scope, sizeof
-from autoapi.query.queries import Statement, selection_sql
+from autoapi.db import sql as composed
+from autoapi.db.sql import Statement
+from autoapi.query.queries import selection_sql
 from autoapi.query import cursors
 
 ALL = "all"
@@ -85,7 +87,7 @@ class CountPlan:
     def explain(self) -> Statement | None:
         if self.rows is None or self.exact:
             return None
-        return Statement(f"EXPLAIN (FORMAT JSON) {self.rows.sql}", self.rows.params)
+        return composed.explain(self.rows)
 
     @property
     def capped(self) -> Statement | None:
@@ -101,8 +103,7 @@ class CountPlan:
 def capped_count(rows: Statement, limit: int | None) -> Statement:
     """Count ``rows``, but stop at ``limit`` (so a count never scans millions of rows; None:
     count them all)."""
-    cap = f" LIMIT {int(limit)}" if limit is not None else ""
-    return Statement(f"SELECT count(*) FROM ({rows.sql}{cap}) AS c", rows.params)
+    return composed.count(rows, limit)
 
 
 def statement_bytes(statement: Statement) -> int:

@@ -4,7 +4,7 @@ The ORM (with django-filter) decides WHICH rows: its WHERE, ORDER BY, LIMIT and 
 builders decide HOW each row is written: PostgreSQL renders every row as JSON text, a GeoJSON
 Feature or CSV, so values stay exact (numeric, bigint, timestamps) and Python only joins strings.
 
-Every identifier goes through ``quote_identifier``, which also doubles ``%`` because the final
+Every identifier goes through ``identifier``, which also doubles ``%`` because the final
 statement is formatted by psycopg2 together with the ORM's parameters.
 """
 from __future__ import annotations
@@ -16,7 +16,8 @@ from django.core.exceptions import EmptyResultSet
 
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.query.csvsafety import csv_cell, csv_header
-from autoapi.schema.naming import quote_identifier
+from autoapi.db import sql as composed
+from autoapi.db.sql import Statement, identifier
 from autoapi.schema.snapshot import Column, ForeignKey, Relation
 from autoapi.schema.typemap import json_expression, postgis_schema, type_info, wgs84_expression
 from autoapi.schema.naming import encode_segment
@@ -24,12 +25,6 @@ from autoapi.schema.naming import encode_segment
 # In order of preference (tuples: a set's order would differ between processes).
 LATITUDE_NAMES = ("lat", "latitude")
 LONGITUDE_NAMES = ("lon", "lng", "long", "longitude")
-
-
-@dataclass(frozen=True)
-class Statement:
-    sql: str
-    params: tuple
 
 
 def compiled(queryset) -> tuple[str, tuple]:
@@ -62,7 +57,7 @@ def selected_sql(queryset, columns: tuple[Column, ...]) -> Statement:
 
 
 def _inner(column: Column, prefix: str = "x.") -> str:
-    return prefix + quote_identifier(column.attname)
+    return prefix + identifier(column.attname)
 
 
 def _plain(column: Column, quoted: str) -> str:
@@ -106,13 +101,13 @@ def _value_expression(shape: RowShape, column: Column) -> str:
     target = expansion.target
     by_name = {c.name: c for c in shape_source_columns(shape)}
     match = " AND ".join(
-        f"e0.{quote_identifier(ref)} = {_inner(by_name[own])}"
+        f"e0.{identifier(ref)} = {_inner(by_name[own])}"
         for own, ref in zip(expansion.foreign_key.columns, expansion.foreign_key.ref_columns)
     )
     embedded = ", ".join(
-        f"{json_expression(c, 'e0.' + quote_identifier(c.name))} AS {quote_identifier(c.name)}" for c in target.columns
+        f"{json_expression(c, 'e0.' + identifier(c.name))} AS {identifier(c.name)}" for c in target.columns
     )
-    table = f"{quote_identifier(target.schema)}.{quote_identifier(target.name)}"
+    table = f"{identifier(target.schema)}.{identifier(target.name)}"
     return f"(SELECT row_to_json(e) FROM (SELECT {embedded} FROM {table} AS e0 WHERE {match} LIMIT 1) AS e)"
 
 
@@ -141,11 +136,11 @@ def shape_source_columns(shape: RowShape) -> tuple[Column, ...]:
 
 def _output_list(shape: RowShape) -> tuple[str, tuple]:
     """The SELECT list of the output row, and its parameters (the ``_links`` keys and URLs)."""
-    parts = [f"{_value_expression(shape, c)} AS {quote_identifier(c.name)}" for c in shape.columns]
+    parts = [f"{_value_expression(shape, c)} AS {identifier(c.name)}" for c in shape.columns]
     params: tuple = ()
     if shape.links and all(c.name != LINKS_KEY for c in shape.columns):
         links, params = _links_expression(shape)
-        parts.append(f"{links} AS {quote_identifier(LINKS_KEY)}")
+        parts.append(f"{links} AS {identifier(LINKS_KEY)}")
     return ", ".join(parts), params
 
 
@@ -171,8 +166,8 @@ def csv_copy(queryset, columns: tuple[Column, ...]) -> Statement:
     inner = selected_sql(queryset, columns)
     # Text cells that a spreadsheet would run as a formula get a leading ' (csvsafety.py), when
     # the CSV_NEUTRALISE_FORMULAS setting is on; every other value is PostgreSQL's own text.
-    select = ", ".join(f"{csv_cell(c, _inner(c))} AS {quote_identifier(csv_header(c.name))}" for c in columns)
-    return Statement(f"COPY (SELECT {select} FROM ({inner.sql}) AS x) TO STDOUT WITH (FORMAT csv, HEADER true)", inner.params)
+    select = ", ".join(f"{csv_cell(c, _inner(c))} AS {identifier(csv_header(c.name))}" for c in columns)
+    return composed.copy(select, inner)
 
 
 @dataclass(frozen=True)
@@ -253,9 +248,9 @@ def count_sql(queryset, limit: int | None) -> Statement:
     inner = queryset.order_by().values_list("pk")
     inner = inner[:limit] if limit is not None else inner
     sql, params = compiled(inner)
-    return Statement(f"SELECT count(*) FROM ({sql}) AS c", tuple(params))
+    return composed.count(Statement(sql, tuple(params)))
 
 
 def explain_sql(queryset) -> Statement:
     sql, params = compiled(queryset.order_by().values_list("pk"))
-    return Statement(f"EXPLAIN (FORMAT JSON) {sql}", tuple(params))
+    return composed.explain(Statement(sql, tuple(params)))

@@ -6,7 +6,7 @@ The portal never reads values through these fields (PostgreSQL renders JSON and 
 from django.db import models
 from django.db.models import lookups
 
-from autoapi.schema.naming import quote_identifier
+from autoapi.db.sql import identifier
 
 
 class PassThroughField(models.Field):
@@ -78,7 +78,7 @@ def qualified_comparison(name: str, operator: str) -> type[models.Lookup]:
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        schema = quote_identifier(self.lhs.output_field.type_schema)
+        schema = identifier(self.lhs.output_field.type_schema)
         return f"{lhs} OPERATOR({schema}.{operator}) ({rhs})::{schema}.citext", (*lhs_params, *rhs_params)
 
     lookup = type(f"Citext_{name}", (models.Lookup,), {"lookup_name": name, "as_sql": as_sql})
@@ -97,7 +97,7 @@ class CitextIn(lookups.In):
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)  # "(%s, %s, ...)"
-        schema = quote_identifier(self.lhs.output_field.type_schema)
+        schema = identifier(self.lhs.output_field.type_schema)
         return f"{lhs} OPERATOR({schema}.=) ANY(ARRAY[{rhs[1:-1]}]::{schema}.citext[])", (*lhs_params, *rhs_params)
 
 

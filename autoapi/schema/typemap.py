@@ -16,7 +16,7 @@ import django_filters
 from django.db import models
 
 from autoapi.schema import fields, filters
-from autoapi.schema.naming import quote_identifier
+from autoapi.db.sql import identifier
 from autoapi.schema.snapshot import Column
 
 TEXT_LOOKUPS = ("exact", "iexact", "contains", "icontains", "startswith", "endswith", "regex", "in", "isnull", "gt", "gte", "lt", "lte")
@@ -154,7 +154,7 @@ def postgis_schema(column: Column) -> str:
     """The quoted schema of the column's PostGIS: every PostGIS function and type is called
     qualified with it, so nothing depends on the role's search_path (Supabase installs PostGIS in
     ``extensions``, which is not on it). PostGIS's functions live where its types do."""
-    return quote_identifier(column.type_schema)
+    return identifier(column.type_schema)
 
 
 def json_expression(column: Column, quoted: str) -> str:
