@@ -21,7 +21,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from autoapi.formats.geoparquet import geo_metadata
-from autoapi.db.sql import identifier
+from autoapi.db.sql import Identifier, compose, join
 from autoapi.formats.outputs import Output
 from autoapi.formats.parquet_types import ArrowColumn, arrow_column
 
@@ -63,9 +63,9 @@ def cells_sql(outputs: tuple[Output, ...]) -> str:
     for i, (output, column) in enumerate(zip(outputs, layout(outputs).columns)):
         cell = column.cell.replace("{v}", output.read)
         if output.column.is_array:
-            cell = f"CASE WHEN {output.read} IS NULL THEN NULL ELSE {cell} END"
-        cells.append(f"{cell} AS {identifier(f'c{i}')}")
-    return ", ".join(cells)
+            cell = compose("CASE WHEN {} IS NULL THEN NULL ELSE {} END", output.read, cell)
+        cells.append(compose("{} AS {}", cell, Identifier(f"c{i}")))
+    return join(", ", cells)
 
 
 def _csv_options(lay: Layout) -> dict:

@@ -19,7 +19,7 @@ MODULE = "autoapi.dynamic"
 
 def qualified_table(relation: Relation) -> str:
     # Django returns a name that starts and ends with '"' unchanged (see techniques.md §2.3).
-    return f"{identifier(relation.schema)}.{identifier(relation.name)}"
+    return identifier(relation.schema, relation.name)
 
 
 def build_model(relation: Relation, index: int, apps: Apps) -> type[models.Model]:
