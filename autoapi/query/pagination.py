@@ -93,17 +93,11 @@ class CountPlan:
     def capped(self) -> Statement | None:
         if self.rows is None:
             return None
-        return capped_count(self.rows, None if self.exact else portal_setting("EXACT_COUNT_THRESHOLD") + 1)
+        return composed.count(self.rows, None if self.exact else portal_setting("EXACT_COUNT_THRESHOLD") + 1)
 
     @property
     def nbytes(self) -> int:
         return 0 if self.rows is None else statement_bytes(self.rows)
-
-
-def capped_count(rows: Statement, limit: int | None) -> Statement:
-    """Count ``rows``, but stop at ``limit`` (so a count never scans millions of rows; None:
-    count them all)."""
-    return composed.count(rows, limit)
 
 
 def statement_bytes(statement: Statement) -> int:
@@ -135,7 +129,7 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     with connections[alias].cursor() as cursor:
         if plan.exact:  # row security
-            every = capped_count(plan.rows, None)
+            every = composed.count(plan.rows, None)
             cursor.execute(every.sql, every.params)
             return cursor.fetchone()[0], False
         cursor.execute(plan.explain.sql, plan.explain.params)
@@ -144,7 +138,7 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
         planned = int(explained[0]["Plan"]["Plan Rows"])
         if planned > threshold * PLANNER_MARGIN:
             return planned, True
-        capped = capped_count(plan.rows, threshold + 1)
+        capped = composed.count(plan.rows, threshold + 1)
         cursor.execute(capped.sql, capped.params)
         exact = cursor.fetchone()[0]
         if exact <= threshold:
