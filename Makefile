@@ -4,10 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PG_MAJOR ?= 15
+# Read by the tests and the benchmark (tests/pg.py): the PostgreSQL they start is the one installed here.
+export PG_MAJOR
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-system install-python install-js static demo serve loadtest test lint-imports test-debian test-embedded bench clean
+.PHONY: install install-system install-python install-js static demo serve loadtest test test-unit test-debian test-embedded lint lint-imports bench clean
 
 install: install-system install-python install-js
 
@@ -77,6 +79,7 @@ loadtest: install static
 	url="$${DATABASE_URL:-$$($(PY) -m portal.embedded start)}" && DATABASE_URL="$$url" $(PY) -m tests.loadtest
 
 # The whole suite: on Debian's PostgreSQL with PostGIS, then (non-spatial part) on the embedded 18.
+# Each run starts its own disposable cluster (tests/plugin.py, tests/pg.py) and removes it after.
 test: install lint-imports test-debian test-embedded
 	@echo "Browser screenshots: $(CURDIR)/var/screenshots/"
 
@@ -86,15 +89,29 @@ lint-imports: install-python
 	$(VENV)/bin/lint-imports
 
 test-debian:
-	$(PY) -m tests.harness --server debian -- -q
+	$(PY) -m pytest -q --pg-server debian
 
 test-embedded:
-	$(PY) -m tests.harness --server embedded -- -q -m "not spatial"
+	$(PY) -m pytest -q --pg-server embedded -m "not spatial"
+
+# The tests that need no database (pure functions: parsers, cursors, naming, formats...), with no
+# PostgreSQL at all and no DATABASE_URL: seconds. A test that reaches the database without being
+# marked `db` fails (tests/plugin.py).
+test-unit: $(VENV)/.installed-test
+	env -u DATABASE_URL $(PY) -m pytest -q -m "not db"
+
+# Lint and format checks (ruff, configured in pyproject.toml) and the import layers (lint-imports,
+# when a contract file exists). Not yet part of `make test`.
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@if [ -f .importlinter ] || grep -q '^\[tool.importlinter\]' pyproject.toml; then $(VENV)/bin/lint-imports; \
+	else echo "lint-imports: no contract file yet (.importlinter or [tool.importlinter] in pyproject.toml)"; fi
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache
 
-# The benchmark (not a test): a disposable PostgreSQL 15 + PostGIS with generated data, the portal
+# The benchmark (not a test): a disposable PostgreSQL $(PG_MAJOR) + PostGIS with generated data, the portal
 # under gunicorn, one table of portal vs PostgreSQL-alone figures (also in var/bench-results.txt).
 bench: install static
 	$(PY) -m bench.run

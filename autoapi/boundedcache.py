@@ -12,12 +12,16 @@ every ``JANITOR_SECONDS``, so a quiet process holds nothing stale.
 Freed memory is given back to the system: CPython hands large bodies to glibc's ``malloc``, which
 keeps freed heap pages in its arenas (one per thread, up to eight per CPU), so without help a
 worker's RSS stays at its peak after the bodies are gone. After a purge or an eviction, and after
-a busy spell, the janitor calls glibc's ``malloc_trim(0)`` (as the Parquet writer does after each
-row group), which returns the free pages of every arena (``make bench``, "memory", measures it).
+a busy second, the janitor calls glibc's ``malloc_trim(0)`` (as the Parquet writer does after each
+row group), which returns the free pages of every arena; once a busy spell has been quiet for
+``QUIET_SECONDS`` it first runs a full garbage collection, for the requests' cyclic garbage that
+gunicorn.conf.py's thresholds leave in the oldest generation (``make bench``, "memory", measures
+both).
 """
 from __future__ import annotations
 
 import ctypes
+import gc
 import itertools
 import logging
 import os
@@ -35,18 +39,19 @@ MB = 1024 * 1024
 ENTRY_OVERHEAD = 240  # an OrderedDict slot and its link, the entry tuple, the key tuple: estimated
 LARGEST_SHARE = 4  # an entry larger than a quarter of the budget is not kept (it would flush the rest)
 JANITOR_SECONDS = 1.0
+QUIET_SECONDS = 5.0  # after a busy spell, this long without a cache write before a full collection
 
 try:  # glibc's malloc_trim (Linux); absent elsewhere, where trimming is skipped
-    _libc = ctypes.CDLL("libc.so.6")
-    _libc.malloc_trim
+    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
 except (OSError, AttributeError):
-    _libc = None
+    _malloc_trim = None
 
 
 def release_memory() -> None:
-    """Give freed heap pages back to the system (glibc only; a no-op elsewhere)."""
-    if _libc is not None:
-        _libc.malloc_trim(0)
+    """Give freed heap pages back to the system (glibc only; a no-op elsewhere). Also called by
+    the Parquet writer after each row group (``formats/parquet.py``)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 _scopes = itertools.count()
@@ -177,12 +182,18 @@ _caches: weakref.WeakSet[BytesCache] = weakref.WeakSet()
 class _Janitor:
     """One daemon thread per process: purges every cache's expired entries, then trims the heap
     when entries were freed or caches were written since the last trim (a busy spell leaves
-    freed request buffers behind too). Started by the first ``put`` of a process (after gunicorn's
-    fork, never in the master); quiet processes trim once and then sleep."""
+    freed request buffers behind too). After a busy spell, once the process has been quiet for
+    ``QUIET_SECONDS``, it also runs a full garbage collection first: a request's objects that were
+    still alive at a young collection (concurrent requests) end in the oldest generation, which
+    gunicorn.conf.py's thresholds collect rarely, and a page's rows and body with them (measured:
+    tens of MB per worker). Started by the first ``put`` of a process (after gunicorn's fork,
+    never in the master); quiet processes trim once and then sleep."""
 
     def __init__(self):
         self._pid = None
-        self._dirty = False
+        self._dirty = False  # freed or written since the last trim
+        self._busy = False  # written since the last sweep
+        self._quiet_since: float | None = None  # when the last busy sweep was
         self._lock = threading.Lock()
 
     def freed(self, nbytes: int) -> None:
@@ -190,7 +201,7 @@ class _Janitor:
             self._dirty = True
 
     def wake(self) -> None:
-        self._dirty = True
+        self._dirty = self._busy = True
         if self._pid != os.getpid():
             with self._lock:
                 if self._pid != os.getpid():
@@ -205,10 +216,18 @@ class _Janitor:
             except Exception:  # never let the janitor die: the caches would only stop shrinking
                 log.exception("cache janitor failed")
 
-    def sweep(self) -> None:
-        """Purge every cache, and trim the heap when anything was freed or written since the last sweep."""
+    def sweep(self, now: float | None = None) -> None:
+        """Purge every cache; after a busy spell gone quiet, collect garbage; trim the heap when
+        anything was freed or written since the last sweep."""
+        now = time.monotonic() if now is None else now
         for cache in list(_caches):
             cache.purge()
+        if self._busy:
+            self._busy, self._quiet_since = False, now
+        elif self._quiet_since is not None and now - self._quiet_since >= QUIET_SECONDS:
+            self._quiet_since = None
+            gc.collect()
+            self._dirty = True
         if self._dirty:
             self._dirty = False
             release_memory()
@@ -217,6 +236,6 @@ class _Janitor:
 _janitor = _Janitor()
 
 
-def sweep() -> None:
+def sweep(now: float | None = None) -> None:
     """What the janitor does every ``JANITOR_SECONDS``, now (tests, benchmarks)."""
-    _janitor.sweep()
+    _janitor.sweep(now)

@@ -1,16 +1,17 @@
-"""The benchmark's disposable PostgreSQL 15 + PostGIS cluster.
+"""The benchmark's disposable PostgreSQL + PostGIS cluster (Debian's PG_MAJOR, as the tests').
 
-Reuses the test harness's ``Cluster`` (initdb in a temp dir, a free port, fsync off, the
-postmaster a child of this process that dies with it, removal afterwards); only the server
-settings differ: a bigger shared_buffers and enough lock slots to create 1,000 tables at once.
+The tests' own cluster (tests/pg.py: initdb in a temp dir, a free port, fsync off, the postmaster a
+child of this process that dies with it, removal afterwards); only the server settings differ: a
+bigger shared_buffers and enough lock slots to create 1,000 tables at once. It loads the
+benchmark's data (bench/data.py), not the test fixtures.
 """
 from __future__ import annotations
 
 import psycopg2
 
-from tests import harness
+from tests import pg
 
-SUPERUSER = harness.SUPERUSER
+SUPERUSER = pg.SUPERUSER
 READER, READER_PASSWORD = "bench_reader", "bench-reader-pw"
 MAIN_DB = "bench_main"
 WIDE_DB = "bench_wide"
@@ -27,23 +28,14 @@ EXTRA_SETTINGS = {
 }
 
 
-class BenchCluster(harness.Cluster):
-    def __init__(self):
-        super().__init__("debian")
-
-    def _write_settings(self) -> None:
-        super()._write_settings()
-        # Appended after the harness's own lines: the last setting in the file wins.
-        with open(self.data / "postgresql.auto.conf", "a", encoding="utf-8") as fh:
-            fh.write("# bench/cluster.py\n" + "".join(f"{k} = '{v}'\n" for k, v in EXTRA_SETTINGS.items()))
-
-    # -- addresses ------------------------------------------------------------------------
+class BenchCluster(pg.Cluster):
+    """``tests.pg.Cluster`` with the benchmark's addresses."""
 
     def superuser_dsn(self, database: str) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        return self.superuser_url(database)
 
     def reader_url(self, database: str) -> str:
-        return f"postgresql://{READER}:{READER_PASSWORD}@127.0.0.1:{self.port}/{database}"
+        return self.role_url(READER, READER_PASSWORD, database)
 
     def connect(self, database: str, autocommit: bool = True):
         conn = psycopg2.connect(self.superuser_dsn(database))
@@ -51,28 +43,14 @@ class BenchCluster(harness.Cluster):
         return conn
 
     def psql_bin(self) -> str:
-        return str(self.bin / "psql")
+        return self.program("psql")
 
     def pgbench_bin(self) -> str:
-        return str(self.bin / "pgbench")
+        return self.program("pgbench")
 
 
 def start_cluster() -> BenchCluster:
-    cluster = BenchCluster()
-    try:
-        cluster.create()
-        cluster.start()
-        cluster.version = cluster.psql("-A", "-t", "-c", "SHOW server_version", database="postgres").strip()
-    except BaseException:
-        stop_cluster(cluster)
-        raise
-    return cluster
+    return pg.start_cluster("debian", load=False, extra_settings=EXTRA_SETTINGS, factory=BenchCluster)
 
 
-def stop_cluster(cluster: BenchCluster | None) -> None:
-    if cluster is None:
-        return
-    try:
-        cluster.stop()
-    finally:
-        cluster.remove()
+stop_cluster = pg.stop_cluster

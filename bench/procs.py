@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
-from tests.processes import pdeathsig
+from tests.processes import children_of, pdeathsig, stop_process
+
+__all__ = ["children_of", "forget", "spawn", "stop", "stop_all"]
 
 _children: list[subprocess.Popen] = []
 
@@ -23,47 +24,16 @@ def spawn(cmd: list[str], *, env: dict | None = None, cwd=None, stdout=None, std
     return proc
 
 
-def children_of(pid: int) -> list[int]:
-    try:
-        text = open(f"/proc/{pid}/task/{pid}/children").read()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
 def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after ``grace`` seconds; also SIGKILL any child it left (by pid)."""
-    if proc is None:
-        return
-    kids = children_of(proc.pid)
-    if proc.poll() is None:
-        try:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        except ProcessLookupError:
-            pass
-    for kid in kids:
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and _alive(kid):
-            time.sleep(0.05)
-        if _alive(kid):
-            try:
-                os.kill(kid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    stop_process(proc, grace=grace)
+    forget(proc)
+
+
+def forget(proc: subprocess.Popen | None) -> None:
+    """No longer track ``proc`` (its owner stops it)."""
     if proc in _children:
         _children.remove(proc)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def stop_all() -> None:

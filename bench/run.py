@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run [--quick]
 
-Starts a disposable PostgreSQL 15 + PostGIS cluster (tests/harness.py's ``Cluster``), generates
+Starts a disposable PostgreSQL + PostGIS cluster (tests/pg.py's ``Cluster``), generates
 the data (bench/data.py), runs gunicorn in the configurations each measurement needs, and prints
 ONE table: work, portal figure, PostgreSQL-alone figure, ratio, target, PASS/FAIL. The table is
 also written to var/bench-results.txt. It is a benchmark, not a test: a missed target is reported,
@@ -30,16 +30,17 @@ from pathlib import Path
 from bench import procs
 from bench.aggregates import section_aggregates
 from bench.cached_exports import section_cached
+from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
+from bench.data import POINTS_ROWS, generate
 from bench.fairshare import section_fairshare
 from bench.filters import section_cql2
 from bench.formats import section_formats
 from bench.memory import section_memory
+from bench.server import KeepAlive, Portal
 from bench.slowheads import section_slowheads
 from bench.tiles import section_tiles
-from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
-from bench.data import POINTS_ROWS, generate
-from bench.server import KeepAlive, Portal
 from bench.tools import Failed, curl, pgbench, psql_time, wrk
+from tests.pg import PG_MAJOR
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "var" / "bench-results.txt"
@@ -461,8 +462,8 @@ def section_snapshot(ctx: Context) -> None:
     env.update(DATABASE_URL=ctx.wide_url, DJANGO_SETTINGS_MODULE="portal.settings", PORTAL_LOG_LEVEL="WARNING",
                PORTAL_EXPORT_CACHE_DIR=str(ctx.tmp / "probe-export-cache"))  # where versions are dated
     log("snapshot: bench.snapshot_probe on bench_wide")
-    proc = subprocess.run([sys.executable, "-m", "bench.snapshot_probe"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "bench.snapshot_probe"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
     if proc.returncode != 0:
         raise Failed(f"snapshot probe failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -598,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     busy_at_start, own_at_start, wall_at_start = machine_busy_seconds(), own_cpu_seconds(), time.monotonic()
     section_loads = [f"start {loadavg()}"]
     try:
-        log("starting PostgreSQL 15 + PostGIS")
+        log(f"starting PostgreSQL {PG_MAJOR} + PostGIS")
         ctx.cluster = start_cluster()
         log(f"PostgreSQL {ctx.cluster.version} on 127.0.0.1:{ctx.cluster.port}, data in {ctx.cluster.base}")
         parts = None

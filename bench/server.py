@@ -1,4 +1,8 @@
-"""A gunicorn serving the portal, as the benchmark needs it: chosen workers, threads, CPU."""
+"""A gunicorn serving the portal, as the benchmark needs it: chosen workers, threads, CPU.
+
+The launcher is the tests' own (tests/portal_server.py); this module adds the benchmark's
+environment (no fair-share limits, no answer cache) and its children's bookkeeping (bench/procs.py).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -6,14 +10,13 @@ import http.client
 import json
 import os
 from collections import Counter
-import time
 from pathlib import Path
 
 from bench import procs
-from tests.harness import free_port
+from tests.portal_server import Gunicorn, ServerError, get
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+__all__ = ["KeepAlive", "Portal", "get"]
 
 
 class Portal:
@@ -21,11 +24,19 @@ class Portal:
                  log_dir: Path, name: str = "portal", env: dict | None = None, args: list[str] | None = None):
         self.database_url = database_url
         self.workers, self.threads, self.cpus = workers, threads, cpus
+        self.log_dir, self.name = log_dir, name
         self.log_path = log_dir / f"gunicorn-{name}.log"
         self.extra_env = env or {}
         self.extra_args = args or []  # more gunicorn options (e.g. another --worker-class)
-        self.port: int | None = None
-        self.proc = None
+        self.server: Gunicorn | None = None
+
+    @property
+    def port(self) -> int | None:
+        return self.server.port if self.server else None
+
+    @property
+    def proc(self):
+        return self.server.process if self.server else None
 
     @property
     def base(self) -> str:
@@ -35,8 +46,7 @@ class Portal:
         pin = f", pinned to CPU {self.cpus}" if self.cpus else ""
         return f"{self.workers} worker(s) x {self.threads} threads{pin}"
 
-    def start(self, ready_path: str = "/readyz", timeout: float = 120) -> "Portal":
-        self.port = free_port()
+    def start(self, ready_path: str = "/readyz", timeout: float = 120) -> Portal:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PORTAL_", "DATABASE_URL"))}
         # The portal's own defaults (INFO: one JSON log line per request, into the log file).
         env.update(DATABASE_URL=self.database_url, PYTHONUNBUFFERED="1")
@@ -50,25 +60,15 @@ class Portal:
         env.update(self.extra_env)
         # The server `make serve` runs (portal/gunicorn.conf.py: its worker class, GIL switch
         # interval, frozen garbage collector...), with the benchmark's workers, threads and timeouts.
-        cmd = [str(GUNICORN), "-c", str(ROOT / "portal" / "gunicorn.conf.py"), "portal.wsgi:application",
-               "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--threads", str(self.threads),
-               "--timeout", "600", "--graceful-timeout", "5", *self.extra_args]
-        if self.cpus is not None:
-            cmd = ["taskset", "-c", self.cpus, *cmd]  # taskset execs gunicorn: same pid
-        self.logfh = open(self.log_path, "ab")
-        self.proc = procs.spawn(cmd, env=env, cwd=ROOT, stdout=self.logfh, stderr=self.logfh)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                status, _ = get(self.port, ready_path, timeout=30)
-                if status == 200 and len(self.worker_pids()) == self.workers:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"gunicorn was not ready in {timeout} s:\n{self.log_tail()}")
+        self.server = Gunicorn(env, self.log_dir, name=f"gunicorn-{self.name}.log", config_file=True,
+                               workers=self.workers, threads=self.threads, cpus=self.cpus,
+                               extra_args=["--timeout", "600", "--graceful-timeout", "5", *self.extra_args],
+                               spawn=procs.spawn)
+        try:
+            self.server.start(ready_paths=(ready_path,), timeout=timeout, wait_for_workers=True)
+        except ServerError as exc:
+            raise RuntimeError(str(exc)) from None
+        return self
 
     def warm(self, paths: list[str], rounds: int = 1) -> None:
         """Make every worker build its snapshot and endpoints (a few rounds, workers take turns)."""
@@ -100,22 +100,11 @@ class Portal:
             return ""
 
     def stop(self) -> None:
-        procs.stop(self.proc)
-        self.proc = None
-        try:
-            self.logfh.close()
-        except Exception:
-            pass
+        if self.server is not None:
+            procs.forget(self.server.process)
+            self.server.stop(grace=10.0)
+            self.server = None
 
-
-def get(port: int, path: str, timeout: float = 30) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
 
 
 class KeepAlive:

@@ -26,7 +26,7 @@ def curl(url: str, timeout: float = 600, encoding: str | None = None) -> dict:
     if encoding:
         cmd[1:1] = ["-H", f"Accept-Encoding: {encoding}"]
     started = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout + 10)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 10)
     wall = time.perf_counter() - started
     try:
         code, ttfb, total, size = proc.stdout.split()

@@ -1,14 +1,23 @@
-"""Shared pytest fixtures. Run the tests through the harness, which provides the database:
+"""Shared pytest fixtures. The database comes from the plugin tests/plugin.py (loaded by pyproject's
+addopts): a disposable cluster (tests/pg.py) started only when a collected test needs one.
 
-    python -m tests.harness [--server debian|embedded] -- <pytest args>
+    make test-unit                       # the tests that need no database: no PostgreSQL at all
+    python -m pytest tests/some_test.py  # starts the cluster if one of them needs it
+    python -m tests.harness [--server debian|embedded] -- <pytest args>   # the same, older spelling
 
 The published database is the fixture database of tests/fixtures/*.sql, reached as the
 read-only role ``portal_reader`` (DATABASE_URL, Django alias ``published``). No test database is
 ever created: ``django_db_setup`` is a no-op and database access is unblocked for the whole
 session, so tests may use Django's test ``client`` without ``django_db`` marks.
 
+A test that needs the database is marked ``@pytest.mark.db`` or requests one of these fixtures
+(each requests ``pg_cluster``); one that is neither is refused the database (tests/plugin.py).
+
 Fixtures:
 
+- ``pg_cluster``: the fixture database (started on first use): ``reader_url``, ``superuser_url``,
+  ``has_postgis``, ``server``.
+- ``client``: pytest-django's test client, on the fixture database.
 - ``superuser_conn``: psycopg2 autocommit connection as ``postgres`` to change the schema during a
   test. ``superuser_conn.execute(sql, params)`` runs a statement (returns rows, if any);
   ``superuser_conn.at_teardown(sql)`` registers SQL (e.g. ``DROP TABLE IF EXISTS ...``) to run
@@ -18,7 +27,7 @@ Fixtures:
   ``http://127.0.0.1:40123`` (no trailing slash).
 - ``pg_info``: server facts (server, version_num, has_postgis, pg_bin, port).
 - ``secret_sentinels``: ("TOPSECRET", "secret_schema", "secret_table", "secret_col"), strings no
-  response may contain.
+  response may contain (no database needed).
 - ``requires_postgis``: request it to skip a test without PostGIS; ``@pytest.mark.spatial`` does
   the same for a test or module.
 
@@ -30,9 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,7 +47,7 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from tests.processes import die_with_parent, free_port, tail
+from tests.portal_server import gunicorn_for_tests
 
 # Property tests draw the same examples on every run (CI must not turn red by chance) and keep no
 # example database in the checkout.
@@ -49,53 +55,23 @@ hypothesis.settings.register_profile("portal", derandomize=True, database=None)
 hypothesis.settings.load_profile("portal")
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESS_HINT = "python -m tests.harness [--server debian|embedded] -- <pytest args>"
-
-_HARNESS_ENV_MISSING = not os.environ.get("PORTAL_TEST_SUPERUSER_URL") or not os.environ.get("DATABASE_URL")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config):
-    # Note: pytest-django imports the settings before this file is read, so without DATABASE_URL
-    # the app may already have started its embedded demo database by now.
-    if _HARNESS_ENV_MISSING:
-        pytest.exit(
-            "these tests need the disposable fixture database that the harness creates. Run them with:\n"
-            f"    {HARNESS_HINT}\n"
-            "(DATABASE_URL and PORTAL_TEST_SUPERUSER_URL are not set.)",
-            returncode=4,
-        )
-
-
-SUPERUSER_URL = os.environ.get("PORTAL_TEST_SUPERUSER_URL", "")
-READER_URL = os.environ.get("DATABASE_URL", "")
-HAS_POSTGIS = os.environ.get("PORTAL_TEST_HAS_POSTGIS") == "1"
 
 #: Strings that must never appear in any portal response (see tests/fixtures/80_secrets.sql).
 SECRET_SENTINELS = ("TOPSECRET", "secret_schema", "secret_table", "secret_col")
 
-#: ``@requires_postgis`` style marker for code that prefers a decorator object to the mark.
-requires_postgis_mark = pytest.mark.skipif(not HAS_POSTGIS, reason="needs PostGIS (PORTAL_TEST_HAS_POSTGIS != 1)")
+
+def superuser_url() -> str:
+    """The fixture database as ``postgres`` (set once the cluster runs)."""
+    return os.environ.get("PORTAL_TEST_SUPERUSER_URL", "")
 
 
-# -- pytest hooks ----------------------------------------------------------------------------
+def reader_url() -> str:
+    """The fixture database as the read-only ``portal_reader`` (set once the cluster runs)."""
+    return os.environ.get("DATABASE_URL", "")
 
 
-def pytest_report_header(config):
-    return (
-        f"fixture database: {os.environ.get('PORTAL_TEST_SERVER', '?')} server, "
-        f"{urlsplit(READER_URL).hostname}:{urlsplit(READER_URL).port}, "
-        f"PostGIS {'yes' if HAS_POSTGIS else 'no'}"
-    )
-
-
-def pytest_collection_modifyitems(config, items):
-    if HAS_POSTGIS:
-        return
-    skip = pytest.mark.skip(reason="needs PostGIS (this server has none: PORTAL_TEST_HAS_POSTGIS != 1)")
-    for item in items:
-        if item.get_closest_marker("spatial"):
-            item.add_marker(skip)
+def has_postgis() -> bool:
+    return os.environ.get("PORTAL_TEST_HAS_POSTGIS") == "1"
 
 
 # -- Django: no test database, access always allowed -------------------------------------------
@@ -116,13 +92,10 @@ def _unblock_database_access(django_db_setup, django_db_blocker):
         registry.stop()  # its thread must not query once access is blocked again
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _static_files_collected():
-    """Pages link to content-hashed static files (collectstatic's manifest): collect them before
-    the first request, in-process or under gunicorn (a no-op when nothing changed)."""
-    from portal.staticfiles import collect_if_stale
-
-    collect_if_stale(verbosity=0)
+@pytest.fixture
+def client(pg_cluster, client):
+    """pytest-django's test client: a database test."""
+    return client
 
 
 @pytest.fixture(scope="session")
@@ -168,14 +141,14 @@ class SuperuserConnection(psycopg2.extensions.connection):
 
 
 def connect_superuser() -> SuperuserConnection:
-    conn = psycopg2.connect(SUPERUSER_URL, connection_factory=SuperuserConnection,
+    conn = psycopg2.connect(superuser_url(), connection_factory=SuperuserConnection,
                             application_name="pytest-superuser")
     conn.autocommit = True
     return conn
 
 
 @pytest.fixture
-def superuser_conn():
+def superuser_conn(pg_cluster):
     conn = connect_superuser()
     try:
         yield conn
@@ -192,8 +165,8 @@ def superuser_conn():
 
 
 @pytest.fixture
-def reader_conn():
-    conn = psycopg2.connect(READER_URL, application_name="pytest-reader")
+def reader_conn(pg_cluster):
+    conn = psycopg2.connect(reader_url(), application_name="pytest-reader")
     conn.autocommit = True
     try:
         yield conn
@@ -202,7 +175,7 @@ def reader_conn():
 
 
 @pytest.fixture(scope="session")
-def pg_info():
+def pg_info(pg_cluster):
     conn = connect_superuser()
     try:
         version_num = int(conn.execute("SHOW server_version_num")[0][0])
@@ -211,9 +184,9 @@ def pg_info():
     return {
         "server": os.environ.get("PORTAL_TEST_SERVER"),
         "version_num": version_num,
-        "has_postgis": HAS_POSTGIS,
+        "has_postgis": pg_cluster.has_postgis,
         "pg_bin": os.environ.get("PORTAL_TEST_PG_BIN"),
-        "port": urlsplit(READER_URL).port,
+        "port": urlsplit(pg_cluster.reader_url).port,
     }
 
 
@@ -224,69 +197,23 @@ def secret_sentinels():
 
 
 @pytest.fixture
-def requires_postgis():
-    if not HAS_POSTGIS:
+def requires_postgis(pg_cluster):
+    if not pg_cluster.has_postgis:
         pytest.skip("needs PostGIS (PORTAL_TEST_HAS_POSTGIS != 1)")
 
 
 # -- the real server -------------------------------------------------------------------------
 
 
-
-
-
 @contextlib.contextmanager
 def running_server(log_dir: Path, env_overrides: dict | None = None, workers: int = 2, threads: int = 4):
     """The real app under gunicorn on a free port, yielding its base URL; stopped on exit."""
-    import requests
-
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    launcher = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    logfile = log_dir / f"gunicorn-{port}.log"
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings", PYTHONUNBUFFERED="1", **(env_overrides or {}))
-    cmd = [
-        *launcher, "portal.wsgi:application",
-        "-b", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-        # The worker make serve runs (heads read in its poller: README, "Slow request heads").
-        "--worker-class", "portal.workers.ThreadWorker",
-        "--graceful-timeout", "5", "--access-logfile", "-", "--error-logfile", "-",
-    ]
-    with open(logfile, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-    try:
-        deadline = time.monotonic() + 60
-        ready = False
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {proc.returncode} before answering:\n{tail(logfile)}",
-                            pytrace=False)
-            for path in ("/healthz", "/api/"):
-                try:
-                    if requests.get(base_url + path, timeout=5).status_code < 500:
-                        ready = True
-                        break
-                except requests.RequestException:
-                    pass
-            if ready:
-                break
-            time.sleep(0.2)
-        if not ready:
-            pytest.fail(f"gunicorn did not answer /healthz or /api/ within 60 s:\n{tail(logfile)}", pytrace=False)
-        yield base_url
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with gunicorn_for_tests(log_dir, env_overrides, workers=workers, threads=threads, config_file=False,
+                            ready_paths=("/healthz", "/api/"), ready_status=lambda status: status < 500) as server:
+        yield server.base_url
 
 
 @pytest.fixture(scope="session")
-def live_server_url(tmp_path_factory):
+def live_server_url(pg_cluster, tmp_path_factory):
     with running_server(tmp_path_factory.mktemp("live_server")) as base_url:
         yield base_url

@@ -23,11 +23,9 @@ leak that flat memory is meant to rule out.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +37,8 @@ from pathlib import Path
 
 from tests.loadtest_clients import Prober, SessionSampler, SlowReaders
 from tests.loadtest_report import report
-from tests.processes import die_with_parent, free_port
+from tests.portal_server import Gunicorn, ServerError
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RELATIONS = 8
@@ -139,35 +138,21 @@ def url_mix(base: str) -> list[str]:
     return paths
 
 
-def start_server(workers: int | None, port: int, workdir: Path, url: str) -> subprocess.Popen:
-    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), GUNICORN_MAX_REQUESTS="0", PYTHONUNBUFFERED="1",
-               DJANGO_SETTINGS_MODULE="portal.settings", DATABASE_URL=url,
+def start_server(workers: int | None, port: int, workdir: Path, url: str) -> Gunicorn:
+    """The portal as `make serve` runs it (portal/gunicorn.conf.py), ready (``/readyz``) on ``port``."""
+    env = dict(os.environ, GUNICORN_MAX_REQUESTS="0", DATABASE_URL=url,
                # wrk is one client hammering on purpose, and the slow readers are many: measure the
                # portal, not its fair-share limits (EXPORT_CONNECTIONS still bounds the downloads).
                PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0",
                PORTAL_CLIENT_REQUESTS="0", PORTAL_CLIENT_POOL_SHARE="0")
     if workers:
         env["GUNICORN_WORKERS"] = str(workers)
-    gunicorn = [str(Path(sys.executable).parent / "gunicorn")]
-    if not Path(gunicorn[0]).exists():
-        gunicorn = [sys.executable, "-m", "gunicorn"]
-    with open(workdir / "gunicorn.log", "wb") as log:
-        return subprocess.Popen([*gunicorn, "-c", str(ROOT / "portal" / "gunicorn.conf.py"), "portal.wsgi:application"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=die_with_parent)
-
-
-def wait_ready(server: subprocess.Popen, base: str, log_path: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited ({server.returncode}); see {log_path}")
-        with contextlib.suppress(OSError):
-            if _get(base + "/readyz", timeout=5)[0] == 200:
-                return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the portal was not ready within 120 s; see {log_path}")
-        time.sleep(0.2)
+    server = Gunicorn(env, workdir, name="gunicorn.log", config_file=True, port=port)
+    try:
+        return server.start(ready_paths=("/readyz",), timeout=120)
+    except ServerError as exc:
+        server.stop()
+        raise SystemExit(f"{exc}\n(log: {server.logfile})") from None
 
 
 def download_paths(base: str, paths: list[str]) -> list[str]:
@@ -184,7 +169,7 @@ def download_paths(base: str, paths: list[str]) -> list[str]:
 def run_wrk(wrk: str, args, seconds: int, script: Path, base: str) -> dict:
     proc = subprocess.run([wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "30s",
                            "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 120)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("WRK-RESULT ")), None)
+    line = next((out for out in proc.stdout.splitlines() if out.startswith("WRK-RESULT ")), None)
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return json.loads(line.split(" ", 1)[1])
@@ -241,7 +226,6 @@ def run(args) -> int:
     url = with_application_name(database_url(), f"pg-portal-loadtest-{port}")
     server = start_server(args.workers, port, workdir, url)
     try:
-        wait_ready(server, base, workdir / "gunicorn.log")
         paths = url_mix(base)
         downloads = download_paths(base, paths)
         for _ in range(3):  # every worker builds its snapshot and endpoints before measuring
@@ -252,14 +236,9 @@ def run(args) -> int:
         # A short warm-up under the same load first: allocator arenas, caches and every thread's
         # connection settle there, so that the RSS measured below shows growth, not start-up.
         run_wrk(wrk, args, max(2, min(10, args.duration // 4)), script, base)
-        figures = measure(args, wrk, script, base, port, server, downloads, url)
+        figures = measure(args, wrk, script, base, port, server.process, downloads, url)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop(grace=30)
     ok = report(args, paths, downloads, figures)
     if ok:
         shutil.rmtree(workdir, ignore_errors=True)

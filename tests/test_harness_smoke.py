@@ -6,6 +6,8 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
+pytestmark = pytest.mark.db  # every test here reads the fixture database
+
 
 def test_environment_from_harness(pg_info):
     assert os.environ["PORTAL_TEST_SERVER"] in ("debian", "embedded")

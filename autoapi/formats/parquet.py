@@ -11,7 +11,6 @@ Called by ``filerows.ParquetRows``: ``cells_sql`` for the statement, ``stream_fi
 """
 from __future__ import annotations
 
-import ctypes
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,16 +19,11 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from autoapi import boundedcache
 from autoapi.formats.geoparquet import geo_metadata
 from autoapi.db.sql import Identifier, compose, join
 from autoapi.formats.outputs import Output
 from autoapi.formats.parquet_types import ArrowColumn, arrow_column
-
-try:  # glibc's malloc_trim: hand freed heap pages back to the system (Linux; absent elsewhere)
-    _libc = ctypes.CDLL("libc.so.6")
-    _libc.malloc_trim
-except (OSError, AttributeError):
-    _libc = None
 
 ROW_GROUP_ROWS = 32_768
 ROW_GROUP_BYTES = 16 * 1024 * 1024
@@ -113,8 +107,7 @@ def release_memory() -> None:
     keeps the heap pages of freed buffers (the CSV chunks, numpy's hex decoding), so without this
     a long download's worker grows by tens of MB it no longer uses (``make bench`` measures it)."""
     pa.default_memory_pool().release_unused()
-    if _libc is not None:
-        _libc.malloc_trim(0)
+    boundedcache.release_memory()  # glibc's malloc_trim
 
 
 def _parsed(chunk: bytes, lay: Layout) -> pa.Table:

@@ -19,6 +19,8 @@ from autoapi.web import api as api_module
 from autoapi.web.registry import registry
 from tests.autoapi.helpers import body, json_body, published_relations, url
 
+pytestmark = pytest.mark.db  # every test here reads the fixture database
+
 
 def relation(name: str, schema: str = "public"):
     return next(r for r in published_relations() if r.name == name and r.schema == schema)

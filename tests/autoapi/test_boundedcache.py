@@ -9,9 +9,8 @@ import time
 import pytest
 
 from autoapi import boundedcache
-
-from autoapi.query import pagination, plans
 from autoapi.boundedcache import BytesCache
+from autoapi.query import pagination, plans
 from autoapi.web.responsecache import pages
 
 MB = 1024 * 1024
@@ -147,3 +146,28 @@ def test_a_count_plan_keeps_its_selection_once():
     assert plan.explain.sql == "EXPLAIN (FORMAT JSON) SELECT id FROM t WHERE x = %s"
     assert plan.capped.sql.startswith("SELECT count(*) FROM (SELECT 1 FROM (SELECT id FROM t WHERE x = %s) AS x LIMIT ")
     assert [f.name for f in CountPlan.__dataclass_fields__.values()] == ["estimate", "rows", "from_page", "exact"]
+
+
+def test_a_quiet_process_collects_the_garbage_of_its_busy_spell(budget):
+    """Cyclic garbage the workers' GC thresholds leave alone (here: automatic collection off) is
+    collected once the caches have seen no write for QUIET_SECONDS, then the heap is trimmed."""
+    import gc
+    import weakref
+
+    class Page:
+        pass
+
+    cache = budget(1)
+    gc.disable()
+    try:
+        page = Page()
+        page.body, page.itself = bytes(1_000_000), page  # a cycle: only a collection frees it
+        alive = weakref.ref(page)
+        del page
+        cache.put("busy", b"x", 100, 60)  # a busy spell
+        now = time.monotonic()
+        boundedcache.sweep(now)
+        boundedcache.sweep(now + boundedcache.QUIET_SECONDS + 1)
+        assert alive() is None
+    finally:
+        gc.enable()

@@ -120,6 +120,7 @@ def where_of(rel, terms, values) -> str:
     return sql[sql.index(" WHERE "):]
 
 
+@pytest.mark.db
 def test_wrong_number_of_values_is_400():
     rel = relation("big_2500")
     terms = [(rel.column("id"), False)]
@@ -129,6 +130,7 @@ def test_wrong_number_of_values_is_400():
         assert caught.value.as_dict()["parameter"] == "cursor"
 
 
+@pytest.mark.db
 def test_not_null_columns_get_no_is_null_branch():
     rel = relation("big_2500")
     terms = [(rel.column("grp"), True), (rel.column("id"), False)]
@@ -137,6 +139,7 @@ def test_not_null_columns_get_no_is_null_branch():
     assert '"grp" < ' in where and '"id" > ' in where
 
 
+@pytest.mark.db
 def test_nullable_columns_keep_null_rows_after_every_value():
     rel = relation("big_2500")
     for descending, operator in ((False, " > "), (True, " < ")):
@@ -145,6 +148,7 @@ def test_nullable_columns_keep_null_rows_after_every_value():
         assert '"amount" IS NULL' in where
 
 
+@pytest.mark.db
 def test_after_a_null_only_ties_follow():
     rel = relation("big_2500")
     where = where_of(rel, [(rel.column("amount"), False), (rel.column("id"), False)], [None, 10])
@@ -152,6 +156,7 @@ def test_after_a_null_only_ties_follow():
     assert '"amount" > ' not in where
 
 
+@pytest.mark.db
 def test_invalid_value_for_the_column_type_is_400():
     rel = relation("big_2500")
     condition = cursors.keyset_condition([(rel.column("id"), False)], ["not a number"])
@@ -239,6 +244,7 @@ def terms_for(rel, ordering):
     return terms + [(rel.column(name), False) for name in rel.key.columns if name not in used]
 
 
+@pytest.mark.db
 @pytest.mark.parametrize(("table_name", "ordering"), ORDERINGS,
                          ids=[f"{t}:{','.join(('-' if d else '') + c for c, d in o)}" for t, o in ORDERINGS])
 def test_rows_after_a_cursor_are_the_rows_after_it_in_sql(table_name, ordering):
@@ -252,6 +258,7 @@ def test_rows_after_a_cursor_are_the_rows_after_it_in_sql(table_name, ordering):
         check_every_position(rel, terms)
 
 
+@pytest.mark.db
 def test_cursor_kinds_leave_out_values_whose_json_is_ambiguous():
     # jsonb 'null' and SQL NULL both become JSON null in a cursor; arrays, ranges, tsvector and
     # bytea have no JSON form a filter takes back. The API pages those orderings by offset.
@@ -264,6 +271,7 @@ def test_cursor_kinds_leave_out_values_whose_json_is_ambiguous():
     assert not sortable_kinds & cursors.CURSOR_KINDS
 
 
+@pytest.mark.db
 def test_composite_key_pages_cover_every_row_once():
     rel = relation("composite_pk")
     terms = terms_for(rel, [])
@@ -283,6 +291,7 @@ def test_composite_key_pages_cover_every_row_once():
     assert seen == [tuple(json.loads(r[0])) for r in rows]
 
 
+@pytest.mark.db
 @pytest.mark.parametrize("descending", [False, True], ids=["r4", "-r4"])
 def test_cursors_on_a_real_column(descending):
     rel = relation("types_numeric")
@@ -292,6 +301,7 @@ def test_cursors_on_a_real_column(descending):
 DATETIME_ORDERINGS = [("d", False), ("d", True), ("ts", False), ("tstz", True)]
 
 
+@pytest.mark.db
 @pytest.mark.parametrize(("column", "descending"), DATETIME_ORDERINGS,
                          ids=[("-" if d else "") + c for c, d in DATETIME_ORDERINGS])
 def test_cursors_after_infinite_and_out_of_range_dates(column, descending):

@@ -14,7 +14,7 @@ import pytest
 
 from autoapi.conf import portal_setting
 from autoapi.web.registry import registry
-from tests.conftest import SUPERUSER_URL
+from tests.conftest import superuser_url
 
 BOUND = portal_setting("REFRESH_INTERVAL") + 10 + 3
 
@@ -44,7 +44,7 @@ def known_tag(schema: str, name: str) -> str:
 
 def write(sql: str) -> None:
     """One statement in a session of its own, as a separate writer would (it flushes at exit)."""
-    conn = psycopg2.connect(SUPERUSER_URL)
+    conn = psycopg2.connect(superuser_url())
     conn.autocommit = True
     try:
         with conn.cursor() as cursor:

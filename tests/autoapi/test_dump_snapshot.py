@@ -6,7 +6,10 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from django.core.management import call_command
+
+pytestmark = pytest.mark.db  # every test here reads the fixture database
 
 GOLDEN = Path(__file__).parent / "golden"
 

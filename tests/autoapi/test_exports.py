@@ -54,6 +54,7 @@ def big_json_statement(**filters):
     return json_rows(queryset_for(rel).filter(**filters).order_by("id"), RowShape(rel, rel.columns))
 
 
+@pytest.mark.db
 @pytest.mark.parametrize("fetch_rows", [2000, 7, 500, 2500, 1])
 def test_stream_rows_yields_every_row_in_order(monkeypatch, fetch_rows):
     monkeypatch.setattr(exports, "FETCH_ROWS", fetch_rows)
@@ -61,10 +62,12 @@ def test_stream_rows_yields_every_row_in_order(monkeypatch, fetch_rows):
     assert list(stream_rows(statement)) == [r[0] for r in fetch(statement.sql, statement.params)]
 
 
+@pytest.mark.db
 def test_stream_rows_of_nothing():
     assert list(stream_rows(big_json_statement(id__lt=0))) == []
 
 
+@pytest.mark.db
 def test_exports_run_read_only_with_the_export_timeout(settings):
     settings.PORTAL = {**settings.PORTAL, "EXPORT_STATEMENT_TIMEOUT_MS": 4321}
     statement = Statement("SELECT current_setting('transaction_read_only') || ',' || "
@@ -72,6 +75,7 @@ def test_exports_run_read_only_with_the_export_timeout(settings):
     assert list(stream_rows(statement)) == ["on,4321ms,pg-portal"]
 
 
+@pytest.mark.db
 def test_export_timeout_cancels_a_slow_query(settings):
     settings.PORTAL = {**settings.PORTAL, "EXPORT_STATEMENT_TIMEOUT_MS": 200}
     started = time.monotonic()
@@ -91,12 +95,14 @@ def test_stream_rows_cannot_write(superuser_conn):
 # -- stream_copy -------------------------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_stream_copy_equals_copy_at_once():
     rel = relation("types_text")
     statement = csv_copy(queryset_for(rel).order_by("id"), rel.columns)
     assert b"".join(stream_copy(statement)) == copy_out(statement.sql, statement.params)
 
 
+@pytest.mark.db
 def test_stream_copy_chunks_stay_near_the_batch_size(monkeypatch):
     monkeypatch.setattr(exports, "COPY_BATCH_BYTES", 4096)
     rel = relation("big_2500")
@@ -110,6 +116,7 @@ def test_stream_copy_chunks_stay_near_the_batch_size(monkeypatch):
     assert 0 < len(chunks[-1]) < 4096 + longest_line
 
 
+@pytest.mark.db
 def test_stream_copy_of_a_filtered_queryset_with_parameters():
     rel = relation("per%cent")
     statement = csv_copy(queryset_for(rel).filter(label="percent one"), rel.columns)
@@ -120,6 +127,7 @@ def test_stream_copy_of_a_filtered_queryset_with_parameters():
 # -- errors before the first chunk ------------------------------------------------------------
 
 
+@pytest.mark.db
 @pytest.mark.parametrize("view", ["v_errors", "v_errors_late"])
 def test_errors_before_the_first_chunk_are_raised_by_first_then_rest(view):
     rel = relation(view)
@@ -130,6 +138,7 @@ def test_errors_before_the_first_chunk_are_raised_by_first_then_rest(view):
         first_then_rest(stream_copy(csv_copy(queryset_for(rel), rel.columns)))
 
 
+@pytest.mark.db
 def test_an_error_after_the_first_chunk_reaches_the_consumer(monkeypatch):
     monkeypatch.setattr(exports, "COPY_BATCH_BYTES", 64)
     # 1/(g - 20000) fails at row 20,000, long after the first 64-byte chunk went out.
@@ -142,6 +151,7 @@ def test_an_error_after_the_first_chunk_reaches_the_consumer(monkeypatch):
     assert len(received) > 10
 
 
+@pytest.mark.db
 def test_first_then_rest_of_an_empty_source():
     assert list(first_then_rest(iter([]))) == []
     assert list(first_then_rest(stream_rows(big_json_statement(id__lt=0)))) == []

@@ -12,7 +12,13 @@ from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS
 from autoapi.schema.introspect import (
-    UNKNOWN_TYPE, _geometry_typmod, _Reader, _resolve_type, change_probe, fingerprint, read_snapshot,
+    UNKNOWN_TYPE,
+    _geometry_typmod,
+    _Reader,
+    _resolve_type,
+    change_probe,
+    fingerprint,
+    read_snapshot,
 )
 from autoapi.schema.snapshot import ForeignKey, Key, Partition
 
@@ -46,6 +52,7 @@ def current_probe():
 # -- relations and kinds -----------------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_schemas_and_kinds(snapshot):
     assert snapshot.schemas == ["Odd Schema", "public", "sales"]
     kinds = {(r.schema, r.name): r.kind for r in snapshot.relations}
@@ -59,6 +66,7 @@ def test_schemas_and_kinds(snapshot):
     assert rel(snapshot, "mv_populated").is_populated is True
 
 
+@pytest.mark.db
 def test_server_version_and_fingerprint_are_recorded(snapshot):
     with connections[DATABASE_ALIAS].cursor() as cursor:
         cursor.execute("SHOW server_version")
@@ -66,6 +74,7 @@ def test_server_version_and_fingerprint_are_recorded(snapshot):
     assert snapshot.version == current_fingerprint()
 
 
+@pytest.mark.db
 def test_nothing_unreadable_is_published(snapshot, secret_sentinels):
     names = {(r.schema, r.name) for r in snapshot.relations}
     assert ("public", "secret_table") not in names
@@ -76,6 +85,7 @@ def test_nothing_unreadable_is_published(snapshot, secret_sentinels):
         assert sentinel not in dump
 
 
+@pytest.mark.db
 def test_partitions_are_published_through_their_parent_only(snapshot):
     names = {r.name for r in snapshot.relations}
     assert {"measurements", "events"} <= names
@@ -86,6 +96,7 @@ def test_partitions_are_published_through_their_parent_only(snapshot):
     assert not names & {"private_log", "private_log_2025"}
 
 
+@pytest.mark.db
 def test_partitions_with_bounds_depth_first(snapshot):
     assert rel(snapshot, "measurements").partitions == (
         Partition("public", "measurements_2023", "measurements", 1, "FOR VALUES FROM ('2023-01-01') TO ('2024-01-01')", False),
@@ -102,6 +113,7 @@ def test_partitions_with_bounds_depth_first(snapshot):
     assert rel(snapshot, "single_pk").partitions == ()
 
 
+@pytest.mark.db
 def test_schemas_setting_limits_the_snapshot():
     only_sales = read(["sales"])
     assert {r.name for r in only_sales.relations} == {"customers", "orders", "customer_totals"}
@@ -109,6 +121,7 @@ def test_schemas_setting_limits_the_snapshot():
     assert read(["no such schema"]).relations == ()
 
 
+@pytest.mark.db
 def test_estimated_rows_after_analyze(snapshot):
     assert rel(snapshot, "big_2500").estimated_rows == 2500
     assert rel(snapshot, "empty_cols").estimated_rows == 3
@@ -118,6 +131,7 @@ def test_estimated_rows_after_analyze(snapshot):
 # -- keys ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_primary_keys_single_and_composite(snapshot):
     assert rel(snapshot, "single_pk").primary_key == Key("single_pk_pkey", ("id",), True)
     assert rel(snapshot, "composite_pk").primary_key == Key("composite_pk_pkey", ("region_id", "code"), True)
@@ -125,6 +139,7 @@ def test_primary_keys_single_and_composite(snapshot):
     assert rel(snapshot, "price$list").key.columns == ("id$",)
 
 
+@pytest.mark.db
 def test_unique_keys_only_over_not_null_columns(snapshot):
     unique_only = rel(snapshot, "unique_only")
     assert unique_only.primary_key is None
@@ -149,6 +164,7 @@ def test_unique_indexes_plain_partial_and_expression(superuser_conn):
     assert found.unique_keys == (Key("unit_ui_plain", ("b", "a"), False),)
 
 
+@pytest.mark.db
 def test_foreign_keys(snapshot):
     assert rel(snapshot, "fk_simple").foreign_keys == (
         ForeignKey("fk_simple_single_pk_id_fkey", ("single_pk_id",), "public", "single_pk", ("id",)),)
@@ -165,12 +181,14 @@ def test_foreign_keys(snapshot):
     assert tree.referenced_by == (("public", "tree_nodes", tree.foreign_keys[0]),)
 
 
+@pytest.mark.db
 def test_referenced_by_lists_every_incoming_foreign_key(snapshot):
     incoming = {(schema, name) for schema, name, _fk in rel(snapshot, "customers", "sales").referenced_by}
     assert incoming == {("sales", "orders"), ("public", "fk_cross_schema")}
     assert [name for _s, name, _fk in rel(snapshot, "single_pk").referenced_by] == ["fk_simple"]
 
 
+@pytest.mark.db
 def test_foreign_keys_never_point_at_unreadable_or_unpublished_relations(snapshot):
     published = {(r.schema, r.name) for r in snapshot.relations}
     for relation in snapshot.relations:
@@ -184,6 +202,7 @@ def test_foreign_keys_never_point_at_unreadable_or_unpublished_relations(snapsho
 # -- columns and types -------------------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_columns_in_order_with_unique_attnames(snapshot):
     for relation in snapshot.relations:
         positions = [c.position for c in relation.columns]
@@ -194,6 +213,7 @@ def test_columns_in_order_with_unique_attnames(snapshot):
     assert rel(snapshot, "empty_cols").columns == ()
 
 
+@pytest.mark.db
 def test_column_facts(snapshot):
     orders = rel(snapshot, "orders", "sales")
     total = orders.column("total")
@@ -204,6 +224,7 @@ def test_column_facts(snapshot):
     assert rel(snapshot, "single_pk").comment == "A plain table with a \"single\" primary key — it's ünïcödé ✓"
 
 
+@pytest.mark.db
 def test_domains_resolve_to_their_base_type(snapshot):
     custom = rel(snapshot, "types_custom")
     positive, email = custom.column("positive"), custom.column("email")
@@ -211,6 +232,7 @@ def test_domains_resolve_to_their_base_type(snapshot):
     assert (email.type, email.base_type) == ("email_text", "text")
 
 
+@pytest.mark.db
 def test_enums_composites_and_arrays(snapshot):
     mood = rel(snapshot, "types_custom").column("mood")
     assert (mood.type_kind, mood.type_schema) == ("e", "public")
@@ -264,10 +286,12 @@ def test_extension_relations_are_skipped_with_a_reason(snapshot):
     assert snapshot.get("extensions", "spatial_ref_sys") is None
 
 
+@pytest.mark.db
 def test_only_extension_relations_are_skipped_on_the_fixture(snapshot):
     assert all(s.why == "it belongs to an extension" for s in snapshot.skipped), snapshot.skipped
 
 
+@pytest.mark.db
 def test_a_failed_optional_read_is_recorded_not_raised():
     with connections[DATABASE_ALIAS].cursor() as cursor:
         reader = _Reader(cursor, [])
@@ -316,6 +340,7 @@ def test_resolve_type_follows_stacked_domains():
 # -- fingerprint and change probe ----------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_fingerprint_and_probe_are_stable_without_changes():
     assert current_fingerprint() == current_fingerprint()
     assert current_probe() == current_probe()

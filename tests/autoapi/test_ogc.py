@@ -9,8 +9,9 @@ import pytest
 
 from autoapi.ogc.ids import collection_id, collections
 from autoapi.public import get_snapshot
-from tests.autoapi.helpers import body, readable, url as api_url
-from tests.conftest import HAS_POSTGIS
+from tests.autoapi.helpers import body, readable
+from tests.autoapi.helpers import url as api_url
+from tests.conftest import has_postgis
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 LATLON = "/ogc/collections/public.places_latlon"
@@ -50,7 +51,7 @@ def test_collections_are_the_relations_with_a_location(client):
     listed = {c["id"]: c for c in ogc(client, "/ogc/collections").json()["collections"]}
     assert "public.places_latlon" in listed and "public.agg_sales" not in listed
     assert set(listed) == {collection_id(r) for r in collections(get_snapshot())}
-    if HAS_POSTGIS:
+    if has_postgis():
         assert {"public.geo_points", "public.geo_polygons_2263", "public.geo_multipolygons_3857",
                 "public.geog_points", "public.geom_mixed"} <= set(listed)
     for document in listed.values():

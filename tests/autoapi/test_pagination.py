@@ -14,7 +14,13 @@ from rest_framework.request import Request
 from autoapi.query import cursors
 from autoapi.errors import BadRequest
 from autoapi.query.pagination import (
-    Window, count_plan, count_rows, cursor_links, page_links, parse_window, run_count,
+    Window,
+    count_plan,
+    count_rows,
+    cursor_links,
+    page_links,
+    parse_window,
+    run_count,
 )
 from tests.autoapi.unit_helpers import fetch, queryset_for, relation
 
@@ -91,6 +97,7 @@ def test_bad_windows_are_400_naming_the_parameter(page_sizes, params, parameter,
     assert words in caught.value.detail
 
 
+@pytest.mark.db
 def test_window_apply_slices_the_queryset():
     queryset = queryset_for(relation("big_2500")).order_by("id")
     assert list(Window(3, 10).apply(queryset).values_list("id", flat=True)) == [11, 12, 13]
@@ -102,12 +109,14 @@ def test_window_apply_slices_the_queryset():
 # -- counts --------------------------------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_large_unfiltered_relation_takes_the_estimate_without_a_query():
     plan = count_plan(queryset_for(relation("big_2500")), filtered=False, estimated_total=10_000_000)
     assert (plan.estimate, plan.explain, plan.capped) == (10_000_000, None, None)
     assert run_count(plan) == (10_000_000, True)
 
 
+@pytest.mark.db
 def test_small_counts_are_exact():
     queryset = queryset_for(relation("big_2500")).filter(grp=3)
     expected = fetch("SELECT count(*) FROM public.big_2500 WHERE grp = 3")[0][0]
@@ -117,6 +126,7 @@ def test_small_counts_are_exact():
     assert count_rows(queryset_for(relation("no_rows")), filtered=False, estimated_total=0) == (0, False)
 
 
+@pytest.mark.db
 def test_capped_count_stops_at_threshold_plus_one(settings):
     settings.PORTAL = {**settings.PORTAL, "EXACT_COUNT_THRESHOLD": 200}
     plan = count_plan(queryset_for(relation("big_2500")).filter(grp=3))
@@ -127,6 +137,7 @@ def test_capped_count_stops_at_threshold_plus_one(settings):
     assert count >= 201  # never below what was counted
 
 
+@pytest.mark.db
 def test_planner_estimate_above_twice_the_threshold_skips_the_count(settings):
     settings.PORTAL = {**settings.PORTAL, "EXACT_COUNT_THRESHOLD": 100}
     queryset = queryset_for(relation("big_2500")).filter(amount__isnull=False)

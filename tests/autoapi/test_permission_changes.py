@@ -25,7 +25,7 @@ import requests
 
 from autoapi.web.registry import registry
 from tests.autoapi.helpers import body
-from tests.conftest import SUPERUSER_URL, running_server
+from tests.conftest import running_server, superuser_url
 
 BOUND = 10  # seconds to wait for a change: far above the harness's REFRESH_INTERVAL (0.2 s)
 FORMATS = ("csv", "parquet", "xlsx")
@@ -60,7 +60,7 @@ def make_flights(db, table: str, grant: bool = True) -> None:
     Written in a session of its own that ends at once, and waited for until PostgreSQL's
     statistics count the rows: so that no later statement of ``db`` flushes these counters (which
     would move the data version by itself and hide what the permission change did)."""
-    apart = psycopg2.connect(SUPERUSER_URL)
+    apart = psycopg2.connect(superuser_url())
     apart.autocommit = True
     with apart.cursor() as cursor:
         cursor.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, origin text, secret text, lat float8, lon float8)")

@@ -24,7 +24,15 @@ from autoapi.conf import DATABASE_ALIAS
 from autoapi.schema.naming import encode_segment
 from autoapi.public import get_snapshot
 from autoapi.query.queries import (
-    Expansion, RowShape, compiled, count_sql, csv_copy, explain_sql, feature_rows, geometry_source, json_rows,
+    Expansion,
+    RowShape,
+    compiled,
+    count_sql,
+    csv_copy,
+    explain_sql,
+    feature_rows,
+    geometry_source,
+    json_rows,
     selected_sql,
 )
 from autoapi.schema.snapshot import Column, Relation
@@ -55,6 +63,7 @@ def hand_json_rows(rel, where: str = "") -> list:
 # -- compiled / selected_sql ------------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_selected_sql_returns_the_rows_of_hand_written_sql():
     rel = relation("big_2500")
     queryset = queryset_for(rel).filter(grp=3, amount__gt=100).order_by("-id")[5:12]
@@ -65,6 +74,7 @@ def test_selected_sql_returns_the_rows_of_hand_written_sql():
     assert len(run(statement)) == 7
 
 
+@pytest.mark.db
 @pytest.mark.parametrize("name", ["column_name_hazards", "reserved_word_columns", "price$list", "order$line",
                                   "case_and_mapping_collisions", "Café_données", "per%cent", "pct%2Fescaped"])
 def test_selected_sql_on_hostile_names(name):
@@ -76,6 +86,7 @@ def test_selected_sql_on_hostile_names(name):
     assert expected
 
 
+@pytest.mark.db
 def test_selected_sql_of_a_chosen_column_order():
     rel = relation("single_pk")
     columns = (rel.column("score"), rel.column("id"))
@@ -83,6 +94,7 @@ def test_selected_sql_of_a_chosen_column_order():
         "SELECT score, id FROM public.single_pk ORDER BY id")
 
 
+@pytest.mark.db
 def test_compiled_writes_sql_for_a_queryset_django_knows_is_empty():
     rel = relation("big_2500")
     queryset = queryset_for(rel).filter(id__in=[])
@@ -96,11 +108,13 @@ def test_compiled_writes_sql_for_a_queryset_django_knows_is_empty():
     assert run(statement) == []
 
 
+@pytest.mark.db
 def test_selected_sql_without_columns_selects_the_pk():
     rel = relation("empty_cols")  # no columns at all: the model's pk is ctid
     assert len(run(selected_sql(queryset_for(rel), ()))) == 3
 
 
+@pytest.mark.db
 def test_compiled_uses_postgresql_lookups():
     # icontains compiles differently on the SQLite ``default`` alias; this must be PostgreSQL's.
     rel = relation("single_pk")
@@ -112,6 +126,7 @@ def test_compiled_uses_postgresql_lookups():
 # -- json_rows ---------------------------------------------------------------------------------
 
 
+@pytest.mark.db
 @pytest.mark.parametrize("name", ["types_numeric", "types_text", "types_json", "types_datetime", "types_misc",
                                   "types_arrays", "types_ranges", "types_network_bits", "types_custom",
                                   "extension_types", "column_name_hazards", "reserved_word_columns"])
@@ -125,6 +140,7 @@ def test_json_rows_equal_postgresql_row_to_json(name):
     assert [k for k, _ in ours[0]] == [c.name for c in rel.columns]  # keys in column order, exact names
 
 
+@pytest.mark.db
 def test_json_rows_keep_exact_values():
     rel = relation("types_numeric")
     rows = {dict(r)["id"]: dict(r) for r in (pairs(t[0]) for t in
@@ -141,6 +157,7 @@ def test_json_rows_keep_exact_values():
     assert misc[1]["bin"] == "\\x00ff00"
 
 
+@pytest.mark.db
 def test_json_rows_with_cursor_columns():
     rel = relation("big_2500")
     columns = (rel.column("label"),)
@@ -150,6 +167,7 @@ def test_json_rows_with_cursor_columns():
     assert rows[9] == ('{"label":"row 0010"}', "[null, 10]")
 
 
+@pytest.mark.db
 def test_json_rows_expand_embeds_the_referenced_row():
     snapshot = get_snapshot()
     rel = snapshot.get("public", "fk_simple")
@@ -162,6 +180,7 @@ def test_json_rows_expand_embeds_the_referenced_row():
     assert dict(rows[3])["single_pk_id"] is None
 
 
+@pytest.mark.db
 def test_json_rows_links_with_composite_and_hostile_keys():
     snapshot = get_snapshot()
     base = "http://testserver/api/"
@@ -188,12 +207,14 @@ def encode_in_sql(values: list[str]) -> list[str]:
                                 (values,))]
 
 
+@pytest.mark.db
 def test_sql_tilde_encoding_matches_python_on_every_text_key():
     codes = [r[0] for r in fetch("SELECT code FROM public.text_pk ORDER BY code")]
     assert "" in codes and "~" in codes and "%2F" in codes
     assert encode_in_sql(codes) == [encode_segment(c) for c in codes]
 
 
+@pytest.mark.db
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12), min_size=1, max_size=20))
 def test_sql_tilde_encoding_matches_python_property(values):
@@ -203,6 +224,7 @@ def test_sql_tilde_encoding_matches_python_property(values):
 # -- csv_copy ----------------------------------------------------------------------------------
 
 
+@pytest.mark.db
 @pytest.mark.parametrize("name", ["types_text", "types_numeric", "types_datetime", "types_arrays", "types_misc",
                                   "types_custom", "column_name_hazards"])
 def test_csv_copy_is_postgresql_copy_byte_for_byte(name):
@@ -217,6 +239,7 @@ def test_csv_copy_is_postgresql_copy_byte_for_byte(name):
     assert expected.count(b"\n") > 2
 
 
+@pytest.mark.db
 def test_csv_copy_neutralises_formulas_when_asked(settings):
     settings.PORTAL = {**settings.PORTAL, "CSV_NEUTRALISE_FORMULAS": True}
     rel = relation("types_text")
@@ -226,6 +249,7 @@ def test_csv_copy_neutralises_formulas_when_asked(settings):
     assert out == b"id,t,c\n8,'=1+2,'+1   \n11,,\n"
 
 
+@pytest.mark.db
 def test_csv_copy_of_a_filtered_queryset_with_percent_in_names():
     rel = relation("per%cent")
     statement = csv_copy(queryset_for(rel).filter(label__contains="two"), rel.columns)
@@ -242,6 +266,7 @@ def features(rel, queryset=None, cursor_columns=()):
     return [json.loads(r[0], parse_float=Decimal) for r in run(statement)]
 
 
+@pytest.mark.db
 def test_features_from_latitude_and_longitude():
     rows = features(relation("places_latlon"))
     assert rows[0] == {"type": "Feature", "id": 1,
@@ -274,6 +299,7 @@ def test_features_transformed_to_wgs84():
     assert rows[0]["geometry"] == json.loads(expected, parse_float=Decimal)
 
 
+@pytest.mark.db
 def test_feature_rows_without_a_single_column_key_have_no_id():
     rel = relation("places_latlon")
     keyless = Relation(oid=rel.oid, schema=rel.schema, name=rel.name, kind=rel.kind, comment=None,
@@ -282,6 +308,7 @@ def test_feature_rows_without_a_single_column_key_have_no_id():
     assert "id" not in model_rows[0] and model_rows[0]["properties"]["id"] == 1
 
 
+@pytest.mark.db
 def test_feature_rows_with_cursor_columns():
     rel = relation("places_latlon")
     statement = feature_rows(queryset_for(rel).order_by("id"), RowShape(rel, (rel.column("name"),)),
@@ -300,6 +327,7 @@ def rel_of(*columns) -> Relation:
     return Relation(oid=1, schema="s", name="r", kind="table", comment=None, estimated_rows=None, columns=columns)
 
 
+@pytest.mark.db
 def test_geometry_source_choices():
     geom = col("geom", "U", "geometry", srid=4326, type_schema="extensions")
     assert geometry_source(rel_of(col("lat"), col("lon"), geom)).geometry == geom  # geometry wins
@@ -338,6 +366,7 @@ def test_geometry_source_choice_does_not_depend_on_the_process():
 # -- count_sql / explain_sql ---------------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_count_sql_caps_the_count():
     queryset = queryset_for(relation("big_2500")).order_by("-label")
     assert run(count_sql(queryset, 10)) == [(10,)]
@@ -348,6 +377,7 @@ def test_count_sql_caps_the_count():
     assert "ORDER BY" not in count_sql(queryset, 10).sql
 
 
+@pytest.mark.db
 def test_explain_sql_is_a_json_plan_of_the_filtered_query():
     statement = explain_sql(queryset_for(relation("big_2500")).filter(grp=3).order_by("label"))
     assert statement.sql.startswith("EXPLAIN (FORMAT JSON) ")

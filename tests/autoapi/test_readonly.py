@@ -6,6 +6,8 @@ from django.db import DatabaseError, connections
 
 from tests.autoapi.helpers import published_relations, url
 
+pytestmark = pytest.mark.db  # every test here reads the fixture database
+
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
 
@@ -45,9 +47,8 @@ def test_the_portal_session_is_read_only_and_timed():
 )
 def test_a_write_through_the_portal_connection_fails(statement, superuser_conn):
     before = superuser_conn.execute("SELECT count(*), md5(string_agg(name, ',' ORDER BY id)) FROM public.single_pk")
-    with pytest.raises(DatabaseError):
-        with connections["published"].cursor() as cursor:
-            cursor.execute(statement)
+    with pytest.raises(DatabaseError), connections["published"].cursor() as cursor:
+        cursor.execute(statement)
     after = superuser_conn.execute("SELECT count(*), md5(string_agg(name, ',' ORDER BY id)) FROM public.single_pk")
     assert before == after
     assert not superuser_conn.execute("SELECT 1 FROM pg_class WHERE relname = 'portal_wrote_this'")
@@ -55,6 +56,5 @@ def test_a_write_through_the_portal_connection_fails(statement, superuser_conn):
 
 def test_even_turning_read_only_off_cannot_write():
     """The session setting guards against accidents; the role's missing grants enforce it."""
-    with pytest.raises(DatabaseError):
-        with connections["published"].cursor() as cursor:
-            cursor.execute("SET transaction_read_only = off; INSERT INTO public.single_pk (id, name) VALUES (998, 'x')")
+    with pytest.raises(DatabaseError), connections["published"].cursor() as cursor:
+        cursor.execute("SET transaction_read_only = off; INSERT INTO public.single_pk (id, name) VALUES (998, 'x')")

@@ -18,6 +18,8 @@ from django.utils.html import escape
 from catalog import filtering
 from tests.catalog.helpers import page_url, relation_named, text
 
+pytestmark = pytest.mark.db  # every test here reads the fixture database
+
 
 def words(relation, query: str) -> str:
     return filtering.sentence(filtering.describe(relation, QueryDict(query)))

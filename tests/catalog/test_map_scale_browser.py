@@ -13,7 +13,7 @@ from autoapi.web.registry import registry
 from bench.data import POINTS_SQL
 from tests.catalog.browser import assert_accessible, browser, page, screenshot, skip_without_browser  # noqa: F401
 from tests.catalog.test_map_browser import click_at, open_when_published, painted_pixels, set_view, tiles_loaded
-from tests.conftest import HAS_POSTGIS, connect_superuser
+from tests.conftest import connect_superuser, has_postgis
 
 pytestmark = [skip_without_browser, pytest.mark.spatial]
 
@@ -21,7 +21,7 @@ pytestmark = [skip_without_browser, pytest.mark.spatial]
 @pytest.fixture(scope="module")
 def bench_points():
     """bench.points in the fixture database for this module (about 20 s to generate and index)."""
-    if not HAS_POSTGIS:
+    if not has_postgis():
         pytest.skip("needs PostGIS")
     conn = connect_superuser()
     try:

@@ -178,6 +178,7 @@ def test_a_broken_metadata_file_is_a_check_error_and_never_a_500(client, metadat
     assert [m.id for m in checks.run_checks() if m.id.startswith("catalog.")] == ["catalog.E001"]
 
 
+@pytest.mark.db  # run_checks() runs the database checks too, which connect when DATABASE_URL is set
 def test_map_tile_url_is_checked(settings):
     settings.PORTAL = {**settings.PORTAL, "MAP_TILE_URL": "ftp://tiles/{z}/{x}.png"}
     errors = [m for m in checks.run_checks() if m.id == "catalog.E002"]

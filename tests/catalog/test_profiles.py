@@ -60,6 +60,7 @@ def test_parse_array_literal_reads_what_postgresql_prints(reader_conn):
 # -- column_statistics and relation_activity ------------------------------------------------------
 
 
+@pytest.mark.db
 def test_column_statistics_of_an_analysed_table():
     relation = relation_named("public", "big_2500")  # id 1..2500, grp = id % 7, amount NULL when id % 10 = 0
     stats = column_statistics(relation)
@@ -76,6 +77,7 @@ def test_column_statistics_of_an_analysed_table():
     assert stats["created"]["histogram_bounds"][0] == "2020-01-02"
 
 
+@pytest.mark.db
 def test_column_statistics_hide_columns_the_role_cannot_read():
     relation = relation_named("public", "partial_columns")
     stats = column_statistics(relation)
@@ -83,6 +85,7 @@ def test_column_statistics_hide_columns_the_role_cannot_read():
     assert set(stats) <= {c.name for c in relation.columns}
 
 
+@pytest.mark.db
 def test_views_have_no_statistics_and_no_activity():
     view = relation_named("public", "v_single")
     assert column_statistics(view) == {}
@@ -90,6 +93,7 @@ def test_views_have_no_statistics_and_no_activity():
     assert not activity.get(view.qualified_name, {}).get("tracked")
 
 
+@pytest.mark.db
 def test_relation_activity_reads_all_relations_at_once():
     snapshot = get_snapshot()
     activity = relation_activity(snapshot.relations)

@@ -56,6 +56,7 @@ def test_settings_out_of_range_or_of_the_wrong_type(settings, changes, expected)
     assert all(m.hint for m in messages)
 
 
+@pytest.mark.db
 def test_the_fixture_role_is_a_clean_read_only_role():
     assert check_published_database() == []
 
@@ -75,6 +76,7 @@ def found_ids(proc) -> set[str]:
     return set(re.findall(r"\((autoapi\.[EW]\d+)\)", proc.stdout + proc.stderr))
 
 
+@pytest.mark.db
 def test_an_unreachable_database_is_an_error_and_fast():
     dead = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(netloc="portal_reader:x@127.0.0.1:1"))
     started = time.monotonic()
@@ -86,12 +88,14 @@ def test_an_unreachable_database_is_an_error_and_fast():
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.db
 def test_nothing_published_is_a_warning():
     proc = manage_check(PORTAL_SCHEMAS="no_such_schema")
     assert proc.returncode == 0
     assert found_ids(proc) == {"autoapi.W001"}, proc.stdout + proc.stderr
 
 
+@pytest.mark.db
 def test_a_superuser_role_is_a_warning():
     proc = manage_check(DATABASE_URL=os.environ["PORTAL_TEST_SUPERUSER_URL"])
     assert proc.returncode == 0

@@ -224,6 +224,7 @@ def test_unhashed_static_names_are_not_served(client, settings):
     assert client.get("/static/portal.css").status_code == 404
 
 
+@pytest.mark.db
 def test_a_missing_manifest_is_a_check_warning(settings, tmp_path):
     from portal.staticfiles import check_collected
 

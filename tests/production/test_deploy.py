@@ -123,12 +123,14 @@ def _check_deploy(**env) -> subprocess.CompletedProcess:
                           timeout=120, env=dict(base, **env))
 
 
+@pytest.mark.db
 def test_check_deploy_is_clean_behind_https():
     proc = _check_deploy(PORTAL_HTTPS="1", DJANGO_SECRET_KEY=A_REAL_SECRET)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "System check identified no issues" in proc.stdout, proc.stdout + proc.stderr
 
 
+@pytest.mark.db
 def test_check_deploy_without_https_names_only_the_tls_settings():
     """README "Production": plain HTTP (a TLS proxy not declared) leaves exactly W004 and W008."""
     proc = _check_deploy(DJANGO_SECRET_KEY=A_REAL_SECRET)
@@ -137,6 +139,7 @@ def test_check_deploy_without_https_names_only_the_tls_settings():
     assert found == {"security.W004", "security.W008"}, proc.stdout + proc.stderr
 
 
+@pytest.mark.db
 def test_https_mode_redirects_and_sends_hsts(settings):
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.SECURE_SSL_REDIRECT = True

@@ -10,11 +10,12 @@ import time
 import psycopg2
 import pytest
 import requests
-
 from django.utils.http import http_date
 
-from tests.conftest import SUPERUSER_URL
+from tests.conftest import superuser_url
 from tests.production.support import portal_server
+
+pytestmark = pytest.mark.db  # every test here reads the fixture database
 
 WHOLE = "/api/public/dv_http/?format=csv&limit=all"
 
@@ -37,7 +38,7 @@ def server(tmp_path_factory):
 
 
 def run(*statements: str) -> None:
-    conn = psycopg2.connect(SUPERUSER_URL)
+    conn = psycopg2.connect(superuser_url())
     conn.autocommit = True
     try:
         with conn.cursor() as cursor:

@@ -21,6 +21,8 @@ from tests.conftest import connect_superuser, running_server
 from tests.processes import free_port
 from tests.production.fairshare_support import HeldDownload, key_entry, new_address, redis_server, wait_until
 
+pytestmark = pytest.mark.db  # every test here reads the fixture database
+
 RATE = 40
 WINDOW = 3600  # one window for the whole module, unless a test starts at its very end (see fresh_window)
 RAISED_KEY = "test-key-raised-" + uuid.uuid4().hex  # twice the requests

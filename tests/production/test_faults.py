@@ -92,9 +92,9 @@ class Load:
 
 
 @pytest.fixture
-def pg_control():
+def pg_control(pg_cluster):
     if not PgControl.available():
-        pytest.skip("the harness did not export PORTAL_TEST_PG_DATA (run through python -m tests.harness)")
+        pytest.skip("the cluster was given by the environment without its PORTAL_TEST_PG_* variables")
     control = PgControl()
     yield control
     if not control.is_running():

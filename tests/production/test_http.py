@@ -64,6 +64,7 @@ def test_each_format_has_its_own_etag_and_api_answers_vary_on_accept(client):
     assert "Accept" not in [v.strip() for v in catalog_vary.split(",")]  # Accept-Encoding, yes
 
 
+@pytest.mark.db
 def test_max_age_follows_the_setting(settings):
     settings.PORTAL = {**settings.PORTAL, "CACHE_MAX_AGE": 5}
     assert Client().get(LIST)["Cache-Control"] == "public, max-age=5"
@@ -230,6 +231,7 @@ def test_the_formatter_survives_odd_records():
     assert entry["nested"] == {"a": [1, 2]}
 
 
+@pytest.mark.db
 def test_a_real_server_logs_json_lines(tmp_path):
     """gunicorn with portal/gunicorn.conf.py: JSON lines on its output, one per request, HEAD ok."""
     with portal_server(tmp_path, GUNICORN_WORKERS="1") as server:

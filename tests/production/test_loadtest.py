@@ -8,6 +8,8 @@ import pytest
 
 from tests import loadtest
 
+pytestmark = pytest.mark.db  # every test here reads the fixture database
+
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_a_short_load_test_has_zero_errors(capsys):

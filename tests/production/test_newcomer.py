@@ -10,6 +10,8 @@ import requests
 
 from tests.conftest import running_server
 
+pytestmark = pytest.mark.db  # every test here reads the fixture database
+
 
 @pytest.fixture(scope="module")
 def uncollected(tmp_path_factory):

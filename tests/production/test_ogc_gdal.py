@@ -12,8 +12,11 @@ import pytest
 
 from tests.production.support import portal_server
 
-pytestmark = pytest.mark.skipif(shutil.which("ogrinfo") is None or shutil.which("ogr2ogr") is None,
-                                reason="GDAL's ogrinfo/ogr2ogr are not installed (apt-get install gdal-bin; make test does)")
+pytestmark = [
+    pytest.mark.db,
+    pytest.mark.skipif(shutil.which("ogrinfo") is None or shutil.which("ogr2ogr") is None,
+                       reason="GDAL's ogrinfo/ogr2ogr are not installed (apt-get install gdal-bin; make test does)"),
+]
 
 GDAL_ENV = {"GDAL_HTTP_TIMEOUT": "30", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": "", "GDAL_HTTP_UNSAFESSL": "NO"}
 

@@ -10,6 +10,8 @@ import pytest
 
 from portal.pgpool import pool as pgpool
 
+pytestmark = pytest.mark.db  # every test here reads the fixture database
+
 
 def _connect():
     conn = psycopg2.connect(os.environ["DATABASE_URL"], application_name="pytest-pool")

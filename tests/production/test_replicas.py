@@ -29,16 +29,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
-
-from tests.processes import free_port, pdeathsig
 import requests
 from django.db import OperationalError, ProgrammingError
 
 from autoapi.db import replicas
+from tests.conftest import reader_url, superuser_url
+from tests.processes import free_port, pdeathsig
 from tests.production.support import portal_server
 
-SUPERUSER_URL = os.environ.get("PORTAL_TEST_SUPERUSER_URL", "")
-READER_URL = os.environ.get("DATABASE_URL", "")
 FAST_SECONDS = 2.0
 PROBE = "public.replica_probe"
 # A counter in a schema the portal's role may not use (so never published), to see the replica catch up.
@@ -88,7 +86,7 @@ class Replica:
     def __init__(self):
         self.bin = Path(os.environ["PORTAL_TEST_PG_BIN"])
         self.os_user = os.environ.get("PORTAL_TEST_PG_OS_USER", "")
-        primary = urlsplit(SUPERUSER_URL)
+        primary = urlsplit(superuser_url())
         self.primary_port = primary.port
         self.base = Path(os.environ["PORTAL_TEST_PG_DATA"]).parent / f"replica-{os.getpid()}"
         self.data = self.base / "data"
@@ -101,11 +99,11 @@ class Replica:
 
     @property
     def superuser_url(self) -> str:
-        return _with_port(SUPERUSER_URL, self.port)
+        return _with_port(superuser_url(), self.port)
 
     @property
     def reader_url(self) -> str:
-        return _with_port(READER_URL, self.port)
+        return _with_port(reader_url(), self.port)
 
     def create(self) -> None:
         self._allow_replication()
@@ -126,15 +124,15 @@ class Replica:
     def _allow_replication(self) -> None:
         """initdb --auth=trust allows replication connections from 127.0.0.1; check (and add it if a
         changed default ever drops it)."""
-        wal_level, senders = _sql(SUPERUSER_URL, "SELECT current_setting('wal_level'), current_setting('max_wal_senders')::int")[0]
+        wal_level, senders = _sql(superuser_url(), "SELECT current_setting('wal_level'), current_setting('max_wal_senders')::int")[0]
         assert wal_level in ("replica", "logical") and senders > 0, (wal_level, senders)
-        rules = _sql(SUPERUSER_URL, "SELECT count(*) FROM pg_hba_file_rules WHERE type = 'host' AND "
+        rules = _sql(superuser_url(), "SELECT count(*) FROM pg_hba_file_rules WHERE type = 'host' AND "
                                     "'replication' = ANY(database) AND address = '127.0.0.1' AND auth_method = 'trust'")
         if rules[0][0] == 0:
-            hba = _sql(SUPERUSER_URL, "SHOW hba_file")[0][0]
+            hba = _sql(superuser_url(), "SHOW hba_file")[0][0]
             with open(hba, "a", encoding="utf-8") as fh:  # as root: the file keeps its owner
                 fh.write("host replication all 127.0.0.1/32 trust  # tests/production/test_replicas.py\n")
-            _sql(SUPERUSER_URL, "SELECT pg_reload_conf()")
+            _sql(superuser_url(), "SELECT pg_reload_conf()")
 
     def start(self) -> None:
         """Start it; a restart keeps its port (the portal's DATABASE_REPLICA_URLS names it)."""
@@ -214,7 +212,7 @@ class Replica:
         on the primary now shows on the replica. (Comparing WAL positions is less simple than it
         looks: with the harness's synchronous_commit=off the last commit may not be flushed yet,
         and the insert position can sit past a page header that no record follows.)"""
-        mark = _sql(SUPERUSER_URL, f"UPDATE {MARKER} SET n = n + 1 RETURNING n")[0][0]
+        mark = _sql(superuser_url(), f"UPDATE {MARKER} SET n = n + 1 RETURNING n")[0][0]
         wait_for(lambda: _sql(self.superuser_url, f"SELECT pg_is_in_recovery() AND n >= %s FROM {MARKER}", [mark])[0][0],
                  f"the replica replays the primary's mark {mark}", seconds, every=0.02)
 
@@ -227,17 +225,17 @@ class Replica:
 
 
 @pytest.fixture(scope="module")
-def replica():
+def replica(pg_cluster):
     if not os.environ.get("PORTAL_TEST_PG_DATA") or not os.environ.get("PORTAL_TEST_PG_BIN"):
-        pytest.skip("the harness did not export PORTAL_TEST_PG_DATA (run through python -m tests.harness)")
-    _sql(SUPERUSER_URL, f"DROP TABLE IF EXISTS {PROBE}, public.replica_fresh")
-    _sql(SUPERUSER_URL, "DROP SCHEMA IF EXISTS replica_test CASCADE")
-    _sql(SUPERUSER_URL, "CREATE SCHEMA replica_test")
-    _sql(SUPERUSER_URL, f"CREATE TABLE {MARKER} (n bigint NOT NULL)")
-    _sql(SUPERUSER_URL, f"INSERT INTO {MARKER} VALUES (0)")
-    _sql(SUPERUSER_URL, f"CREATE TABLE {PROBE} (id integer PRIMARY KEY, label text NOT NULL)")
-    _sql(SUPERUSER_URL, f"INSERT INTO {PROBE} VALUES (1, 'first row')")
-    _sql(SUPERUSER_URL, f"GRANT SELECT ON {PROBE} TO portal_reader")
+        pytest.skip("the cluster was given by the environment without its PORTAL_TEST_PG_* variables")
+    _sql(superuser_url(), f"DROP TABLE IF EXISTS {PROBE}, public.replica_fresh")
+    _sql(superuser_url(), "DROP SCHEMA IF EXISTS replica_test CASCADE")
+    _sql(superuser_url(), "CREATE SCHEMA replica_test")
+    _sql(superuser_url(), f"CREATE TABLE {MARKER} (n bigint NOT NULL)")
+    _sql(superuser_url(), f"INSERT INTO {MARKER} VALUES (0)")
+    _sql(superuser_url(), f"CREATE TABLE {PROBE} (id integer PRIMARY KEY, label text NOT NULL)")
+    _sql(superuser_url(), f"INSERT INTO {PROBE} VALUES (1, 'first row')")
+    _sql(superuser_url(), f"GRANT SELECT ON {PROBE} TO portal_reader")
     server = Replica()
     try:
         server.create()
@@ -247,8 +245,8 @@ def replica():
     finally:
         server.stop()
         shutil.rmtree(server.base, ignore_errors=True)
-        _sql(SUPERUSER_URL, f"DROP TABLE IF EXISTS {PROBE}, public.replica_fresh")
-        _sql(SUPERUSER_URL, "DROP SCHEMA IF EXISTS replica_test CASCADE")
+        _sql(superuser_url(), f"DROP TABLE IF EXISTS {PROBE}, public.replica_fresh")
+        _sql(superuser_url(), "DROP SCHEMA IF EXISTS replica_test CASCADE")
         from autoapi.web.registry import registry
 
         registry.refresh_now()  # this process's snapshot forgets the probe tables before the next module
@@ -270,8 +268,8 @@ def running_replica(replica):
     if not replica.is_running():
         replica.start()
     replica.resume_replay()
-    _sql(SUPERUSER_URL, f"DELETE FROM {PROBE} WHERE id <> 1")
-    _sql(SUPERUSER_URL, "DROP TABLE IF EXISTS public.replica_fresh")
+    _sql(superuser_url(), f"DELETE FROM {PROBE} WHERE id <> 1")
+    _sql(superuser_url(), "DROP TABLE IF EXISTS public.replica_fresh")
     replica.wait_caught_up()
     yield replica
     if replica.is_running():
@@ -303,8 +301,8 @@ def test_reads_are_served_by_the_replica(portal, running_replica):
     replica = running_replica
     assert _count(portal) == 1
     replica.pause_replay()
-    _sql(SUPERUSER_URL, f"INSERT INTO {PROBE} VALUES (2, 'row-two-token')")
-    assert _sql(SUPERUSER_URL, f"SELECT count(*) FROM {PROBE}")[0][0] == 2
+    _sql(superuser_url(), f"INSERT INTO {PROBE} VALUES (2, 'row-two-token')")
+    assert _sql(superuser_url(), f"SELECT count(*) FROM {PROBE}")[0][0] == 2
     time.sleep(0.5)  # long enough for the row to have reached the replica, had it been replaying
     for _ in range(12):  # every worker and thread: none reads the primary
         page = _get(portal, "/api/public/replica_probe/")
@@ -330,10 +328,10 @@ def test_the_snapshot_stays_on_the_primary_and_a_new_table_falls_back_to_it(port
     replica = running_replica
     warnings_before = _replica_warnings(portal)
     replica.pause_replay()
-    _sql(SUPERUSER_URL, f"INSERT INTO {PROBE} VALUES (2, 'row-two-token')")
-    _sql(SUPERUSER_URL, "CREATE TABLE public.replica_fresh (id integer PRIMARY KEY, note text)")
-    _sql(SUPERUSER_URL, "INSERT INTO public.replica_fresh VALUES (7, 'only on the primary so far')")
-    _sql(SUPERUSER_URL, "GRANT SELECT ON public.replica_fresh TO portal_reader")
+    _sql(superuser_url(), f"INSERT INTO {PROBE} VALUES (2, 'row-two-token')")
+    _sql(superuser_url(), "CREATE TABLE public.replica_fresh (id integer PRIMARY KEY, note text)")
+    _sql(superuser_url(), "INSERT INTO public.replica_fresh VALUES (7, 'only on the primary so far')")
+    _sql(superuser_url(), "GRANT SELECT ON public.replica_fresh TO portal_reader")
     # The snapshot is read on the primary: the new table is published although the replica lacks it.
     wait_for(lambda: "replica_fresh" in _get(portal, "/api/").text, "the new table in /api/", 10)
     # Every worker keeps its own snapshot: wait until all of them publish it (several in a row).
@@ -426,7 +424,7 @@ def test_a_stopped_replica_is_routed_around_and_a_restarted_one_serves_again(por
     print(f"\n{len(results)} requests, {len(after)} after the replica stopped, all 200, slowest "
           f"{max(r[2] for r in results):.3f} s, slowest after the stop {max(r[2] for r in after):.3f} s")
     # The primary answers now: it has the row the (stopped) replica never replayed.
-    _sql(SUPERUSER_URL, f"INSERT INTO {PROBE} VALUES (3, 'written while the replica is down')")
+    _sql(superuser_url(), f"INSERT INTO {PROBE} VALUES (3, 'written while the replica is down')")
     assert _count(portal) == 2
     entries = _log_entries(portal)
     assert not [e for e in entries if e["logger"] == "django.request"], portal.tail()
@@ -438,7 +436,7 @@ def test_a_stopped_replica_is_routed_around_and_a_restarted_one_serves_again(por
     replica.start()
     replica.wait_caught_up()
     replica.pause_replay()
-    _sql(SUPERUSER_URL, f"INSERT INTO {PROBE} VALUES (4, 'written while replay is paused again')")
+    _sql(superuser_url(), f"INSERT INTO {PROBE} VALUES (4, 'written while replay is paused again')")
     wait_for(lambda: all(_count(portal) == 2 for _ in range(8)), "reads back on the replica", 10)
     replica.resume_replay()
     wait_for(lambda: _count(portal) == 3, "the replica replays the new row", 10)
@@ -447,8 +445,9 @@ def test_a_stopped_replica_is_routed_around_and_a_restarted_one_serves_again(por
 # -- a replica that is never there -----------------------------------------------------------------
 
 
+@pytest.mark.db
 def test_a_replica_url_that_leads_nowhere_costs_nothing(tmp_path):
-    nowhere = _with_port(READER_URL, free_port())  # nothing listens there: refused at once
+    nowhere = _with_port(reader_url(), free_port())  # nothing listens there: refused at once
     with portal_server(tmp_path, DATABASE_REPLICA_URLS=f"{nowhere},{nowhere}", GUNICORN_WORKERS="1",
                        PORTAL_REPLICA_RETRY_SECONDS="0.5") as server:
         for _ in range(3):
@@ -566,7 +565,7 @@ def _answer(exc: Exception, *, filtered: bool = False):
 
 def _real_error(sql: str) -> psycopg2.Error:
     """What PostgreSQL itself raises for ``sql``, on the harness's database."""
-    conn = psycopg2.connect(READER_URL)
+    conn = psycopg2.connect(reader_url())
     try:
         with conn.cursor() as cursor:
             cursor.execute(sql)
@@ -582,9 +581,9 @@ def _busy_pool_error() -> psycopg2.Error:
     from portal.pgpool.pool import Pool
 
     pool = Pool(1, 60, 0.05)
-    conn = pool.getconn(lambda: psycopg2.connect(READER_URL))
+    conn = pool.getconn(lambda: psycopg2.connect(reader_url()))
     try:
-        pool.getconn(lambda: psycopg2.connect(READER_URL))
+        pool.getconn(lambda: psycopg2.connect(reader_url()))
     except psycopg2.OperationalError as exc:
         return exc
     finally:
@@ -601,6 +600,7 @@ def _refused_connection() -> psycopg2.Error:
     raise AssertionError("a free port accepted a connection")
 
 
+@pytest.mark.db
 def test_fall_back_after_a_response(two_replicas):
     class Response:
         def __init__(self, status, schema_changed=False):
@@ -621,11 +621,12 @@ def test_fall_back_after_a_response(two_replicas):
     assert down not in replicas.healthy_replicas()
 
 
+@pytest.mark.db
 def test_only_the_replicas_health_moves_reads_to_the_primary(two_replicas):
     """This process's own 503s (its pool lent out, its downloads all running) and the errors a
     client's input causes say nothing about the replica: answered as they are, the replica kept."""
-    from autoapi.formats.exports import ExportsBusy
     from autoapi.errors import error_response
+    from autoapi.formats.exports import ExportsBusy
 
     busy = _answer(_busy_pool_error())
     data = _answer(_real_error("SELECT 1 / 0"))  # 22012, as an unfiltered read sees it: a 409 today
@@ -641,6 +642,7 @@ def test_only_the_replicas_health_moves_reads_to_the_primary(two_replicas):
     assert replicas.healthy_replicas() == ["replica_0", "replica_1"]
 
 
+@pytest.mark.db
 @pytest.mark.parametrize("make_error", [_busy_pool_error, lambda: _real_error("SELECT 1 / 0"),
                                         lambda: _real_error("SELECT 'x'::int")])
 def test_run_does_not_retry_a_busy_pool_nor_the_clients_error_on_the_primary(two_replicas, make_error):

@@ -25,6 +25,8 @@ import requests
 
 from tests.production.support import portal_server
 
+pytestmark = pytest.mark.db  # every test here runs the portal under gunicorn on the fixture database
+
 PAGE = "/api/public/big_2500/?limit=5"
 
 
