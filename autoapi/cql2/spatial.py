@@ -12,11 +12,11 @@ from __future__ import annotations
 from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Q
 
-from autoapi.schema import fields
+from autoapi.conf import DATABASE_ALIAS
 from autoapi.cql2 import nodes
 from autoapi.db.sql import Literal, compose, identifier
 from autoapi.query.queries import geometry_source
-from autoapi.conf import DATABASE_ALIAS
+from autoapi.schema import fields
 from autoapi.schema.typemap import postgis_schema
 
 LOCATION = "geometry"  # the name of a latitude/longitude relation's point in a filter

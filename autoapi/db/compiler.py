@@ -9,10 +9,12 @@ anything else still meets it.
 """
 from django.db.backends.postgresql.compiler import (
     SQLAggregateCompiler,
-    SQLCompiler as PostgreSQLCompiler,
     SQLDeleteCompiler,
     SQLInsertCompiler,
     SQLUpdateCompiler,
+)
+from django.db.backends.postgresql.compiler import (
+    SQLCompiler as PostgreSQLCompiler,
 )
 from django.db.models.sql.compiler import SQLCompiler as BaseSQLCompiler
 

@@ -13,18 +13,17 @@ from collections.abc import Iterator
 
 from django.db import connections
 
-from autoapi.query import grouping
-
-from autoapi.formats import xlsx
-from autoapi.errors import BadRequest
-from autoapi.formats.exports import copy_page, first_then_rest, stream_copy
 from autoapi.db import sql as composed
 from autoapi.db.sql import Statement
+from autoapi.errors import BadRequest
+from autoapi.formats import xlsx
+from autoapi.formats.exports import copy_page, first_then_rest, stream_copy
 from autoapi.formats.outputs import FileStatement, Output, capped_count, group_outputs, row_outputs
-from autoapi.query.queries import RowShape, compiled, selected_sql
 from autoapi.formats.rowsources import Page
-from autoapi.schema.snapshot import Column, Relation
 from autoapi.formats.xlsx_cells import cell_parts, row_sql
+from autoapi.query import grouping
+from autoapi.query.queries import RowShape, compiled, selected_sql
+from autoapi.schema.snapshot import Column, Relation
 
 
 def _parquet():

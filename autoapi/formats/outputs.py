@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autoapi.query.grouping import GroupedQuery
 from autoapi.db import sql as composed
 from autoapi.db.sql import Statement, identifier
+from autoapi.query.grouping import GroupedQuery
 from autoapi.query.queries import RowShape, compiled
 from autoapi.schema.snapshot import Column
 

@@ -20,8 +20,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from autoapi import boundedcache
-from autoapi.formats.geoparquet import geo_metadata
 from autoapi.db.sql import Identifier, compose, join
+from autoapi.formats.geoparquet import geo_metadata
 from autoapi.formats.outputs import Output
 from autoapi.formats.parquet_types import ArrowColumn, arrow_column
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from django.db import connections
 from django.http import HttpResponse, JsonResponse
 
-from autoapi.db import replicas
 from autoapi.boundedcache import sizeof
 from autoapi.conf import portal_setting
-from autoapi.errors import BadRequest, NotFound
-from autoapi.schema.lookups import RESERVED_PARAMETERS
+from autoapi.db import replicas
 from autoapi.db.sql import Identifier, Literal, compose, identifier
+from autoapi.errors import BadRequest, NotFound
 from autoapi.query.queries import compiled, geometry_source
 from autoapi.query.shaping import parse_fields
+from autoapi.schema.lookups import RESERVED_PARAMETERS
 from autoapi.schema.typemap import postgis_schema, type_info
 
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"

@@ -71,7 +71,7 @@ def text_cell(text_sql: str) -> str:
 
 
 def number_cell(number_sql: str, style: int = 0) -> str:
-    head = '<c s="%d">' % style if style else "<c>"
+    head = f'<c s="{style}">' if style else "<c>"
     return compose("{} || ({})::text || '</v></c>'", Literal(head + "<v>"), number_sql)
 
 

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 from django.db.models import F, Func, Value
 
-from autoapi.schema import fields
-from autoapi.query.aggregates import AggregateTerm, Grouping, GroupTerm, parse_grouping
-from autoapi.query.csvsafety import csv_cell, csv_header
-from autoapi.errors import BadRequest
-from autoapi.schema.naming import decode_segment
-from autoapi.query.pagination import CountPlan, parse_window
 from autoapi.db import sql as composed
 from autoapi.db.sql import Identifier, Literal, Statement, compose, identifier, join
+from autoapi.errors import BadRequest
+from autoapi.query.aggregates import AggregateTerm, Grouping, GroupTerm, parse_grouping
+from autoapi.query.csvsafety import csv_cell, csv_header
+from autoapi.query.pagination import CountPlan, parse_window
 from autoapi.query.queries import compiled
+from autoapi.schema import fields
+from autoapi.schema.naming import decode_segment
 from autoapi.schema.typemap import json_expression
 
 # Parameters that shape rows, which a grouped result has none of.

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from django.db import connections
 from django.http import HttpResponse
 
-from autoapi.conf import DATABASE_ALIAS, portal_setting
-from autoapi.errors import BadRequest
 from autoapi.boundedcache import BytesCache, new_scope, sizeof
+from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.db import sql as composed
 from autoapi.db.sql import Statement
-from autoapi.query.queries import selection_sql
+from autoapi.errors import BadRequest
 from autoapi.query import cursors
+from autoapi.query.queries import selection_sql
 
 ALL = "all"
 # A filtered count trusts the planner when it expects this many times the exact-count threshold:

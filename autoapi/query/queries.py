@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from django.core.exceptions import EmptyResultSet
 
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.query.csvsafety import csv_cell, csv_header
 from autoapi.db import sql as composed
 from autoapi.db.sql import Identifier, Statement, compose, identifier, join
+from autoapi.query.csvsafety import csv_cell, csv_header
+from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Column, ForeignKey, Relation
 from autoapi.schema.typemap import json_expression, postgis_schema, type_info, wgs84_expression
-from autoapi.schema.naming import encode_segment
 
 # In order of preference (tuples: a set's order would differ between processes).
 LATITUDE_NAMES = ("lat", "latitude")

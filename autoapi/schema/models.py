@@ -8,8 +8,8 @@ from __future__ import annotations
 from django.apps.registry import Apps
 from django.db import models
 
-from autoapi.schema.naming import model_class_name
 from autoapi.db.sql import identifier
+from autoapi.schema.naming import model_class_name
 from autoapi.schema.routers import DYNAMIC_APP_LABEL
 from autoapi.schema.snapshot import Relation
 from autoapi.schema.typemap import model_field_kwargs, type_info

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import django_filters
 from django.db import models
 
-from autoapi.schema import fields, filters
 from autoapi.db.sql import compose, identifier
+from autoapi.schema import fields, filters
 from autoapi.schema.snapshot import Column
 
 TEXT_LOOKUPS = ("exact", "iexact", "contains", "icontains", "startswith", "endswith", "regex", "in", "isnull", "gt", "gte", "lt", "lte")

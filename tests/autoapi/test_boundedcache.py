@@ -138,8 +138,8 @@ def test_plans_and_estimates_of_every_relation_share_one_budget(client, settings
 
 
 def test_a_count_plan_keeps_its_selection_once():
-    from autoapi.query.pagination import CountPlan
     from autoapi.db.sql import Statement
+    from autoapi.query.pagination import CountPlan
 
     rows = Statement("SELECT id FROM t WHERE x = %s", (1,))
     plan = CountPlan(rows=rows)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 from rest_framework import renderers as drf_renderers
 
-from autoapi.query import queries
-
 from autoapi.formats import renderers
-from autoapi.web.registry import registry
 from autoapi.formats.rowsources import CopyRows
+from autoapi.query import queries
+from autoapi.web.registry import registry
 from tests.autoapi.helpers import body, json_body, published_relations, url
 
 

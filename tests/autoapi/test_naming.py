@@ -16,11 +16,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from psycopg2 import sql as psycopg2_sql
 
-from autoapi.schema.naming import (
-    EMPTY, decode_segment, encode_segment, model_class_name, python_attname,
-)
 from autoapi.db import sql
 from autoapi.db.sql import identifier
+from autoapi.schema.naming import (
+    EMPTY,
+    decode_segment,
+    encode_segment,
+    model_class_name,
+    python_attname,
+)
 
 SIXTY_THREE_BYTES = "this_relation_name_is_exactly_sixty_three_bytes_long_0123456789"
 HOSTILE_NAMES = [

@@ -16,12 +16,21 @@ from pathlib import Path
 import pytest
 from django.db import models
 
-from autoapi.schema import fields, filters
 from autoapi.db.sql import identifier
+from autoapi.schema import fields, filters
 from autoapi.schema.snapshot import Column
 from autoapi.schema.typemap import (
-    BY_TYPNAME, BY_TYPTYPE, CITEXT, GEOMETRY, OPAQUE, UNSORTABLE_ELEMENTS, json_expression, model_field_kwargs,
-    postgis_schema, type_info, wgs84_expression,
+    BY_TYPNAME,
+    BY_TYPTYPE,
+    CITEXT,
+    GEOMETRY,
+    OPAQUE,
+    UNSORTABLE_ELEMENTS,
+    json_expression,
+    model_field_kwargs,
+    postgis_schema,
+    type_info,
+    wgs84_expression,
 )
 
 README = Path(__file__).resolve().parents[2] / "README.md"

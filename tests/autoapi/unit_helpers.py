@@ -10,9 +10,9 @@ from django.apps.registry import Apps
 from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.schema.models import build_model, qualified_table
 from autoapi.db.sql import identifier
 from autoapi.public import get_snapshot
+from autoapi.schema.models import build_model, qualified_table
 
 
 def relation(name: str, schema: str = "public"):
