@@ -17,7 +17,9 @@ psycopg2's, rendered by ``as_string()`` without a context:
 """
 from __future__ import annotations
 
+import functools
 import math
+import string
 from dataclasses import dataclass
 
 from psycopg2 import sql
@@ -84,16 +86,46 @@ def literal(value) -> str:
     return render(Literal(value))
 
 
+_formatter = string.Formatter()
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(template: str) -> tuple[tuple[str, int | str | None], ...]:
+    """``template`` parsed once (the templates are the code's own constants): (text, field) pairs,
+    as ``SQL.format`` reads them (``{}``, ``{0}``, ``{name}``; ``{{`` is a brace)."""
+    pieces, auto = [], 0
+    for text, name, spec, conversion in _formatter.parse(template):
+        if spec or conversion:
+            raise ValueError(f"no format spec or conversion in SQL templates: {template!r}")
+        if name is None:
+            pieces.append((text, None))
+        elif name == "":
+            pieces.append((text, auto))
+            auto += 1
+        else:
+            pieces.append((text, int(name) if name.isdigit() else name))
+    return tuple(pieces)
+
+
+def _text(part) -> str:
+    return part.as_string(None) if isinstance(part, Composable) else str(part)
+
+
 def compose(template: str, *parts, **named) -> str:
-    """``template`` (``{}`` / ``{name}`` fields, as ``SQL.format``) with its parts: a ``Composable``
-    as it is, a string as SQL text already written (a subquery, an expression)."""
-    def part(value):
-        return value if isinstance(value, Composable) else SQL(str(value))
-    return render(SQL(template).format(*map(part, parts), **{k: part(v) for k, v in named.items()}))
+    """``template`` (``{}`` / ``{name}`` fields, as ``SQL(template).format(...)``) with its parts: a
+    ``Composable`` (``Identifier``, ``Literal``, ``SQL``) rendered here, a string taken as SQL text
+    already written (a subquery, an expression). The same text as ``render(SQL(template).format(...))``,
+    with the template parsed once: statements are composed per plan, some per column."""
+    out = []
+    for text, field in _template(template):
+        out.append(text)
+        if field is not None:
+            out.append(_text(parts[field] if isinstance(field, int) else named[field]))
+    return "".join(out)
 
 
 def join(separator: str, parts) -> str:
-    return render(SQL(separator).join([p if isinstance(p, Composable) else SQL(p) for p in parts]))
+    return separator.join(map(_text, parts))
 
 
 def copy(select, inner: Statement, options: Composable = CSV_WITH_HEADER) -> Statement:

@@ -289,3 +289,17 @@ def test_the_one_copy_count_and_explain_wrappers_run_on_hostile_names(reader_con
         out = io.StringIO()
         cursor.copy_expert(cursor.mogrify(copy.sql, copy.params).decode(), out)
         assert list(csv.reader(io.StringIO(out.getvalue()))) == [[name], ["v%"]]
+
+
+@pytest.mark.parametrize(("template", "parts", "named"), [
+    ("SELECT {} FROM {}", ("x", sql.Identifier("s", 't"%')), {}),
+    ("""SELECT '{{"type":"Feature",' || {}""", (sql.Literal("it's"),), {}),
+    ("{p}.f({v}, {v}) AS {n}", (), {"p": sql.Identifier("ext"), "v": "x.a", "n": sql.Identifier("%s")}),
+    ("{1} {0}", ("a", sql.Literal(7)), {}),
+])
+def test_compose_writes_what_psycopg2s_format_writes(template, parts, named):
+    def as_sql(part):
+        return part if isinstance(part, psycopg2_sql.Composable) else psycopg2_sql.SQL(part)
+
+    expected = sql.render(psycopg2_sql.SQL(template).format(*map(as_sql, parts), **{k: as_sql(v) for k, v in named.items()}))
+    assert sql.compose(template, *parts, **named) == expected
