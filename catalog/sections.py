@@ -18,7 +18,15 @@ from django.http import QueryDict
 
 from autoapi.conf import portal_setting
 from autoapi.public import (
-    Relation, api_url, download_filename, format_records, formats, is_sortable, sort_directions, tile_urls, web_url,
+    Relation,
+    api_url,
+    download_filename,
+    format_records,
+    formats,
+    is_sortable,
+    sort_directions,
+    tile_urls,
+    web_url,
 )
 from catalog import filtering, metadata, present, profiles
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from django.db import connections
 
-from autoapi.query import grouping, queries
+from autoapi.db.sql import Statement
 from autoapi.errors import NotAcceptable
 from autoapi.formats.exports import copy_page, stream_copy, stream_rows
-from autoapi.query.queries import Statement
+from autoapi.query import grouping, queries
 from autoapi.schema.snapshot import Column, Relation
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import re
 
+from autoapi.formats import renderers
+from autoapi.ogc import openapi as ogc_openapi
 from autoapi.query.filtersets import filter_specs
+from autoapi.query.queries import geometry_source
 from autoapi.schema.lookups import BOOLEAN_VALUE, COLUMN_VALUE, LOOKUPS
 from autoapi.schema.naming import encode_segment
-from autoapi.formats import renderers
-from autoapi.query.queries import geometry_source
-from autoapi.ogc import openapi as ogc_openapi
 from autoapi.schema.snapshot import Column, Relation, Snapshot
 from autoapi.schema.typemap import type_info
 

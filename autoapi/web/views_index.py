@@ -6,9 +6,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_csv.renderers import CSVRenderer
 
-from autoapi.web.registry import registry
-from autoapi.formats.renderers import ROW_RENDERERS, formats_for as formats
+from autoapi.formats.renderers import ROW_RENDERERS
+from autoapi.formats.renderers import formats_for as formats
 from autoapi.schema.naming import api_url, relation_segments
+from autoapi.web.registry import registry
 
 
 class IndexCSVRenderer(CSVRenderer):

@@ -8,11 +8,10 @@ import pytest
 from django.test import RequestFactory
 from rest_framework import renderers as drf_renderers
 
-from autoapi.query import queries
-
 from autoapi.formats import records, renderers
-from autoapi.web.registry import registry
 from autoapi.formats.rowsources import CopyRows
+from autoapi.query import queries
+from autoapi.web.registry import registry
 from catalog import opendata
 from tests.autoapi.helpers import body, json_body, published_relations, url
 
