@@ -4,46 +4,51 @@ Callers get the frozen metadata records and plain rows; never models, querysets 
 """
 from __future__ import annotations
 
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 
 import psycopg2
 from django.db import DatabaseError, connections, transaction
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from autoapi.freshness import exportcache
-
-from autoapi.query import grouping, queries
-
-from autoapi.web import pagejson
-
+from autoapi.cql2 import backend as cql2_backend
+from autoapi.cql2 import from_simple as cql2_from_simple
+from autoapi.cql2 import words as cql2_words
 from autoapi.db import replicas
-from autoapi.query.aggregates import count_name
-from autoapi.cql2 import backend as cql2_backend, from_simple as cql2_from_simple, words as cql2_words
 from autoapi.errors import BadRequest, NotFound, PortalError, translate_database_error
-from autoapi.schema.lookups import (
-    FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, filter_parameters,
-)
 from autoapi.formats.filenames import download_filename
-from autoapi.formats.renderers import format_label, formats_for
-from autoapi.web.responsecache import cached_page
+from autoapi.formats.records import XLSX, ColumnWidth, Format
+from autoapi.formats.renderers import format_label, formats_for, record_of, records_for
+from autoapi.freshness import exportcache
+from autoapi.query import grouping, queries
+from autoapi.query.aggregates import count_name
+from autoapi.schema.lookups import (
+    FALSE_WORDS,
+    LOOKUPS,
+    NEGATION_SUFFIX,
+    RELATION_FILTERS,
+    RESERVED_PARAMETERS,
+    TRUE_WORDS,
+    filter_parameters,
+)
 from autoapi.schema.typemap import type_info
+from autoapi.web import pagejson
+from autoapi.web.responsecache import cached_page
 from autoapi.web.weblinks import web_url
-from autoapi.formats.xlsx import MAX_ROWS as _SHEET_ROWS_WITH_HEADER
 
-SHEET_ROWS = _SHEET_ROWS_WITH_HEADER - 1  # the data rows an Excel sheet holds below its header
-from autoapi.query.queries import geometry_source
+SHEET_ROWS = XLSX.row_cap  # the data rows an Excel sheet holds below its header (the XLSX record's cap)
+from autoapi.formats.rowsources import JSONRows
 from autoapi.formats.tiles import TILE_PARAMETERS
-from autoapi.schema.naming import api_url, decode_key, decode_segment, encode_segment, relation_segments
 from autoapi.query.ordering import sort_directions
 from autoapi.query.pagination import Window, count_rows, non_negative_int
 from autoapi.query.plans import is_filtered, selected_rows, value_parameters
-from autoapi.formats.rowsources import JSONRows
+from autoapi.query.queries import geometry_source
+from autoapi.schema.naming import api_url, decode_key, decode_segment, encode_segment, relation_segments
 from autoapi.schema.pgarray import parse_array_literal
+from autoapi.schema.snapshot import Column, Relation, Snapshot
 from autoapi.schema.statistics import column_statistics, relation_activity
 from autoapi.web.registry import registry
-from autoapi.schema.snapshot import Column, Relation, Snapshot
 
 __all__ = [
     "Column", "Relation", "Snapshot", "PortalError", "Rows",
@@ -51,7 +56,7 @@ __all__ = [
     "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
     "filter_in_words", "filter_text", "simple_filter_as_cql2", "any_of_cql2",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
-    "web_url",
+    "web_url", "format_records", "format_record", "Format", "ColumnWidth", "SHEET_ROWS",
 ]
 
 
@@ -96,6 +101,17 @@ def is_sortable(column: Column) -> bool:
 def formats(relation: Relation) -> tuple[str, ...]:
     """The API formats this relation has (GeoJSON only with a geometry or latitude/longitude)."""
     return formats_for(relation)
+
+
+def format_records(relation: Relation) -> tuple[Format, ...]:
+    """The records (media type, names, extension, row cap, size estimate: ``formats/records.py``)
+    of the formats this relation has, in the order the API offers them."""
+    return records_for(relation)
+
+
+def format_record(fmt: str) -> Format | None:
+    """The record of the format ``?format=fmt`` names, or None when the API has no such format."""
+    return record_of(fmt)
 
 
 def get_snapshot() -> Snapshot:

@@ -8,29 +8,27 @@ the rows only. It is an estimate for people ("about 31 MB"), not a promise.
 """
 from __future__ import annotations
 
-from autoapi.public import SHEET_ROWS, Relation, stored_download_size
+from autoapi.public import ColumnWidth, Relation, format_record, stored_download_size
 
 # Text widths of types whose binary width (what avg_width measures) is far from how PostgreSQL
 # prints them: timestamps are 8 bytes stored, 22 printed.
 TEXT_WIDTHS = {"timestamptz": 22, "timestamp": 19, "date": 10, "time": 8, "timetz": 11, "bool": 4,
                "int2": 3, "int4": 5, "int8": 7, "float4": 8, "float8": 12}
 UNKNOWN_WIDTH = 8  # a column without statistics (dropped since ANALYZE, or a new one)
-GEOJSON_ROW = 45  # {"type":"Feature","geometry":...,"properties":{...}} around each row
-# Compressed files (Parquet, XLSX): their size depends on how the data compresses, so none is guessed.
-COMPRESSED = ("parquet", "xlsx")
 
 
-def _row_bytes(relation: Relation, statistics: dict, fmt: str) -> float:
-    csv = json = 0.0
+def column_widths(relation: Relation, statistics: dict) -> list[ColumnWidth]:
+    """Each column's printed width and share of non-NULL values, from the planner's statistics;
+    each format's record (``autoapi/formats/records.py``) turns them into bytes per row."""
+    widths = []
     for column in relation.columns:
         stats = statistics.get(column.name)
-        width = max(stats["average_width"] or 0, TEXT_WIDTHS.get(column.base_type, 0)) if stats else UNKNOWN_WIDTH
-        present = 1 - (stats["null_fraction"] or 0) if stats else 1
-        csv += width * present + 1  # the value, then a comma or the line end
-        json += width * present + 4 * (1 - present) + len(column.name.encode()) + 4  # "name": value,
-    if fmt == "csv":
-        return csv
-    return json + 2 + (GEOJSON_ROW if fmt == "geojson" else 0)
+        if stats:
+            width = max(stats["average_width"] or 0, TEXT_WIDTHS.get(column.base_type, 0))
+            widths.append(ColumnWidth(column.name, width, 1 - (stats["null_fraction"] or 0)))
+        else:
+            widths.append(ColumnWidth(column.name, UNKNOWN_WIDTH))
+    return widths
 
 
 def size_text(size: float) -> str:
@@ -48,14 +46,18 @@ def rows_text(count: int, is_estimate: bool) -> str:
 
 def annotate(buttons: list[dict], relation: Relation, statistics: dict, count: int, is_estimate: bool) -> None:
     """Add ``rows`` and ``size`` (text, or None when unknown) to each download button dict, and
-    ``too_many`` to a spreadsheet's when the rows would not fit in one sheet (the API's answer
-    would be a 400): the page says so instead of offering it."""
+    ``too_many`` to one whose format cannot hold the rows (an Excel sheet's: the API's answer
+    would be a 400): the page says so instead of offering it. Compressed files (Parquet, XLSX)
+    get no size: it depends on how the data compresses."""
+    widths = column_widths(relation, statistics) if statistics else None
     for button in buttons:
         button["rows"] = rows_text(count, is_estimate)
-        if button["format"] == "xlsx" and count > SHEET_ROWS:
-            button["too_many"] = f"more rows than an Excel sheet holds ({SHEET_ROWS:,}): download CSV or Parquet"
-        known = statistics and button["format"] not in COMPRESSED
-        button["size"] = size_text(count * _row_bytes(relation, statistics, button["format"])) if known else None
+        record = format_record(button["format"])
+        if record is not None and not record.holds(count):
+            button["too_many"] = (f"more rows than an {record.label} sheet holds ({record.row_cap:,}): "
+                                  "download CSV or Parquet")
+        size = record.estimated_bytes(count, widths) if record is not None and widths else None
+        button["size"] = size_text(size) if size is not None else None
 
 
 def exact_size_text(size: int) -> str:

@@ -10,8 +10,17 @@ that when the page asks ``fetch_rows`` for the rows, and a bad filter is a 400 p
 from __future__ import annotations
 
 from autoapi.public import (
-    FALSE_WORDS, LOOKUPS, NEGATION_SUFFIX, RELATION_FILTERS, RESERVED_PARAMETERS, TRUE_WORDS, Relation,
-    filter_in_words, filter_parameter, filter_parameters, lookups,
+    FALSE_WORDS,
+    LOOKUPS,
+    NEGATION_SUFFIX,
+    RELATION_FILTERS,
+    RESERVED_PARAMETERS,
+    TRUE_WORDS,
+    Relation,
+    filter_in_words,
+    filter_parameter,
+    filter_parameters,
+    lookups,
 )
 
 FILTER = "filter"  # the CQL2 filter (autoapi/cql2): described in words, removed with its language

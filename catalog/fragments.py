@@ -18,17 +18,14 @@ from django.utils.html import escape
 from autoapi.public import PortalError, column_statistics
 from autoapi.public import cached_page
 from catalog import facet_pages
-from catalog.views import Unavailable, snapshot_and_relation, unavailable
+from catalog.views import of_relation, unavailable
 
 log = logging.getLogger(__name__)
 
 
 @cached_page
-def facets_fragment(request, schema: str, relation: str):
-    try:
-        _snapshot, _checked, found = snapshot_and_relation(request, schema, relation)
-    except Unavailable as stop:
-        return stop.response
+@of_relation
+def facets_fragment(request, _snapshot, _checked, found):
     filters, asked = facet_pages.split(request.GET)
     for name in ("offset", "limit"):
         filters.pop(name, None)

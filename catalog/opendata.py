@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from autoapi.public import SHEET_ROWS, Relation, api_url, formats, get_snapshot, relation_activity, web_url
+from autoapi.public import Relation, api_url, format_records, get_snapshot, relation_activity, web_url
 from catalog import metadata, present
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,6 @@ log = logging.getLogger(__name__)
 DCAT_US_SCHEMA = "https://project-open-data.cio.gov/v1.1/schema"
 DCAT_US_CONTEXT = "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld"
 DCAT_US_DESCRIBED_BY = "https://project-open-data.cio.gov/v1.1/schema/catalog.json"
-# Downloads offered as distributions: API format -> (media type, format name).
-DISTRIBUTIONS = {
-    "csv": ("text/csv", "CSV"),
-    "json": ("application/json", "JSON"),
-    "geojson": ("application/geo+json", "GeoJSON"),
-    "parquet": ("application/vnd.apache.parquet", "Parquet"),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XLSX"),
-}
 # DCAT-US needs a contact with an e-mail; without a metadata file the portal says plainly that
 # none was configured (the .invalid top-level domain can never be delivered to, RFC 2606).
 UNCONFIGURED_CONTACT = {"name": "No contact configured (see PORTAL_METADATA_FILE)", "email": "no-contact-configured@example.invalid"}
@@ -56,13 +48,11 @@ def dataset_facts(request, relation: Relation, activity: dict | None, built_at: 
         f"The {relation.kind} {relation.schema}.{relation.name}, published read-only from PostgreSQL."
     )
     downloads = []
-    for fmt in formats(relation):
-        if fmt == "xlsx" and (relation.estimated_rows or 0) >= SHEET_ROWS:
-            continue  # a whole relation past a sheet's rows has no XLSX download (a 400 says so)
-        if fmt in DISTRIBUTIONS:
-            media_type, name = DISTRIBUTIONS[fmt]
-            url = f"{origin}{base}?format={fmt}&limit=all"
-            downloads.append({"url": url, "media_type": media_type, "format": name})
+    for record in format_records(relation):  # every API format, as its record describes it
+        if not record.holds(relation.estimated_rows or 0):
+            continue  # past its format's row cap (an Excel sheet's), no such download: the API says 400
+        url = f"{origin}{base}?format={record.key}&limit=all"
+        downloads.append({"url": url, "media_type": record.media_type, "format": record.format_name})
     return {
         "title": entry.get("title") or relation.name,
         "description": description,

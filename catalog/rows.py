@@ -19,7 +19,7 @@ from autoapi.public import PortalError, api_url, decode_key
 from autoapi.public import cached_page
 from catalog import filtering, metadata, present
 from catalog.views import (
-    Unavailable, error_page, read_rows, relation_not_found, snapshot_and_relation, unavailable, with_error_headers,
+    error_page, of_relation, read_rows, relation_not_found, unavailable, with_error_headers,
 )
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,9 @@ VALUE_CHARACTERS = 5000  # a value longer than this is cut on the page; the JSON
 
 
 @cached_page
-def row(request, schema: str, relation: str, key: str):
+@of_relation
+def row(request, snapshot, checked, found, key: str):
     """A row's page: every value, and the rows it refers to and that refer to it."""
-    try:
-        snapshot, checked, found = snapshot_and_relation(request, schema, relation)
-    except Unavailable as stop:
-        return stop.response
     if found.key is None:
         return error_page(request, 404, "Row not found",
                           f"{found.name} has no primary or unique key, so its rows have no pages of their own.")

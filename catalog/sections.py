@@ -18,7 +18,15 @@ from django.http import QueryDict
 
 from autoapi.conf import portal_setting
 from autoapi.public import (
-    Relation, api_url, download_filename, format_label, formats, is_sortable, sort_directions, tile_urls, web_url,
+    Relation,
+    api_url,
+    download_filename,
+    format_records,
+    formats,
+    is_sortable,
+    sort_directions,
+    tile_urls,
+    web_url,
 )
 from catalog import filtering, metadata, present, profiles
 
@@ -191,11 +199,11 @@ def downloads(request, relation: Relation, filters_only: QueryDict, view_params:
     ``filters_only`` holds the filters and ordering; ``view_params`` adds the preview's window."""
     base = api_url(relation)
     buttons = []
-    for fmt in formats(relation):
+    for record in format_records(relation):  # one button per API format, named by its record
         params = filters_only.copy()
-        params["format"] = fmt
+        params["format"] = record.key
         params["limit"] = "all"
-        buttons.append({"format": fmt, "label": format_label(fmt), "url": f"{base}?{params.urlencode(safe=',~')}"})
+        buttons.append({"format": record.key, "label": record.label, "url": f"{base}?{params.urlencode(safe=',~')}"})
     endpoint = request.build_absolute_uri(base)
     page_query = view_params.urlencode(safe=",~")
     page_url = endpoint + (f"?{page_query}" if page_query else "")

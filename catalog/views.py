@@ -9,6 +9,7 @@ download links always show the same rows. ``error_page`` is also the site's 404 
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.db import DatabaseError
@@ -136,13 +137,26 @@ def relation_not_found(request) -> HttpResponse:
     )
 
 
+def of_relation(view):
+    """A view of the relation its URL names (``schema``, ``relation``): called as
+    ``view(request, snapshot, checked, relation, **other URL parts)``, or answered for it with the
+    catalog's 503 or 404 page when the database is down or no such relation is published."""
+
+    @functools.wraps(view)
+    def resolved(request, schema: str, relation: str, **kwargs):
+        try:
+            snapshot, checked, found = snapshot_and_relation(request, schema, relation)
+        except Unavailable as stop:
+            return stop.response
+        return view(request, snapshot, checked, found, **kwargs)
+
+    return resolved
+
+
 @cached_page
-def relation(request, schema: str, relation: str):
+@of_relation
+def relation(request, snapshot, checked, found):
     """A relation's page: facts, preview of the filtered rows, map, downloads, dictionary, links."""
-    try:
-        snapshot, checked, found = snapshot_and_relation(request, schema, relation)
-    except Unavailable as stop:
-        return stop.response
     filters, asked_facets = facet_pages.split(request.GET)
     window = {name: filters.pop(name)[-1] for name in WINDOW_PARAMETERS if name in filters}
     # What links on this page keep: the filters, the facets asked for, and a preview size other
@@ -191,15 +205,12 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
     return HttpResponse(render_to_string("catalog/relation.html", context, request=request))
 
 
-def add_filter(request, schema: str, relation: str):
+@of_relation
+def add_filter(request, _snapshot, _checked, found):
     """The add-a-filter form's target: ``column``, ``lookup``, ``value`` and ``negate`` become the
     API's ``?<column>__<lookup>[!]=<value>`` on the relation page (a 303 redirect), keeping the
     page's other parameters (sent as ``query``); with ``or``, an OR group with the column's
     filters (``catalog.or_groups``). Works without JavaScript; nothing is stored."""
-    try:
-        _snapshot, _checked, found = snapshot_and_relation(request, schema, relation)
-    except Unavailable as stop:
-        return stop.response
     column_name = request.GET.get("column", "")
     lookup = request.GET.get("lookup", "") or "exact"
     value = request.GET.get("value", "")

@@ -23,6 +23,9 @@ import time
 import zipfile
 from pathlib import Path
 
+import psycopg2
+from psycopg2.sql import SQL, Identifier
+
 from portal.demo_tables import INDEXES, OPTIONAL_FOREIGN_KEYS, TABLES, Table
 
 logger = logging.getLogger("portal.embedded")
@@ -61,60 +64,63 @@ def demo_data_loaded(cursor) -> bool:
     return bool(row) and row[0] == DATABASE_COMMENT
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _qualified(table: str):
+    return Identifier(SCHEMA, table)
 
 
-def _qualified(table: str) -> str:
-    return f"{_ident(SCHEMA)}.{_ident(table)}"
+def _names(names, prefix: str | None = None):
+    """``a, b`` (or ``c.a, c.b``) as composed identifiers."""
+    return SQL(", ").join(Identifier(*filter(None, (prefix, n))) for n in names)
 
 
 def _create_table(cursor, table: Table) -> None:
     lines = []
     for column in table.columns:
+        # column.type is the demo's own type text (portal/demo_tables.py), never data
         if column.name == table.identity:
-            lines.append(f"{_ident(column.name)} {column.type} GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
+            lines.append(SQL("{} {} GENERATED ALWAYS AS IDENTITY PRIMARY KEY").format(Identifier(column.name), SQL(column.type)))
         else:
-            lines.append(f"{_ident(column.name)} {column.type}{' NOT NULL' if column.not_null else ''}")
-    cursor.execute(f"CREATE TABLE {_qualified(table.name)} (\n  " + ",\n  ".join(lines) + "\n)")
+            lines.append(SQL("{} {}{}").format(Identifier(column.name), SQL(column.type),
+                                               SQL(" NOT NULL" if column.not_null else "")))
+    cursor.execute(SQL("CREATE TABLE {} (\n  {}\n)").format(_qualified(table.name), SQL(",\n  ").join(lines)))
 
 
 def _copy_table(cursor, table: Table, folder: Path) -> None:
-    names = ", ".join(_ident(c.name) for c in table.columns if c.name != table.identity)
+    names = _names(c.name for c in table.columns if c.name != table.identity)
     # FREEZE: the table was created in this transaction, so rows can be written frozen (no later
     # hint-bit rewrite or anti-wraparound vacuum). HEADER MATCH checks the CSV's column names.
-    sql = (
-        f"COPY {_qualified(table.name)} ({names}) FROM STDIN "
-        "WITH (FORMAT csv, HEADER MATCH, NULL 'NA', ENCODING 'UTF8', FREEZE)"
-    )
+    sql = SQL(
+        "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER MATCH, NULL 'NA', ENCODING 'UTF8', FREEZE)"
+    ).format(_qualified(table.name), names).as_string(cursor)
     with _open_source(folder, table.source) as stream:
         cursor.copy_expert(sql, stream, size=1 << 20)
 
 
 def _add_optional_foreign_key(cursor, notes: dict, fk) -> str:
     table, columns, parent, parent_columns, note_column, what = fk
-    cols = ", ".join(f"c.{_ident(c)}" for c in columns)
-    not_null = " AND ".join(f"c.{_ident(c)} IS NOT NULL" for c in columns)
-    match = " AND ".join(f"p.{_ident(pc)} = c.{_ident(c)}" for c, pc in zip(columns, parent_columns))
-    cursor.execute(
-        f"SELECT count(DISTINCT ({cols})), count(*) FROM {_qualified(table)} c "
-        f"WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {_qualified(parent)} p WHERE {match})"
-    )
+    parts = {
+        "table": _qualified(table), "parent": _qualified(parent), "cols": _names(columns, "c"),
+        "not_null": SQL(" AND ").join(SQL("{} IS NOT NULL").format(Identifier("c", c)) for c in columns),
+        "match": SQL(" AND ").join(SQL("{} = {}").format(Identifier("p", pc), Identifier("c", c))
+                                   for c, pc in zip(columns, parent_columns)),
+    }
+    cursor.execute(SQL(
+        "SELECT count(DISTINCT ({cols})), count(*) FROM {table} c "
+        "WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match})"
+    ).format(**parts))
     distinct, rows = cursor.fetchone()
     target = f"{parent} ({', '.join(parent_columns)})"
     if rows == 0:
-        cursor.execute(
-            f"ALTER TABLE {_qualified(table)} ADD FOREIGN KEY ({', '.join(map(_ident, columns))}) "
-            f"REFERENCES {_qualified(parent)} ({', '.join(map(_ident, parent_columns))})"
-        )
+        cursor.execute(SQL("ALTER TABLE {} ADD FOREIGN KEY ({}) REFERENCES {} ({})").format(
+            _qualified(table), _names(columns), _qualified(parent), _names(parent_columns)))
         return f"{table} ({', '.join(columns)}) -> {target}: added"
     examples = ""
     if len(columns) == 1:
-        cursor.execute(
-            f"SELECT c.{_ident(columns[0])} FROM {_qualified(table)} c WHERE {not_null} "
-            f"AND NOT EXISTS (SELECT 1 FROM {_qualified(parent)} p WHERE {match}) "
-            f"GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 4"
-        )
+        cursor.execute(SQL(
+            "SELECT {first} FROM {table} c WHERE {not_null} "
+            "AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) "
+            "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 4"
+        ).format(first=Identifier("c", columns[0]), **parts))
         examples = " (e.g. " + ", ".join(r[0] for r in cursor.fetchall()) + ")"
     notes.setdefault((table, note_column), []).append(
         f"Not a foreign key to {target}: {distinct:,} {what} used by {rows:,} {table} have no row "
@@ -123,8 +129,8 @@ def _add_optional_foreign_key(cursor, notes: dict, fk) -> str:
     return f"{table} ({', '.join(columns)}) -> {target}: skipped, {distinct:,} {what} in {rows:,} rows have no match"
 
 
-def _comment(cursor, kind: str, target: str, text: str) -> None:
-    cursor.execute(f"COMMENT ON {kind} {target} IS %s", (text,))
+def _comment(cursor, kind: str, target, text: str) -> None:
+    cursor.execute(SQL("COMMENT ON {} {} IS %s").format(SQL(kind), target), (text,))
 
 
 def load_demo_data(superuser_dsn: str, *, folder: Path | None = None) -> dict:
@@ -134,8 +140,6 @@ def load_demo_data(superuser_dsn: str, *, folder: Path | None = None) -> dict:
     database comment that ``demo_data_loaded`` checks. Returns a summary (row counts, foreign keys,
     seconds taken).
     """
-    import psycopg2
-
     folder = folder or data_folder()
     started = time.monotonic()
     summary: dict = {"rows": {}, "foreign_keys": []}
@@ -159,15 +163,14 @@ def load_demo_data(superuser_dsn: str, *, folder: Path | None = None) -> dict:
 
 def _load_tables(cursor, folder: Path, summary: dict) -> None:
     """Replace the tables: create each, COPY its rows in, then add its constraints."""
-    names = ", ".join(_qualified(t.name) for t in TABLES)
-    cursor.execute(f"DROP TABLE IF EXISTS {names} CASCADE")
+    cursor.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(SQL(", ").join(_qualified(t.name) for t in TABLES)))
     for table in TABLES:
         _create_table(cursor, table)
         _copy_table(cursor, table, folder)
         summary["rows"][table.name] = cursor.rowcount
         # Constraints after the COPY: building an index once is faster than row by row.
         for constraint in table.constraints:
-            cursor.execute(f"ALTER TABLE {_qualified(table.name)} ADD {constraint}")
+            cursor.execute(SQL("ALTER TABLE {} ADD {}").format(_qualified(table.name), SQL(constraint)))
         summary["foreign_keys"] += [
             f"{table.name}: {c} (added)" for c in table.constraints if c.startswith("FOREIGN")
         ]
@@ -175,10 +178,8 @@ def _load_tables(cursor, folder: Path, summary: dict) -> None:
 
 def _create_indexes(cursor) -> None:
     for table_name, columns in INDEXES:
-        cursor.execute(
-            f"CREATE INDEX {_ident(table_name + '_' + '_'.join(columns) + '_idx')} "
-            f"ON {_qualified(table_name)} ({', '.join(map(_ident, columns))})"
-        )
+        cursor.execute(SQL("CREATE INDEX {} ON {} ({})").format(
+            Identifier(table_name + "_" + "_".join(columns) + "_idx"), _qualified(table_name), _names(columns)))
 
 
 def _comment_and_analyze(cursor, notes: dict) -> None:
@@ -187,12 +188,12 @@ def _comment_and_analyze(cursor, notes: dict) -> None:
         _comment(cursor, "TABLE", _qualified(table.name), table.comment)
         for column in table.columns:
             text = " ".join([column.comment, *notes.get((table.name, column.name), [])])
-            _comment(cursor, "COLUMN", f"{_qualified(table.name)}.{_ident(column.name)}", text)
-        cursor.execute(f"ANALYZE {_qualified(table.name)}")
+            _comment(cursor, "COLUMN", Identifier(SCHEMA, table.name, column.name), text)
+        cursor.execute(SQL("ANALYZE {}").format(_qualified(table.name)))
 
 
 def _mark_loaded(cursor) -> None:
     """Last: the marker that the data is complete (committed with everything else)."""
     cursor.execute("SELECT current_database()")
     (database,) = cursor.fetchone()
-    _comment(cursor, "DATABASE", _ident(database), DATABASE_COMMENT)
+    _comment(cursor, "DATABASE", Identifier(database), DATABASE_COMMENT)

@@ -34,6 +34,7 @@ import contextlib
 import sys
 from urllib.parse import quote
 
+from portal.demo_data import demo_data_loaded, load_demo_data
 from portal.embedded_server import (
     DATABASE,
     LOG_FILE,
@@ -61,8 +62,6 @@ def reader_url() -> str:
 def _reader_ready() -> bool:
     """Fast path: the reader can connect and sees the complete demo data."""
     import psycopg2
-
-    from portal.demo_data import demo_data_loaded
 
     try:
         connection = psycopg2.connect(reader_url(), connect_timeout=10, application_name="pg-portal-check")
@@ -171,8 +170,6 @@ def _grant_reading(cursor) -> None:
 
 
 def _ensure_demo_data() -> None:
-    from portal.demo_data import demo_data_loaded, load_demo_data
-
     with _superuser_cursor(DATABASE) as cursor:
         if demo_data_loaded(cursor):
             return

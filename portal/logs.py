@@ -26,6 +26,7 @@ import time
 import traceback
 import uuid
 from datetime import datetime, timezone
+
 from autoapi.schema.naming import decode_segment
 
 #: The id of the request the current thread (or task) is serving, for every log record.

@@ -33,7 +33,12 @@ from django.utils.cache import patch_vary_headers
 
 from autoapi.conf import portal_setting
 from autoapi.errors import (
-    BadRequest, DatabaseUnavailable, PortalError, error_response, is_nul_refusal, translate_database_error,
+    BadRequest,
+    DatabaseUnavailable,
+    PortalError,
+    error_response,
+    is_nul_refusal,
+    translate_database_error,
 )
 from autoapi.ogc.responses import error_response as ogc_error_response
 from catalog.views import error_page

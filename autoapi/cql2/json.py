@@ -12,8 +12,8 @@ import json
 from decimal import Decimal
 
 from autoapi.cql2 import nodes
+from autoapi.cql2.text import MAX_LENGTH, CQL2Error, box_geometry
 from autoapi.query.limits import limit
-from autoapi.cql2.text import CQL2Error, MAX_LENGTH, box_geometry
 
 _COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",

@@ -12,11 +12,11 @@ from __future__ import annotations
 from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Q
 
-from autoapi.schema import fields
-from autoapi.cql2 import nodes
-from autoapi.schema.naming import quote_identifier
-from autoapi.query.queries import geometry_source
 from autoapi.conf import DATABASE_ALIAS
+from autoapi.cql2 import nodes
+from autoapi.db.sql import Literal, compose, identifier
+from autoapi.query.queries import geometry_source
+from autoapi.schema import fields
 from autoapi.schema.typemap import postgis_schema
 
 LOCATION = "geometry"  # the name of a latitude/longitude relation's point in a filter
@@ -32,7 +32,7 @@ def check_literal(geometry: nodes.Geometry, postgis: str, refuse) -> None:
     it cannot read) is a 400 naming the filter, not an error in the middle of the page's query."""
     try:
         with transaction.atomic(using=DATABASE_ALIAS), connections[DATABASE_ALIAS].cursor() as cursor:
-            cursor.execute(f"SELECT {_literal_sql(postgis, geometry)}", [geometry.wkt])
+            cursor.execute(compose("SELECT {}", _literal_sql(postgis, geometry)), [geometry.wkt])
     except DatabaseError as exc:
         cause = exc.__cause__ or exc
         message = (getattr(cause, "diag", None) and cause.diag.message_primary) or str(cause).splitlines()[0]
@@ -79,9 +79,9 @@ def _lat_lon(node: nodes.Spatial, geometry: nodes.Geometry, source, snapshot, re
     if postgis is None:
         raise refuse(f"{node.op.upper()} with this shape needs PostGIS, which this database does not have; "
                      "BBOX(...) works without it")
-    check_literal(geometry, quote_identifier(postgis), refuse)
+    check_literal(geometry, identifier(postgis), refuse)
     test = Q(PointPredicate(models.F(lon), models.F(lat), geometry=geometry, function=FUNCTIONS[node.op],
-                            postgis=quote_identifier(postgis)))
+                            postgis=identifier(postgis)))
     if node.op in ("s_intersects", "s_within", "s_equals", "s_touches"):
         return in_box & test  # the ranges narrow the rows first (and use their indexes)
     return test
@@ -99,16 +99,16 @@ class PointPredicate(models.Func):
         lon_sql, lon_params = compiler.compile(self.source_expressions[0])
         lat_sql, lat_params = compiler.compile(self.source_expressions[1])
         p = self.postgis
-        point = f"{p}.ST_SetSRID({p}.ST_MakePoint({lon_sql}, {lat_sql}), 4326)"
-        return (f"{p}.{self.function}({point}, {_literal_sql(p, self.geometry)})",
+        point = compose("{p}.ST_SetSRID({p}.ST_MakePoint({lon}, {lat}), 4326)", p=p, lon=lon_sql, lat=lat_sql)
+        return (compose("{}.{}({}, {})", p, self.function, point, _literal_sql(p, self.geometry)),
                 (*lon_params, *lat_params, self.geometry.wkt))
 
 
 def _literal_sql(postgis: str, geometry: nodes.Geometry) -> str:
     """SQL of the literal in WGS 84, its text a placeholder (``%s``)."""
     if geometry.geojson:
-        return f"{postgis}.ST_SetSRID({postgis}.ST_GeomFromGeoJSON(%s), 4326)"
-    return f"{postgis}.ST_GeomFromText(%s, 4326)"
+        return compose("{p}.ST_SetSRID({p}.ST_GeomFromGeoJSON(%s), 4326)", p=postgis)
+    return compose("{p}.ST_GeomFromText(%s, 4326)", p=postgis)
 
 
 @fields.GeometryField.register_lookup
@@ -123,13 +123,14 @@ class SpatialPredicate(models.Lookup):
         function, geometry = self.rhs
         field = self.lhs.output_field
         p = field.postgis
-        literal = _literal_sql(p, geometry)
+        parts = {"p": p, "f": function, "lhs": lhs, "literal": _literal_sql(p, geometry)}
         if field.geography:
-            return f"{p}.{function}({lhs}::{p}.geometry, {literal})", (*lhs_params, geometry.wkt)
+            return compose("{p}.{f}({lhs}::{p}.geometry, {literal})", **parts), (*lhs_params, geometry.wkt)
         if field.srid == 4326:
-            return f"{p}.{function}({lhs}, {literal})", (*lhs_params, geometry.wkt)
+            return compose("{p}.{f}({lhs}, {literal})", **parts), (*lhs_params, geometry.wkt)
         if field.srid:
-            return f"{p}.{function}({lhs}, {p}.ST_Transform({literal}, {int(field.srid)}))", (*lhs_params, geometry.wkt)
-        wgs84 = (f"(CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) "
-                 f"ELSE {p}.ST_Transform({lhs}, 4326) END)")
-        return f"{p}.{function}({wgs84}, {literal})", (*lhs_params * 3, geometry.wkt)
+            return (compose("{p}.{f}({lhs}, {p}.ST_Transform({literal}, {srid}))", srid=Literal(int(field.srid)), **parts),
+                    (*lhs_params, geometry.wkt))
+        return (compose("{p}.{f}((CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) "
+                        "ELSE {p}.ST_Transform({lhs}, 4326) END), {literal})", **parts),
+                (*lhs_params * 3, geometry.wkt))

@@ -3,16 +3,18 @@
 Django 5.2.x refuses any column or table name containing ``$`` ("Dollar signs are not permitted in
 column aliases on PostgreSQL"): a guard against aliases taken from user input, which could open a
 dollar-quoted string. The portal never takes an alias from input; every table and column name it
-gives Django comes from the catalog, already double-quoted by ``models.quote_identifier`` (inside
+gives Django comes from the catalog, already double-quoted by ``autoapi.db.sql.identifier`` (inside
 double quotes ``$`` is an ordinary character). So a name that arrives quoted skips the guard;
 anything else still meets it.
 """
 from django.db.backends.postgresql.compiler import (
     SQLAggregateCompiler,
-    SQLCompiler as PostgreSQLCompiler,
     SQLDeleteCompiler,
     SQLInsertCompiler,
     SQLUpdateCompiler,
+)
+from django.db.backends.postgresql.compiler import (
+    SQLCompiler as PostgreSQLCompiler,
 )
 from django.db.models.sql.compiler import SQLCompiler as BaseSQLCompiler
 

@@ -32,9 +32,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
-from autoapi.errors import DatabaseUnavailable, RelationUnreadable, SchemaChanged
 from autoapi.db.base import PoolBusy
-from autoapi.errors import translate_database_error
+from autoapi.errors import DatabaseUnavailable, RelationUnreadable, SchemaChanged, translate_database_error
 
 log = logging.getLogger(__name__)
 

@@ -1,2 +1,3 @@
-"""How rows are written: one renderer per format (CSV, JSON, NDJSON, GeoJSON, Parquet, XLSX,
-vector tiles), the row sources that feed them from PostgreSQL's COPY, and download file names."""
+"""How rows are written: each format's record (``records.py``), one renderer per format (CSV, JSON,
+NDJSON, GeoJSON, Parquet, XLSX, vector tiles), the row sources that feed them from PostgreSQL's COPY,
+and download file names."""

@@ -26,9 +26,9 @@ import psycopg2
 from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
-from autoapi.errors import PortalError
-from autoapi.query.queries import Statement
 from autoapi.db import disconnect
+from autoapi.db.sql import Statement
+from autoapi.errors import PortalError
 
 FETCH_ROWS = 2000
 # Bounded: a slow client holds back COPY, never fills memory. Each download buffers at most

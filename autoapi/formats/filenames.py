@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+from autoapi.formats.renderers import record_of
 from autoapi.schema.snapshot import Relation
 
 MAX_PART = 100  # characters of the schema and of the name: file systems cap names at 255 bytes
@@ -33,16 +34,22 @@ def _unicode_part(text: str) -> str:
     return _UNSAFE.sub("_", text).replace(".", "_")[:MAX_PART]
 
 
+def _extension(fmt: str) -> str:
+    """The file extension of the format's record (``records.py``), else the format's name."""
+    record = record_of(fmt)
+    return record.extension if record is not None else fmt
+
+
 def download_filename(relation: Relation, fmt: str) -> str:
     """``schema.name.ext`` in ASCII letters, digits, ``-`` and ``_`` (anything else becomes
     ``_``), e.g. ``public.flights.csv``: safe in a shell, a URL and every file system."""
-    return f"{_ascii_part(relation.schema)}.{_ascii_part(relation.name)}.{fmt}"
+    return f"{_ascii_part(relation.schema)}.{_ascii_part(relation.name)}.{_extension(fmt)}"
 
 
 def unicode_filename(relation: Relation, fmt: str) -> str:
     """The name as PostgreSQL spells it, with only path separators, controls, dots and the
     characters Windows refuses replaced by ``_``."""
-    return f"{_unicode_part(relation.schema)}.{_unicode_part(relation.name)}.{fmt}"
+    return f"{_unicode_part(relation.schema)}.{_unicode_part(relation.name)}.{_extension(fmt)}"
 
 
 def content_disposition(relation: Relation, fmt: str, attachment: bool) -> str:

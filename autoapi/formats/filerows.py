@@ -13,16 +13,18 @@ from collections.abc import Iterator
 
 from django.db import connections
 
-from autoapi.query import grouping
-
+from autoapi.db import sql as composed
+from autoapi.db.sql import Statement
 from autoapi.formats import xlsx
+from autoapi.formats.records import XLSX
+from autoapi.query import grouping
 from autoapi.errors import BadRequest
 from autoapi.formats.exports import copy_page, first_then_rest, stream_copy
-from autoapi.formats.outputs import FileStatement, Output, capped_count, copy_of, group_outputs, row_outputs
-from autoapi.query.queries import RowShape, Statement, compiled, selected_sql
+from autoapi.formats.outputs import FileStatement, Output, capped_count, group_outputs, row_outputs
 from autoapi.formats.rowsources import Page
-from autoapi.schema.snapshot import Column, Relation
 from autoapi.formats.xlsx_cells import cell_parts, row_sql
+from autoapi.query.queries import RowShape, compiled, selected_sql
+from autoapi.schema.snapshot import Column, Relation
 
 
 def _parquet():
@@ -62,8 +64,8 @@ class ParquetRows(FileRows):
     """Parquet typed from the snapshot (``parquet_types.py``), GeoParquet where there is geometry."""
 
     def file_statement(self, inner, outputs, queryset, title) -> FileStatement:
-        sql = copy_of(inner, _parquet().cells_sql(outputs), "WITH (FORMAT csv)")
-        return FileStatement(sql, inner.params, outputs=outputs, title=title)
+        copy = composed.copy(_parquet().cells_sql(outputs), inner, composed.SQL("WITH (FORMAT csv)"))
+        return FileStatement(copy.sql, copy.params, outputs=outputs, title=title)
 
     def read_page(self, statement: FileStatement, alias: str) -> Page:
         parquet = _parquet()
@@ -81,8 +83,9 @@ class SheetRows(FileRows):
 
     def file_statement(self, inner, outputs, queryset, title) -> FileStatement:
         select = row_sql([part for o in outputs for part in cell_parts(o.column, o.read)])
-        return FileStatement(copy_of(inner, select, ""), inner.params, outputs=outputs, title=title,
-                             count=capped_count(queryset, xlsx.MAX_ROWS))
+        copy = composed.copy(select, inner, composed.SQL(""))
+        return FileStatement(copy.sql, copy.params, outputs=outputs, title=title,
+                             count=capped_count(queryset, XLSX.row_cap + 1))
 
     def read_page(self, statement: FileStatement, alias: str) -> Page:
         data, rows = xlsx.page_workbook(copy_page(statement, alias), [o.name for o in statement.outputs],
@@ -100,8 +103,8 @@ class SheetRows(FileRows):
         with connections[alias].cursor() as cursor:
             cursor.execute(statement.count.sql, statement.count.params)
             rows = cursor.fetchone()[0]
-        if rows >= xlsx.MAX_ROWS:
+        if not XLSX.holds(rows):
             raise BadRequest(
-                f"more than {xlsx.MAX_ROWS - 1:,} rows: an Excel sheet holds {xlsx.MAX_ROWS:,} rows with its header; "
+                f"more than {XLSX.row_cap:,} rows: an Excel sheet holds {XLSX.row_cap + 1:,} rows with its header; "
                 "download format=csv or format=parquet, or narrow the filter", parameter="format")
         return rows

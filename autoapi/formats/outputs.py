@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from autoapi.db import sql as composed
+from autoapi.db.sql import Statement, identifier
 from autoapi.query.grouping import GroupedQuery
-from autoapi.schema.naming import quote_identifier
-from autoapi.query.queries import RowShape, Statement, compiled
+from autoapi.query.queries import RowShape, compiled
 from autoapi.schema.snapshot import Column
 
 # The result type of each aggregate, by function and the input's base type (PostgreSQL's pg_proc).
@@ -46,7 +47,7 @@ def stand_in(name: str, base_type: str) -> Column:
 
 
 def row_outputs(shape: RowShape) -> tuple[Output, ...]:
-    return tuple(Output(c.name, c, "x." + quote_identifier(c.attname)) for c in shape.columns)
+    return tuple(Output(c.name, c, "x." + identifier(c.attname)) for c in shape.columns)
 
 
 def _aggregate_column(term) -> Column:
@@ -67,8 +68,8 @@ def _aggregate_column(term) -> Column:
 def group_outputs(grouped: GroupedQuery) -> tuple[Output, ...]:
     """The group columns (a date_trunc keeps its column's type), then the aggregates."""
     aliases = grouped.aliases
-    outputs = [Output(g.name, g.column, "x." + quote_identifier(aliases[g.name])) for g in grouped.grouping.groups]
-    outputs += [Output(a.name, _aggregate_column(a), "x." + quote_identifier(aliases[a.name]))
+    outputs = [Output(g.name, g.column, "x." + identifier(aliases[g.name])) for g in grouped.grouping.groups]
+    outputs += [Output(a.name, _aggregate_column(a), "x." + identifier(aliases[a.name]))
                 for a in grouped.grouping.aggregates]
     return tuple(outputs)
 
@@ -79,9 +80,4 @@ def capped_count(windowed, cap: int) -> Statement:
     unordered = windowed._chain()
     unordered.query.clear_ordering(force=True)
     sql, params = compiled(unordered)
-    return Statement(f"SELECT count(*) FROM (SELECT 1 FROM ({sql}) AS x LIMIT {int(cap)}) AS c", tuple(params))
-
-
-def copy_of(inner: Statement, select: str, options: str) -> str:
-    """``COPY (SELECT <select> FROM (<inner>) AS x) TO STDOUT <options>``."""
-    return f"COPY (SELECT {select} FROM ({inner.sql}) AS x) TO STDOUT {options}"
+    return composed.count(Statement(sql, tuple(params)), cap)

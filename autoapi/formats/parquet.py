@@ -20,10 +20,10 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from autoapi import boundedcache
+from autoapi.db.sql import Identifier, compose, join
 from autoapi.formats.geoparquet import geo_metadata
 from autoapi.formats.outputs import Output
 from autoapi.formats.parquet_types import ArrowColumn, arrow_column
-from autoapi.schema.naming import quote_identifier
 
 ROW_GROUP_ROWS = 32_768
 ROW_GROUP_BYTES = 16 * 1024 * 1024
@@ -57,9 +57,9 @@ def cells_sql(outputs: tuple[Output, ...]) -> str:
     for i, (output, column) in enumerate(zip(outputs, layout(outputs).columns)):
         cell = column.cell.replace("{v}", output.read)
         if output.column.is_array:
-            cell = f"CASE WHEN {output.read} IS NULL THEN NULL ELSE {cell} END"
-        cells.append(f"{cell} AS {quote_identifier(f'c{i}')}")
-    return ", ".join(cells)
+            cell = compose("CASE WHEN {} IS NULL THEN NULL ELSE {} END", output.read, cell)
+        cells.append(compose("{} AS {}", cell, Identifier(f"c{i}")))
+    return join(", ", cells)
 
 
 def _csv_options(lay: Layout) -> dict:

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from autoapi.db.sql import compose
 from autoapi.schema.snapshot import Column
 from autoapi.schema.typemap import postgis_schema, wgs84_expression
 
@@ -103,7 +104,7 @@ def _temporal(column: Column) -> ArrowColumn | None:
     micros = "(extract(epoch FROM {v}) * 1000000)::int8"
     if base in ("timestamp", "timestamptz"):
         final = pa.timestamp("us", tz="UTC") if base == "timestamptz" else pa.timestamp("us")
-        return ArrowColumn(f"CASE WHEN isfinite({{v}}) THEN {micros} END", pa.int64(), final, _cast(final))
+        return ArrowColumn(compose("CASE WHEN isfinite({{v}}) THEN {} END", micros), pa.int64(), final, _cast(final))
     if base == "time":
         return ArrowColumn(micros, pa.int64(), pa.time64("us"), _cast(pa.time64("us")))
     return None
@@ -112,7 +113,7 @@ def _temporal(column: Column) -> ArrowColumn | None:
 def _geometry(column: Column) -> ArrowColumn:
     postgis = postgis_schema(column)
     shape = "{v}" if column.is_geography or column.srid else wgs84_expression(column, "{v}")
-    return ArrowColumn(f"encode({postgis}.ST_AsBinary({shape}), 'hex')", pa.string(), pa.binary(),
+    return ArrowColumn(compose("encode({}.ST_AsBinary({}), 'hex')", postgis, shape), pa.string(), pa.binary(),
                        _hex_to())
 
 

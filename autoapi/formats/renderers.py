@@ -4,8 +4,9 @@ Each renderer is a row source (``rowsources.py``: how PostgreSQL writes its rows
 read and everything streamed) plus its framing: it sees plain data, rows PostgreSQL already wrote
 as JSON text (or CSV bytes from COPY) and a small envelope dict (count, next and previous links).
 A page is joined in memory (it is at most MAX_PAGE_SIZE rows), a whole relation (``?limit=all``)
-is streamed. Adding a format is one class here and its place in ``ROW_RENDERERS``: the viewset,
-the API index, the catalog's downloads and the OpenAPI document read the registry.
+is streamed. Adding a format is one class here, with its record (``records.py``: media type,
+names, extension, row cap, size estimate), and its place in ``ROW_RENDERERS``: the viewset, the
+API index, the catalog's downloads, ``/data.json`` and the OpenAPI document read the registry.
 
 DRF's content negotiation picks the renderer from ``?format=`` or the Accept header.
 """
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 
 from rest_framework import renderers
 
+from autoapi.formats import records
 from autoapi.formats.filerows import ParquetRows, SheetRows
 from autoapi.formats.rowsources import CopyRows, FeatureRows, JSONRows
 from autoapi.schema.snapshot import Relation
@@ -42,11 +44,10 @@ def _batched(rows: Iterator[str], separator: str, first_prefix: str = "") -> Ite
 class PortalJSONRenderer(JSONRows, renderers.JSONRenderer):
     """JSON: a page is ``{"count", "next", "previous", "results": [...]}``; a stream is an array."""
 
-    label = "JSON"
+    record = records.JSON  # its openapi_body is None: the OpenAPI document describes the page envelope
+    media_type, format, label = record.media_type, record.key, record.label
     ensure_ascii = False
     compact = True
-
-    openapi_body = None  # the OpenAPI document describes the page envelope itself
 
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         head = _dumps(envelope)[:-1]  # drop the closing brace, then append the results
@@ -72,11 +73,9 @@ class PlainDataRenderer(renderers.BaseRenderer):
 class NDJSONRenderer(JSONRows, PlainDataRenderer):
     """Newline-delimited JSON: one row object per line, for pages and streams alike."""
 
-    media_type = "application/x-ndjson"
-    format = "ndjson"
-    label = "NDJSON"
+    record = records.NDJSON
+    media_type, format, label = record.media_type, record.key, record.label
     render_suffix = "\n"
-    openapi_body = {"type": "string", "description": "one JSON object per line"}
 
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         return "".join(row + "\n" for row in rows).encode("utf-8")
@@ -91,10 +90,8 @@ class NDJSONRenderer(JSONRows, PlainDataRenderer):
 class GeoJSONRenderer(FeatureRows, PlainDataRenderer):
     """RFC 7946 FeatureCollection; PostgreSQL writes each Feature (geometry in WGS 84)."""
 
-    media_type = "application/geo+json"
-    format = "geojson"
-    label = "GeoJSON"
-    openapi_body = {"type": "object", "description": "an RFC 7946 FeatureCollection in WGS 84"}
+    record = records.GEOJSON
+    media_type, format, label = record.media_type, record.key, record.label
 
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         head = {"type": "FeatureCollection"}
@@ -119,8 +116,8 @@ class PortalCSVRenderer(CopyRows, PlainDataRenderer):
     rows never pass through Python. (djangorestframework-csv renders the plain data of the API
     index instead: ``views_index.py``.)"""
 
-    media_type, format, label = "text/csv", "csv", "CSV"
-    openapi_body = {"type": "string", "description": "PostgreSQL's COPY CSV, with a header line"}
+    record = records.CSV
+    media_type, format, label = record.media_type, record.key, record.label
 
     def page_body(self, chunks: list[bytes], envelope: dict) -> bytes:
         return b"".join(chunks)
@@ -145,18 +142,15 @@ class _FileRenderer(PlainDataRenderer):
 class ParquetRenderer(ParquetRows, _FileRenderer):
     """Apache Parquet typed from the snapshot, GeoParquet 1.1 with geometry (``parquet.py``)."""
 
-    media_type, format, label = "application/vnd.apache.parquet", "parquet", "Parquet"
-    openapi_body = {"type": "string", "format": "binary", "description": "an Apache Parquet file (GeoParquet 1.1 "
-                    "with geometry), typed from the column types"}
+    record = records.PARQUET
+    media_type, format, label = record.media_type, record.key, record.label
 
 
 class XLSXRenderer(SheetRows, _FileRenderer):
     """An Excel workbook of one sheet, PostgreSQL writing its rows (``xlsx.py``)."""
 
-    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    format, label = "xlsx", "Excel"
-    openapi_body = {"type": "string", "format": "binary", "description": "an Excel workbook (XLSX), a header row then "
-                    "one row per result row; at most 1,048,575 rows"}
+    record = records.XLSX
+    media_type, format, label = record.media_type, record.key, record.label
 
 
 # The registry of row formats, in the order they are offered; the first is the default.
@@ -168,6 +162,17 @@ def formats_for(relation: Relation) -> tuple[str, ...]:
     return tuple(r.format for r in ROW_RENDERERS if r.available_for(relation))
 
 
+def records_for(relation: Relation) -> tuple[records.Format, ...]:
+    """The records of the formats this relation is served in, in the registry's order."""
+    return tuple(r.record for r in ROW_RENDERERS if r.available_for(relation))
+
+
+def record_of(fmt: str) -> records.Format | None:
+    """The record of the format ``?format=fmt`` names, or None when the registry has none."""
+    return next((r.record for r in ROW_RENDERERS if r.format == fmt), None)
+
+
 def format_label(fmt: str) -> str:
     """How people call a format: "GeoJSON" for ``geojson``."""
-    return next((r.label for r in ROW_RENDERERS if r.format == fmt), fmt.upper())
+    record = record_of(fmt)
+    return record.label if record is not None else fmt.upper()

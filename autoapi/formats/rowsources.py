@@ -9,7 +9,8 @@ then ``read_page`` or ``stream`` it. PostgreSQL writes every value (``queries.py
 - ``FeatureRows``: one GeoJSON Feature per row, for relations with a geometry or lat/lon pair.
 - ``CopyRows``: CSV from ``COPY ... TO STDOUT``, byte for byte; no cursors, no embedded rows.
 
-Adding a format is a renderer class on one of these (or a new one) in ``renderers.ROW_RENDERERS``.
+Adding a format is a renderer class on one of these (or a new one), with its record
+(``records.py``), in ``renderers.ROW_RENDERERS``.
 """
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 
 from django.db import connections
 
-from autoapi.query import grouping, queries
+from autoapi.db.sql import Statement
 from autoapi.errors import NotAcceptable
 from autoapi.formats.exports import copy_page, stream_copy, stream_rows
-from autoapi.query.queries import Statement
+from autoapi.query import grouping, queries
 from autoapi.schema.snapshot import Column, Relation
 
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from django.db import connections
 from django.http import HttpResponse, JsonResponse
 
-from autoapi.db import replicas
 from autoapi.boundedcache import sizeof
 from autoapi.conf import portal_setting
+from autoapi.db import replicas
+from autoapi.db.sql import Identifier, Literal, compose, identifier
 from autoapi.errors import BadRequest, NotFound
-from autoapi.schema.lookups import RESERVED_PARAMETERS
-from autoapi.schema.naming import quote_identifier
 from autoapi.query.queries import compiled, geometry_source
 from autoapi.query.shaping import parse_fields
+from autoapi.schema.lookups import RESERVED_PARAMETERS
 from autoapi.schema.typemap import postgis_schema, type_info
 
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -63,7 +63,7 @@ def _postgis(view, source) -> str:
     if schema is None:
         raise BadRequest("vector tiles need PostGIS, which this database does not have; the GeoJSON list "
                          "(?format=geojson) draws the same rows")
-    return quote_identifier(schema)
+    return identifier(schema)
 
 
 def _is_number(column) -> bool:
@@ -81,7 +81,7 @@ def _property_sql(column, read: str) -> str:
     and bigint too: their exact digits, which a double would round)."""
     if _is_number(column) or _is_boolean(column):
         return read
-    return f"({read})::text"
+    return compose("({})::text", read)
 
 
 @dataclass(frozen=True)
@@ -118,28 +118,33 @@ def _location_sql(source, p: str, wide: bool = False) -> tuple[str, str]:
     SRID (not every row into Web Mercator): PostgreSQL pushes the condition into the subquery and
     the column's index selects the rows."""
     if source.geometry is None:
-        lat, lon = (f"x.{quote_identifier(c.attname)}" for c in (source.latitude, source.longitude))
-        point = f"{p}.ST_Transform({p}.ST_SetSRID({p}.ST_MakePoint({lon}, {lat}), 4326), 3857)"
-        return point, f"{lat} BETWEEN %s AND %s AND {lon} BETWEEN %s AND %s"
+        lat, lon = ("x." + identifier(c.attname) for c in (source.latitude, source.longitude))
+        point = compose("{p}.ST_Transform({p}.ST_SetSRID({p}.ST_MakePoint({lon}, {lat}), 4326), 3857)", p=p, lon=lon, lat=lat)
+        return point, compose("{lat} BETWEEN %s AND %s AND {lon} BETWEEN %s AND %s", lat=lat, lon=lon)
     geom = source.geometry
-    read = f"x.{quote_identifier(geom.attname)}"
+    parts = {"p": p, "read": "x." + identifier(geom.attname), "margin": Literal(BUFFER / EXTENT),
+             "srid": Literal(int(geom.srid or 0))}
     # The tile with its buffer, cut to the Web Mercator world: past 180° the buffer would come back
     # as -179° and the box, in degrees, would span the rest of the world (tiles at x = 0 and 2^z - 1).
-    world = f"{p}.ST_TileEnvelope(0, 0, 0)::{p}.box2d"
-    envelope = f"{p}.ST_ClipByBox2D({p}.ST_TileEnvelope(%s, %s, %s, margin => {BUFFER / EXTENT}), {world})"
-    overlaps = f"OPERATOR({p}.&&)"  # PostGIS's operator, wherever PostGIS lives (no search_path)
+    # OPERATOR({p}.&&) is PostGIS's operator, wherever PostGIS lives (no search_path).
+    parts["envelope"] = compose("{p}.ST_ClipByBox2D({p}.ST_TileEnvelope(%s, %s, %s, margin => {margin}), "
+                                "{p}.ST_TileEnvelope(0, 0, 0)::{p}.box2d)", **parts)
     if geom.is_geography:
         # Edges of at most 1°: a geography edge is a great circle, so a wide tile's edge would cut
         # across a pole, and a world-wide one would close on itself.
-        return (f"{p}.ST_Transform({read}::{p}.geometry, 3857)",
-                f"{read} {overlaps} {p}.ST_Segmentize({p}.ST_Transform({envelope}, 4326), 1)::{p}.geography")
+        return (compose("{p}.ST_Transform({read}::{p}.geometry, 3857)", **parts),
+                compose("{read} OPERATOR({p}.&&) {p}.ST_Segmentize({p}.ST_Transform({envelope}, 4326), 1)::{p}.geography",
+                        **parts))
     if geom.srid and (not wide or geom.srid in (4326, 3857)):
-        return f"{p}.ST_Transform({read}, 3857)", f"{read} {overlaps} {p}.ST_Transform({envelope}, {int(geom.srid)})"
+        return (compose("{p}.ST_Transform({read}, 3857)", **parts),
+                compose("{read} OPERATOR({p}.&&) {p}.ST_Transform({envelope}, {srid})", **parts))
     if geom.srid:
-        return (f"{p}.ST_Transform({read}, 3857)",
-                f"{p}.ST_Transform({read}, 3857) {overlaps} {envelope}")
-    wgs84 = f"(CASE WHEN {p}.ST_SRID({read}) IN (0, 4326) THEN {p}.ST_SetSRID({read}, 4326) ELSE {p}.ST_Transform({read}, 4326) END)"
-    return f"{p}.ST_Transform({wgs84}, 3857)", f"{wgs84} {overlaps} {p}.ST_Transform({envelope}, 4326)"
+        return (compose("{p}.ST_Transform({read}, 3857)", **parts),
+                compose("{p}.ST_Transform({read}, 3857) OPERATOR({p}.&&) {envelope}", **parts))
+    parts["wgs84"] = compose("(CASE WHEN {p}.ST_SRID({read}) IN (0, 4326) THEN {p}.ST_SetSRID({read}, 4326) "
+                             "ELSE {p}.ST_Transform({read}, 4326) END)", **parts)
+    return (compose("{p}.ST_Transform({wgs84}, 3857)", **parts),
+            compose("{wgs84} OPERATOR({p}.&&) {p}.ST_Transform({envelope}, 4326)", **parts))
 
 
 def tile_query(view) -> TileQuery:
@@ -155,19 +160,23 @@ def tile_query(view) -> TileQuery:
         needed.setdefault(name, relation.column(name))
     queryset = view.filter_queryset(view.get_queryset()).order_by()
     sql, params = compiled(queryset.values_list(*[c.attname for c in needed.values()]))
-    props = "".join(f", {_property_sql(c, 'x.' + quote_identifier(c.attname))} AS {quote_identifier(c.name)}"
+    props = "".join(compose(", {} AS {}", _property_sql(c, "x." + identifier(c.attname)), Identifier(c.name))
                     for c in kept)
+
     def statement(wide: bool) -> str:
         point, near = _location_sql(source, p, wide)
-        feature = (f"SELECT {p}.ST_AsMVTGeom({point}, {p}.ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) "
-                   f"AS portal_geom{props} FROM ({sql}) AS x WHERE {near} LIMIT %s")
+        parts = {"p": p, "extent": Literal(EXTENT), "buffer": Literal(BUFFER), "middle": Literal(EXTENT // 2),
+                 "layer": Literal(LAYER), "truncated_layer": Literal(TRUNCATED_LAYER)}
+        feature = compose("SELECT {p}.ST_AsMVTGeom({point}, {p}.ST_TileEnvelope(%s, %s, %s), {extent}, {buffer}, true) "
+                          "AS portal_geom{props} FROM ({sql}) AS x WHERE {near} LIMIT %s",
+                          point=point, props=props, sql=sql, near=near, **parts)
         # The marker is already in tile coordinates (the middle of the tile), as ST_AsMVT wants them.
-        marker = (f"SELECT {p}.ST_AsMVT(m, '{TRUNCATED_LAYER}', {EXTENT}, 'portal_geom') FROM (SELECT "
-                  f"{p}.ST_Point({EXTENT // 2}, {EXTENT // 2}) AS portal_geom, %s::integer AS feature_limit) AS m "
-                  "WHERE (SELECT count(*) FROM found) > %s")
-        return (f"WITH found AS MATERIALIZED ({feature}) "
-                f"SELECT (SELECT {p}.ST_AsMVT(f, '{LAYER}', {EXTENT}, 'portal_geom') FROM "
-                f"(SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT %s) AS f), ({marker})")
+        marker = compose("SELECT {p}.ST_AsMVT(m, {truncated_layer}, {extent}, 'portal_geom') FROM (SELECT "
+                         "{p}.ST_Point({middle}, {middle}) AS portal_geom, %s::integer AS feature_limit) AS m "
+                         "WHERE (SELECT count(*) FROM found) > %s", **parts)
+        return compose("WITH found AS MATERIALIZED ({feature}) SELECT (SELECT {p}.ST_AsMVT(f, {layer}, {extent}, "
+                       "'portal_geom') FROM (SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT %s) AS f), ({marker})",
+                       feature=feature, marker=marker, **parts)
 
     return TileQuery(statement(False), tuple(params), source, statement(True))
 

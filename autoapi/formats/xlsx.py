@@ -26,7 +26,6 @@ try:
 except ImportError:  # an optional speed-up: zlib writes the same format
     isal_zlib = None
 
-MAX_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
 SHEET = "xl/worksheets/sheet1.xml"
 # zip64 only when the sheet may pass 2 GiB uncompressed (zipfile's limit without it); Excel
 # reads either.

@@ -15,6 +15,7 @@ the sheet's XML as is. Called by ``filerows.SheetRows``.
 """
 from __future__ import annotations
 
+from autoapi.db.sql import Literal, compose, join
 from autoapi.schema.snapshot import Column
 
 CELL_TEXT_LIMIT = 32_767  # Excel's limit on the characters of one cell
@@ -30,32 +31,26 @@ _REFERENCES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\t", "&#9;"), ("\
 _SPECIALS = r"[&<>\t\n\r\\_\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 
 
-def _sql_text(text: str) -> str:
-    """A PostgreSQL string constant (E'' form, so controls are spelled out)."""
-    body = "".join(f"\\x{ord(ch):02x}" if ord(ch) < 32 else ("\\\\" if ch == "\\" else "''" if ch == "'" else ch)
-                   for ch in text)
-    return f"E'{body}'"
-
-
 def _escaping(text_sql: str) -> str:
     """SQL of the XML text of any text value: cut to Excel's limit, escaped, forbidden characters
     dropped (``translate``), each replacement a single pass in C."""
-    cut = (f"(CASE WHEN length({text_sql}) > {CELL_TEXT_LIMIT} THEN left({text_sql}, "
-           f"{CELL_TEXT_LIMIT - len(TRUNCATED)}) || {_sql_text(TRUNCATED)} ELSE {text_sql} END)")
-    sql = f"translate({cut}, {_sql_text(_FORBIDDEN)}, '')"
+    cut = compose("(CASE WHEN length({v}) > {limit} THEN left({v}, {kept}) || {marker} ELSE {v} END)", v=text_sql,
+                  limit=Literal(CELL_TEXT_LIMIT), kept=Literal(CELL_TEXT_LIMIT - len(TRUNCATED)), marker=Literal(TRUNCATED))
+    sql = compose("translate({}, {}, '')", cut, Literal(_FORBIDDEN))
     for old, new in _REFERENCES:
-        sql = f"replace({sql}, {_sql_text(old)}, {_sql_text(new)})"
+        sql = compose("replace({}, {}, {})", sql, Literal(old), Literal(new))
     return sql
 
 
 def _plain(text_sql: str, pattern: str) -> str:
     """Most values need no escaping: one regular expression tells, and they go as they are."""
-    return f"octet_length({text_sql}) <= {CELL_TEXT_LIMIT} AND {text_sql} !~ E'{pattern.replace(chr(92), chr(92) * 2)}'"
+    return compose("octet_length({v}) <= {limit} AND {v} !~ {pattern}", v=text_sql, limit=Literal(CELL_TEXT_LIMIT),
+                   pattern=Literal(pattern))
 
 
 def escaped(text_sql: str) -> str:
     """SQL of the XML text of a text value (``_escaping``, skipped when nothing needs it)."""
-    return f"(CASE WHEN {_plain(text_sql, _SPECIALS)} THEN {text_sql} ELSE {_escaping(text_sql)} END)"
+    return compose("(CASE WHEN {} THEN {} ELSE {} END)", _plain(text_sql, _SPECIALS), text_sql, _escaping(text_sql))
 
 
 # Leading or trailing white space needs xml:space="preserve" (else Excel may trim it): only
@@ -67,17 +62,17 @@ TEXT_HEAD, TEXT_TAIL = '<c t="inlineStr"><is><t', "</t></is></c>"
 def text_body(text_sql: str) -> str:
     """SQL of what follows ``<t``: ``>`` and the text, or the preserving attribute and the
     escaped text."""
-    return (f"""(CASE WHEN {_plain(text_sql, _PLAIN_TEXT)} THEN '>' || {text_sql} """
-            f"""ELSE ' xml:space="preserve">' || {_escaping(text_sql)} END)""")
+    return compose("""(CASE WHEN {} THEN '>' || {} ELSE ' xml:space="preserve">' || {} END)""",
+                   _plain(text_sql, _PLAIN_TEXT), text_sql, _escaping(text_sql))
 
 
 def text_cell(text_sql: str) -> str:
-    return f"'{TEXT_HEAD}' || {text_body(text_sql)} || '{TEXT_TAIL}'"
+    return compose("{} || {} || {}", Literal(TEXT_HEAD), text_body(text_sql), Literal(TEXT_TAIL))
 
 
 def number_cell(number_sql: str, style: int = 0) -> str:
     head = f'<c s="{style}">' if style else "<c>"
-    return f"'{head}<v>' || ({number_sql})::text || '</v></c>'"
+    return compose("{} || ({})::text || '</v></c>'", Literal(head + "<v>"), number_sql)
 
 
 TEXTS = ("text", "varchar", "citext", "name", "char")
@@ -86,14 +81,15 @@ TEXTS = ("text", "varchar", "citext", "name", "char")
 def _as_text(column: Column, v: str) -> str:
     """PostgreSQL's text of the value as COPY prints it: concat() calls the type's output function
     (::text would drop char(n)'s padding and add inet's /128)."""
-    return f"{v}::text" if column.base_type in TEXTS and not column.is_array else f"concat({v})"
+    return compose("{}::text" if column.base_type in TEXTS and not column.is_array else "concat({})", v)
 
 
 def _decimal(v: str) -> str:
     # Exactly representable: within a double's range, and the same value once through one (a
     # float8 converts back to numeric with 15 significant digits).
-    return (f"CASE WHEN {v} BETWEEN -1e300 AND 1e300 AND ({v} = 0 OR abs({v}) >= 1e-300) "
-            f"AND {v}::float8::numeric = {v} THEN {number_cell(f'{v}::float8')} ELSE {text_cell(f'{v}::text')} END")
+    return compose("CASE WHEN {v} BETWEEN -1e300 AND 1e300 AND ({v} = 0 OR abs({v}) >= 1e-300) "
+                   "AND {v}::float8::numeric = {v} THEN {number} ELSE {text} END",
+                   v=v, number=number_cell(compose("{}::float8", v)), text=_text_of(v))
 
 
 def _cell(column: Column, v: str) -> str:
@@ -101,31 +97,36 @@ def _cell(column: Column, v: str) -> str:
     if base in ("int2", "int4", "oid"):
         return number_cell(v)
     if base == "int8":
-        return f"CASE WHEN {v} BETWEEN -{EXACT_INTEGER} AND {EXACT_INTEGER} THEN {number_cell(v)} ELSE {text_cell(f'{v}::text')} END"
+        return compose("CASE WHEN {v} BETWEEN -{most} AND {most} THEN {number} ELSE {text} END",
+                       v=v, most=Literal(EXACT_INTEGER), number=number_cell(v), text=_text_of(v))
     if base in ("numeric", "money"):
-        return _decimal(f"{v}::numeric")
+        return _decimal(compose("{}::numeric", v))
     if base in ("float4", "float8"):
-        return (f"CASE WHEN {v} = 0 OR abs({v}) BETWEEN 2.3e-308 AND 9.9e307 THEN {number_cell(v)} "
-                f"ELSE {text_cell(f'{v}::text')} END")
+        return compose("CASE WHEN {v} = 0 OR abs({v}) BETWEEN 2.3e-308 AND 9.9e307 THEN {number} ELSE {text} END",
+                       v=v, number=number_cell(v), text=_text_of(v))
     if base == "bool":
-        return f"""CASE WHEN {v} THEN '<c t="b"><v>1</v></c>' ELSE '<c t="b"><v>0</v></c>' END"""
+        return compose("""CASE WHEN {} THEN '<c t="b"><v>1</v></c>' ELSE '<c t="b"><v>0</v></c>' END""", v)
     if base == "date":
-        return (f"CASE WHEN {v} BETWEEN DATE '1900-03-01' AND DATE '9999-12-31' "
-                f"THEN {number_cell(f'{v} - DATE {chr(39)}1899-12-30{chr(39)}', STYLE_DATE)} ELSE {text_cell(f'{v}::text')} END")
+        return compose("CASE WHEN {v} BETWEEN DATE '1900-03-01' AND DATE '9999-12-31' THEN {number} ELSE {text} END",
+                       v=v, number=number_cell(compose("{} - DATE '1899-12-30'", v), STYLE_DATE), text=_text_of(v))
     if base in ("timestamp", "timestamptz"):
-        serial = f"date_part('epoch', {v}) / 86400 + 25569"  # days since 1899-12-30, in UTC
-        return (f"CASE WHEN {v} >= '1900-03-01' AND {v} < '10000-01-01' THEN {number_cell(serial, STYLE_TIMESTAMP)} "
-                f"ELSE {text_cell(f'{v}::text')} END")
+        serial = compose("date_part('epoch', {}) / 86400 + 25569", v)  # days since 1899-12-30, in UTC
+        return compose("CASE WHEN {v} >= '1900-03-01' AND {v} < '10000-01-01' THEN {number} ELSE {text} END",
+                       v=v, number=number_cell(serial, STYLE_TIMESTAMP), text=_text_of(v))
     if base == "time":
-        return number_cell(f"date_part('epoch', {v}) / 86400", STYLE_TIME)
+        return number_cell(compose("date_part('epoch', {}) / 86400", v), STYLE_TIME)
     return text_cell(_as_text(column, v))
+
+
+def _text_of(v: str) -> str:
+    return text_cell(compose("{}::text", v))
 
 
 def cell_sql(column: Column, v: str) -> str:
     """SQL of one cell (``<c>...</c>``) of the value ``v``; ``<c/>`` for NULL."""
     # A composite of NULLs IS NULL, yet is a value, "(,)": num_nulls asks of the value itself.
-    null = f"num_nulls({v}) = 1" if column.type_kind == "c" else f"{v} IS NULL"
-    return f"(CASE WHEN {null} THEN '<c/>' ELSE {_cell(column, v)} END)"
+    null = compose("num_nulls({}) = 1" if column.type_kind == "c" else "{} IS NULL", v)
+    return compose("(CASE WHEN {} THEN '<c/>' ELSE {} END)", null, _cell(column, v))
 
 
 class Markup(str):
@@ -140,18 +141,15 @@ def cell_parts(column: Column, v: str) -> list[str]:
     if not column.is_array and column.base_type in ("int2", "int4", "oid"):
         if not column.nullable:
             return [Markup("<c><v>"), v, Markup("</v></c>")]
-        return [Markup("<c>"), f"('<v>' || {v} || '</v>')", Markup("</c>")]
+        return [Markup("<c>"), compose("('<v>' || {} || '</v>')", v), Markup("</c>")]
     if not column.is_array and column.base_type in TEXTS and not column.nullable:
-        return [Markup(TEXT_HEAD), text_body(f"{v}::text"), Markup(TEXT_TAIL)]
+        return [Markup(TEXT_HEAD), text_body(compose("{}::text", v)), Markup(TEXT_TAIL)]
     if not column.is_array and column.base_type == "int8" and not column.nullable:
         # The cell's type is decided inside <c...>: a number, or beyond 15 digits text.
-        return [Markup("<c"), f"""CASE WHEN {v} BETWEEN -{EXACT_INTEGER} AND {EXACT_INTEGER} THEN '><v>' || {v} || '</v>' """
-                f"""ELSE ' t="inlineStr"><is><t>' || {v} || '</t></is>' END""", Markup("</c>")]
+        return [Markup("<c"), compose("""CASE WHEN {v} BETWEEN -{most} AND {most} THEN '><v>' || {v} || '</v>' """
+                                      """ELSE ' t="inlineStr"><is><t>' || {v} || '</t></is>' END""",
+                                      v=v, most=Literal(EXACT_INTEGER)), Markup("</c>")]
     return [cell_sql(column, v) if column.nullable else _cell(column, v)]
-
-
-def _constant(text: str) -> str:
-    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
 
 
 def row_sql(parts: list[str]) -> str:
@@ -163,7 +161,7 @@ def row_sql(parts: list[str]) -> str:
             merged[-1] = Markup(merged[-1] + part)
         else:
             merged.append(part)
-    parts = [_constant(p) if isinstance(p, Markup) else p for p in merged]
+    parts = [Literal(str(p)) if isinstance(p, Markup) else p for p in merged]
     while len(parts) > 90:
-        parts = [f"concat({', '.join(parts[i:i + 90])})" for i in range(0, len(parts), 90)]
-    return f"concat({', '.join(parts)})"
+        parts = [compose("concat({})", join(", ", parts[i:i + 90])) for i in range(0, len(parts), 90)]
+    return compose("concat({})", join(", ", parts))

@@ -5,9 +5,9 @@ from autoapi.ogc import extents, links
 from autoapi.ogc.ids import collection_id, collections
 from autoapi.ogc.params import CRS84
 from autoapi.ogc.responses import GEOJSON, HTML, JSON, OPENAPI
+from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Relation, Snapshot
 from autoapi.schema.typemap import type_info
-from autoapi.schema.naming import encode_segment
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",

@@ -13,6 +13,7 @@ import psycopg2
 from django.db import DatabaseError, connections
 
 from autoapi.db import replicas
+from autoapi.db.sql import compose
 from autoapi.query.queries import geometry_source
 from autoapi.schema.snapshot import Relation
 from autoapi.schema.typemap import postgis_schema
@@ -31,9 +32,8 @@ def spatial_extent(request, relation: Relation) -> list[float] | None:
     # The estimate is in the column's SRID (geography: 4326); unknown SRIDs are taken as WGS 84,
     # as the API's GeoJSON takes them.
     srid = column.srid if column.srid and not column.is_geography else 4326
-    sql = (f"SELECT {postgis}.ST_XMin(b), {postgis}.ST_YMin(b), {postgis}.ST_XMax(b), {postgis}.ST_YMax(b) FROM "
-           f"(SELECT {postgis}.ST_Transform({postgis}.ST_SetSRID({postgis}.ST_EstimatedExtent(%s, %s, %s)::"
-           f"{postgis}.geometry, %s), 4326) AS b) AS e")
+    sql = compose("SELECT {p}.ST_XMin(b), {p}.ST_YMin(b), {p}.ST_XMax(b), {p}.ST_YMax(b) FROM (SELECT {p}.ST_Transform("
+                  "{p}.ST_SetSRID({p}.ST_EstimatedExtent(%s, %s, %s)::{p}.geometry, %s), 4326) AS b) AS e", p=postgis)
     try:
         with connections[replicas.read_alias(request)].cursor() as cursor:
             cursor.execute(sql, [relation.schema, relation.name, column.name, srid])

@@ -5,8 +5,8 @@ unambiguously, and the id is safe in a URL path and as a GDAL layer name.
 """
 from __future__ import annotations
 
-from autoapi.schema.naming import decode_segment, encode_segment
 from autoapi.query.queries import geometry_source
+from autoapi.schema.naming import decode_segment, encode_segment
 from autoapi.schema.snapshot import Relation, Snapshot
 
 

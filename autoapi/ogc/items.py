@@ -17,17 +17,16 @@ from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from autoapi.query import cursors
-
-from autoapi.db import replicas
 from autoapi.cql2 import conditions
+from autoapi.db import replicas
 from autoapi.errors import BadRequest, NotFound, translate_database_error
-from autoapi.query.pagination import RowPagination
-from autoapi.query.plans import build_plan, value_parameters
 from autoapi.formats.renderers import GeoJSONRenderer
-from autoapi.query.shaping import parse_shape
 from autoapi.ogc import links
 from autoapi.ogc.params import Selection
+from autoapi.query import cursors
+from autoapi.query.pagination import RowPagination
+from autoapi.query.plans import build_plan, value_parameters
+from autoapi.query.shaping import parse_shape
 
 
 class DatetimeBackend:

@@ -4,6 +4,7 @@ parameter, so the document does not grow with the schema."""
 from __future__ import annotations
 
 from autoapi.conf import portal_setting
+from autoapi.ogc.responses import GEOJSON, JSON
 
 OGC_ERROR = {"type": "object", "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
              "required": ["code", "description"]}
@@ -45,7 +46,7 @@ def _get(operation: str, summary: str, media_type: str, parameters: list[dict]) 
 
 
 def paths() -> dict:
-    geojson, json = "application/geo+json", "application/json"
+    geojson, json = GEOJSON, JSON  # the format records' media types
     feature_id = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "/ogc/": _get("ogcLanding", "OGC API - Features landing page", json, [_F]),

@@ -13,8 +13,8 @@ from django.http import QueryDict
 
 from autoapi.conf import portal_setting
 from autoapi.errors import BadRequest
-from autoapi.schema.lookups import RESERVED_PARAMETERS
 from autoapi.ogc import temporal
+from autoapi.schema.lookups import RESERVED_PARAMETERS
 from autoapi.schema.snapshot import Relation
 from autoapi.schema.typemap import type_info
 

@@ -10,9 +10,10 @@ import json
 from django.http import HttpResponse
 
 from autoapi.errors import BadRequest, PortalError
+from autoapi.formats import records
 
-JSON = "application/json"
-GEOJSON = "application/geo+json"
+JSON = records.JSON.media_type
+GEOJSON = records.GEOJSON.media_type
 HTML = "text/html"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.1"
 FORMATS = {"json": JSON, "geojson": JSON, "html": HTML}  # ``geojson`` is JSON's feature form

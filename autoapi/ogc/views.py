@@ -9,10 +9,10 @@ import psycopg2
 from django.db import DatabaseError
 from django.http import HttpResponse
 
-from autoapi.web import pagejson
 from autoapi.errors import BadRequest, NotFound, PortalError, SchemaChanged, translate_database_error
 from autoapi.ogc import documents, html, ids, items, links, params
 from autoapi.ogc.responses import GEOJSON, error_response, json_response, wants_html
+from autoapi.web import pagejson
 from autoapi.web.registry import registry
 from autoapi.web.responsecache import cached_response
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from django.db.models import Aggregate, Avg, Count, F, Func, Max, Min, Sum
 
-from autoapi.schema import fields
 from autoapi.errors import BadRequest
 from autoapi.query.shaping import resolve_column
+from autoapi.schema import fields
 from autoapi.schema.snapshot import Column, Relation
 from autoapi.schema.typemap import type_info
 

@@ -31,6 +31,7 @@ name as ``csv_header(column.name)`` instead of ``column.name``).
 from __future__ import annotations
 
 from autoapi.conf import portal_setting
+from autoapi.db.sql import compose
 from autoapi.schema.snapshot import Column
 from autoapi.schema.typemap import type_info
 
@@ -53,8 +54,8 @@ def _as_text(column: Column, quoted: str) -> str:
     if column.base_type == "bpchar":
         # bpchar::text drops the padding that COPY would print; concat() uses the type's output
         # function (padding kept) but turns NULL into '', hence the guard.
-        return f"(CASE WHEN {quoted} IS NULL THEN NULL ELSE concat({quoted}) END)"
-    return f"{quoted}::text"
+        return compose("(CASE WHEN {v} IS NULL THEN NULL ELSE concat({v}) END)", v=quoted)
+    return compose("{}::text", quoted)
 
 
 def csv_cell(column: Column, quoted: str, enabled: bool | None = None) -> str:
@@ -70,7 +71,7 @@ def csv_cell(column: Column, quoted: str, enabled: bool | None = None) -> str:
     if not enabled or not neutralises(column):
         return quoted
     text = _as_text(column, quoted)
-    return f"(CASE WHEN left({text}, 1) IN {_TRIGGERS_SQL} THEN '''' || {text} ELSE {text} END)"
+    return compose("(CASE WHEN left({v}, 1) IN {triggers} THEN '''' || {v} ELSE {v} END)", v=text, triggers=_TRIGGERS_SQL)
 
 
 def csv_header(name: str, enabled: bool | None = None) -> str:

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
+from autoapi.db.sql import compose
 from autoapi.errors import BadRequest
 from autoapi.schema.snapshot import Column
 from autoapi.schema.typemap import all_type_infos
@@ -63,7 +64,7 @@ def _operand(column: Column, value):
     if value is None or column.base_type not in CAST_BY_POSTGRESQL:
         return value
     text = value if isinstance(value, str) else json.dumps(value)
-    return RawSQL(f"%s::{CAST_BY_POSTGRESQL[column.base_type]}", (text,))
+    return RawSQL(compose("%s::{}", CAST_BY_POSTGRESQL[column.base_type]), (text,))
 
 
 def _after(column: Column, descending: bool, value) -> Q:

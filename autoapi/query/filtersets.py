@@ -19,11 +19,12 @@ from django.http import QueryDict
 from django_filters import rest_framework as drf_filters
 from rest_framework.exceptions import ValidationError
 
+from autoapi.query.queries import geometry_source
 from autoapi.schema.filters import BBoxFilter, LatLonBBoxFilter, TextSearchFilter
 from autoapi.schema.lookups import NEGATION_SUFFIX, RESERVED_PARAMETERS, filter_parameters  # noqa: F401 (RESERVED_PARAMETERS is re-exported)
-from autoapi.query.queries import geometry_source
 from autoapi.schema.snapshot import Relation
 from autoapi.schema.typemap import TEXT, type_info
+
 
 @dataclass(frozen=True)
 class FilterSpec:

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 from django.db.models import F, Func, Value
 
-from autoapi.schema import fields
+from autoapi.db import sql as composed
+from autoapi.db.sql import Identifier, Literal, Statement, compose, identifier, join
+from autoapi.errors import BadRequest
 from autoapi.query.aggregates import AggregateTerm, Grouping, GroupTerm, parse_grouping
 from autoapi.query.csvsafety import csv_cell, csv_header
-from autoapi.errors import BadRequest
-from autoapi.schema.naming import decode_segment, quote_identifier
 from autoapi.query.pagination import CountPlan, parse_window
-from autoapi.query.queries import Statement, compiled
+from autoapi.query.queries import compiled
+from autoapi.schema import fields
+from autoapi.schema.naming import decode_segment
 from autoapi.schema.typemap import json_expression
 
 # Parameters that shape rows, which a grouped result has none of.
@@ -33,7 +35,7 @@ class DateTrunc(Func):
     output_field = fields.PassThroughField()
 
     def __init__(self, expression, part: str, is_date: bool):
-        self.template = f"date_trunc('{part}', %(expressions)s)" + ("::date" if is_date else "")
+        self.template = compose("date_trunc({}, %(expressions)s){}", Literal(part), "::date" if is_date else "")
         super().__init__(expression)
 
 
@@ -103,9 +105,9 @@ def _outputs(grouped: GroupedQuery, value_sql) -> str:
     of a group or an aggregate."""
     aliases, parts = grouped.aliases, []
     for term in (*grouped.grouping.groups, *grouped.grouping.aggregates):
-        read = "x." + quote_identifier(aliases[term.name])
-        parts.append(f"{value_sql(term, read)} AS {quote_identifier(value_name(term.name, value_sql))}")
-    return ", ".join(parts)
+        read = "x." + identifier(aliases[term.name])
+        parts.append(compose("{} AS {}", value_sql(term, read), Identifier(value_name(term.name, value_sql))))
+    return join(", ", parts)
 
 
 def value_name(name: str, value_sql) -> str:
@@ -130,15 +132,14 @@ def _csv_value(term: GroupTerm | AggregateTerm, read: str) -> str:
 def json_statement(windowed, grouped: GroupedQuery) -> Statement:
     """One JSON object (as text) per group, keys in output order."""
     sql, params = compiled(windowed)
-    return Statement(f"SELECT row_to_json(p)::text FROM ({sql}) AS x CROSS JOIN LATERAL "
-                     f"(SELECT {_outputs(grouped, _json_value)}) AS p", tuple(params))
+    return Statement(compose("SELECT row_to_json(p)::text FROM ({}) AS x CROSS JOIN LATERAL (SELECT {}) AS p",
+                             sql, _outputs(grouped, _json_value)), tuple(params))
 
 
 def csv_statement(windowed, grouped: GroupedQuery) -> Statement:
     """``COPY`` of the groups in CSV with a header: PostgreSQL's own text of every value."""
     sql, params = compiled(windowed)
-    return Statement(f"COPY (SELECT {_outputs(grouped, _csv_value)} FROM ({sql}) AS x) "
-                     "TO STDOUT WITH (FORMAT csv, HEADER true)", tuple(params))
+    return composed.copy(_outputs(grouped, _csv_value), Statement(sql, tuple(params)))
 
 
 def count_plan(grouped: GroupedQuery, threshold: int, row_security: bool = False) -> CountPlan:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from django.db import connections
 from django.http import HttpResponse
 
-from autoapi.conf import DATABASE_ALIAS, portal_setting
-from autoapi.errors import BadRequest
 from autoapi.boundedcache import BytesCache, new_scope, sizeof
-from autoapi.query.queries import Statement, selection_sql
+from autoapi.conf import DATABASE_ALIAS, portal_setting
+from autoapi.db import sql as composed
+from autoapi.db.sql import Statement
+from autoapi.errors import BadRequest
 from autoapi.query import cursors
+from autoapi.query.queries import selection_sql
 
 ALL = "all"
 # A filtered count trusts the planner when it expects this many times the exact-count threshold:
@@ -85,24 +87,17 @@ class CountPlan:
     def explain(self) -> Statement | None:
         if self.rows is None or self.exact:
             return None
-        return Statement(f"EXPLAIN (FORMAT JSON) {self.rows.sql}", self.rows.params)
+        return composed.explain(self.rows)
 
     @property
     def capped(self) -> Statement | None:
         if self.rows is None:
             return None
-        return capped_count(self.rows, None if self.exact else portal_setting("EXACT_COUNT_THRESHOLD") + 1)
+        return composed.count(self.rows, None if self.exact else portal_setting("EXACT_COUNT_THRESHOLD") + 1)
 
     @property
     def nbytes(self) -> int:
         return 0 if self.rows is None else statement_bytes(self.rows)
-
-
-def capped_count(rows: Statement, limit: int | None) -> Statement:
-    """Count ``rows``, but stop at ``limit`` (so a count never scans millions of rows; None:
-    count them all)."""
-    cap = f" LIMIT {int(limit)}" if limit is not None else ""
-    return Statement(f"SELECT count(*) FROM ({rows.sql}{cap}) AS c", rows.params)
 
 
 def statement_bytes(statement: Statement) -> int:
@@ -134,7 +129,7 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
     threshold = portal_setting("EXACT_COUNT_THRESHOLD")
     with connections[alias].cursor() as cursor:
         if plan.exact:  # row security
-            every = capped_count(plan.rows, None)
+            every = composed.count(plan.rows, None)
             cursor.execute(every.sql, every.params)
             return cursor.fetchone()[0], False
         cursor.execute(plan.explain.sql, plan.explain.params)
@@ -143,7 +138,7 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
         planned = int(explained[0]["Plan"]["Plan Rows"])
         if planned > threshold * PLANNER_MARGIN:
             return planned, True
-        capped = capped_count(plan.rows, threshold + 1)
+        capped = composed.count(plan.rows, threshold + 1)
         cursor.execute(capped.sql, capped.params)
         exact = cursor.fetchone()[0]
         if exact <= threshold:

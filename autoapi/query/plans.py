@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autoapi.query import aggregates, cursors, grouping, queries
 from autoapi.boundedcache import BytesCache, new_scope, sizeof
 from autoapi.conf import portal_setting
 from autoapi.errors import BadRequest
-from autoapi.schema.lookups import RESERVED_PARAMETERS, SELECTING_PARAMETERS
+from autoapi.query import aggregates, cursors, grouping, queries
 from autoapi.query.ordering import order_queryset, ordering_terms, signature
 from autoapi.query.pagination import CountPlan, Window, count_plan, parse_window, statement_bytes
 from autoapi.query.shaping import parse_shape
+from autoapi.schema.lookups import RESERVED_PARAMETERS, SELECTING_PARAMETERS
 from autoapi.schema.typemap import type_info
 
 PLAN_SECONDS = 600.0  # a plan holds as long as its snapshot; this only lets unused ones go

@@ -4,7 +4,7 @@ The ORM (with django-filter) decides WHICH rows: its WHERE, ORDER BY, LIMIT and 
 builders decide HOW each row is written: PostgreSQL renders every row as JSON text, a GeoJSON
 Feature or CSV, so values stay exact (numeric, bigint, timestamps) and Python only joins strings.
 
-Every identifier goes through ``quote_identifier``, which also doubles ``%`` because the final
+Every identifier goes through ``identifier``, which also doubles ``%`` because the final
 statement is formatted by psycopg2 together with the ORM's parameters.
 """
 from __future__ import annotations
@@ -15,21 +15,16 @@ from dataclasses import dataclass
 from django.core.exceptions import EmptyResultSet
 
 from autoapi.conf import DATABASE_ALIAS
+from autoapi.db import sql as composed
+from autoapi.db.sql import Identifier, Statement, compose, identifier, join
 from autoapi.query.csvsafety import csv_cell, csv_header
-from autoapi.schema.naming import quote_identifier
+from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Column, ForeignKey, Relation
 from autoapi.schema.typemap import json_expression, postgis_schema, type_info, wgs84_expression
-from autoapi.schema.naming import encode_segment
 
 # In order of preference (tuples: a set's order would differ between processes).
 LATITUDE_NAMES = ("lat", "latitude")
 LONGITUDE_NAMES = ("lon", "lng", "long", "longitude")
-
-
-@dataclass(frozen=True)
-class Statement:
-    sql: str
-    params: tuple
 
 
 def compiled(queryset) -> tuple[str, tuple]:
@@ -44,7 +39,7 @@ def compiled(queryset) -> tuple[str, tuple]:
         if queryset.query.values_select:
             empty = empty.values_list(*queryset.query.values_select)
         sql, params = empty.query.get_compiler(using=DATABASE_ALIAS).as_sql()
-        return f"SELECT * FROM ({sql}) AS nothing WHERE false", params
+        return compose("SELECT * FROM ({}) AS nothing WHERE false", sql), params
 
 
 def selected_sql(queryset, columns: tuple[Column, ...]) -> Statement:
@@ -62,7 +57,7 @@ def selected_sql(queryset, columns: tuple[Column, ...]) -> Statement:
 
 
 def _inner(column: Column, prefix: str = "x.") -> str:
-    return prefix + quote_identifier(column.attname)
+    return prefix + identifier(column.attname)
 
 
 def _plain(column: Column, quoted: str) -> str:
@@ -105,15 +100,15 @@ def _value_expression(shape: RowShape, column: Column) -> str:
         return json_expression(column, _inner(column))
     target = expansion.target
     by_name = {c.name: c for c in shape_source_columns(shape)}
-    match = " AND ".join(
-        f"e0.{quote_identifier(ref)} = {_inner(by_name[own])}"
+    match = join(" AND ", [
+        compose("e0.{} = {}", Identifier(ref), _inner(by_name[own]))
         for own, ref in zip(expansion.foreign_key.columns, expansion.foreign_key.ref_columns)
-    )
-    embedded = ", ".join(
-        f"{json_expression(c, 'e0.' + quote_identifier(c.name))} AS {quote_identifier(c.name)}" for c in target.columns
-    )
-    table = f"{quote_identifier(target.schema)}.{quote_identifier(target.name)}"
-    return f"(SELECT row_to_json(e) FROM (SELECT {embedded} FROM {table} AS e0 WHERE {match} LIMIT 1) AS e)"
+    ])
+    embedded = join(", ", [
+        compose("{} AS {}", json_expression(c, "e0." + identifier(c.name)), Identifier(c.name)) for c in target.columns
+    ])
+    return compose("(SELECT row_to_json(e) FROM (SELECT {} FROM {} AS e0 WHERE {} LIMIT 1) AS e)",
+                   embedded, Identifier(target.schema, target.name), match)
 
 
 def _links_expression(shape: RowShape) -> tuple[str, tuple]:
@@ -124,10 +119,10 @@ def _links_expression(shape: RowShape) -> tuple[str, tuple]:
     for link in shape.links:
         fk, target = link.foreign_key, link.target
         prefix = f"{shape.link_base}{encode_segment(target.schema)}/{encode_segment(target.name)}/"
-        parts = " || ',' || ".join(_ENCODE_SQL.format(v=f"({_inner(by_name[c])})::text") for c in fk.columns)
-        pairs.append(f"%s::text, %s::text || {parts} || '/'")
+        parts = join(" || ',' || ", [_ENCODE_SQL.format(v=compose("({})::text", _inner(by_name[c]))) for c in fk.columns])
+        pairs.append(compose("%s::text, %s::text || {} || '/'", parts))
         params += [",".join(fk.columns), prefix]
-    return f"json_build_object({', '.join(pairs)})", tuple(params)
+    return compose("json_build_object({})", join(", ", pairs)), tuple(params)
 
 
 def shape_source_columns(shape: RowShape) -> tuple[Column, ...]:
@@ -141,12 +136,12 @@ def shape_source_columns(shape: RowShape) -> tuple[Column, ...]:
 
 def _output_list(shape: RowShape) -> tuple[str, tuple]:
     """The SELECT list of the output row, and its parameters (the ``_links`` keys and URLs)."""
-    parts = [f"{_value_expression(shape, c)} AS {quote_identifier(c.name)}" for c in shape.columns]
+    parts = [compose("{} AS {}", _value_expression(shape, c), Identifier(c.name)) for c in shape.columns]
     params: tuple = ()
     if shape.links and all(c.name != LINKS_KEY for c in shape.columns):
         links, params = _links_expression(shape)
-        parts.append(f"{links} AS {quote_identifier(LINKS_KEY)}")
-    return ", ".join(parts), params
+        parts.append(compose("{} AS {}", links, Identifier(LINKS_KEY)))
+    return join(", ", parts), params
 
 
 def json_rows(queryset, shape: RowShape, cursor_columns: tuple[Column, ...] = ()) -> Statement:
@@ -155,10 +150,8 @@ def json_rows(queryset, shape: RowShape, cursor_columns: tuple[Column, ...] = ()
     source = _with(shape_source_columns(shape), cursor_columns)
     inner = selected_sql(queryset, source)
     output, output_params = _output_list(shape)
-    sql = (
-        f"SELECT row_to_json(p)::text{_cursor_output(cursor_columns)} FROM ({inner.sql}) AS x "
-        f"CROSS JOIN LATERAL (SELECT {output}) AS p"
-    )
+    sql = compose("SELECT row_to_json(p)::text{} FROM ({}) AS x CROSS JOIN LATERAL (SELECT {}) AS p",
+                  _cursor_output(cursor_columns), inner.sql, output)
     return Statement(sql, inner.params + output_params)
 
 
@@ -171,8 +164,8 @@ def csv_copy(queryset, columns: tuple[Column, ...]) -> Statement:
     inner = selected_sql(queryset, columns)
     # Text cells that a spreadsheet would run as a formula get a leading ' (csvsafety.py), when
     # the CSV_NEUTRALISE_FORMULAS setting is on; every other value is PostgreSQL's own text.
-    select = ", ".join(f"{csv_cell(c, _inner(c))} AS {quote_identifier(csv_header(c.name))}" for c in columns)
-    return Statement(f"COPY (SELECT {select} FROM ({inner.sql}) AS x) TO STDOUT WITH (FORMAT csv, HEADER true)", inner.params)
+    select = join(", ", [compose("{} AS {}", csv_cell(c, _inner(c)), Identifier(csv_header(c.name))) for c in columns])
+    return composed.copy(select, inner)
 
 
 @dataclass(frozen=True)
@@ -185,12 +178,10 @@ class GeometrySource:
     def expression(self) -> str:
         if self.geometry is not None:
             postgis = postgis_schema(self.geometry)
-            return f"{postgis}.ST_AsGeoJSON({wgs84_expression(self.geometry, _inner(self.geometry))}, 9)"
-        lat, lon = _inner(self.latitude), _inner(self.longitude)
-        return (
-            f"CASE WHEN {lat} IS NULL OR {lon} IS NULL THEN NULL ELSE "
-            f"json_build_object('type', 'Point', 'coordinates', json_build_array({lon}, {lat}))::text END"
-        )
+            return compose("{}.ST_AsGeoJSON({}, 9)", postgis, wgs84_expression(self.geometry, _inner(self.geometry)))
+        return compose("CASE WHEN {lat} IS NULL OR {lon} IS NULL THEN NULL ELSE json_build_object('type', 'Point', "
+                       "'coordinates', json_build_array({lon}, {lat}))::text END",
+                       lat=_inner(self.latitude), lon=_inner(self.longitude))
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -214,7 +205,7 @@ def geometry_source(relation: Relation) -> GeometrySource | None:
 def _cursor_output(cursor_columns: tuple[Column, ...]) -> str:
     if not cursor_columns:
         return ""
-    return ", json_build_array(" + ", ".join(_inner(c) for c in cursor_columns) + ")::text"
+    return compose(", json_build_array({})::text", join(", ", [_inner(c) for c in cursor_columns]))
 
 
 def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_columns: tuple[Column, ...] = ()) -> Statement:
@@ -231,12 +222,11 @@ def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_colum
     output, output_params = _output_list(properties)
     feature_id = ""
     if key:
-        feature_id = f"""'"id":' || to_json({_inner(relation.column(key.columns[0]))})::text || ',' || """
-    sql = (
-        f"""SELECT '{{"type":"Feature",' || {feature_id}'"geometry":' || """
-        f"""coalesce({source.expression()}, 'null') || ',"properties":' || row_to_json(p)::text || '}}'"""
-        f"{_cursor_output(cursor_columns)} "
-        f"FROM ({inner.sql}) AS x CROSS JOIN LATERAL (SELECT {output}) AS p"
+        feature_id = compose("""'"id":' || to_json({})::text || ',' || """, _inner(relation.column(key.columns[0])))
+    sql = compose(
+        """SELECT '{{"type":"Feature",' || {}'"geometry":' || coalesce({}, 'null') || ',"properties":' || """
+        """row_to_json(p)::text || '}}'{} FROM ({}) AS x CROSS JOIN LATERAL (SELECT {}) AS p""",
+        feature_id, source.expression(), _cursor_output(cursor_columns), inner.sql, output,
     )
     return Statement(sql, inner.params + output_params)
 
@@ -253,9 +243,9 @@ def count_sql(queryset, limit: int | None) -> Statement:
     inner = queryset.order_by().values_list("pk")
     inner = inner[:limit] if limit is not None else inner
     sql, params = compiled(inner)
-    return Statement(f"SELECT count(*) FROM ({sql}) AS c", tuple(params))
+    return composed.count(Statement(sql, tuple(params)))
 
 
 def explain_sql(queryset) -> Statement:
     sql, params = compiled(queryset.order_by().values_list("pk"))
-    return Statement(f"EXPLAIN (FORMAT JSON) {sql}", tuple(params))
+    return composed.explain(Statement(sql, tuple(params)))

@@ -7,8 +7,8 @@ comma is given tilde-encoded (``a~2Cb``).
 from __future__ import annotations
 
 from autoapi.errors import BadRequest
-from autoapi.schema.naming import decode_segment
 from autoapi.query.queries import Expansion, RowShape
+from autoapi.schema.naming import decode_segment
 from autoapi.schema.snapshot import Relation, Snapshot
 
 

@@ -6,7 +6,7 @@ The portal never reads values through these fields (PostgreSQL renders JSON and 
 from django.db import models
 from django.db.models import lookups
 
-from autoapi.schema.naming import quote_identifier
+from autoapi.db.sql import Literal, compose, identifier
 
 
 class PassThroughField(models.Field):
@@ -78,8 +78,9 @@ def qualified_comparison(name: str, operator: str) -> type[models.Lookup]:
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        schema = quote_identifier(self.lhs.output_field.type_schema)
-        return f"{lhs} OPERATOR({schema}.{operator}) ({rhs})::{schema}.citext", (*lhs_params, *rhs_params)
+        schema = identifier(self.lhs.output_field.type_schema)
+        return (compose("{lhs} OPERATOR({s}.{op}) ({rhs})::{s}.citext", lhs=lhs, s=schema, op=operator, rhs=rhs),
+                (*lhs_params, *rhs_params))
 
     lookup = type(f"Citext_{name}", (models.Lookup,), {"lookup_name": name, "as_sql": as_sql})
     CaseInsensitiveTextField.register_lookup(lookup)
@@ -97,8 +98,9 @@ class CitextIn(lookups.In):
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)  # "(%s, %s, ...)"
-        schema = quote_identifier(self.lhs.output_field.type_schema)
-        return f"{lhs} OPERATOR({schema}.=) ANY(ARRAY[{rhs[1:-1]}]::{schema}.citext[])", (*lhs_params, *rhs_params)
+        schema = identifier(self.lhs.output_field.type_schema)
+        return (compose("{lhs} OPERATOR({s}.=) ANY(ARRAY[{values}]::{s}.citext[])", lhs=lhs, s=schema, values=rhs[1:-1]),
+                (*lhs_params, *rhs_params))
 
 
 def operator_lookup(field: type[models.Field], name: str, template: str) -> type[models.Lookup]:
@@ -136,17 +138,17 @@ class BBoxIntersects(models.Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
         p = field.postgis  # every PostGIS name qualified: nothing depends on the search_path
-        envelope = f"{p}.ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+        parts = {"p": p, "lhs": lhs, "envelope": compose("{}.ST_MakeEnvelope(%s, %s, %s, %s, 4326)", p)}
         corners = tuple(float(v) for v in self.rhs)
         if field.geography and corners[2] - corners[0] < 180:
-            return f"{p}.ST_Intersects({lhs}, {envelope}::{p}.geography)", (*lhs_params, *corners)
+            return compose("{p}.ST_Intersects({lhs}, {envelope}::{p}.geography)", **parts), (*lhs_params, *corners)
         if field.geography:  # a geography edge may not span 180 degrees: compare as plain lon/lat
-            return f"{p}.ST_Intersects({lhs}::{p}.geometry, {envelope})", (*lhs_params, *corners)
+            return compose("{p}.ST_Intersects({lhs}::{p}.geometry, {envelope})", **parts), (*lhs_params, *corners)
         if field.srid == 4326:
-            return f"{p}.ST_Intersects({lhs}, {envelope})", (*lhs_params, *corners)
+            return compose("{p}.ST_Intersects({lhs}, {envelope})", **parts), (*lhs_params, *corners)
         if field.srid:
-            return f"{p}.ST_Intersects({lhs}, {p}.ST_Transform({envelope}, {int(field.srid)}))", (*lhs_params, *corners)
+            return (compose("{p}.ST_Intersects({lhs}, {p}.ST_Transform({envelope}, {srid}))", srid=Literal(int(field.srid)),
+                            **parts), (*lhs_params, *corners))
         # No fixed SRID: bring each row to WGS 84 as the output does (SRID 0 is taken as WGS 84).
-        wgs84 = (f"(CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) "
-                 f"ELSE {p}.ST_Transform({lhs}, 4326) END)")
-        return f"{p}.ST_Intersects({wgs84}, {envelope})", (*lhs_params * 3, *corners)
+        return (compose("{p}.ST_Intersects((CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) "
+                        "ELSE {p}.ST_Transform({lhs}, 4326) END), {envelope})", **parts), (*lhs_params * 3, *corners))

@@ -19,12 +19,27 @@ import re
 import time
 
 from autoapi.schema.catalog_sql import (
-    CHANGE_PROBE_SQL, COLUMNS_SQL, ENUMS_SQL, EXTENSIONS_SQL, FINGERPRINT_SQL, KEYS_SQL, PARTITIONS_SQL,
-    RELATIONS_SQL, TYPES_SQL,
+    CHANGE_PROBE_SQL,
+    COLUMNS_SQL,
+    ENUMS_SQL,
+    EXTENSIONS_SQL,
+    FINGERPRINT_SQL,
+    KEYS_SQL,
+    PARTITIONS_SQL,
+    RELATIONS_SQL,
+    TYPES_SQL,
 )
 from autoapi.schema.naming import python_attname
 from autoapi.schema.snapshot import (
-    RELATION_KINDS, Column, Extension, ForeignKey, Key, Partition, Relation, Skipped, Snapshot,
+    RELATION_KINDS,
+    Column,
+    Extension,
+    ForeignKey,
+    Key,
+    Partition,
+    Relation,
+    Skipped,
+    Snapshot,
 )
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from django.apps.registry import Apps
 from django.db import models
 
-from autoapi.schema.naming import model_class_name, quote_identifier
+from autoapi.db.sql import identifier
+from autoapi.schema.naming import model_class_name
 from autoapi.schema.routers import DYNAMIC_APP_LABEL
 from autoapi.schema.snapshot import Relation
 from autoapi.schema.typemap import model_field_kwargs, type_info
@@ -18,7 +19,7 @@ MODULE = "autoapi.dynamic"
 
 def qualified_table(relation: Relation) -> str:
     # Django returns a name that starts and ends with '"' unchanged (see techniques.md §2.3).
-    return f"{quote_identifier(relation.schema)}.{quote_identifier(relation.name)}"
+    return identifier(relation.schema, relation.name)
 
 
 def build_model(relation: Relation, index: int, apps: Apps) -> type[models.Model]:
@@ -30,7 +31,7 @@ def build_model(relation: Relation, index: int, apps: Apps) -> type[models.Model
     for column in relation.columns:
         field_class = type_info(column).model_field
         attrs[column.attname] = field_class(
-            db_column=quote_identifier(column.name), primary_key=column.name == pk_column, null=True,
+            db_column=identifier(column.name), primary_key=column.name == pk_column, null=True,
             **model_field_kwargs(column),
         )
     if pk_column is None:

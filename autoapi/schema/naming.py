@@ -47,12 +47,6 @@ def decode_segment(segment: str) -> str:
     return name
 
 
-def quote_identifier(name: str) -> str:
-    """Quote for PostgreSQL, and double ``%`` because psycopg2 formats every query it is given
-    with parameters (Django always passes them), so a ``%`` in a name must survive that."""
-    return '"' + name.replace('"', '""').replace("%", "%%") + '"'
-
-
 def decode_key(segment: str) -> list[str]:
     """A row's key in a URL: each value tilde-encoded, joined by commas (as Datasette does).
     Raises ValueError on a value that is not validly encoded."""

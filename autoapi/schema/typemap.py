@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import django_filters
 from django.db import models
 
+from autoapi.db.sql import compose, identifier
 from autoapi.schema import fields, filters
-from autoapi.schema.naming import quote_identifier
 from autoapi.schema.snapshot import Column
 
 TEXT_LOOKUPS = ("exact", "iexact", "contains", "icontains", "startswith", "endswith", "regex", "in", "isnull", "gt", "gte", "lt", "lte")
@@ -154,7 +154,7 @@ def postgis_schema(column: Column) -> str:
     """The quoted schema of the column's PostGIS: every PostGIS function and type is called
     qualified with it, so nothing depends on the role's search_path (Supabase installs PostGIS in
     ``extensions``, which is not on it). PostGIS's functions live where its types do."""
-    return quote_identifier(column.type_schema)
+    return identifier(column.type_schema)
 
 
 def json_expression(column: Column, quoted: str) -> str:
@@ -164,21 +164,21 @@ def json_expression(column: Column, quoted: str) -> str:
     2^53), arrays become JSON arrays, json and jsonb are embedded as they are.
     """
     if column.is_geometry:
-        return f"{postgis_schema(column)}.ST_AsGeoJSON({wgs84_expression(column, quoted)})::json"
+        return compose("{}.ST_AsGeoJSON({})::json", postgis_schema(column), wgs84_expression(column, quoted))
     if column.base_type == "money":
         # money's text form depends on lc_monetary; its numeric value does not.
-        return f"{quoted}::numeric"
+        return compose("{}::numeric", quoted)
     return quoted
 
 
 def wgs84_expression(column: Column, quoted: str) -> str:
     """The geometry in WGS 84 (RFC 7946 §4), transforming only when the SRID says it is needed."""
     postgis = postgis_schema(column)
-    geom = f"{quoted}::{postgis}.geometry" if column.is_geography else quoted
+    geom = compose("{}::{}.geometry", quoted, postgis) if column.is_geography else quoted
     if column.srid == 4326:
         return geom
     if column.srid:
-        return f"{postgis}.ST_Transform({geom}, 4326)"
+        return compose("{}.ST_Transform({}, 4326)", postgis, geom)
     # No fixed SRID: decide per row; SRID 0 (unknown) is taken as WGS 84 rather than failing.
-    return (f"(CASE WHEN {postgis}.ST_SRID({geom}) IN (0, 4326) THEN {geom} "
-            f"ELSE {postgis}.ST_Transform({geom}, 4326) END)")
+    return compose("(CASE WHEN {p}.ST_SRID({geom}) IN (0, 4326) THEN {geom} ELSE {p}.ST_Transform({geom}, 4326) END)",
+                   p=postgis, geom=geom)

@@ -15,8 +15,8 @@ from django.apps.registry import Apps
 
 from autoapi.query.filtersets import build_filterset
 from autoapi.schema.models import build_model
-from autoapi.web.openapi import build_document
 from autoapi.schema.snapshot import Relation, Snapshot
+from autoapi.web.openapi import build_document
 from autoapi.web.views import build_viewset
 
 log = logging.getLogger(__name__)

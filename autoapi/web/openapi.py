@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import re
 
+from autoapi.formats import renderers
+from autoapi.ogc import openapi as ogc_openapi
 from autoapi.query.filtersets import filter_specs
+from autoapi.query.queries import geometry_source
 from autoapi.schema.lookups import BOOLEAN_VALUE, COLUMN_VALUE, LOOKUPS
 from autoapi.schema.naming import encode_segment
-from autoapi.formats import renderers
-from autoapi.query.queries import geometry_source
-from autoapi.ogc import openapi as ogc_openapi
 from autoapi.schema.snapshot import Column, Relation, Snapshot
 from autoapi.schema.typemap import type_info
 
@@ -147,8 +147,7 @@ def _list_operation(relation: Relation, ref: dict) -> dict:
         },
         "required": ["count", "next", "previous", "results"],
     }
-    content = {r.media_type: {"schema": r.openapi_body or page}
-               for r in renderers.ROW_RENDERERS if r.available_for(relation)}
+    content = {f.media_type: {"schema": f.openapi_body or page} for f in renderers.records_for(relation)}
     return {
         "operationId": f"list_{ref['$ref'].rsplit('/', 1)[1]}",
         "summary": f"Rows of {relation.schema}.{relation.name}",

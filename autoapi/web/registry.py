@@ -15,14 +15,13 @@ import threading
 import time
 
 import psycopg2
+from django.db import InterfaceError, OperationalError, connections
 from psycopg2 import sql
 
-from django.db import InterfaceError, OperationalError, connections
-
-from autoapi.web.api import PublishedAPI
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.freshness.dataversion import DataVersion, DataVersions
 from autoapi.schema.introspect import change_probe, fingerprint, read_snapshot
+from autoapi.web.api import PublishedAPI
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,9 @@ touches Django's URL resolver or its caches, and routing cost does not grow with
 from django.urls import path
 
 from autoapi.db import replicas
-
-from autoapi.web import validators
 from autoapi.errors import NotFound, error_response
 from autoapi.schema.naming import decode_segment
+from autoapi.web import validators
 from autoapi.web.registry import registry
 from autoapi.web.responsecache import cached_response
 from autoapi.web.views_index import ApiIndexView, api_docs, openapi_document

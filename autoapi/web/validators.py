@@ -24,12 +24,11 @@ from django.http import HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_etags, parse_http_date_safe
 
-from autoapi.freshness import exportcache, fileranges
-
 from autoapi.db import replicas
-from autoapi.web.registry import registry
-from autoapi.web.compression import choose_coding
 from autoapi.formats.filenames import content_disposition
+from autoapi.freshness import exportcache, fileranges
+from autoapi.web.compression import choose_coding
+from autoapi.web.registry import registry
 
 REQUEST_TAG = "_portal_data_tag"  # the response cache keys on it (responsecache.py)
 # Set by the fair-share middleware on a whole-relation download: called just before the download

@@ -14,23 +14,20 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
 
-from autoapi.query import aggregates
-
-from autoapi.db import replicas
-
-from autoapi.formats import tiles
 from autoapi.cql2.backend import CQL2FilterBackend
+from autoapi.db import replicas
 from autoapi.errors import BadRequest, NotAcceptable, NotFound, RelationUnreadable, translate_database_error
+from autoapi.formats import renderers, tiles
 from autoapi.formats.exports import first_then_rest
 from autoapi.formats.filenames import content_disposition
+from autoapi.formats.renderers import ROW_RENDERERS
+from autoapi.query import aggregates
 from autoapi.query.limits import limit
-from autoapi.schema.lookups import NEGATION_SUFFIX, RESERVED_PARAMETERS
-from autoapi.schema.naming import decode_key
 from autoapi.query.pagination import CountEstimates, RowPagination
 from autoapi.query.plans import PagePlan, PlanCache, build_plan, is_filtered, value_parameters
-from autoapi.formats import renderers
-from autoapi.formats.renderers import ROW_RENDERERS
 from autoapi.query.shaping import parse_shape
+from autoapi.schema.lookups import NEGATION_SUFFIX, RESERVED_PARAMETERS
+from autoapi.schema.naming import decode_key
 from autoapi.schema.snapshot import Relation
 from autoapi.schema.typemap import type_info
 

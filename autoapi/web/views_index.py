@@ -6,9 +6,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_csv.renderers import CSVRenderer
 
-from autoapi.web.registry import registry
-from autoapi.formats.renderers import ROW_RENDERERS, formats_for as formats
+from autoapi.formats.renderers import ROW_RENDERERS
+from autoapi.formats.renderers import formats_for as formats
 from autoapi.schema.naming import api_url, relation_segments
+from autoapi.web.registry import registry
 
 
 class IndexCSVRenderer(CSVRenderer):
@@ -35,7 +36,9 @@ class ApiIndexView(APIView):
         for relation in snapshot.relations:
             base = request.build_absolute_uri(api_url(relation))
             schema, name = relation_segments(relation)
-            urls = {fmt: base if fmt == "json" else f"{base}?format={fmt}" for fmt in formats(relation)}
+            # The first format of the registry is the default: its URL needs no ?format=.
+            default = ROW_RENDERERS[0].format
+            urls = {fmt: base if fmt == default else f"{base}?format={fmt}" for fmt in formats(relation)}
             relations.append(
                 {
                     "schema": relation.schema,

@@ -45,10 +45,10 @@ from autoapi.conf import portal_setting
 from autoapi.errors import PortalError, TooManyDownloads, TooManyRequests, Unauthorized, error_response
 from autoapi.ogc import responses as ogc_responses
 from autoapi.web.validators import DOWNLOAD_ADMISSION
+from catalog.views import error_page
 from portal.fairshare.clients import KeyTable, UnknownKey, address_identity, identify, presented_key
 from portal.fairshare.share import PoolShare
 from portal.fairshare.store import Counters
-from catalog.views import error_page
 
 EXEMPT_PATHS = ("/healthz", "/readyz")
 DOWNLOAD_RETRY_AFTER = 10  # seconds: nobody knows when a running download ends; ask again soon

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autoapi.query.aggregates import FUNCTIONS, groupable
 from autoapi.formats.renderers import formats_for
+from autoapi.query.aggregates import FUNCTIONS, groupable
 from tests.autoapi.helpers import body, json_body, published_relations, readable, url
 from tests.autoapi.test_values import SESSION
 

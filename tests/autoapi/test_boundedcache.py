@@ -138,13 +138,13 @@ def test_plans_and_estimates_of_every_relation_share_one_budget(client, settings
 
 
 def test_a_count_plan_keeps_its_selection_once():
+    from autoapi.db.sql import Statement
     from autoapi.query.pagination import CountPlan
-    from autoapi.query.queries import Statement
 
     rows = Statement("SELECT id FROM t WHERE x = %s", (1,))
     plan = CountPlan(rows=rows)
     assert plan.explain.sql == "EXPLAIN (FORMAT JSON) SELECT id FROM t WHERE x = %s"
-    assert plan.capped.sql.startswith("SELECT count(*) FROM (SELECT id FROM t WHERE x = %s LIMIT ")
+    assert plan.capped.sql.startswith("SELECT count(*) FROM (SELECT 1 FROM (SELECT id FROM t WHERE x = %s) AS x LIMIT ")
     assert [f.name for f in CountPlan.__dataclass_fields__.values()] == ["estimate", "rows", "from_page", "exact"]
 
 

@@ -13,8 +13,8 @@ import dataclasses
 import pytest
 from django.db import connections
 
-from autoapi.schema.catalog_sql import RELATIONS_SQL
 from autoapi.conf import DATABASE_ALIAS
+from autoapi.schema.catalog_sql import RELATIONS_SQL
 from autoapi.schema.introspect import change_probe, fingerprint, read_snapshot
 
 

@@ -16,8 +16,8 @@ from django.db.models import F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoapi.query import cursors
 from autoapi.errors import BadRequest
+from autoapi.query import cursors
 from autoapi.query.queries import compiled
 from autoapi.schema.typemap import type_info
 from tests.autoapi.unit_helpers import fetch, q, queryset_for, relation, table

@@ -14,9 +14,10 @@ import uuid
 import psycopg2
 import pytest
 
+from autoapi.db.sql import Statement
 from autoapi.formats import exports
 from autoapi.formats.exports import first_then_rest, stream_copy, stream_rows
-from autoapi.query.queries import RowShape, Statement, csv_copy, json_rows
+from autoapi.query.queries import RowShape, csv_copy, json_rows
 from tests.autoapi.unit_helpers import copy_out, fetch, queryset_for, relation
 
 GONE_WITHIN = 3.0  # seconds

@@ -1,4 +1,4 @@
-"""Unit tests of ``autoapi/schema/naming.py``: tilde encoding of path segments, identifier quoting, and
+"""Unit tests of ``autoapi/schema/naming.py`` (and of ``autoapi/db/sql.py``'s quoting): tilde encoding of path segments, identifier quoting, and
 the Python attribute names and model class names given to hostile PostgreSQL names.
 
 The hostile names are those of tests/fixtures/10_names.sql and 15_dollar_names.sql; the quoting
@@ -6,15 +6,24 @@ is checked against the real server (a quoted name must come back from PostgreSQL
 """
 from __future__ import annotations
 
+import csv
+import io
 import keyword
 import re
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from psycopg2 import sql as psycopg2_sql
 
+from autoapi.db import sql
+from autoapi.db.sql import identifier
 from autoapi.schema.naming import (
-    EMPTY, decode_segment, encode_segment, model_class_name, python_attname, quote_identifier,
+    EMPTY,
+    decode_segment,
+    encode_segment,
+    model_class_name,
+    python_attname,
 )
 
 SIXTY_THREE_BYTES = "this_relation_name_is_exactly_sixty_three_bytes_long_0123456789"
@@ -122,7 +131,7 @@ def test_empty_marker_is_a_lone_tilde():
     assert decode_segment(EMPTY) == ""
 
 
-# -- quote_identifier ---------------------------------------------------------------------------
+# -- identifier ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -137,15 +146,15 @@ def test_empty_marker_is_a_lone_tilde():
         ("", '""'),
     ],
 )
-def test_quote_identifier_doubles_quotes_and_percent_signs(name, quoted):
-    assert quote_identifier(name) == quoted
+def test_identifier_doubles_quotes_and_percent_signs(name, quoted):
+    assert identifier(name) == quoted
 
 
 @pytest.mark.parametrize("name", [n for n in HOSTILE_NAMES if n] + ["%s", "%(schemas)s", "$1"])
 def test_quoted_names_come_back_unchanged_from_postgresql(reader_conn, name):
     # The statement has a parameter, so psycopg2 formats it and turns %% back into %.
     with reader_conn.cursor() as cursor:
-        cursor.execute(f"SELECT %s AS {quote_identifier(name)}", ("value",))
+        cursor.execute(f"SELECT %s AS {identifier(name)}", ("value",))
         assert cursor.description[0].name == name
         assert cursor.fetchone() == ("value",)
 
@@ -234,3 +243,63 @@ def test_model_class_names_differ_by_index_even_for_colliding_relations():
     assert model_class_name(1, "public", "Foo") == "R1_PublicFoo"
     assert model_class_name(2, "public", "foo") == "R2_PublicFoo"
     assert model_class_name(1, "public", "hy-phen") != model_class_name(2, "public", "hy_phen")
+
+
+# -- autoapi.db.sql: constants and composed statements ------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "", "plain", "it's", "back\\slash", "100%", "%s", "%(x)s", "$1", "$$dollar$$", "tab\there\nnew\rline",
+    "\x01\x1f", "ünïcødé ✓", "\ufffe\uffff", "E'x'", "'; DROP TABLE t; --",
+])
+def test_literals_come_back_unchanged_from_postgresql(reader_conn, text):
+    with reader_conn.cursor() as cursor:
+        cursor.execute(f"SELECT %s, {sql.literal(text)}", ("value",))
+        assert cursor.fetchone() == ("value", text)
+
+
+@pytest.mark.parametrize("value", [None, True, False, 0, -7, 2**62, 1.5])
+def test_other_literals(reader_conn, value):
+    with reader_conn.cursor() as cursor:
+        cursor.execute(f"SELECT %s, {sql.literal(value)}", ("value",))
+        assert cursor.fetchone() == ("value", value)
+
+
+def test_only_this_module_renders_sql_without_a_connection():
+    assert sql.identifier("s", 'n"%') == '"s"."n""%%"'
+    with pytest.raises(TypeError):
+        sql.literal(float("nan"))
+    with pytest.raises(ValueError):
+        sql.literal("nul\x00")
+    with pytest.raises(TypeError):  # psycopg2's own Identifier needs a connection: quoting stays in one place
+        sql.render(psycopg2_sql.SQL("SELECT {}").format(psycopg2_sql.Identifier("x")))
+
+
+@pytest.mark.parametrize("name", [n for n in HOSTILE_NAMES if n])
+def test_the_one_copy_count_and_explain_wrappers_run_on_hostile_names(reader_conn, name):
+    rows = sql.Statement(sql.compose("SELECT %s AS {}", sql.Identifier(name)), ("v%",))
+    with reader_conn.cursor() as cursor:
+        for statement, expected in ((sql.count(rows), (1,)), (sql.count(rows, 0), (0,))):
+            cursor.execute(statement.sql, statement.params)
+            assert cursor.fetchone() == expected
+        explain = sql.explain(rows)
+        cursor.execute(explain.sql, explain.params)
+        assert cursor.fetchone()[0][0]["Plan"]
+        copy = sql.copy(sql.compose("x.{}", sql.Identifier(name)), rows)
+        out = io.StringIO()
+        cursor.copy_expert(cursor.mogrify(copy.sql, copy.params).decode(), out)
+        assert list(csv.reader(io.StringIO(out.getvalue()))) == [[name], ["v%"]]
+
+
+@pytest.mark.parametrize(("template", "parts", "named"), [
+    ("SELECT {} FROM {}", ("x", sql.Identifier("s", 't"%')), {}),
+    ("""SELECT '{{"type":"Feature",' || {}""", (sql.Literal("it's"),), {}),
+    ("{p}.f({v}, {v}) AS {n}", (), {"p": sql.Identifier("ext"), "v": "x.a", "n": sql.Identifier("%s")}),
+    ("{1} {0}", ("a", sql.Literal(7)), {}),
+])
+def test_compose_writes_what_psycopg2s_format_writes(template, parts, named):
+    def as_sql(part):
+        return part if isinstance(part, psycopg2_sql.Composable) else psycopg2_sql.SQL(part)
+
+    expected = sql.render(psycopg2_sql.SQL(template).format(*map(as_sql, parts), **{k: as_sql(v) for k, v in named.items()}))
+    assert sql.compose(template, *parts, **named) == expected

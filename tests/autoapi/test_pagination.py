@@ -11,8 +11,8 @@ from django.http import QueryDict
 from django.test import RequestFactory
 from rest_framework.request import Request
 
-from autoapi.query import cursors
 from autoapi.errors import BadRequest
+from autoapi.query import cursors
 from autoapi.query.pagination import (
     Window,
     count_plan,

@@ -19,10 +19,9 @@ from django.db import connections
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoapi.query import queries
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.schema.naming import encode_segment
 from autoapi.public import get_snapshot
+from autoapi.query import queries
 from autoapi.query.queries import (
     Expansion,
     RowShape,
@@ -35,6 +34,7 @@ from autoapi.query.queries import (
     json_rows,
     selected_sql,
 )
+from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Column, Relation
 from tests.autoapi.unit_helpers import copy_out, fetch, q, queryset_for, relation, table
 

@@ -16,12 +16,21 @@ from pathlib import Path
 import pytest
 from django.db import models
 
+from autoapi.db.sql import identifier
 from autoapi.schema import fields, filters
-from autoapi.schema.naming import quote_identifier
 from autoapi.schema.snapshot import Column
 from autoapi.schema.typemap import (
-    BY_TYPNAME, BY_TYPTYPE, CITEXT, GEOMETRY, OPAQUE, UNSORTABLE_ELEMENTS, json_expression, model_field_kwargs,
-    postgis_schema, type_info, wgs84_expression,
+    BY_TYPNAME,
+    BY_TYPTYPE,
+    CITEXT,
+    GEOMETRY,
+    OPAQUE,
+    UNSORTABLE_ELEMENTS,
+    json_expression,
+    model_field_kwargs,
+    postgis_schema,
+    type_info,
+    wgs84_expression,
 )
 
 API_PAGE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
@@ -377,7 +386,7 @@ def test_json_expression_on_the_fixture_columns(reader_conn, requires_postgis):
                                ("geo_multipolygons_3857", "geom"), ("geog_points", "geog"), ("geom_mixed", "geom")]:
         column = snapshot.get("public", table).column(column_name)
         assert column.type_schema == "extensions"
-        quoted = quote_identifier(column.name)
+        quoted = identifier(column.name)
         with reader_conn.cursor() as cursor:
             cursor.execute(f"SELECT id, ({json_expression(column, quoted)})::text FROM public.{table} ORDER BY id")
             ours = {i: json.loads(g) if g else None for i, g in cursor.fetchall()}

@@ -10,9 +10,9 @@ from django.apps.registry import Apps
 from django.db import connections
 
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.schema.models import build_model, qualified_table
-from autoapi.schema.naming import quote_identifier
+from autoapi.db.sql import identifier
 from autoapi.public import get_snapshot
+from autoapi.schema.models import build_model, qualified_table
 
 
 def relation(name: str, schema: str = "public"):
@@ -63,4 +63,4 @@ def loads(text: str):
     return json.loads(text, parse_float=Decimal)
 
 
-__all__ = ["copy_out", "relation", "model_for", "queryset_for", "fetch", "table", "q", "loads", "quote_identifier"]
+__all__ = ["copy_out", "relation", "model_for", "queryset_for", "fetch", "table", "q", "loads", "identifier"]

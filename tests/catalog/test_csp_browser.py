@@ -13,7 +13,12 @@ import pytest
 from autoapi.public import get_snapshot
 from autoapi.web.registry import registry
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
-    assert_accessible, browser, csp_violations, page, screenshot, skip_without_browser,
+    assert_accessible,
+    browser,
+    csp_violations,
+    page,
+    screenshot,
+    skip_without_browser,
 )
 from tests.catalog.helpers import page_url
 from tests.conftest import connect_superuser

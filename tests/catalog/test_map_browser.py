@@ -15,7 +15,12 @@ import pytest
 from autoapi.public import encode_segment, get_snapshot
 from autoapi.web.registry import registry
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
-    PHONE, assert_accessible, browser, page, screenshot, skip_without_browser,
+    PHONE,
+    assert_accessible,
+    browser,
+    page,
+    screenshot,
+    skip_without_browser,
 )
 from tests.catalog.helpers import page_url
 from tests.conftest import connect_superuser

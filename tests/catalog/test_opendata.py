@@ -92,10 +92,11 @@ def test_data_json_has_every_relation_with_its_distributions(client):
         dataset = datasets[BASE + page_url(relation)]
         assert dataset["landingPage"] == BASE + page_url(relation)
         kinds = {d["format"]: d for d in dataset["distribution"]}
-        expected = {"CSV", "JSON", "Parquet", "XLSX"} | ({"GeoJSON"} if "geojson" in formats(relation) else set())
+        expected = {"CSV", "JSON", "NDJSON", "Parquet", "XLSX"} | ({"GeoJSON"} if "geojson" in formats(relation) else set())
         assert set(kinds) == expected, f"{relation.schema}.{relation.name}"
         assert kinds["CSV"]["mediaType"] == "text/csv"
         assert kinds["Parquet"]["mediaType"] == "application/vnd.apache.parquet"
+        assert kinds["NDJSON"]["mediaType"] == "application/x-ndjson"  # every API format, as its record says
         if "GeoJSON" in kinds:
             assert kinds["GeoJSON"]["mediaType"] == "application/geo+json"
 

@@ -107,7 +107,7 @@ def test_off_means_exactly_what_postgresql_writes(reader_conn, settings):
 
 
 def test_the_sql_survives_odd_quoting(reader_conn):
-    """The column reference may hold any identifier (quote_identifier doubles quotes and %)."""
+    """The column reference may hold any identifier (autoapi.db.sql.identifier doubles quotes and %)."""
     odd = Column(name='a"b%c', attname='a""b%%c', position=1, type="text", base_type="text", type_kind="b",
                  type_category="S")
     cell = csv_cell(odd, 'x."a""b%%c"', enabled=True)

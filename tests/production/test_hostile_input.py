@@ -16,9 +16,9 @@ from urllib.parse import quote
 
 import pytest
 
+from autoapi.public import get_snapshot
 from autoapi.query.filtersets import RESERVED_PARAMETERS
 from autoapi.schema.naming import encode_segment
-from autoapi.public import get_snapshot
 from autoapi.web.registry import registry
 from tests.production.support import database_checksum, portal_server
 

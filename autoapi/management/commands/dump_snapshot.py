@@ -14,10 +14,10 @@ import json
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from autoapi.web.api import PublishedAPI
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.schema.introspect import read_snapshot
 from autoapi.schema.typemap import type_info
+from autoapi.web.api import PublishedAPI
 
 VOLATILE = ("oid", "built_at", "version", "server_version")
 
