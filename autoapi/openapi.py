@@ -23,7 +23,9 @@ from autoapi.typemap import type_info
 log = logging.getLogger(__name__)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-ERROR_RESPONSES = {
+# Shared by every operation through ``$ref`` (components.responses): written once per document,
+# not once per path (at 10,000 relations the repeated copies were most of the 126 MB).
+ERROR_RESPONSE_BODIES = {
     "400": {"description": "A parameter is unknown or its value is malformed", "content": {"application/json": {"schema": ERROR}}},
     "404": {"description": "No such relation or row", "content": {"application/json": {"schema": ERROR}}},
     "406": {"description": "The format is unknown, or GeoJSON of a relation without geometry", "content": {"application/json": {"schema": ERROR}}},
@@ -31,6 +33,7 @@ ERROR_RESPONSES = {
             "content": {"application/json": {"schema": ERROR}}},
     "503": {"description": "The database is unavailable; retry after the Retry-After header", "content": {"application/json": {"schema": ERROR}}},
 }
+ERROR_RESPONSES = {status: {"$ref": f"#/components/responses/E{status}"} for status in ERROR_RESPONSE_BODIES}
 COMMON_PARAMETERS = [
     {"name": "limit", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]+|all)$"},
      "description": "Rows per page (default 100, at most 1000), or `all` to stream every matching row."},
@@ -210,13 +213,33 @@ def _relation_entries(index: int, relation: Relation) -> tuple[tuple[str, dict],
     return (name, row_schema(relation)), paths
 
 
-def build_document(snapshot: Snapshot) -> dict:
+def shared_components() -> dict:
+    """The components every document of the portal holds: the error bodies and responses."""
+    return {
+        "schemas": {"Error": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]},
+                    "OGCError": ogc_openapi.OGC_ERROR},
+        "responses": {f"E{status}": body for status, body in ERROR_RESPONSE_BODIES.items()},
+    }
+
+
+def index_paths() -> dict:
+    """The paths that do not grow with the schema: ``/api/`` and ``/ogc/``."""
     paths: dict = {
         "/api/": {"get": {"operationId": "index", "summary": "Every published relation with its URLs",
                           "responses": {"200": {"description": "The index", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
     }
-    schemas: dict = {"Error": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}
-    for index, relation in enumerate(snapshot.relations):
+    paths.update(ogc_openapi.paths())  # /ogc/ (OGC API Features): the landing page's service-desc
+    return paths
+
+
+def build_document(snapshot: Snapshot, relations=None, with_index: bool = True, extra: dict | None = None) -> dict:
+    """The OpenAPI document of ``relations`` (default: every relation of the snapshot), with the
+    index and OGC paths when ``with_index``; ``extra`` adds top-level members (``x-...``)."""
+    paths: dict = index_paths() if with_index else {}
+    components = shared_components()
+    schemas = components["schemas"]
+    chosen = enumerate(snapshot.relations) if relations is None else relations
+    for index, relation in chosen:
         try:
             entries = _relation_entries(index, relation)
         except Exception:  # one relation never takes the document down; it is left out of it
@@ -225,8 +248,6 @@ def build_document(snapshot: Snapshot) -> dict:
         (name, schema), relation_paths = entries
         schemas[name] = schema
         paths.update(relation_paths)
-    paths.update(ogc_openapi.paths())  # /ogc/ (OGC API Features): the landing page's service-desc
-    schemas["OGCError"] = ogc_openapi.OGC_ERROR
     return {
         "openapi": "3.1.0",
         "info": {
@@ -234,6 +255,7 @@ def build_document(snapshot: Snapshot) -> dict:
             "version": snapshot.version,
             "description": "Every relation of the published PostgreSQL database, read-only. " + FILTER_HELP,
         },
+        **(extra or {}),
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": components,
     }

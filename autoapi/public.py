@@ -22,6 +22,7 @@ from autoapi.lookups import (
 from autoapi.filenames import download_filename
 from autoapi.renderers import format_label, formats_for
 from autoapi.responsecache import cached_page
+from autoapi.documents import shared_document
 from autoapi.typemap import type_info
 from autoapi.weblinks import web_url
 from autoapi.xlsx import MAX_ROWS as _SHEET_ROWS_WITH_HEADER
@@ -45,7 +46,7 @@ __all__ = [
     "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
     "filter_in_words", "filter_text", "simple_filter_as_cql2", "any_of_cql2",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
-    "web_url",
+    "web_url", "shared_document",
 ]
 
 

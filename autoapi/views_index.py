@@ -6,6 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_csv.renderers import CSVRenderer
 
+from autoapi import openapi_documents
+from autoapi.errors import NotFound, error_response
+from autoapi.naming import decode_segment
 from autoapi.registry import registry
 from autoapi.public import api_url, formats, relation_segments
 from autoapi.renderers import ROW_RENDERERS
@@ -53,8 +56,20 @@ class ApiIndexView(APIView):
 
 
 def openapi_document(request):
-    """``/api/schema/``: the OpenAPI 3.1 document of the current snapshot."""
-    return HttpResponse(registry.current().openapi_json(), content_type="application/vnd.oai.openapi+json; charset=utf-8")
+    """``/api/schema/``: the OpenAPI 3.1 document of the current snapshot (``openapi_documents``)."""
+    return openapi_documents.respond_root(request, registry.current().snapshot)
+
+
+def relation_openapi_document(request, schema: str, relation: str):
+    """``/api/schema/<schema>/<relation>/openapi.json``: one relation's OpenAPI document."""
+    snapshot = registry.current().snapshot
+    try:
+        found = snapshot.get(decode_segment(schema), decode_segment(relation))
+    except ValueError:
+        found = None
+    if found is None:
+        return error_response(NotFound("no published relation has this name; see /api/schema/ for the list"))
+    return openapi_documents.respond_relation(request, snapshot, found)
 
 
 def api_docs(request):
