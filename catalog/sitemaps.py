@@ -23,7 +23,7 @@ URLSET = '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
 
 def _chunks(snapshot) -> list[tuple[str, int, list]]:
     """(schema, number from 1, relations) for each sitemap of the index."""
-    size = max(1, portal_setting("SITEMAP_MAX_URLS") - 1)  # each schema's sitemap also names its list
+    size = max(1, portal_setting("SITEMAP_MAX_URLS") - 2)  # the first of a schema also names home and its list
     chunks = []
     for schema, relations in listing.by_schema(snapshot).items():
         for start in range(0, len(relations), size):
