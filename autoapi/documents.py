@@ -165,9 +165,9 @@ class Documents:
             folder = _folder()
             if folder is None:
                 return self._run(key, build), "built"
-            digest = _digest(key)
-            path = folder / f"{digest}.doc"
-            with _flock(folder / f"{digest}.lock"):
+            name = digest(key)
+            path = folder / f"{name}.doc"
+            with _flock(folder / f"{name}.lock"):
                 stored = _read_stored(path, max_age)  # another process may have built it meanwhile
                 if stored is not None:
                     return stored, "stored"
@@ -221,7 +221,8 @@ def _fresh(built: Built, max_age: float | None, now: float) -> bool:
     return max_age is None or now - built.built_at < max_age
 
 
-def _digest(key: tuple) -> str:
+def digest(key: tuple) -> str:
+    """A short stable name for a key (of strings, numbers and tuples of them)."""
     return hashlib.sha256(repr(key).encode()).hexdigest()[:24]
 
 
@@ -350,7 +351,7 @@ def shared_document(name: str, max_age_setting: str | None = None, stamp: Callab
                 version = registry.current().snapshot.version
             except Exception:  # no snapshot (the database is down): the view answers as it does
                 return view(request, *args, **kwargs)
-            version = _digest((version, settings_stamp(), stamp() if stamp else None))
+            version = digest((version, settings_stamp(), stamp() if stamp else None))
 
             def build():
                 response = view(request, *args, **kwargs)

@@ -31,6 +31,8 @@ ERROR_RESPONSE_BODIES = {
     "406": {"description": "The format is unknown, or GeoJSON of a relation without geometry", "content": {"application/json": {"schema": ERROR}}},
     "409": {"description": "PostgreSQL cannot read this relation (a broken view, an unpopulated materialized view)",
             "content": {"application/json": {"schema": ERROR}}},
+    "414": {"description": "The request line is longer than the server takes (gunicorn's limit_request_line)",
+            "content": {"application/json": {"schema": ERROR}}},
     "503": {"description": "The database is unavailable; retry after the Retry-After header", "content": {"application/json": {"schema": ERROR}}},
 }
 ERROR_RESPONSES = {status: {"$ref": f"#/components/responses/E{status}"} for status in ERROR_RESPONSE_BODIES}
@@ -42,7 +44,7 @@ COMMON_PARAMETERS = [
      "description": "Keyset cursor from a previous page's `next` link (relations with a key)."},
     {"name": "ordering", "in": "query", "schema": {"type": "string"},
      "description": "Comma-separated column names, `-` before a name for descending; the key is always added as a tie-break."},
-    {"name": "fields", "in": "query", "schema": {"type": "string"},
+    {"name": "fields", "in": "query", "schema": {"type": "string", "minLength": 1},
      "description": "Comma-separated column names to return (tilde-encode a name holding a comma)."},
     {"name": "expand", "in": "query", "schema": {"type": "string"},
      "description": "Comma-separated foreign key columns whose referenced row is embedded in place of the value."},
@@ -51,7 +53,7 @@ COMMON_PARAMETERS = [
                     "truncated as `<column>__year`, `__month`, `__week`, `__day` (and `__hour` for timestamps, in "
                     "UTC). Each result row holds the group values under these names, then the aggregates. "
                     "`ordering` then takes the result's own names (`-count`)."},
-    {"name": "aggregate", "in": "query", "schema": {"type": "string"},
+    {"name": "aggregate", "in": "query", "schema": {"type": "string", "minLength": 1},
      "description": "Comma-separated `count` and `<function>:<column>` with the functions count_distinct, sum, avg, "
                     "median (numbers and intervals) and min, max; named `count` and `<function>_<column>` in the "
                     "result (underscores are appended to a name a group column already has). Defaults to `count` "

@@ -21,6 +21,7 @@ from autoapi import documents
 from autoapi.conf import portal_setting
 from autoapi.naming import encode_segment
 from autoapi.openapi import build_document
+from autoapi.renderers import ROW_RENDERERS
 from autoapi.snapshot import Relation, Snapshot
 
 MEDIA_TYPE = "application/vnd.oai.openapi+json"
@@ -66,10 +67,16 @@ def _json(document: dict) -> tuple[bytes, str]:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), CONTENT_TYPE
 
 
+def _version(snapshot: Snapshot) -> str:
+    """The snapshot's version, the settings' and the formats of the renderers' registry (a format
+    registered at run time changes every operation's content types)."""
+    return documents.digest((snapshot.version, documents.settings_stamp(), tuple(r.format for r in ROW_RENDERERS)))
+
+
 def respond_root(request, snapshot: Snapshot):
-    return documents.respond(request, ("openapi",), snapshot.version, lambda: _json(root_document(snapshot)))
+    return documents.respond(request, ("openapi",), _version(snapshot), lambda: _json(root_document(snapshot)))
 
 
 def respond_relation(request, snapshot: Snapshot, relation: Relation):
-    return documents.respond(request, ("openapi", relation.schema, relation.name), snapshot.version,
+    return documents.respond(request, ("openapi", relation.schema, relation.name), _version(snapshot),
                              lambda: _json(relation_document(snapshot, relation)), bounded=False)

@@ -36,6 +36,7 @@ from bench.formats import section_formats
 from bench.memory import section_memory
 from bench.slowheads import section_slowheads
 from bench.tiles import section_tiles
+from bench.wide10k import section_wide10k
 from bench.cluster import MAIN_DB, WIDE_DB, BenchCluster, start_cluster, stop_cluster
 from bench.data import POINTS_ROWS, generate
 from bench.server import KeepAlive, Portal
@@ -544,11 +545,12 @@ SECTIONS = (
     ("fairshare", section_fairshare),
     ("slowheads", section_slowheads),
     ("memory", section_memory),
+    ("wide10k", section_wide10k),
 )
 # The data some sections need, when run alone (--only): the rest is not generated.
 DATA_NEEDED = {"cached": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"},
                "fairshare": {"nycflights13", "bench.points"}, "slowheads": {"nycflights13"},
-               "memory": {"nycflights13"}}
+               "memory": {"nycflights13"}, "wide10k": set()}
 
 
 def render(ctx: Context, total: float) -> str:
