@@ -37,8 +37,8 @@ ERROR_RESPONSE_BODIES = {
 }
 ERROR_RESPONSES = {status: {"$ref": f"#/components/responses/E{status}"} for status in ERROR_RESPONSE_BODIES}
 COMMON_PARAMETERS = [
-    {"name": "limit", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]+|all)$"},
-     "description": "Rows per page (default 100, at most 1000), or `all` to stream every matching row."},
+    {"name": "limit", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]*|all)$"},
+     "description": "Rows per page (default 100, at most 1000; empty: the default), or `all` to stream every matching row."},
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "Rows to skip."},
     {"name": "cursor", "in": "query", "schema": {"type": "string"},
      "description": "Keyset cursor from a previous page's `next` link (relations with a key)."},

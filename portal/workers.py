@@ -119,10 +119,14 @@ def _close(conn, graceful: bool = False) -> None:
         util.close(conn.sock)
 
 
-def _answer(sock: socket.socket, status: str, text: str, content_type: str = "text/plain") -> None:
+def _read_only_method(head: bytes) -> bool:
+    return bytes(head).lstrip(b"\r\n").split(b" ", 1)[0] in (b"GET", b"HEAD", b"OPTIONS")
+
+
+def _answer(sock: socket.socket, status: str, text: str, content_type: str = "text/plain", extra: str = "") -> None:
     """A short answer before closing, if the socket takes it at once (never waits)."""
     body = (text + "\n").encode()
-    head = (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: {content_type}; charset=utf-8\r\n"
+    head = (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: {content_type}; charset=utf-8\r\n{extra}"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     try:
         sock.send(head + body)
@@ -266,7 +270,12 @@ class ThreadWorker(gthread.ThreadWorker):
             self.enqueue_req(conn)
             return
         self.nr_conns -= 1
-        if verdict == "too-long":
+        if verdict == "too-long" and not _read_only_method(head):
+            # Any method but GET, HEAD and OPTIONS is a 405 whatever its URL (portal.middleware.
+            # ReadOnlyMethodsMiddleware says the same of shorter ones).
+            _answer(conn.sock, "405 Method Not Allowed", json.dumps({"detail": "this site is read-only"}),
+                    content_type="application/json", extra="Allow: GET, HEAD, OPTIONS\r\n")
+        elif verdict == "too-long":
             # In the API's own JSON (gunicorn's parser would answer an HTML page), as the OpenAPI
             # documents it for every operation (autoapi/openapi.py, E414).
             _answer(conn.sock, "414 URI Too Long", json.dumps({
