@@ -21,7 +21,7 @@ from autoapi import documents
 from autoapi.conf import portal_setting
 from autoapi.naming import encode_segment
 from autoapi.openapi import build_document
-from autoapi.renderers import ROW_RENDERERS
+from autoapi import renderers
 from autoapi.snapshot import Relation, Snapshot
 
 MEDIA_TYPE = "application/vnd.oai.openapi+json"
@@ -70,7 +70,7 @@ def _json(document: dict) -> tuple[bytes, str]:
 def _version(snapshot: Snapshot) -> str:
     """The snapshot's version, the settings' and the formats of the renderers' registry (a format
     registered at run time changes every operation's content types)."""
-    return documents.digest((snapshot.version, documents.settings_stamp(), tuple(r.format for r in ROW_RENDERERS)))
+    return documents.digest((snapshot.version, documents.settings_stamp(), tuple(r.format for r in renderers.ROW_RENDERERS)))
 
 
 def respond_root(request, snapshot: Snapshot):
