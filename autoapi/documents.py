@@ -328,7 +328,7 @@ def _encoded(request, built: Built) -> tuple[str, bytes]:
     return coding, encoded
 
 
-class _NotBuilt(Exception):
+class NotBuilt(Exception):
     """The view answered something other than a 200: passed on, never kept."""
 
     def __init__(self, response):
@@ -356,14 +356,14 @@ def shared_document(name: str, max_age_setting: str | None = None, stamp: Callab
             def build():
                 response = view(request, *args, **kwargs)
                 if response.status_code != 200 or response.streaming:
-                    raise _NotBuilt(response)
+                    raise NotBuilt(response)
                 return response.content, response["Content-Type"]
 
             family = (name, request.path, request.scheme, request.get_host(), *args, *sorted(kwargs.items()))
             max_age = portal_setting(max_age_setting) if max_age_setting else None
             try:
                 return respond(request, family, version, build, max_age)
-            except _NotBuilt as passed:
+            except NotBuilt as passed:
                 return passed.response
 
         return wrapper

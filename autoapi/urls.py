@@ -13,7 +13,7 @@ from autoapi.naming import decode_segment
 from autoapi.registry import registry
 from autoapi.responsecache import cached_response
 from autoapi.openapi_documents import service_desc_link
-from autoapi.views_index import ApiIndexView, api_docs, openapi_document, relation_openapi_document
+from autoapi.views_index import api_docs, api_index, openapi_document, relation_openapi_document
 
 app_name = "autoapi"
 
@@ -100,7 +100,7 @@ def relation_tilejson(request, schema: str, relation: str):
 
 
 urlpatterns = [
-    path("", ApiIndexView.as_view(), name="index"),
+    path("", api_index, name="index"),
     path("schema/", openapi_document, name="schema"),
     path("docs/", api_docs, name="docs"),
     path("schema/<str:schema>/<str:relation>/openapi.json", relation_openapi_document, name="relation-schema"),

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_csv.renderers import CSVRenderer
 
-from autoapi import openapi_documents
+from autoapi import documents, openapi_documents, renderers
 from autoapi.errors import NotFound, error_response
 from autoapi.naming import decode_segment
 from autoapi.registry import registry
@@ -53,6 +53,39 @@ class ApiIndexView(APIView):
                 }
             )
         return Response({"schema_version": snapshot.version, "count": len(relations), "relations": relations})
+
+
+_index_view = ApiIndexView.as_view()
+# The ``/api/`` requests served as a shared document (``autoapi.documents``): the plain ones, by
+# format. Any other query or Accept header is answered directly, so no client can make the
+# document store build one variant per header it invents.
+SHARED_INDEX_ACCEPT = ("", "*/*", "application/json", "text/csv")
+
+
+def api_index(request):
+    """``/api/``: every relation with its URLs, built once per schema version (a whole-catalog
+    document: megabytes at 10,000 relations)."""
+    fmt, accept = request.GET.get("format", ""), request.META.get("HTTP_ACCEPT", "")
+    if set(request.GET) - {"format"} or fmt not in ("", "json", "csv") or accept not in SHARED_INDEX_ACCEPT:
+        return _index_view(request)
+
+    def build():
+        response = _index_view(request)
+        response.render()
+        if response.status_code != 200:
+            raise documents.NotBuilt(response)
+        return response.content, response["Content-Type"]
+
+    try:
+        version = registry.current().snapshot.version
+    except Exception:  # the database is down: the view answers as it does
+        return _index_view(request)
+    family = ("api-index", request.scheme, request.get_host(), fmt, accept)
+    try:
+        version = documents.digest((version, documents.settings_stamp(), tuple(r.format for r in renderers.ROW_RENDERERS)))
+        return documents.respond(request, family, version, build)
+    except documents.NotBuilt as passed:
+        return passed.response
 
 
 def openapi_document(request):

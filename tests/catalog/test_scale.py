@@ -82,7 +82,7 @@ def _all_at_once(url: str, count: int) -> list[requests.Response]:
 
 
 def test_documents_are_built_once_and_shared(server):
-    for path in ("/data.json", "/api/schema/", "/sitemap.xml", "/"):
+    for path in ("/data.json", "/api/schema/", "/sitemap.xml", "/", "/api/?format=csv"):  # (/api/ warmed by the fixture)
         answers = _all_at_once(server + path, 12)
         assert [a.status_code for a in answers] == [200] * 12, path
         how = sorted(a.headers["X-Portal-Document"] for a in answers)
