@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 ST = Path(sys.executable).parent / "st"
-# The operations exercised: the index, a keyed relation's list and row, the OGC landing page.
-OPERATIONS = r"^/api/$|^/api/public/agg_sales/|^/ogc/$"
+# The operations exercised: the index, a keyed relation's list and row, and every OGC API Features path.
+OPERATIONS = r"^/api/$|^/api/public/agg_sales/|^/ogc/|^/ogc/collections"
 EXCLUDED_CHECKS: dict[str, str] = {
     # ST202: free-form parameters (fields, aggregate, ordering, group_by, having, expand) are
     # typed as strings, but the server checks each name against the relation's columns and each
