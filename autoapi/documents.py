@@ -16,7 +16,8 @@ per process, and shared:
 - **A byte budget.** Built documents are kept in memory within DOCUMENT_CACHE_MB (least recently
   served first out); the latest version of each document stays while a newer one builds.
 - **Shared across processes.** With the stored downloads' folder (``exportcache.directory()``) on,
-  each document is also written to ``<folder>/documents/`` (a temporary file renamed into place),
+  each document of STORE_MIN_BYTES or more is also written to ``<folder>/documents/`` (a temporary
+  file renamed into place; the family's older version removed),
   under an ``flock`` taken for the build, so a second process (or host sharing the folder) waiting
   on the lock reads the first one's file instead of building again. A document too large for the
   memory budget is served from that file.
@@ -56,6 +57,7 @@ from portal.compression import choose_coding, compress_bytes
 log = logging.getLogger(__name__)
 
 HEADER = "X-Portal-Document"
+STORE_MIN_BYTES = 256 * 1024  # smaller documents build in milliseconds: kept in memory only
 
 
 @dataclass(frozen=True)
@@ -165,14 +167,18 @@ class Documents:
             folder = _folder()
             if folder is None:
                 return self._run(key, build), "built"
-            name = digest(key)
-            path = folder / f"{name}.doc"
-            with _flock(folder / f"{name}.lock"):
+            family = digest(key[0])
+            path = folder / f"{family}-{digest(key)}.doc"
+            with _flock(folder / f"{family}.lock"):
                 stored = _read_stored(path, max_age)  # another process may have built it meanwhile
                 if stored is not None:
                     return stored, "stored"
                 built = self._run(key, build)
-                return _store(path, built), "built"
+                if len(built.body) < STORE_MIN_BYTES:
+                    return built, "built"  # built in milliseconds: not worth a file
+                built = _store(path, built)
+                _remove_older(folder, family, path)
+                return built, "built"
         finally:
             slot.release()
 
@@ -257,6 +263,15 @@ def _flock(path: Path):
         yield
     finally:
         os.close(fd)
+
+
+def _remove_older(folder: Path, family: str, kept: Path) -> None:
+    """The other versions of the family's file go when a new one is stored."""
+    for old in folder.glob(f"{family}-*.doc"):
+        if old != kept:
+            with contextlib.suppress(OSError):
+                old.unlink()
+                old.with_suffix(".type").unlink()
 
 
 def _read_stored(path: Path, max_age: float | None) -> Built | None:

@@ -35,7 +35,7 @@ def test_docs_pick_a_relation_and_load_its_document(page, urls):
     page.click("#relation-picker button[type=submit]")
     page.wait_for_selector("#swagger-ui .opblock-tag", timeout=30000)
     page.locator("#swagger-ui .opblock-tag").first.click()
-    page.wait_for_selector("#swagger-ui .opblock-summary-path[data-path='/api/public/agg_sales/']", timeout=15000)
+    page.wait_for_selector("#swagger-ui .opblock-summary-path[data-path='/api/public/agg_sales/']", timeout=40000)
     assert page.text_content("#pick-url") == "/api/schema/public/agg_sales/openapi.json"
     screenshot(page, "api-docs-picker")
     clean(page)
