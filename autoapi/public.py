@@ -36,6 +36,7 @@ from autoapi.schema.typemap import type_info
 from autoapi.web import pagejson
 from autoapi.web.responsecache import cached_page
 from autoapi.web.weblinks import web_url
+from autoapi.web.documents import shared_document
 
 SHEET_ROWS = XLSX.row_cap  # the data rows an Excel sheet holds below its header (the XLSX record's cap)
 from autoapi.formats.rowsources import JSONRows
@@ -56,7 +57,7 @@ __all__ = [
     "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
     "filter_in_words", "filter_text", "simple_filter_as_cql2", "any_of_cql2",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
-    "web_url", "format_records", "format_record", "Format", "ColumnWidth", "SHEET_ROWS",
+    "web_url", "format_records", "format_record", "Format", "ColumnWidth", "SHEET_ROWS", "shared_document",
 ]
 
 

@@ -224,6 +224,9 @@ def tilejson(view) -> JsonResponse:
         raise NotFound("this relation has no geometry (nor latitude/longitude columns), so it has no tiles")
     _postgis(view, source)
     check_parameters(view.request.query_params)
+    # The filters' values are checked as the tiles will check them (a 400 now, not on every tile);
+    # building the queryset runs no query.
+    view.filter_queryset(view.get_queryset())
     request = view.request
     base = request.build_absolute_uri(request.path).removesuffix("tiles.json") + "tiles/{z}/{x}/{y}.mvt"
     query = request.query_params.urlencode(safe=",~")

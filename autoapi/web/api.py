@@ -6,7 +6,6 @@ is dropped with it.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from django.apps.registry import Apps
 from autoapi.query.filtersets import build_filterset
 from autoapi.schema.models import build_model
 from autoapi.schema.snapshot import Relation, Snapshot
-from autoapi.web.openapi import build_document
 from autoapi.web.views import build_viewset
 
 log = logging.getLogger(__name__)
@@ -39,14 +37,6 @@ class PublishedAPI:
         self._endpoints: dict[tuple[str, str], RelationEndpoints] = {}
         self._failures: dict[tuple[str, str], str] = {}  # relations whose endpoints could not be built
         self._lock = threading.Lock()
-        self._openapi_json: bytes | None = None
-
-    def openapi_json(self) -> bytes:
-        """The snapshot's OpenAPI document, serialised once."""
-        if self._openapi_json is None:
-            document = build_document(self.snapshot)
-            self._openapi_json = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return self._openapi_json
 
     def endpoints(self, schema: str, name: str) -> RelationEndpoints | None:
         """The relation's endpoints, built on first use; None when it is not published or they

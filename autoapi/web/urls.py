@@ -11,9 +11,10 @@ from autoapi.db import replicas
 from autoapi.errors import NotFound, error_response
 from autoapi.schema.naming import decode_segment
 from autoapi.web import validators
+from autoapi.web.openapi_documents import service_desc_link
 from autoapi.web.registry import registry
 from autoapi.web.responsecache import cached_response
-from autoapi.web.views_index import ApiIndexView, api_docs, openapi_document
+from autoapi.web.views_index import api_docs, api_index, openapi_document, relation_openapi_document
 
 app_name = "autoapi"
 
@@ -73,7 +74,17 @@ def _with_validators(request, schema: str, relation: str, view_name: str, **kwar
 
 
 def relation_list(request, schema: str, relation: str):
-    return _with_validators(request, schema, relation, "list_view")
+    return _with_service_desc(_with_validators(request, schema, relation, "list_view"), schema, relation)
+
+
+def _with_service_desc(response, schema: str, relation: str):
+    """RFC 8631: a list answer names the OpenAPI document that describes it (a dict lookup)."""
+    names = _names(schema, relation)
+    found = registry.current().snapshot.get(*names) if names else None
+    if found is not None:
+        link = service_desc_link(found)
+        response["Link"] = f"{response['Link']}, {link}" if response.has_header("Link") else link
+    return response
 
 
 def relation_detail(request, schema: str, relation: str, key: str):
@@ -90,9 +101,10 @@ def relation_tilejson(request, schema: str, relation: str):
 
 
 urlpatterns = [
-    path("", ApiIndexView.as_view(), name="index"),
+    path("", api_index, name="index"),
     path("schema/", openapi_document, name="schema"),
     path("docs/", api_docs, name="docs"),
+    path("schema/<str:schema>/<str:relation>/openapi.json", relation_openapi_document, name="relation-schema"),
     path("<str:schema>/<str:relation>/", relation_list, name="relation-list"),
     path("<str:schema>/<str:relation>/tiles/<int:z>/<int:x>/<int:y>.mvt", relation_tile, name="relation-tile"),
     path("<str:schema>/<str:relation>/tiles.json", relation_tilejson, name="relation-tilejson"),
