@@ -46,8 +46,7 @@ MIDDLEWARE = [
     "portal.middleware.CacheControlMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "portal.middleware.RejectHostileInputMiddleware",
-    "portal.middleware.DatabaseErrorMiddleware",
+    "portal.middleware.ViewGuardMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
