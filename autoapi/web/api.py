@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from django.apps.registry import Apps
 
+from autoapi.cql2 import backend as cql2_backend
 from autoapi.query.filtersets import build_filterset
+from autoapi.query.relation_query import PublishedRelation
 from autoapi.schema.models import build_model
 from autoapi.schema.snapshot import Relation, Snapshot
 from autoapi.web.views import build_viewset
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RelationEndpoints:
+    published: PublishedRelation  # what ``RelationQuery`` reads: relation, snapshot, model, FilterSet
     viewset: type
     list_view: object
     detail_view: object
@@ -75,8 +78,11 @@ class PublishedAPI:
 
     def _build(self, relation: Relation, index: int) -> RelationEndpoints:
         model = build_model(relation, index, self.apps)
-        viewset = build_viewset(relation, model, build_filterset(relation, model), self.snapshot)
+        published = PublishedRelation.build(relation, self.snapshot, model, build_filterset(relation, model),
+                                            filters=(cql2_backend.condition,))
+        viewset = build_viewset(published)
         return RelationEndpoints(
+            published=published,
             viewset=viewset,
             list_view=viewset.as_view({"get": "list"}),
             detail_view=viewset.as_view({"get": "retrieve"}),
