@@ -120,6 +120,23 @@ DEFAULTS = {
     # in EXPORT_CACHE_DIR's folder) and the days an entry is kept (0 turns the log off).
     "CHANGE_LOG_DIR": "",
     "CHANGE_LOG_DAYS": 365,
+    # Whole-catalog documents (autoapi/web/documents.py; docs/operations.md, "Catalog documents at scale"): builds
+    # one process runs at once, seconds a request waits for one (then a 503), MiB of built
+    # documents kept per process, and seconds after which a document that follows the data too
+    # (/data.json, sitemaps: modification dates) is rebuilt while the held one keeps being served.
+    "DOCUMENT_BUILDS": 1,
+    "DOCUMENT_WAIT_SECONDS": 30.0,
+    "DOCUMENT_CACHE_MB": 64,
+    "DOCUMENT_REFRESH_SECONDS": 300.0,
+    # The catalog's lists: relations shown per schema on the home page (then "and N more"), per
+    # page of a schema's list, and URLs per sitemap (the protocol's limit is 50,000; past it,
+    # /sitemap.xml becomes an index of sitemaps).
+    "HOME_RELATIONS": 20,
+    # Up to this many relations, /api/schema/ holds every path; past it, the index, the shared
+    # components and a link to each relation's own document (autoapi/web/openapi_documents.py).
+    "OPENAPI_INLINE_RELATIONS": 200,
+    "CATALOG_PAGE_SIZE": 100,
+    "SITEMAP_MAX_URLS": 50000,
 }
 JSON_SETTINGS = {"API_KEYS"}  # read as JSON, not as a comma-separated list
 

@@ -129,14 +129,16 @@ def error_response(error: PortalError) -> JsonResponse:
     response = JsonResponse(error.as_dict(), status=error.status_code, json_dumps_params={"ensure_ascii": False})
     for name, value in error.headers.items():
         response[name] = value
-    # The dispatcher (urls.py) retries such a request once on a fresh snapshot.
-    response.schema_changed = isinstance(error, SchemaChanged)
     response.portal_error = error  # what replicas.fall_back judges (a 503 is not always the replica's)
     return response
 
 
 def exception_handler(exc, context):
-    """DRF's EXCEPTION_HANDLER: always JSON, whatever format the request asked for."""
+    """DRF's EXCEPTION_HANDLER: always JSON, whatever format the request asked for. A schema race
+    (``SchemaChanged``) is left to propagate: the dispatcher (``web/urls.py``) retries the request
+    once on a fresh snapshot, and answers it with ``error_response`` otherwise."""
+    if isinstance(exc, SchemaChanged):
+        return None
     if isinstance(exc, PortalError):
         return error_response(exc)
     if isinstance(exc, Http404):
@@ -151,7 +153,10 @@ def exception_handler(exc, context):
             response["Retry-After"] = str(int(exc.wait))
         return response
     if isinstance(exc, (DatabaseError, psycopg2.Error)):
-        return error_response(translate_database_error(exc, filtered=False))
+        error = translate_database_error(exc, filtered=False)
+        if isinstance(error, SchemaChanged):
+            raise error from exc
+        return error_response(error)
     if is_nul_refusal(exc):
         return error_response(BadRequest("a value holds a NUL character, which no PostgreSQL value can contain"))
     return None

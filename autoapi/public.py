@@ -10,7 +10,6 @@ from decimal import Decimal
 import psycopg2
 from django.db import DatabaseError, connections, transaction
 from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 
 from autoapi.cql2 import backend as cql2_backend
 from autoapi.cql2 import from_simple as cql2_from_simple
@@ -21,7 +20,7 @@ from autoapi.formats.filenames import download_filename
 from autoapi.formats.records import XLSX, ColumnWidth, Format
 from autoapi.formats.renderers import format_label, formats_for, record_of, records_for
 from autoapi.freshness import exportcache
-from autoapi.query import grouping, queries
+from autoapi.query import queries
 from autoapi.query.aggregates import count_name
 from autoapi.schema.lookups import (
     FALSE_WORDS,
@@ -34,6 +33,7 @@ from autoapi.schema.lookups import (
 )
 from autoapi.schema.typemap import type_info
 from autoapi.web import pagejson
+from autoapi.web.documents import shared_document
 from autoapi.web.responsecache import cached_page
 from autoapi.web.weblinks import web_url
 
@@ -41,8 +41,8 @@ SHEET_ROWS = XLSX.row_cap  # the data rows an Excel sheet holds below its header
 from autoapi.formats.rowsources import JSONRows
 from autoapi.formats.tiles import TILE_PARAMETERS
 from autoapi.query.ordering import sort_directions
-from autoapi.query.pagination import Window, count_rows, non_negative_int
-from autoapi.query.plans import is_filtered, selected_rows, value_parameters
+from autoapi.query.pagination import Window, non_negative_int, run_count
+from autoapi.query.plans import is_filtered, value_parameters
 from autoapi.query.queries import geometry_source
 from autoapi.schema.naming import api_url, decode_key, decode_segment, encode_segment, relation_segments
 from autoapi.schema.pgarray import parse_array_literal
@@ -56,7 +56,7 @@ __all__ = [
     "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
     "filter_in_words", "filter_text", "simple_filter_as_cql2", "any_of_cql2",
     "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
-    "web_url", "format_records", "format_record", "Format", "ColumnWidth", "SHEET_ROWS",
+    "web_url", "format_records", "format_record", "Format", "ColumnWidth", "SHEET_ROWS", "shared_document",
 ]
 
 
@@ -147,16 +147,17 @@ class Rows:
     count_is_estimate: bool
 
 
-def _list_view(request, relation: Relation):
-    """The API's list view of ``relation`` for ``request``'s query string (a 404 when unpublished)."""
+def _query(request, relation: Relation):
+    """The API's RelationQuery of ``relation`` for ``request``'s query string (a 404 when
+    unpublished)."""
     api = registry.current()
     endpoints = api.endpoints(relation.schema, relation.name)
     if endpoints is None:
         why = api.why_unpublished(relation.schema, relation.name)
         raise NotFound(f"this relation is not published: {why}" if why else "this relation is no longer published")
-    view = endpoints.viewset(request=Request(request), format_kwarg=None, action="list")
-    view.check_readable()
-    return view
+    query = endpoints.published.query(request.GET, api_root=request.build_absolute_uri("/api/"))
+    query.check_readable()
+    return query
 
 
 class TimeLimitExceeded(PortalError):
@@ -167,10 +168,10 @@ def fetch_groups(request, relation: Relation, time_limit_ms: int) -> list[dict]:
     """The groups the API answers for ``request``'s query string (``group_by``, ``aggregate``,
     filters...), at most its ``limit``, under a statement time limit of their own (the catalog's
     facets); raises TimeLimitExceeded when they run out of it, PortalError as the API would."""
-    view = _list_view(request, relation)
+    query = _query(request, relation)
     source = JSONRows()
     try:
-        _window, statement, _count = grouping.plan_parts(view, source, 0)
+        _window, statement, _count = query.grouped(source, 0)
     except ValidationError as exc:
         raise BadRequest("invalid query parameter", errors=exc.detail) from None
     alias = replicas.read_alias(request)
@@ -196,10 +197,10 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
 
     The rows come from the current snapshot, which may be newer than the caller's record: the
     returned ``columns`` are the ones the rows hold."""
-    view = _list_view(request, relation)
-    relation = view.relation
+    query = _query(request, relation)
+    relation = query.relation
     try:
-        queryset, _terms = selected_rows(view)  # the API's own filter and order
+        queryset, _terms = query.selected()  # the API's own filter and order
     except ValidationError as exc:
         raise BadRequest("invalid query parameter", errors=exc.detail) from None
     filtered = is_filtered(request.GET)
@@ -208,8 +209,7 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
 
     def read(alias):  # rows and count from one server: a read replica, or the primary
         rows = [pagejson.loads(row, parse_float=Decimal) for row in source.read_page(statement, alias).rows]
-        return rows, *count_rows(queryset, filtered=filtered, estimated_total=relation.estimated_rows,
-                                 row_security=relation.row_security, alias=alias)
+        return rows, *run_count(query.rows_count_plan(queryset), alias)
 
     try:
         rows, count, estimated = replicas.run(request, read, filtered=filtered)

@@ -39,6 +39,7 @@ from bench.memory import section_memory
 from bench.server import KeepAlive, Portal
 from bench.slowheads import section_slowheads
 from bench.tiles import section_tiles
+from bench.wide10k import section_wide10k
 from bench.tools import Failed, curl, pgbench, psql_time, wrk
 from tests.pg import PG_MAJOR
 
@@ -568,11 +569,12 @@ SECTIONS = (
     ("fairshare", section_fairshare),
     ("slowheads", section_slowheads),
     ("memory", section_memory),
+    ("wide10k", section_wide10k),
 )
 # The data some sections need, when run alone (--only): the rest is not generated.
 DATA_NEEDED = {"cached": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"}, "standards": set(),
                "fairshare": {"nycflights13", "bench.points"}, "slowheads": {"nycflights13"},
-               "memory": {"nycflights13"}}
+               "memory": {"nycflights13"}, "wide10k": set()}
 
 
 def render(ctx: Context, total: float) -> str:

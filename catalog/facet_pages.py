@@ -63,7 +63,7 @@ def context(request, planned: PageFacets, relation: Relation, filters: QueryDict
     catalog_url = present.catalog_url(relation)
     shown = {
         "filtered": any(name != "ordering" for name in filters),
-        "facets": facets.collect(planned.counting, page_params, relation) if planned.counting else [],
+        "facets": facets.collect(planned.counting, page_params, relation, statistics) if planned.counting else [],
         "more_facets": [{"name": name, "url": sections.query_url(catalog_url, _plus_facet(page_params, name))}
                         for name in facets.suggestions(relation, statistics, planned.chosen)],
     }

@@ -27,7 +27,7 @@ from autoapi.public import (
     TRUE_WORDS, PortalError, Relation, TimeLimitExceeded, api_url, column_kind, count_name, fetch_groups, filter_parameter,
     is_sortable,
 )
-from catalog import present, sections
+from catalog import facet_estimates, present, sections
 
 FACET_PARAMETER = "_facet"
 PLAIN_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[^ ]*)?$")  # ISO, after year 0: a period can follow it
@@ -165,9 +165,10 @@ def _count(request, relation: Relation):
         connections[DATABASE_ALIAS].close()  # back to the pool: this thread serves other pages next
 
 
-def collect(jobs: list, page_params: QueryDict, relation: Relation) -> list[dict]:
+def collect(jobs: list, page_params: QueryDict, relation: Relation, statistics: dict | None = None) -> list[dict]:
     """Each facet as the template shows it; a facet still counting past its time limit (plus a
-    margin for the round trip) is reported as out of time, and the page goes on without it."""
+    margin for the round trip) is reported as out of time, and the page goes on without it, or,
+    unfiltered, with counts from PostgreSQL's statistics marked approximate (``facet_estimates``)."""
     deadline = time.monotonic() + portal_setting("FACET_TIME_LIMIT_MS") / 1000 + 0.25
     shown = []
     for facet, params, future in jobs:
@@ -175,7 +176,17 @@ def collect(jobs: list, page_params: QueryDict, relation: Relation) -> list[dict
             result = future.result(timeout=max(deadline - time.monotonic(), 0))
         except concurrent.futures.TimeoutError:
             result = "timeout"
-        shown.append(_present(facet, params, result, page_params, relation))
+        approximate = False
+        if result == "timeout" and statistics and facet_estimates.applies(relation, params):
+            estimated = facet_estimates.estimate(facet, statistics.get(facet.column.name), _size(facet))
+            if estimated is not None:
+                result, approximate = estimated, True
+        entry = _present(facet, params, result, page_params, relation)
+        if approximate:
+            entry["approximate"] = True
+            for value in entry["values"]:
+                value["count_text"] = "≈ " + value["count_text"]
+        shown.append(entry)
     return shown
 
 

@@ -111,6 +111,16 @@ def read(path: str) -> dict:
     return data
 
 
+def stamp() -> tuple:
+    """What names the metadata file's current content (its path and modification time): part of
+    the version of the documents built from it (``autoapi.web.documents.shared_document``)."""
+    path = portal_setting("METADATA_FILE")
+    try:
+        return (path, os.stat(path).st_mtime_ns) if path else ()
+    except OSError:
+        return (path, None)
+
+
 def load() -> dict:
     """The metadata file's content ({} without one, or when it is broken: the error is logged)."""
     path = portal_setting("METADATA_FILE")

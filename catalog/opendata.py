@@ -15,12 +15,13 @@ import logging
 from datetime import datetime, timezone
 
 from django.db import DatabaseError
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from autoapi.public import Relation, api_url, format_records, get_snapshot, relation_activity, web_url
+from autoapi.public import (
+    Relation, api_url, format_records, get_snapshot, relation_activity, shared_document, web_url,
+)
 from catalog import metadata, present
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ def _activity_of_all(relations) -> dict:
         return {}
 
 
+@shared_document("data-1.1.json", "DOCUMENT_REFRESH_SECONDS", metadata.stamp)  # built once per version (autoapi/web/documents.py)
 def data_json(request):
     """``/data-1.1.json``: the DCAT-US 1.1 catalog of every published relation (``/data.json`` is
     DCAT-US 3.0: ``catalog/standards/dcat_us3.py``)."""
@@ -188,17 +190,3 @@ def data_json(request):
         "dataset": datasets,
     }
     return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
-
-
-def sitemap_xml(request):
-    """``/sitemap.xml``: the home page and every relation page (https://www.sitemaps.org/protocol.html)."""
-    snapshot = get_snapshot()
-    activity = _activity_of_all(snapshot.relations)
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
-    lines.append(f"<url><loc>{escape(request.build_absolute_uri('/'))}</loc></url>")
-    for relation in sorted(snapshot.relations, key=lambda r: (r.schema, r.name)):
-        loc = escape(request.build_absolute_uri(present.catalog_url(relation)))
-        lastmod = modified(activity.get(relation.qualified_name), snapshot.built_at)
-        lines.append(f"<url><loc>{loc}</loc><lastmod>{lastmod}</lastmod></url>")
-    lines.append("</urlset>")
-    return HttpResponse("\n".join(lines) + "\n", content_type="application/xml; charset=utf-8")

@@ -8,7 +8,7 @@ key is one path segment.
 """
 from django.urls import path
 
-from catalog import fragments, opendata, rows, views
+from catalog import fragments, listing, opendata, rows, sitemaps, views
 from catalog.standards import dcat_us3, feeds
 
 urlpatterns = [
@@ -18,7 +18,9 @@ urlpatterns = [
     path("changes.atom", feeds.portal_feed, {"fmt": "atom"}, name="changes-atom"),
     path("changes.json", feeds.portal_feed, {"fmt": "json"}, name="changes-json"),
     path("changes/", feeds.recent_changes, name="changes"),
-    path("sitemap.xml", opendata.sitemap_xml, name="sitemap"),
+    path("sitemap.xml", sitemaps.sitemap_xml, name="sitemap"),
+    path("sitemaps/<str:schema>/<int:number>.xml", sitemaps.schema_sitemap_xml, name="schema-sitemap"),
+    path("catalog/<str:schema>/", listing.schema_list, name="schema"),
     path("catalog/<str:schema>/<str:relation>/", views.relation, name="relation"),
     path("catalog/<str:schema>/<str:relation>/-/filter", views.add_filter, name="add-filter"),
     path("catalog/<str:schema>/<str:relation>/-/facets", fragments.facets_fragment, name="facets"),

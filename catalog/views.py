@@ -22,8 +22,8 @@ from autoapi.public import (
     PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
     non_negative_int, relation_activity, data_last_changed, api_url,
 )
-from autoapi.public import cached_page, sort_directions
-from catalog import estimates, facet_pages, filtering, or_groups, metadata, opendata, present, sections
+from autoapi.public import cached_page, shared_document, sort_directions
+from catalog import estimates, facet_pages, listing, filtering, or_groups, metadata, opendata, present, sections
 from catalog.sections import with_query
 from catalog.standards import feeds
 
@@ -94,31 +94,35 @@ def snapshot_and_relation(request, schema: str, relation: str):
     return snapshot, checked, found
 
 
-@cached_page
 def home(request):
-    """Every published relation grouped by schema, narrowed by ``?q=`` when given."""
+    """The schemas with their counts and first relations (``catalog.listing``), narrowed by ``?q=``
+    when given. Without a search it is a whole-catalog document, built once per schema version."""
+    if "q" in request.GET:
+        return _home_search(request)
+    return _home_document(request)
+
+
+def _home(request):
     try:
         snapshot, checked = current_snapshot(request)
     except Unavailable as stop:
         return stop.response
-    query = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
-    shown = [r for r in snapshot.relations if not query or present.matches(r, query)]
-    groups: dict[str, list[dict]] = {}
-    for relation in sorted(shown, key=lambda r: (r.schema.casefold(), r.schema, r.name.casefold(), r.name)):
-        groups.setdefault(relation.schema, []).append(present.relation_summary(relation))
+    query = listing.search_text(request)
+    groups, shown = listing.home_groups(snapshot, query)
     context = {
         "query": query,
-        "groups": [
-            {"schema": schema, "anchor": present.schema_anchor(schema), "relations": items}
-            for schema, items in groups.items()
-        ],
-        "shown": len(shown),
+        "groups": groups,
+        "shown": shown,
         "total": len(snapshot.relations),
         "schema_count": len(snapshot.schemas),
         "freshness": present.freshness(snapshot, checked),
         "site": metadata.site(),
     }
     return HttpResponse(render_to_string("catalog/home.html", context, request=request))
+
+
+_home_search = cached_page(_home)
+_home_document = shared_document("home", "CATALOG_CACHE_SECONDS", metadata.stamp)(_home)
 
 
 def find_relation(snapshot, schema: str, name: str):

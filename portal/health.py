@@ -4,9 +4,9 @@ from django.db import DatabaseError, connections
 from django.http import JsonResponse
 
 from autoapi.conf import DATABASE_ALIAS
-from autoapi.errors import DatabaseUnavailable
+from autoapi.errors import DatabaseUnavailable, NotFound, PortalError
 from autoapi.public import get_snapshot
-from catalog.views import error_page
+from portal.errorpages import render_error
 
 
 def healthz(request):
@@ -29,12 +29,13 @@ def readyz(request):
 
 
 def not_found(request, exception=None):
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "not found"}, status=404)
-    return error_page(request, 404, "Page not found", "There is no page at this address.")
+    return render_error(request, NotFound("not found"), "Page not found", "There is no page at this address.")
+
+
+class InternalError(PortalError):
+    status_code = 500
 
 
 def server_error(request):
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "internal error"}, status=500)
-    return error_page(request, 500, "Something went wrong", "The portal could not answer this request.")
+    return render_error(request, InternalError("internal error"), "Something went wrong",
+                        "The portal could not answer this request.")

@@ -16,8 +16,8 @@ Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
     autoapi.web.compression.CompressionMiddleware     zstd/br/gzip by Accept-Encoding; inside the ETag, so each coding has its own
     portal.middleware.CacheControlMiddleware     Cache-Control (set before the ETag is computed: no-store gets none)
     CommonMiddleware, XFrameOptionsMiddleware
-    portal.middleware.RejectHostileInputMiddleware    NUL bytes in the path or query string, bad read headers: 400
-    portal.middleware.DatabaseErrorMiddleware    a database error escaping a view: 503 + Retry-After (or its 4xx)
+    portal.middleware.ViewGuardMiddleware        in: NUL bytes in the path or query string, bad read headers: 400;
+                                                 out: a database error escaping a view: 503 + Retry-After (or its 4xx)
 """
 from __future__ import annotations
 
@@ -36,12 +36,10 @@ from autoapi.errors import (
     BadRequest,
     DatabaseUnavailable,
     PortalError,
-    error_response,
     is_nul_refusal,
     translate_database_error,
 )
-from autoapi.ogc.responses import error_response as ogc_error_response
-from catalog.views import error_page
+from portal.errorpages import render_error
 
 log = logging.getLogger(__name__)
 
@@ -65,26 +63,9 @@ def is_api(request) -> bool:
 
 
 def error_for(request, error: PortalError) -> HttpResponse:
-    """JSON for the API (and the health URLs), the catalog's error page for everything else."""
-    if is_api(request) and not request.path.startswith(API_PREFIX):
-        return ogc_error_response(error)  # OGC API's {"code", "description"}
-    if is_api(request) or request.path in NEVER_CACHED:
-        return error_response(error)
-
-    titles = {
-        400: "This request cannot be answered",
-        404: "Not found",
-        405: "Method not allowed",
-        409: "This relation cannot be read",
-        503: "Database unavailable",
-    }
+    """The error as the request's URL namespace answers errors (``errorpages.py``)."""
     messages = {503: "The published database cannot be reached just now. Try again shortly."}
-    status = error.status_code
-    response = error_page(request, status, titles.get(status, "This request cannot be answered"),
-                          messages.get(status, error.detail))
-    for name, value in error.headers.items():
-        response[name] = value
-    return response
+    return render_error(request, error, message=messages.get(error.status_code))
 
 
 # Scripts only from the portal's own files: no inline script, no on*= handler, no eval. Styles
@@ -257,15 +238,22 @@ def hostile_input(request) -> BadRequest | None:
     return None
 
 
-class RejectHostileInputMiddleware:
-    """The request's bytes, checked once before any view sees them (docs/operations.md, "Bad input").
+class ViewGuardMiddleware:
+    """The last edge before the views, both ways: the request's bytes checked once before any view
+    sees them, and a database error that escapes a view turned into the status it deserves, never
+    a 500 (docs/operations.md, "Bad input").
 
-    A NUL byte in the path or the query string: PostgreSQL cannot store NUL in text (psycopg2
+    In: a NUL byte in the path or the query string: PostgreSQL cannot store NUL in text (psycopg2
     refuses to send it), so no relation name, key or filter value can hold one; rejecting it here
     keeps every view from having to. The headers the portal reads are bounded here too. Each
     parameter's own value is then parsed, with its limits (``autoapi/query/limits.py``), by the one
     parser that reads it, before any query; and ``autoapi/errors.py`` is the one table from
     whatever escapes to a status.
+
+    Out: most of all a lost or refused connection (the database restarting, a full connection
+    table, ``connect_timeout``): 503 with ``Retry-After``, JSON on the API, a page in the catalog.
+    The API views translate their own errors; this catches what happens outside them (the first
+    snapshot of a process, the catalog, the URL dispatcher).
     """
     def __init__(self, get_response):
         self.get_response = get_response
@@ -274,21 +262,6 @@ class RejectHostileInputMiddleware:
         problem = hostile_input(request)
         if problem:
             return error_for(request, problem)
-        return self.get_response(request)
-
-
-class DatabaseErrorMiddleware:
-    """A database error that escapes a view becomes the status it deserves, never a 500.
-
-    Most of all a lost or refused connection (the database restarting, a full connection table,
-    ``connect_timeout``): 503 with ``Retry-After``, JSON on the API, a page in the catalog. The API
-    views translate their own errors; this catches what happens outside them (the first snapshot
-    of a process, the catalog, the URL dispatcher).
-    """
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
         return self.get_response(request)
 
     def process_exception(self, request, exception):

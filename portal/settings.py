@@ -46,8 +46,7 @@ MIDDLEWARE = [
     "portal.middleware.CacheControlMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "portal.middleware.RejectHostileInputMiddleware",
-    "portal.middleware.DatabaseErrorMiddleware",
+    "portal.middleware.ViewGuardMiddleware",
     "catalog.standards.links.DescribedByMiddleware",  # Link: rel="describedby" on CSV answers (CSVW)
 ]
 

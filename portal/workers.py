@@ -36,6 +36,7 @@ import collections
 import functools
 import queue
 import selectors
+import json
 import socket
 import threading
 import time
@@ -118,10 +119,14 @@ def _close(conn, graceful: bool = False) -> None:
         util.close(conn.sock)
 
 
-def _answer(sock: socket.socket, status: str, text: str) -> None:
-    """A short plain-text answer before closing, if the socket takes it at once (never waits)."""
+def _read_only_method(head: bytes) -> bool:
+    return bytes(head).lstrip(b"\r\n").split(b" ", 1)[0] in (b"GET", b"HEAD", b"OPTIONS")
+
+
+def _answer(sock: socket.socket, status: str, text: str, content_type: str = "text/plain", extra: str = "") -> None:
+    """A short answer before closing, if the socket takes it at once (never waits)."""
     body = (text + "\n").encode()
-    head = (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    head = (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: {content_type}; charset=utf-8\r\n{extra}"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     try:
         sock.send(head + body)
@@ -236,6 +241,10 @@ class ThreadWorker(gthread.ThreadWorker):
         data = conn.portal_buffer
         start, conn.portal_scanned = conn.portal_scanned, len(data)
         if data.find(b"\r\n\r\n", max(start - 3, 0)) >= 0:
+            if self.line_max and not conn.portal_line_ok:
+                skip = 2 if data[:2] == b"\r\n" else 0
+                if data.find(b"\r\n", skip) - skip > self.line_max:
+                    return "too-long"  # the whole head came at once, its request line too long
             return "ready"  # the end of the head
         lf = data.find(b"\n", start)
         while lf >= 0:
@@ -248,7 +257,7 @@ class ThreadWorker(gthread.ThreadWorker):
             if data.find(b"\r\n", max(skip, start - 1), skip + self.line_max + 2) >= 0:
                 conn.portal_line_ok = True
             elif len(data) - skip > self.line_max + 2:
-                return "ready"  # a request line past limit_request_line: gunicorn answers 414 at once
+                return "too-long"  # a request line past limit_request_line: a 414 at once
         if len(data) > self.head_max:
             return "too-large"
         return None
@@ -261,7 +270,19 @@ class ThreadWorker(gthread.ThreadWorker):
             self.enqueue_req(conn)
             return
         self.nr_conns -= 1
-        if verdict == "too-large":
+        if verdict == "too-long" and not _read_only_method(head):
+            # Any method but GET, HEAD and OPTIONS is a 405 whatever its URL (portal.middleware.
+            # ReadOnlyMethodsMiddleware says the same of shorter ones).
+            _answer(conn.sock, "405 Method Not Allowed", json.dumps({"detail": "this site is read-only"}),
+                    content_type="application/json", extra="Allow: GET, HEAD, OPTIONS\r\n")
+        elif verdict == "too-long":
+            # In the API's own JSON (gunicorn's parser would answer an HTML page), as the OpenAPI
+            # documents it for every operation (autoapi/web/openapi.py, E414).
+            _answer(conn.sock, "414 URI Too Long", json.dumps({
+                "detail": f"the request line is longer than {self.line_max} bytes: send fewer or shorter "
+                          "parameters (a long CQL2 filter can often be shortened with IN lists)"}),
+                    content_type="application/json")
+        elif verdict == "too-large":
             _answer(conn.sock, "431 Request Header Fields Too Large", "request head too large")
         elif verdict == "timeout" and head:
             _answer(conn.sock, "408 Request Timeout", f"request head not complete within {self.head_timeout:g} s")

@@ -1,7 +1,7 @@
-"""``?filter=`` and ``?filter-lang=`` as a DRF filter backend of every relation's viewset.
+"""``?filter=`` and ``?filter-lang=`` read from a request's parameters.
 
-It runs in ``filter_queryset`` beside django-filter's backend, so a CQL2 filter is ANDed with the
-simple filters and applies wherever rows are selected: pages, cursors, counts, ``limit=all``
+``RelationQuery.filter`` applies it (``condition``) after the simple filters, so a CQL2 filter is
+ANDed with them and applies wherever rows are selected: pages, cursors, counts, ``limit=all``
 streams in every format, aggregates, the catalog's preview, its facets and its maps.
 """
 from __future__ import annotations
@@ -33,9 +33,8 @@ def parse(params):
         raise BadRequest(f"filter: {exc}", parameter=conditions.PARAMETER, **extra) from None
 
 
-class CQL2FilterBackend:
-    def filter_queryset(self, request, queryset, view):
-        node = parse(request.query_params)
-        if node is None:
-            return queryset
-        return queryset.filter(conditions.build(node, view.relation, view.snapshot))
+def condition(params, relation, snapshot):
+    """The request's ``?filter=`` as a Q object on ``relation``'s rows, or None (no filter): one of
+    the ``PublishedRelation.filters`` the API's RelationQuery applies (``web/api.py``)."""
+    node = parse(params)
+    return None if node is None else conditions.build(node, relation, snapshot)

@@ -142,11 +142,8 @@ def fall_back(request, response) -> bool:
     alias = getattr(_base_request(request), _ATTRIBUTE, None)
     if alias is None or not is_replica(alias):
         return False
-    error = getattr(response, "portal_error", None)
-    if error is not None:
-        found = verdict(error)
-    else:  # an answer not made by errors.error_response: only a schema race is known to move it
-        found = ELSEWHERE if getattr(response, "schema_changed", False) else None
+    error = getattr(response, "portal_error", None)  # set by errors.error_response
+    found = verdict(error) if error is not None else None
     if found is None:
         return False
     if found == DOWN:

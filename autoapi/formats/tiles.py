@@ -56,10 +56,10 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise NotFound(f"at zoom {z}, x and y go from 0 to {2 ** z - 1}")
 
 
-def _postgis(view, source) -> str:
+def _postgis(query, source) -> str:
     if source.geometry is not None:
         return postgis_schema(source.geometry)
-    schema = view.snapshot.extension_schema("postgis") if view.snapshot is not None else None
+    schema = query.snapshot.extension_schema("postgis") if query.snapshot is not None else None
     if schema is None:
         raise BadRequest("vector tiles need PostGIS, which this database does not have; the GeoJSON list "
                          "(?format=geojson) draws the same rows")
@@ -147,18 +147,18 @@ def _location_sql(source, p: str, wide: bool = False) -> tuple[str, str]:
             compose("{wgs84} OPERATOR({p}.&&) {p}.ST_Transform({envelope}, 4326)", **parts))
 
 
-def tile_query(view) -> TileQuery:
-    """The request's rows as a TileQuery (the list's filters, ``fields``)."""
-    relation = view.relation
+def tile_query(query) -> TileQuery:
+    """The rows of ``query`` (a ``RelationQuery``) as a TileQuery (the list's filters, ``fields``)."""
+    relation = query.relation
     source = geometry_source(relation)
     if source is None:
         raise NotFound("this relation has no geometry (nor latitude/longitude columns), so it has no tiles")
-    p = _postgis(view, source)
-    kept = _properties(view, relation, source)
+    p = _postgis(query, source)
+    kept = _properties(query, relation, source)
     needed = {c.name: c for c in kept}
     for name in source.column_names:
         needed.setdefault(name, relation.column(name))
-    queryset = view.filter_queryset(view.get_queryset()).order_by()
+    queryset = query.filtered().order_by()
     sql, params = compiled(queryset.values_list(*[c.attname for c in needed.values()]))
     props = "".join(compose(", {} AS {}", _property_sql(c, "x." + identifier(c.attname)), Identifier(c.name))
                     for c in kept)
@@ -181,10 +181,10 @@ def tile_query(view) -> TileQuery:
     return TileQuery(statement(False), tuple(params), source, statement(True))
 
 
-def _properties(view, relation, source) -> list:
+def _properties(query, relation, source) -> list:
     """The columns kept as properties: ``?fields=`` or all, without the geometry, with the key
     always (a client links a feature to its row page with it)."""
-    chosen = [c for c in parse_fields(view.request.query_params, relation) if not c.is_geometry]
+    chosen = [c for c in parse_fields(query.params, relation) if not c.is_geometry]
     if relation.key:
         chosen += [relation.column(n) for n in relation.key.columns if relation.column(n) not in chosen]
     return chosen
@@ -197,12 +197,12 @@ def check_parameters(params) -> None:
                              parameter=name)
 
 
-def tile_response(view, z: int, x: int, y: int) -> HttpResponse:
+def tile_response(relation_query, request, z: int, x: int, y: int) -> HttpResponse:
+    """The tile z/x/y of ``relation_query``'s rows, read on ``request``'s server."""
     check_tile(z, x, y)
-    check_parameters(view.request.query_params)
-    request = view.request
+    check_parameters(relation_query.params)
     key = ("tile", request.META.get("QUERY_STRING", ""))
-    query = view.plans.get_or_build(key, lambda: tile_query(view))
+    query = relation_query.published.plans.get_or_build(key, lambda: tile_query(relation_query))
     limit = int(portal_setting("TILE_FEATURE_LIMIT"))
     with connections[replicas.read_alias(request)].cursor() as cursor:
         cursor.execute(query.sql_for(z), query.tile_params(z, x, y, limit))
@@ -216,18 +216,20 @@ def tile_response(view, z: int, x: int, y: int) -> HttpResponse:
     return response
 
 
-def tilejson(view) -> JsonResponse:
+def tilejson(relation_query, request) -> JsonResponse:
     """TileJSON 3.0.0 of the relation's tiles, keeping the request's filters and fields."""
-    relation = view.relation
+    relation = relation_query.relation
     source = geometry_source(relation)
     if source is None:
         raise NotFound("this relation has no geometry (nor latitude/longitude columns), so it has no tiles")
-    _postgis(view, source)
-    check_parameters(view.request.query_params)
-    request = view.request
+    _postgis(relation_query, source)
+    check_parameters(relation_query.params)
+    # The filters' values are checked as the tiles will check them (a 400 now, not on every tile);
+    # building the queryset runs no query.
+    relation_query.filtered()
     base = request.build_absolute_uri(request.path).removesuffix("tiles.json") + "tiles/{z}/{x}/{y}.mvt"
-    query = request.query_params.urlencode(safe=",~")
-    kept = _properties(view, relation, source)
+    query = relation_query.params.urlencode(safe=",~")
+    kept = _properties(relation_query, relation, source)
     return JsonResponse({
         "tilejson": "3.0.0",
         "name": f"{relation.schema}.{relation.name}",

@@ -40,6 +40,7 @@ from pathlib import Path
 from django.conf import settings
 
 from autoapi.conf import portal_setting
+from autoapi.formats.negotiation import accepted_format
 from autoapi.formats.renderers import ROW_RENDERERS
 
 log = logging.getLogger(__name__)
@@ -82,19 +83,9 @@ def whole_relation_format(request, relation) -> str | None:
         return None
     if params.getlist("limit") != ["all"] or len(params.getlist("format")) > 1:
         return None
-    fmt = params.get("format") or _accepted_format(request.META.get("HTTP_ACCEPT", ""))
+    fmt = accepted_format(request)  # the viewset's own negotiation (DRF's), so both agree
     renderer = next((r for r in ROW_RENDERERS if r.format == fmt), None)
     return fmt if renderer is not None and renderer.available_for(relation) else None
-
-
-def _accepted_format(accept: str) -> str | None:
-    types = {item.split(";")[0].strip().lower() for item in accept.split(",") if item.strip()}
-    if not types or types == {"*/*"}:
-        return ROW_RENDERERS[0].format  # what DRF's negotiation gives: the first renderer
-    if len(types) == 1:
-        media = types.pop()
-        return next((r.format for r in ROW_RENDERERS if r.media_type == media), None)
-    return None
 
 
 def entry_for(request, relation, fmt: str, data_tag: str, snapshot_version: str) -> Entry | None:

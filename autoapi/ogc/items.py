@@ -1,13 +1,12 @@
 """Items: a page of a collection's features, and one feature, through the API's own pipeline.
 
-The relation's viewset is run on the translated parameters (``params.py``): its filter backends
-select the rows (plus ``datetime``, one backend more), ``plans.build_plan`` with the GeoJSON
-renderer writes them (PostgreSQL's Features, as ``?format=geojson``), and ``RowPagination`` gives
-the count by the API's rules. Only the envelope and the links are OGC's.
+The relation's ``RelationQuery`` is made from the translated parameters (``params.py``): it
+selects the rows as the API does (plus ``datetime``, one condition more), its plan with the GeoJSON
+renderer writes them (PostgreSQL's Features, as ``?format=geojson``), and it counts them by the
+API's rules. Only the envelope and the links are OGC's.
 """
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timezone
 
 import psycopg2
@@ -15,7 +14,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 
 from autoapi.cql2 import conditions
 from autoapi.db import replicas
@@ -24,58 +22,49 @@ from autoapi.formats.renderers import GeoJSONRenderer
 from autoapi.ogc import links
 from autoapi.ogc.params import Selection
 from autoapi.query import cursors
-from autoapi.query.pagination import RowPagination
-from autoapi.query.plans import build_plan, value_parameters
+from autoapi.query.plans import value_parameters
+from autoapi.query.relation_query import RelationQuery
 from autoapi.query.shaping import parse_shape
 
 
-class DatetimeBackend:
-    """The ``datetime`` condition, ANDed after the viewset's own filter backends."""
-
-    def filter_queryset(self, request, queryset, view):
-        node = getattr(view, "ogc_datetime", None)
-        return queryset if node is None else queryset.filter(conditions.build(node, view.relation, view.snapshot))
-
-
-def relation_view(request, api, relation, selection: Selection | None = None):
-    """The API's list view of ``relation`` reading ``selection``'s parameters (none: every row)."""
+def relation_query(request, api, relation, selection: Selection | None = None) -> RelationQuery:
+    """The API's RelationQuery of ``relation`` on ``selection``'s parameters (none: every row),
+    with its ``datetime`` as one condition more."""
     endpoints = api.endpoints(relation.schema, relation.name)
     if endpoints is None:
         raise NotFound("this collection is not published: " + (api.why_unpublished(relation.schema, relation.name) or "gone"))
-    inner = copy.copy(request)  # the same request, with the API's query string
-    inner.GET = selection.api_params if selection else QueryDict()
-    view = endpoints.viewset(request=Request(inner), format_kwarg=None, action="list")
-    view.check_readable()
-    view.ogc_datetime = selection.datetime if selection else None
-    view.filter_backends = [*view.filter_backends, DatetimeBackend]
-    return view
+    node = selection.datetime if selection else None
+    condition = () if node is None else (conditions.build(node, relation, api.snapshot),)
+    query = endpoints.published.query(selection.api_params if selection else QueryDict(),
+                                      api_root=request.build_absolute_uri("/api/"), conditions=condition)
+    query.check_readable()
+    return query
 
 
 def items_page(request, api, relation, selection: Selection) -> bytes:
     """The FeatureCollection of one page, with numberMatched, numberReturned, timeStamp, links."""
-    view = relation_view(request, api, relation, selection)
+    query = relation_query(request, api, relation, selection)
     renderer = GeoJSONRenderer()
     key = ("ogc", request.get_full_path(), request.get_host(), request.is_secure())
-    paginator = RowPagination()
 
     def read(alias):
-        paginator.paginate_queryset(view.plans.get_or_build(key, lambda: build_plan(view, renderer, key)),
-                                    renderer, alias, view)
-        return paginator.get_envelope()  # the API's count rules
+        plan = query.plan(renderer, key)
+        page = renderer.read_page(plan.statement, alias)
+        count, estimated = query.count(plan, page.returned, alias)  # the API's count rules
+        return plan, page, {"count": count, **({"count_is_estimate": True} if estimated else {})}
 
-    envelope = _run(request, read)
-    page, plan = paginator.page, paginator.plan
+    plan, page, counted = _run(request, read)
     # OGC API Features (Req 30) wants numberMatched exact when present: an estimate has its own name.
-    if envelope.get("count_is_estimate"):
-        head = {"type": "FeatureCollection", "numberMatchedEstimate": envelope["count"]}
+    if counted.get("count_is_estimate"):
+        head = {"type": "FeatureCollection", "numberMatchedEstimate": counted["count"]}
     else:
-        head = {"type": "FeatureCollection", "numberMatched": envelope["count"]}
+        head = {"type": "FeatureCollection", "numberMatched": counted["count"]}
     head["numberReturned"] = page.returned
     head["timeStamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     cursor = None
     if plan.keyset and page.last_cursor_values is not None:
         cursor = cursors.encode(plan.signature, page.last_cursor_values)
-    head["links"] = links.items_links(request, relation, plan.window, page.returned, envelope, cursor)
+    head["links"] = links.items_links(request, relation, plan.window, page.returned, counted, cursor)
     rows = ",".join(page.rows)
     return f"{links.dumps_head(head)},\"features\":[{rows}]}}".encode("utf-8")
 
@@ -86,11 +75,11 @@ def feature(request, api, relation, feature_id: str) -> bytes:
     key = relation.key
     if key is None or len(key.columns) != 1:
         raise NotFound("this collection has no single-column key, so its features have no URL")
-    view = relation_view(request, api, relation)
+    query = relation_query(request, api, relation)
     column = relation.column(key.columns[0])
     renderer = GeoJSONRenderer()
     try:
-        queryset = view.get_queryset().filter(**{column.attname: feature_id})[:1]
+        queryset = query.all_rows().filter(**{column.attname: feature_id})[:1]
         shape = parse_shape(QueryDict(), relation, api.snapshot, request.build_absolute_uri("/api/"), embeds_allowed=True)
         page = _run(request, lambda alias: renderer.read_page(renderer.statement(queryset, shape), alias))
     except (ValueError, TypeError, DjangoValidationError):

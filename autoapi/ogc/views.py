@@ -45,9 +45,11 @@ def _only_f(request) -> None:
             raise BadRequest(f"unknown query parameter {name!r}", parameter=name, allowed_parameters=["f"])
 
 
-def _answer(request, title: str, document, kind: str = "document"):
+def _answer(request, title: str, document, kind: str = "document", media_type: str | None = None):
     _only_f(request)
-    return html.page(request, title, document, kind) if wants_html(request) else json_response(document)
+    if wants_html(request):
+        return html.page(request, title, document, kind)
+    return json_response(document, media_type) if media_type else json_response(document)
 
 
 def _collection(collection: str):
@@ -82,7 +84,9 @@ def collection(request, collection: str):
 @ogc_view
 def queryables(request, collection: str):
     _api, relation = _collection(collection)
-    return _answer(request, f"Queryables of {collection}", documents.queryables(request, relation))
+    # JSON Schema, served as the type the links and the OpenAPI name (OGC API Features Part 3).
+    return _answer(request, f"Queryables of {collection}", documents.queryables(request, relation),
+                   media_type="application/schema+json")
 
 
 @ogc_view

@@ -150,16 +150,16 @@ def count_plan(grouped: GroupedQuery, threshold: int, row_security: bool = False
     return CountPlan(rows=Statement(sql, tuple(params)), exact=row_security, from_page=True)
 
 
-def plan_parts(view, renderer, threshold: int):
-    """(window, statement, count plan) of a grouped list request (``plans.build_plan``)."""
-    params = view.request.query_params
+def plan_parts(query, renderer, threshold: int):
+    """(window, statement, count plan) of a grouped list request (``RelationQuery.grouped``)."""
+    params = query.params
     for name in ROW_ONLY_PARAMETERS:
         if name in params:
             raise BadRequest(f"{name} applies to rows, not to a grouped result; page through groups with offset",
                              parameter=name)
-    grouping = parse_grouping(params, view.relation)
+    grouping = parse_grouping(params, query.relation)
     window = parse_window(params)
-    grouped = grouped_query(view.filter_queryset(view.get_queryset()), grouping, params.get("ordering", ""))
+    grouped = grouped_query(query.filtered(), grouping, params.get("ordering", ""))
     statement = renderer.grouped_statement(window.apply(grouped.queryset), grouped)
     return window, statement, None if window.is_everything else count_plan(grouped, threshold,
-                                                                              view.relation.row_security)
+                                                                              query.relation.row_security)

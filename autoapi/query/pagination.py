@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from django.db import connections
 from django.http import HttpResponse
+from rest_framework.pagination import BasePagination
 
 from autoapi.boundedcache import BytesCache, new_scope, sizeof
 from autoapi.conf import DATABASE_ALIAS, portal_setting
+from autoapi.db import replicas
 from autoapi.db import sql as composed
 from autoapi.db.sql import Statement
 from autoapi.errors import BadRequest
@@ -207,35 +209,57 @@ class CountEstimates:
         return count, estimated
 
 
-class RowPagination:
-    """One list request's page: its rows, then the envelope (count, next, previous) and the
-    ``Link`` header. Set on the viewset as ``pagination_class``."""
-    def paginate_queryset(self, plan, renderer, alias: str, view):
-        """Read the page's rows (a ``rowsources.Page``) and keep what the envelope needs."""
-        self.plan, self.alias, self.view, self.renderer = plan, alias, view, renderer
-        self.page = renderer.read_page(plan.statement, alias)
-        return self.page
+class RowPagination(BasePagination):
+    """DRF's pagination hooks, for rows PostgreSQL writes. Set on the viewset as
+    ``pagination_class``.
+
+    ``paginate_queryset(queryset, request, view)`` takes the request's ``RelationQuery`` as its
+    queryset and returns the page's rows (each already written by the request's renderer), or
+    None for ``?limit=all``, which is streamed instead of paged (as DRF returns None when a view
+    has no paginator). ``get_paginated_response(data)`` frames the rows with the envelope (count,
+    next, previous) and the ``Link`` header.
+    """
+
+    def paginate_queryset(self, queryset, request, view=None):
+        renderer = request.accepted_renderer
+        plan = queryset.plan(renderer, plan_key(renderer.format, request))
+        if plan.window.is_everything:
+            return None
+        self.query, self.request, self.renderer, self.plan = queryset, request, renderer, plan
+        self.alias = replicas.read_alias(request)  # rows and count from the same server
+        self.page = renderer.read_page(plan.statement, self.alias)
+        return self.page.rows
 
     def get_envelope(self) -> dict:
-        request, plan, page = self.view.request, self.plan, self.page
-        window = plan.window
-        if plan.count.from_page and page.returned < window.limit and (page.returned or not window.offset):
-            count, estimated = window.offset + page.returned, False
-        else:
-            count, estimated = self.view.count_estimates.count(plan.key, plan.count, self.alias)
-        envelope: dict = {"count": count}
-        if estimated:
-            envelope["count_is_estimate"] = True
-        if plan.keyset:
-            envelope.update(cursor_links(request, plan.window, page.returned, page.last_cursor_values, plan.signature))
-        else:
-            envelope.update(page_links(request, plan.window, count, page.returned))
-        return envelope
+        return envelope(self.request, self.query, self.plan, self.page, self.alias)
 
-    def get_paginated_response(self, content_type: str) -> HttpResponse:
-        envelope = self.get_envelope()
-        response = HttpResponse(self.renderer.page_body(self.page.rows, envelope), content_type=content_type)
-        links = [f'<{envelope[rel]}>; rel="{rel}"' for rel in ("next", "previous") if envelope.get(rel)]
+    def get_paginated_response(self, data) -> HttpResponse:
+        envelope_ = self.get_envelope()
+        response = HttpResponse(self.renderer.page_body(data, envelope_), content_type=content_type(self.renderer))
+        links = [f'<{envelope_[rel]}>; rel="{rel}"' for rel in ("next", "previous") if envelope_.get(rel)]
         if links:
             response["Link"] = ", ".join(links)
         return response
+
+
+def plan_key(format_: str, request) -> tuple:
+    """A plan's cache key: what besides the query string its SQL and links depend on."""
+    return (format_, request.get_full_path(), request.get_host(), request.is_secure())
+
+
+def envelope(request, query, plan, page, alias: str) -> dict:
+    """A page's count (``RelationQuery.count``) and its links, by offset or by keyset cursor."""
+    count, estimated = query.count(plan, page.returned, alias)
+    result: dict = {"count": count}
+    if estimated:
+        result["count_is_estimate"] = True
+    if plan.keyset:
+        result.update(cursor_links(request, plan.window, page.returned, page.last_cursor_values, plan.signature))
+    else:
+        result.update(page_links(request, plan.window, count, page.returned))
+    return result
+
+
+def content_type(renderer) -> str:
+    """The renderer's media type, with a charset unless its files are binary (Parquet, XLSX)."""
+    return renderer.media_type + ("" if getattr(renderer, "binary", False) else "; charset=utf-8")

@@ -1,4 +1,5 @@
-"""A list request's plan: everything it decides before touching the data.
+"""A list request's plan: everything it decides before touching the data (built by
+``RelationQuery.build_plan``).
 
 The SQL of its rows (asked of the renderer's row source), the count's plan, the window and the
 keyset paging. It depends only on the query string (and the format and host, which links carry),
@@ -11,12 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autoapi.boundedcache import BytesCache, new_scope, sizeof
-from autoapi.conf import portal_setting
-from autoapi.errors import BadRequest
-from autoapi.query import aggregates, cursors, grouping, queries
-from autoapi.query.ordering import order_queryset, ordering_terms, signature
-from autoapi.query.pagination import CountPlan, Window, count_plan, parse_window, statement_bytes
-from autoapi.query.shaping import parse_shape
+from autoapi.query import cursors, queries
+from autoapi.query.pagination import CountPlan, Window, statement_bytes
 from autoapi.schema.lookups import RESERVED_PARAMETERS, SELECTING_PARAMETERS
 from autoapi.schema.typemap import type_info
 
@@ -55,47 +52,7 @@ def value_parameters(params) -> tuple[str, ...]:
     return tuple(name for name in params if name not in NAMING_PARAMETERS)
 
 
-def build_plan(view, renderer, key: tuple) -> PagePlan:
-    """The plan of ``view.request`` in ``renderer``'s format (``view``: a RelationViewSet)."""
-    request, relation = view.request, view.relation
-    params = request.query_params
-    if aggregates.requested(params):
-        window, statement, count = grouping.plan_parts(view, renderer, portal_setting("EXACT_COUNT_THRESHOLD"))
-        return PagePlan(window=window, statement=statement, count=count, keyset=False, signature="", key=key)
-    window = parse_window(params)
-    shape = parse_shape(params, relation, view.snapshot, request.build_absolute_uri("/api/"),
-                        embeds_allowed=renderer.embeds_rows)
-    queryset, terms = selected_rows(view)
-    keyset_terms = _keyset_terms(relation, terms, window, params)
-    page_queryset = queryset
-    if "cursor" in params:
-        if keyset_terms is None:
-            raise BadRequest("cursor paging needs a relation with a key, sortable ordering columns and no offset",
-                             parameter="cursor")
-        values = cursors.decode(params["cursor"], signature(terms))
-        page_queryset = cursors.apply(queryset, cursors.keyset_condition(keyset_terms, values))
-    cursor_columns = tuple(c for c, _ in keyset_terms) if keyset_terms and renderer.keyset_paging else ()
-    return PagePlan(
-        window=window,
-        statement=renderer.statement(window.apply(page_queryset), shape, cursor_columns),
-        count=None if window.is_everything else count_plan(
-            queryset, filtered=is_filtered(params), estimated_total=relation.estimated_rows,
-            row_security=relation.row_security),
-        keyset=bool(cursor_columns),
-        signature=signature(terms),
-        key=key,
-    )
-
-
-def selected_rows(view):
-    """The relation's rows as the request's filters select and its ordering sorts them, and the
-    ordering terms: the one pipeline of pages, streams and the catalog's preview."""
-    queryset = view.filter_queryset(view.get_queryset())
-    terms = ordering_terms(view.relation, view.request.query_params.get("ordering", ""))
-    return order_queryset(queryset, terms), terms
-
-
-def _keyset_terms(relation, terms, window: Window, params):
+def keyset_terms(relation, terms, window: Window, params):
     """The ordering terms when keyset paging can serve this request, else None."""
     if window.is_everything or "offset" in params or not relation.key:
         return None

@@ -6,17 +6,17 @@ is dropped with it.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
 
 from django.apps.registry import Apps
 
+from autoapi.cql2 import backend as cql2_backend
 from autoapi.query.filtersets import build_filterset
+from autoapi.query.relation_query import PublishedRelation
 from autoapi.schema.models import build_model
 from autoapi.schema.snapshot import Relation, Snapshot
-from autoapi.web.openapi import build_document
 from autoapi.web.views import build_viewset
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RelationEndpoints:
+    published: PublishedRelation  # what ``RelationQuery`` reads: relation, snapshot, model, FilterSet
     viewset: type
     list_view: object
     detail_view: object
@@ -39,14 +40,6 @@ class PublishedAPI:
         self._endpoints: dict[tuple[str, str], RelationEndpoints] = {}
         self._failures: dict[tuple[str, str], str] = {}  # relations whose endpoints could not be built
         self._lock = threading.Lock()
-        self._openapi_json: bytes | None = None
-
-    def openapi_json(self) -> bytes:
-        """The snapshot's OpenAPI document, serialised once."""
-        if self._openapi_json is None:
-            document = build_document(self.snapshot)
-            self._openapi_json = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return self._openapi_json
 
     def endpoints(self, schema: str, name: str) -> RelationEndpoints | None:
         """The relation's endpoints, built on first use; None when it is not published or they
@@ -85,8 +78,11 @@ class PublishedAPI:
 
     def _build(self, relation: Relation, index: int) -> RelationEndpoints:
         model = build_model(relation, index, self.apps)
-        viewset = build_viewset(relation, model, build_filterset(relation, model), self.snapshot)
+        published = PublishedRelation.build(relation, self.snapshot, model, build_filterset(relation, model),
+                                            filters=(cql2_backend.condition,))
+        viewset = build_viewset(published)
         return RelationEndpoints(
+            published=published,
             viewset=viewset,
             list_view=viewset.as_view({"get": "list"}),
             detail_view=viewset.as_view({"get": "retrieve"}),

@@ -27,23 +27,28 @@ log = logging.getLogger(__name__)
 EXTRA_PATHS: list = []
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-ERROR_RESPONSES = {
+# Shared by every operation through ``$ref`` (components.responses): written once per document,
+# not once per path (at 10,000 relations the repeated copies were most of the 126 MB).
+ERROR_RESPONSE_BODIES = {
     "400": {"description": "A parameter is unknown or its value is malformed", "content": {"application/json": {"schema": ERROR}}},
     "404": {"description": "No such relation or row", "content": {"application/json": {"schema": ERROR}}},
     "406": {"description": "The format is unknown, or GeoJSON of a relation without geometry", "content": {"application/json": {"schema": ERROR}}},
     "409": {"description": "PostgreSQL cannot read this relation (a broken view, an unpopulated materialized view)",
             "content": {"application/json": {"schema": ERROR}}},
+    "414": {"description": "The request line is longer than the server takes (gunicorn's limit_request_line)",
+            "content": {"application/json": {"schema": ERROR}}},
     "503": {"description": "The database is unavailable; retry after the Retry-After header", "content": {"application/json": {"schema": ERROR}}},
 }
+ERROR_RESPONSES = {status: {"$ref": f"#/components/responses/E{status}"} for status in ERROR_RESPONSE_BODIES}
 COMMON_PARAMETERS = [
-    {"name": "limit", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]+|all)$"},
-     "description": "Rows per page (default 100, at most 1000), or `all` to stream every matching row."},
+    {"name": "limit", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]*|all)$"},
+     "description": "Rows per page (default 100, at most 1000; empty: the default), or `all` to stream every matching row."},
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "Rows to skip."},
     {"name": "cursor", "in": "query", "schema": {"type": "string"},
      "description": "Keyset cursor from a previous page's `next` link (relations with a key)."},
     {"name": "ordering", "in": "query", "schema": {"type": "string"},
      "description": "Comma-separated column names, `-` before a name for descending; the key is always added as a tie-break."},
-    {"name": "fields", "in": "query", "schema": {"type": "string"},
+    {"name": "fields", "in": "query", "schema": {"type": "string", "minLength": 1},
      "description": "Comma-separated column names to return (tilde-encode a name holding a comma)."},
     {"name": "expand", "in": "query", "schema": {"type": "string"},
      "description": "Comma-separated foreign key columns whose referenced row is embedded in place of the value."},
@@ -52,7 +57,7 @@ COMMON_PARAMETERS = [
                     "truncated as `<column>__year`, `__month`, `__week`, `__day` (and `__hour` for timestamps, in "
                     "UTC). Each result row holds the group values under these names, then the aggregates. "
                     "`ordering` then takes the result's own names (`-count`)."},
-    {"name": "aggregate", "in": "query", "schema": {"type": "string"},
+    {"name": "aggregate", "in": "query", "schema": {"type": "string", "minLength": 1},
      "description": "Comma-separated `count` and `<function>:<column>` with the functions count_distinct, sum, avg, "
                     "median (numbers and intervals) and min, max; named `count` and `<function>_<column>` in the "
                     "result (underscores are appended to a name a group column already has). Defaults to `count` "
@@ -213,13 +218,38 @@ def _relation_entries(index: int, relation: Relation) -> tuple[tuple[str, dict],
     return (name, row_schema(relation)), paths
 
 
-def build_document(snapshot: Snapshot) -> dict:
+def shared_components() -> dict:
+    """The components every document of the portal holds: the error bodies and responses."""
+    return {
+        "schemas": {"Error": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]},
+                    "OGCError": ogc_openapi.OGC_ERROR},
+        "responses": {f"E{status}": body for status, body in ERROR_RESPONSE_BODIES.items()},
+    }
+
+
+def index_paths() -> dict:
+    """The paths that do not grow with the schema: ``/api/`` and ``/ogc/``."""
     paths: dict = {
         "/api/": {"get": {"operationId": "index", "summary": "Every published relation with its URLs",
                           "responses": {"200": {"description": "The index", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
     }
-    schemas: dict = {"Error": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}
-    for index, relation in enumerate(snapshot.relations):
+    paths.update(ogc_openapi.paths())  # /ogc/ (OGC API Features): the landing page's service-desc
+    for extra in EXTRA_PATHS:  # the open-data standards' documents and feeds (catalog/standards)
+        try:
+            paths.update(extra())
+        except Exception:
+            log.warning("extra OpenAPI paths left out", exc_info=True)
+    return paths
+
+
+def build_document(snapshot: Snapshot, relations=None, with_index: bool = True, extra: dict | None = None) -> dict:
+    """The OpenAPI document of ``relations`` (default: every relation of the snapshot), with the
+    index and OGC paths when ``with_index``; ``extra`` adds top-level members (``x-...``)."""
+    paths: dict = index_paths() if with_index else {}
+    components = shared_components()
+    schemas = components["schemas"]
+    chosen = enumerate(snapshot.relations) if relations is None else relations
+    for index, relation in chosen:
         try:
             entries = _relation_entries(index, relation)
         except Exception:  # one relation never takes the document down; it is left out of it
@@ -228,13 +258,6 @@ def build_document(snapshot: Snapshot) -> dict:
         (name, schema), relation_paths = entries
         schemas[name] = schema
         paths.update(relation_paths)
-    paths.update(ogc_openapi.paths())  # /ogc/ (OGC API Features): the landing page's service-desc
-    for extra in EXTRA_PATHS:  # the open-data standards' documents and feeds (catalog/standards)
-        try:
-            paths.update(extra())
-        except Exception:
-            log.warning("extra OpenAPI paths left out", exc_info=True)
-    schemas["OGCError"] = ogc_openapi.OGC_ERROR
     return {
         "openapi": "3.1.0",
         "info": {
@@ -242,6 +265,7 @@ def build_document(snapshot: Snapshot) -> dict:
             "version": snapshot.version,
             "description": "Every relation of the published PostgreSQL database, read-only. " + FILTER_HELP,
         },
+        **(extra or {}),
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": components,
     }

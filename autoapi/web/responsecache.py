@@ -62,28 +62,36 @@ class PageCache:
 pages = PageCache()
 
 
+def serve_cached(request, setting: str, snapshot_version: str, produce, data_tag: str | None = None):
+    """``produce()``'s answer, kept in ``pages`` for PORTAL[setting] seconds under the snapshot
+    version the request resolved (and the data version when known, ``validators.py``: an answer
+    is never kept under validators newer than its rows)."""
+    seconds = portal_setting(setting)
+    if seconds <= 0 or request.method not in ("GET", "HEAD"):
+        return produce()
+    key = (snapshot_version, request.get_full_path(), request.get_host(), request.is_secure(),
+           request.META.get("HTTP_ACCEPT", ""), data_tag)
+    response = pages.get(key)
+    if response is None:
+        response = produce()
+        pages.put(key, response, seconds)
+    return response
+
+
 def cached_response(setting: str):
-    """Serve the view's successful GET and HEAD answers from ``pages`` for PORTAL[setting] seconds."""
+    """Serve the view's successful GET and HEAD answers from ``pages`` for PORTAL[setting] seconds
+    (views that resolve no relation of their own: the catalog's pages, OGC API's)."""
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
-            seconds = portal_setting(setting)
-            if seconds <= 0 or request.method not in ("GET", "HEAD"):
+            if portal_setting(setting) <= 0 or request.method not in ("GET", "HEAD"):
                 return view(request, *args, **kwargs)
             try:
                 version = registry.current().snapshot.version
             except Exception:  # no snapshot (the database is down): let the view answer as it does
                 return view(request, *args, **kwargs)
-            # The data version too, when known (autoapi/web/validators.py): an answer is never kept
-            # under validators newer than its rows.
-            key = (version, request.get_full_path(), request.get_host(), request.is_secure(),
-                   request.META.get("HTTP_ACCEPT", ""), getattr(request, "_portal_data_tag", None))
-            response = pages.get(key)
-            if response is None:
-                response = view(request, *args, **kwargs)
-                pages.put(key, response, seconds)
-            return response
+            return serve_cached(request, setting, version, lambda: view(request, *args, **kwargs))
 
         return wrapper
 

@@ -5,94 +5,123 @@ snapshot (a dict lookup) and hand the request to that relation's viewset. So a s
 touches Django's URL resolver or its caches, and routing cost does not grow with the schema.
 """
 
+from dataclasses import dataclass
+
 from django.urls import path
 
 from autoapi.db import replicas
-from autoapi.errors import NotFound, error_response
+from autoapi.errors import NotFound, SchemaChanged, error_response
 from autoapi.schema.naming import decode_segment
+from autoapi.schema.snapshot import Relation
 from autoapi.web import validators
+from autoapi.web.api import PublishedAPI
+from autoapi.web.openapi_documents import service_desc_link
 from autoapi.web.registry import registry
-from autoapi.web.responsecache import cached_response
-from autoapi.web.views_index import ApiIndexView, api_docs, openapi_document
+from autoapi.web.responsecache import serve_cached
+from autoapi.web.views_index import api_docs, api_index, openapi_document, relation_openapi_document
 
 app_name = "autoapi"
 
 
-def _names(schema: str, relation: str) -> tuple[str, str] | None:
-    """The URL's two tilde-encoded segments decoded, or None when either is no valid encoding."""
-    try:
-        return decode_segment(schema), decode_segment(relation)
-    except ValueError:
-        return None
+@dataclass(frozen=True)
+class Target:
+    """What a request to a relation's URL resolved to, once: the API of one snapshot (read once
+    from the registry) and the relation the URL names in it. The validators, the page cache and
+    the view all use this one snapshot, so an ETag and its body never come from two."""
+
+    api: PublishedAPI
+    names: tuple[str, str] | None  # the URL's two segments decoded; None: not a valid encoding
+    relation: Relation | None  # None: not published (or unknown)
+
+    @classmethod
+    def resolve(cls, schema: str, relation: str) -> "Target":
+        api = registry.current()
+        try:
+            names = decode_segment(schema), decode_segment(relation)
+        except ValueError:
+            return cls(api, None, None)
+        return cls(api, names, api.snapshot.get(*names))
+
+    def endpoints(self):
+        return self.api.endpoints(*self.names) if self.relation is not None else None
+
+    def missing(self):
+        why = self.api.why_unpublished(*self.names) if self.names else None
+        if why:
+            return error_response(NotFound(f"this relation is not published: {why}"))
+        return error_response(NotFound("no published relation has this name; see /api/ for the list"))
 
 
-def _endpoints(schema: str, relation: str):
-    names = _names(schema, relation)
-    return registry.current().endpoints(*names) if names else None
-
-
-def _missing(schema: str, relation: str):
-    names = _names(schema, relation)
-    why = registry.current().why_unpublished(*names) if names else None
-    if why:
-        return error_response(NotFound(f"this relation is not published: {why}"))
-    return error_response(NotFound("no published relation has this name; see /api/ for the list"))
-
-
-def _serve(request, schema: str, relation: str, view_name: str, **kwargs):
-    """Serve from the current snapshot; if the query raced a DDL change (the relation or a column
-    is gone), refresh the snapshot now and try once more on it. A request read on a replica that
-    failed there (down, or lagging behind the DDL) is first run again on the primary."""
+def _serve(request, target: Target, segments: tuple[str, str], view_name: str, **kwargs):
+    """Serve from the resolved snapshot. A request read on a replica that failed there (down, or
+    lagging behind the DDL) is run again on the primary; one that raced a DDL change (the view
+    raised ``SchemaChanged``: the relation or a column is gone) runs once more on a snapshot
+    refreshed now, resolved again."""
     refreshed = False
     while True:
-        endpoints = _endpoints(schema, relation)
+        endpoints = target.endpoints()
         if endpoints is None:
-            return _missing(schema, relation)
-        response = getattr(endpoints, view_name)(request, **kwargs)
+            return target.missing()
+        race = None
+        try:
+            response = getattr(endpoints, view_name)(request, **kwargs)
+        except SchemaChanged as error:  # errors.exception_handler lets this one through
+            race, response = error, error_response(error)
         if replicas.fall_back(request, response):  # at most once: the request is now on the primary
             continue
-        if not refreshed and getattr(response, "schema_changed", False):
+        if race is not None and not refreshed:
             refreshed = True
             if registry.catch_up_after_race():
+                target = Target.resolve(*segments)
                 continue
         return response
 
 
-@cached_response("API_CACHE_SECONDS")
-def _cached(request, schema: str, relation: str, view_name: str, **kwargs):
-    return _serve(request, schema, relation, view_name, **kwargs)
+def _resolved(request, schema: str, relation: str, view_name: str, service_desc: bool = False, **kwargs):
+    """Resolve once; data-version validators first (a 304 costs no query), then the short answer
+    cache, then the view."""
+    target = Target.resolve(schema, relation)
+    version = target.api.snapshot.version
 
+    def answer(data_tag):
+        return serve_cached(request, "API_CACHE_SECONDS", version,
+                            lambda: _serve(request, target, (schema, relation), view_name, **kwargs), data_tag)
 
-def _with_validators(request, schema: str, relation: str, view_name: str, **kwargs):
-    """Data-version validators first (a 304 costs no query), then the short answer cache."""
-    names = _names(schema, relation)
-    snapshot = registry.current().snapshot
-    found = snapshot.get(*names) if names else None
-    return validators.serve(request, found, snapshot.version,
-                            lambda: _cached(request, schema, relation, view_name, **kwargs))
+    response = validators.serve(request, target.relation, version, answer)
+    return _with_service_desc(response, target.relation) if service_desc else response
 
 
 def relation_list(request, schema: str, relation: str):
-    return _with_validators(request, schema, relation, "list_view")
+    return _resolved(request, schema, relation, "list_view", service_desc=True)
+
+
+def _with_service_desc(response, relation: Relation | None):
+    """RFC 8631: a list answer names the OpenAPI document that describes it."""
+    if relation is not None:
+        link = service_desc_link(relation)
+        response["Link"] = f"{response['Link']}, {link}" if response.has_header("Link") else link
+    return response
 
 
 def relation_detail(request, schema: str, relation: str, key: str):
-    return _with_validators(request, schema, relation, "detail_view", key=key)
+    return _resolved(request, schema, relation, "detail_view", key=key)
 
 
 def relation_tile(request, schema: str, relation: str, z: int, x: int, y: int):
-    return _with_validators(request, schema, relation, "tile_view", z=z, x=x, y=y)
+    return _resolved(request, schema, relation, "tile_view", z=z, x=x, y=y)
 
 
-@cached_response("API_CACHE_SECONDS")
 def relation_tilejson(request, schema: str, relation: str):
-    return _serve(request, schema, relation, "tilejson_view")
+    target = Target.resolve(schema, relation)
+    return serve_cached(request, "API_CACHE_SECONDS", target.api.snapshot.version,
+                        lambda: _serve(request, target, (schema, relation), "tilejson_view"))
 
 
 urlpatterns = [
-    path("", ApiIndexView.as_view(), name="index"),
+    path("", api_index, name="index"),
     path("schema/", openapi_document, name="schema"),
     path("docs/", api_docs, name="docs"),
+    path("schema/<str:schema>/<str:relation>/openapi.json", relation_openapi_document, name="relation-schema"),
     path("<str:schema>/<str:relation>/", relation_list, name="relation-list"),
     path("<str:schema>/<str:relation>/tiles/<int:z>/<int:x>/<int:y>.mvt", relation_tile, name="relation-tile"),
     path("<str:schema>/<str:relation>/tiles.json", relation_tilejson, name="relation-tilejson"),

@@ -30,20 +30,21 @@ from autoapi.freshness import exportcache, fileranges
 from autoapi.web.compression import choose_coding
 from autoapi.web.registry import registry
 
-REQUEST_TAG = "_portal_data_tag"  # the response cache keys on it (responsecache.py)
 # Set by the fair-share middleware on a whole-relation download: called just before the download
 # queries (not for a 304 nor a stored file, which hold no connection); returns the refusal to send
 # instead (its download slots are taken), or None.
 DOWNLOAD_ADMISSION = "portal_download_admission"
 
 
-def serve(request, found, snapshot_version: str, inner):
-    """``inner()``'s answer with data validators, or a 304 without calling it. ``found``: the
-    relation the URL names in the snapshot of ``snapshot_version`` (None: not published)."""
-    inner = _admitted(request, inner)
+def serve(request, found, snapshot_version: str, answer):
+    """``answer(data_tag)``'s response with data validators, or a 304 without calling it.
+    ``found``: the relation the URL names in the snapshot of ``snapshot_version`` (None: not
+    published); ``data_tag``: its data version's tag when known (the page cache keys on it)."""
     found = found if request.method in ("GET", "HEAD") else None
     version = registry.data_version(found) if found is not None else None
-    if version is None or not version.known:
+    known = version is not None and version.known
+    inner = _admitted(request, lambda: answer(version.tag if known else None))
+    if not known:
         return inner()
     fmt = exportcache.whole_relation_format(request, found)
     entry = exportcache.entry_for(request, found, fmt, version.tag, snapshot_version) if fmt else None
@@ -55,7 +56,6 @@ def serve(request, found, snapshot_version: str, inner):
     matched = _not_modified(request, [etag] + ([entry.etag] if stored else []), last_modified)
     if matched:
         return _answer_304(matched, last_modified)
-    setattr(request, REQUEST_TAG, version.tag)
     if stored:
         exportcache.touch(stored[0])
         try:

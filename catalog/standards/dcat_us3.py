@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 from django.urls import reverse
 
-from autoapi.public import Relation, data_last_changed, get_snapshot
+from autoapi.public import Relation, data_last_changed, get_snapshot, shared_document
 from catalog import metadata, opendata
 from catalog.standards import changelog, common
 
@@ -106,6 +106,9 @@ def catalog(request) -> dict:
     return body
 
 
+# Built once per version and shared by every request (autoapi/web/documents.py: single flight, a
+# byte budget); inside, the memo below follows the change log for newer modification dates.
+@shared_document("data.json", "DOCUMENT_REFRESH_SECONDS", metadata.stamp)
 def data_json(request):
     """``/data.json``: the DCAT-US 3.0 catalog of every published relation."""
     snapshot = get_snapshot()

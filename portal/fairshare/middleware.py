@@ -42,10 +42,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 
 from autoapi.conf import portal_setting
-from autoapi.errors import PortalError, TooManyDownloads, TooManyRequests, Unauthorized, error_response
-from autoapi.ogc import responses as ogc_responses
+from autoapi.errors import PortalError, TooManyDownloads, TooManyRequests, Unauthorized
 from autoapi.web.validators import DOWNLOAD_ADMISSION
-from catalog.views import error_page
+from portal.errorpages import render_error
 from portal.fairshare.clients import KeyTable, UnknownKey, address_identity, identify, presented_key
 from portal.fairshare.share import PoolShare
 from portal.fairshare.store import Counters
@@ -62,12 +61,7 @@ TITLES = {401: "Unknown API key", 429: "Too many requests", 503: "This server is
 def refusal(request, error: PortalError, headers: dict) -> HttpResponse:
     """JSON ``{"detail": ...}`` on the API, an OGC exception on /ogc/ (GDAL and QGIS read JSON), the
     catalog's error page elsewhere; never cached."""
-    if request.path.startswith("/api/"):
-        response = error_response(error)
-    elif ogc_responses.is_ogc_json(request):
-        response = ogc_responses.error_response(error)
-    else:
-        response = error_page(request, error.status_code, TITLES[error.status_code], error.detail)
+    response = render_error(request, error, title=TITLES[error.status_code], html_on_ogc_for_browsers=True)
     for name, value in headers.items():
         response[name] = value
     response["Cache-Control"] = "no-store"

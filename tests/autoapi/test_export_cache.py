@@ -263,3 +263,16 @@ def test_a_file_evicted_between_lookup_and_open_is_streamed_live(client, table, 
     assert response.status_code == 200
     assert body(response) == live
     response.close()
+
+
+def test_the_stored_download_follows_the_views_own_negotiation(client, table, cache_dir):
+    """Whatever Accept header picks the format, the stored file is the format the view renders
+    (one negotiation, DRF's): for a list of types, what DRF chose (its first renderer among them:
+    DRF orders by specificity, not by q)."""
+    accept = "application/x-ndjson, application/json;q=0.5"
+    live = client.get("/api/public/dv_t/?limit=all", HTTP_ACCEPT=accept)
+    assert live["Content-Type"].startswith("application/json")
+    live_body = body(live)
+    assert [name.rsplit(".", 1)[1] for name in stored_files(cache_dir)] == ["json"]
+    stored = client.get("/api/public/dv_t/?limit=all", HTTP_ACCEPT=accept)
+    assert stored["Accept-Ranges"] == "bytes" and body(stored) == live_body

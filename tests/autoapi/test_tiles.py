@@ -178,3 +178,12 @@ def test_low_zoom_tiles_and_world_boxes_reach_projected_and_geography_columns(cl
     assert world.status_code == 200 and [r["id"] for r in json_body(world)["results"]] == [1, 2]
     too_wide = client.get("/api/public/geo_polygons_2263/", {"bbox": "-180,-90,180,90"})
     assert too_wide.status_code == 400 and "coordinate system" in json_body(too_wide)["detail"]
+
+
+def test_tilejson_checks_filter_values_as_the_tiles_do(client, requires_postgis):
+    # A boolean lookup takes only its documented words (found by schemathesis: tests/production/test_contract.py).
+    for path in ("/api/public/places_latlon/tiles.json", "/api/public/places_latlon/tiles/2/1/1.mvt"):
+        response = client.get(path, {"name__isnull": "null"})
+        assert response.status_code == 400, path
+        assert "detail" in json_body(response)
+    assert client.get("/api/public/places_latlon/tiles.json", {"name__isnull": "false"}).status_code == 200

@@ -82,6 +82,7 @@ def test_two_processes_write_a_change_once_and_an_older_snapshot_writes_nothing(
     assert [e["id"] for e in changelog.entries(lambda e: True)] == ids
 
 
+@pytest.mark.db
 def test_data_versions_write_entries_but_a_new_snapshots_versions_do_not(log):
     a = table(1, "a", column(1, "id"))
     seen = int(time.time())
@@ -96,6 +97,7 @@ def test_data_versions_write_entries_but_a_new_snapshots_versions_do_not(log):
     assert [k for k, *_ in kinds()] == ["data_changed", "column_added"]
 
 
+@pytest.mark.db
 def test_old_entries_are_deleted_after_the_retention(log, settings):
     a = table(1, "a", column(1, "id"))
     changelog.record(snapshot("v1", a), {1: ("t1", time.time() - 4 * 86400)}, time.time())

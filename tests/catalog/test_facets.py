@@ -191,3 +191,64 @@ def test_null_and_values_of_one_facet_replace_each_other(client):
 def test_columns_whose_values_all_differ_are_not_suggested(client, requires_postgis):
     body = text(client.get("/catalog/public/geo_points/"))
     assert "id" not in facets(body) and "name" not in facets(body)  # five rows, five ids, five names
+
+
+# -- facets at size: PostgreSQL's statistics when counting runs out of time (catalog/facet_estimates.py) --
+
+APPROXIMATE = re.compile(r'<li[^>]*><a href="[^"]*"[^>]*>(?:<span aria-hidden="true">✓ </span>)?<span class="(?:name|null)">'
+                         r'([^<]*)</span>.*?</a> <span class="facet-count">≈ ([0-9,]+)</span>', re.S)
+
+
+def _approximate_facets(body: str) -> dict[str, dict[str, int]]:
+    found = {}
+    for section in re.findall(r'<section class="facet" id="[^"]*"(.*?)</section>', body, re.S):
+        name = re.search(r'<h4[^>]*><span class="name">([^<]*)</span>', section).group(1)
+        found[unescape(name)] = {unescape(label): int(count.replace(",", "")) for label, count in APPROXIMATE.findall(section)}
+    return found
+
+
+def _large_table(superuser_conn, name: str, row_security: bool = False) -> None:
+    superuser_conn.at_teardown(f"DROP TABLE IF EXISTS public.{name}")
+    superuser_conn.execute(f"CREATE TABLE public.{name} AS SELECT g AS id, g % 3 AS kind, g % 2 = 0 AS even, "
+                           "date '2020-01-01' + (g % 900) AS day FROM generate_series(1, 60000) AS g")
+    if row_security:
+        superuser_conn.execute(f"ALTER TABLE public.{name} ENABLE ROW LEVEL SECURITY")
+        superuser_conn.execute(f"CREATE POLICY only_even ON public.{name} TO portal_reader USING (even)")
+    superuser_conn.execute(f"ANALYZE public.{name}")
+    superuser_conn.execute(f"GRANT SELECT ON public.{name} TO portal_reader")
+
+
+def test_unfiltered_facets_past_the_time_limit_come_from_statistics(client, superuser_conn, settings):
+    name = f"large_facets_{uuid.uuid4().hex[:6]}"
+    _large_table(superuser_conn, name)
+    relation = wait_for_relation(client, "public", name)
+    settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 1}  # no GROUP BY of 60,000 rows is that quick
+    fragment = client.get(f"{page_url(relation)}-/facets")
+    assert fragment.status_code == 200
+    body = text(fragment)
+    shown = _approximate_facets(body)
+    assert "Approximate counts (≈) from PostgreSQL's statistics" in body
+    assert set(shown["kind"]) == {"0", "1", "2"} and set(shown["even"]) == {"true", "false"}
+    for counts in (shown["kind"], shown["even"]):
+        exact = 60000 / len(counts)
+        assert all(abs(count - exact) < exact * 0.1 for count in counts.values()), counts
+    months = shown["day"]  # 900 days from 2020-01: by month, each bucket of the histogram spread over its months
+    assert "2020-01" in months and abs(sum(months.values()) - 60000) < 6000, months
+    # A link of an approximate value filters as an exact one does.
+    even = re.search(r'<a href="([^"]*)"[^>]*><span class="name">true</span>', body).group(1)
+    assert query(unescape(even))["even"] == ["true"]
+
+    # Filtered, the statistics say nothing of the subset: the facet says it ran out of time.
+    filtered = facets(text(client.get(f"{page_url(relation)}-/facets", {"kind": "1"})))
+    assert filtered["even"]["problem"] == "Counting took longer than 1 ms, so this facet is left out."
+
+
+def test_no_statistics_under_row_security(client, superuser_conn, settings):
+    name = f"secured_facets_{uuid.uuid4().hex[:6]}"
+    _large_table(superuser_conn, name, row_security=True)
+    relation = wait_for_relation(client, "public", name)
+    assert relation.row_security
+    settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 1}
+    body = text(client.get(f"{page_url(relation)}-/facets", {"_facet": "kind"}))
+    assert "≈" not in body and "Approximate" not in body
+    assert facets(body)["kind"]["problem"] == "Counting took longer than 1 ms, so this facet is left out."

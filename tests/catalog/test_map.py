@@ -32,7 +32,8 @@ def map_attributes(body: str) -> dict | None:
     return {name: unescape(value) for name, value in re.findall(r'(data-[a-z-]+)="([^"]*)"', match.group(1))}
 
 
-def test_map_only_where_the_api_has_geojson(client):
+def test_map_only_where_the_api_has_geojson(client, settings):
+    settings.PORTAL = {**settings.PORTAL, "HOME_RELATIONS": 10000}  # every relation on the home page itself
     assert map_attributes(text(client.get(page_url(relation_named("public", "places_latlon"))))) is not None
     plain = first_readable(client, lambda r: "geojson" not in formats(r), "no locations")
     assert map_attributes(text(client.get(page_url(plain)))) is None

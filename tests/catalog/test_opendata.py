@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from django.core import checks
 
-from autoapi.public import formats, get_snapshot
+from autoapi.public import encode_segment, formats, get_snapshot
 from catalog import metadata
 from tests.catalog.helpers import page_url, relation_named, text
 
@@ -198,7 +198,9 @@ def test_sitemap_lists_home_and_every_relation_page(client):
     root = ET.fromstring(response.content)
     namespace = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
     locations = [loc.text for loc in root.findall("s:url/s:loc", namespace)]
-    expected = {BASE + "/"} | {BASE + page_url(r) for r in get_snapshot().relations}
+    snapshot = get_snapshot()
+    expected = ({BASE + "/"} | {BASE + page_url(r) for r in snapshot.relations}
+                | {BASE + f"/catalog/{encode_segment(s)}/" for s in snapshot.schemas})  # each schema's list
     assert set(locations) == expected and len(locations) == len(expected)
     for lastmod in root.findall("s:url/s:lastmod", namespace):
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00", lastmod.text)

@@ -371,6 +371,7 @@ def change_server(tmp_path_factory):
         yield url, start
 
 
+@pytest.mark.db
 def test_schema_and_data_changes_show_in_both_feeds_from_every_process_and_after_a_restart(change_server):
     url, start = change_server
     name = f'std feed "{uuid.uuid4().hex[:8]}" <&> $1'  # every character a feed must escape

@@ -33,6 +33,7 @@ import requests
 from django.db import OperationalError, ProgrammingError
 
 from autoapi.db import replicas
+from autoapi.errors import SchemaChanged, error_response
 from tests.conftest import reader_url, superuser_url
 from tests.processes import free_port, pdeathsig
 from tests.production.support import portal_server
@@ -603,14 +604,14 @@ def _refused_connection() -> psycopg2.Error:
 @pytest.mark.db
 def test_fall_back_after_a_response(two_replicas):
     class Response:
-        def __init__(self, status, schema_changed=False):
-            self.status_code, self.schema_changed = status, schema_changed
+        def __init__(self, status):
+            self.status_code = status
 
     request = FakeRequest()
     replicas.read_alias(request)
     assert not replicas.fall_back(request, Response(200))
     assert not replicas.fall_back(request, Response(400))
-    assert replicas.fall_back(request, Response(404, schema_changed=True))
+    assert replicas.fall_back(request, error_response(SchemaChanged("this relation or one of its columns no longer exists")))
     assert replicas.read_alias(request) == "published"
     unreachable = _answer(_refused_connection())
     assert unreachable.status_code == 503
