@@ -161,7 +161,8 @@ def gunicorn_for_tests(log_dir: Path, env_overrides: dict | None = None, *, conf
     server = Gunicorn(dict(os.environ, **(env_overrides or {})), log_dir, name=name, config_file=config_file,
                       workers=workers, threads=threads,
                       scheme=scheme, extra_args=[] if config_file else [
-                          # The worker make serve runs (heads read in its poller: docs/operations.md, "Slow request heads").
+                          # The worker make serve runs (heads read in its poller: docs/operations.md,
+                          # "Slow request heads").
                           "--worker-class", "portal.workers.ThreadWorker",
                           "--graceful-timeout", "5", "--access-logfile", "-", "--error-logfile", "-"])
     try:
