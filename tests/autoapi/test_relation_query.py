@@ -20,6 +20,8 @@ from autoapi.formats.rowsources import JSONRows
 from autoapi.query.pagination import RowPagination
 from autoapi.web.registry import registry
 
+pytestmark = pytest.mark.db  # every test reads the fixture database
+
 QUERY = "grp=3&amount__gt=100&ordering=-amount,id&limit=7&offset=2"
 
 

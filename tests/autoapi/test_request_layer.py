@@ -7,6 +7,8 @@ import pytest
 from autoapi.errors import SchemaChanged, error_response, exception_handler
 from autoapi.web.registry import registry
 
+pytestmark = pytest.mark.db  # every test reads the fixture database
+
 
 @pytest.mark.parametrize("url", ["/api/public/big_2500/?format=csv&grp=3", "/api/public/big_2500/?limit=5",
                                  "/api/public/big_2500/7/"])

@@ -28,13 +28,13 @@ SITEMAP = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
 
 
 @pytest.fixture(scope="module")
-def thousand():
+def thousand(pg_cluster):
     """1,000 small tables in one schema, readable by the portal's role (dropped at the end)."""
     import psycopg2
 
-    from tests.conftest import SUPERUSER_URL
+    from tests.conftest import superuser_url
 
-    conn = psycopg2.connect(SUPERUSER_URL)
+    conn = psycopg2.connect(superuser_url())
     conn.autocommit = True
     with conn.cursor() as cursor:
         cursor.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
