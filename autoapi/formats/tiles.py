@@ -62,7 +62,7 @@ def _postgis(query, source) -> str:
     schema = query.snapshot.extension_schema("postgis") if query.snapshot is not None else None
     if schema is None:
         raise BadRequest("vector tiles need PostGIS, which this database does not have; the GeoJSON list "
-                         "(?format=geojson) draws the same rows")
+                         "(?format=geojson) draws the same rows", parameter="path")
     return identifier(schema)
 
 
