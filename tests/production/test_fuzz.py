@@ -124,8 +124,11 @@ CQL2_JSON = [
 ]
 CATALOG_PAGES = ["/", "/catalog/public/big_2500/", "/catalog/public/big_2500/-/filter", "/catalog/public/big_2500/-/facets",
                  "/catalog/public/big_2500/1/", "/catalog/public/types_datetime/", "/catalog/public/types_text/-/facets",
-                 "/data.json", "/sitemap.xml"]
-CATALOG_PARAMETERS = ["q", "limit", "offset", "ordering", "filter", "filter-lang", "search", "_facet", "column", "lookup",
+                 "/data.json", "/sitemap.xml",
+                 # issue 23's paged lists and sitemaps, issue 24's feeds and the DCAT-US 1.1 catalog
+                 "/catalog/public/", "/sitemaps/public/1.xml", "/changes/", "/changes.atom", "/changes.json",
+                 "/data-1.1.json"]
+CATALOG_PARAMETERS = ["page", "before", "q", "limit", "offset", "ordering", "filter", "filter-lang", "search", "_facet", "column", "lookup",
                       "value", "negate", "or", "id", "id__gt", "label__in", "created__year", "format", "fields", "cursor"]
 OGC_COLLECTIONS = ["public.places_latlon"]
 SPATIAL_OGC_COLLECTIONS = ["public.geo_points", "public.geo_polygons_2263"]
