@@ -83,11 +83,11 @@ serve: $(VENV)/.installed-serve static
 loadtest: install static
 	url="$${DATABASE_URL:-$$($(PY) -m portal.embedded start)}" && DATABASE_URL="$$url" $(PY) -m tests.loadtest
 
-# The whole suite: the layers checked, the documentation site built strictly (a broken link or
+# The whole suite: lint (ruff and the import layers), the documentation site built strictly (a broken link or
 # anchor fails it), then the tests on Debian's PostgreSQL with PostGIS, then (non-spatial part) on
 # the embedded 18. Each run starts its own disposable cluster (tests/plugin.py, tests/pg.py) and
 # removes it after.
-test: install lint-imports docs test-debian test-embedded
+test: install lint docs test-debian test-embedded
 	@echo "Browser screenshots: $(CURDIR)/var/screenshots/"
 
 # The layers of the code (pyproject.toml, [tool.importlinter]): portal -> catalog -> autoapi, and
@@ -107,13 +107,12 @@ test-embedded:
 test-unit: $(VENV)/.installed-test
 	env -u DATABASE_URL $(PY) -m pytest -q -m "not db"
 
-# Lint and format checks (ruff, configured in pyproject.toml) and the import layers (lint-imports,
-# when a contract file exists). Not yet part of `make test`.
+# Lint and format checks (ruff, configured in pyproject.toml) and the import layers; `make test`
+# runs it first. `ruff format .` and `ruff check --fix .` mend most of what it reports.
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	@if [ -f .importlinter ] || grep -q '^\[tool.importlinter\]' pyproject.toml; then $(VENV)/bin/lint-imports; \
-	else echo "lint-imports: no contract file yet (.importlinter or [tool.importlinter] in pyproject.toml)"; fi
+	$(VENV)/bin/lint-imports
 
 # The documentation site: docs/*.md (README.md is the front door) as HTML in var/site/, with
 # mkdocs.yml. --strict: a broken link, a missing anchor or a page left out of the nav fails it.

@@ -18,6 +18,7 @@ row group), which returns the free pages of every arena; once a busy spell has b
 gunicorn.conf.py's thresholds leave in the oldest generation (``make bench``, "memory", measures
 both).
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -24,6 +24,7 @@ portal`` runs only these. Two groups:
 | autoapi.W010 | Warning | PORTAL holds a name the portal does not know (a typo?) |
 | autoapi.W011 | Warning | EXPORT_STATEMENT_TIMEOUT_MS is shorter than STATEMENT_TIMEOUT_MS |
 """
+
 from __future__ import annotations
 
 import numbers
@@ -36,14 +37,36 @@ from autoapi.conf import DEFAULTS, portal_setting
 
 TAG = "portal"
 
-_INTEGERS = ("STATEMENT_TIMEOUT_MS", "EXPORT_STATEMENT_TIMEOUT_MS", "PAGE_SIZE", "MAX_PAGE_SIZE",
-             "PREVIEW_ROWS", "EXACT_COUNT_THRESHOLD", "CACHE_MAX_AGE", "RATE_LIMIT", "RATE_LIMIT_WINDOW",
-             "CLIENT_DOWNLOADS", "PROCESS_DOWNLOADS", "DB_CONNECTIONS", "EXPORT_CONNECTIONS",
-             "EXPORT_CACHE_MB", "CLIENT_REQUESTS", "API_KEY_MIN_LENGTH", "API_KEY_FAILURES",
-             "PAGE_CACHE_MB", "PLAN_CACHE_MB", "COUNT_CACHE_MB")
+_INTEGERS = (
+    "STATEMENT_TIMEOUT_MS",
+    "EXPORT_STATEMENT_TIMEOUT_MS",
+    "PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "PREVIEW_ROWS",
+    "EXACT_COUNT_THRESHOLD",
+    "CACHE_MAX_AGE",
+    "RATE_LIMIT",
+    "RATE_LIMIT_WINDOW",
+    "CLIENT_DOWNLOADS",
+    "PROCESS_DOWNLOADS",
+    "DB_CONNECTIONS",
+    "EXPORT_CONNECTIONS",
+    "EXPORT_CACHE_MB",
+    "CLIENT_REQUESTS",
+    "API_KEY_MIN_LENGTH",
+    "API_KEY_FAILURES",
+    "PAGE_CACHE_MB",
+    "PLAN_CACHE_MB",
+    "COUNT_CACHE_MB",
+)
 _STRINGS = ("REDIS_URL", "API_KEYS_FILE", "EXPORT_CACHE_DIR")
-_NUMBERS = ("REFRESH_INTERVAL", "REPLICA_RETRY_SECONDS", "CATALOG_CACHE_SECONDS", "API_CACHE_SECONDS",
-            "CLIENT_POOL_SHARE")
+_NUMBERS = (
+    "REFRESH_INTERVAL",
+    "REPLICA_RETRY_SECONDS",
+    "CATALOG_CACHE_SECONDS",
+    "API_CACHE_SECONDS",
+    "CLIENT_POOL_SHARE",
+)
 _BOOLEANS = ("CSV_NEUTRALISE_FORMULAS",)
 # The lowest value each number may take.
 _MINIMUM = {
@@ -95,7 +118,12 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 def _unknown_names(configured: dict) -> list[checks.CheckMessage]:
     hint = f"Known settings: {', '.join(sorted(DEFAULTS))}."
     return [
-        checks.Warning(f"PORTAL[{name!r}] is not a portal setting and is ignored", hint=hint, obj="settings.PORTAL", id="autoapi.W010")
+        checks.Warning(
+            f"PORTAL[{name!r}] is not a portal setting and is ignored",
+            hint=hint,
+            obj="settings.PORTAL",
+            id="autoapi.W010",
+        )
         for name in sorted(set(configured) - set(DEFAULTS))
     ]
 
@@ -106,8 +134,16 @@ _TYPES = (
     (_NUMBERS, lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
     (_BOOLEANS, lambda v: isinstance(v, bool), "True or False"),
     (_STRINGS, lambda v: isinstance(v, str), "a string"),
-    (("SCHEMAS",), lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) and s for s in v), "a list of schema names"),
-    (("TRUSTED_PROXIES",), lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v), "a list of addresses or networks"),
+    (
+        ("SCHEMAS",),
+        lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) and s for s in v),
+        "a list of schema names",
+    ),
+    (
+        ("TRUSTED_PROXIES",),
+        lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v),
+        "a list of addresses or networks",
+    ),
 )
 # Settings that may not exceed MAX_PAGE_SIZE, and why.
 _WITHIN_A_PAGE = {
@@ -130,27 +166,39 @@ def _range_errors(values: dict) -> list[checks.CheckMessage]:
     """Numbers below their minimum, and pages larger than a client may ask for."""
     errors = [
         error(f"PORTAL[{name!r}] is {values[name]}; it must be at least {minimum}", SETTINGS_TABLE, "autoapi.E011")
-        for name, minimum in _MINIMUM.items() if values[name] < minimum
+        for name, minimum in _MINIMUM.items()
+        if values[name] < minimum
     ]
     if values["REFRESH_INTERVAL"] <= 0:
-        errors.append(error(f"PORTAL['REFRESH_INTERVAL'] is {values['REFRESH_INTERVAL']}; it must be more than 0 seconds",
-                             "1.0 checks the schema fingerprint once a second.", "autoapi.E011"))
+        errors.append(
+            error(
+                f"PORTAL['REFRESH_INTERVAL'] is {values['REFRESH_INTERVAL']}; it must be more than 0 seconds",
+                "1.0 checks the schema fingerprint once a second.",
+                "autoapi.E011",
+            )
+        )
     for name, hint in _WITHIN_A_PAGE.items():
         if values[name] > values["MAX_PAGE_SIZE"]:
-            errors.append(error(
-                f"PORTAL[{name!r}] ({values[name]}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
-                hint, "autoapi.E011",
-            ))
+            errors.append(
+                error(
+                    f"PORTAL[{name!r}] ({values[name]}) is larger than PORTAL['MAX_PAGE_SIZE'] ({values['MAX_PAGE_SIZE']})",
+                    hint,
+                    "autoapi.E011",
+                )
+            )
     return errors
 
 
 def _timeout_warnings(values: dict) -> list[checks.CheckMessage]:
     if 0 < values["EXPORT_STATEMENT_TIMEOUT_MS"] < values["STATEMENT_TIMEOUT_MS"]:
-        return [checks.Warning(
-            "PORTAL['EXPORT_STATEMENT_TIMEOUT_MS'] is shorter than PORTAL['STATEMENT_TIMEOUT_MS']",
-            hint="A whole-relation download gets less time than a single page; this is probably a mistake.",
-            obj="settings.PORTAL", id="autoapi.W011",
-        )]
+        return [
+            checks.Warning(
+                "PORTAL['EXPORT_STATEMENT_TIMEOUT_MS'] is shorter than PORTAL['STATEMENT_TIMEOUT_MS']",
+                hint="A whole-relation download gets less time than a single page; this is probably a mistake.",
+                obj="settings.PORTAL",
+                id="autoapi.W011",
+            )
+        ]
     return []
 
 

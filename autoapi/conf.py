@@ -3,6 +3,7 @@
 The defaults live here and nowhere else; ``portal/settings.py`` fills ``PORTAL`` from the
 environment with ``portal_settings_from_environment`` and starts nothing.
 """
+
 import json
 import os
 

@@ -4,12 +4,12 @@ Database errors are translated here too, by SQLSTATE class, so no PostgreSQL err
 500: a value PostgreSQL cannot parse is the client's 400, a relation that vanished under a
 concurrent DDL is a 404, an unreachable database is a 503 with ``Retry-After``.
 """
+
 from __future__ import annotations
 
 import logging
 
 import psycopg2
-
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -31,12 +31,28 @@ class PortalError(Exception):
 
 
 # The errors that are nothing but a status code: a table, one class a line.
-class BadRequest(PortalError): status_code = 400
-class Unauthorized(PortalError): status_code = 401  # fair share: an API key the publisher did not issue
-class NotFound(PortalError): status_code = 404
-class NotAcceptable(PortalError): status_code = 406
-class TooManyRequests(PortalError): status_code = 429  # fair share: over a client's rate limit or download cap
-class TooManyDownloads(PortalError): status_code = 503  # fair share: this process runs all the downloads it may
+class BadRequest(PortalError):
+    status_code = 400
+
+
+class Unauthorized(PortalError):
+    status_code = 401  # fair share: an API key the publisher did not issue
+
+
+class NotFound(PortalError):
+    status_code = 404
+
+
+class NotAcceptable(PortalError):
+    status_code = 406
+
+
+class TooManyRequests(PortalError):
+    status_code = 429  # fair share: over a client's rate limit or download cap
+
+
+class TooManyDownloads(PortalError):
+    status_code = 503  # fair share: this process runs all the downloads it may
 
 
 class RelationUnreadable(PortalError):
@@ -70,8 +86,9 @@ VANISHED = {"42P01", "42703", "42501", "3F000", "42704", "42883"}
 CLIENT_CAUSED = ("42883", "22", "54")
 
 
-def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = False,
-                             inputs: tuple[str, ...] = ()) -> PortalError:
+def translate_database_error(
+    exc: Exception, *, filtered: bool, grouped: bool = False, inputs: tuple[str, ...] = ()
+) -> PortalError:
     """Map a database exception raised while reading a relation to the error the client sees.
 
     ``filtered``: the request selects rows with values of its own; ``inputs``: the query
@@ -84,7 +101,9 @@ def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = 
     if isinstance(exc, lost_connection) and not code:
         return DatabaseUnavailable("the database is unavailable; try again shortly")
     if code == "57014":
-        return BadRequest("the query took longer than the statement timeout allows; narrow the filter or use fewer rows")
+        return BadRequest(
+            "the query took longer than the statement timeout allows; narrow the filter or use fewer rows"
+        )
     if code.startswith(CLIENT_CAUSED) and (filtered or inputs):
         return client_value_error(message, inputs, code)
     if code in VANISHED:
@@ -92,8 +111,10 @@ def translate_database_error(exc: Exception, *, filtered: bool, grouped: bool = 
     if code == "55000":
         return RelationUnreadable(f"this relation cannot be read: {message}")
     if code == "XX000" and any(words in message for words in PROJECTION_LIMITS):
-        return BadRequest("the area asked for reaches beyond what the column's coordinate system can represent "
-                          f"(PostGIS: {message}); ask for a smaller area")
+        return BadRequest(
+            "the area asked for reaches beyond what the column's coordinate system can represent "
+            f"(PostGIS: {message}); ask for a smaller area"
+        )
     if code.startswith("22") and grouped:  # a having value, or an aggregate past its type's range
         return BadRequest(f"the aggregates cannot be computed: {message}")
     if code.startswith(("22", "0A", "XX", "2F", "38", "39", "54")):

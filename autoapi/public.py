@@ -2,6 +2,7 @@
 
 Callers get the frozen metadata records and plain rows; never models, querysets or the registry.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,9 +20,15 @@ from autoapi.errors import BadRequest, NotFound, PortalError, translate_database
 from autoapi.formats.filenames import download_filename
 from autoapi.formats.records import XLSX, ColumnWidth, Format
 from autoapi.formats.renderers import format_label, formats_for, record_of, records_for
+from autoapi.formats.rowsources import JSONRows
+from autoapi.formats.tiles import TILE_PARAMETERS
 from autoapi.freshness import exportcache
 from autoapi.query import queries
 from autoapi.query.aggregates import count_name
+from autoapi.query.ordering import sort_directions
+from autoapi.query.pagination import Window, non_negative_int, run_count
+from autoapi.query.plans import is_filtered, value_parameters
+from autoapi.query.queries import geometry_source
 from autoapi.schema.lookups import (
     FALSE_WORDS,
     LOOKUPS,
@@ -31,32 +38,57 @@ from autoapi.schema.lookups import (
     TRUE_WORDS,
     filter_parameters,
 )
-from autoapi.schema.typemap import type_info
-from autoapi.web import pagejson
-from autoapi.web.documents import shared_document
-from autoapi.web.responsecache import cached_page
-from autoapi.web.weblinks import web_url
-
-SHEET_ROWS = XLSX.row_cap  # the data rows an Excel sheet holds below its header (the XLSX record's cap)
-from autoapi.formats.rowsources import JSONRows
-from autoapi.formats.tiles import TILE_PARAMETERS
-from autoapi.query.ordering import sort_directions
-from autoapi.query.pagination import Window, non_negative_int, run_count
-from autoapi.query.plans import is_filtered, value_parameters
-from autoapi.query.queries import geometry_source
 from autoapi.schema.naming import api_url, decode_key, decode_segment, encode_segment, relation_segments
 from autoapi.schema.pgarray import parse_array_literal
 from autoapi.schema.snapshot import Column, Relation, Snapshot
 from autoapi.schema.statistics import column_statistics, relation_activity
+from autoapi.schema.typemap import type_info
+from autoapi.web import pagejson
+from autoapi.web.documents import shared_document
 from autoapi.web.registry import registry
+from autoapi.web.responsecache import cached_page
+from autoapi.web.weblinks import web_url
+
+SHEET_ROWS = XLSX.row_cap  # the data rows an Excel sheet holds below its header (the XLSX record's cap)
 
 __all__ = [
-    "Column", "Relation", "Snapshot", "PortalError", "Rows",
-    "get_snapshot", "last_checked", "api_url", "tile_urls", "relation_segments", "decode_segment", "encode_segment", "fetch_rows",
-    "fetch_groups", "TimeLimitExceeded", "column_kind", "count_name", "non_negative_int",
-    "filter_in_words", "filter_text", "simple_filter_as_cql2", "any_of_cql2",
-    "is_sortable", "formats", "format_label", "cached_page", "RESERVED_PARAMETERS", "decode_key", "sort_directions", "download_filename",
-    "web_url", "format_records", "format_record", "Format", "ColumnWidth", "SHEET_ROWS", "shared_document",
+    "Column",
+    "Relation",
+    "Snapshot",
+    "PortalError",
+    "Rows",
+    "get_snapshot",
+    "last_checked",
+    "api_url",
+    "tile_urls",
+    "relation_segments",
+    "decode_segment",
+    "encode_segment",
+    "fetch_rows",
+    "fetch_groups",
+    "TimeLimitExceeded",
+    "column_kind",
+    "count_name",
+    "non_negative_int",
+    "filter_in_words",
+    "filter_text",
+    "simple_filter_as_cql2",
+    "any_of_cql2",
+    "is_sortable",
+    "formats",
+    "format_label",
+    "cached_page",
+    "RESERVED_PARAMETERS",
+    "decode_key",
+    "sort_directions",
+    "download_filename",
+    "web_url",
+    "format_records",
+    "format_record",
+    "Format",
+    "ColumnWidth",
+    "SHEET_ROWS",
+    "shared_document",
 ]
 
 
@@ -180,14 +212,18 @@ def fetch_groups(request, relation: Relation, time_limit_ms: int) -> list[dict]:
             with connections[alias].cursor() as cursor:
                 # No parallel workers: facets already run side by side with each other and with the
                 # page, and extra workers would only fight them for the same cores.
-                cursor.execute("SELECT set_config('statement_timeout', %s, true), "
-                               "set_config('max_parallel_workers_per_gather', '0', true)", [str(int(time_limit_ms))])
+                cursor.execute(
+                    "SELECT set_config('statement_timeout', %s, true), "
+                    "set_config('max_parallel_workers_per_gather', '0', true)",
+                    [str(int(time_limit_ms))],
+                )
             page = source.read_page(statement, alias)
     except (DatabaseError, psycopg2.Error) as exc:
         if getattr(exc.__cause__ or exc, "pgcode", None) == "57014":
             raise TimeLimitExceeded(f"counting took longer than {time_limit_ms} ms") from exc
-        raise translate_database_error(exc, filtered=is_filtered(request.GET), grouped=True,
-                                       inputs=value_parameters(request.GET)) from exc
+        raise translate_database_error(
+            exc, filtered=is_filtered(request.GET), grouped=True, inputs=value_parameters(request.GET)
+        ) from exc
     return [pagejson.loads(row, parse_float=Decimal) for row in page.rows]
 
 
@@ -221,8 +257,19 @@ def fetch_rows(request, relation: Relation, limit: int, offset: int = 0) -> Rows
 # --- for the catalog's filter form, data dictionary profiles and freshness ---------------------
 # (the statistics readers live in statistics.py, the array parser in pgarray.py)
 
-__all__ += ["lookups", "filter_parameter", "column_statistics", "relation_activity", "parse_array_literal",
-            "LOOKUPS", "NEGATION_SUFFIX", "RELATION_FILTERS", "TRUE_WORDS", "FALSE_WORDS", "filter_parameters"]
+__all__ += [
+    "lookups",
+    "filter_parameter",
+    "column_statistics",
+    "relation_activity",
+    "parse_array_literal",
+    "LOOKUPS",
+    "NEGATION_SUFFIX",
+    "RELATION_FILTERS",
+    "TRUE_WORDS",
+    "FALSE_WORDS",
+    "filter_parameters",
+]
 
 
 def lookups(column: Column) -> tuple[str, ...]:
@@ -233,12 +280,9 @@ def lookups(column: Column) -> tuple[str, ...]:
 def filter_parameter(column_name: str, lookup: str = "exact", negated: bool = False) -> str:
     """The query parameter the API reads for a filter: ``col``, ``col__gt``, ``col__exact`` for a
     column named like a reserved parameter, with the ``!`` suffix when negated."""
-    if lookup == "exact" and column_name not in RESERVED_PARAMETERS:
-        name = column_name
-    else:
-        name = f"{column_name}__{lookup}"
+    plain = lookup == "exact" and column_name not in RESERVED_PARAMETERS
+    name = column_name if plain else f"{column_name}__{lookup}"
     return name + "!" if negated else name
-
 
 
 # --- data versions and stored downloads (dataversion.py, exportcache.py) --------------------------
@@ -281,11 +325,14 @@ def on_check(listener) -> None:
     ``versions(relation)`` gives ``(tag, observed)``, the relation's data version and the Unix
     second any process first saw it (None, None when unknown); ``generation`` moves whenever any
     relation's version does, so a listener can skip a check where nothing moved."""
+
     def call(snapshot, data_versions, checked_at):
         def versions(relation):
             version = data_versions.get(relation)
             return version.tag, version.observed
+
         listener(snapshot, versions, checked_at, data_versions.generation)
+
     call.__wrapped__ = listener
     for known in registry._listeners:  # once per listener, however often a module subscribes
         if getattr(known, "__wrapped__", None) is listener:
@@ -304,10 +351,10 @@ def stored_download_path(request, relation: Relation, fmt: str):
     return found[0] if found else None
 
 
-
 def add_openapi_paths(paths) -> None:
     """Document more paths in ``/api/schema/``: ``paths()`` returns OpenAPI path items."""
     from autoapi.web import openapi
+
     if paths not in openapi.EXTRA_PATHS:
         openapi.EXTRA_PATHS.append(paths)
 
@@ -316,5 +363,6 @@ def published_database() -> tuple[str, str, str, str]:
     """(host, port, database, user) of the published database's connection settings: names
     what the portal publishes, and as whom (never the password)."""
     from autoapi.conf import DATABASE_ALIAS
+
     entry = connections[DATABASE_ALIAS].settings_dict
     return tuple(str(entry.get(key) or "") for key in ("HOST", "PORT", "NAME", "USER"))

@@ -10,14 +10,17 @@ PostgreSQL alone, and the catalog's facets next to the same page without them.
 - A facet that runs out of time (``?_facet=name`` over bench.points' 2 million rows): the page
   with it against the page without it, and the fragment, which must end within the time limits.
 """
+
 from __future__ import annotations
 
 from bench.server import KeepAlive, Portal
 from bench.tools import Failed
 
 GROUPED = "group_by=carrier&aggregate=count,avg:dep_delay"
-GROUPED_SQL = ("SELECT carrier, count(*) AS count, avg(dep_delay) AS avg_dep_delay FROM public.flights "
-               "GROUP BY carrier ORDER BY carrier")
+GROUPED_SQL = (
+    "SELECT carrier, count(*) AS count, avg(dep_delay) AS avg_dep_delay FROM public.flights "
+    "GROUP BY carrier ORDER BY carrier"
+)
 FACET_TIME_LIMIT_MS = 200  # the default (autoapi/conf.py)
 FLIGHTS_PAGE = "/catalog/public/flights/"
 POINTS_PAGE = "/catalog/bench/points/"
@@ -30,8 +33,9 @@ def section_aggregates(ctx) -> None:
 
     runs = 7 if ctx.args.quick else 25
     with_facets = Portal(ctx.main_url, workers=1, threads=8, log_dir=ctx.tmp, name="facets")
-    without = Portal(ctx.main_url, workers=1, threads=8, log_dir=ctx.tmp, name="no-facets",
-                     env={"PORTAL_FACETS_SUGGESTED": "0"})
+    without = Portal(
+        ctx.main_url, workers=1, threads=8, log_dir=ctx.tmp, name="no-facets", env={"PORTAL_FACETS_SUGGESTED": "0"}
+    )
     log(f"aggregates: gunicorn {with_facets.describe()}, with and without facets")
     try:
         with_facets.start()
@@ -53,8 +57,14 @@ def grouped_answers(ctx, session: KeepAlive, runs: int) -> None:
     for fmt in ("json", "csv"):
         portal = sequential_median(session, f"/api/public/flights/?{GROUPED}&format={fmt}", runs)
         r, ok = ratio_ok(portal, postgres, 1.2)
-        ctx.add(f"{GROUPED} over flights, {fmt.upper()}, median of {runs}", ms(portal),
-                f"{ms(postgres)} (GROUP BY)", r, "<= 1.2", ok)
+        ctx.add(
+            f"{GROUPED} over flights, {fmt.upper()}, median of {runs}",
+            ms(portal),
+            f"{ms(postgres)} (GROUP BY)",
+            r,
+            "<= 1.2",
+            ok,
+        )
 
 
 def faceted_pages(session: KeepAlive, runs: int) -> dict:
@@ -80,17 +90,33 @@ def compare_pages(ctx, plain_session: KeepAlive, faceted: dict, runs: int) -> No
     plain = sequential_median(plain_session, FLIGHTS_PAGE, runs)
     plain_points = sequential_median(plain_session, POINTS_PAGE, max(runs // 3, 3))
     r, ok = ratio_ok(faceted["page"], plain, 1.5)
-    ctx.add(f"flights catalog page with its suggested facets vs none, median of {runs}", ms(faceted["page"]),
-            f"{ms(plain)} (no facets)", r, "<= 1.5", ok)
+    ctx.add(
+        f"flights catalog page with its suggested facets vs none, median of {runs}",
+        ms(faceted["page"]),
+        f"{ms(plain)} (no facets)",
+        r,
+        "<= 1.5",
+        ok,
+    )
     ctx.add("  then its facets fragment (4 facets, fetched by the page's script)", ms(faceted["fragment"]), ok=None)
     r, ok = ratio_ok(faceted["slow_page"], plain_points, 1.5)
-    ctx.add("bench.points page with a facet that runs out of time vs none", ms(faceted["slow_page"]),
-            f"{ms(plain_points)} (no facets)", r, "<= 1.5", ok)
+    ctx.add(
+        "bench.points page with a facet that runs out of time vs none",
+        ms(faceted["slow_page"]),
+        f"{ms(plain_points)} (no facets)",
+        r,
+        "<= 1.5",
+        ok,
+    )
     # Two facet threads: the fragment ends within its facets' time limits, two at a time.
     count = faceted["slow_facets"]
     bound = -(-count // 2) * FACET_TIME_LIMIT_MS / 1000 + 0.15
-    ctx.add(f"  then its facets fragment ({count} facets, those over 2 million rows out of time)",
-            ms(faceted["slow_fragment"]), target=f"< {ms(bound)}", ok=faceted["slow_fragment"] < bound)
+    ctx.add(
+        f"  then its facets fragment ({count} facets, those over 2 million rows out of time)",
+        ms(faceted["slow_fragment"]),
+        target=f"< {ms(bound)}",
+        ok=faceted["slow_fragment"] < bound,
+    )
 
 
 def _expect(session: KeepAlive, path: str, needle: bytes) -> tuple[int, bytes]:

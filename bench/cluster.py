@@ -5,6 +5,7 @@ child of this process that dies with it, removal afterwards); only the server se
 bigger shared_buffers and enough lock slots to create 1,000 tables at once. It loads the
 benchmark's data (bench/data.py), not the test fixtures.
 """
+
 from __future__ import annotations
 
 import psycopg2

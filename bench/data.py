@@ -9,6 +9,7 @@
 
 The three loads run in parallel threads, each on its own connection.
 """
+
 from __future__ import annotations
 
 import threading
@@ -50,9 +51,25 @@ CREATE INDEX points_category_idx ON bench.points (category);
 
 # 19 column types cycled over the non-key columns, so every table mixes them.
 WIDE_TYPES = (
-    "integer", "text", "numeric(12,2)", "timestamptz", "double precision", "boolean", "date",
-    "varchar(40)", "bigint", "jsonb", "uuid", "smallint", "real", "interval", "inet", "text[]",
-    "time", "bytea", "int4range",
+    "integer",
+    "text",
+    "numeric(12,2)",
+    "timestamptz",
+    "double precision",
+    "boolean",
+    "date",
+    "varchar(40)",
+    "bigint",
+    "jsonb",
+    "uuid",
+    "smallint",
+    "real",
+    "interval",
+    "inet",
+    "text[]",
+    "time",
+    "bytea",
+    "int4range",
 )
 
 

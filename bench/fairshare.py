@@ -16,6 +16,7 @@ the portal behaved before it existed.
 The clients are told apart by their loopback source addresses (the server listens on 127.0.0.1
 and trusts no proxy), so REMOTE_ADDR is each client's own.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -61,8 +62,9 @@ def run_scenario(port: int, seconds: float) -> tuple[list[tuple[int, float]], Co
     """The light client's (status, seconds) answers, and the heavy client's status counts."""
     until = time.monotonic() + seconds
     statuses, lock = Counter(), threading.Lock()
-    heavy = [threading.Thread(target=_heavy, args=(port, until, statuses, lock), daemon=True)
-             for _ in range(HEAVY_CLIENTS)]
+    heavy = [
+        threading.Thread(target=_heavy, args=(port, until, statuses, lock), daemon=True) for _ in range(HEAVY_CLIENTS)
+    ]
     for thread in heavy:
         thread.start()
     time.sleep(0.5)  # the flood is in
@@ -76,7 +78,11 @@ def run_scenario(port: int, seconds: float) -> tuple[list[tuple[int, float]], Co
 
 
 def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) >= 2 else (values[0] if values else 0.0)
+    return (
+        statistics.quantiles(values, n=20, method="inclusive")[-1]
+        if len(values) >= 2
+        else (values[0] if values else 0.0)
+    )
 
 
 def section_fairshare(ctx) -> None:
@@ -85,8 +91,10 @@ def section_fairshare(ctx) -> None:
     seconds = 5 if ctx.args.quick else 15
     configs = (
         ("with admission (defaults)", {}),
-        ("without admission (CLIENT_REQUESTS=0, CLIENT_POOL_SHARE=0), as before", {
-            "PORTAL_CLIENT_REQUESTS": "0", "PORTAL_CLIENT_POOL_SHARE": "0"}),
+        (
+            "without admission (CLIENT_REQUESTS=0, CLIENT_POOL_SHARE=0), as before",
+            {"PORTAL_CLIENT_REQUESTS": "0", "PORTAL_CLIENT_POOL_SHARE": "0"},
+        ),
     )
     for label, extra in configs:
         env = {"PORTAL_CLIENT_REQUESTS": "8", "PORTAL_CLIENT_POOL_SHARE": "0.25", **extra}
@@ -101,13 +109,18 @@ def section_fairshare(ctx) -> None:
         times = [t for _, t in light]
         errors = sum(1 for status, _ in light if status >= 500 or status == 0)
         other = Counter(status for status, _ in light if status != 200)
-        figure = (f"p95 {ms(p95(times))}, max {ms(max(times))}, {len(light)} pages, "
-                  f"{errors} 5xx or unanswered" + (f" ({dict(other)})" if other else ""))
-        work = (f"fair share, {label}: another address's small pages every {LIGHT_INTERVAL} s while one "
-                f"address sends {HEAVY_CLIENTS} expensive ?search= at once over bench.points, {seconds} s")
+        figure = f"p95 {ms(p95(times))}, max {ms(max(times))}, {len(light)} pages, {errors} 5xx or unanswered" + (
+            f" ({dict(other)})" if other else ""
+        )
+        work = (
+            f"fair share, {label}: another address's small pages every {LIGHT_INTERVAL} s while one "
+            f"address sends {HEAVY_CLIENTS} expensive ?search= at once over bench.points, {seconds} s"
+        )
         if extra:
             ctx.add(work, figure)
         else:
             ctx.add(work, figure, target="p95 < 1 s, no 5xx", ok=p95(times) < 1.0 and errors == 0)
-        ctx.add(f"  the heavy address's answers ({label})",
-                ", ".join(f"{n} x {status or 'unanswered'}" for status, n in sorted(heavy.items())))
+        ctx.add(
+            f"  the heavy address's answers ({label})",
+            ", ".join(f"{n} x {status or 'unanswered'}" for status, n in sorted(heavy.items())),
+        )

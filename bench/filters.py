@@ -3,6 +3,7 @@ same filter in simple parameters (target: within 10% of each other), both under 
 pinned gunicorn in one run; and a 2 KB filter of 200 OR'ed terms over flights against the page
 statement timeout.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,15 +48,25 @@ def section_cql2(ctx) -> None:
         # wrk closes its connections at the end of each run: the requests then in flight are logged
         # 499 (client left, statement cancelled) and may reach wrk as non-2xx; any other is a failure.
         wrong = {status: n for status, n in portal.statuses().items() if status >= 300 and status != 499}
-        ctx.add(f"JSON page with a 3-term CQL2 filter vs the same simple filters, 10 connections, best of 3 x {seconds} s",
-                f"{rates['cql2']['rps']:.0f} req/s" + (f" (answered {wrong})" if wrong else ""),
-                f"{rates['simple']['rps']:.0f} req/s (simple)", f"{r:.2f}",
-                "0.90 - 1.10", 0.9 <= r <= 1.1 and not wrong)
-        ctx.notes.append(f"cql2: statuses in the portal's log {dict(sorted(portal.statuses().items()))} "
-                         "(499: requests in flight when wrk closed its connections at the end of a run).")
+        ctx.add(
+            f"JSON page with a 3-term CQL2 filter vs the same simple filters, 10 connections, best of 3 x {seconds} s",
+            f"{rates['cql2']['rps']:.0f} req/s" + (f" (answered {wrong})" if wrong else ""),
+            f"{rates['simple']['rps']:.0f} req/s (simple)",
+            f"{r:.2f}",
+            "0.90 - 1.10",
+            0.9 <= r <= 1.1 and not wrong,
+        )
+        ctx.notes.append(
+            f"cql2: statuses in the portal's log {dict(sorted(portal.statuses().items()))} "
+            "(499: requests in flight when wrk closed its connections at the end of a run)."
+        )
         many = sequential_median(session, MANY, 5 if ctx.args.quick else 15)
-        ctx.add(f"a {len(MANY_TERMS):,}-character filter of 200 OR'ed terms ({len(MANY):,} bytes of URL) over "
-                "flights, median",
-                ms(many), target=f"< {STATEMENT_TIMEOUT_S:.0f} s (timeout)", ok=many < STATEMENT_TIMEOUT_S)
+        ctx.add(
+            f"a {len(MANY_TERMS):,}-character filter of 200 OR'ed terms ({len(MANY):,} bytes of URL) over "
+            "flights, median",
+            ms(many),
+            target=f"< {STATEMENT_TIMEOUT_S:.0f} s (timeout)",
+            ok=many < STATEMENT_TIMEOUT_S,
+        )
     finally:
         portal.stop()

@@ -9,6 +9,7 @@ memory.
   1,000,000-row XLSX one (``id__lte=1000000``), each against a 10,000-row download of the same
   format just before (the method of run.py's CSV memory row): target < 50 MB.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,19 +47,28 @@ def speed(ctx, portal: Portal) -> None:
     n = 1 if ctx.args.quick else 3
     csv_runs, runs = [], {}
     for fmt in TARGETS:
-        csv_side, fmt_side = best_of(n, lambda: curl(portal.base + FLIGHTS + "csv"),
-                                     lambda f=fmt: curl(portal.base + FLIGHTS + f))
+        csv_side, fmt_side = best_of(
+            n, lambda: curl(portal.base + FLIGHTS + "csv"), lambda f=fmt: curl(portal.base + FLIGHTS + f)
+        )
         csv_runs += csv_side
         runs[fmt] = fmt_side
     csv_best = min(r["wall"] for r in csv_runs)
     for fmt, limit in TARGETS.items():
         best = min(r["wall"] for r in runs[fmt])
         ratio = best / csv_best
-        ctx.add(f"{fmt.upper()}, public.flights (336,776 rows), best of {n}", secs(best), f"{secs(csv_best)} (CSV)",
-                f"{ratio:.2f}", f"<= {limit}", ratio <= limit)
-        ctx.notes.append(f"flights {fmt.upper()}: {runs[fmt][0]['bytes'] / 1e6:.1f} MB, time to first byte "
-                         f"{min(r['ttfb'] for r in runs[fmt]) * 1000:.0f} ms; the CSV: "
-                         f"{csv_runs[0]['bytes'] / 1e6:.1f} MB.")
+        ctx.add(
+            f"{fmt.upper()}, public.flights (336,776 rows), best of {n}",
+            secs(best),
+            f"{secs(csv_best)} (CSV)",
+            f"{ratio:.2f}",
+            f"<= {limit}",
+            ratio <= limit,
+        )
+        ctx.notes.append(
+            f"flights {fmt.upper()}: {runs[fmt][0]['bytes'] / 1e6:.1f} MB, time to first byte "
+            f"{min(r['ttfb'] for r in runs[fmt]) * 1000:.0f} ms; the CSV: "
+            f"{csv_runs[0]['bytes'] / 1e6:.1f} MB."
+        )
 
 
 def check_files(portal: Portal) -> None:
@@ -89,7 +99,13 @@ def memory(ctx, portal: Portal) -> None:
         full = curl(f"{portal.base}/api/bench/points/?format={fmt}&limit=all{condition}")
         full_peak = procs.proc_status(pid, "VmHWM")
         growth = full_peak - small_peak
-        ctx.add(f"  worker peak RSS growth, {fmt.upper()} download of {rows:,} vs {SMALL_ROWS:,} rows",
-                f"+{mb(growth)}", target="< 50 MB", ok=growth < 50 * 1024 * 1024)
-        ctx.notes.append(f"{fmt.upper()} of {rows:,} bench.points rows: {full['bytes'] / 1e6:.1f} MB in "
-                         f"{full['wall']:.1f} s; worker VmHWM {mb(small_peak)} then {mb(full_peak)}.")
+        ctx.add(
+            f"  worker peak RSS growth, {fmt.upper()} download of {rows:,} vs {SMALL_ROWS:,} rows",
+            f"+{mb(growth)}",
+            target="< 50 MB",
+            ok=growth < 50 * 1024 * 1024,
+        )
+        ctx.notes.append(
+            f"{fmt.upper()} of {rows:,} bench.points rows: {full['bytes'] / 1e6:.1f} MB in "
+            f"{full['wall']:.1f} s; worker VmHWM {mb(small_peak)} then {mb(full_peak)}."
+        )

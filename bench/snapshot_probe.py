@@ -5,6 +5,7 @@ read_snapshot times (5 runs), PublishedAPI + endpoints for 50 relations, fingerp
 (20 runs), data version reads (20 runs), and this process's RSS after building the endpoints of
 every relation.
 """
+
 from __future__ import annotations
 
 import gc
@@ -52,9 +53,9 @@ def main() -> int:
     django.setup()
     from django.db import connections
 
-    from autoapi.web.api import PublishedAPI
     from autoapi.conf import DATABASE_ALIAS, portal_setting
     from autoapi.schema.introspect import change_probe, fingerprint, read_snapshot
+    from autoapi.web.api import PublishedAPI
 
     schemas = portal_setting("SCHEMAS")
     out: dict = {"rss_after_setup": rss()}

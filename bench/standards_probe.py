@@ -11,6 +11,7 @@ registry, and the documents are built from it as a request would. Prints one JSO
 - ``recorder_one_column``: a check that finds one column added (one entry written);
 - ``feed_first`` / ``feed_again``: the whole-portal Atom page over a log of 20,000 entries.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,29 +45,45 @@ def synthetic_snapshot(version: str, extra_column: bool = False):
 
     relations = []
     for i in range(RELATIONS):
-        columns = [Column("id", "id", 1, "integer", "int4", "b", "N", nullable=False),
-                   Column("parent_id", "parent_id", 2, "integer", "int4", "b", "N"),
-                   Column("name", "name", 3, "text", "text", "b", "S", comment="A name"),
-                   Column("amount", "amount", 4, "numeric(12,2)", "numeric", "b", "N"),
-                   Column("at", "at", 5, "timestamp with time zone", "timestamptz", "b", "D"),
-                   Column("day", "day", 6, "date", "date", "b", "D"),
-                   Column("flag", "flag", 7, "boolean", "bool", "b", "B"),
-                   Column("note", "note", 8, "text", "text", "b", "S")]
+        columns = [
+            Column("id", "id", 1, "integer", "int4", "b", "N", nullable=False),
+            Column("parent_id", "parent_id", 2, "integer", "int4", "b", "N"),
+            Column("name", "name", 3, "text", "text", "b", "S", comment="A name"),
+            Column("amount", "amount", 4, "numeric(12,2)", "numeric", "b", "N"),
+            Column("at", "at", 5, "timestamp with time zone", "timestamptz", "b", "D"),
+            Column("day", "day", 6, "date", "date", "b", "D"),
+            Column("flag", "flag", 7, "boolean", "bool", "b", "B"),
+            Column("note", "note", 8, "text", "text", "b", "S"),
+        ]
         if extra_column and i == 0:
             columns.append(Column("added", "added", 9, "text", "text", "b", "S"))
         schema = f"schema_{i % SCHEMAS}"
-        relations.append(Relation(
-            oid=100_000 + i, schema=schema, name=f"table_{i}", kind="table", comment=f"Table {i}",
-            estimated_rows=1000, columns=tuple(columns), primary_key=Key(f"pk_{i}", ("id",), True),
-            foreign_keys=(ForeignKey(f"fk_{i}", ("parent_id",), schema, f"table_{max(i - SCHEMAS, 0)}", ("id",)),)))
+        relations.append(
+            Relation(
+                oid=100_000 + i,
+                schema=schema,
+                name=f"table_{i}",
+                kind="table",
+                comment=f"Table {i}",
+                estimated_rows=1000,
+                columns=tuple(columns),
+                primary_key=Key(f"pk_{i}", ("id",), True),
+                foreign_keys=(ForeignKey(f"fk_{i}", ("parent_id",), schema, f"table_{max(i - SCHEMAS, 0)}", ("id",)),),
+            )
+        )
     return Snapshot(version=version, built_at=time.time(), server_version="17", relations=tuple(relations))
 
 
 def main() -> None:
     folder = tempfile.mkdtemp(prefix="standards-probe-")
-    os.environ.update(DJANGO_SETTINGS_MODULE="portal.settings", PORTAL_CHANGE_LOG_DIR=folder,
-                      PORTAL_LOG_LEVEL="WARNING", PORTAL_EXPORT_CACHE_MB="0")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        PORTAL_CHANGE_LOG_DIR=folder,
+        PORTAL_LOG_LEVEL="WARNING",
+        PORTAL_EXPORT_CACHE_MB="0",
+    )
     import django
+
     django.setup()
     from django.test import RequestFactory
 
@@ -101,13 +118,26 @@ def main() -> None:
         datapackage.relation_package(request, one.schema, one.name)
         csvw.metadata_view(request, one.schema, one.name)
         croissant.croissant_view(request, one.schema, one.name)
+
     out["relation_documents"] = median_time(documents)
 
     conn = changelog.connection()
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO entries (id, at, kind, oid, schema_name, relation_name, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     [(f"bench-{i}", time.time(), "data_changed", 100_000 + i % RELATIONS, f"schema_{i % SCHEMAS}",
-                       f"table_{i % RELATIONS}", '{"rows_before": 1, "rows_after": 2}') for i in range(20_000)])
+    conn.executemany(
+        "INSERT INTO entries (id, at, kind, oid, schema_name, relation_name, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                f"bench-{i}",
+                time.time(),
+                "data_changed",
+                100_000 + i % RELATIONS,
+                f"schema_{i % SCHEMAS}",
+                f"table_{i % RELATIONS}",
+                '{"rows_before": 1, "rows_after": 2}',
+            )
+            for i in range(20_000)
+        ],
+    )
     conn.execute("COMMIT")
     feed_request = RequestFactory().get("/changes.atom", HTTP_HOST="127.0.0.1")
     out["feed_first"], response = timed(lambda: feeds.portal_feed(feed_request, "atom"))

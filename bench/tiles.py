@@ -8,6 +8,7 @@ Django's whole path with one trivial query. Where PostgreSQL writes a tile in a 
 millisecond (zoom 10 and 14 hold a point or two), the tile rate is bounded by these, not by the
 tile's SQL.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,7 @@ TILE_SQL = """SELECT ST_AsMVT(t, 'default', 4096, 'geom') FROM (
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2 ** z
+    n = 2**z
     return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
 
 
@@ -44,7 +45,9 @@ def section_tiles(ctx) -> None:
         for path, what in (("/healthz", "no Django, no query"), ("/readyz", "Django and one trivial query")):
             wrk(portal.base + path, 1, cpus=CLIENT_CPU, connections=CLIENTS)
             ceiling = wrk(portal.base + path, seconds, cpus=CLIENT_CPU, connections=CLIENTS)
-            ctx.add(f"  ceiling of the same server: {path} ({what}), {CLIENTS} connections", f"{ceiling['rps']:.0f} req/s")
+            ctx.add(
+                f"  ceiling of the same server: {path} ({what}), {CLIENTS} connections", f"{ceiling['rps']:.0f} req/s"
+            )
         for z in ZOOMS:
             x, y = tile_of(*PLACE, z)
             url = f"{portal.base}/api/bench/points/tiles/{z}/{x}/{y}.mvt"
@@ -57,8 +60,13 @@ def section_tiles(ctx) -> None:
             if alone["failed"]:
                 raise Failed(f"pgbench: {alone['failed']} failed transactions:\n{alone['text']}")
             r = served["rps"] / alone["tps"]
-            ctx.add(f"vector tiles of bench.points at zoom {z} ({z}/{x}/{y}), {CLIENTS} connections, {seconds} s",
-                    f"{served['rps']:.0f} tiles/s" + (f" ({served['non_2xx']} non-2xx)" if served["non_2xx"] else ""),
-                    f"{alone['tps']:.0f} tps (pgbench)", f"{r:.2f}", ">= 0.5", r >= 0.5 and not served["non_2xx"])
+            ctx.add(
+                f"vector tiles of bench.points at zoom {z} ({z}/{x}/{y}), {CLIENTS} connections, {seconds} s",
+                f"{served['rps']:.0f} tiles/s" + (f" ({served['non_2xx']} non-2xx)" if served["non_2xx"] else ""),
+                f"{alone['tps']:.0f} tps (pgbench)",
+                f"{r:.2f}",
+                ">= 0.5",
+                r >= 0.5 and not served["non_2xx"],
+            )
     finally:
         portal.stop()

@@ -1,4 +1,5 @@
 """Timing the clients: curl against the portal; psql, psycopg2, wrk and pgbench against PostgreSQL."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,17 @@ class Failed(RuntimeError):
 def curl(url: str, timeout: float = 600, encoding: str | None = None) -> dict:
     """GET ``url`` into /dev/null; wall time, time to first byte, bytes, status. With ``encoding``
     (``gzip``, ``zstd``...) curl asks for it and counts the compressed bytes, undecoded."""
-    cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_starttransfer} %{time_total} %{size_download}",
-           "--max-time", str(int(timeout)), url]
+    cmd = [
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{time_starttransfer} %{time_total} %{size_download}",
+        "--max-time",
+        str(int(timeout)),
+        url,
+    ]
     if encoding:
         cmd[1:1] = ["-H", f"Accept-Encoding: {encoding}"]
     started = time.perf_counter()
@@ -44,18 +54,34 @@ def reader_env() -> dict:
 
 
 def psql_cmd(cluster: BenchCluster, *args: str, database: str = MAIN_DB) -> list[str]:
-    return [cluster.psql_bin(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(cluster.port),
-            "-U", READER, "-d", database, *args]
+    return [
+        cluster.psql_bin(),
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(cluster.port),
+        "-U",
+        READER,
+        "-d",
+        database,
+        *args,
+    ]
 
 
-def psql_time(cluster: BenchCluster, *args: str, database: str = MAIN_DB, count_bytes: bool = False,
-              timeout: float = 600) -> dict:
+def psql_time(
+    cluster: BenchCluster, *args: str, database: str = MAIN_DB, count_bytes: bool = False, timeout: float = 600
+) -> dict:
     """Run psql as bench_reader with its output going to /dev/null (or counted); wall time."""
     cmd = psql_cmd(cluster, *args, database=database)
     started = time.perf_counter()
     if count_bytes:
-        proc = subprocess.Popen(cmd, env=reader_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            cmd, env=reader_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         size = 0
         while True:
             chunk = proc.stdout.read(1 << 20)
@@ -65,8 +91,14 @@ def psql_time(cluster: BenchCluster, *args: str, database: str = MAIN_DB, count_
         err = proc.stderr.read()
         rc = proc.wait(timeout=timeout)
     else:
-        done = subprocess.run(cmd, env=reader_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, timeout=timeout)
+        done = subprocess.run(
+            cmd,
+            env=reader_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=timeout,
+        )
         rc, err, size = done.returncode, done.stderr, None
     wall = time.perf_counter() - started
     if rc != 0:
@@ -115,14 +147,38 @@ def _ms(match) -> float | None:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def pgbench(cluster: BenchCluster, script_path, seconds: int, cpus: str = "0", clients: int = 10,
-            jobs: int = 2) -> dict:
-    cmd = ["taskset", "-c", cpus, cluster.pgbench_bin(), "-n", f"-c{clients}", f"-j{jobs}", f"-T{seconds}",
-           "-f", str(script_path), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", READER, MAIN_DB]
-    text, match = _run_for("pgbench", cmd, seconds, r"tps = ([\d.]+) \(without initial connection time\)", env=reader_env())
+def pgbench(
+    cluster: BenchCluster, script_path, seconds: int, cpus: str = "0", clients: int = 10, jobs: int = 2
+) -> dict:
+    cmd = [
+        "taskset",
+        "-c",
+        cpus,
+        cluster.pgbench_bin(),
+        "-n",
+        f"-c{clients}",
+        f"-j{jobs}",
+        f"-T{seconds}",
+        "-f",
+        str(script_path),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(cluster.port),
+        "-U",
+        READER,
+        MAIN_DB,
+    ]
+    text, match = _run_for(
+        "pgbench", cmd, seconds, r"tps = ([\d.]+) \(without initial connection time\)", env=reader_env()
+    )
     failed = re.search(r"number of failed transactions: (\d+)", text)
     lat = re.search(r"latency average = ([\d.]+) ms", text)
     done = re.search(r"number of transactions actually processed: (\d+)", text)
-    return {"tps": float(match.group(1)), "failed": int(failed.group(1)) if failed else 0,
-            "transactions": int(done.group(1)) if done else 0,
-            "latency_ms": float(lat.group(1)) if lat else None, "text": text}
+    return {
+        "tps": float(match.group(1)),
+        "failed": int(failed.group(1)) if failed else 0,
+        "transactions": int(done.group(1)) if done else 0,
+        "latency_ms": float(lat.group(1)) if lat else None,
+        "text": text,
+    }

@@ -7,13 +7,14 @@ relation's ``service-desc`` document, ``/data.json`` first and 10 at once, 80 co
 requests right after a schema change while another client reads pages (its p95), worker RSS,
 and a new table's delay to visibility during document builds.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import shutil
 import http.client
 import re
+import shutil
 import statistics
 import threading
 import time
@@ -125,8 +126,11 @@ def section_wide10k(ctx) -> None:
     generated = generate(ctx.cluster, log)
     ctx.notes.append(f"wide10k: {len(SCHEMAS) * PER_SCHEMA:,} tables generated in {generated:.0f} s.")
     url = ctx.cluster.reader_url(DB)
-    env = {"PORTAL_CATALOG_CACHE_SECONDS": "30", "PORTAL_EXPORT_CACHE_MB": "2048",
-           "PORTAL_EXPORT_CACHE_DIR": str(ctx.tmp / "wide10k-stored")}
+    env = {
+        "PORTAL_CATALOG_CACHE_SECONDS": "30",
+        "PORTAL_EXPORT_CACHE_MB": "2048",
+        "PORTAL_EXPORT_CACHE_DIR": str(ctx.tmp / "wide10k-stored"),
+    }
     portal = Portal(url, workers=2, threads=16, log_dir=ctx.tmp, name="wide10k", env=env)
     started = time.perf_counter()
     portal.start(ready_path="/healthz")
@@ -134,33 +138,57 @@ def section_wide10k(ctx) -> None:
     status, _b, _t, headers = _timed(portal.port, first)
     start = time.perf_counter() - started
     try:
-        ctx.add("wide10k: start to the first API answer (10,000 relations)", secs(start), target="< 10 s",
-                ok=status == 200 and start < 10)
+        ctx.add(
+            "wide10k: start to the first API answer (10,000 relations)",
+            secs(start),
+            target="< 10 s",
+            ok=status == 200 and start < 10,
+        )
         s, body, t, _h = _timed(portal.port, "/")
-        ctx.add("wide10k: home page, first request: size / time", f"{len(body) / 1024:.0f} KB / {secs(t)}",
-                target="< 300 KB, < 0.5 s", ok=s == 200 and len(body) < 300 * 1024 and t < 0.5)
+        ctx.add(
+            "wide10k: home page, first request: size / time",
+            f"{len(body) / 1024:.0f} KB / {secs(t)}",
+            target="< 300 KB, < 0.5 s",
+            ok=s == 200 and len(body) < 300 * 1024 and t < 0.5,
+        )
         s, body, t, _h = _timed(portal.port, f"/catalog/{SCHEMAS[0]}/?page=20")
         ctx.add("wide10k: a schema's list, page 20: size / time", f"{len(body) / 1024:.0f} KB / {secs(t)}", ok=None)
         s, body, t, _h = _timed(portal.port, "/api/schema/")
-        ctx.add("wide10k: /api/schema/, first request: size / time", f"{mb(len(body))} / {secs(t)}",
-                target="< 2 MB, < 0.5 s", ok=s == 200 and len(body) < 2 * MB and t < 0.5)
+        ctx.add(
+            "wide10k: /api/schema/, first request: size / time",
+            f"{mb(len(body))} / {secs(t)}",
+            target="< 2 MB, < 0.5 s",
+            ok=s == 200 and len(body) < 2 * MB and t < 0.5,
+        )
         link = headers.get("Link", "")
         desc = re.search(r'<([^>]+)>; rel="service-desc"', link)
         s, body, t, _h = _timed(portal.port, desc.group(1)) if desc else (0, b"", 0.0, {})
         holds = first.encode() in body
-        ctx.add("wide10k: a relation's service-desc document: size / time", f"{len(body):,} B / {secs(t)}",
-                target="< 2 MB, holds its path", ok=s == 200 and len(body) < 2 * MB and holds)
+        ctx.add(
+            "wide10k: a relation's service-desc document: size / time",
+            f"{len(body):,} B / {secs(t)}",
+            target="< 2 MB, holds its path",
+            ok=s == 200 and len(body) < 2 * MB and holds,
+        )
         s, body, t, _h = _timed(portal.port, "/data.json")
-        ctx.add("wide10k: /data.json, first request: size / time", f"{mb(len(body))} / {secs(t)}",
-                target="< 3 s", ok=s == 200 and t < 3)
+        ctx.add(
+            "wide10k: /data.json, first request: size / time",
+            f"{mb(len(body))} / {secs(t)}",
+            target="< 3 s",
+            ok=s == 200 and t < 3,
+        )
 
         _schema_change(ctx.cluster, "change_1")
         _wait_visible(portal.port, f"/api/{SCHEMAS[0]}/change_1/")
         started = time.perf_counter()
         answers = _at_once(portal.port, ["/data.json"] * 10)
         together = time.perf_counter() - started
-        ctx.add("wide10k: /data.json, 10 at once after a schema change", secs(together), target="all 200 < 5 s",
-                ok=all(s == 200 for s, _ in answers) and together < 5)
+        ctx.add(
+            "wide10k: /data.json, 10 at once after a schema change",
+            secs(together),
+            target="all 200 < 5 s",
+            ok=all(s == 200 for s, _ in answers) and together < 5,
+        )
 
         reader = Reader(portal.port)
         reader.start()
@@ -170,7 +198,6 @@ def section_wide10k(ctx) -> None:
         started = time.perf_counter()
         answers = _at_once(portal.port, [path for path in DOCUMENTS for _ in range(20)], timeout=60)
         crowd = time.perf_counter() - started
-        created = time.perf_counter()
         _schema_change(ctx.cluster, "change_3")
         visible = _wait_visible(portal.port, f"/api/{SCHEMAS[0]}/change_3/")
         answers += _at_once(portal.port, [path for path in DOCUMENTS for _ in range(5)], timeout=60)
@@ -178,20 +205,37 @@ def section_wide10k(ctx) -> None:
         reader.join()
         ok = sum(s == 200 for s, _ in answers[:80])
         slowest = max(t for _, t in answers[:80])
-        ctx.add("wide10k: 80 cold document requests (20 each of /, /data.json, /api/schema/, /sitemap.xml): "
-                "200s / slowest", f"{ok}/80 / {secs(slowest)}", target="80/80 < 30 s", ok=ok == 80 and slowest < 30)
-        ctx.add("wide10k: meanwhile another client's /healthz and pages: p95 (requests, failures)",
-                f"{secs(p95(reader.latencies))} ({len(reader.latencies)}, {reader.failures})",
-                target="< 1 s", ok=p95(reader.latencies) < 1 and reader.failures == 0)
-        ctx.add("wide10k: a new table visible in the API, during document builds", secs(visible - 0),
-                target="< 2 s", ok=visible < 2)
+        ctx.add(
+            "wide10k: 80 cold document requests (20 each of /, /data.json, /api/schema/, /sitemap.xml): 200s / slowest",
+            f"{ok}/80 / {secs(slowest)}",
+            target="80/80 < 30 s",
+            ok=ok == 80 and slowest < 30,
+        )
+        ctx.add(
+            "wide10k: meanwhile another client's /healthz and pages: p95 (requests, failures)",
+            f"{secs(p95(reader.latencies))} ({len(reader.latencies)}, {reader.failures})",
+            target="< 1 s",
+            ok=p95(reader.latencies) < 1 and reader.failures == 0,
+        )
+        ctx.add(
+            "wide10k: a new table visible in the API, during document builds",
+            secs(visible - 0),
+            target="< 2 s",
+            ok=visible < 2,
+        )
         rss = portal.worker_rss()
-        ctx.add("wide10k: worker RSS after all of the above (largest)", mb(max(rss)) if rss else "?",
-                target="< 400 MB", ok=bool(rss) and max(rss) < 400 * MB)
-        ctx.notes.append(f"wide10k: the 80 document requests took {secs(crowd)} in all; their median "
-                         f"{secs(statistics.median(t for _, t in answers[:80]))}; pages of the other client: "
-                         f"median {ms(statistics.median(reader.latencies)) if reader.latencies else '?'}; "
-                         f"worker RSS {', '.join(mb(r) for r in rss)}.")
+        ctx.add(
+            "wide10k: worker RSS after all of the above (largest)",
+            mb(max(rss)) if rss else "?",
+            target="< 400 MB",
+            ok=bool(rss) and max(rss) < 400 * MB,
+        )
+        ctx.notes.append(
+            f"wide10k: the 80 document requests took {secs(crowd)} in all; their median "
+            f"{secs(statistics.median(t for _, t in answers[:80]))}; pages of the other client: "
+            f"median {ms(statistics.median(reader.latencies)) if reader.latencies else '?'}; "
+            f"worker RSS {', '.join(mb(r) for r in rss)}."
+        )
     finally:
         portal.stop()
         with contextlib.suppress(OSError):  # kept for reading after the run (the temp folder goes)

@@ -3,6 +3,7 @@ or map tile URL is reported when the portal is deployed, not discovered on a pag
 
 Registered by ``catalog.apps.CatalogConfig.ready``.
 """
+
 from django.core import checks
 
 from autoapi.conf import portal_setting
@@ -17,9 +18,13 @@ def check_metadata_file(app_configs=None, **kwargs):
     try:
         metadata.read(path)
     except metadata.MetadataError as exc:
-        return [checks.Error(str(exc), hint="Fix the file, or unset PORTAL_METADATA_FILE "
-                                            "(docs/catalog.md, \"Metadata file\").",
-                             id="catalog.E001")]
+        return [
+            checks.Error(
+                str(exc),
+                hint='Fix the file, or unset PORTAL_METADATA_FILE (docs/catalog.md, "Metadata file").',
+                id="catalog.E001",
+            )
+        ]
     return []
 
 
@@ -35,7 +40,11 @@ def check_map_tile_url(app_configs=None, **kwargs):
     if missing:
         problems.append(f"it lacks {', '.join(missing)}")
     if problems:
-        return [checks.Error(f"PORTAL['MAP_TILE_URL'] ({url!r}) is not a tile URL template: " + "; ".join(problems),
-                             hint="For example https://tile.example.org/{z}/{x}/{y}.png, or empty for no base map.",
-                             id="catalog.E002")]
+        return [
+            checks.Error(
+                f"PORTAL['MAP_TILE_URL'] ({url!r}) is not a tile URL template: " + "; ".join(problems),
+                hint="For example https://tile.example.org/{z}/{x}/{y}.png, or empty for no base map.",
+                id="catalog.E002",
+            )
+        ]
     return []

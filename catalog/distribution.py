@@ -6,10 +6,11 @@ then ``histogram_bounds`` splitting the *other* non-NULL values into buckets of 
 range, each common value's share at its value. Numbers and moments are floats here (``to_float``,
 and back to text with ``label``). ``catalog.profiles`` draws its histograms from these pieces.
 """
+
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from autoapi.public import Column
 
@@ -34,7 +35,7 @@ def to_float(scale: str, text) -> float | None:
         if scale == "time":
             moment = datetime.fromisoformat(text)
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
+                moment = moment.replace(tzinfo=UTC)
             value = moment.timestamp()
         else:
             value = float(text)
@@ -45,7 +46,7 @@ def to_float(scale: str, text) -> float | None:
 
 def label(scale: str, value: float, span: float, base_type: str) -> str:
     if scale == "time":
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+        moment = datetime.fromtimestamp(value, tz=UTC)
         if base_type == "date" or span >= 3 * 86400:
             return moment.strftime("%Y-%m-%d")
         return moment.strftime("%Y-%m-%d %H:%M")

@@ -6,14 +6,26 @@ comes from the planner's statistics the page has already read (``pg_stats.avg_wi
 column, its share of NULLs), so nothing is scanned: a relation never analysed, and a view, get
 the rows only. It is an estimate for people ("about 31 MB"), not a promise.
 """
+
 from __future__ import annotations
 
 from autoapi.public import ColumnWidth, Relation, format_record, stored_download_size
 
 # Text widths of types whose binary width (what avg_width measures) is far from how PostgreSQL
 # prints them: timestamps are 8 bytes stored, 22 printed.
-TEXT_WIDTHS = {"timestamptz": 22, "timestamp": 19, "date": 10, "time": 8, "timetz": 11, "bool": 4,
-               "int2": 3, "int4": 5, "int8": 7, "float4": 8, "float8": 12}
+TEXT_WIDTHS = {
+    "timestamptz": 22,
+    "timestamp": 19,
+    "date": 10,
+    "time": 8,
+    "timetz": 11,
+    "bool": 4,
+    "int2": 3,
+    "int4": 5,
+    "int8": 7,
+    "float4": 8,
+    "float8": 12,
+}
 UNKNOWN_WIDTH = 8  # a column without statistics (dropped since ANALYZE, or a new one)
 
 
@@ -54,8 +66,9 @@ def annotate(buttons: list[dict], relation: Relation, statistics: dict, count: i
         button["rows"] = rows_text(count, is_estimate)
         record = format_record(button["format"])
         if record is not None and not record.holds(count):
-            button["too_many"] = (f"more rows than an {record.label} sheet holds ({record.row_cap:,}): "
-                                  "download CSV or Parquet")
+            button["too_many"] = (
+                f"more rows than an {record.label} sheet holds ({record.row_cap:,}): download CSV or Parquet"
+            )
         size = record.estimated_bytes(count, widths) if record is not None and widths else None
         button["size"] = size_text(size) if size is not None else None
 

@@ -14,6 +14,7 @@ that runs out of time still says so). Never under row security (``Relation.row_s
 sample was drawn from rows the role may not see (``column_statistics`` returns nothing for such a
 relation, and this module checks again). The figures are marked approximate wherever shown.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -108,7 +109,9 @@ def _period(day: date, part: str) -> str:
 
 def _span(low: date, high: date, part: str) -> list[str]:
     keys, year, month = [], low.year, low.month
-    while (year, month if part == "month" else 1) <= (high.year, high.month if part == "month" else 1) and len(keys) < 1200:
+    while (year, month if part == "month" else 1) <= (high.year, high.month if part == "month" else 1) and len(
+        keys
+    ) < 1200:
         keys.append(f"{year:04d}-01-01" if part == "year" else f"{year:04d}-{month:02d}-01")
         if part == "year":
             year += 1

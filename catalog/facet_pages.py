@@ -7,6 +7,7 @@ view, whose size the planner does not know) gets the page at once, with a placeh
 hundreds of thousands of rows never holds the page back. Without JavaScript the placeholder links
 to each facet's counts in the API.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,8 +45,9 @@ class PageFacets:
     deferred: bool = False
 
 
-def plan(request, relation: Relation, filters: QueryDict, statistics: dict, asked: list[str], *,
-         inline: bool | None = None) -> PageFacets:
+def plan(
+    request, relation: Relation, filters: QueryDict, statistics: dict, asked: list[str], *, inline: bool | None = None
+) -> PageFacets:
     """Choose the page's facets and, when they are counted with the page, start counting them."""
     refused = ("format", "group_by", "aggregate", "having")  # the page answers 400 (catalog.views)
     chosen = facets.choose(relation, statistics, asked) if not any(n in filters for n in refused) else []
@@ -56,28 +58,36 @@ def plan(request, relation: Relation, filters: QueryDict, statistics: dict, aske
     return PageFacets(chosen, facets.start(request, relation, filters, chosen))
 
 
-def context(request, planned: PageFacets, relation: Relation, filters: QueryDict, page_params: QueryDict,
-            statistics: dict) -> dict:
+def context(
+    request, planned: PageFacets, relation: Relation, filters: QueryDict, page_params: QueryDict, statistics: dict
+) -> dict:
     """What the templates show: counted facets, or the placeholder of deferred ones; links to
     further facets; and each facet's aggregate API URL, for the "Downloads and API" section."""
     catalog_url = present.catalog_url(relation)
     shown = {
         "filtered": any(name != "ordering" for name in filters),
         "facets": facets.collect(planned.counting, page_params, relation, statistics) if planned.counting else [],
-        "more_facets": [{"name": name, "url": sections.query_url(catalog_url, _plus_facet(page_params, name))}
-                        for name in facets.suggestions(relation, statistics, planned.chosen)],
+        "more_facets": [
+            {"name": name, "url": sections.query_url(catalog_url, _plus_facet(page_params, name))}
+            for name in facets.suggestions(relation, statistics, planned.chosen)
+        ],
     }
     shown["aggregate_urls"] = [
-        {"name": f.column.name, "part": f.part,
-         "url": request.build_absolute_uri(facets.api_url_of(f, filters, relation, paged=False))}
+        {
+            "name": f.column.name,
+            "part": f.part,
+            "url": request.build_absolute_uri(facets.api_url_of(f, filters, relation, paged=False)),
+        }
         for f in planned.chosen
     ]
     if planned.deferred:
         schema, name = relation_segments(relation)
         shown["facets_deferred"] = {
             "url": sections.query_url(reverse("facets", args=[schema, name]), page_params),
-            "pending": [{"name": f.column.name, "part": f.part, "api_url": facets.api_url_of(f, filters, relation)}
-                        for f in planned.chosen],
+            "pending": [
+                {"name": f.column.name, "part": f.part, "api_url": facets.api_url_of(f, filters, relation)}
+                for f in planned.chosen
+            ],
         }
     return shown
 

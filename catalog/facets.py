@@ -12,6 +12,7 @@ leaves out the filters its own links set, so that its other values can still be 
 a small per-process pool of threads while the page renders its other parts, so facets add little
 to the page's time; a facet that runs out of time says so and never holds the page longer.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -24,7 +25,15 @@ from django.http import QueryDict
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.public import (
-    TRUE_WORDS, PortalError, Relation, TimeLimitExceeded, api_url, column_kind, count_name, fetch_groups, filter_parameter,
+    TRUE_WORDS,
+    PortalError,
+    Relation,
+    TimeLimitExceeded,
+    api_url,
+    column_kind,
+    count_name,
+    fetch_groups,
+    filter_parameter,
     is_sortable,
 )
 from catalog import facet_estimates, present, sections
@@ -59,11 +68,24 @@ def choose(relation: Relation, statistics: dict, asked: list[str]) -> list[Facet
         if column is not None and is_sortable(column) and all(f.column.name != name for f in chosen):
             chosen.append(_facet_for(column, statistics.get(name), kinds[name]))
     budget = portal_setting("FACETS_SUGGESTED")
-    dated = next((c for c in relation.columns if kinds[c.name] in ("date", "timestamp") and not c.is_array
-                  and all(f.column.name != c.name for f in chosen)), None)
-    suggested = sorted((c for c in relation.columns if _suggestible(c, statistics.get(c.name), kinds[c.name])
-                        and all(f.column.name != c.name for f in chosen)),
-                       key=lambda c: _distinct(statistics.get(c.name), kinds[c.name]))
+    dated = next(
+        (
+            c
+            for c in relation.columns
+            if kinds[c.name] in ("date", "timestamp")
+            and not c.is_array
+            and all(f.column.name != c.name for f in chosen)
+        ),
+        None,
+    )
+    suggested = sorted(
+        (
+            c
+            for c in relation.columns
+            if _suggestible(c, statistics.get(c.name), kinds[c.name]) and all(f.column.name != c.name for f in chosen)
+        ),
+        key=lambda c: _distinct(statistics.get(c.name), kinds[c.name]),
+    )
     # One of the suggested is the first date or timestamp column (a line over time), if any.
     chosen += [Facet(c) for c in suggested[: max(budget - (dated is not None), 0)]]
     if dated is not None and budget > 0:
@@ -74,8 +96,11 @@ def choose(relation: Relation, statistics: dict, asked: list[str]) -> list[Facet
 def suggestions(relation: Relation, statistics: dict, shown: list[Facet]) -> list[str]:
     """Further columns worth a facet, for the "more facets" links."""
     names = {f.column.name for f in shown}
-    return [c.name for c in relation.columns
-            if c.name not in names and _suggestible(c, statistics.get(c.name), column_kind(c))]
+    return [
+        c.name
+        for c in relation.columns
+        if c.name not in names and _suggestible(c, statistics.get(c.name), column_kind(c))
+    ]
 
 
 def _facet_for(column, stats: dict | None, kind: str) -> Facet:
@@ -128,9 +153,14 @@ def facet_query(facet: Facet, filters: QueryDict) -> QueryDict:
     params = filters.copy()
     for name in ("ordering", "offset", "limit", FACET_PARAMETER, *_own_filters(facet)):
         params.pop(name, None)
-    params.update({"group_by": facet.group_by, "aggregate": "count",
-                   "ordering": facet.group_by if facet.part else "-" + count_name([facet.group_by]),
-                   "limit": str(_size(facet) + 1)})
+    params.update(
+        {
+            "group_by": facet.group_by,
+            "aggregate": "count",
+            "ordering": facet.group_by if facet.part else "-" + count_name([facet.group_by]),
+            "limit": str(_size(facet) + 1),
+        }
+    )
     return params
 
 
@@ -197,18 +227,29 @@ def _size(facet: Facet) -> int:
 def _present(facet: Facet, params: QueryDict, result, page_params: QueryDict, relation: Relation) -> dict:
     size = _size(facet)
     api = _api_url(relation, params)
-    entry = {"name": facet.column.name, "part": facet.part, "group_by": facet.group_by, "api_url": api,
-             "id": f"facet-{facet.column.position}-{facet.part or 'values'}", "values": [], "more": False, "problem": None}
+    entry = {
+        "name": facet.column.name,
+        "part": facet.part,
+        "group_by": facet.group_by,
+        "api_url": api,
+        "id": f"facet-{facet.column.position}-{facet.part or 'values'}",
+        "values": [],
+        "more": False,
+        "problem": None,
+    }
     if result == "timeout":
-        entry["problem"] = f"Counting took longer than {portal_setting('FACET_TIME_LIMIT_MS')} ms, so this facet is left out."
+        entry["problem"] = (
+            f"Counting took longer than {portal_setting('FACET_TIME_LIMIT_MS')} ms, so this facet is left out."
+        )
     elif isinstance(result, PortalError):
         entry["problem"] = f"This facet cannot be counted: {result.detail}."
         entry["status"] = result.status_code
     else:
         entry["more"] = len(result) > size
         counted = count_name([facet.group_by])  # "count_" for a column named "count"
-        entry["values"] = [_value(facet, row[facet.group_by], row[counted], page_params, relation)
-                           for row in result[:size]]
+        entry["values"] = [
+            _value(facet, row[facet.group_by], row[counted], page_params, relation) for row in result[:size]
+        ]
         entry["largest"] = max((v["count"] for v in entry["values"]), default=0)
     return entry
 
@@ -224,9 +265,14 @@ def _value(facet: Facet, value, count: int, page_params: QueryDict, relation: Re
     else:
         params, selected = _value_link(facet, _text(value), page_params)
     params.pop("offset", None)
-    return {"label": "null" if value is None else _label(facet, value), "is_null": value is None, "count": count,
-            "count_text": f"{count:,}",
-            "selected": selected, "url": sections.query_url(present.catalog_url(relation), params)}
+    return {
+        "label": "null" if value is None else _label(facet, value),
+        "is_null": value is None,
+        "count": count,
+        "count_text": f"{count:,}",
+        "selected": selected,
+        "url": sections.query_url(present.catalog_url(relation), params),
+    }
 
 
 def _text(value) -> str:

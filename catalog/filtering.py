@@ -7,6 +7,7 @@ for negation, ``bbox`` and ``search``) and says each in words, as Datasette's fi
 that when the page asks ``fetch_rows`` for the rows, and a bad filter is a 400 page naming it.
 ``form_options()`` lists what the add-a-filter form offers for each column.
 """
+
 from __future__ import annotations
 
 from autoapi.public import (
@@ -57,13 +58,21 @@ def describe(relation: Relation, params) -> list[dict]:
         words = filter_in_words(params)
         if words and " or " in words and described:  # "a and (b or c)", not "a and b or c"
             words = f"({words})"
-        described.append({"parameter": FILTER, "value": params.get(FILTER), "column": None, "lookup": "cql2",
-                          "negated": False, "words": words})
+        described.append(
+            {
+                "parameter": FILTER,
+                "value": params.get(FILTER),
+                "column": None,
+                "lookup": "cql2",
+                "negated": False,
+                "words": words,
+            }
+        )
     return described
 
 
 def sentence(described: list[dict]) -> str:
-    """"where a > 1 and b is one of x, y" for the described filters ("" when there are none)."""
+    """ "where a > 1 and b is one of x, y" for the described filters ("" when there are none)."""
     parts = [d["words"] or f"{d['parameter']} = {_quote(d['value'])}" for d in described]
     return ("where " + " and ".join(parts)) if parts else ""
 
@@ -94,7 +103,9 @@ def _phrase(relation: Relation, column_name: str | None, lookup: str, value: str
         return LOOKUPS["bbox"].words(negated).format(box=where)
     if lookup == "search":
         if column is None:
-            return ("no text column holds every word of " if negated else "the text holds every word of ") + _quote(value)
+            return ("no text column holds every word of " if negated else "the text holds every word of ") + _quote(
+                value
+            )
         return f"{subject} {'does not match' if negated else 'matches'} the search {_quote(value)}"
     if lookup == "contains" and column is not None and column.is_array:
         items = ", ".join(_shown(v, lookup) for v in value.split(","))
@@ -103,12 +114,16 @@ def _phrase(relation: Relation, column_name: str | None, lookup: str, value: str
         return f"{subject} {'does not contain' if negated else 'contains'} the JSON {value}"
     template = LOOKUPS[lookup].words(negated) if lookup in LOOKUPS else ("not " if negated else "") + "{lookup} {v}"
     items = value.split(",")
-    return subject + " " + template.format(
-        v=_shown(value, lookup),
-        list=", ".join(_shown(v, lookup) for v in items),
-        low=_shown(items[0], lookup),
-        high=_shown(items[1], lookup) if len(items) > 1 else "?",
-        lookup=lookup,
+    return (
+        subject
+        + " "
+        + template.format(
+            v=_shown(value, lookup),
+            list=", ".join(_shown(v, lookup) for v in items),
+            low=_shown(items[0], lookup),
+            high=_shown(items[1], lookup) if len(items) > 1 else "?",
+            lookup=lookup,
+        )
     )
 
 
@@ -125,7 +140,8 @@ def form_options(relation: Relation) -> dict:
         "columns": columns,
         "lookups": [
             {"name": lookup.name, "label": lookup.label, "hint": lookup.hint}
-            for lookup in LOOKUPS.values() if lookup.name in used
+            for lookup in LOOKUPS.values()
+            if lookup.name in used
         ],
     }
 

@@ -6,6 +6,7 @@ string, and puts it in place. The counting is the page's own (``facets.start``/`
 API's aggregate under FACET_TIME_LIMIT_MS per facet), so both ways show the same facets. A bad
 filter is the 400 fragment that says why; the page itself says it too.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,7 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
-from autoapi.public import PortalError, column_statistics
-from autoapi.public import cached_page
+from autoapi.public import PortalError, cached_page, column_statistics
 from catalog import facet_pages
 from catalog.views import of_relation, unavailable
 

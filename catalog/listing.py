@@ -7,6 +7,7 @@ narrowed by ``?q=`` (the home page's search: names, descriptions, column names).
 stays a few hundred kilobytes at 10,000 relations, and every relation is two links from it (and in
 the sitemap). The sorted lists are kept per snapshot version (one sort per schema change).
 """
+
 from __future__ import annotations
 
 import threading
@@ -32,7 +33,9 @@ def by_schema(snapshot: Snapshot) -> dict[str, list]:
     if held is not None:
         return held
     groups: dict[str, list] = {}
-    for relation in sorted(snapshot.relations, key=lambda r: (r.schema.casefold(), r.schema, r.name.casefold(), r.name)):
+    for relation in sorted(
+        snapshot.relations, key=lambda r: (r.schema.casefold(), r.schema, r.name.casefold(), r.name)
+    ):
         groups.setdefault(relation.schema, []).append(relation)
     with _lock:
         _sorted.clear()
@@ -61,16 +64,18 @@ def home_groups(snapshot: Snapshot, query: str) -> tuple[list[dict], int]:
             continue
         shown += len(matching)
         more = max(0, len(matching) - first)
-        groups.append({
-            "schema": schema,
-            "anchor": present.schema_anchor(schema),
-            "relations": [present.relation_summary(r) for r in matching[:first]],
-            "count_text": f"{len(matching):,}",
-            "more": more,
-            "more_text": f"{more:,}",
-            "more_url": _quoted_url(schema, query),
-            "list_url": schema_url(schema),
-        })
+        groups.append(
+            {
+                "schema": schema,
+                "anchor": present.schema_anchor(schema),
+                "relations": [present.relation_summary(r) for r in matching[:first]],
+                "count_text": f"{len(matching):,}",
+                "more": more,
+                "more_text": f"{more:,}",
+                "more_url": _quoted_url(schema, query),
+                "list_url": schema_url(schema),
+            }
+        )
     return groups, shown
 
 
@@ -110,23 +115,41 @@ def schema_list(request, schema: str):
         name = None
     relations = by_schema(snapshot).get(name) if name is not None else None
     if relations is None:
-        return error_page(request, 404, "Schema not found", "No published schema has this name; the catalog's home "
-                          "page lists every schema published now.")
+        return error_page(
+            request,
+            404,
+            "Schema not found",
+            "No published schema has this name; the catalog's home page lists every schema published now.",
+        )
     if len(request.GET.get("q", "")) > SEARCH_MAX_LENGTH:
-        return error_page(request, 400, "Search too long", f"A search holds at most {SEARCH_MAX_LENGTH} characters.",
-                          back_url=schema_url(name), back_label=f"Back to {name}")
+        return error_page(
+            request,
+            400,
+            "Search too long",
+            f"A search holds at most {SEARCH_MAX_LENGTH} characters.",
+            back_url=schema_url(name),
+            back_label=f"Back to {name}",
+        )
     try:
         page = _page_number(request)
     except BadListRequest as bad:
-        return error_page(request, 400, "No such page", str(bad), back_url=schema_url(name), back_label=f"Back to {name}")
+        return error_page(
+            request, 400, "No such page", str(bad), back_url=schema_url(name), back_label=f"Back to {name}"
+        )
     query = search_text(request)
     matching = [r for r in relations if present.matches(r, query)] if query else relations
     size = portal_setting("CATALOG_PAGE_SIZE")
     pages = max(1, -(-len(matching) // size))
     if page > pages:
-        return error_page(request, 404, "No such page", f"This list has {pages} page{'s' if pages > 1 else ''}.",
-                          back_url=schema_url(name), back_label=f"Back to {name}")
-    shown = matching[(page - 1) * size: page * size]
+        return error_page(
+            request,
+            404,
+            "No such page",
+            f"This list has {pages} page{'s' if pages > 1 else ''}.",
+            back_url=schema_url(name),
+            back_label=f"Back to {name}",
+        )
+    shown = matching[(page - 1) * size : page * size]
     from urllib.parse import quote
 
     q = quote(query, safe="") if query else None

@@ -10,6 +10,7 @@ pages fall back to the database's comments), never a 500. The format is in docs/
               "license": ..., "source": ..., "keywords": [...]},
      "relations": {"<schema>": {"<relation>": {<the same fields but site-only ones>, "modified": ...}}}}
 """
+
 from __future__ import annotations
 
 import json
@@ -40,16 +41,20 @@ class MetadataError(ValueError):
 def problems(data) -> list[str]:
     """What is wrong with a parsed metadata file ([] when nothing is)."""
     if not isinstance(data, dict):
-        return ["the file must hold a JSON object with \"site\" and/or \"relations\""]
-    found = [f"unknown top-level key {key!r} (expected \"site\", \"relations\")" for key in data if key not in ("site", "relations")]
+        return ['the file must hold a JSON object with "site" and/or "relations"']
+    found = [
+        f'unknown top-level key {key!r} (expected "site", "relations")'
+        for key in data
+        if key not in ("site", "relations")
+    ]
     site = data.get("site", {})
     if not isinstance(site, dict):
-        found.append("\"site\" must be an object")
+        found.append('"site" must be an object')
     else:
         found += _entry_problems("site", site, SITE_FIELDS)
     relations = data.get("relations", {})
     if not isinstance(relations, dict):
-        return found + ["\"relations\" must be an object of schemas, each an object of relations"]
+        return found + ['"relations" must be an object of schemas, each an object of relations']
     for schema, members in relations.items():
         if not isinstance(members, dict):
             found.append(f"relations[{schema!r}] must be an object whose keys are relation names")
@@ -78,11 +83,15 @@ def _entry_problems(where: str, entry: dict, allowed: tuple[str, ...]) -> list[s
         (isinstance(publisher, str) and publisher.strip())
         or (isinstance(publisher, dict) and isinstance(publisher.get("name"), str) and publisher["name"].strip())
     ):
-        found.append(f"{where}.publisher must be a name, or an object with a \"name\"")
+        found.append(f'{where}.publisher must be a name, or an object with a "name"')
     contact = entry.get("contact")
     if contact is not None:
-        if not isinstance(contact, dict) or not isinstance(contact.get("name"), str) or not isinstance(contact.get("email"), str):
-            found.append(f"{where}.contact must be an object with \"name\" and \"email\"")
+        if (
+            not isinstance(contact, dict)
+            or not isinstance(contact.get("name"), str)
+            or not isinstance(contact.get("email"), str)
+        ):
+            found.append(f'{where}.contact must be an object with "name" and "email"')
         elif "@" not in contact["email"].removeprefix("mailto:"):
             found.append(f"{where}.contact.email must be an e-mail address")
     return found

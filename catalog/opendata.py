@@ -8,11 +8,12 @@ contact) and PostgreSQL's statistics (``relation_activity``: the last ANALYZE or
 for "modified", as PostgreSQL records no time of a data change). Called by ``catalog.urls`` (the
 two views) and ``catalog.views`` (``dataset_jsonld``).
 """
+
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.db import DatabaseError
 from django.http import JsonResponse
@@ -20,7 +21,13 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from autoapi.public import (
-    Relation, api_url, format_records, get_snapshot, relation_activity, shared_document, web_url,
+    Relation,
+    api_url,
+    format_records,
+    get_snapshot,
+    relation_activity,
+    shared_document,
+    web_url,
 )
 from catalog import metadata, present
 
@@ -31,7 +38,10 @@ DCAT_US_CONTEXT = "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld"
 DCAT_US_DESCRIBED_BY = "https://project-open-data.cio.gov/v1.1/schema/catalog.json"
 # DCAT-US needs a contact with an e-mail; without a metadata file the portal says plainly that
 # none was configured (the .invalid top-level domain can never be delivered to, RFC 2606).
-UNCONFIGURED_CONTACT = {"name": "No contact configured (see PORTAL_METADATA_FILE)", "email": "no-contact-configured@example.invalid"}
+UNCONFIGURED_CONTACT = {
+    "name": "No contact configured (see PORTAL_METADATA_FILE)",
+    "email": "no-contact-configured@example.invalid",
+}
 VARIABLES_LISTED = 300  # schema.org variableMeasured: enough for any sane table, bounded for a wide one
 
 
@@ -45,8 +55,10 @@ def dataset_facts(request, relation: Relation, activity: dict | None, built_at: 
     origin = site_origin(request)
     page = origin + present.catalog_url(relation)
     base = api_url(relation)
-    description = entry.get("description") or relation.comment or (
-        f"The {relation.kind} {relation.schema}.{relation.name}, published read-only from PostgreSQL."
+    description = (
+        entry.get("description")
+        or relation.comment
+        or (f"The {relation.kind} {relation.schema}.{relation.name}, published read-only from PostgreSQL.")
     )
     downloads = []
     for record in format_records(relation):  # every API format, as its record describes it
@@ -83,8 +95,8 @@ def modified(activity: dict | None, built_at: float) -> str:
     the schema: an ISO 8601 date-time in UTC."""
     moments = [activity.get(key) for key in ("last_analyzed", "last_vacuumed")] if activity else []
     known = [m for m in moments if m is not None]
-    moment = max(known) if known else datetime.fromtimestamp(built_at, tz=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    moment = max(known) if known else datetime.fromtimestamp(built_at, tz=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def dcat_dataset(facts: dict) -> dict:
@@ -144,7 +156,11 @@ def dataset_jsonld(request, relation: Relation, activity: dict | None, built_at:
             {"@type": "DataDownload", "encodingFormat": d["media_type"], "contentUrl": d["url"], "name": d["format"]}
             for d in facts["downloads"]
         ],
-        "includedInDataCatalog": {"@type": "DataCatalog", "name": site["title"], "url": request.build_absolute_uri("/")},
+        "includedInDataCatalog": {
+            "@type": "DataCatalog",
+            "name": site["title"],
+            "url": request.build_absolute_uri("/"),
+        },
     }
     if facts["license"]:
         data["license"] = facts["license"]
@@ -171,7 +187,9 @@ def _activity_of_all(relations) -> dict:
         return {}
 
 
-@shared_document("data-1.1.json", "DOCUMENT_REFRESH_SECONDS", metadata.stamp)  # built once per version (autoapi/web/documents.py)
+@shared_document(
+    "data-1.1.json", "DOCUMENT_REFRESH_SECONDS", metadata.stamp
+)  # built once per version (autoapi/web/documents.py)
 def data_json(request):
     """``/data-1.1.json``: the DCAT-US 1.1 catalog of every published relation (``/data.json`` is
     DCAT-US 3.0: ``catalog/standards/dcat_us3.py``)."""

@@ -4,6 +4,7 @@ Simple filters are always ANDed, so an OR group is written in CQL2 (``?filter=``
 simple filters leave the query string and come back inside the group,
 ``?filter=("dep_delay" > 60) OR ("dep_delay" IS NULL)``, ANDed with a CQL2 filter already there.
 """
+
 from __future__ import annotations
 
 from django.http import QueryDict
@@ -16,8 +17,9 @@ class CannotGroup(Exception):
     """A filter that CQL2 cannot say (a regular expression, a JSON key...): the message to show."""
 
 
-def with_or_group(relation: Relation, query: QueryDict, column_name: str, lookup: str, value: str,
-                  negated: bool) -> QueryDict | None:
+def with_or_group(
+    relation: Relation, query: QueryDict, column_name: str, lookup: str, value: str, negated: bool
+) -> QueryDict | None:
     """``query`` with the group in ``filter``; None when the column has no filter yet (then the
     new one is a plain filter); raises CannotGroup."""
     column = relation.column(column_name)
@@ -28,8 +30,10 @@ def with_or_group(relation: Relation, query: QueryDict, column_name: str, lookup
     for entry in own:
         node = simple_filter_as_cql2(column, entry["lookup"], entry["value"], entry["negated"])
         if node is None:
-            raise CannotGroup(f"The filter “{entry['words']}” cannot be part of an OR group (CQL2 has no such "
-                              "condition); remove it first, or add the new filter without “or”.")
+            raise CannotGroup(
+                f"The filter “{entry['words']}” cannot be part of an OR group (CQL2 has no such "
+                "condition); remove it first, or add the new filter without “or”."
+            )
         existing.append(node)
     new = simple_filter_as_cql2(column, lookup, value, negated)
     if new is None:

@@ -4,10 +4,11 @@ Called by ``catalog.views`` only. Nothing here touches the database: it reads th
 of ``autoapi.public`` and the rows ``fetch_rows`` returned. Templates get dicts of strings,
 numbers and booleans, never records, so a template cannot reach into autoapi by accident.
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.http import QueryDict
@@ -19,6 +20,7 @@ from catalog.filtering import parameter_for
 # A cell never carries more than this many characters of one value: CSS truncates what is shown,
 # and this keeps a page of wide rows (documents, geometries) from weighing megabytes.
 CELL_CHARACTERS = 300
+
 
 def ordering_term(column: Column) -> str:
     """The column as an ``ordering`` term: its name, or its tilde-encoded name where the plain
@@ -74,7 +76,7 @@ def timestamp(seconds: float | None) -> dict | None:
     """A ``time.time()`` value as ISO 8601 (for ``<time datetime>``) and as readable UTC text."""
     if seconds is None:
         return None
-    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
     return {"iso": moment.isoformat(timespec="seconds"), "text": moment.strftime("%Y-%m-%d %H:%M:%S UTC")}
 
 
@@ -102,7 +104,11 @@ def freshness(snapshot: Snapshot, last_checked: float | None) -> dict:
 def compact_json(value) -> str:
     """JSON without spaces, numbers written exactly (``fetch_rows`` gives non-integers as Decimal)."""
     if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{compact_json(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{compact_json(v)}" for k, v in value.items())
+            + "}"
+        )
     if isinstance(value, list):
         return "[" + ",".join(compact_json(v) for v in value) + "]"
     if isinstance(value, Decimal):
@@ -240,8 +246,14 @@ def partitions(relation: Relation) -> list[dict]:
     """A partitioned table's partitions, depth first, with their bounds (level 1: direct child);
     ``indent`` names a CSS class (``indent-1`` to ``indent-6``: no style attribute under the CSP)."""
     return [
-        {"name": f"{p.schema}.{p.name}", "bound": p.bound, "level": p.level, "indent": min(p.level - 1, MAX_INDENT),
-         "parent": p.parent, "is_partitioned": p.is_partitioned}
+        {
+            "name": f"{p.schema}.{p.name}",
+            "bound": p.bound,
+            "level": p.level,
+            "indent": min(p.level - 1, MAX_INDENT),
+            "parent": p.parent,
+            "is_partitioned": p.is_partitioned,
+        }
         for p in relation.partitions
     ]
 
@@ -271,8 +283,12 @@ def error_summary(status: int, detail: str, extra: dict) -> dict:
         for field, messages in errors.items():
             texts = messages if isinstance(messages, (list, tuple)) else [messages]
             hints.append({"parameter": str(field), "message": " ".join(str(m) for m in texts)})
-    for label, key in (("Allowed lookups", "allowed_lookups"), ("Allowed values", "allowed"),
-                       ("Other parameters", "allowed_parameters"), ("Expected", "expected")):
+    for label, key in (
+        ("Allowed lookups", "allowed_lookups"),
+        ("Allowed values", "allowed"),
+        ("Other parameters", "allowed_parameters"),
+        ("Expected", "expected"),
+    ):
         if extra.get(key):
             hints.append({"label": label, "values": [str(v) for v in extra[key]]})
     titles = {400: "This filter cannot be applied", 409: "This relation cannot be read", 503: "Database unavailable"}

@@ -9,6 +9,7 @@ Everything here is an estimate from ANALYZE's sample, and says so on the page. T
 equal-width bars are drawn over the distribution ``catalog.distribution`` rebuilds from
 ``pg_stats``.
 """
+
 from __future__ import annotations
 
 import math
@@ -198,13 +199,15 @@ def _bars(masses: list[float], labels: list[str]) -> list[dict]:
     bars = []
     for i, (mass, label) in enumerate(zip(masses, labels)):
         height = round(CHART_HEIGHT * mass / top, 2)
-        bars.append({
-            "x": round(i * width, 2),
-            "y": round(CHART_HEIGHT - height, 2),
-            "width": round(max(width - 1, 0.5), 2),
-            "height": height,
-            "label": f"{label}: {_percent(mass, zero='none')}",
-        })
+        bars.append(
+            {
+                "x": round(i * width, 2),
+                "y": round(CHART_HEIGHT - height, 2),
+                "width": round(max(width - 1, 0.5), 2),
+                "height": height,
+                "label": f"{label}: {_percent(mass, zero='none')}",
+            }
+        )
     return bars
 
 

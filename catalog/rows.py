@@ -7,6 +7,7 @@ keys link to the referenced row's page (or, when they point at columns that are 
 row key, to its filtered relation page); "referenced by" links to the referencing relations'
 pages filtered to the rows that point here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,11 +16,15 @@ from django.db import DatabaseError
 from django.http import HttpResponse, QueryDict
 from django.template.loader import render_to_string
 
-from autoapi.public import PortalError, api_url, decode_key
-from autoapi.public import cached_page
+from autoapi.public import PortalError, api_url, cached_page, decode_key
 from catalog import filtering, metadata, present
 from catalog.views import (
-    error_page, of_relation, read_rows, relation_not_found, unavailable, with_error_headers,
+    error_page,
+    of_relation,
+    read_rows,
+    relation_not_found,
+    unavailable,
+    with_error_headers,
 )
 
 log = logging.getLogger(__name__)
@@ -32,8 +37,12 @@ VALUE_CHARACTERS = 5000  # a value longer than this is cut on the page; the JSON
 def row(request, snapshot, checked, found, key: str):
     """A row's page: every value, and the rows it refers to and that refer to it."""
     if found.key is None:
-        return error_page(request, 404, "Row not found",
-                          f"{found.name} has no primary or unique key, so its rows have no pages of their own.")
+        return error_page(
+            request,
+            404,
+            "Row not found",
+            f"{found.name} has no primary or unique key, so its rows have no pages of their own.",
+        )
     record = _read_row(request, found, key)
     if isinstance(record, HttpResponse):
         return record
@@ -59,8 +68,12 @@ def _read_row(request, found, key: str):
     except ValueError:
         values = None
     if values is None or len(values) != len(found.key.columns):
-        return _row_not_found(request, found, f"A row of {found.name} is named by {len(found.key.columns)} value(s): "
-                                              f"{', '.join(found.key.columns)}, tilde-encoded and joined by commas.")
+        return _row_not_found(
+            request,
+            found,
+            f"A row of {found.name} is named by {len(found.key.columns)} value(s): "
+            f"{', '.join(found.key.columns)}, tilde-encoded and joined by commas.",
+        )
     params = QueryDict(mutable=True)
     for column, value in zip(found.key.columns, values):
         params[filtering.parameter_for(found, column, "exact", False) or f"{column}__exact"] = value
@@ -77,13 +90,21 @@ def _read_row(request, found, key: str):
         log.exception("reading a row of %s.%s failed", found.schema, found.name)
         return unavailable(request)
     if not rows.rows:
-        return _row_not_found(request, found, f"No row of {found.name} has this key. It may have been deleted or changed.")
+        return _row_not_found(
+            request, found, f"No row of {found.name} has this key. It may have been deleted or changed."
+        )
     return rows.rows[0]
 
 
 def _row_not_found(request, relation, message: str) -> HttpResponse:
-    return error_page(request, 404, "Row not found", message,
-                      back_url=present.catalog_url(relation), back_label=f"Back to {relation.name}")
+    return error_page(
+        request,
+        404,
+        "Row not found",
+        message,
+        back_url=present.catalog_url(relation),
+        back_label=f"Back to {relation.name}",
+    )
 
 
 def _target_link(snapshot, fk, values: dict) -> dict | None:
@@ -108,14 +129,16 @@ def _fields(relation, snapshot, record: dict) -> list[dict]:
             links.setdefault(fk.columns[0], {**link, "target": f"{fk.ref_schema}.{fk.ref_relation}"})
     fields = []
     for column in relation.columns:
-        fields.append({
-            "name": column.name,
-            "type": column.type,
-            "comment": column.comment or "",
-            "anchor": present.column_anchor(relation, column.name),
-            "value": present.cell(record.get(column.name), VALUE_CHARACTERS),
-            "link": links.get(column.name),
-        })
+        fields.append(
+            {
+                "name": column.name,
+                "type": column.type,
+                "comment": column.comment or "",
+                "anchor": present.column_anchor(relation, column.name),
+                "value": present.cell(record.get(column.name), VALUE_CHARACTERS),
+                "link": links.get(column.name),
+            }
+        )
     return fields
 
 
@@ -127,13 +150,15 @@ def _references(relation, snapshot, record: dict) -> list[dict]:
             continue
         link = _target_link(snapshot, fk, record)
         values = ", ".join(present.cell(record.get(c))["text"] for c in fk.columns)
-        entries.append({
-            "columns": ", ".join(fk.columns),
-            "target": f"{fk.ref_schema}.{fk.ref_relation}",
-            "ref_columns": ", ".join(fk.ref_columns),
-            "values": values,
-            "url": link["url"] if link else None,
-        })
+        entries.append(
+            {
+                "columns": ", ".join(fk.columns),
+                "target": f"{fk.ref_schema}.{fk.ref_relation}",
+                "ref_columns": ", ".join(fk.ref_columns),
+                "values": values,
+                "url": link["url"] if link else None,
+            }
+        )
     return entries
 
 
@@ -147,9 +172,11 @@ def _referenced_by(relation, snapshot, record: dict) -> list[dict]:
             continue
         conditions = dict(zip(fk.columns, values))
         described = " and ".join(f"{column} = {present.key_text(value)}" for column, value in conditions.items())
-        entries.append({
-            "relation": f"{schema}.{name}",
-            "where": described,
-            "url": present.filtered_url(source, conditions),
-        })
+        entries.append(
+            {
+                "relation": f"{schema}.{name}",
+                "where": described,
+                "url": present.filtered_url(source, conditions),
+            }
+        )
     return entries

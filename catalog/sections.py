@@ -6,6 +6,7 @@ rows), ``downloads`` (buttons and the curl/Python snippets for the current view)
 (the vector tiles or GeoJSON the map script draws) and ``dictionary`` (columns with their profiles). None of them
 queries the database: the view passes in what ``autoapi.public`` returned.
 """
+
 from __future__ import annotations
 
 import copy
@@ -159,7 +160,9 @@ def preview(relation: Relation, params: QueryDict, rows, limit: int, offset: int
         "count_number": rows.count,
         "count_is_estimate": rows.count_is_estimate,
         "sorted_by": sorted_by,
-        "previous_url": query_url(path, params, {"offset": str(previous_offset) if previous_offset > 0 else None}) if offset else None,
+        "previous_url": query_url(path, params, {"offset": str(previous_offset) if previous_offset > 0 else None})
+        if offset
+        else None,
         "next_url": query_url(path, params, {"offset": str(offset + limit)}) if more else None,
     }
 

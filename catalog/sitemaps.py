@@ -7,6 +7,7 @@ several when a schema alone passes the limit), so every relation stays reachable
 Each sitemap is a whole-catalog document (``autoapi.web.documents``): built once per schema version,
 rebuilt after DOCUMENT_REFRESH_SECONDS for its dates.
 """
+
 from __future__ import annotations
 
 from django.http import HttpResponse
@@ -27,7 +28,7 @@ def _chunks(snapshot) -> list[tuple[str, int, list]]:
     chunks = []
     for schema, relations in listing.by_schema(snapshot).items():
         for start in range(0, len(relations), size):
-            chunks.append((schema, start // size + 1, relations[start:start + size]))
+            chunks.append((schema, start // size + 1, relations[start : start + size]))
     return chunks
 
 
@@ -55,8 +56,10 @@ def sitemap_xml(request):
     if not _needs_index(snapshot):
         relations = sorted(snapshot.relations, key=lambda r: (r.schema, r.name))
         return _urlset(request, snapshot, relations, ["/"] + [listing.schema_url(s) for s in snapshot.schemas])
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
     for schema, number, _relations in _chunks(snapshot):
         loc = request.build_absolute_uri(f"/sitemaps/{encode_segment(schema)}/{number}.xml")
         lines.append(f"<sitemap><loc>{escape(loc)}</loc></sitemap>")
@@ -72,11 +75,14 @@ def schema_sitemap_xml(request, schema: str, number: int):
         name = decode_segment(schema)
     except ValueError:
         name = None
-    chosen = next((c for c in _chunks(snapshot) if (c[0], c[1]) == (name, number)), None) if _needs_index(snapshot) else None
+    chosen = (
+        next((c for c in _chunks(snapshot) if (c[0], c[1]) == (name, number)), None) if _needs_index(snapshot) else None
+    )
     if chosen is None:
         from catalog.views import error_page  # the views import the catalog's other modules
 
-        return error_page(request, 404, "Sitemap not found", "No sitemap of the index has this name; /sitemap.xml "
-                          "lists them.")
+        return error_page(
+            request, 404, "Sitemap not found", "No sitemap of the index has this name; /sitemap.xml lists them."
+        )
     extra = ["/", listing.schema_url(name)] if number == 1 else []
     return _urlset(request, snapshot, chosen[2], extra)

@@ -6,6 +6,7 @@ Relation and key segments are tilde-encoded (see ``autoapi.public.relation_segme
 decode them, so a schema change never touches the URL resolver. ``-/filter`` cannot be a key: a
 key is one path segment.
 """
+
 from django.urls import path
 
 from catalog import fragments, listing, opendata, rows, sitemaps, views

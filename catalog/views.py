@@ -7,6 +7,7 @@ which filters and orders exactly as the API does, so a relation page's preview, 
 download links always show the same rows. ``error_page`` is also the site's 404 and 500 handler
 (``portal/health.py``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,11 +20,23 @@ from django.utils.html import escape
 
 from autoapi.conf import portal_setting
 from autoapi.public import (
-    PortalError, Rows, column_statistics, decode_segment, fetch_rows, get_snapshot, last_checked, lookups,
-    non_negative_int, relation_activity, data_last_changed, api_url,
+    PortalError,
+    Rows,
+    api_url,
+    cached_page,
+    column_statistics,
+    data_last_changed,
+    decode_segment,
+    fetch_rows,
+    get_snapshot,
+    last_checked,
+    lookups,
+    non_negative_int,
+    relation_activity,
+    shared_document,
+    sort_directions,
 )
-from autoapi.public import cached_page, shared_document, sort_directions
-from catalog import estimates, facet_pages, listing, filtering, or_groups, metadata, opendata, present, sections
+from catalog import estimates, facet_pages, filtering, listing, metadata, opendata, or_groups, present, sections
 from catalog.sections import with_query
 from catalog.standards import feeds
 
@@ -135,7 +148,9 @@ def find_relation(snapshot, schema: str, name: str):
 
 def relation_not_found(request) -> HttpResponse:
     return error_page(
-        request, 404, "Relation not found",
+        request,
+        404,
+        "Relation not found",
         "No published table or view has this name. It may have been renamed or removed; "
         "the catalog lists every relation published now.",
     )
@@ -180,8 +195,9 @@ def relation(request, snapshot, checked, found):
     return _with_preview(request, found, context, filters, page_params, window, statistics, page_facets)
 
 
-def _with_preview(request, found, context: dict, filters, page_params, window: dict, statistics: dict,
-                  page_facets) -> HttpResponse:
+def _with_preview(
+    request, found, context: dict, filters, page_params, window: dict, statistics: dict, page_facets
+) -> HttpResponse:
     """The page with its preview of the filtered rows and its facets, or with the error that stopped it."""
     try:
         limit, offset = _window(window)
@@ -189,8 +205,10 @@ def _with_preview(request, found, context: dict, filters, page_params, window: d
             raise PortalError("format is an API parameter: use the download links for JSON, CSV and other formats")
         grouping = next((name for name in API_ONLY_GROUPING if name in filters), None)
         if grouping:
-            raise PortalError(f"the parameter {grouping} belongs to the API: here the facets count values, and "
-                              "“Downloads and API” gives their aggregate URLs")
+            raise PortalError(
+                f"the parameter {grouping} belongs to the API: here the facets count values, and "
+                "“Downloads and API” gives their aggregate URLs"
+            )
         rows = read_rows(request, found, filters, limit, offset)
     except PortalError as error:
         if error.status_code == 404:  # the relation vanished under a concurrent schema change
@@ -223,16 +241,28 @@ def add_filter(request, _snapshot, _checked, found):
     parameter = filtering.parameter_for(found, column_name, lookup, negated)
     back = sections.query_url(present.catalog_url(found), query)
     if parameter is None:
-        return error_page(request, 400, "This filter cannot be added", _unfilterable(found, column_name, lookup),
-                          back_url=back, back_label=f"Back to {found.name}")
+        return error_page(
+            request,
+            400,
+            "This filter cannot be added",
+            _unfilterable(found, column_name, lookup),
+            back_url=back,
+            back_label=f"Back to {found.name}",
+        )
     if lookup == "isnull" and not value.strip():
         value = "true"
     if request.GET.get("or", "") in ("1", "on", "true"):
         try:
             grouped = or_groups.with_or_group(found, query, column_name, lookup, value, negated)
         except or_groups.CannotGroup as refusal:
-            return error_page(request, 400, "This filter cannot be added", str(refusal), back_url=back,
-                              back_label=f"Back to {found.name}")
+            return error_page(
+                request,
+                400,
+                "This filter cannot be added",
+                str(refusal),
+                back_url=back,
+                back_label=f"Back to {found.name}",
+            )
         if grouped is not None:
             return HttpResponseRedirect(sections.query_url(present.catalog_url(found), grouped), status=303)
     query.pop("offset", None)
@@ -268,9 +298,17 @@ def read_rows(request, relation, params: QueryDict, limit: int, offset: int) -> 
     return fetch_rows(with_query(request, params), relation, limit, offset)
 
 
-
-def _relation_context(request, relation, snapshot, checked, filters: QueryDict, page_params: QueryDict,
-                      window: dict, statistics: dict, activity: dict | None) -> dict:
+def _relation_context(
+    request,
+    relation,
+    snapshot,
+    checked,
+    filters: QueryDict,
+    page_params: QueryDict,
+    window: dict,
+    statistics: dict,
+    activity: dict | None,
+) -> dict:
     key = relation.key
     view_params = filters.copy()  # the API request that gives the rows on screen (no ``_facet``)
     if window.get("limit"):
@@ -299,7 +337,9 @@ def _relation_context(request, relation, snapshot, checked, filters: QueryDict, 
         ],
         "filtered": any(name != "ordering" for name in filters),
         "clear_url": active["clear_url"],
-        "unsorted_url": sections.query_url(present.catalog_url(relation), page_params, {"ordering": None, "offset": None}),
+        "unsorted_url": sections.query_url(
+            present.catalog_url(relation), page_params, {"ordering": None, "offset": None}
+        ),
         "freshness": present.freshness(snapshot, checked),
         "data_changed": present.data_changed(data_last_changed(relation)),
         "site": metadata.site(),

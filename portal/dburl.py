@@ -3,6 +3,7 @@
 Kept tiny and dependency-free on purpose: the only URLs we accept are PostgreSQL ones, and the
 query string may carry libpq parameters such as ``host=/run/postgresql`` or ``sslmode=require``.
 """
+
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 SCHEMES = {"postgres", "postgresql", "pgsql"}

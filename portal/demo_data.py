@@ -15,6 +15,7 @@ Foreign keys are added only where the data honours them; where it does not, the 
 says so and how many rows are orphans (see ``OPTIONAL_FOREIGN_KEYS``). The tables, their columns and
 comments are data, in ``portal/demo_tables.py``.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -57,9 +58,7 @@ def _open_source(folder: Path, source: str):
 
 def demo_data_loaded(cursor) -> bool:
     """True when the current database holds the demo data (any role may ask)."""
-    cursor.execute(
-        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
-    )
+    cursor.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()")
     row = cursor.fetchone()
     return bool(row) and row[0] == DATABASE_COMMENT
 
@@ -78,10 +77,15 @@ def _create_table(cursor, table: Table) -> None:
     for column in table.columns:
         # column.type is the demo's own type text (portal/demo_tables.py), never data
         if column.name == table.identity:
-            lines.append(SQL("{} {} GENERATED ALWAYS AS IDENTITY PRIMARY KEY").format(Identifier(column.name), SQL(column.type)))
+            lines.append(
+                SQL("{} {} GENERATED ALWAYS AS IDENTITY PRIMARY KEY").format(Identifier(column.name), SQL(column.type))
+            )
         else:
-            lines.append(SQL("{} {}{}").format(Identifier(column.name), SQL(column.type),
-                                               SQL(" NOT NULL" if column.not_null else "")))
+            lines.append(
+                SQL("{} {}{}").format(
+                    Identifier(column.name), SQL(column.type), SQL(" NOT NULL" if column.not_null else "")
+                )
+            )
     cursor.execute(SQL("CREATE TABLE {} (\n  {}\n)").format(_qualified(table.name), SQL(",\n  ").join(lines)))
 
 
@@ -89,9 +93,11 @@ def _copy_table(cursor, table: Table, folder: Path) -> None:
     names = _names(c.name for c in table.columns if c.name != table.identity)
     # FREEZE: the table was created in this transaction, so rows can be written frozen (no later
     # hint-bit rewrite or anti-wraparound vacuum). HEADER MATCH checks the CSV's column names.
-    sql = SQL(
-        "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER MATCH, NULL 'NA', ENCODING 'UTF8', FREEZE)"
-    ).format(_qualified(table.name), names).as_string(cursor)
+    sql = (
+        SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER MATCH, NULL 'NA', ENCODING 'UTF8', FREEZE)")
+        .format(_qualified(table.name), names)
+        .as_string(cursor)
+    )
     with _open_source(folder, table.source) as stream:
         cursor.copy_expert(sql, stream, size=1 << 20)
 
@@ -99,32 +105,41 @@ def _copy_table(cursor, table: Table, folder: Path) -> None:
 def _add_optional_foreign_key(cursor, notes: dict, fk) -> str:
     table, columns, parent, parent_columns, note_column, what = fk
     parts = {
-        "table": _qualified(table), "parent": _qualified(parent), "cols": _names(columns, "c"),
+        "table": _qualified(table),
+        "parent": _qualified(parent),
+        "cols": _names(columns, "c"),
         "not_null": SQL(" AND ").join(SQL("{} IS NOT NULL").format(Identifier("c", c)) for c in columns),
-        "match": SQL(" AND ").join(SQL("{} = {}").format(Identifier("p", pc), Identifier("c", c))
-                                   for c, pc in zip(columns, parent_columns)),
+        "match": SQL(" AND ").join(
+            SQL("{} = {}").format(Identifier("p", pc), Identifier("c", c)) for c, pc in zip(columns, parent_columns)
+        ),
     }
-    cursor.execute(SQL(
-        "SELECT count(DISTINCT ({cols})), count(*) FROM {table} c "
-        "WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match})"
-    ).format(**parts))
+    cursor.execute(
+        SQL(
+            "SELECT count(DISTINCT ({cols})), count(*) FROM {table} c "
+            "WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match})"
+        ).format(**parts)
+    )
     distinct, rows = cursor.fetchone()
     target = f"{parent} ({', '.join(parent_columns)})"
     if rows == 0:
-        cursor.execute(SQL("ALTER TABLE {} ADD FOREIGN KEY ({}) REFERENCES {} ({})").format(
-            _qualified(table), _names(columns), _qualified(parent), _names(parent_columns)))
+        cursor.execute(
+            SQL("ALTER TABLE {} ADD FOREIGN KEY ({}) REFERENCES {} ({})").format(
+                _qualified(table), _names(columns), _qualified(parent), _names(parent_columns)
+            )
+        )
         return f"{table} ({', '.join(columns)}) -> {target}: added"
     examples = ""
     if len(columns) == 1:
-        cursor.execute(SQL(
-            "SELECT {first} FROM {table} c WHERE {not_null} "
-            "AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) "
-            "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 4"
-        ).format(first=Identifier("c", columns[0]), **parts))
+        cursor.execute(
+            SQL(
+                "SELECT {first} FROM {table} c WHERE {not_null} "
+                "AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) "
+                "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 4"
+            ).format(first=Identifier("c", columns[0]), **parts)
+        )
         examples = " (e.g. " + ", ".join(r[0] for r in cursor.fetchall()) + ")"
     notes.setdefault((table, note_column), []).append(
-        f"Not a foreign key to {target}: {distinct:,} {what} used by {rows:,} {table} have no row "
-        f"there{examples}."
+        f"Not a foreign key to {target}: {distinct:,} {what} used by {rows:,} {table} have no row there{examples}."
     )
     return f"{table} ({', '.join(columns)}) -> {target}: skipped, {distinct:,} {what} in {rows:,} rows have no match"
 
@@ -171,15 +186,16 @@ def _load_tables(cursor, folder: Path, summary: dict) -> None:
         # Constraints after the COPY: building an index once is faster than row by row.
         for constraint in table.constraints:
             cursor.execute(SQL("ALTER TABLE {} ADD {}").format(_qualified(table.name), SQL(constraint)))
-        summary["foreign_keys"] += [
-            f"{table.name}: {c} (added)" for c in table.constraints if c.startswith("FOREIGN")
-        ]
+        summary["foreign_keys"] += [f"{table.name}: {c} (added)" for c in table.constraints if c.startswith("FOREIGN")]
 
 
 def _create_indexes(cursor) -> None:
     for table_name, columns in INDEXES:
-        cursor.execute(SQL("CREATE INDEX {} ON {} ({})").format(
-            Identifier(table_name + "_" + "_".join(columns) + "_idx"), _qualified(table_name), _names(columns)))
+        cursor.execute(
+            SQL("CREATE INDEX {} ON {} ({})").format(
+                Identifier(table_name + "_" + "_".join(columns) + "_idx"), _qualified(table_name), _names(columns)
+            )
+        )
 
 
 def _comment_and_analyze(cursor, notes: dict) -> None:

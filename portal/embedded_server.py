@@ -30,6 +30,7 @@ longer than a Unix socket path may be, 107 bytes, does the socket go to a new pr
 ``pg-portal-<hash>`` in the temporary folder, ``$TMPDIR`` or ``/tmp``, instead.) Run as any
 other user, no permissions change at all and the server runs as that user.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -223,9 +224,17 @@ def _ensure_cluster(user) -> None:
     logger.info("initializing a new PostgreSQL %s cluster in %s", MAJOR_VERSION, shown(PGDATA))
     _run(
         [
-            _bin("initdb"), "-D", str(PGDATA), "-U", SUPERUSER,
-            "--auth-local=trust", "--auth-host=reject",
-            "--encoding=UTF8", "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8",
+            _bin("initdb"),
+            "-D",
+            str(PGDATA),
+            "-U",
+            SUPERUSER,
+            "--auth-local=trust",
+            "--auth-host=reject",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--locale-provider=builtin",
+            "--builtin-locale=C.UTF-8",
             "--no-instructions",
         ],
         user=user,

@@ -5,6 +5,7 @@ API's exception JSON ``{"code", "description"}`` (GDAL and QGIS read it); everyt
 catalog's HTML error page. The middleware (``error_for``), the fair-share refusals and Django's
 404/500 handlers all ask ``render_error``, never the path themselves.
 """
+
 from __future__ import annotations
 
 from django.http import HttpResponse
@@ -36,8 +37,13 @@ def namespace(request) -> str:
     return next((name for prefix, name in NAMESPACES if path.startswith(prefix)), CATALOG)
 
 
-def render_error(request, error: PortalError, title: str | None = None, message: str | None = None,
-                 html_on_ogc_for_browsers: bool = False) -> HttpResponse:
+def render_error(
+    request,
+    error: PortalError,
+    title: str | None = None,
+    message: str | None = None,
+    html_on_ogc_for_browsers: bool = False,
+) -> HttpResponse:
     """``error`` as its namespace answers errors. ``title``/``message``: the catalog page's (by
     default from the status); ``html_on_ogc_for_browsers``: on /ogc, a request that prefers HTML
     (``f=html`` or a browser's Accept) gets the catalog's page instead of OGC JSON."""
@@ -48,8 +54,9 @@ def render_error(request, error: PortalError, title: str | None = None, message:
         return error_response(error)
     if where == OGC:
         return ogc_responses.error_response(error)
-    response = error_page(request, error.status_code, title or TITLES.get(error.status_code, TITLES[400]),
-                          message or error.detail)
+    response = error_page(
+        request, error.status_code, title or TITLES.get(error.status_code, TITLES[400]), message or error.detail
+    )
     for name, value in error.headers.items():
         response[name] = value
     return response

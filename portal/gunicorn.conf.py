@@ -32,6 +32,7 @@ Slow request heads (docs/operations.md, "Slow request heads"): a connection gets
 head is complete; until then the worker's main loop reads it without blocking, for at most
 ``GUNICORN_HEAD_TIMEOUT`` seconds and ``limit_request_*`` bytes (portal/workers.py).
 """
+
 import os
 
 from portal.logs import JSONFormatter  # noqa: F401  (fails early when the project is not importable)
@@ -112,7 +113,8 @@ if os.environ.get("PORTAL_LOG_FORMAT", "json").strip().lower() == "json":
     }
     if accesslog:
         logconfig_dict["handlers"]["access"] = (
-            {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"} if accesslog == "-"
+            {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+            if accesslog == "-"
             else {"class": "logging.FileHandler", "formatter": "json", "filename": accesslog}
         )
         logconfig_dict["loggers"]["gunicorn.access"] = {"level": "INFO", "handlers": ["access"], "propagate": False}

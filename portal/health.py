@@ -1,4 +1,5 @@
 """Liveness and readiness, and the last-resort error pages."""
+
 import psycopg2
 from django.db import DatabaseError, connections
 from django.http import JsonResponse
@@ -37,5 +38,6 @@ class InternalError(PortalError):
 
 
 def server_error(request):
-    return render_error(request, InternalError("internal error"), "Something went wrong",
-                        "The portal could not answer this request.")
+    return render_error(
+        request, InternalError("internal error"), "Something went wrong", "The portal could not answer this request."
+    )

@@ -16,6 +16,7 @@
   The query string is never logged (it may be long or hold what a user typed); nor is the client's
   address (put the reverse proxy's log in charge of that, where its retention is decided).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -25,7 +26,7 @@ import re
 import time
 import traceback
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from autoapi.schema.naming import decode_segment
 
@@ -55,9 +56,10 @@ def _jsonable(value):
 
 class JSONFormatter(logging.Formatter):
     """Any log record as a single line of JSON (never raises on odd ``extra`` values)."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -80,6 +82,7 @@ class JSONFormatter(logging.Formatter):
 class SkipServiceUnavailable(logging.Filter):
     """For ``django.request``: a 503 is the portal's planned answer to a database outage (and is in
     the request log at WARNING already), not an error with a traceback worth paging anyone for."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         return getattr(record, "status_code", None) != 503
 
@@ -107,6 +110,7 @@ def _relation_of(request) -> str | None:
 
 class RequestLogMiddleware:
     """Outermost middleware: request id in and out, one JSON log line per request."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 

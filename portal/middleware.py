@@ -19,6 +19,7 @@ Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
     portal.middleware.ViewGuardMiddleware        in: NUL bytes in the path or query string, bad read headers: 400;
                                                  out: a database error escaping a view: 503 + Retry-After (or its 4xx)
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,12 +50,16 @@ NEVER_CACHED = ("/healthz", "/readyz")
 ALLOWED_METHODS = CORS_METHODS = "GET, HEAD, OPTIONS"
 CORS_MAX_AGE = "86400"
 # Response headers a browser script may read (the CORS-safelisted ones need no mention).
-CORS_EXPOSED = ("ETag, Link, Retry-After, X-Request-ID, Content-Disposition, "
-                "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, X-Tile-Truncated")
+CORS_EXPOSED = (
+    "ETag, Link, Retry-After, X-Request-ID, Content-Disposition, "
+    "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, X-Tile-Truncated"
+)
 # Request headers a preflight may ask for: a comma-separated list of HTTP tokens.
 _HEADER_LIST = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
-DEFAULT_ALLOWED_HEADERS = ("Accept, Accept-Language, Content-Type, If-None-Match, If-Modified-Since, Range, X-Request-ID, "
-                           "X-API-Key, Authorization")
+DEFAULT_ALLOWED_HEADERS = (
+    "Accept, Accept-Language, Content-Type, If-None-Match, If-Modified-Since, Range, X-Request-ID, "
+    "X-API-Key, Authorization"
+)
 
 
 def is_api(request) -> bool:
@@ -120,6 +125,7 @@ class ReadOnlyMethodsMiddleware:
     needs no CSRF protection (``security.W003`` is silenced in settings). ``OPTIONS`` outside the
     API is answered here with ``Allow`` and no body.
     """
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -129,7 +135,9 @@ class ReadOnlyMethodsMiddleware:
         if request.method == "OPTIONS":
             response = HttpResponse(status=200)
         else:
-            response = error_for(request, MethodNotAllowed(f"method {request.method[:20]!r} is not allowed: this site is read-only"))
+            response = error_for(
+                request, MethodNotAllowed(f"method {request.method[:20]!r} is not allowed: this site is read-only")
+            )
         response["Allow"] = ALLOWED_METHODS
         return response
 
@@ -149,6 +157,7 @@ class CorsMiddleware:
     The policy sits here, outside the fair-share and read-only middleware, so that their error
     pages carry it too; it costs one header (a constant string per ``MAP_TILE_URL``) per page.
     """
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -192,6 +201,7 @@ class CacheControlMiddleware:
     Accept header, and a shared cache must not hand one client another's format. A view that set
     its own Cache-Control keeps it.
     """
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -210,8 +220,16 @@ class CacheControlMiddleware:
 
 # The request headers the portal reads (validators, byte ranges, content negotiation, compression,
 # API keys): each is bounded here, before any view or cache reads it.
-READ_HEADERS = ("Range", "If-Range", "If-None-Match", "If-Modified-Since", "Accept", "Accept-Encoding", "X-API-Key",
-                "Authorization")
+READ_HEADERS = (
+    "Range",
+    "If-Range",
+    "If-None-Match",
+    "If-Modified-Since",
+    "Accept",
+    "Accept-Encoding",
+    "X-API-Key",
+    "Authorization",
+)
 # gunicorn refuses the same itself (limit_request_field_size, and RFC 9110 5.5's characters): the
 # bound holds under any server (runserver, the embedded demo, another WSGI server).
 MAX_HEADER_LENGTH = 8190
@@ -226,7 +244,9 @@ def hostile_input(request) -> BadRequest | None:
     for name, values in request.GET.lists():
         if "\x00" in name or any("\x00" in value for value in values):
             shown = name.replace(chr(0), "%00")
-            return BadRequest(f"query parameter {shown!r} holds a NUL byte (%00), which no value can contain", parameter=shown)
+            return BadRequest(
+                f"query parameter {shown!r} holds a NUL byte (%00), which no value can contain", parameter=shown
+            )
     for header in READ_HEADERS:
         value = request.headers.get(header)
         if value is None:
@@ -255,6 +275,7 @@ class ViewGuardMiddleware:
     The API views translate their own errors; this catches what happens outside them (the first
     snapshot of a process, the catalog, the URL dispatcher).
     """
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -266,12 +287,17 @@ class ViewGuardMiddleware:
 
     def process_exception(self, request, exception):
         if is_nul_refusal(exception):  # psycopg2 would not send a client's NUL: a 400, as a view's own
-            return error_for(request, BadRequest("a value holds a NUL character, which no PostgreSQL value can contain"))
+            return error_for(
+                request, BadRequest("a value holds a NUL character, which no PostgreSQL value can contain")
+            )
         if not isinstance(exception, (DatabaseError, psycopg2.Error)):
             return None
         error = translate_database_error(exception, filtered=False)
         if isinstance(error, DatabaseUnavailable):
-            log.warning("database unavailable: %s", str(exception).strip().splitlines()[0] if str(exception).strip() else type(exception).__name__)
+            log.warning(
+                "database unavailable: %s",
+                str(exception).strip().splitlines()[0] if str(exception).strip() else type(exception).__name__,
+            )
         else:
             log.warning("database error outside a view's own handling", exc_info=exception)
         return error_for(request, error)

@@ -4,6 +4,7 @@ Every portal-specific knob lives in the one ``PORTAL`` dict, named, defaulted an
 ``autoapi/conf.py`` (DEFAULTS) and read through
 ``autoapi.conf.portal_setting``; each is documented in docs/configuration.md (a test checks that).
 """
+
 import os
 import secrets
 from pathlib import Path
@@ -72,6 +73,7 @@ UNCONFIGURED_DATABASE_URL = "postgresql:///unconfigured?host=/nonexistent/pg-por
 # The portal's own settings: every one is named, defaulted, explained and parsed in one place,
 # autoapi/conf.py (each read from the environment variable PORTAL_<NAME>).
 PORTAL = portal_settings_from_environment()
+
 
 def database_entry(url: str) -> dict:
     """A DATABASES entry for one server of the published database: read-only, timed, fast to give
@@ -159,7 +161,11 @@ if CHARTJS_DIST.is_dir():
 # Leaflet.VectorGrid (its bundle, the protobuf reader included) draws the API's vector tiles.
 NODE_MODULES = BASE_DIR / "node_modules"
 NPM_STATIC_FILES = [
-    ("vendor/world-atlas", NODE_MODULES / "world-atlas", ("countries-110m.json", "countries-50m.json", "countries-10m.json")),
+    (
+        "vendor/world-atlas",
+        NODE_MODULES / "world-atlas",
+        ("countries-110m.json", "countries-50m.json", "countries-10m.json"),
+    ),
     ("vendor/topojson-client", NODE_MODULES / "topojson-client" / "dist", ("topojson-client.min.js",)),
     ("vendor/leaflet.vectorgrid", NODE_MODULES / "leaflet.vectorgrid" / "dist", ("Leaflet.VectorGrid.bundled.min.js",)),
 ]

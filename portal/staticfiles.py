@@ -21,6 +21,7 @@ manifest entry: a name the manifest does not hold is linked unhashed (``/static/
 a warning naming ``make static``, and settings turn on whitenoise's finders when there is no
 manifest (``WHITENOISE_USE_FINDERS``), so those unhashed names are served from the sources.
 """
+
 from __future__ import annotations
 
 import logging
@@ -88,10 +89,13 @@ class PortalStaticFilesStorage(CompressedManifestStaticFilesStorage):
             warning = "" if not self.hashed_files else name
             if warning not in self._warned:
                 self._warned.add(warning)
-                log.warning("%s: static files are linked unhashed, served without long-lived caching or "
-                            "precompression; run `make static` (python -m portal.staticfiles)",
-                            f"{name!r} is not in {self.location}'s manifest" if warning
-                            else f"no manifest of collected static files in {self.location}")
+                log.warning(
+                    "%s: static files are linked unhashed, served without long-lived caching or "
+                    "precompression; run `make static` (python -m portal.staticfiles)",
+                    f"{name!r} is not in {self.location}'s manifest"
+                    if warning
+                    else f"no manifest of collected static files in {self.location}",
+                )
             return FileSystemStorage.url(self, name)
 
 
@@ -105,10 +109,14 @@ def check_collected(app_configs=None, **kwargs):
 
     if settings.DEBUG or manifest_exists(settings.STATIC_ROOT):
         return []
-    return [checks.Warning(f"static files have not been collected into {settings.STATIC_ROOT}: pages link to the "
-                           "source files by their plain names, served without long-lived caching or precompression",
-                           hint="Run `make static` (python -m portal.staticfiles) before starting the server.",
-                           id="portal.W001")]
+    return [
+        checks.Warning(
+            f"static files have not been collected into {settings.STATIC_ROOT}: pages link to the "
+            "source files by their plain names, served without long-lived caching or precompression",
+            hint="Run `make static` (python -m portal.staticfiles) before starting the server.",
+            id="portal.W001",
+        )
+    ]
 
 
 def _newest_source() -> float:

@@ -1,4 +1,5 @@
 """Root URLs: the catalog, the API, OGC API Features, and health checks. See docs/api.md."""
+
 from django.urls import include, path
 
 from autoapi.ogc import views as ogc_views

@@ -30,13 +30,14 @@ accepting for 2 s each: measured, 9 such clients delayed the next request by 2 s
 by 4 s. Here one lingering thread per process drains and closes those sockets, with the same 2 s
 cap, so a slow client costs a file descriptor for 2 s and nothing else.
 """
+
 from __future__ import annotations
 
 import collections
 import functools
+import json
 import queue
 import selectors
-import json
 import socket
 import threading
 import time
@@ -126,8 +127,10 @@ def _read_only_method(head: bytes) -> bool:
 def _answer(sock: socket.socket, status: str, text: str, content_type: str = "text/plain", extra: str = "") -> None:
     """A short answer before closing, if the socket takes it at once (never waits)."""
     body = (text + "\n").encode()
-    head = (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: {content_type}; charset=utf-8\r\n{extra}"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: {content_type}; charset=utf-8\r\n{extra}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     try:
         sock.send(head + body)
     except OSError:
@@ -169,15 +172,22 @@ class ThreadWorker(gthread.ThreadWorker):
         self._heads_capped = False  # at stop, see murder_pending()
         self.head_max = head_limit(self.cfg)
         self.line_max = _line_limit(self.cfg)
-        unsupported = [name for name, on in (
-            ("TLS (certfile)", self.cfg.is_ssl),
-            ("HTTP/2 cleartext", getattr(self.cfg, "http2_cleartext", "off") != "off"),
-            ("the PROXY protocol", getattr(self.cfg, "proxy_protocol", "off") != "off"),
-        ) if on]
+        unsupported = [
+            name
+            for name, on in (
+                ("TLS (certfile)", self.cfg.is_ssl),
+                ("HTTP/2 cleartext", getattr(self.cfg, "http2_cleartext", "off") != "off"),
+                ("the PROXY protocol", getattr(self.cfg, "proxy_protocol", "off") != "off"),
+            )
+            if on
+        ]
         if unsupported:
             self.heads = None
-            self.log.warning("request heads are read in request threads, without a time limit, with %s "
-                             "(docs/operations.md, \"Slow request heads\")", " and ".join(unsupported))
+            self.log.warning(
+                "request heads are read in request threads, without a time limit, with %s "
+                '(docs/operations.md, "Slow request heads")',
+                " and ".join(unsupported),
+            )
         super().init_process()
 
     def enqueue_req(self, conn):
@@ -273,15 +283,27 @@ class ThreadWorker(gthread.ThreadWorker):
         if verdict == "too-long" and not _read_only_method(head):
             # Any method but GET, HEAD and OPTIONS is a 405 whatever its URL (portal.middleware.
             # ReadOnlyMethodsMiddleware says the same of shorter ones).
-            _answer(conn.sock, "405 Method Not Allowed", json.dumps({"detail": "this site is read-only"}),
-                    content_type="application/json", extra="Allow: GET, HEAD, OPTIONS\r\n")
+            _answer(
+                conn.sock,
+                "405 Method Not Allowed",
+                json.dumps({"detail": "this site is read-only"}),
+                content_type="application/json",
+                extra="Allow: GET, HEAD, OPTIONS\r\n",
+            )
         elif verdict == "too-long":
             # In the API's own JSON (gunicorn's parser would answer an HTML page), as the OpenAPI
             # documents it for every operation (autoapi/web/openapi.py, E414).
-            _answer(conn.sock, "414 URI Too Long", json.dumps({
-                "detail": f"the request line is longer than {self.line_max} bytes: send fewer or shorter "
-                          "parameters (a long CQL2 filter can often be shortened with IN lists)"}),
-                    content_type="application/json")
+            _answer(
+                conn.sock,
+                "414 URI Too Long",
+                json.dumps(
+                    {
+                        "detail": f"the request line is longer than {self.line_max} bytes: send fewer or shorter "
+                        "parameters (a long CQL2 filter can often be shortened with IN lists)"
+                    }
+                ),
+                content_type="application/json",
+            )
         elif verdict == "too-large":
             _answer(conn.sock, "431 Request Header Fields Too Large", "request head too large")
         elif verdict == "timeout" and head:

@@ -5,6 +5,7 @@ a load balancer's probe must not queue behind the middleware and views of a crow
 requests, and it needs neither (it reads nothing). Every other request, ``/readyz`` included (it
 asks the database), goes through Django.
 """
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -141,8 +141,9 @@ class SuperuserConnection(psycopg2.extensions.connection):
 
 
 def connect_superuser() -> SuperuserConnection:
-    conn = psycopg2.connect(superuser_url(), connection_factory=SuperuserConnection,
-                            application_name="pytest-superuser")
+    conn = psycopg2.connect(
+        superuser_url(), connection_factory=SuperuserConnection, application_name="pytest-superuser"
+    )
     conn.autocommit = True
     return conn
 
@@ -208,8 +209,15 @@ def requires_postgis(pg_cluster):
 @contextlib.contextmanager
 def running_server(log_dir: Path, env_overrides: dict | None = None, workers: int = 2, threads: int = 4):
     """The real app under gunicorn on a free port, yielding its base URL; stopped on exit."""
-    with gunicorn_for_tests(log_dir, env_overrides, workers=workers, threads=threads, config_file=False,
-                            ready_paths=("/healthz", "/api/"), ready_status=lambda status: status < 500) as server:
+    with gunicorn_for_tests(
+        log_dir,
+        env_overrides,
+        workers=workers,
+        threads=threads,
+        config_file=False,
+        ready_paths=("/healthz", "/api/"),
+        ready_status=lambda status: status < 500,
+    ) as server:
         yield server.base_url
 
 

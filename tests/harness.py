@@ -43,8 +43,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def pytest_command(argv: list[str]) -> list[str]:
     args, pytest_args = parse_args(argv)
-    return [sys.executable, "-m", "pytest", f"--pg-server={args.server}", *(["--pg-keep"] if args.keep else []),
-            *pytest_args]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        f"--pg-server={args.server}",
+        *(["--pg-keep"] if args.keep else []),
+        *pytest_args,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

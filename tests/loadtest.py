@@ -20,6 +20,7 @@ PostgreSQL saw more portal sessions than workers x (DB_CONNECTIONS + EXPORT_CONN
 Workers are never recycled during the run (``GUNICORN_MAX_REQUESTS=0``): recycling would hide a
 leak that flat memory is meant to rule out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,6 @@ done = function(summary, latency, requests)
     latency.max / 1000, total))
 end
 """
-
-
 
 
 def _get(url: str, timeout: float = 30) -> tuple[int, bytes]:
@@ -140,11 +139,18 @@ def url_mix(base: str) -> list[str]:
 
 def start_server(workers: int | None, port: int, workdir: Path, url: str) -> Gunicorn:
     """The portal as `make serve` runs it (portal/gunicorn.conf.py), ready (``/readyz``) on ``port``."""
-    env = dict(os.environ, GUNICORN_MAX_REQUESTS="0", DATABASE_URL=url,
-               # wrk is one client hammering on purpose, and the slow readers are many: measure the
-               # portal, not its fair-share limits (EXPORT_CONNECTIONS still bounds the downloads).
-               PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0",
-               PORTAL_CLIENT_REQUESTS="0", PORTAL_CLIENT_POOL_SHARE="0")
+    env = dict(
+        os.environ,
+        GUNICORN_MAX_REQUESTS="0",
+        DATABASE_URL=url,
+        # wrk is one client hammering on purpose, and the slow readers are many: measure the
+        # portal, not its fair-share limits (EXPORT_CONNECTIONS still bounds the downloads).
+        PORTAL_RATE_LIMIT="0",
+        PORTAL_CLIENT_DOWNLOADS="0",
+        PORTAL_PROCESS_DOWNLOADS="0",
+        PORTAL_CLIENT_REQUESTS="0",
+        PORTAL_CLIENT_POOL_SHARE="0",
+    )
     if workers:
         env["GUNICORN_WORKERS"] = str(workers)
     server = Gunicorn(env, workdir, name="gunicorn.log", config_file=True, port=port)
@@ -167,8 +173,22 @@ def download_paths(base: str, paths: list[str]) -> list[str]:
 
 
 def run_wrk(wrk: str, args, seconds: int, script: Path, base: str) -> dict:
-    proc = subprocess.run([wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "30s",
-                           "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 120)
+    proc = subprocess.run(
+        [
+            wrk,
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
     line = next((out for out in proc.stdout.splitlines() if out.startswith("WRK-RESULT ")), None)
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -212,8 +232,16 @@ def measure(args, wrk: str, script: Path, base: str, port: int, server, download
     rss_end = worker_rss(server.pid)
     for thread in (readers, prober, sampler):
         thread.join(timeout=30)
-    return dict(wrk=result, elapsed=elapsed, rss_start=rss_start, rss_end=rss_end, readers=readers, prober=prober,
-                sampler=sampler, downloading=downloading)
+    return dict(
+        wrk=result,
+        elapsed=elapsed,
+        rss_start=rss_start,
+        rss_end=rss_end,
+        readers=readers,
+        prober=prober,
+        sampler=sampler,
+        downloading=downloading,
+    )
 
 
 def run(args) -> int:
@@ -249,10 +277,14 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.loadtest", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=int(os.environ.get("LOADTEST_DURATION", "60")), help="seconds (60)")
+    parser.add_argument(
+        "--duration", type=int, default=int(os.environ.get("LOADTEST_DURATION", "60")), help="seconds (60)"
+    )
     parser.add_argument("--connections", type=int, default=50, help="concurrent wrk connections (50)")
     parser.add_argument("--threads", type=int, default=4, help="wrk threads (4)")
-    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (portal/gunicorn.conf.py's default)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="gunicorn workers (portal/gunicorn.conf.py's default)"
+    )
     parser.add_argument("--max-growth", type=float, default=20.0, help="allowed RSS growth per worker, percent (20)")
     parser.add_argument("--readers", type=int, default=200, help="slow readers of whole-relation downloads (200)")
     parser.add_argument("--reader-rate", type=float, default=20_000, help="bytes/s each slow reader reads (20000)")

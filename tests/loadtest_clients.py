@@ -6,6 +6,7 @@ its own source address in 127.0.0.0/8 (Linux routes the whole block to ``lo``), 
 sees as many clients as readers, and reads at ``rate`` bytes per second through a small receive
 buffer, so the server's writes back up as they would for a slow client on the internet.
 """
+
 from __future__ import annotations
 
 import collections
@@ -124,8 +125,11 @@ class SlowReaders(threading.Thread):
     def errors(self) -> int:
         """Answers the portal should not give, and transport errors (designed 429/503s excluded)."""
         bad = sum(n for key, n in self.stats.items() if key.startswith("error ") or key == "closed early")
-        return bad + sum(n for key, n in self.stats.items()
-                         if key.startswith("status ") and int(key.split()[1]) not in DESIGNED | {200})
+        return bad + sum(
+            n
+            for key, n in self.stats.items()
+            if key.startswith("status ") and int(key.split()[1]) not in DESIGNED | {200}
+        )
 
 
 class Prober(threading.Thread):
@@ -182,8 +186,10 @@ class SessionSampler(threading.Thread):
         try:
             with conn.cursor() as cursor:
                 while time.monotonic() < self.deadline:
-                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-                                   "AND pid <> pg_backend_pid()", [name])
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
+                        [name],
+                    )
                     self.maximum = max(self.maximum, cursor.fetchone()[0])
                     time.sleep(self.interval)
         finally:

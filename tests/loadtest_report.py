@@ -1,5 +1,6 @@
 """The load test's printout (tests/loadtest.py): wrk's figures, the slow readers' outcomes, every
 worker's RSS, and one table of the targets of issue 14 with PASS/FAIL; True when all pass."""
+
 from __future__ import annotations
 
 import os
@@ -34,24 +35,36 @@ def report(args, paths: list[str], downloads: list[str], figures: dict) -> bool:
     result, readers, prober, sampler = figures["wrk"], figures["readers"], figures["prober"], figures["sampler"]
     seconds = result["duration_us"] / 1e6
     wrk_errors = sum(result[k] for k in ("connect", "read", "write", "timeout")) + result["status"] - result["designed"]
-    print(f"pg-portal load test: {len(paths)} URLs (list, detail, CSV, catalog), {args.connections} connections, "
-          f"{args.threads} wrk threads, {args.duration} s (ran {figures['elapsed']:.1f} s)")
+    print(
+        f"pg-portal load test: {len(paths)} URLs (list, detail, CSV, catalog), {args.connections} connections, "
+        f"{args.threads} wrk threads, {args.duration} s (ran {figures['elapsed']:.1f} s)"
+    )
     for path in paths:
         print(f"  {path}")
-    print(f"requests      {result['requests']}  ({result['requests'] / seconds:.1f} req/s, "
-          f"{result['bytes'] / seconds / 1e6:.1f} MB/s)")
-    print(f"latency       p50 {result['p50_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-          f"max {result['max_ms']:.1f} ms")
-    print(f"errors        {wrk_errors} (connect {result['connect']}, read {result['read']}, write {result['write']}, "
-          f"status>=400 {result['status'] - result['designed']}, timeout {result['timeout']}); "
-          f"designed 429/503: {result['designed']}")
+    print(
+        f"requests      {result['requests']}  ({result['requests'] / seconds:.1f} req/s, "
+        f"{result['bytes'] / seconds / 1e6:.1f} MB/s)"
+    )
+    print(
+        f"latency       p50 {result['p50_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+        f"max {result['max_ms']:.1f} ms"
+    )
+    print(
+        f"errors        {wrk_errors} (connect {result['connect']}, read {result['read']}, write {result['write']}, "
+        f"status>=400 {result['status'] - result['designed']}, timeout {result['timeout']}); "
+        f"designed 429/503: {result['designed']}"
+    )
     stats = readers.stats
-    print(f"slow readers  {args.readers} from as many loopback addresses at {args.reader_rate / 1000:g} KB/s: "
-          f"{', '.join(downloads)}")
-    print(f"              {figures['downloading']} downloading when wrk started; {stats['requests']} requests, "
-          f"{stats['status 200']} x 200, {sum(stats[f'status {s}'] for s in DESIGNED)} x designed 429/503, "
-          f"{stats['complete']} complete, {readers.errors()} errors {dict(_errors_of(stats))}, "
-          f"{stats['bytes'] / 1e6:.1f} MB read")
+    print(
+        f"slow readers  {args.readers} from as many loopback addresses at {args.reader_rate / 1000:g} KB/s: "
+        f"{', '.join(downloads)}"
+    )
+    print(
+        f"              {figures['downloading']} downloading when wrk started; {stats['requests']} requests, "
+        f"{stats['status 200']} x 200, {sum(stats[f'status {s}'] for s in DESIGNED)} x designed 429/503, "
+        f"{stats['complete']} complete, {readers.errors()} errors {dict(_errors_of(stats))}, "
+        f"{stats['bytes'] / 1e6:.1f} MB read"
+    )
     growth_ok = rss_lines(figures, args.max_growth)
     workers = len(figures["rss_start"])
     return targets(args, result, wrk_errors, readers, prober, sampler, workers, growth_ok)
@@ -65,16 +78,37 @@ def targets(args, result, wrk_errors, readers, prober, sampler, workers, growth_
     bound = connection_bound(workers)
     sessions = sampler.maximum if sampler.error is None else -1
     rows = [
-        ("pages: errors other than 429/503", f"{wrk_errors + readers.errors()}", "0", wrk_errors + readers.errors() == 0),
-        ("pages: p99", f"{result['p99_ms']:.1f} ms ({result['requests']} served)", f"< {args.page_p99_ms:g} ms",
-         result["requests"] > 0 and result["p99_ms"] < args.page_p99_ms),
-        ("/healthz: p99 (new connection)", f"{prober.percentile(99):.1f} ms (p50 {prober.percentile(50):.0f})",
-         f"< {args.healthz_p99_ms:g} ms",
-         prober.percentile(99) < args.healthz_p99_ms and not prober.failures),
-        ("/healthz: failures", f"{sum(prober.failures.values())} {dict(prober.failures) or ''}", "0", not prober.failures),
+        (
+            "pages: errors other than 429/503",
+            f"{wrk_errors + readers.errors()}",
+            "0",
+            wrk_errors + readers.errors() == 0,
+        ),
+        (
+            "pages: p99",
+            f"{result['p99_ms']:.1f} ms ({result['requests']} served)",
+            f"< {args.page_p99_ms:g} ms",
+            result["requests"] > 0 and result["p99_ms"] < args.page_p99_ms,
+        ),
+        (
+            "/healthz: p99 (new connection)",
+            f"{prober.percentile(99):.1f} ms (p50 {prober.percentile(50):.0f})",
+            f"< {args.healthz_p99_ms:g} ms",
+            prober.percentile(99) < args.healthz_p99_ms and not prober.failures,
+        ),
+        (
+            "/healthz: failures",
+            f"{sum(prober.failures.values())} {dict(prober.failures) or ''}",
+            "0",
+            not prober.failures,
+        ),
         ("worker RSS", "flat" if growth_ok else "grew", f"<= +{args.max_growth:g} %", growth_ok),
-        ("PostgreSQL sessions (max seen)", f"{sessions}" + (f" ({sampler.error})" if sampler.error else ""),
-         f"<= {bound} = {workers} x (db+exports+1)", 0 <= sessions <= bound),
+        (
+            "PostgreSQL sessions (max seen)",
+            f"{sessions}" + (f" ({sampler.error})" if sampler.error else ""),
+            f"<= {bound} = {workers} x (db+exports+1)",
+            0 <= sessions <= bound,
+        ),
     ]
     print(f"{'target':<34} {'measured':<22} {'goal':<26} result")
     for name, measured, goal, passed in rows:

@@ -132,8 +132,6 @@ def bin_dir_for(server: str) -> Path:
     return path
 
 
-
-
 def clean_env() -> dict[str, str]:
     """The current environment without libpq variables (PGHOST, PGOPTIONS, PGPASSWORD, ...)."""
     return {k: v for k, v in os.environ.items() if not k.startswith("PG") or k == "PG_MAJOR"}
@@ -172,8 +170,9 @@ class Cluster:
             cmd = ["runuser", "-u", OS_USER_AS_ROOT, "--", *cmd]
         return cmd
 
-    def _run(self, cmd: list[str], what: str, timeout: float = 120, env: dict[str, str] | None = None,
-             **kwargs) -> subprocess.CompletedProcess:
+    def _run(
+        self, cmd: list[str], what: str, timeout: float = 120, env: dict[str, str] | None = None, **kwargs
+    ) -> subprocess.CompletedProcess:
         try:
             proc = subprocess.run(
                 cmd,
@@ -197,8 +196,20 @@ class Cluster:
         env["PGCLIENTENCODING"] = "UTF8"
         env["PGOPTIONS"] = "-c client_min_messages=warning"
         cmd = [
-            str(self.bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-            "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "-d", database, *args,
+            str(self.bin / "psql"),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            "-d",
+            database,
+            *args,
         ]
         proc = self._run(cmd, what, env=env)
         if proc.returncode != 0:
@@ -228,13 +239,22 @@ class Cluster:
 
         proc = self._run(
             self._server_cmd(
-                "initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-                "--locale=C", "--no-sync",
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
             ),
             "initdb",
         )
         if proc.returncode != 0:
-            raise ClusterError(f"initdb failed (exit {proc.returncode}), server {self.server} in {self.bin}:\n{proc.stdout}")
+            raise ClusterError(
+                f"initdb failed (exit {proc.returncode}), server {self.server} in {self.bin}:\n{proc.stdout}"
+            )
 
     def _write_settings(self) -> None:
         settings = dict(SERVER_SETTINGS, port=str(self.port), unix_socket_directories=str(self.base))
@@ -271,8 +291,14 @@ class Cluster:
                     shutil.chown(self.logfile, OS_USER_AS_ROOT)  # so that pg_ctl -l works after --keep
                 try:
                     self.proc = subprocess.Popen(
-                        cmd, cwd=self.base, env=clean_env(), stdin=subprocess.DEVNULL, stdout=logfh,
-                        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec,
+                        cmd,
+                        cwd=self.base,
+                        env=clean_env(),
+                        stdin=subprocess.DEVNULL,
+                        stdout=logfh,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=preexec,
                     )
                 except OSError as exc:
                     raise ClusterError(f"could not run {cmd[0]}: {exc}") from None
@@ -284,7 +310,9 @@ class Cluster:
                 log(f"port {self.port} was taken, trying another (attempt {attempt + 1})")
                 continue
             break
-        raise ClusterError(f"the server did not start (server {self.server}, {self.bin}):\n--- server log ---\n{last_log}")
+        raise ClusterError(
+            f"the server did not start (server {self.server}, {self.bin}):\n--- server log ---\n{last_log}"
+        )
 
     def _wait_ready(self, timeout: float) -> bool:
         pidfile = self.data / "postmaster.pid"
@@ -338,19 +366,31 @@ class Cluster:
             return "(no server log)"
 
     def load(self) -> None:
-        self.version = self.psql("-d", "postgres", "-A", "-t", "-c", "SHOW server_version", database="postgres",
-                                 what="server version").strip()
+        self.version = self.psql(
+            "-d", "postgres", "-A", "-t", "-c", "SHOW server_version", database="postgres", what="server version"
+        ).strip()
         self.psql("-c", f"CREATE DATABASE {DB_NAME}", database="postgres", what="CREATE DATABASE")
-        available = self.psql(
-            "-A", "-t", "-c", "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'",
-            what="PostGIS availability",
-        ).strip() == "1"
+        available = (
+            self.psql(
+                "-A",
+                "-t",
+                "-c",
+                "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'",
+                what="PostGIS availability",
+            ).strip()
+            == "1"
+        )
         if available:
             try:
                 # In a schema of its own, off the reader's search_path, as Supabase installs it
                 # (tests/fixtures/05_extensions.sql).
-                self.psql("-c", "CREATE SCHEMA IF NOT EXISTS extensions",
-                          "-c", "CREATE EXTENSION IF NOT EXISTS postgis SCHEMA extensions", what="CREATE EXTENSION postgis")
+                self.psql(
+                    "-c",
+                    "CREATE SCHEMA IF NOT EXISTS extensions",
+                    "-c",
+                    "CREATE EXTENSION IF NOT EXISTS postgis SCHEMA extensions",
+                    what="CREATE EXTENSION postgis",
+                )
                 self.has_postgis = True
             except ClusterError as exc:
                 log(f"PostGIS is installed but does not load; spatial fixtures skipped:\n{exc}")
@@ -457,8 +497,14 @@ def reap_orphans() -> None:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def start_cluster(server: str = "debian", *, load: bool = True, keep: bool = False,
-                  extra_settings: dict[str, str] | None = None, factory: type[Cluster] | None = None) -> Cluster:
+def start_cluster(
+    server: str = "debian",
+    *,
+    load: bool = True,
+    keep: bool = False,
+    extra_settings: dict[str, str] | None = None,
+    factory: type[Cluster] | None = None,
+) -> Cluster:
     """A running cluster (with the fixture database when ``load``); removed again if a step fails.
     ``factory``: a subclass of ``Cluster`` to make (the benchmark's)."""
     cluster = (factory or Cluster)(server, keep=keep, extra_settings=extra_settings)
@@ -512,8 +558,15 @@ class PgControl:
         cmd = [str(self.bin / "pg_ctl"), "-D", str(self.data), *args]
         if self.os_user:
             cmd = ["runuser", "-u", self.os_user, "--", *cmd]
-        proc = subprocess.run(cmd, cwd=self.data.parent, env=clean_env(), stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd,
+            cwd=self.data.parent,
+            env=clean_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"pg_ctl {' '.join(args)} failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
 

@@ -142,15 +142,29 @@ def require_database(what: str) -> None:
 
 def pytest_addoption(parser):
     group = parser.getgroup("pg", "the disposable PostgreSQL cluster (tests/plugin.py)")
-    group.addoption("--pg-server", choices=["debian", "embedded"], default=None,
-                    help="start this server for the tests that need a database (default: debian when "
-                         f"PostgreSQL {pg.PG_MAJOR or '?'} is installed under /usr/lib/postgresql, else embedded)")
+    group.addoption(
+        "--pg-server",
+        choices=["debian", "embedded"],
+        default=None,
+        help="start this server for the tests that need a database (default: debian when "
+        f"PostgreSQL {pg.PG_MAJOR or '?'} is installed under /usr/lib/postgresql, else embedded)",
+    )
     group.addoption("--pg-keep", action="store_true", help="keep the cluster's (stopped) data directory afterwards")
 
 
 #: pytest-django's fixtures that reach the database (tests/conftest.py's own request ``pg_cluster``).
-DJANGO_DATABASE_FIXTURES = frozenset({"client", "async_client", "admin_client", "admin_user", "django_user_model",
-                                      "db", "transactional_db", "live_server"})
+DJANGO_DATABASE_FIXTURES = frozenset(
+    {
+        "client",
+        "async_client",
+        "admin_client",
+        "admin_user",
+        "django_user_model",
+        "db",
+        "transactional_db",
+        "live_server",
+    }
+)
 
 
 def _needs_database(item) -> bool:

@@ -39,8 +39,7 @@ def gunicorn_command() -> list[str]:
 def get(port: int, path: str, timeout: float = 30, scheme: str = "http") -> tuple[int, bytes]:
     """One GET on loopback: (status, body). With ``https`` the certificate is not verified."""
     if scheme == "https":
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
-                                           context=ssl._create_unverified_context())
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ssl._create_unverified_context())
     else:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -52,8 +51,9 @@ def get(port: int, path: str, timeout: float = 30, scheme: str = "http") -> tupl
 
 
 def _spawn(cmd: list[str], *, env: dict, cwd: Path, stdout, stderr) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                            preexec_fn=pdeathsig())
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, preexec_fn=pdeathsig()
+    )
 
 
 class Gunicorn:
@@ -66,10 +66,21 @@ class Gunicorn:
     its children itself). ``port``: a port chosen beforehand (else a free one at each start).
     """
 
-    def __init__(self, env: dict[str, str], log_dir: Path, *, name: str = "gunicorn", config_file: bool = True,
-                 workers: int | None = None, threads: int | None = None, cpus: str | None = None,
-                 extra_args: Iterable[str] = (), spawn: Callable[..., subprocess.Popen] = _spawn,
-                 port: int | None = None, scheme: str = "http"):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        name: str = "gunicorn",
+        config_file: bool = True,
+        workers: int | None = None,
+        threads: int | None = None,
+        cpus: str | None = None,
+        extra_args: Iterable[str] = (),
+        spawn: Callable[..., subprocess.Popen] = _spawn,
+        port: int | None = None,
+        scheme: str = "http",
+    ):
         self.env = dict(env)
         self.log_dir, self.name = Path(log_dir), name
         self.config_file = config_file
@@ -101,8 +112,13 @@ class Gunicorn:
             cmd = ["taskset", "-c", self.cpus, *cmd]  # taskset execs gunicorn: same pid
         return cmd
 
-    def start(self, ready_paths: Iterable[str] = ("/healthz",), ready_status: Callable[[int], bool] = (lambda s: s == 200),
-              timeout: float = 60, wait_for_workers: bool = False) -> Gunicorn:
+    def start(
+        self,
+        ready_paths: Iterable[str] = ("/healthz",),
+        ready_status: Callable[[int], bool] = (lambda s: s == 200),
+        timeout: float = 60,
+        wait_for_workers: bool = False,
+    ) -> Gunicorn:
         """Start and wait until one of ``ready_paths`` answers a status ``ready_status`` accepts (and,
         with ``wait_for_workers``, every worker runs); ServerError otherwise."""
         if not self._fixed_port:
@@ -147,10 +163,18 @@ class Gunicorn:
 
 
 @contextlib.contextmanager
-def gunicorn_for_tests(log_dir: Path, env_overrides: dict | None = None, *, config_file: bool = True,
-                       workers: int | None = None, threads: int | None = None, ready_paths=("/healthz",),
-                       ready_status: Callable[[int], bool] = (lambda s: s == 200), name: str = "gunicorn-{port}.log",
-                       scheme: str = "http"):
+def gunicorn_for_tests(
+    log_dir: Path,
+    env_overrides: dict | None = None,
+    *,
+    config_file: bool = True,
+    workers: int | None = None,
+    threads: int | None = None,
+    ready_paths=("/healthz",),
+    ready_status: Callable[[int], bool] = (lambda s: s == 200),
+    name: str = "gunicorn-{port}.log",
+    scheme: str = "http",
+):
     """A test's gunicorn on the fixture database (os.environ plus ``env_overrides``); the test fails
     with the server's log if it does not come up. The test must be a database test."""
     import pytest
@@ -158,13 +182,29 @@ def gunicorn_for_tests(log_dir: Path, env_overrides: dict | None = None, *, conf
     from tests.plugin import require_database
 
     require_database("it started the portal under gunicorn")
-    server = Gunicorn(dict(os.environ, **(env_overrides or {})), log_dir, name=name, config_file=config_file,
-                      workers=workers, threads=threads,
-                      scheme=scheme, extra_args=[] if config_file else [
-                          # The worker make serve runs (heads read in its poller: docs/operations.md,
-                          # "Slow request heads").
-                          "--worker-class", "portal.workers.ThreadWorker",
-                          "--graceful-timeout", "5", "--access-logfile", "-", "--error-logfile", "-"])
+    server = Gunicorn(
+        dict(os.environ, **(env_overrides or {})),
+        log_dir,
+        name=name,
+        config_file=config_file,
+        workers=workers,
+        threads=threads,
+        scheme=scheme,
+        extra_args=[]
+        if config_file
+        else [
+            # The worker make serve runs (heads read in its poller: docs/operations.md,
+            # "Slow request heads").
+            "--worker-class",
+            "portal.workers.ThreadWorker",
+            "--graceful-timeout",
+            "5",
+            "--access-logfile",
+            "-",
+            "--error-logfile",
+            "-",
+        ],
+    )
     try:
         try:
             server.start(ready_paths=ready_paths, ready_status=ready_status)

@@ -1,5 +1,6 @@
 """Small helpers for the tests and the benchmark that start processes (PostgreSQL, gunicorn, wrk): a
 free port, a child that dies with its parent, stopping one with its children, the tail of a log."""
+
 from __future__ import annotations
 
 import contextlib

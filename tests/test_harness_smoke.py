@@ -45,12 +45,17 @@ def test_fixture_relations_loaded(superuser_conn):
     }.items():
         assert found.get(key) == kind, key
     assert superuser_conn.execute("SELECT count(*) FROM public.big_2500")[0][0] == 2500
-    assert superuser_conn.execute(
-        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.wide_120'::regclass AND attnum > 0"
-    )[0][0] == 120
-    populated = dict(superuser_conn.execute(
-        "SELECT relname, relispopulated FROM pg_class WHERE relname IN ('mv_populated', 'mv_unpopulated')"
-    ))
+    assert (
+        superuser_conn.execute(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.wide_120'::regclass AND attnum > 0"
+        )[0][0]
+        == 120
+    )
+    populated = dict(
+        superuser_conn.execute(
+            "SELECT relname, relispopulated FROM pg_class WHERE relname IN ('mv_populated', 'mv_unpopulated')"
+        )
+    )
     assert populated == {"mv_populated": True, "mv_unpopulated": False}
     has_postgis = bool(superuser_conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'")[0][0])
     assert has_postgis == (os.environ["PORTAL_TEST_HAS_POSTGIS"] == "1")

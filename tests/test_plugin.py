@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SNEAKY_TESTS = '''
+SNEAKY_TESTS = """
 import psycopg2
 import pytest
 
@@ -37,9 +37,9 @@ def test_uses_djangos_published_database():
 
 def test_pure():
     assert sorted("cba") == ["a", "b", "c"]
-'''
+"""
 
-MARKED_TESTS = '''
+MARKED_TESTS = """
 import pytest
 
 
@@ -72,7 +72,7 @@ def test_marked():
 
 def test_pure():
     pass
-'''
+"""
 
 
 def run_inner(tmp_path: Path, source: str, *args: str) -> subprocess.CompletedProcess:
@@ -80,9 +80,23 @@ def run_inner(tmp_path: Path, source: str, *args: str) -> subprocess.CompletedPr
     test_file.write_text(textwrap.dedent(source))
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("PORTAL_TEST_")}
     env["PG_MAJOR"] = "99"  # no such server: a cluster start would fail with exit status 3
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.conftest",
-           "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), "--pg-server", "debian",
-           str(test_file), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "tests.conftest",
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(tmp_path),
+        "--pg-server",
+        "debian",
+        str(test_file),
+        *args,
+    ]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -96,8 +110,10 @@ def test_an_unmarked_test_that_reaches_the_database_fails_with_the_way_to_mark_i
         assert f"test_inner.py::{name}" in out.split("short test summary")[1].split("ERROR")[0], out
     # (the summary line may carry " - <reason>" after the name, cut to the terminal's width)
     summary = out.split("short test summary")[1]
-    assert any(line.startswith("ERROR") and "test_inner.py::test_connects_and_swallows_the_error" in line
-               for line in summary.splitlines()), out
+    assert any(
+        line.startswith("ERROR") and "test_inner.py::test_connects_and_swallows_the_error" in line
+        for line in summary.splitlines()
+    ), out
     assert "not marked as needing a database" in out and "@pytest.mark.db" in out, out
     assert "did not start" not in out, out
 
@@ -106,8 +122,13 @@ def test_database_fixtures_and_markers_make_a_database_test(tmp_path):
     proc = run_inner(tmp_path, MARKED_TESTS, "--collect-only", "-q", "-m", "db")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     selected = {line.split("::", 1)[1] for line in proc.stdout.splitlines() if "::" in line}
-    assert selected == {"test_with_client", "test_with_superuser", "test_through_a_fixture_of_its_own",
-                        "test_spatial", "test_marked"}
+    assert selected == {
+        "test_with_client",
+        "test_with_superuser",
+        "test_through_a_fixture_of_its_own",
+        "test_spatial",
+        "test_marked",
+    }
 
 
 def test_a_run_of_unit_tests_starts_no_cluster(tmp_path):

@@ -4,6 +4,7 @@
 ANDed with them and applies wherever rows are selected: pages, cursors, counts, ``limit=all``
 streams in every format, aggregates, the catalog's preview, its facets and its maps.
 """
+
 from __future__ import annotations
 
 from autoapi.cql2 import conditions, json, text
@@ -20,8 +21,7 @@ def parse(params):
     raw = params.get(conditions.PARAMETER)
     language = params.get(LANGUAGE_PARAMETER, "cql2-text")
     if language not in LANGUAGES:
-        raise BadRequest(f"unknown filter language {language!r}", parameter=LANGUAGE_PARAMETER,
-                         allowed=list(LANGUAGES))
+        raise BadRequest(f"unknown filter language {language!r}", parameter=LANGUAGE_PARAMETER, allowed=list(LANGUAGES))
     if raw is None:
         return None
     try:

@@ -8,6 +8,7 @@ django-filter field as ``?<column>__<lookup>=`` would parse it. Values are bound
 NOT keeps SQL's three-valued logic, as CQL2 does: ``NOT (a = 1)`` leaves out the rows where ``a``
 is NULL (Django's ``~Q`` would keep them), so a negation is ``NOT (...)`` written as such.
 """
+
 from __future__ import annotations
 
 from django import forms
@@ -52,8 +53,12 @@ class Conditions:
         if isinstance(node, nodes.BooleanValue):
             return Q(ExpressionWrapper(Value(node.value), output_field=BooleanField()))
         handler = {
-            nodes.Comparison: self.comparison, nodes.Like: self.like, nodes.Between: self.between,
-            nodes.InList: self.in_list, nodes.IsNull: self.is_null, nodes.Spatial: self.spatial,
+            nodes.Comparison: self.comparison,
+            nodes.Like: self.like,
+            nodes.Between: self.between,
+            nodes.InList: self.in_list,
+            nodes.IsNull: self.is_null,
+            nodes.Spatial: self.spatial,
             nodes.Temporal: self.temporal,
         }[type(node)]
         return handler(node)
@@ -70,8 +75,10 @@ class Conditions:
 
     def lookup(self, column: Column, lookup: str, shown: str) -> None:
         if lookup not in type_info(column).lookups:
-            raise refuse(f"{column.name!r} ({column.type}) cannot be compared with {shown}",
-                         allowed_lookups=list(type_info(column).lookups))
+            raise refuse(
+                f"{column.name!r} ({column.type}) cannot be compared with {shown}",
+                allowed_lookups=list(type_info(column).lookups),
+            )
 
     def value(self, column: Column, lookup: str, literal):
         """The literal as the simple filter ``?<column>__<lookup>=`` would take it; a 400 when its
@@ -94,7 +101,9 @@ class Conditions:
         try:
             return filter_class(field_name=column.attname, lookup_expr=lookup).field.clean(text)
         except forms.ValidationError as exc:
-            raise refuse(f"{text!r} is not a value of {column.name!r} ({column.type}): {' '.join(exc.messages)}") from None
+            raise refuse(
+                f"{text!r} is not a value of {column.name!r} ({column.type}): {' '.join(exc.messages)}"
+            ) from None
 
     # -- predicates -------------------------------------------------------------------------------
 
@@ -165,10 +174,13 @@ class Conditions:
         if type_info(column).kind not in INSTANT_KINDS:
             raise refuse(f"{node.op.upper()} compares dates and timestamps; {column.name!r} is {column.type}")
         start, end = (right, right) if not isinstance(right, nodes.Interval) else (right.start, right.end)
-        bound = {name: self.value(column, "gte", instant) for name, instant in (("start", start), ("end", end)) if instant}
+        bound = {
+            name: self.value(column, "gte", instant) for name, instant in (("start", start), ("end", end)) if instant
+        }
         name = column.attname
         inside = Q(**{f"{name}__gte": bound["start"]} if "start" in bound else {}) & Q(
-            **{f"{name}__lte": bound["end"]} if "end" in bound else {})
+            **{f"{name}__lte": bound["end"]} if "end" in bound else {}
+        )
         conditions = {
             "t_before": lambda: Q(**{f"{name}__lt": bound["start"]}),
             "t_after": lambda: Q(**{f"{name}__gt": bound["end"]}),
@@ -179,7 +191,9 @@ class Conditions:
         }
         needed = {"t_before": "start", "t_after": "end", "t_during": "both"}.get(node.op)
         if (needed == "both" and len(bound) < 2) or (needed in ("start", "end") and needed not in bound) or not bound:
-            raise refuse(f"{node.op.upper()} needs {'both ends of ' if needed == 'both' else ''}a date or timestamp here")
+            raise refuse(
+                f"{node.op.upper()} needs {'both ends of ' if needed == 'both' else ''}a date or timestamp here"
+            )
         return conditions[node.op]()
 
 
@@ -197,7 +211,8 @@ def _combine(conditions: list[Q], connector: str) -> Q:
 
 def _is_column(operand) -> bool:
     return isinstance(operand, nodes.Property) or (
-        isinstance(operand, nodes.CaseInsensitive) and isinstance(operand.operand, nodes.Property))
+        isinstance(operand, nodes.CaseInsensitive) and isinstance(operand.operand, nodes.Property)
+    )
 
 
 def _uncased(operand):

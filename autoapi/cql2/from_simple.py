@@ -3,6 +3,7 @@ add-a-filter form when it builds an OR group: the column's filters already set, 
 written into ``?filter=``. The same meaning: a negated simple filter keeps the NULLs, so its CQL2
 form says ``OR ... IS NULL``.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
@@ -28,8 +29,11 @@ def condition(column: Column, lookup: str, value: str, negated: bool):
         node = nodes.Comparison("=", nodes.CaseInsensitive(prop), nodes.CaseInsensitive(value))
     elif lookup in LIKE:
         pattern = LIKE[lookup].format(_escaped(value))
-        node = (nodes.Like(nodes.CaseInsensitive(prop), nodes.CaseInsensitive(pattern)) if lookup == "icontains"
-                else nodes.Like(prop, pattern))
+        node = (
+            nodes.Like(nodes.CaseInsensitive(prop), nodes.CaseInsensitive(pattern))
+            if lookup == "icontains"
+            else nodes.Like(prop, pattern)
+        )
     elif lookup == "in":
         node = nodes.InList(prop, tuple(_literal(column, item) for item in value.split(",")))
     elif lookup == "range" and len(value.split(",")) == 2:

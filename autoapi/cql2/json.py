@@ -6,6 +6,7 @@ Numbers keep their exact text (``parse_float=Decimal``), geometries are GeoJSON 
 at ``FILTER_MAX_DEPTH``, so deep input is a 400, not a stack overflow; a string holding NUL is
 refused, and the result passes ``nodes.bounded`` like the text encoding's.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ from autoapi.cql2.text import MAX_LENGTH, CQL2Error, box_geometry
 from autoapi.query.limits import limit
 
 _COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-_GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
-                   "GeometryCollection"}
+_GEOMETRY_TYPES = {
+    "Point",
+    "MultiPoint",
+    "LineString",
+    "MultiLineString",
+    "Polygon",
+    "MultiPolygon",
+    "GeometryCollection",
+}
 
 
 def parse(text: str):
@@ -29,9 +37,11 @@ def parse(text: str):
         raise CQL2Error("the filter is nested too deeply") from None
     except ValueError as exc:
         position = getattr(exc, "pos", None)
-        raise CQL2Error(f"the filter is not JSON: {getattr(exc, 'msg', exc)}"
-                        + (f" at character {position + 1}" if position is not None else ""),
-                        None if position is None else position + 1) from None
+        raise CQL2Error(
+            f"the filter is not JSON: {getattr(exc, 'msg', exc)}"
+            + (f" at character {position + 1}" if position is not None else ""),
+            None if position is None else position + 1,
+        ) from None
     _refuse_nul(document)
     return nodes.bounded(_boolean(document, 0))
 
@@ -58,10 +68,10 @@ def _boolean(value, depth: int):
     if isinstance(value, bool):
         return nodes.BooleanValue(value)
     if not isinstance(value, dict) or "op" not in value:
-        raise CQL2Error(f"expected a condition {{\"op\": ..., \"args\": [...]}}, found {_show(value)}")
+        raise CQL2Error(f'expected a condition {{"op": ..., "args": [...]}}, found {_show(value)}')
     op, args = str(value["op"]).lower(), value.get("args")
     if not isinstance(args, list):
-        raise CQL2Error(f"the operation {op!r} needs an \"args\" list")
+        raise CQL2Error(f'the operation {op!r} needs an "args" list')
     if op in ("and", "or"):
         if len(args) < 2:
             raise CQL2Error(f"{op} needs at least two conditions")
@@ -97,8 +107,21 @@ def _predicate(op: str, args: list):
     if op in nodes.TEMPORAL:
         _count(op, args, 2)
         return nodes.Temporal(op, _temporal(args[0]), _temporal(args[1]))
-    raise CQL2Error(f"unknown operation {op!r}", expected=["and", "or", "not", *(_COMPARISONS), "like", "between",
-                                                          "in", "isNull", *nodes.SPATIAL, *nodes.TEMPORAL])
+    raise CQL2Error(
+        f"unknown operation {op!r}",
+        expected=[
+            "and",
+            "or",
+            "not",
+            *(_COMPARISONS),
+            "like",
+            "between",
+            "in",
+            "isNull",
+            *nodes.SPATIAL,
+            *nodes.TEMPORAL,
+        ],
+    )
 
 
 def _count(op: str, args: list, wanted: int) -> None:
@@ -107,7 +130,7 @@ def _count(op: str, args: list, wanted: int) -> None:
 
 
 def _scalar(value, depth: int = 0):
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, Decimal):
         if not value.is_finite():
@@ -127,14 +150,14 @@ def _scalar(value, depth: int = 0):
             raise CQL2Error("accenti is not supported: PostgreSQL needs the unaccent extension for it")
         if "date" in value or "timestamp" in value:
             return _instant(value)
-    raise CQL2Error(f"expected a value, {{\"property\": ...}} or casei, found {_show(value)}")
+    raise CQL2Error(f'expected a value, {{"property": ...}} or casei, found {_show(value)}')
 
 
 def _instant(value: dict):
     kind = "date" if "date" in value else "timestamp"
     text = value[kind]
     if set(value) != {kind} or not isinstance(text, str):
-        raise CQL2Error(f"expected {{\"{kind}\": \"...\"}}, found {_show(value)}")
+        raise CQL2Error(f'expected {{"{kind}": "..."}}, found {_show(value)}')
     return nodes.Instant(kind, text)
 
 
@@ -142,7 +165,7 @@ def _temporal(value):
     if isinstance(value, dict) and set(value) == {"interval"}:
         ends = value["interval"]
         if not isinstance(ends, list) or len(ends) != 2:
-            raise CQL2Error("an interval is {\"interval\": [start, end]}")
+            raise CQL2Error('an interval is {"interval": [start, end]}')
         return nodes.Interval(*(_interval_end(end) for end in ends))
     return _scalar(value)
 
@@ -154,7 +177,7 @@ def _interval_end(end):
         return nodes.Instant("timestamp" if "T" in end.upper() else "date", end)
     if isinstance(end, dict):
         return _instant(end)
-    raise CQL2Error(f"an interval's end is a date, a timestamp or \"..\", not {_show(end)}")
+    raise CQL2Error(f'an interval\'s end is a date, a timestamp or "..", not {_show(end)}')
 
 
 def _spatial(value):
@@ -163,15 +186,17 @@ def _spatial(value):
     if isinstance(value, dict) and set(value) == {"bbox"}:
         box = value["bbox"]
         if not isinstance(box, list) or len(box) not in (4, 6) or not all(isinstance(n, Decimal) for n in box):
-            raise CQL2Error("a bbox is {\"bbox\": [west, south, east, north]}")
-        west, south, east, north = (float(n) for n in (box[:2] + box[-2:] if len(box) == 4 else [box[0], box[1], box[3], box[4]]))
+            raise CQL2Error('a bbox is {"bbox": [west, south, east, north]}')
+        west, south, east, north = (
+            float(n) for n in (box[:2] + box[-2:] if len(box) == 4 else [box[0], box[1], box[3], box[4]])
+        )
         return box_geometry(west, south, east, north)
     if isinstance(value, dict) and value.get("type") in _GEOMETRY_TYPES:
         points = list(_points(value, 0))
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         bounds = (min(xs), min(ys), max(xs), max(ys)) if points else (0.0, 0.0, 0.0, 0.0)
         return nodes.Geometry(json.dumps(value, default=float), bounds, geojson=True)
-    raise CQL2Error(f"expected a GeoJSON geometry, {{\"bbox\": [...]}} or {{\"property\": ...}}, found {_show(value)}")
+    raise CQL2Error(f'expected a GeoJSON geometry, {{"bbox": [...]}} or {{"property": ...}}, found {_show(value)}')
 
 
 def _points(geometry, depth: int):

@@ -4,6 +4,7 @@ Operands are ``Property`` (a column, or the relation's location), ``CaseInsensit
 CASEI around one), or plain values: ``str``, ``Number`` (the literal's exact text), ``bool``,
 ``Instant``, ``Interval``, ``Geometry``.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,14 +15,15 @@ from autoapi.query.limits import limit
 
 class CQL2Error(ValueError):
     """A filter that cannot be parsed; ``position`` is the 1-based character where it went wrong."""
+
     def __init__(self, message: str, position: int | None = None, expected: list[str] | None = None):
         super().__init__(message)
         self.position = position
         self.expected = expected or []
 
+
 COMPARISONS = ("=", "<>", "<", "<=", ">", ">=")
-SPATIAL = ("s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "s_touches", "s_overlaps",
-           "s_crosses")
+SPATIAL = ("s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "s_touches", "s_overlaps", "s_crosses")
 TEMPORAL = ("t_before", "t_after", "t_equals", "t_intersects", "t_disjoint", "t_during")
 
 
@@ -33,6 +35,7 @@ class Property:
 @dataclass(frozen=True)
 class CaseInsensitive:
     """``CASEI(x)``: compare without regard to case."""
+
     operand: object
 
 
@@ -58,6 +61,7 @@ class Geometry:
     """A geometry in WGS 84: its text for PostGIS (WKT, or GeoJSON from the JSON encoding), and its
     bounding box (min lon, min lat, max lon, max lat), which makes a box query on latitude and
     longitude columns index-friendly."""
+
     wkt: str
     bounds: tuple[float, float, float, float]
     is_box: bool = False  # a BBOX(...) literal: the box is the whole geometry
@@ -135,7 +139,7 @@ class Not:
 
 def operands(node) -> tuple:
     """A predicate's operands (values, columns, CASEI, lists' items), in order."""
-    if isinstance(node, Comparison) or isinstance(node, (Spatial, Temporal)):
+    if isinstance(node, (Comparison, Spatial, Temporal)):
         return (node.left, node.right)
     if isinstance(node, Like):
         return (node.operand, node.pattern)
@@ -197,10 +201,14 @@ def bounded(node):
         raise CQL2Error(f"the filter has {size} conditions; at most {limit('FILTER_MAX_CONDITIONS')} are allowed")
     for predicate in predicates(node):
         if isinstance(predicate, InList) and len(predicate.items) > limit("FILTER_MAX_LIST"):
-            raise CQL2Error(f"an IN list has {len(predicate.items)} values; at most {limit('FILTER_MAX_LIST')} are allowed")
+            raise CQL2Error(
+                f"an IN list has {len(predicate.items)} values; at most {limit('FILTER_MAX_LIST')} are allowed"
+            )
         if isinstance(predicate, Like):
             pattern = predicate.pattern.operand if isinstance(predicate.pattern, CaseInsensitive) else predicate.pattern
             wildcards = re.sub(r"\\.", "", pattern).count("%") if isinstance(pattern, str) else 0  # \% is no wildcard
             if wildcards > limit("LIKE_MAX_WILDCARDS"):
-                raise CQL2Error(f"a LIKE pattern has {wildcards} % wildcards; at most {limit('LIKE_MAX_WILDCARDS')} are allowed")
+                raise CQL2Error(
+                    f"a LIKE pattern has {wildcards} % wildcards; at most {limit('LIKE_MAX_WILDCARDS')} are allowed"
+                )
     return node

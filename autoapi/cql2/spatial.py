@@ -7,6 +7,7 @@ so its spatial index serves, as for ``?bbox=``. On latitude and longitude a box 
 (their B-tree indexes serve, and PostGIS is not needed); any other shape is tested with PostGIS
 after the same ranges over its bounding box.
 """
+
 from __future__ import annotations
 
 from django.db import DatabaseError, connections, models, transaction
@@ -45,20 +46,25 @@ def condition(node: nodes.Spatial, relation, snapshot, source, refuse) -> Q:
         left, right = right, left
         node = nodes.Spatial(_MIRRORED.get(node.op, node.op), left, right)
     if not isinstance(left, nodes.Property) or not isinstance(right, nodes.Geometry):
-        raise refuse(f"{node.op.upper()} takes the location (a geometry column, or {LOCATION!r} for latitude and "
-                     "longitude) and a geometry literal")
+        raise refuse(
+            f"{node.op.upper()} takes the location (a geometry column, or {LOCATION!r} for latitude and "
+            "longitude) and a geometry literal"
+        )
     if source is None:
         raise refuse(f"{relation.name!r} has no geometry nor latitude/longitude columns")
     column = relation.column(left.name)
     if source.geometry is not None:
         if column is None or not column.is_geometry:
-            raise refuse(f"{left.name!r} is not a geometry column",
-                         allowed=[c.name for c in relation.columns if c.is_geometry])
+            raise refuse(
+                f"{left.name!r} is not a geometry column", allowed=[c.name for c in relation.columns if c.is_geometry]
+            )
         check_literal(right, _field_postgis(column), refuse)
         return Q(**{f"{column.attname}__cql_spatial": (FUNCTIONS[node.op], right)})
     if left.name != LOCATION or column is not None:
-        raise refuse(f"on this relation the location is {LOCATION!r}: the point of "
-                     f"{source.latitude.name!r} and {source.longitude.name!r}")
+        raise refuse(
+            f"on this relation the location is {LOCATION!r}: the point of "
+            f"{source.latitude.name!r} and {source.longitude.name!r}"
+        )
     return _lat_lon(node, right, source, snapshot, refuse)
 
 
@@ -77,11 +83,16 @@ def _lat_lon(node: nodes.Spatial, geometry: nodes.Geometry, source, snapshot, re
         return in_box  # a point intersects a box exactly when it lies within it (edges included)
     postgis = snapshot.extension_schema("postgis") if snapshot is not None else None
     if postgis is None:
-        raise refuse(f"{node.op.upper()} with this shape needs PostGIS, which this database does not have; "
-                     "BBOX(...) works without it")
+        raise refuse(
+            f"{node.op.upper()} with this shape needs PostGIS, which this database does not have; "
+            "BBOX(...) works without it"
+        )
     check_literal(geometry, identifier(postgis), refuse)
-    test = Q(PointPredicate(models.F(lon), models.F(lat), geometry=geometry, function=FUNCTIONS[node.op],
-                            postgis=identifier(postgis)))
+    test = Q(
+        PointPredicate(
+            models.F(lon), models.F(lat), geometry=geometry, function=FUNCTIONS[node.op], postgis=identifier(postgis)
+        )
+    )
     if node.op in ("s_intersects", "s_within", "s_equals", "s_touches"):
         return in_box & test  # the ranges narrow the rows first (and use their indexes)
     return test
@@ -89,6 +100,7 @@ def _lat_lon(node: nodes.Spatial, geometry: nodes.Geometry, source, snapshot, re
 
 class PointPredicate(models.Func):
     """``ST_<function>(point of lon and lat, literal)``, the literal's text a bound parameter."""
+
     output_field = models.BooleanField()
 
     def __init__(self, lon, lat, *, geometry: nodes.Geometry, function: str, postgis: str):
@@ -100,8 +112,10 @@ class PointPredicate(models.Func):
         lat_sql, lat_params = compiler.compile(self.source_expressions[1])
         p = self.postgis
         point = compose("{p}.ST_SetSRID({p}.ST_MakePoint({lon}, {lat}), 4326)", p=p, lon=lon_sql, lat=lat_sql)
-        return (compose("{}.{}({}, {})", p, self.function, point, _literal_sql(p, self.geometry)),
-                (*lon_params, *lat_params, self.geometry.wkt))
+        return (
+            compose("{}.{}({}, {})", p, self.function, point, _literal_sql(p, self.geometry)),
+            (*lon_params, *lat_params, self.geometry.wkt),
+        )
 
 
 def _literal_sql(postgis: str, geometry: nodes.Geometry) -> str:
@@ -115,6 +129,7 @@ def _literal_sql(postgis: str, geometry: nodes.Geometry) -> str:
 class SpatialPredicate(models.Lookup):
     """``<geometry column>__cql_spatial=(function, nodes.Geometry)``: ``ST_<function>(column,
     literal)`` with the literal transformed to the column's SRID (the index serves)."""
+
     lookup_name = "cql_spatial"
     prepare_rhs = False
 
@@ -129,8 +144,15 @@ class SpatialPredicate(models.Lookup):
         if field.srid == 4326:
             return compose("{p}.{f}({lhs}, {literal})", **parts), (*lhs_params, geometry.wkt)
         if field.srid:
-            return (compose("{p}.{f}({lhs}, {p}.ST_Transform({literal}, {srid}))", srid=Literal(int(field.srid)), **parts),
-                    (*lhs_params, geometry.wkt))
-        return (compose("{p}.{f}((CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) "
-                        "ELSE {p}.ST_Transform({lhs}, 4326) END), {literal})", **parts),
-                (*lhs_params * 3, geometry.wkt))
+            return (
+                compose("{p}.{f}({lhs}, {p}.ST_Transform({literal}, {srid}))", srid=Literal(int(field.srid)), **parts),
+                (*lhs_params, geometry.wkt),
+            )
+        return (
+            compose(
+                "{p}.{f}((CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) "
+                "ELSE {p}.ST_Transform({lhs}, 4326) END), {literal})",
+                **parts,
+            ),
+            (*lhs_params * 3, geometry.wkt),
+        )

@@ -8,6 +8,7 @@ filter passes before anything walks it). Keywords are case-insensitive; the func
 be called ``date`` or ``point``; a name that is a reserved word (``and``, ``not``...) or holds other
 characters is written in double quotes (``"Größe (m)"``, ``""`` for a quote inside).
 """
+
 from __future__ import annotations
 
 import math
@@ -207,11 +208,33 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> CQL2Error:
 
 # How the grammar's terminal names read in an error message.
 _EXPECTED_WORDS = {
-    "IDENTIFIER": "a column name", "QUOTED_IDENTIFIER": 'a "quoted" column name', "STRING": "a 'string'",
-    "NUMBER": "a number", "LPAR": "(", "RPAR": ")", "COMMA": ",", "COMPARE": "a comparison (= <> < <= > >=)",
-    "_AND": "AND", "_OR": "OR", "_NOT": "NOT", "$END": "the end of the filter", "DATE": "DATE(...)",
-    "TIMESTAMP": "TIMESTAMP(...)", "INTERVAL": "INTERVAL(...)", "BBOX": "BBOX(...)", "WKT_TYPE": "a WKT geometry",
-    "SPATIAL_FN": "S_INTERSECTS(...)", "TEMPORAL_FN": "T_BEFORE(...)", "CASEI": "CASEI(...)",
-    "ACCENTI": "ACCENTI(...)", "TRUE": "TRUE", "FALSE": "FALSE", "LIKE": "LIKE", "BETWEEN": "BETWEEN", "IN": "IN",
-    "IS": "IS", "NULL": "NULL", "EMPTY": "EMPTY",
+    "IDENTIFIER": "a column name",
+    "QUOTED_IDENTIFIER": 'a "quoted" column name',
+    "STRING": "a 'string'",
+    "NUMBER": "a number",
+    "LPAR": "(",
+    "RPAR": ")",
+    "COMMA": ",",
+    "COMPARE": "a comparison (= <> < <= > >=)",
+    "_AND": "AND",
+    "_OR": "OR",
+    "_NOT": "NOT",
+    "$END": "the end of the filter",
+    "DATE": "DATE(...)",
+    "TIMESTAMP": "TIMESTAMP(...)",
+    "INTERVAL": "INTERVAL(...)",
+    "BBOX": "BBOX(...)",
+    "WKT_TYPE": "a WKT geometry",
+    "SPATIAL_FN": "S_INTERSECTS(...)",
+    "TEMPORAL_FN": "T_BEFORE(...)",
+    "CASEI": "CASEI(...)",
+    "ACCENTI": "ACCENTI(...)",
+    "TRUE": "TRUE",
+    "FALSE": "FALSE",
+    "LIKE": "LIKE",
+    "BETWEEN": "BETWEEN",
+    "IN": "IN",
+    "IS": "IS",
+    "NULL": "NULL",
+    "EMPTY": "EMPTY",
 }

@@ -3,16 +3,30 @@
 or arr_delay > 60) and not origin = EWR"). Walks without recursion limits of concern: parsed
 filters are at most ``FILTER_MAX_DEPTH`` deep (``nodes.bounded``, checked by both parsers).
 """
+
 from __future__ import annotations
 
 from autoapi.cql2 import nodes
 
 _WORD_OPS = {"=": "=", "<>": "≠", "<": "<", "<=": "≤", ">": ">", ">=": "≥"}
-_TEMPORAL_WORDS = {"t_before": "is before", "t_after": "is after", "t_equals": "is", "t_intersects": "is within",
-                   "t_disjoint": "is outside", "t_during": "is strictly within"}
-_SPATIAL_WORDS = {"s_intersects": "intersects", "s_disjoint": "does not intersect", "s_within": "lies within",
-                  "s_contains": "contains", "s_equals": "equals", "s_touches": "touches", "s_overlaps": "overlaps",
-                  "s_crosses": "crosses"}
+_TEMPORAL_WORDS = {
+    "t_before": "is before",
+    "t_after": "is after",
+    "t_equals": "is",
+    "t_intersects": "is within",
+    "t_disjoint": "is outside",
+    "t_during": "is strictly within",
+}
+_SPATIAL_WORDS = {
+    "s_intersects": "intersects",
+    "s_disjoint": "does not intersect",
+    "s_within": "lies within",
+    "s_contains": "contains",
+    "s_equals": "equals",
+    "s_touches": "touches",
+    "s_overlaps": "overlaps",
+    "s_crosses": "crosses",
+}
 
 
 def text(node) -> str:
@@ -29,8 +43,10 @@ def text(node) -> str:
     if isinstance(node, nodes.Like):
         return f"{_operand(node.operand)} {'NOT ' if node.negated else ''}LIKE {_operand(node.pattern)}"
     if isinstance(node, nodes.Between):
-        return (f"{_operand(node.operand)} {'NOT ' if node.negated else ''}BETWEEN "
-                f"{_operand(node.low)} AND {_operand(node.high)}")
+        return (
+            f"{_operand(node.operand)} {'NOT ' if node.negated else ''}BETWEEN "
+            f"{_operand(node.low)} AND {_operand(node.high)}"
+        )
     if isinstance(node, nodes.InList):
         items = ", ".join(_operand(item) for item in node.items)
         return f"{_operand(node.operand)} {'NOT ' if node.negated else ''}IN ({items})"
@@ -77,12 +93,17 @@ def words(node) -> str:
     if isinstance(node, nodes.Comparison):
         return f"{_said(node.left)} {_WORD_OPS[node.op]} {_said(node.right)}"
     if isinstance(node, nodes.Like):
-        return f"{_said(node.operand)} {'does not match' if node.negated else 'matches'} the pattern {_said(node.pattern)}"
+        return (
+            f"{_said(node.operand)} {'does not match' if node.negated else 'matches'} the pattern {_said(node.pattern)}"
+        )
     if isinstance(node, nodes.Between):
-        return (f"{_said(node.operand)} is {'not ' if node.negated else ''}between {_said(node.low)} "
-                f"and {_said(node.high)}")
+        return (
+            f"{_said(node.operand)} is {'not ' if node.negated else ''}between {_said(node.low)} and {_said(node.high)}"
+        )
     if isinstance(node, nodes.InList):
-        return f"{_said(node.operand)} is {'none' if node.negated else 'one'} of {', '.join(_said(i) for i in node.items)}"
+        return (
+            f"{_said(node.operand)} is {'none' if node.negated else 'one'} of {', '.join(_said(i) for i in node.items)}"
+        )
     if isinstance(node, nodes.IsNull):
         return f"{_said(node.operand)} is {'not ' if node.negated else ''}null"
     if isinstance(node, nodes.Temporal):

@@ -1,4 +1,5 @@
 """Django's PostgreSQL backend, compiling with ``autoapi.db.compiler`` (see there for why)."""
+
 import psycopg2
 from django.db.backends.postgresql import base, operations
 

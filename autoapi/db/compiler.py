@@ -7,6 +7,7 @@ gives Django comes from the catalog, already double-quoted by ``autoapi.db.sql.i
 double quotes ``$`` is an ordinary character). So a name that arrives quoted skips the guard;
 anything else still meets it.
 """
+
 from django.db.backends.postgresql.compiler import (
     SQLAggregateCompiler,
     SQLDeleteCompiler,

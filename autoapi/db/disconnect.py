@@ -11,6 +11,7 @@ autoapi/formats/exports.py cancels). The watch is for the client's end only (Lin
 for its data: a pipelined request, or a byte and then a close, are told apart (the first does not
 cancel, the second does). Elsewhere than Linux, nothing is watched.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -20,6 +20,7 @@ change probe), the catalog's statistics and ``/readyz`` stay on the primary, the
 - Nothing is shared between processes; each finds a dead replica on its own, at the cost of one
   failed connection attempt per ``REPLICA_RETRY_SECONDS``.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -51,7 +52,7 @@ _down_until: dict[str, float] = {}
 
 def replica_aliases() -> list[str]:
     """The configured replicas' aliases, in order (empty without DATABASE_REPLICA_URLS)."""
-    return sorted((a for a in settings.DATABASES if a.startswith(PREFIX)), key=lambda a: int(a[len(PREFIX):]))
+    return sorted((a for a in settings.DATABASES if a.startswith(PREFIX)), key=lambda a: int(a[len(PREFIX) :]))
 
 
 def is_replica(alias: str) -> bool:
@@ -102,7 +103,9 @@ def mark_down(alias: str, reason: str = "") -> None:
     first = _down_until.get(alias, 0.0) <= time.monotonic()
     _down_until[alias] = time.monotonic() + seconds
     if first:
-        log.warning("read replica %s unavailable (%s); reading from the primary for %g s", alias, reason or "error", seconds)
+        log.warning(
+            "read replica %s unavailable (%s); reading from the primary for %g s", alias, reason or "error", seconds
+        )
     try:
         connections[alias].close()
     except Exception:  # a connection that is already broken may fail to close: it is gone anyway

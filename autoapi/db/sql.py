@@ -15,6 +15,7 @@ psycopg2's, rendered by ``as_string()`` without a context:
 
 ``Statement`` is rendered SQL with its parameters; ``copy``, ``count`` and ``explain`` wrap one.
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,8 +42,18 @@ def _quoted_name(name: str) -> str:
 def _constant(text: str) -> str:
     if "\x00" in text:
         raise ValueError("PostgreSQL text cannot hold a NUL character")
-    body = "".join(f"\\x{ord(ch):02x}" if ord(ch) < 32 else "\\\\" if ch == "\\" else "''" if ch == "'" else
-                   "%%" if ch == "%" else ch for ch in text)
+    body = "".join(
+        f"\\x{ord(ch):02x}"
+        if ord(ch) < 32
+        else "\\\\"
+        if ch == "\\"
+        else "''"
+        if ch == "'"
+        else "%%"
+        if ch == "%"
+        else ch
+        for ch in text
+    )
     return f"E'{body}'"
 
 
@@ -131,8 +142,9 @@ def join(separator: str, parts) -> str:
 def copy(select, inner: Statement, options: Composable = CSV_WITH_HEADER) -> Statement:
     """``COPY (SELECT <select> FROM (<inner>) AS x) TO STDOUT <options>``: the one COPY every
     format's rows go through (CSV pages and downloads, grouped CSV, Parquet, XLSX)."""
-    return Statement(compose("COPY (SELECT {} FROM ({}) AS x) TO STDOUT {}", select, inner.sql, options),
-                     tuple(inner.params))
+    return Statement(
+        compose("COPY (SELECT {} FROM ({}) AS x) TO STDOUT {}", select, inner.sql, options), tuple(inner.params)
+    )
 
 
 def count(rows: Statement, limit: int | None = None) -> Statement:
@@ -140,8 +152,10 @@ def count(rows: Statement, limit: int | None = None) -> Statement:
     carry its own LIMIT/OFFSET (a window): the cap is applied outside it."""
     if limit is None:
         return Statement(compose("SELECT count(*) FROM ({}) AS c", rows.sql), tuple(rows.params))
-    return Statement(compose("SELECT count(*) FROM (SELECT 1 FROM ({}) AS x LIMIT {}) AS c", rows.sql, Literal(int(limit))),
-                     tuple(rows.params))
+    return Statement(
+        compose("SELECT count(*) FROM (SELECT 1 FROM ({}) AS x LIMIT {}) AS c", rows.sql, Literal(int(limit))),
+        tuple(rows.params),
+    )
 
 
 def explain(rows: Statement) -> Statement:

@@ -14,6 +14,7 @@ once, never a wait that would hold a request thread. When the client goes away, 
 the response, which closes these generators: the COPY is cancelled and the connection closed
 (``tests/production/test_slow_clients.py`` watches ``pg_stat_activity`` for it).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -70,7 +71,9 @@ def _connect(alias: str = DATABASE_ALIAS):
     try:
         conn.set_session(readonly=True)
         with conn.cursor() as cursor:
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(portal_setting("EXPORT_STATEMENT_TIMEOUT_MS"))])
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)", [str(portal_setting("EXPORT_STATEMENT_TIMEOUT_MS"))]
+            )
     except BaseException:
         _close(conn)
         raise

@@ -9,6 +9,7 @@ so the header carries two names (RFC 6266 section 4.3): ``filename=`` an ASCII f
 client can use safely, and, when the real name differs, ``filename*=UTF-8''...`` (RFC 8187
 encoding) with the name as PostgreSQL spells it, minus what no file name may hold.
 """
+
 from __future__ import annotations
 
 import re

@@ -7,6 +7,7 @@ them: Parquet row groups (``parquet.py``), or a zip with the sheet PostgreSQL wr
 and for XLSX a capped count of the rows, checked before anything is sent. ``read_page`` returns
 the whole file as the page's one chunk, so ``page_body`` and ``row_body`` only join.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -15,14 +16,14 @@ from django.db import connections
 
 from autoapi.db import sql as composed
 from autoapi.db.sql import Statement
-from autoapi.formats import xlsx
-from autoapi.formats.records import XLSX
-from autoapi.query import grouping
 from autoapi.errors import BadRequest
+from autoapi.formats import xlsx
 from autoapi.formats.exports import copy_page, first_then_rest, stream_copy
 from autoapi.formats.outputs import FileStatement, Output, capped_count, group_outputs, row_outputs
+from autoapi.formats.records import XLSX
 from autoapi.formats.rowsources import Page
 from autoapi.formats.xlsx_cells import cell_parts, row_sql
+from autoapi.query import grouping
 from autoapi.query.queries import RowShape, compiled, selected_sql
 from autoapi.schema.snapshot import Column, Relation
 
@@ -84,19 +85,22 @@ class SheetRows(FileRows):
     def file_statement(self, inner, outputs, queryset, title) -> FileStatement:
         select = row_sql([part for o in outputs for part in cell_parts(o.column, o.read)])
         copy = composed.copy(select, inner, composed.SQL(""))
-        return FileStatement(copy.sql, copy.params, outputs=outputs, title=title,
-                             count=capped_count(queryset, XLSX.row_cap + 1))
+        return FileStatement(
+            copy.sql, copy.params, outputs=outputs, title=title, count=capped_count(queryset, XLSX.row_cap + 1)
+        )
 
     def read_page(self, statement: FileStatement, alias: str) -> Page:
-        data, rows = xlsx.page_workbook(copy_page(statement, alias), [o.name for o in statement.outputs],
-                                        statement.title)
+        data, rows = xlsx.page_workbook(
+            copy_page(statement, alias), [o.name for o in statement.outputs], statement.title
+        )
         return Page([data], rows)
 
     def stream(self, statement: FileStatement, alias: str) -> Iterator[bytes]:
         rows = self.check_size(statement, alias)
         names = [o.name for o in statement.outputs]
-        return xlsx.stream_workbook(first_then_rest(stream_copy(statement, alias)), names, statement.title,
-                                    cells=rows * len(names))
+        return xlsx.stream_workbook(
+            first_then_rest(stream_copy(statement, alias)), names, statement.title, cells=rows * len(names)
+        )
 
     def check_size(self, statement: FileStatement, alias: str) -> int:
         """The rows to send, or a 400 before anything is sent when a sheet cannot hold them."""
@@ -106,5 +110,7 @@ class SheetRows(FileRows):
         if not XLSX.holds(rows):
             raise BadRequest(
                 f"more than {XLSX.row_cap:,} rows: an Excel sheet holds {XLSX.row_cap + 1:,} rows with its header; "
-                "download format=csv or format=parquet, or narrow the filter", parameter="format")
+                "download format=csv or format=parquet, or narrow the filter",
+                parameter="format",
+            )
         return rows

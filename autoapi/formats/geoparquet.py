@@ -6,6 +6,7 @@ longitude first, as PostGIS stores it); for another SRID it is ``EPSG:<srid>`` a
 it; a column with no fixed SRID is written in WGS 84 (each value transformed, as GeoJSON is), so
 it too needs none. A geography column's edges are spherical. Called by ``parquet.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,18 @@ log = logging.getLogger(__name__)
 
 VERSION = "1.1.0"
 # PostGIS typmod names (geometry(MultiPolygonZ,...)) to GeoParquet's; M coordinates have none.
-_TYPES = {name.upper(): name for name in (
-    "Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon", "GeometryCollection")}
+_TYPES = {
+    name.upper(): name
+    for name in (
+        "Point",
+        "LineString",
+        "Polygon",
+        "MultiPoint",
+        "MultiLineString",
+        "MultiPolygon",
+        "GeometryCollection",
+    )
+}
 _TYPMOD = re.compile(r"^([A-Z]+?)(Z?)$")
 
 

@@ -5,6 +5,7 @@ it through DRF's ``perform_content_negotiation``; code that must know the format
 runs (the stored whole-relation downloads, ``freshness/exportcache.py``) asks ``accepted_format``,
 so both always agree on the format a request gets.
 """
+
 from __future__ import annotations
 
 from django.http import Http404

@@ -10,6 +10,7 @@ PostgreSQL gives its result (``sum`` of an ``integer`` is a ``bigint``, ``avg`` 
 rows (XLSX refuses more rows than a sheet holds before sending anything) and a title.
 Called by ``filerows.py``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,16 @@ from autoapi.query.queries import RowShape, compiled
 from autoapi.schema.snapshot import Column
 
 # The result type of each aggregate, by function and the input's base type (PostgreSQL's pg_proc).
-_SUMS = {"int2": "int8", "int4": "int8", "int8": "numeric", "numeric": "numeric", "money": "numeric",
-         "float4": "float4", "float8": "float8", "interval": "interval"}
+_SUMS = {
+    "int2": "int8",
+    "int4": "int8",
+    "int8": "numeric",
+    "numeric": "numeric",
+    "money": "numeric",
+    "float4": "float4",
+    "float8": "float8",
+    "interval": "interval",
+}
 _AVERAGES = {"float4": "float8", "float8": "float8", "interval": "interval"}
 
 
@@ -42,8 +51,15 @@ class FileStatement(Statement):
 
 def stand_in(name: str, base_type: str) -> Column:
     """A column of ``base_type`` (a pg_type.typname) that no relation has: an aggregate's result."""
-    return Column(name=name, attname=name, position=0, type=base_type, base_type=base_type, type_kind="b",
-                  type_category="N" if base_type in ("int8", "numeric", "float8", "float4") else "X")
+    return Column(
+        name=name,
+        attname=name,
+        position=0,
+        type=base_type,
+        base_type=base_type,
+        type_kind="b",
+        type_category="N" if base_type in ("int8", "numeric", "float8", "float4") else "X",
+    )
 
 
 def row_outputs(shape: RowShape) -> tuple[Output, ...]:
@@ -69,8 +85,9 @@ def group_outputs(grouped: GroupedQuery) -> tuple[Output, ...]:
     """The group columns (a date_trunc keeps its column's type), then the aggregates."""
     aliases = grouped.aliases
     outputs = [Output(g.name, g.column, "x." + identifier(aliases[g.name])) for g in grouped.grouping.groups]
-    outputs += [Output(a.name, _aggregate_column(a), "x." + identifier(aliases[a.name]))
-                for a in grouped.grouping.aggregates]
+    outputs += [
+        Output(a.name, _aggregate_column(a), "x." + identifier(aliases[a.name])) for a in grouped.grouping.aggregates
+    ]
     return tuple(outputs)
 
 

@@ -9,6 +9,7 @@ row group in memory, however many rows it has; the footer comes last, as Parquet
 Called by ``filerows.ParquetRows``: ``cells_sql`` for the statement, ``stream_file`` for
 ``?limit=all`` and ``page_file`` for a page or one row.
 """
+
 from __future__ import annotations
 
 import io
@@ -69,8 +70,13 @@ def _csv_options(lay: Layout) -> dict:
         # COPY writes NULL as an empty unquoted cell and the empty string as "": only the former is
         # null, and no other spelling ("NULL", "NaN", "N/A" are values).
         "convert_options": pcsv.ConvertOptions(
-            column_types=dict(zip(lay.names, (c.read_type for c in lay.columns))), null_values=[""],
-            strings_can_be_null=True, quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]),
+            column_types=dict(zip(lay.names, (c.read_type for c in lay.columns))),
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
     }
 
 

@@ -11,6 +11,7 @@ PostgreSQL's own text, as in the CSV.
 ``arrow_column(column)`` gives the SQL of the CSV cell, the type the CSV reader parses and the
 final type with its conversion. Called by ``parquet.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,9 +53,9 @@ def hex_decoded(array: pa.Array, width: int | None = None) -> pa.Array:
     valid = pc.is_valid(array)
     if width is not None:
         array = pc.fill_null(array, "00" * width)
-    offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset:array.offset + len(array) + 1]
+    offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset : array.offset + len(array) + 1]
     data = np.frombuffer(array.buffers()[2], np.uint8) if array.buffers()[2] is not None else np.zeros(0, np.uint8)
-    digits = _HEX_DIGITS[data[offsets[0]:offsets[-1]]]
+    digits = _HEX_DIGITS[data[offsets[0] : offsets[-1]]]
     raw = pa.py_buffer(((digits[0::2] << 4) | digits[1::2]).tobytes())
     validity = valid.buffers()[1] if valid.false_count else None
     if width is not None:
@@ -67,6 +68,7 @@ def _hex_to(width: int | None = None, extension: pa.DataType | None = None):
     def convert(array: pa.Array) -> pa.Array:
         values = hex_decoded(array, width)
         return pa.ExtensionArray.from_storage(extension, values) if extension is not None else values
+
     return convert
 
 
@@ -82,6 +84,7 @@ def _elements(element: pa.DataType):
     def convert(array: pa.Array) -> pa.Array:
         lists = [None if s is None else json.loads(s) for s in array.to_pylist()]
         return pa.array(lists, pa.list_(pa.string())).cast(pa.list_(element))
+
     return convert
 
 
@@ -99,8 +102,9 @@ def decimal_type(column: Column) -> pa.DataType | None:
 def _temporal(column: Column) -> ArrowColumn | None:
     base = column.base_type
     if base == "date":
-        return ArrowColumn("CASE WHEN isfinite({v}) THEN {v} - DATE '1970-01-01' END", pa.int32(), pa.date32(),
-                           _cast(pa.date32()))
+        return ArrowColumn(
+            "CASE WHEN isfinite({v}) THEN {v} - DATE '1970-01-01' END", pa.int32(), pa.date32(), _cast(pa.date32())
+        )
     micros = "(extract(epoch FROM {v}) * 1000000)::int8"
     if base in ("timestamp", "timestamptz"):
         final = pa.timestamp("us", tz="UTC") if base == "timestamptz" else pa.timestamp("us")
@@ -113,8 +117,9 @@ def _temporal(column: Column) -> ArrowColumn | None:
 def _geometry(column: Column) -> ArrowColumn:
     postgis = postgis_schema(column)
     shape = "{v}" if column.is_geography or column.srid else wgs84_expression(column, "{v}")
-    return ArrowColumn(compose("encode({}.ST_AsBinary({}), 'hex')", postgis, shape), pa.string(), pa.binary(),
-                       _hex_to())
+    return ArrowColumn(
+        compose("encode({}.ST_AsBinary({}), 'hex')", postgis, shape), pa.string(), pa.binary(), _hex_to()
+    )
 
 
 def arrow_column(column: Column) -> ArrowColumn:

@@ -10,6 +10,7 @@ API index, the catalog's downloads, ``/data.json`` and the OpenAPI document read
 
 DRF's content negotiation picks the renderer from ``?format=`` or the Accept header.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,7 @@ class PortalJSONRenderer(JSONRows, renderers.JSONRenderer):
     def page_body(self, rows: list[str], envelope: dict) -> bytes:
         head = _dumps(envelope)[:-1]  # drop the closing brace, then append the results
         sep = "," if envelope else ""
-        return f"{head}{sep}\"results\":[{','.join(rows)}]}}".encode("utf-8")
+        return f'{head}{sep}"results":[{",".join(rows)}]}}'.encode()
 
     def stream_body(self, rows: Iterator[str]) -> Iterator[bytes]:
         yield b"["
@@ -100,10 +101,14 @@ class GeoJSONRenderer(FeatureRows, PlainDataRenderer):
             if envelope.get("count_is_estimate"):
                 head["numberMatchedIsEstimate"] = True
         head["numberReturned"] = len(rows)
-        links = [{"rel": rel, "href": envelope[rel], "type": self.media_type} for rel in ("next", "previous") if envelope.get(rel)]
+        links = [
+            {"rel": rel, "href": envelope[rel], "type": self.media_type}
+            for rel in ("next", "previous")
+            if envelope.get(rel)
+        ]
         if links:
             head["links"] = links
-        return f"{_dumps(head)[:-1]},\"features\":[{','.join(rows)}]}}".encode("utf-8")
+        return f'{_dumps(head)[:-1]},"features":[{",".join(rows)}]}}'.encode()
 
     def stream_body(self, rows: Iterator[str]) -> Iterator[bytes]:
         yield b'{"type":"FeatureCollection","features":['

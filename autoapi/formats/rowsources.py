@@ -12,6 +12,7 @@ then ``read_page`` or ``stream`` it. PostgreSQL writes every value (``queries.py
 Adding a format is a renderer class on one of these (or a new one), with its record
 (``records.py``), in ``renderers.ROW_RENDERERS``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -10,6 +10,7 @@ TILE_FEATURE_LIMIT features; one that had more says so twice: an ``X-Tile-Trunca
 and a second layer, ``truncated``, of one point in the tile's middle (a map client reads the tile,
 not always its headers: Leaflet.VectorGrid cannot). A tile with no feature is a ``204``. A query string's SQL is built once and reused for every tile.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,7 @@ LOW_ZOOM = 5  # the reserved parameters a tile takes
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     """The tile's (west, south, east, north) in degrees (for latitude/longitude ranges)."""
-    n = 2 ** z
+    n = 2**z
 
     def lat(row: int) -> float:
         return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
@@ -52,8 +53,8 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
 def check_tile(z: int, x: int, y: int) -> None:
     if not 0 <= z <= MAX_ZOOM:
         raise NotFound(f"zoom levels go from 0 to {MAX_ZOOM}")
-    if not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
-        raise NotFound(f"at zoom {z}, x and y go from 0 to {2 ** z - 1}")
+    if not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise NotFound(f"at zoom {z}, x and y go from 0 to {2**z - 1}")
 
 
 def _postgis(query, source) -> str:
@@ -61,8 +62,11 @@ def _postgis(query, source) -> str:
         return postgis_schema(source.geometry)
     schema = query.snapshot.extension_schema("postgis") if query.snapshot is not None else None
     if schema is None:
-        raise BadRequest("vector tiles need PostGIS, which this database does not have; the GeoJSON list "
-                         "(?format=geojson) draws the same rows", parameter="path")
+        raise BadRequest(
+            "vector tiles need PostGIS, which this database does not have; the GeoJSON list "
+            "(?format=geojson) draws the same rows",
+            parameter="path",
+        )
     return identifier(schema)
 
 
@@ -119,32 +123,54 @@ def _location_sql(source, p: str, wide: bool = False) -> tuple[str, str]:
     the column's index selects the rows."""
     if source.geometry is None:
         lat, lon = ("x." + identifier(c.attname) for c in (source.latitude, source.longitude))
-        point = compose("{p}.ST_Transform({p}.ST_SetSRID({p}.ST_MakePoint({lon}, {lat}), 4326), 3857)", p=p, lon=lon, lat=lat)
+        point = compose(
+            "{p}.ST_Transform({p}.ST_SetSRID({p}.ST_MakePoint({lon}, {lat}), 4326), 3857)", p=p, lon=lon, lat=lat
+        )
         return point, compose("{lat} BETWEEN %s AND %s AND {lon} BETWEEN %s AND %s", lat=lat, lon=lon)
     geom = source.geometry
-    parts = {"p": p, "read": "x." + identifier(geom.attname), "margin": Literal(BUFFER / EXTENT),
-             "srid": Literal(int(geom.srid or 0))}
+    parts = {
+        "p": p,
+        "read": "x." + identifier(geom.attname),
+        "margin": Literal(BUFFER / EXTENT),
+        "srid": Literal(int(geom.srid or 0)),
+    }
     # The tile with its buffer, cut to the Web Mercator world: past 180° the buffer would come back
     # as -179° and the box, in degrees, would span the rest of the world (tiles at x = 0 and 2^z - 1).
     # OPERATOR({p}.&&) is PostGIS's operator, wherever PostGIS lives (no search_path).
-    parts["envelope"] = compose("{p}.ST_ClipByBox2D({p}.ST_TileEnvelope(%s, %s, %s, margin => {margin}), "
-                                "{p}.ST_TileEnvelope(0, 0, 0)::{p}.box2d)", **parts)
+    parts["envelope"] = compose(
+        "{p}.ST_ClipByBox2D({p}.ST_TileEnvelope(%s, %s, %s, margin => {margin}), "
+        "{p}.ST_TileEnvelope(0, 0, 0)::{p}.box2d)",
+        **parts,
+    )
     if geom.is_geography:
         # Edges of at most 1°: a geography edge is a great circle, so a wide tile's edge would cut
         # across a pole, and a world-wide one would close on itself.
-        return (compose("{p}.ST_Transform({read}::{p}.geometry, 3857)", **parts),
-                compose("{read} OPERATOR({p}.&&) {p}.ST_Segmentize({p}.ST_Transform({envelope}, 4326), 1)::{p}.geography",
-                        **parts))
+        return (
+            compose("{p}.ST_Transform({read}::{p}.geometry, 3857)", **parts),
+            compose(
+                "{read} OPERATOR({p}.&&) {p}.ST_Segmentize({p}.ST_Transform({envelope}, 4326), 1)::{p}.geography",
+                **parts,
+            ),
+        )
     if geom.srid and (not wide or geom.srid in (4326, 3857)):
-        return (compose("{p}.ST_Transform({read}, 3857)", **parts),
-                compose("{read} OPERATOR({p}.&&) {p}.ST_Transform({envelope}, {srid})", **parts))
+        return (
+            compose("{p}.ST_Transform({read}, 3857)", **parts),
+            compose("{read} OPERATOR({p}.&&) {p}.ST_Transform({envelope}, {srid})", **parts),
+        )
     if geom.srid:
-        return (compose("{p}.ST_Transform({read}, 3857)", **parts),
-                compose("{p}.ST_Transform({read}, 3857) OPERATOR({p}.&&) {envelope}", **parts))
-    parts["wgs84"] = compose("(CASE WHEN {p}.ST_SRID({read}) IN (0, 4326) THEN {p}.ST_SetSRID({read}, 4326) "
-                             "ELSE {p}.ST_Transform({read}, 4326) END)", **parts)
-    return (compose("{p}.ST_Transform({wgs84}, 3857)", **parts),
-            compose("{wgs84} OPERATOR({p}.&&) {p}.ST_Transform({envelope}, 4326)", **parts))
+        return (
+            compose("{p}.ST_Transform({read}, 3857)", **parts),
+            compose("{p}.ST_Transform({read}, 3857) OPERATOR({p}.&&) {envelope}", **parts),
+        )
+    parts["wgs84"] = compose(
+        "(CASE WHEN {p}.ST_SRID({read}) IN (0, 4326) THEN {p}.ST_SetSRID({read}, 4326) "
+        "ELSE {p}.ST_Transform({read}, 4326) END)",
+        **parts,
+    )
+    return (
+        compose("{p}.ST_Transform({wgs84}, 3857)", **parts),
+        compose("{wgs84} OPERATOR({p}.&&) {p}.ST_Transform({envelope}, 4326)", **parts),
+    )
 
 
 def tile_query(query) -> TileQuery:
@@ -160,23 +186,43 @@ def tile_query(query) -> TileQuery:
         needed.setdefault(name, relation.column(name))
     queryset = query.filtered().order_by()
     sql, params = compiled(queryset.values_list(*[c.attname for c in needed.values()]))
-    props = "".join(compose(", {} AS {}", _property_sql(c, "x." + identifier(c.attname)), Identifier(c.name))
-                    for c in kept)
+    props = "".join(
+        compose(", {} AS {}", _property_sql(c, "x." + identifier(c.attname)), Identifier(c.name)) for c in kept
+    )
 
     def statement(wide: bool) -> str:
         point, near = _location_sql(source, p, wide)
-        parts = {"p": p, "extent": Literal(EXTENT), "buffer": Literal(BUFFER), "middle": Literal(EXTENT // 2),
-                 "layer": Literal(LAYER), "truncated_layer": Literal(TRUNCATED_LAYER)}
-        feature = compose("SELECT {p}.ST_AsMVTGeom({point}, {p}.ST_TileEnvelope(%s, %s, %s), {extent}, {buffer}, true) "
-                          "AS portal_geom{props} FROM ({sql}) AS x WHERE {near} LIMIT %s",
-                          point=point, props=props, sql=sql, near=near, **parts)
+        parts = {
+            "p": p,
+            "extent": Literal(EXTENT),
+            "buffer": Literal(BUFFER),
+            "middle": Literal(EXTENT // 2),
+            "layer": Literal(LAYER),
+            "truncated_layer": Literal(TRUNCATED_LAYER),
+        }
+        feature = compose(
+            "SELECT {p}.ST_AsMVTGeom({point}, {p}.ST_TileEnvelope(%s, %s, %s), {extent}, {buffer}, true) "
+            "AS portal_geom{props} FROM ({sql}) AS x WHERE {near} LIMIT %s",
+            point=point,
+            props=props,
+            sql=sql,
+            near=near,
+            **parts,
+        )
         # The marker is already in tile coordinates (the middle of the tile), as ST_AsMVT wants them.
-        marker = compose("SELECT {p}.ST_AsMVT(m, {truncated_layer}, {extent}, 'portal_geom') FROM (SELECT "
-                         "{p}.ST_Point({middle}, {middle}) AS portal_geom, %s::integer AS feature_limit) AS m "
-                         "WHERE (SELECT count(*) FROM found) > %s", **parts)
-        return compose("WITH found AS MATERIALIZED ({feature}) SELECT (SELECT {p}.ST_AsMVT(f, {layer}, {extent}, "
-                       "'portal_geom') FROM (SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT %s) AS f), ({marker})",
-                       feature=feature, marker=marker, **parts)
+        marker = compose(
+            "SELECT {p}.ST_AsMVT(m, {truncated_layer}, {extent}, 'portal_geom') FROM (SELECT "
+            "{p}.ST_Point({middle}, {middle}) AS portal_geom, %s::integer AS feature_limit) AS m "
+            "WHERE (SELECT count(*) FROM found) > %s",
+            **parts,
+        )
+        return compose(
+            "WITH found AS MATERIALIZED ({feature}) SELECT (SELECT {p}.ST_AsMVT(f, {layer}, {extent}, "
+            "'portal_geom') FROM (SELECT * FROM found WHERE portal_geom IS NOT NULL LIMIT %s) AS f), ({marker})",
+            feature=feature,
+            marker=marker,
+            **parts,
+        )
 
     return TileQuery(statement(False), tuple(params), source, statement(True))
 
@@ -193,8 +239,9 @@ def _properties(query, relation, source) -> list:
 def check_parameters(params) -> None:
     for name in params:
         if name in RESERVED_PARAMETERS and name not in TILE_PARAMETERS:
-            raise BadRequest(f"{name} does not apply to tiles; a tile takes filters, fields, filter and filter-lang",
-                             parameter=name)
+            raise BadRequest(
+                f"{name} does not apply to tiles; a tile takes filters, fields, filter and filter-lang", parameter=name
+            )
 
 
 def tile_response(relation_query, request, z: int, x: int, y: int) -> HttpResponse:
@@ -230,19 +277,24 @@ def tilejson(relation_query, request) -> JsonResponse:
     base = request.build_absolute_uri(request.path).removesuffix("tiles.json") + "tiles/{z}/{x}/{y}.mvt"
     query = relation_query.params.urlencode(safe=",~")
     kept = _properties(relation_query, relation, source)
-    return JsonResponse({
-        "tilejson": "3.0.0",
-        "name": f"{relation.schema}.{relation.name}",
-        "description": relation.comment or "",
-        "tiles": [base + (f"?{query}" if query else "")],
-        "minzoom": 0,
-        "maxzoom": 22,
-        "vector_layers": [
-            {"id": LAYER, "fields": {c.name: _field_type(c) for c in kept}},
-            {"id": TRUNCATED_LAYER, "fields": {"feature_limit": "Number"},
-             "description": "one point in a tile that held more than feature_limit rows (absent otherwise)"},
-        ],
-    })
+    return JsonResponse(
+        {
+            "tilejson": "3.0.0",
+            "name": f"{relation.schema}.{relation.name}",
+            "description": relation.comment or "",
+            "tiles": [base + (f"?{query}" if query else "")],
+            "minzoom": 0,
+            "maxzoom": 22,
+            "vector_layers": [
+                {"id": LAYER, "fields": {c.name: _field_type(c) for c in kept}},
+                {
+                    "id": TRUNCATED_LAYER,
+                    "fields": {"feature_limit": "Number"},
+                    "description": "one point in a tile that held more than feature_limit rows (absent otherwise)",
+                },
+            ],
+        }
+    )
 
 
 def _field_type(column) -> str:

@@ -10,6 +10,7 @@ per cell, 34 s for the 6.7 million cells of flights where COPY takes 0.7 s.
 Called by ``filerows.SheetRows``: ``stream_workbook`` for ``?limit=all``, ``page_workbook`` for a
 page or one row.
 """
+
 from __future__ import annotations
 
 import io
@@ -42,18 +43,21 @@ _CONTENT_TYPES = (
     '<Override PartName="/xl/worksheets/sheet1.xml" '
     'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
     '<Override PartName="/xl/styles.xml" '
-    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>')
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>'
+)
 _ROOT_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     f'<Relationships xmlns="{_NS}package/2006/relationships">'
     f'<Relationship Id="rId1" Type="{_NS}officeDocument/2006/relationships/officeDocument" '
-    'Target="xl/workbook.xml"/></Relationships>')
+    'Target="xl/workbook.xml"/></Relationships>'
+)
 _WORKBOOK_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     f'<Relationships xmlns="{_NS}package/2006/relationships">'
     f'<Relationship Id="rId1" Type="{_NS}officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
     f'<Relationship Id="rId2" Type="{_NS}officeDocument/2006/relationships/styles" Target="styles.xml"/>'
-    '</Relationships>')
+    "</Relationships>"
+)
 # Cell formats: 0 general, then date, timestamp and time (xlsx_cells.STYLE_*); the header is bold.
 STYLES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -65,16 +69,20 @@ STYLES = (
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
     '<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-    + "".join(f'<xf numFmtId="{fmt}" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-              for fmt in (164, 165, 166))
+    + "".join(
+        f'<xf numFmtId="{fmt}" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        for fmt in (164, 165, 166)
+    )
     + '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
-    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+)
 STYLE_HEADER = 4
 assert (STYLE_DATE, STYLE_TIMESTAMP, STYLE_TIME) == (1, 2, 3)
 _SHEET_HEAD = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     f'<worksheet xmlns="{_NS}spreadsheetml/2006/main"><sheetViews><sheetView workbookViewId="0">'
-    '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><sheetData>')
+    '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><sheetData>'
+)
 _SHEET_TAIL = "</sheetData></worksheet>"
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SHEET_NAME_UNSAFE = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
@@ -91,15 +99,18 @@ def sheet_name(title: str) -> str:
 
 
 def _workbook(title: str) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            f'<workbook xmlns="{_NS}spreadsheetml/2006/main" xmlns:r="{_NS}officeDocument/2006/relationships">'
-            f'<sheets><sheet name="{escape(sheet_name(title), {chr(34): "&quot;"})}" sheetId="1" r:id="rId1"/>'
-            '</sheets></workbook>')
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<workbook xmlns="{_NS}spreadsheetml/2006/main" xmlns:r="{_NS}officeDocument/2006/relationships">'
+        f'<sheets><sheet name="{escape(sheet_name(title), {chr(34): "&quot;"})}" sheetId="1" r:id="rId1"/>'
+        "</sheets></workbook>"
+    )
 
 
 def header_row(names: Iterable[str]) -> str:
-    cells = "".join(f'<c t="inlineStr" s="{STYLE_HEADER}"><is><t xml:space="preserve">{_text(n)}</t></is></c>'
-                    for n in names)
+    cells = "".join(
+        f'<c t="inlineStr" s="{STYLE_HEADER}"><is><t xml:space="preserve">{_text(n)}</t></is></c>' for n in names
+    )
     return f"<row>{cells}</row>\n"
 
 
@@ -145,9 +156,13 @@ def stream_workbook(rows: Iterator[bytes], names: list[str], title: str, cells: 
     """The XLSX file of ``rows`` (COPY's chunks of ``<row>`` lines), yielded as it is deflated."""
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=DEFLATE_LEVEL) as package:
-        for name, text in (("[Content_Types].xml", _CONTENT_TYPES), ("_rels/.rels", _ROOT_RELS),
-                           ("xl/workbook.xml", _workbook(title)), ("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS),
-                           ("xl/styles.xml", STYLES)):
+        for name, text in (
+            ("[Content_Types].xml", _CONTENT_TYPES),
+            ("_rels/.rels", _ROOT_RELS),
+            ("xl/workbook.xml", _workbook(title)),
+            ("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS),
+            ("xl/styles.xml", STYLES),
+        ):
             package.writestr(_entry(name), text)
         with package.open(_entry(SHEET), "w", force_zip64=cells > ZIP64_CELLS) as sheet:
             sheet._compressor = _deflater()  # zipfile's own is zlib's; the same raw deflate, faster

@@ -13,6 +13,7 @@ Each row is one line of ``COPY ... TO STDOUT`` (text format): tabs, newlines, ca
 backslashes are written as XML character references, so COPY escapes nothing and its output is
 the sheet's XML as is. Called by ``filerows.SheetRows``.
 """
+
 from __future__ import annotations
 
 from autoapi.db.sql import Literal, compose, join
@@ -24,8 +25,16 @@ STYLE_DATE, STYLE_TIMESTAMP, STYLE_TIME = 1, 2, 3  # cellXfs in xlsx.STYLES
 EXACT_INTEGER = 999_999_999_999_999  # 15 digits: beyond, Excel would round a number
 # Characters XML 1.0 does not allow (controls other than tab, newline and carriage return).
 _FORBIDDEN = "".join(chr(c) for c in range(1, 32) if c not in (9, 10, 13)) + "\ufffe\uffff"
-_REFERENCES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\t", "&#9;"), ("\n", "&#10;"), ("\r", "&#13;"),
-               ("\\", "&#92;"), ("_x", "_x005F_x"))  # _xHHHH_ is an escape in SpreadsheetML text
+_REFERENCES = (
+    ("&", "&amp;"),
+    ("<", "&lt;"),
+    (">", "&gt;"),
+    ("\t", "&#9;"),
+    ("\n", "&#10;"),
+    ("\r", "&#13;"),
+    ("\\", "&#92;"),
+    ("_x", "_x005F_x"),
+)  # _xHHHH_ is an escape in SpreadsheetML text
 # A value matching none of these is its own XML text (a regular expression: translate() with
 # these characters took five times as long, the full escaping chain too).
 _SPECIALS = r"[&<>\t\n\r\\_\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
@@ -34,8 +43,13 @@ _SPECIALS = r"[&<>\t\n\r\\_\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 def _escaping(text_sql: str) -> str:
     """SQL of the XML text of any text value: cut to Excel's limit, escaped, forbidden characters
     dropped (``translate``), each replacement a single pass in C."""
-    cut = compose("(CASE WHEN length({v}) > {limit} THEN left({v}, {kept}) || {marker} ELSE {v} END)", v=text_sql,
-                  limit=Literal(CELL_TEXT_LIMIT), kept=Literal(CELL_TEXT_LIMIT - len(TRUNCATED)), marker=Literal(TRUNCATED))
+    cut = compose(
+        "(CASE WHEN length({v}) > {limit} THEN left({v}, {kept}) || {marker} ELSE {v} END)",
+        v=text_sql,
+        limit=Literal(CELL_TEXT_LIMIT),
+        kept=Literal(CELL_TEXT_LIMIT - len(TRUNCATED)),
+        marker=Literal(TRUNCATED),
+    )
     sql = compose("translate({}, {}, '')", cut, Literal(_FORBIDDEN))
     for old, new in _REFERENCES:
         sql = compose("replace({}, {}, {})", sql, Literal(old), Literal(new))
@@ -44,8 +58,12 @@ def _escaping(text_sql: str) -> str:
 
 def _plain(text_sql: str, pattern: str) -> str:
     """Most values need no escaping: one regular expression tells, and they go as they are."""
-    return compose("octet_length({v}) <= {limit} AND {v} !~ {pattern}", v=text_sql, limit=Literal(CELL_TEXT_LIMIT),
-                   pattern=Literal(pattern))
+    return compose(
+        "octet_length({v}) <= {limit} AND {v} !~ {pattern}",
+        v=text_sql,
+        limit=Literal(CELL_TEXT_LIMIT),
+        pattern=Literal(pattern),
+    )
 
 
 def escaped(text_sql: str) -> str:
@@ -62,8 +80,12 @@ TEXT_HEAD, TEXT_TAIL = '<c t="inlineStr"><is><t', "</t></is></c>"
 def text_body(text_sql: str) -> str:
     """SQL of what follows ``<t``: ``>`` and the text, or the preserving attribute and the
     escaped text."""
-    return compose("""(CASE WHEN {} THEN '>' || {} ELSE ' xml:space="preserve">' || {} END)""",
-                   _plain(text_sql, _PLAIN_TEXT), text_sql, _escaping(text_sql))
+    return compose(
+        """(CASE WHEN {} THEN '>' || {} ELSE ' xml:space="preserve">' || {} END)""",
+        _plain(text_sql, _PLAIN_TEXT),
+        text_sql,
+        _escaping(text_sql),
+    )
 
 
 def text_cell(text_sql: str) -> str:
@@ -87,9 +109,13 @@ def _as_text(column: Column, v: str) -> str:
 def _decimal(v: str) -> str:
     # Exactly representable: within a double's range, and the same value once through one (a
     # float8 converts back to numeric with 15 significant digits).
-    return compose("CASE WHEN {v} BETWEEN -1e300 AND 1e300 AND ({v} = 0 OR abs({v}) >= 1e-300) "
-                   "AND {v}::float8::numeric = {v} THEN {number} ELSE {text} END",
-                   v=v, number=number_cell(compose("{}::float8", v)), text=_text_of(v))
+    return compose(
+        "CASE WHEN {v} BETWEEN -1e300 AND 1e300 AND ({v} = 0 OR abs({v}) >= 1e-300) "
+        "AND {v}::float8::numeric = {v} THEN {number} ELSE {text} END",
+        v=v,
+        number=number_cell(compose("{}::float8", v)),
+        text=_text_of(v),
+    )
 
 
 def _cell(column: Column, v: str) -> str:
@@ -97,22 +123,39 @@ def _cell(column: Column, v: str) -> str:
     if base in ("int2", "int4", "oid"):
         return number_cell(v)
     if base == "int8":
-        return compose("CASE WHEN {v} BETWEEN -{most} AND {most} THEN {number} ELSE {text} END",
-                       v=v, most=Literal(EXACT_INTEGER), number=number_cell(v), text=_text_of(v))
+        return compose(
+            "CASE WHEN {v} BETWEEN -{most} AND {most} THEN {number} ELSE {text} END",
+            v=v,
+            most=Literal(EXACT_INTEGER),
+            number=number_cell(v),
+            text=_text_of(v),
+        )
     if base in ("numeric", "money"):
         return _decimal(compose("{}::numeric", v))
     if base in ("float4", "float8"):
-        return compose("CASE WHEN {v} = 0 OR abs({v}) BETWEEN 2.3e-308 AND 9.9e307 THEN {number} ELSE {text} END",
-                       v=v, number=number_cell(v), text=_text_of(v))
+        return compose(
+            "CASE WHEN {v} = 0 OR abs({v}) BETWEEN 2.3e-308 AND 9.9e307 THEN {number} ELSE {text} END",
+            v=v,
+            number=number_cell(v),
+            text=_text_of(v),
+        )
     if base == "bool":
         return compose("""CASE WHEN {} THEN '<c t="b"><v>1</v></c>' ELSE '<c t="b"><v>0</v></c>' END""", v)
     if base == "date":
-        return compose("CASE WHEN {v} BETWEEN DATE '1900-03-01' AND DATE '9999-12-31' THEN {number} ELSE {text} END",
-                       v=v, number=number_cell(compose("{} - DATE '1899-12-30'", v), STYLE_DATE), text=_text_of(v))
+        return compose(
+            "CASE WHEN {v} BETWEEN DATE '1900-03-01' AND DATE '9999-12-31' THEN {number} ELSE {text} END",
+            v=v,
+            number=number_cell(compose("{} - DATE '1899-12-30'", v), STYLE_DATE),
+            text=_text_of(v),
+        )
     if base in ("timestamp", "timestamptz"):
         serial = compose("date_part('epoch', {}) / 86400 + 25569", v)  # days since 1899-12-30, in UTC
-        return compose("CASE WHEN {v} >= '1900-03-01' AND {v} < '10000-01-01' THEN {number} ELSE {text} END",
-                       v=v, number=number_cell(serial, STYLE_TIMESTAMP), text=_text_of(v))
+        return compose(
+            "CASE WHEN {v} >= '1900-03-01' AND {v} < '10000-01-01' THEN {number} ELSE {text} END",
+            v=v,
+            number=number_cell(serial, STYLE_TIMESTAMP),
+            text=_text_of(v),
+        )
     if base == "time":
         return number_cell(compose("date_part('epoch', {}) / 86400", v), STYLE_TIME)
     return text_cell(_as_text(column, v))
@@ -146,9 +189,16 @@ def cell_parts(column: Column, v: str) -> list[str]:
         return [Markup(TEXT_HEAD), text_body(compose("{}::text", v)), Markup(TEXT_TAIL)]
     if not column.is_array and column.base_type == "int8" and not column.nullable:
         # The cell's type is decided inside <c...>: a number, or beyond 15 digits text.
-        return [Markup("<c"), compose("""CASE WHEN {v} BETWEEN -{most} AND {most} THEN '><v>' || {v} || '</v>' """
-                                      """ELSE ' t="inlineStr"><is><t>' || {v} || '</t></is>' END""",
-                                      v=v, most=Literal(EXACT_INTEGER)), Markup("</c>")]
+        return [
+            Markup("<c"),
+            compose(
+                """CASE WHEN {v} BETWEEN -{most} AND {most} THEN '><v>' || {v} || '</v>' """
+                """ELSE ' t="inlineStr"><is><t>' || {v} || '</t></is>' END""",
+                v=v,
+                most=Literal(EXACT_INTEGER),
+            ),
+            Markup("</c>"),
+        ]
     return [cell_sql(column, v) if column.nullable else _cell(column, v)]
 
 
@@ -163,5 +213,5 @@ def row_sql(parts: list[str]) -> str:
             merged.append(part)
     parts = [Literal(str(p)) if isinstance(p, Markup) else p for p in merged]
     while len(parts) > 90:
-        parts = [compose("concat({})", join(", ", parts[i:i + 90])) for i in range(0, len(parts), 90)]
+        parts = [compose("concat({})", join(", ", parts[i : i + 90])) for i in range(0, len(parts), 90)]
     return compose("concat({})", join(", ", parts))

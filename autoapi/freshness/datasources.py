@@ -10,6 +10,7 @@ few catalog queries, ``dataversion_sql.py``), never per request. A relation's so
 - anything else (a foreign table, a sequence, a system catalog, a view calling ``now()`` or a
   function that may read tables) cannot be followed: its version is unknown, with the reason.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,8 +22,17 @@ STORED_KINDS = ("r", "p", "m")
 # Stable functions of pg_catalog that read the clock, the session or the catalog: a view calling
 # one may change with nothing written. Other stable ones depend only on settings the portal fixes
 # for its sessions (TimeZone, DateStyle: date_trunc, to_char, ||, concat...).
-CHANGING_STABLE = {"now", "transaction_timestamp", "statement_timestamp", "age", "current_setting",
-                   "obj_description", "col_description", "shobj_description", "format_type"}
+CHANGING_STABLE = {
+    "now",
+    "transaction_timestamp",
+    "statement_timestamp",
+    "age",
+    "current_setting",
+    "obj_description",
+    "col_description",
+    "shobj_description",
+    "format_type",
+}
 CHANGING_PREFIXES = ("pg_", "has_", "to_reg", "txid_", "current_")
 
 
@@ -54,8 +64,9 @@ def read_graph(cursor) -> Graph:
     graph.kinds = dict(cursor.fetchall())
     functions = sorted({f for v in graph.views.values() for f in v.functions})
     cursor.execute(FUNCTIONS_SQL, {"oids": functions})
-    graph.changing_functions = {oid for oid, volatility, builtin, name in cursor.fetchall()
-                                if _may_change(volatility, builtin, name)}
+    graph.changing_functions = {
+        oid for oid, volatility, builtin, name in cursor.fetchall() if _may_change(volatility, builtin, name)
+    }
     return graph
 
 

@@ -23,6 +23,7 @@ Each version carries the time the portal first saw it (``observed``, shared by t
 through ``versionclock.py``): the ``Last-Modified`` of its answers, on a whole second, never
 shared by two versions of a relation in one process.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -112,8 +113,9 @@ def _why_unknown(server: int, tracked: bool) -> str:
 
 
 def _relkind(relation) -> str:
-    return {"table": "r", "partitioned table": "p", "materialized view": "m", "view": "v",
-            "foreign table": "f"}.get(relation.kind, "?")
+    return {"table": "r", "partitioned table": "p", "materialized view": "m", "view": "v", "foreign table": "f"}.get(
+        relation.kind, "?"
+    )
 
 
 def _versions(snapshot, all_sources, header: str, counters: dict, previous: dict) -> dict[int, DataVersion]:

@@ -17,6 +17,7 @@ Two reads, both on the primary and never one query per relation:
   ``pg_class``; the functions it calls (``:funcid``, ``:opfuncid``, ``:aggfnoid``,
   ``:winfnoid``) decide whether its rows can change with nothing written (``now()``).
 """
+
 from __future__ import annotations
 
 COUNTERS_SQL = """

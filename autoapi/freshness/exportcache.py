@@ -24,6 +24,7 @@ or any other parameter makes it an ordinary live download.
 - **Reading** is ``fileranges.file_response``: identity, ``Content-Length``, ``Range``; a file
   evicted between the lookup and the open is streamed live instead (``validators.serve``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -92,8 +93,15 @@ def entry_for(request, relation, fmt: str, data_tag: str, snapshot_version: str)
     folder = directory()
     if folder is None:
         return None
-    download = _digest(relation.schema, relation.name, str(relation.oid), fmt, request.scheme,
-                       request.get_host(), str(portal_setting("CSV_NEUTRALISE_FORMULAS")))
+    download = _digest(
+        relation.schema,
+        relation.name,
+        str(relation.oid),
+        fmt,
+        request.scheme,
+        request.get_host(),
+        str(portal_setting("CSV_NEUTRALISE_FORMULAS")),
+    )
     return Entry(folder, download, _digest(snapshot_version, data_tag), fmt)
 
 

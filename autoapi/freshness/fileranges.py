@@ -8,6 +8,7 @@ Such answers are sent as they are stored (identity): ``autoapi.web.compression``
 ``Accept-Ranges`` alone, because byte ranges of a body compressed on the fly would name bytes that
 differ from one request to the next.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,7 +59,7 @@ def _if_range_holds(if_range: str, etag: str, last_modified: int | None) -> bool
 
 def file_response(request, path, content_type: str, etag: str, last_modified: int | None) -> HttpResponse:
     """``path`` served whole or in part; the file is opened first, so eviction cannot cut it."""
-    handle = open(path, "rb")
+    handle = open(path, "rb")  # noqa: SIM115 - the response closes it when sent
     size = os.fstat(handle.fileno()).st_size
     wanted = requested_range(request, size, etag, last_modified)
     if wanted == UNSATISFIABLE:

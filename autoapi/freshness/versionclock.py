@@ -7,6 +7,7 @@ So every worker gives a version the same ``Last-Modified`` (two workers meeting 
 the same instant may still write dates a second apart; the later one wins), and the catalog's
 "Data last changed" does not move when the portal restarts.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """The JSON documents of OGC API Features: landing page, conformance, collections, collection."""
+
 from __future__ import annotations
 
 from autoapi.ogc import extents, links
@@ -35,8 +36,12 @@ def landing(request, title: str) -> dict:
         "description": "The portal's relations with a location, as OGC API - Features collections.",
         "links": [
             *links.self_and_alternate(request),
-            links.link(request.build_absolute_uri("/api/schema/"), "service-desc", OPENAPI,
-                       "the portal's OpenAPI document (its REST API; see docs/ogc.md for /ogc/)"),
+            links.link(
+                request.build_absolute_uri("/api/schema/"),
+                "service-desc",
+                OPENAPI,
+                "the portal's OpenAPI document (its REST API; see docs/ogc.md for /ogc/)",
+            ),
             links.link(request.build_absolute_uri("/api/docs/"), "service-doc", HTML, "the API's documentation"),
             links.link(links.url(request, "/conformance"), "conformance", JSON, "conformance classes"),
             links.link(links.url(request, "/collections"), "data", JSON, "the collections"),
@@ -66,12 +71,17 @@ def collection(request, relation: Relation) -> dict:
         "crs": [CRS84],
         "storageCrs": CRS84,
         "links": [
-            links.link(own, "self", JSON), links.link(own + "?f=html", "alternate", HTML),
+            links.link(own, "self", JSON),
+            links.link(own + "?f=html", "alternate", HTML),
             links.link(own + "/items", "items", GEOJSON, "the features"),
             links.link(own + "/items?f=html", "items", HTML, "the features as HTML"),
             links.link(own + "/queryables", QUERYABLES_REL, "application/schema+json", "what filters may name"),
-            links.link(request.build_absolute_uri(_catalog_path(relation)), "describedby", HTML,
-                       "the catalog page: data dictionary, preview, map"),
+            links.link(
+                request.build_absolute_uri(_catalog_path(relation)),
+                "describedby",
+                HTML,
+                "the catalog page: data dictionary, preview, map",
+            ),
         ],
     }
     bbox = extents.spatial_extent(request, relation)
@@ -92,10 +102,14 @@ def queryables(request, relation: Relation) -> dict:
         properties[column.name] = schema
     if not relation.geometry_columns:
         properties.setdefault("geometry", {"format": "geometry-point", "title": "the latitude/longitude point"})
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": links.collection_url(request, relation) + "/queryables",
-            "type": "object", "title": collection_id(relation), "properties": properties,
-            "additionalProperties": False}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": links.collection_url(request, relation) + "/queryables",
+        "type": "object",
+        "title": collection_id(relation),
+        "properties": properties,
+        "additionalProperties": False,
+    }
 
 
 def _catalog_path(relation: Relation) -> str:

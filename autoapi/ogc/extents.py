@@ -5,6 +5,7 @@ Views and latitude/longitude relations have no such statistics: their extent is 
 OGC API allows. So are relations under row security (``Relation.row_security``): the statistics
 describe every row, including those the role may not see. A failure is only a missing extent, never an error page.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,11 @@ def spatial_extent(request, relation: Relation) -> list[float] | None:
     # The estimate is in the column's SRID (geography: 4326); unknown SRIDs are taken as WGS 84,
     # as the API's GeoJSON takes them.
     srid = column.srid if column.srid and not column.is_geography else 4326
-    sql = compose("SELECT {p}.ST_XMin(b), {p}.ST_YMin(b), {p}.ST_XMax(b), {p}.ST_YMax(b) FROM (SELECT {p}.ST_Transform("
-                  "{p}.ST_SetSRID({p}.ST_EstimatedExtent(%s, %s, %s)::{p}.geometry, %s), 4326) AS b) AS e", p=postgis)
+    sql = compose(
+        "SELECT {p}.ST_XMin(b), {p}.ST_YMin(b), {p}.ST_XMax(b), {p}.ST_YMax(b) FROM (SELECT {p}.ST_Transform("
+        "{p}.ST_SetSRID({p}.ST_EstimatedExtent(%s, %s, %s)::{p}.geometry, %s), 4326) AS b) AS e",
+        p=postgis,
+    )
     try:
         with connections[replicas.read_alias(request)].cursor() as cursor:
             cursor.execute(sql, [relation.schema, relation.name, column.name, srid])

@@ -12,6 +12,7 @@ Everything here comes from data (a row's properties, a relation's comment) and i
 and any JSON shape (lists of scalars, nested objects, nulls, huge values) is shown as text, cut.
 The templates get plain dicts and strings; the JSON documents are not changed.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,12 @@ def page(request, title: str, document, kind: str = "document", **extra) -> Http
     """The page of ``document``; ``kind`` is landing, collections, collection, items, item or
     document (anything else: the generic walk)."""
     document = document if isinstance(document, dict) else {"value": document}
-    context = {"title": title, "kind": kind, "links": _links(document.get("links")),
-               "json_url": _json_url(document.get("links"))}
+    context = {
+        "title": title,
+        "kind": kind,
+        "links": _links(document.get("links")),
+        "json_url": _json_url(document.get("links")),
+    }
     build = _KINDS.get(kind)
     context.update(build(request, document, **extra) if build else {"body": _value(document, "", 0)})
     body = render_to_string("autoapi/ogc.html", context, request=request)
@@ -60,15 +65,23 @@ def _links(items) -> list[dict]:
             continue
         href = item.get("href")
         title = item.get("title") or item.get("rel") or href
-        rows.append({"url": web_url(href), "text": _text(title, CELL_TEXT), "href": _text(href, CELL_TEXT),
-                     "rel": _text(item.get("rel", ""), CELL_TEXT), "type": _text(item.get("type", ""), CELL_TEXT)})
+        rows.append(
+            {
+                "url": web_url(href),
+                "text": _text(title, CELL_TEXT),
+                "href": _text(href, CELL_TEXT),
+                "rel": _text(item.get("rel", ""), CELL_TEXT),
+                "type": _text(item.get("type", ""), CELL_TEXT),
+            }
+        )
     return rows
 
 
 def _link_item(row: dict) -> str:
     text = format_html('<a href="{}">{}</a>', row["url"], row["text"]) if row["url"] else format_html("{}", row["text"])
-    return format_html("<li>{} <span class=\"muted\">{}</span></li>", text,
-                       ", ".join(part for part in (row["rel"], row["type"]) if part))
+    return format_html(
+        '<li>{} <span class="muted">{}</span></li>', text, ", ".join(part for part in (row["rel"], row["type"]) if part)
+    )
 
 
 def _json_url(items) -> str | None:
@@ -110,7 +123,7 @@ def _cell(value) -> dict:
         return {"kind": "null", "text": "null", "url": None}
     if isinstance(value, str):
         return {"kind": "text" if value else "empty", "text": _text(value, CELL_TEXT), "url": web_url(value)}
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, (bool, int, float)):
         return {"kind": "number" if not isinstance(value, bool) else "bool", "text": _text(value), "url": None}
     return {"kind": "json", "text": _text(value, CELL_TEXT), "url": None}
 
@@ -124,8 +137,10 @@ def _value(value, key: str, depth: int) -> str:
     if key == "geometry" and value is not None:
         return format_html("<code>{}</code>", _text(value))
     if isinstance(value, dict):
-        items = "".join(format_html("<dt>{}</dt><dd>{}</dd>", _text(k, CELL_TEXT), mark_safe(_value(v, str(k), depth + 1)))
-                        for k, v in value.items())
+        items = "".join(
+            format_html("<dt>{}</dt><dd>{}</dd>", _text(k, CELL_TEXT), mark_safe(_value(v, str(k), depth + 1)))
+            for k, v in value.items()
+        )
         return f'<dl class="ogc">{items}</dl>'
     if isinstance(value, list):
         return "<ul>" + "".join(f"<li>{_value(v, '', depth + 1)}</li>" for v in value) + "</ul>" if value else "(none)"
@@ -149,8 +164,13 @@ def _collection_facts(document) -> dict:
         "id": _text(document.get("id", ""), CELL_TEXT),
         "title": _text(document.get("title", ""), CELL_TEXT),
         "description": _text(document.get("description", "")),
-        "bbox": ", ".join(_text([round(c, 4) if isinstance(c, float) else c for c in box], CELL_TEXT)
-                          for box in bbox if isinstance(box, list)) if isinstance(bbox, list) else "",
+        "bbox": ", ".join(
+            _text([round(c, 4) if isinstance(c, float) else c for c in box], CELL_TEXT)
+            for box in bbox
+            if isinstance(box, list)
+        )
+        if isinstance(bbox, list)
+        else "",
         "url": _rel(links, "alternate", HTML) or _as_html(_rel(links, "self")),
         "items_html": _rel(links, "items", HTML),
         "items_json": _rel(links, "items", GEOJSON),
@@ -161,7 +181,9 @@ def _collection_facts(document) -> dict:
 
 def _collections(request, document) -> dict:
     found = document.get("collections")
-    return {"collections": [_collection_facts(c) for c in found if isinstance(c, dict)] if isinstance(found, list) else []}
+    return {
+        "collections": [_collection_facts(c) for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+    }
 
 
 def _collection(request, document) -> dict:
@@ -171,14 +193,25 @@ def _collection(request, document) -> dict:
 def _feature_row(feature, columns, item_url) -> dict:
     properties = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
     feature_id = feature.get("id")
-    url = item_url(feature_id) if item_url and isinstance(feature_id, (str, int)) and not isinstance(feature_id, bool) else None
-    return {"id": _text(feature_id, CELL_TEXT) if feature_id is not None else "", "url": url,
-            "cells": [_cell(properties.get(name)) for name in columns],
-            "located": isinstance(feature.get("geometry"), dict)}
+    url = (
+        item_url(feature_id)
+        if item_url and isinstance(feature_id, (str, int)) and not isinstance(feature_id, bool)
+        else None
+    )
+    return {
+        "id": _text(feature_id, CELL_TEXT) if feature_id is not None else "",
+        "url": url,
+        "cells": [_cell(properties.get(name)) for name in columns],
+        "located": isinstance(feature.get("geometry"), dict),
+    }
 
 
 def _items(request, document, item_url=None) -> dict:
-    features = [f for f in document.get("features") or () if isinstance(f, dict)] if isinstance(document.get("features"), list) else []
+    features = (
+        [f for f in document.get("features") or () if isinstance(f, dict)]
+        if isinstance(document.get("features"), list)
+        else []
+    )
     names: list[str] = []  # every property name, in the order first met, up to MAX_COLUMNS
     for feature in features:
         properties = feature.get("properties")
@@ -189,7 +222,9 @@ def _items(request, document, item_url=None) -> dict:
     matched = document.get("numberMatched", document.get("numberMatchedEstimate"))
     return {
         "columns": names,
-        "more_columns": any(isinstance(f.get("properties"), dict) and len(f["properties"]) > len(names) for f in features),
+        "more_columns": any(
+            isinstance(f.get("properties"), dict) and len(f["properties"]) > len(names) for f in features
+        ),
         "features": [_feature_row(f, names, item_url) for f in features],
         "returned": _text(document.get("numberReturned", len(features)), CELL_TEXT),
         "matched": _text(matched, CELL_TEXT) if matched is not None else None,
@@ -208,7 +243,9 @@ def _item(request, document, item_url=None) -> dict:
         "feature_id": _text(document.get("id", ""), CELL_TEXT),
         "properties": [{"name": _text(name, CELL_TEXT), **_cell(value)} for name, value in properties.items()],
         "collection_url": _as_html(_rel(links, "collection")),
-        "map": _map(_json_url(links), fit_max_zoom=ONE_FEATURE_ZOOM) if isinstance(document.get("geometry"), dict) else None,
+        "map": _map(_json_url(links), fit_max_zoom=ONE_FEATURE_ZOOM)
+        if isinstance(document.get("geometry"), dict)
+        else None,
     }
 
 
@@ -236,8 +273,11 @@ def _map(geojson_url: str | None, fit_max_zoom: int | None = None) -> dict | Non
     }
 
 
-NATURAL_EARTH = ("vendor/topojson-client/topojson-client.min.js", "vendor/world-atlas/countries-110m.json",
-                 "vendor/world-atlas/countries-50m.json")
+NATURAL_EARTH = (
+    "vendor/topojson-client/topojson-client.min.js",
+    "vendor/world-atlas/countries-110m.json",
+    "vendor/world-atlas/countries-50m.json",
+)
 
 
 @lru_cache(maxsize=8)

@@ -3,6 +3,7 @@
 Tilde encoding turns every ``.`` inside a name into ``~2E``, so the one literal dot splits the id
 unambiguously, and the id is safe in a URL path and as a GDAL layer name.
 """
+
 from __future__ import annotations
 
 from autoapi.query.queries import geometry_source

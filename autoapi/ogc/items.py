@@ -5,9 +5,10 @@ selects the rows as the API does (plus ``datetime``, one condition more), its pl
 renderer writes them (PostgreSQL's Features, as ``?format=geojson``), and it counts them by the
 API's rules. Only the envelope and the links are OGC's.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg2
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -32,11 +33,16 @@ def relation_query(request, api, relation, selection: Selection | None = None) -
     with its ``datetime`` as one condition more."""
     endpoints = api.endpoints(relation.schema, relation.name)
     if endpoints is None:
-        raise NotFound("this collection is not published: " + (api.why_unpublished(relation.schema, relation.name) or "gone"))
+        raise NotFound(
+            "this collection is not published: " + (api.why_unpublished(relation.schema, relation.name) or "gone")
+        )
     node = selection.datetime if selection else None
     condition = () if node is None else (conditions.build(node, relation, api.snapshot),)
-    query = endpoints.published.query(selection.api_params if selection else QueryDict(),
-                                      api_root=request.build_absolute_uri("/api/"), conditions=condition)
+    query = endpoints.published.query(
+        selection.api_params if selection else QueryDict(),
+        api_root=request.build_absolute_uri("/api/"),
+        conditions=condition,
+    )
     query.check_readable()
     return query
 
@@ -60,13 +66,13 @@ def items_page(request, api, relation, selection: Selection) -> bytes:
     else:
         head = {"type": "FeatureCollection", "numberMatched": counted["count"]}
     head["numberReturned"] = page.returned
-    head["timeStamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    head["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     cursor = None
     if plan.keyset and page.last_cursor_values is not None:
         cursor = cursors.encode(plan.signature, page.last_cursor_values)
     head["links"] = links.items_links(request, relation, plan.window, page.returned, counted, cursor)
     rows = ",".join(page.rows)
-    return f"{links.dumps_head(head)},\"features\":[{rows}]}}".encode("utf-8")
+    return f'{links.dumps_head(head)},"features":[{rows}]}}'.encode()
 
 
 def feature(request, api, relation, feature_id: str) -> bytes:
@@ -80,7 +86,9 @@ def feature(request, api, relation, feature_id: str) -> bytes:
     renderer = GeoJSONRenderer()
     try:
         queryset = query.all_rows().filter(**{column.attname: feature_id})[:1]
-        shape = parse_shape(QueryDict(), relation, api.snapshot, request.build_absolute_uri("/api/"), embeds_allowed=True)
+        shape = parse_shape(
+            QueryDict(), relation, api.snapshot, request.build_absolute_uri("/api/"), embeds_allowed=True
+        )
         page = _run(request, lambda alias: renderer.read_page(renderer.statement(queryset, shape), alias))
     except (ValueError, TypeError, DjangoValidationError):
         raise NotFound("no feature has this id") from None

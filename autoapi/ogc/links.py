@@ -1,4 +1,5 @@
 """Absolute URLs of the OGC resources and the ``links`` arrays OGC API documents carry."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,10 @@ def link(href: str, rel: str, media_type: str, title: str | None = None) -> dict
 
 def self_and_alternate(request, media_type: str = JSON) -> list[dict]:
     """``self`` (this URL as JSON) and ``alternate`` (as HTML), keeping the other parameters."""
-    return [link(_with(request, f="json" if media_type == JSON else None), "self", media_type),
-            link(_with(request, f="html"), "alternate", HTML, "this document as HTML")]
+    return [
+        link(_with(request, f="json" if media_type == JSON else None), "self", media_type),
+        link(_with(request, f="html"), "alternate", HTML, "this document as HTML"),
+    ]
 
 
 def _with(request, **changes) -> str:
@@ -67,8 +70,11 @@ def feature_url(request, relation, feature_id: str) -> str:
 def with_feature_links(feature_text: str, request, relation, feature_id: str) -> bytes:
     """PostgreSQL's Feature with ``links`` added (self, alternate, collection)."""
     own = feature_url(request, relation, feature_id)
-    found = [link(own, "self", GEOJSON), link(own + "?f=html", "alternate", HTML),
-             link(collection_url(request, relation), "collection", JSON)]
+    found = [
+        link(own, "self", GEOJSON),
+        link(own + "?f=html", "alternate", HTML),
+        link(collection_url(request, relation), "collection", JSON),
+    ]
     return (feature_text[:-1] + ',"links":' + json.dumps(found, ensure_ascii=False) + "}").encode("utf-8")
 
 

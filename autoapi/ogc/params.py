@@ -5,6 +5,7 @@ filters keep their names and meaning; ``limit`` is capped rather than refused (O
 asks for that); ``datetime`` becomes a CQL2 condition (``temporal.py``). What is neither an OGC
 parameter nor a filter of the relation is a 400, as in the API.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,12 @@ def parse(query: QueryDict, relation: Relation, knows_filter) -> Selection:
         if name in OWN:
             continue
         if name in RESERVED_PARAMETERS or not knows_filter(name):
-            raise BadRequest(f"unknown query parameter {name!r}", parameter=name,
-                             allowed_parameters=sorted(OWN), columns=[c.name for c in relation.columns])
+            raise BadRequest(
+                f"unknown query parameter {name!r}",
+                parameter=name,
+                allowed_parameters=sorted(OWN),
+                columns=[c.name for c in relation.columns],
+            )
         api.setlist(name, query.getlist(name))
     for name in PASSED_ON:
         if name in query:
@@ -74,15 +79,20 @@ def _limit(query: QueryDict) -> int:
 def _check_crs(query: QueryDict) -> None:
     for name in ("bbox-crs", "filter-crs"):
         if name in query and query[name] != CRS84:
-            raise BadRequest(f"{name}: only {CRS84} (WGS 84 longitude, latitude) is supported",
-                             parameter=name, allowed=[CRS84])
+            raise BadRequest(
+                f"{name}: only {CRS84} (WGS 84 longitude, latitude) is supported", parameter=name, allowed=[CRS84]
+            )
 
 
 def _check_bbox(raw: str, relation: Relation) -> None:
     if len(raw.split(",")) == 6:
-        raise BadRequest("bbox: boxes with heights (6 numbers) are not supported; give minLon,minLat,maxLon,maxLat",
-                         parameter="bbox")
+        raise BadRequest(
+            "bbox: boxes with heights (6 numbers) are not supported; give minLon,minLat,maxLon,maxLat", parameter="bbox"
+        )
     if relation.column("bbox") is not None:
         # The API's ?bbox= filters that column then; say so rather than filter something else.
-        raise BadRequest("this collection has a column named bbox, so bbox cannot select by location here; "
-                         "use filter=S_INTERSECTS(...)", parameter="bbox")
+        raise BadRequest(
+            "this collection has a column named bbox, so bbox cannot select by location here; "
+            "use filter=S_INTERSECTS(...)",
+            parameter="bbox",
+        )

@@ -3,6 +3,7 @@
 OGC API answers errors as ``{"code", "description"}`` (its exception schema); the API's own
 errors (``PortalError``) keep their status and their extra fields (``parameter``, ``allowed``...).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,15 @@ HTML = "text/html"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.1"
 FORMATS = {"json": JSON, "geojson": JSON, "html": HTML}  # ``geojson`` is JSON's feature form
 
-CODES = {400: "InvalidParameterValue", 404: "NotFound", 405: "MethodNotAllowed", 406: "NotAcceptable",
-         409: "Conflict", 429: "TooManyRequests", 503: "ServiceUnavailable"}
+CODES = {
+    400: "InvalidParameterValue",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    409: "Conflict",
+    429: "TooManyRequests",
+    503: "ServiceUnavailable",
+}
 
 
 def dumps(document) -> bytes:

@@ -4,6 +4,7 @@ timestamp column.
 It becomes a CQL2 ``T_INTERSECTS`` node and goes through the CQL2 conditions (``cql2/conditions``)
 so it reads values and compares exactly as ``?filter=T_INTERSECTS(...)`` would.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,14 +30,16 @@ def condition(relation: Relation, raw: str):
     date or timestamp column."""
     column = temporal_column(relation)
     if column is None:
-        raise BadRequest("this collection has no date or timestamp column, so it takes no datetime",
-                         parameter=PARAMETER)
+        raise BadRequest(
+            "this collection has no date or timestamp column, so it takes no datetime", parameter=PARAMETER
+        )
     parts = raw.split("/")
     if len(parts) > 2:
         raise BadRequest("datetime is an instant or an interval start/end", parameter=PARAMETER)
     start, end = parts if len(parts) == 2 else (raw, raw)  # an instant is the interval of itself
-    interval = nodes.Interval(_instant(start, column, "start", len(parts) == 2),
-                              _instant(end, column, "end", len(parts) == 2))
+    interval = nodes.Interval(
+        _instant(start, column, "start", len(parts) == 2), _instant(end, column, "end", len(parts) == 2)
+    )
     if interval.start is None and interval.end is None:
         raise BadRequest("datetime: an interval needs at least one end", parameter=PARAMETER)
     return nodes.Temporal("t_intersects", nodes.Property(column.name), interval)
@@ -55,5 +58,7 @@ def _instant(text: str, column: Column, side: str, open_allowed: bool):
             # A date column holds whole days: an instant falls on its day.
             return nodes.Instant("date", text[:10])
         return nodes.Instant("timestamp", text)
-    raise BadRequest(f"datetime: {text!r} is not an RFC 3339 date or date-time (2018-02-12, "
-                     "2018-02-12T23:20:50Z) nor '..'", parameter=PARAMETER)
+    raise BadRequest(
+        f"datetime: {text!r} is not an RFC 3339 date or date-time (2018-02-12, 2018-02-12T23:20:50Z) nor '..'",
+        parameter=PARAMETER,
+    )

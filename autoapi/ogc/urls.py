@@ -1,5 +1,6 @@
 """``/ogc/``: OGC API - Features. Collections are looked up in the current snapshot per request
 (as the API's relations are), so a schema change never touches the URL resolver."""
+
 from django.urls import path, re_path
 
 from autoapi.ogc import views

@@ -1,6 +1,7 @@
 """The views of ``/ogc/``: each builds its document, then answers it as JSON or HTML (``f=``),
 and every error as OGC's ``{"code", "description"}`` with a 4xx (503 only when the database
 cannot be reached)."""
+
 from __future__ import annotations
 
 import functools
@@ -72,7 +73,9 @@ def conformance(request):
 
 @ogc_view
 def collections(request):
-    return _answer(request, "Collections", documents.all_collections(request, registry.current().snapshot), "collections")
+    return _answer(
+        request, "Collections", documents.all_collections(request, registry.current().snapshot), "collections"
+    )
 
 
 @ogc_view
@@ -85,8 +88,12 @@ def collection(request, collection: str):
 def queryables(request, collection: str):
     _api, relation = _collection(collection)
     # JSON Schema, served as the type the links and the OpenAPI name (OGC API Features Part 3).
-    return _answer(request, f"Queryables of {collection}", documents.queryables(request, relation),
-                   media_type="application/schema+json")
+    return _answer(
+        request,
+        f"Queryables of {collection}",
+        documents.queryables(request, relation),
+        media_type="application/schema+json",
+    )
 
 
 @ogc_view
@@ -95,12 +102,15 @@ def items_list(request, collection: str):
     as_html = wants_html(request)
     endpoints = api.endpoints(relation.schema, relation.name)
     if endpoints is None:
-        raise NotFound("this collection cannot be served: " + (api.why_unpublished(relation.schema, relation.name) or ""))
+        raise NotFound(
+            "this collection cannot be served: " + (api.why_unpublished(relation.schema, relation.name) or "")
+        )
     selection = params.parse(request.GET, relation, endpoints.viewset.filterset_class.knows)
     body = items.items_page(request, api, relation, selection)
     if as_html:
-        return html.page(request, f"Features of {collection}", pagejson.loads(body), "items",
-                         item_url=_item_url(request, relation))
+        return html.page(
+            request, f"Features of {collection}", pagejson.loads(body), "items", item_url=_item_url(request, relation)
+        )
     return json_response_bytes(body)
 
 

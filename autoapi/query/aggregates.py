@@ -11,6 +11,7 @@ Output names: a group column keeps its own name (``carrier``), a truncated one i
 A name already taken in the result (``group_by=count&aggregate=count``) gets underscores appended
 until it is free (``count_``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -28,8 +29,21 @@ GROUPING_PARAMETERS = ("group_by", "aggregate", "having")
 # Which aggregate PostgreSQL has for which base type (pg_proc, PostgreSQL 13 to 18), by pg_type.typname.
 NUMBERS = frozenset({"int2", "int4", "int8", "numeric", "float4", "float8", "money"})
 SUMMABLE = NUMBERS | {"interval"}  # sum, avg and median (money is aggregated as numeric)
-ORDERED = NUMBERS | {"oid", "date", "time", "timetz", "timestamp", "timestamptz", "interval", "text", "varchar",
-                     "bpchar", "citext", "inet", "cidr"}  # min and max, and enums
+ORDERED = NUMBERS | {
+    "oid",
+    "date",
+    "time",
+    "timetz",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "text",
+    "varchar",
+    "bpchar",
+    "citext",
+    "inet",
+    "cidr",
+}  # min and max, and enums
 
 
 def groupable(column: Column) -> bool:
@@ -78,15 +92,26 @@ def _passthrough(aggregate, **extra):
     return lambda column: aggregate(_value(column), output_field=fields.PassThroughField(), **extra)
 
 
-FUNCTIONS: dict[str, Function] = {f.name: f for f in (
-    Function("count_distinct", groupable, "columns of any type the API can sort by",
-             lambda column: Count(F(column.attname), distinct=True)),
-    Function("sum", _summable, "numbers and intervals", _passthrough(Sum)),
-    Function("avg", _summable, "numbers and intervals", _passthrough(Avg)),
-    Function("median", _summable, "numbers and intervals", _passthrough(Median)),
-    Function("min", _ordered, "numbers, text, enums, dates, times, timestamps, intervals and inet", _passthrough(Min)),
-    Function("max", _ordered, "numbers, text, enums, dates, times, timestamps, intervals and inet", _passthrough(Max)),
-)}
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in (
+        Function(
+            "count_distinct",
+            groupable,
+            "columns of any type the API can sort by",
+            lambda column: Count(F(column.attname), distinct=True),
+        ),
+        Function("sum", _summable, "numbers and intervals", _passthrough(Sum)),
+        Function("avg", _summable, "numbers and intervals", _passthrough(Avg)),
+        Function("median", _summable, "numbers and intervals", _passthrough(Median)),
+        Function(
+            "min", _ordered, "numbers, text, enums, dates, times, timestamps, intervals and inet", _passthrough(Min)
+        ),
+        Function(
+            "max", _ordered, "numbers, text, enums, dates, times, timestamps, intervals and inet", _passthrough(Max)
+        ),
+    )
+}
 COUNT = "count"  # ``aggregate=count``: the rows of each group
 
 # ``group_by=<column>__<part>``: date_trunc's fields, by the types that have them.
@@ -150,20 +175,32 @@ def _group_term(relation: Relation, term: str) -> GroupTerm:
     column = resolve_column(relation, term)
     if column is not None:
         if not groupable(column):
-            raise BadRequest(f"cannot group by {term!r}: its type ({column.type}) has no equality", parameter="group_by",
-                             allowed=[c.name for c in relation.columns if groupable(c)])
+            raise BadRequest(
+                f"cannot group by {term!r}: its type ({column.type}) has no equality",
+                parameter="group_by",
+                allowed=[c.name for c in relation.columns if groupable(c)],
+            )
         return GroupTerm(column.name, column)
     name, _, part = term.rpartition("__")
     column = resolve_column(relation, name) if name else None
     if column is None:
-        raise BadRequest(f"unknown column {term!r} in group_by", parameter="group_by",
-                         allowed=[c.name for c in relation.columns if groupable(c)])
+        raise BadRequest(
+            f"unknown column {term!r} in group_by",
+            parameter="group_by",
+            allowed=[c.name for c in relation.columns if groupable(c)],
+        )
     parts = () if column.is_array else TRUNCATIONS.get(column.base_type, ())
     if part not in parts:
         raise BadRequest(
-            f"cannot group {name!r} by {part!r}" + (f": a {column.type} column is truncated by {', '.join(parts)}"
-                                                   if parts else ": only dates and timestamps are truncated"),
-            parameter="group_by", allowed=[f"{name}__{p}" for p in parts] or truncatable(relation))
+            f"cannot group {name!r} by {part!r}"
+            + (
+                f": a {column.type} column is truncated by {', '.join(parts)}"
+                if parts
+                else ": only dates and timestamps are truncated"
+            ),
+            parameter="group_by",
+            allowed=[f"{name}__{p}" for p in parts] or truncatable(relation),
+        )
     return GroupTerm(f"{column.name}__{part}", column, part)
 
 
@@ -177,16 +214,23 @@ def _aggregate_term(relation: Relation, term: str) -> tuple[str, Column | None]:
         return COUNT, None
     function, colon, name = term.partition(":")
     if not colon or function not in FUNCTIONS:
-        raise BadRequest(f"unknown aggregate {term!r}: write count or <function>:<column>", parameter="aggregate",
-                         allowed=[COUNT, *(f"{f}:<column>" for f in FUNCTIONS)])
+        raise BadRequest(
+            f"unknown aggregate {term!r}: write count or <function>:<column>",
+            parameter="aggregate",
+            allowed=[COUNT, *(f"{f}:<column>" for f in FUNCTIONS)],
+        )
     column = resolve_column(relation, name)
     if column is None:
-        raise BadRequest(f"unknown column {name!r} in aggregate", parameter="aggregate",
-                         allowed=[c.name for c in relation.columns])
+        raise BadRequest(
+            f"unknown column {name!r} in aggregate", parameter="aggregate", allowed=[c.name for c in relation.columns]
+        )
     spec = FUNCTIONS[function]
     if not spec.allowed(column):
-        raise BadRequest(f"{function} is not allowed on {column.name!r} ({column.type}): {function} takes {spec.allowed_on}",
-                         parameter="aggregate", allowed=[c.name for c in relation.columns if spec.allowed(c)])
+        raise BadRequest(
+            f"{function} is not allowed on {column.name!r} ({column.type}): {function} takes {spec.allowed_on}",
+            parameter="aggregate",
+            allowed=[c.name for c in relation.columns if spec.allowed(c)],
+        )
     return function, column
 
 
@@ -236,12 +280,19 @@ def _having_term(raw: str, aggregates: list[AggregateTerm]) -> HavingTerm:
         if not raw.startswith(aggregate.name + "__") or not colon:
             continue
         if lookup not in HAVING_LOOKUPS:
-            raise BadRequest(f"unknown comparison {lookup!r} in having", parameter="having", allowed=list(HAVING_LOOKUPS))
+            raise BadRequest(
+                f"unknown comparison {lookup!r} in having", parameter="having", allowed=list(HAVING_LOOKUPS)
+            )
         if aggregate.counts:
             try:
                 return HavingTerm(aggregate, lookup, int(value))
             except ValueError:
-                raise BadRequest(f"having {aggregate.name} needs a whole number, not {value!r}", parameter="having") from None
+                raise BadRequest(
+                    f"having {aggregate.name} needs a whole number, not {value!r}", parameter="having"
+                ) from None
         return HavingTerm(aggregate, lookup, value)
-    raise BadRequest(f"having {raw!r} is not <aggregate>__<lookup>:<value> over an aggregate of this request",
-                     parameter="having", allowed=[a.name for a in aggregates])
+    raise BadRequest(
+        f"having {raw!r} is not <aggregate>__<lookup>:<value> over an aggregate of this request",
+        parameter="having",
+        allowed=[a.name for a in aggregates],
+    )

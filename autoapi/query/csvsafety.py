@@ -28,6 +28,7 @@ How ``autoapi/query/queries.py`` uses it: in ``csv_copy()``, each output column 
 ``csv_cell(column, _inner(column))`` instead of ``_inner(column)`` (and, optionally, each header
 name as ``csv_header(column.name)`` instead of ``column.name``).
 """
+
 from __future__ import annotations
 
 from autoapi.conf import portal_setting
@@ -71,7 +72,9 @@ def csv_cell(column: Column, quoted: str, enabled: bool | None = None) -> str:
     if not enabled or not neutralises(column):
         return quoted
     text = _as_text(column, quoted)
-    return compose("(CASE WHEN left({v}, 1) IN {triggers} THEN '''' || {v} ELSE {v} END)", v=text, triggers=_TRIGGERS_SQL)
+    return compose(
+        "(CASE WHEN left({v}, 1) IN {triggers} THEN '''' || {v} ELSE {v} END)", v=text, triggers=_TRIGGERS_SQL
+    )
 
 
 def csv_header(name: str, enabled: bool | None = None) -> str:

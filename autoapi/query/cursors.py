@@ -6,6 +6,7 @@ order, written as ``a > v1 OR (a = v1 AND b > v2) ...`` with the API's NULL plac
 last in both directions). It is only offered where the order ends with a key, so
 "strictly after" names exactly the rows not yet seen.
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,9 +48,13 @@ def decode(cursor: str, ordering_signature: str) -> list:
     except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, TypeError, RecursionError):
         raise invalid from None
     if signature != ordering_signature or not isinstance(values, list):
-        raise BadRequest("cursor belongs to another ordering; keep the same ordering or start again", parameter="cursor")
-    if not all(value is None or isinstance(value, (bool, int, Decimal)) or (isinstance(value, str) and "\x00" not in value)
-               for value in values):
+        raise BadRequest(
+            "cursor belongs to another ordering; keep the same ordering or start again", parameter="cursor"
+        )
+    if not all(
+        value is None or isinstance(value, (bool, int, Decimal)) or (isinstance(value, str) and "\x00" not in value)
+        for value in values
+    ):
         raise invalid  # nested lists, objects, NUL: no ordering column's value
     return values
 

@@ -10,6 +10,7 @@ Query parameters use the exact column names:
 - ``?bbox=minLon,minLat,maxLon,maxLat`` on relations with a geometry or latitude/longitude pair;
 - ``?search=words`` over a tsvector column if there is one, else over the text columns.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,15 +39,18 @@ class FilterSpec:
     extra: tuple = ()  # further keyword arguments, as (name, value) pairs
 
     def make(self, name: str, exclude: bool = False):
-        return self.filter_class(field_name=self.field_name, lookup_expr=self.lookup_expr, label=name,
-                                 exclude=exclude, **dict(self.extra))
+        return self.filter_class(
+            field_name=self.field_name, lookup_expr=self.lookup_expr, label=name, exclude=exclude, **dict(self.extra)
+        )
 
 
 def column_filters(relation: Relation) -> dict[str, FilterSpec]:
     """A FilterSpec for each parameter ``lookups.filter_parameters`` gives the relation."""
     by_name = {c.name: c for c in relation.columns}
-    offered = [(c.name, tuple(lookup for lookup in type_info(c).lookups if type_info(c).filter_for(lookup)))
-               for c in relation.columns]
+    offered = [
+        (c.name, tuple(lookup for lookup in type_info(c).lookups if type_info(c).filter_for(lookup)))
+        for c in relation.columns
+    ]
     declared = {}
     for name, (column_name, lookup) in filter_parameters(offered).items():
         column = by_name[column_name]
@@ -58,7 +62,9 @@ def column_filters(relation: Relation) -> dict[str, FilterSpec]:
 
 def _is_plain_char_filter(filter_class) -> bool:
     # Spaces are part of a text value: "?name__endswith=  " must not be stripped to nothing.
-    return issubclass(filter_class, django_filters.CharFilter) and not issubclass(filter_class, django_filters.filters.BaseCSVFilter)
+    return issubclass(filter_class, django_filters.CharFilter) and not issubclass(
+        filter_class, django_filters.filters.BaseCSVFilter
+    )
 
 
 class PortalFilterSet(drf_filters.FilterSet):
@@ -105,7 +111,11 @@ class PortalFilterSet(drf_filters.FilterSet):
         for name, value in self.form.cleaned_data.items():
             flt = self.filters[name]
             if self.data.get(name) == "" and not isinstance(flt, TextSearchFilter):
-                if not (_is_plain_char_filter(type(flt)) and flt.lookup_expr in self.EMPTY_MATCHES and flt.field_name in self.text_fields):
+                if not (
+                    _is_plain_char_filter(type(flt))
+                    and flt.lookup_expr in self.EMPTY_MATCHES
+                    and flt.field_name in self.text_fields
+                ):
                     raise ValidationError({name: ["A value is required."]})
                 condition = {f"{flt.field_name}__{flt.lookup_expr}": ""}
                 queryset = queryset.exclude(**condition) if flt.exclude else queryset.filter(**condition)
@@ -121,8 +131,12 @@ def relation_filters(relation: Relation) -> dict[str, FilterSpec]:
     if source is not None and source.geometry is not None:
         declared["bbox"] = FilterSpec(BBoxFilter, source.geometry.attname, "bbox")
     elif source is not None:
-        declared["bbox"] = FilterSpec(LatLonBBoxFilter, None, "bbox",
-                                      (("latitude", source.latitude.attname), ("longitude", source.longitude.attname)))
+        declared["bbox"] = FilterSpec(
+            LatLonBBoxFilter,
+            None,
+            "bbox",
+            (("latitude", source.latitude.attname), ("longitude", source.longitude.attname)),
+        )
     tsvector = next((c for c in relation.columns if c.base_type == "tsvector"), None)
     text_columns = tuple(c.attname for c in relation.columns if type_info(c).kind == TEXT.kind)
     if tsvector is not None:

@@ -7,6 +7,7 @@ column named ``count``, which Django would refuse as an annotation name); the SQ
 rename them to the output names and let PostgreSQL write every value, as for rows (``queries.py``):
 numeric and bigint stay exact.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,8 +93,11 @@ def _ordering(grouping: Grouping, aliases: dict, raw: str) -> list:
             except ValueError:
                 pass
         if name not in aliases or not name:
-            raise BadRequest(f"cannot order by {name!r}: a grouped result is ordered by its own columns",
-                             parameter="ordering", allowed=list(grouping.output_names))
+            raise BadRequest(
+                f"cannot order by {name!r}: a grouped result is ordered by its own columns",
+                parameter="ordering",
+                allowed=list(grouping.output_names),
+            )
         if name not in used:
             used.add(name)
             terms.append(F(aliases[name]).desc(nulls_last=True) if descending else F(aliases[name]).asc())
@@ -132,8 +136,14 @@ def _csv_value(term: GroupTerm | AggregateTerm, read: str) -> str:
 def json_statement(windowed, grouped: GroupedQuery) -> Statement:
     """One JSON object (as text) per group, keys in output order."""
     sql, params = compiled(windowed)
-    return Statement(compose("SELECT row_to_json(p)::text FROM ({}) AS x CROSS JOIN LATERAL (SELECT {}) AS p",
-                             sql, _outputs(grouped, _json_value)), tuple(params))
+    return Statement(
+        compose(
+            "SELECT row_to_json(p)::text FROM ({}) AS x CROSS JOIN LATERAL (SELECT {}) AS p",
+            sql,
+            _outputs(grouped, _json_value),
+        ),
+        tuple(params),
+    )
 
 
 def csv_statement(windowed, grouped: GroupedQuery) -> Statement:
@@ -155,11 +165,15 @@ def plan_parts(query, renderer, threshold: int):
     params = query.params
     for name in ROW_ONLY_PARAMETERS:
         if name in params:
-            raise BadRequest(f"{name} applies to rows, not to a grouped result; page through groups with offset",
-                             parameter=name)
+            raise BadRequest(
+                f"{name} applies to rows, not to a grouped result; page through groups with offset", parameter=name
+            )
     grouping = parse_grouping(params, query.relation)
     window = parse_window(params)
     grouped = grouped_query(query.filtered(), grouping, params.get("ordering", ""))
     statement = renderer.grouped_statement(window.apply(grouped.queryset), grouped)
-    return window, statement, None if window.is_everything else count_plan(grouped, threshold,
-                                                                              query.relation.row_security)
+    return (
+        window,
+        statement,
+        None if window.is_everything else count_plan(grouped, threshold, query.relation.row_security),
+    )

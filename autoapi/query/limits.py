@@ -6,6 +6,7 @@ answer a 400 naming the parameter when a request goes beyond. Walks over user in
 the setting says: a Python stack holds a few dozen levels of them (Django's SQL compiler takes ~20
 frames per NOT), not hundreds.
 """
+
 from __future__ import annotations
 
 from autoapi.conf import portal_setting

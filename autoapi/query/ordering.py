@@ -4,6 +4,7 @@ One set of rules for the API (``plans.py``) and the catalog's sort headers (thro
 ``public.sort_directions``): exact column names (tilde-encoded when they hold a comma), ``-`` for
 descending, only sortable types (``typemap``), and always a stable tie-break at the end.
 """
+
 from __future__ import annotations
 
 from django.db.models import F
@@ -38,8 +39,11 @@ def ordering_terms(relation: Relation, raw: str) -> list[tuple[Column, bool]]:
     terms, used = [], set()
     for name, column, descending in _asked(relation, raw):
         if column is None or not type_info(column).sortable:
-            raise BadRequest(f"cannot order by {name!r}", parameter="ordering",
-                             allowed=[c.name for c in relation.columns if type_info(c).sortable])
+            raise BadRequest(
+                f"cannot order by {name!r}",
+                parameter="ordering",
+                allowed=[c.name for c in relation.columns if type_info(c).sortable],
+            )
         if column.name not in used:
             terms.append((column, descending))
             used.add(column.name)
@@ -69,7 +73,9 @@ def order_queryset(queryset, terms: list[tuple[Column, bool]]):
     where the column can hold NULLs: a plain DESC on a NOT NULL column can still walk its index
     backwards."""
     order = [
-        (F(c.attname).desc(nulls_last=True) if c.nullable else F(c.attname).desc()) if descending else F(c.attname).asc()
+        (F(c.attname).desc(nulls_last=True) if c.nullable else F(c.attname).desc())
+        if descending
+        else F(c.attname).asc()
         for c, descending in terms
     ]
     return queryset.order_by(*order) if order else queryset

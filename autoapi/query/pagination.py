@@ -5,6 +5,7 @@ page by offset or by keyset cursor.
 ``RowPagination`` has the shape of DRF's pagination classes (``paginate_queryset`` reads the page,
 ``get_paginated_response`` frames it), for rows PostgreSQL has already written.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,6 +81,7 @@ class CountPlan:
     then a count of ``rows`` capped at the threshold, or (``exact``, under row security) a count of
     every row. The selection's SQL is kept once; the EXPLAIN and the count are written around it
     when run (a plan is cached, ``plans.py``)."""
+
     estimate: int | None = None
     rows: Statement | None = None  # the selected rows, unordered, without LIMIT
     from_page: bool = False  # a page shorter than its limit is the end: offset + rows is exact
@@ -107,8 +109,9 @@ def statement_bytes(statement: Statement) -> int:
     return sizeof(statement.sql) + sizeof(statement.params)
 
 
-def count_plan(queryset, *, filtered: bool = True, estimated_total: int | None = None,
-               row_security: bool = False) -> CountPlan:
+def count_plan(
+    queryset, *, filtered: bool = True, estimated_total: int | None = None, row_security: bool = False
+) -> CountPlan:
     """Never counts millions of rows: an unfiltered relation known (from the snapshot) to be
     large takes its row estimate at once; a filtered one asks the planner first, and counts
     exactly (at most threshold + 1 rows) only when the plan says the answer may be small.
@@ -148,10 +151,17 @@ def run_count(plan: CountPlan, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
         return max(planned, exact), True
 
 
-def count_rows(queryset, *, filtered: bool = True, estimated_total: int | None = None,
-               row_security: bool = False, alias: str = DATABASE_ALIAS) -> tuple[int, bool]:
-    return run_count(count_plan(queryset, filtered=filtered, estimated_total=estimated_total,
-                                row_security=row_security), alias)
+def count_rows(
+    queryset,
+    *,
+    filtered: bool = True,
+    estimated_total: int | None = None,
+    row_security: bool = False,
+    alias: str = DATABASE_ALIAS,
+) -> tuple[int, bool]:
+    return run_count(
+        count_plan(queryset, filtered=filtered, estimated_total=estimated_total, row_security=row_security), alias
+    )
 
 
 def page_links(request, window: Window, count: int | None, returned: int) -> dict:
@@ -195,6 +205,7 @@ class CountEstimates:
     """Planner estimates of page counts, by plan key, reused for ESTIMATE_SECONDS: an estimate
     only changes with ANALYZE (exact counts are never reused). One per viewset, all kept in the
     process's byte-bounded cache of COUNT_CACHE_MB under a scope of their own."""
+
     def __init__(self):
         self.scope = new_scope()
 

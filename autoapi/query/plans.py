@@ -7,6 +7,7 @@ so ``PlanCache`` keeps plans per viewset, that is per relation per snapshot, and
 skips the FilterSet, the ORM and the SQL compiler. Every viewset's plans share one process-wide
 ``boundedcache.BytesCache`` of PLAN_CACHE_MB, sized by their SQL and parameters.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ def is_filtered(params) -> bool:
 
 # Reserved parameters whose values are names the snapshot knows or words of a fixed list, checked
 # before any query: PostgreSQL never sees their text as a value.
-NAMING_PARAMETERS = frozenset({"format", "limit", "fields", "ordering", "expand", "group_by", "aggregate", "filter-lang"})
+NAMING_PARAMETERS = frozenset(
+    {"format", "limit", "fields", "ordering", "expand", "group_by", "aggregate", "filter-lang"}
+)
 
 
 def value_parameters(params) -> tuple[str, ...]:

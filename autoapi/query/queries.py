@@ -7,6 +7,7 @@ Feature or CSV, so values stay exact (numeric, bigint, timestamps) and Python on
 Every identifier goes through ``identifier``, which also doubles ``%`` because the final
 statement is formatted by psycopg2 together with the ORM's parameters.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,10 +49,7 @@ def selected_sql(queryset, columns: tuple[Column, ...]) -> Statement:
     Django (5.2) names each output column after the field's attname (``... AS "mixed_name"``),
     so wrappers refer to ``x."<attname>"`` and rename to the real column name.
     """
-    if columns:
-        queryset = queryset.values_list(*[c.attname for c in columns])
-    else:
-        queryset = queryset.values_list("pk")
+    queryset = queryset.values_list(*[c.attname for c in columns]) if columns else queryset.values_list("pk")
     sql, params = compiled(queryset)
     return Statement(sql, tuple(params))
 
@@ -67,6 +65,7 @@ def _plain(column: Column, quoted: str) -> str:
 @dataclass(frozen=True)
 class Expansion:
     """``?expand=<fk column>``: the referenced row embedded in place of the foreign key value."""
+
     foreign_key: ForeignKey
     target: Relation
 
@@ -74,6 +73,7 @@ class Expansion:
 @dataclass(frozen=True)
 class RowShape:
     """What each output row holds: the chosen columns, embedded rows, and links along foreign keys."""
+
     relation: Relation
     columns: tuple[Column, ...]
     expansions: tuple[Expansion, ...] = ()
@@ -100,15 +100,26 @@ def _value_expression(shape: RowShape, column: Column) -> str:
         return json_expression(column, _inner(column))
     target = expansion.target
     by_name = {c.name: c for c in shape_source_columns(shape)}
-    match = join(" AND ", [
-        compose("e0.{} = {}", Identifier(ref), _inner(by_name[own]))
-        for own, ref in zip(expansion.foreign_key.columns, expansion.foreign_key.ref_columns)
-    ])
-    embedded = join(", ", [
-        compose("{} AS {}", json_expression(c, "e0." + identifier(c.name)), Identifier(c.name)) for c in target.columns
-    ])
-    return compose("(SELECT row_to_json(e) FROM (SELECT {} FROM {} AS e0 WHERE {} LIMIT 1) AS e)",
-                   embedded, Identifier(target.schema, target.name), match)
+    match = join(
+        " AND ",
+        [
+            compose("e0.{} = {}", Identifier(ref), _inner(by_name[own]))
+            for own, ref in zip(expansion.foreign_key.columns, expansion.foreign_key.ref_columns)
+        ],
+    )
+    embedded = join(
+        ", ",
+        [
+            compose("{} AS {}", json_expression(c, "e0." + identifier(c.name)), Identifier(c.name))
+            for c in target.columns
+        ],
+    )
+    return compose(
+        "(SELECT row_to_json(e) FROM (SELECT {} FROM {} AS e0 WHERE {} LIMIT 1) AS e)",
+        embedded,
+        Identifier(target.schema, target.name),
+        match,
+    )
 
 
 def _links_expression(shape: RowShape) -> tuple[str, tuple]:
@@ -119,7 +130,9 @@ def _links_expression(shape: RowShape) -> tuple[str, tuple]:
     for link in shape.links:
         fk, target = link.foreign_key, link.target
         prefix = f"{shape.link_base}{encode_segment(target.schema)}/{encode_segment(target.name)}/"
-        parts = join(" || ',' || ", [_ENCODE_SQL.format(v=compose("({})::text", _inner(by_name[c]))) for c in fk.columns])
+        parts = join(
+            " || ',' || ", [_ENCODE_SQL.format(v=compose("({})::text", _inner(by_name[c]))) for c in fk.columns]
+        )
         pairs.append(compose("%s::text, %s::text || {} || '/'", parts))
         params += [",".join(fk.columns), prefix]
     return compose("json_build_object({})", join(", ", pairs)), tuple(params)
@@ -150,8 +163,12 @@ def json_rows(queryset, shape: RowShape, cursor_columns: tuple[Column, ...] = ()
     source = _with(shape_source_columns(shape), cursor_columns)
     inner = selected_sql(queryset, source)
     output, output_params = _output_list(shape)
-    sql = compose("SELECT row_to_json(p)::text{} FROM ({}) AS x CROSS JOIN LATERAL (SELECT {}) AS p",
-                  _cursor_output(cursor_columns), inner.sql, output)
+    sql = compose(
+        "SELECT row_to_json(p)::text{} FROM ({}) AS x CROSS JOIN LATERAL (SELECT {}) AS p",
+        _cursor_output(cursor_columns),
+        inner.sql,
+        output,
+    )
     return Statement(sql, inner.params + output_params)
 
 
@@ -171,6 +188,7 @@ def csv_copy(queryset, columns: tuple[Column, ...]) -> Statement:
 @dataclass(frozen=True)
 class GeometrySource:
     """Where a relation's features get their geometry: a PostGIS column or a lat/lon pair."""
+
     geometry: Column | None = None
     latitude: Column | None = None
     longitude: Column | None = None
@@ -179,9 +197,12 @@ class GeometrySource:
         if self.geometry is not None:
             postgis = postgis_schema(self.geometry)
             return compose("{}.ST_AsGeoJSON({}, 9)", postgis, wgs84_expression(self.geometry, _inner(self.geometry)))
-        return compose("CASE WHEN {lat} IS NULL OR {lon} IS NULL THEN NULL ELSE json_build_object('type', 'Point', "
-                       "'coordinates', json_build_array({lon}, {lat}))::text END",
-                       lat=_inner(self.latitude), lon=_inner(self.longitude))
+        return compose(
+            "CASE WHEN {lat} IS NULL OR {lon} IS NULL THEN NULL ELSE json_build_object('type', 'Point', "
+            "'coordinates', json_build_array({lon}, {lat}))::text END",
+            lat=_inner(self.latitude),
+            lon=_inner(self.longitude),
+        )
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -208,7 +229,9 @@ def _cursor_output(cursor_columns: tuple[Column, ...]) -> str:
     return compose(", json_build_array({})::text", join(", ", [_inner(c) for c in cursor_columns]))
 
 
-def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_columns: tuple[Column, ...] = ()) -> Statement:
+def feature_rows(
+    queryset, shape: RowShape, source: GeometrySource, cursor_columns: tuple[Column, ...] = ()
+) -> Statement:
     """One GeoJSON Feature (as text) per row; a geometry column leaves the properties."""
     relation = shape.relation
     key = relation.key if relation.key and len(relation.key.columns) == 1 else None
@@ -226,7 +249,11 @@ def feature_rows(queryset, shape: RowShape, source: GeometrySource, cursor_colum
     sql = compose(
         """SELECT '{{"type":"Feature",' || {}'"geometry":' || coalesce({}, 'null') || ',"properties":' || """
         """row_to_json(p)::text || '}}'{} FROM ({}) AS x CROSS JOIN LATERAL (SELECT {}) AS p""",
-        feature_id, source.expression(), _cursor_output(cursor_columns), inner.sql, output,
+        feature_id,
+        source.expression(),
+        _cursor_output(cursor_columns),
+        inner.sql,
+        output,
     )
     return Statement(sql, inner.params + output_params)
 

@@ -11,6 +11,7 @@ A row source (``formats/rowsources.py``) is passed in and used by its methods on
 (``statement``, ``grouped_statement``, ``keyset_paging``, ``embeds_rows``), so this package never
 imports the formats.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,11 +50,17 @@ class PublishedRelation:
     count_estimates: CountEstimates = field(default_factory=CountEstimates)
 
     @classmethod
-    def build(cls, relation: Relation, snapshot, model, filterset_class, filters: tuple = ()) -> "PublishedRelation":
-        return cls(relation, snapshot, model, filterset_class,
-                   {c.name: type_info(c).lookups for c in relation.columns}, tuple(filters))
+    def build(cls, relation: Relation, snapshot, model, filterset_class, filters: tuple = ()) -> PublishedRelation:
+        return cls(
+            relation,
+            snapshot,
+            model,
+            filterset_class,
+            {c.name: type_info(c).lookups for c in relation.columns},
+            tuple(filters),
+        )
 
-    def query(self, params: QueryDict, api_root: str = "/api/", conditions: tuple = ()) -> "RelationQuery":
+    def query(self, params: QueryDict, api_root: str = "/api/", conditions: tuple = ()) -> RelationQuery:
         return RelationQuery(self, params, api_root=api_root, conditions=conditions)
 
 
@@ -64,8 +71,9 @@ class RelationQuery:
     ``conditions``: Q objects ANDed after the request's own filters (OGC API's ``datetime``).
     """
 
-    def __init__(self, published: PublishedRelation, params: QueryDict, *, api_root: str = "/api/",
-                 conditions: tuple = ()):
+    def __init__(
+        self, published: PublishedRelation, params: QueryDict, *, api_root: str = "/api/", conditions: tuple = ()
+    ):
         self.published = published
         self.relation = published.relation
         self.snapshot = published.snapshot
@@ -105,10 +113,15 @@ class RelationQuery:
             column = name.split("__", 1)[0]
             allowed = lookups_by_column.get(column)
             if allowed is not None:
-                raise BadRequest(f"unknown lookup in query parameter {name!r}", parameter=name,
-                                 allowed_lookups=list(allowed))
-            raise BadRequest(f"unknown query parameter {name!r}", parameter=name,
-                             allowed_parameters=sorted(RESERVED_PARAMETERS), columns=list(lookups_by_column))
+                raise BadRequest(
+                    f"unknown lookup in query parameter {name!r}", parameter=name, allowed_lookups=list(allowed)
+                )
+            raise BadRequest(
+                f"unknown query parameter {name!r}",
+                parameter=name,
+                allowed_parameters=sorted(RESERVED_PARAMETERS),
+                columns=list(lookups_by_column),
+            )
 
     def filter(self, queryset):
         """``queryset`` narrowed by the parameters: the simple filters (the relation's FilterSet),
@@ -156,17 +169,24 @@ class RelationQuery:
         page_queryset = queryset
         if "cursor" in params:
             if keyset is None:
-                raise BadRequest("cursor paging needs a relation with a key, sortable ordering columns and no offset",
-                                 parameter="cursor")
+                raise BadRequest(
+                    "cursor paging needs a relation with a key, sortable ordering columns and no offset",
+                    parameter="cursor",
+                )
             values = cursors.decode(params["cursor"], signature(terms))
             page_queryset = cursors.apply(queryset, cursors.keyset_condition(keyset, values))
         cursor_columns = tuple(c for c, _ in keyset) if keyset and source.keyset_paging else ()
         return PagePlan(
             window=window,
             statement=source.statement(window.apply(page_queryset), shape, cursor_columns),
-            count=None if window.is_everything else count_plan(
-                queryset, filtered=self.is_filtered, estimated_total=relation.estimated_rows,
-                row_security=relation.row_security),
+            count=None
+            if window.is_everything
+            else count_plan(
+                queryset,
+                filtered=self.is_filtered,
+                estimated_total=relation.estimated_rows,
+                row_security=relation.row_security,
+            ),
             keyset=bool(cursor_columns),
             signature=signature(terms),
             key=key,
@@ -177,8 +197,12 @@ class RelationQuery:
         return grouping.plan_parts(self, source, threshold)
 
     def rows_count_plan(self, queryset) -> CountPlan:
-        return count_plan(queryset, filtered=self.is_filtered, estimated_total=self.relation.estimated_rows,
-                          row_security=self.relation.row_security)
+        return count_plan(
+            queryset,
+            filtered=self.is_filtered,
+            estimated_total=self.relation.estimated_rows,
+            row_security=self.relation.row_security,
+        )
 
     # -- counting ----------------------------------------------------------------------------
 
@@ -197,8 +221,10 @@ def bound_fan_out(name: str, values: list[str]) -> None:
     base = name.removesuffix(NEGATION_SUFFIX)
     for value in values:
         if base == "search" and len(value.split()) > limit("SEARCH_MAX_WORDS"):
-            raise BadRequest(f"search takes at most {limit('SEARCH_MAX_WORDS')} words, not {len(value.split())}",
-                             parameter=name)
+            raise BadRequest(
+                f"search takes at most {limit('SEARCH_MAX_WORDS')} words, not {len(value.split())}", parameter=name
+            )
         if base.endswith("__in") and value.count(",") + 1 > limit("FILTER_MAX_LIST"):
-            raise BadRequest(f"{name} takes at most {limit('FILTER_MAX_LIST')} values, not {value.count(',') + 1}",
-                             parameter=name)
+            raise BadRequest(
+                f"{name} takes at most {limit('FILTER_MAX_LIST')} values, not {value.count(',') + 1}", parameter=name
+            )

@@ -4,6 +4,7 @@ Also decides which foreign keys get a URL in the row's ``_links`` (every one who
 relation is published). Names are exact column names, comma-separated; a name that itself holds a
 comma is given tilde-encoded (``a~2Cb``).
 """
+
 from __future__ import annotations
 
 from autoapi.errors import BadRequest
@@ -35,13 +36,15 @@ def parse_fields(params, relation: Relation):
     for name in _names(raw):
         column = resolve_column(relation, name)
         if column is None:
-            raise BadRequest(f"unknown column {name!r} in fields", parameter="fields",
-                             allowed=[c.name for c in relation.columns])
+            raise BadRequest(
+                f"unknown column {name!r} in fields", parameter="fields", allowed=[c.name for c in relation.columns]
+            )
         if column not in chosen:
             chosen.append(column)
     if not chosen:
-        raise BadRequest("fields must name at least one column", parameter="fields",
-                         allowed=[c.name for c in relation.columns])
+        raise BadRequest(
+            "fields must name at least one column", parameter="fields", allowed=[c.name for c in relation.columns]
+        )
     return tuple(chosen)
 
 
@@ -71,14 +74,21 @@ def parse_shape(params, relation: Relation, snapshot: Snapshot, link_base: str, 
         for name in _names(raw):
             expansion = targets.get(name) or targets.get(decode_or_none(name))
             if expansion is None:
-                raise BadRequest(f"{name!r} is not a foreign key to a published relation", parameter="expand",
-                                 allowed=sorted({fk.columns[0] for fk in (e.foreign_key for e in targets.values())}))
+                raise BadRequest(
+                    f"{name!r} is not a foreign key to a published relation",
+                    parameter="expand",
+                    allowed=sorted({fk.columns[0] for fk in (e.foreign_key for e in targets.values())}),
+                )
             if relation.column(expansion.foreign_key.columns[0]) not in columns:
                 raise BadRequest(f"expand {name!r} needs its column in fields", parameter="expand")
             if expansion not in expansions:
                 expansions.append(expansion)
     chosen = {c.name for c in columns}
-    links = tuple(e for e in dict.fromkeys(targets.values()) if set(e.foreign_key.columns) <= chosen) if embeds_allowed else ()
+    links = (
+        tuple(e for e in dict.fromkeys(targets.values()) if set(e.foreign_key.columns) <= chosen)
+        if embeds_allowed
+        else ()
+    )
     return RowShape(relation, columns, tuple(expansions), links, link_base)
 
 

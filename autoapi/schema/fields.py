@@ -3,6 +3,7 @@
 The portal never reads values through these fields (PostgreSQL renders JSON and CSV itself, see
 ``queries.py``); they exist so that the ORM can build WHERE and ORDER BY clauses on any column.
 """
+
 from django.db import models
 from django.db.models import lookups
 
@@ -79,8 +80,10 @@ def qualified_comparison(name: str, operator: str) -> type[models.Lookup]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         schema = identifier(self.lhs.output_field.type_schema)
-        return (compose("{lhs} OPERATOR({s}.{op}) ({rhs})::{s}.citext", lhs=lhs, s=schema, op=operator, rhs=rhs),
-                (*lhs_params, *rhs_params))
+        return (
+            compose("{lhs} OPERATOR({s}.{op}) ({rhs})::{s}.citext", lhs=lhs, s=schema, op=operator, rhs=rhs),
+            (*lhs_params, *rhs_params),
+        )
 
     lookup = type(f"Citext_{name}", (models.Lookup,), {"lookup_name": name, "as_sql": as_sql})
     CaseInsensitiveTextField.register_lookup(lookup)
@@ -99,8 +102,10 @@ class CitextIn(lookups.In):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)  # "(%s, %s, ...)"
         schema = identifier(self.lhs.output_field.type_schema)
-        return (compose("{lhs} OPERATOR({s}.=) ANY(ARRAY[{values}]::{s}.citext[])", lhs=lhs, s=schema, values=rhs[1:-1]),
-                (*lhs_params, *rhs_params))
+        return (
+            compose("{lhs} OPERATOR({s}.=) ANY(ARRAY[{values}]::{s}.citext[])", lhs=lhs, s=schema, values=rhs[1:-1]),
+            (*lhs_params, *rhs_params),
+        )
 
 
 def operator_lookup(field: type[models.Field], name: str, template: str) -> type[models.Lookup]:
@@ -147,8 +152,20 @@ class BBoxIntersects(models.Lookup):
         if field.srid == 4326:
             return compose("{p}.ST_Intersects({lhs}, {envelope})", **parts), (*lhs_params, *corners)
         if field.srid:
-            return (compose("{p}.ST_Intersects({lhs}, {p}.ST_Transform({envelope}, {srid}))", srid=Literal(int(field.srid)),
-                            **parts), (*lhs_params, *corners))
+            return (
+                compose(
+                    "{p}.ST_Intersects({lhs}, {p}.ST_Transform({envelope}, {srid}))",
+                    srid=Literal(int(field.srid)),
+                    **parts,
+                ),
+                (*lhs_params, *corners),
+            )
         # No fixed SRID: bring each row to WGS 84 as the output does (SRID 0 is taken as WGS 84).
-        return (compose("{p}.ST_Intersects((CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) "
-                        "ELSE {p}.ST_Transform({lhs}, 4326) END), {envelope})", **parts), (*lhs_params * 3, *corners))
+        return (
+            compose(
+                "{p}.ST_Intersects((CASE WHEN {p}.ST_SRID({lhs}) IN (0, 4326) THEN {p}.ST_SetSRID({lhs}, 4326) "
+                "ELSE {p}.ST_Transform({lhs}, 4326) END), {envelope})",
+                **parts,
+            ),
+            (*lhs_params * 3, *corners),
+        )

@@ -3,6 +3,7 @@
 django-filter's BooleanFilter (and its isnull filters) silently ignore a value they cannot read,
 so ``?flag=yes`` would return every row. The portal's rule is a 400 for anything it cannot read.
 """
+
 import json
 import math
 import operator
@@ -71,7 +72,7 @@ class JSONValueField(ParsedTextField):
         try:
             json.loads(value)
         except ValueError:
-            raise forms.ValidationError("Enter a JSON document, e.g. {\"key\": \"value\"}.", code="invalid") from None
+            raise forms.ValidationError('Enter a JSON document, e.g. {"key": "value"}.', code="invalid") from None
         return value
 
 
@@ -92,7 +93,10 @@ class ArrayLiteralField(ParsedTextField):
                 raise forms.ValidationError("Enter a flat JSON array of values.", code="invalid")
         else:
             items = value.split(",")
-        elements = ["NULL" if item is None else '"' + str(item).replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items]
+        elements = [
+            "NULL" if item is None else '"' + str(item).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for item in items
+        ]
         return "{" + ",".join(elements) + "}"
 
 
@@ -117,9 +121,13 @@ class BBoxField(ParsedTextField):
         if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
             raise forms.ValidationError(message, code="invalid")
         if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
-            raise forms.ValidationError("Longitudes must lie in [-180, 180] and latitudes in [-90, 90].", code="invalid")
+            raise forms.ValidationError(
+                "Longitudes must lie in [-180, 180] and latitudes in [-90, 90].", code="invalid"
+            )
         if minx > maxx or miny > maxy:
-            raise forms.ValidationError("The minimum corner must come first: minLon,minLat,maxLon,maxLat.", code="invalid")
+            raise forms.ValidationError(
+                "The minimum corner must come first: minLon,minLat,maxLon,maxLat.", code="invalid"
+            )
         return (minx, miny, maxx, maxy)
 
 
@@ -140,8 +148,14 @@ class LatLonBBoxFilter(django_filters.Filter):
         if value is None:
             return qs
         minx, miny, maxx, maxy = value
-        condition = Q(**{f"{self.latitude}__gte": miny, f"{self.latitude}__lte": maxy,
-                         f"{self.longitude}__gte": minx, f"{self.longitude}__lte": maxx})
+        condition = Q(
+            **{
+                f"{self.latitude}__gte": miny,
+                f"{self.latitude}__lte": maxy,
+                f"{self.longitude}__gte": minx,
+                f"{self.longitude}__lte": maxx,
+            }
+        )
         return qs.exclude(condition) if self.exclude else qs.filter(condition)
 
 

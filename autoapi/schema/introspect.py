@@ -11,6 +11,7 @@ never takes the rest down: a relation whose record cannot be built is left out a
 ``Snapshot.skipped`` with the reason, and a failed optional read (keys, partitions) is listed
 there too while everything else is published.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,8 +45,14 @@ from autoapi.schema.snapshot import (
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_TYPE = {"typname": "unknown", "typtype": "b", "typcategory": "X", "typelem": 0, "typtypmod": -1,
-                "schema": "pg_catalog"}
+UNKNOWN_TYPE = {
+    "typname": "unknown",
+    "typtype": "b",
+    "typcategory": "X",
+    "typelem": 0,
+    "typtypmod": -1,
+    "schema": "pg_catalog",
+}
 # "geometry(Point,4326)", "extensions.geography(PointZ,4326)", "geometry(Polygon)": the type
 # modifier as PostGIS's own typmod output writes it, read without calling PostGIS.
 GEOMETRY_TYPMOD = re.compile(r"\(\s*([A-Za-z]+)\s*(?:,\s*(-?\d+)\s*)?\)\s*$")
@@ -103,7 +110,9 @@ def read_snapshot(cursor, schemas: list[str], version: str | None = None) -> Sna
 
     rel_rows = []
     row_security = set()
-    for oid, schema, name, relkind, comment, reltuples, populated, from_extension, secured in reader.rows(RELATIONS_SQL):
+    for oid, schema, name, relkind, comment, reltuples, populated, from_extension, secured in reader.rows(
+        RELATIONS_SQL
+    ):
         if from_extension:
             reader.skip_relation(schema, name, "it belongs to an extension")
         else:
@@ -120,16 +129,31 @@ def read_snapshot(cursor, schemas: list[str], version: str | None = None) -> Sna
         if oid not in columns:
             continue  # left out while reading its columns (recorded there)
         primary, uniques, fkeys = keys.get(oid, (None, (), ()))
-        relations.append(Relation(
-            oid=oid, schema=schema, name=name, kind=RELATION_KINDS[relkind], comment=comment,
-            estimated_rows=reltuples, columns=tuple(columns[oid]), primary_key=primary, unique_keys=uniques,
-            foreign_keys=fkeys, is_populated=populated, partitions=partitions.get(oid, ()),
-            row_security=oid in row_security,
-        ))
+        relations.append(
+            Relation(
+                oid=oid,
+                schema=schema,
+                name=name,
+                kind=RELATION_KINDS[relkind],
+                comment=comment,
+                estimated_rows=reltuples,
+                columns=tuple(columns[oid]),
+                primary_key=primary,
+                unique_keys=uniques,
+                foreign_keys=fkeys,
+                is_populated=populated,
+                partitions=partitions.get(oid, ()),
+                row_security=oid in row_security,
+            )
+        )
     return Snapshot(
-        version=version, built_at=started, server_version=server_version,
-        relations=tuple(_with_referenced_by(relations)), skipped=tuple(reader.skipped),
-        has_postgis=any(e.name == "postgis" for e in extensions), extensions=extensions,
+        version=version,
+        built_at=started,
+        server_version=server_version,
+        relations=tuple(_with_referenced_by(relations)),
+        skipped=tuple(reader.skipped),
+        has_postgis=any(e.name == "postgis" for e in extensions),
+        extensions=extensions,
     )
 
 
@@ -168,12 +192,22 @@ def _column(row: tuple, types: dict, enums: dict, taken: set[str]) -> Column:
     if base["typname"] == "geography" and is_geometry and not srid:
         srid = 4326  # geography defaults to WGS 84
     return Column(
-        name=attname, attname=python_attname(attname, taken), position=attnum, type=formatted,
-        base_type=base["typname"], type_kind=base["typtype"], type_category=base["typcategory"],
-        element_type=element["typname"] if element else None, element_kind=element["typtype"] if element else None,
-        nullable=not notnull, default=default,
-        comment=comment, enum_labels=tuple(enums.get(typid, ()) or enums.get(_base_oid(types, typid), ())),
-        geometry_type=geometry_type, srid=srid, is_geography=base["typname"] == "geography",
+        name=attname,
+        attname=python_attname(attname, taken),
+        position=attnum,
+        type=formatted,
+        base_type=base["typname"],
+        type_kind=base["typtype"],
+        type_category=base["typcategory"],
+        element_type=element["typname"] if element else None,
+        element_kind=element["typtype"] if element else None,
+        nullable=not notnull,
+        default=default,
+        comment=comment,
+        enum_labels=tuple(enums.get(typid, ()) or enums.get(_base_oid(types, typid), ())),
+        geometry_type=geometry_type,
+        srid=srid,
+        is_geography=base["typname"] == "geography",
         type_schema=base["schema"],
     )
 
@@ -212,7 +246,8 @@ def _read_keys(reader: _Reader, rel_rows: list[tuple], columns: dict[int, list[C
     uniques: dict[int, list[Key]] = {oid: [] for oid in columns}
     fkeys: dict[int, list[ForeignKey]] = {oid: [] for oid in columns}
     for relid, conname, contype, conkey, confrelid, confkey in reader.optional_rows(
-            "keys and foreign keys", KEYS_SQL, oids=list(columns)):
+        "keys and foreign keys", KEYS_SQL, oids=list(columns)
+    ):
         names = [names_by_attnum.get((relid, n)) for n in conkey]
         if relid not in columns or None in names:
             continue  # a key over a column the role cannot read (or a system column)
@@ -241,7 +276,8 @@ def _read_partitions(reader: _Reader, parent_oids: list[int]) -> dict[int, tuple
         return {}
     children: dict[tuple[int, str], list[Partition]] = {}
     for root, schema, name, parent, level, bound, partitioned in reader.optional_rows(
-            "partitions", PARTITIONS_SQL, oids=parent_oids):
+        "partitions", PARTITIONS_SQL, oids=parent_oids
+    ):
         children.setdefault((root, parent), []).append(Partition(schema, name, parent, level, bound or "", partitioned))
     roots = {root for root, _parent in children}
     return {root: tuple(_depth_first(children, root, _root_name(children, root))) for root in roots}
@@ -269,6 +305,7 @@ def _with_referenced_by(relations: list[Relation]) -> list[Relation]:
             incoming.setdefault((fk.ref_schema, fk.ref_relation), []).append((rel.schema, rel.name, fk))
     return [
         dataclasses.replace(rel, referenced_by=tuple(incoming[rel.qualified_name]))
-        if rel.qualified_name in incoming else rel
+        if rel.qualified_name in incoming
+        else rel
         for rel in relations
     ]

@@ -6,13 +6,28 @@ document (``openapi.py``: each parameter's value schema and description) and the
 filter sentence and add-a-filter form, through ``public.py``). Which lookups a column offers is
 the type table's business (``typemap.py``), by these names.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 # Parameters that are never filters.
-RESERVED_PARAMETERS = frozenset({"format", "limit", "offset", "ordering", "fields", "cursor", "expand",
-                                 "group_by", "aggregate", "having", "filter", "filter-lang"})
+RESERVED_PARAMETERS = frozenset(
+    {
+        "format",
+        "limit",
+        "offset",
+        "ordering",
+        "fields",
+        "cursor",
+        "expand",
+        "group_by",
+        "aggregate",
+        "having",
+        "filter",
+        "filter-lang",
+    }
+)
 # Reserved parameters that select rows (a CQL2 filter): a request with one is filtered.
 SELECTING_PARAMETERS = frozenset({"filter"})
 NEGATION_SUFFIX = "!"  # ``?carrier!=UA``: any filter, negated
@@ -38,34 +53,78 @@ class Lookup:
         return self.negated_phrase if negated else self.phrase
 
 
-LOOKUPS: dict[str, Lookup] = {lookup.name: lookup for lookup in (
-    # In the order the catalog's form lists them.
-    Lookup("exact", "equals", "", "= {v}", "≠ {v}"),
-    Lookup("iexact", "equals, ignoring case", "", "= {v} (ignoring case)", "≠ {v} (ignoring case)", TEXT_VALUE, True),
-    Lookup("contains", "contains", "", "contains {v}", "does not contain {v}", TEXT_VALUE, True),
-    Lookup("icontains", "contains, ignoring case", "", "contains {v} (ignoring case)",
-           "does not contain {v} (ignoring case)", TEXT_VALUE, True),
-    Lookup("startswith", "starts with", "", "starts with {v}", "does not start with {v}", TEXT_VALUE, True),
-    Lookup("endswith", "ends with", "", "ends with {v}", "does not end with {v}", TEXT_VALUE, True),
-    Lookup("regex", "matches the regular expression", "a POSIX regular expression",
-           "matches the regular expression {v}", "does not match the regular expression {v}", TEXT_VALUE, True),
-    Lookup("gt", "is greater than", "", "> {v}", "is not > {v}"),
-    Lookup("gte", "is at least", "", "≥ {v}", "is not ≥ {v}"),
-    Lookup("lt", "is less than", "", "< {v}", "is not < {v}"),
-    Lookup("lte", "is at most", "", "≤ {v}", "is not ≤ {v}"),
-    Lookup("range", "is between", "low,high", "is between {low} and {high}", "is not between {low} and {high}",
-           LIST_VALUE),
-    Lookup("in", "is one of", "comma-separated: a,b,c", "is one of {list}", "is none of {list}", LIST_VALUE),
-    Lookup("isnull", "is null", "true or false", "is null", "is not null", BOOLEAN_VALUE),
-    Lookup("has_key", "has the key", "", "has the key {v}", "does not have the key {v}", TEXT_VALUE, True),
-    Lookup("overlap", "shares an element with", "comma-separated: a,b,c", "shares an element with {list}",
-           "shares no element with {list}", LIST_VALUE),
-    Lookup("search", "matches the search", "words", "matches the search {v}", "does not match the search {v}",
-           TEXT_VALUE, True),
-    # Relation-wide filters (no column): ``?bbox=`` and ``?search=``.
-    Lookup("bbox", "lies within the box", "minLon,minLat,maxLon,maxLat", "the location lies within {box}",
-           "the location lies outside {box}", TEXT_VALUE),
-)}
+LOOKUPS: dict[str, Lookup] = {
+    lookup.name: lookup
+    for lookup in (
+        # In the order the catalog's form lists them.
+        Lookup("exact", "equals", "", "= {v}", "≠ {v}"),
+        Lookup(
+            "iexact", "equals, ignoring case", "", "= {v} (ignoring case)", "≠ {v} (ignoring case)", TEXT_VALUE, True
+        ),
+        Lookup("contains", "contains", "", "contains {v}", "does not contain {v}", TEXT_VALUE, True),
+        Lookup(
+            "icontains",
+            "contains, ignoring case",
+            "",
+            "contains {v} (ignoring case)",
+            "does not contain {v} (ignoring case)",
+            TEXT_VALUE,
+            True,
+        ),
+        Lookup("startswith", "starts with", "", "starts with {v}", "does not start with {v}", TEXT_VALUE, True),
+        Lookup("endswith", "ends with", "", "ends with {v}", "does not end with {v}", TEXT_VALUE, True),
+        Lookup(
+            "regex",
+            "matches the regular expression",
+            "a POSIX regular expression",
+            "matches the regular expression {v}",
+            "does not match the regular expression {v}",
+            TEXT_VALUE,
+            True,
+        ),
+        Lookup("gt", "is greater than", "", "> {v}", "is not > {v}"),
+        Lookup("gte", "is at least", "", "≥ {v}", "is not ≥ {v}"),
+        Lookup("lt", "is less than", "", "< {v}", "is not < {v}"),
+        Lookup("lte", "is at most", "", "≤ {v}", "is not ≤ {v}"),
+        Lookup(
+            "range",
+            "is between",
+            "low,high",
+            "is between {low} and {high}",
+            "is not between {low} and {high}",
+            LIST_VALUE,
+        ),
+        Lookup("in", "is one of", "comma-separated: a,b,c", "is one of {list}", "is none of {list}", LIST_VALUE),
+        Lookup("isnull", "is null", "true or false", "is null", "is not null", BOOLEAN_VALUE),
+        Lookup("has_key", "has the key", "", "has the key {v}", "does not have the key {v}", TEXT_VALUE, True),
+        Lookup(
+            "overlap",
+            "shares an element with",
+            "comma-separated: a,b,c",
+            "shares an element with {list}",
+            "shares no element with {list}",
+            LIST_VALUE,
+        ),
+        Lookup(
+            "search",
+            "matches the search",
+            "words",
+            "matches the search {v}",
+            "does not match the search {v}",
+            TEXT_VALUE,
+            True,
+        ),
+        # Relation-wide filters (no column): ``?bbox=`` and ``?search=``.
+        Lookup(
+            "bbox",
+            "lies within the box",
+            "minLon,minLat,maxLon,maxLat",
+            "the location lies within {box}",
+            "the location lies outside {box}",
+            TEXT_VALUE,
+        ),
+    )
+}
 RELATION_FILTERS = ("bbox", "search")  # parameter names that filter a relation, not one column
 
 

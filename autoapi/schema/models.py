@@ -3,6 +3,7 @@
 A private ``Apps`` registry (as Django's own tests do with ``isolate_apps``) means a new snapshot
 never collides with an old one, and an old snapshot's classes are garbage once nothing holds it.
 """
+
 from __future__ import annotations
 
 from django.apps.registry import Apps
@@ -31,7 +32,9 @@ def build_model(relation: Relation, index: int, apps: Apps) -> type[models.Model
     for column in relation.columns:
         field_class = type_info(column).model_field
         attrs[column.attname] = field_class(
-            db_column=identifier(column.name), primary_key=column.name == pk_column, null=True,
+            db_column=identifier(column.name),
+            primary_key=column.name == pk_column,
+            null=True,
             **model_field_kwargs(column),
         )
     if pk_column is None:

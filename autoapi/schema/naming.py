@@ -4,6 +4,7 @@ Path segments use tilde encoding (as Datasette does): every byte of the UTF-8 na
 ``A-Za-z0-9_-`` becomes ``~XX``, and the empty string is a lone ``~``. It is reversible, survives every proxy (no ``%2F`` or ``.``
 surprises) and leaves ordinary names readable.
 """
+
 import keyword
 import re
 

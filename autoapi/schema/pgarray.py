@@ -3,6 +3,7 @@
 Used for what PostgreSQL hands over as text: ``pg_stats``' most common values and histogram
 bounds (``statistics.py``), whose element type varies by column.
 """
+
 from __future__ import annotations
 
 
@@ -18,7 +19,7 @@ def parse_array_literal(text: str, delimiter: str = ",") -> list:
         equals = source.find("=")
         if equals < 0:
             raise ValueError("array dimensions without '='")
-        source = source[equals + 1:].lstrip()
+        source = source[equals + 1 :].lstrip()
     value, end = _parse_array(source, 0, delimiter)
     if source[end:].strip():
         raise ValueError(f"junk after the array at {end}")

@@ -1,5 +1,6 @@
 """Database router: the dynamic models read the published database, nothing ever migrates it
 (nor any of its read replicas)."""
+
 from autoapi.conf import DATABASE_ALIAS
 
 DYNAMIC_APP_LABEL = "published"

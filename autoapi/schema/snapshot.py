@@ -9,6 +9,7 @@ Column statistics (``pg_stats``) are not kept here, unlike ARCHITECTURE.md's fir
 change with every ANALYZE, which the schema fingerprint rightly ignores, so a snapshot would serve
 stale profiles. The catalog reads them per page (``public.column_statistics``), in one query.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -180,4 +181,3 @@ class Snapshot:
     def as_dict(self) -> dict:
         """A JSON-ready dump (for ``manage.py dump_snapshot`` and golden-file tests)."""
         return dataclasses.asdict(self)
-

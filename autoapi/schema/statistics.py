@@ -3,6 +3,7 @@ profiles and freshness notes. Each reader runs ONE statement on the published co
 only PostgreSQL's own statistics views (never the relation's rows), and sees only what the role
 may. Reached through ``autoapi.public``.
 """
+
 from __future__ import annotations
 
 from django.db import connections

@@ -8,6 +8,7 @@ PostgreSQL itself (values never pass through Python floats or Python date object
 An unknown type falls back to the opaque kind: published as PostgreSQL's text, filterable only with
 ``isnull``, and listed as such in the snapshot dump. Never a crash.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,7 +20,21 @@ from autoapi.db.sql import compose, identifier
 from autoapi.schema import fields, filters
 from autoapi.schema.snapshot import Column
 
-TEXT_LOOKUPS = ("exact", "iexact", "contains", "icontains", "startswith", "endswith", "regex", "in", "isnull", "gt", "gte", "lt", "lte")
+TEXT_LOOKUPS = (
+    "exact",
+    "iexact",
+    "contains",
+    "icontains",
+    "startswith",
+    "endswith",
+    "regex",
+    "in",
+    "isnull",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+)
 ORDERED_LOOKUPS = ("exact", "gt", "gte", "lt", "lte", "range", "in", "isnull")
 EQUALITY_LOOKUPS = ("exact", "in", "isnull")
 NULL_ONLY = ("isnull",)
@@ -57,62 +72,143 @@ class TypeInfo:
         return self.filter_class
 
 
-INTEGER = TypeInfo("integer", models.BigIntegerField, filters.IntegerFilter, ORDERED_LOOKUPS, openapi={"type": "integer"},
-                   keyset=True, numeric=True)
-DECIMAL = TypeInfo("number", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS,
-                   openapi={"type": ["number", "string"], "description": "exact decimal; NaN and Infinity as strings"},
-                   keyset=True, numeric=True)
-FLOAT = TypeInfo("float", models.FloatField, django_filters.NumberFilter, ORDERED_LOOKUPS,
-                 openapi={"type": ["number", "string"], "description": "NaN and Infinity as strings"},
-                 keyset=True, numeric=True)
-MONEY = TypeInfo("money", fields.PassThroughField, django_filters.NumberFilter, ORDERED_LOOKUPS, openapi={"type": "number"},
-                 keyset=True, numeric=True)
-BOOLEAN = TypeInfo("boolean", models.BooleanField, filters.StrictBooleanFilter, ("exact", "isnull"), openapi={"type": "boolean"},
-                   keyset=True)
+INTEGER = TypeInfo(
+    "integer",
+    models.BigIntegerField,
+    filters.IntegerFilter,
+    ORDERED_LOOKUPS,
+    openapi={"type": "integer"},
+    keyset=True,
+    numeric=True,
+)
+DECIMAL = TypeInfo(
+    "number",
+    fields.PassThroughField,
+    django_filters.NumberFilter,
+    ORDERED_LOOKUPS,
+    openapi={"type": ["number", "string"], "description": "exact decimal; NaN and Infinity as strings"},
+    keyset=True,
+    numeric=True,
+)
+FLOAT = TypeInfo(
+    "float",
+    models.FloatField,
+    django_filters.NumberFilter,
+    ORDERED_LOOKUPS,
+    openapi={"type": ["number", "string"], "description": "NaN and Infinity as strings"},
+    keyset=True,
+    numeric=True,
+)
+MONEY = TypeInfo(
+    "money",
+    fields.PassThroughField,
+    django_filters.NumberFilter,
+    ORDERED_LOOKUPS,
+    openapi={"type": "number"},
+    keyset=True,
+    numeric=True,
+)
+BOOLEAN = TypeInfo(
+    "boolean",
+    models.BooleanField,
+    filters.StrictBooleanFilter,
+    ("exact", "isnull"),
+    openapi={"type": "boolean"},
+    keyset=True,
+)
 TEXT = TypeInfo("text", models.TextField, django_filters.CharFilter, TEXT_LOOKUPS, keyset=True, free_text=True)
-CITEXT = TypeInfo("text", fields.CaseInsensitiveTextField, django_filters.CharFilter, TEXT_LOOKUPS, keyset=True,
-                  free_text=True)
-ENUM = TypeInfo("enum", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True, free_text=True)
-DATE = TypeInfo("date", models.DateField, django_filters.DateFilter, ORDERED_LOOKUPS,
-                openapi={"type": "string", "format": "date"}, keyset=True)
-TIMESTAMP = TypeInfo("timestamp", models.DateTimeField, django_filters.IsoDateTimeFilter, ORDERED_LOOKUPS,
-                     openapi={"type": "string", "format": "date-time"}, keyset=True)
+CITEXT = TypeInfo(
+    "text", fields.CaseInsensitiveTextField, django_filters.CharFilter, TEXT_LOOKUPS, keyset=True, free_text=True
+)
+ENUM = TypeInfo(
+    "enum", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True, free_text=True
+)
+DATE = TypeInfo(
+    "date",
+    models.DateField,
+    django_filters.DateFilter,
+    ORDERED_LOOKUPS,
+    openapi={"type": "string", "format": "date"},
+    keyset=True,
+)
+TIMESTAMP = TypeInfo(
+    "timestamp",
+    models.DateTimeField,
+    django_filters.IsoDateTimeFilter,
+    ORDERED_LOOKUPS,
+    openapi={"type": "string", "format": "date-time"},
+    keyset=True,
+)
 TIME = TypeInfo("time", fields.PassThroughField, django_filters.TimeFilter, ORDERED_LOOKUPS, keyset=True)
 # With a zone offset (12:00:00+02), which Django's time parser refuses: PostgreSQL parses it.
 TIME_WITH_ZONE = TypeInfo("time", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True)
-UUID = TypeInfo("uuid", models.UUIDField, django_filters.UUIDFilter, EQUALITY_LOOKUPS, openapi={"type": "string", "format": "uuid"},
-                keyset=True)
+UUID = TypeInfo(
+    "uuid",
+    models.UUIDField,
+    django_filters.UUIDFilter,
+    EQUALITY_LOOKUPS,
+    openapi={"type": "string", "format": "uuid"},
+    keyset=True,
+)
 # Types PostgreSQL parses from a quoted literal: the value travels as text, PostgreSQL validates it.
-COMPARABLE_TEXT_FORM = TypeInfo("text form", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True)
+COMPARABLE_TEXT_FORM = TypeInfo(
+    "text form", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True
+)
 JSON_LOOKUPS = ("has_key", "contains", "isnull")
 JSON_FILTERS = (("has_key", django_filters.CharFilter), ("contains", filters.JSONValueFilter))
-JSON = TypeInfo("json", fields.JSONDocumentField, None, JSON_LOOKUPS, sortable=False, special_filters=JSON_FILTERS, openapi={})
+JSON = TypeInfo(
+    "json", fields.JSONDocumentField, None, JSON_LOOKUPS, sortable=False, special_filters=JSON_FILTERS, openapi={}
+)
 JSONB = TypeInfo("jsonb", fields.JSONDocumentField, None, JSON_LOOKUPS, special_filters=JSON_FILTERS, openapi={})
-GEOMETRY = TypeInfo("geometry", fields.GeometryField, None, NULL_ONLY, sortable=False,
-                    openapi={"type": "object", "description": "GeoJSON geometry in WGS 84"})
+GEOMETRY = TypeInfo(
+    "geometry",
+    fields.GeometryField,
+    None,
+    NULL_ONLY,
+    sortable=False,
+    openapi={"type": "object", "description": "GeoJSON geometry in WGS 84"},
+)
 OPAQUE = TypeInfo("opaque", fields.PassThroughField, None, NULL_ONLY, sortable=False)
 XML = TypeInfo("opaque", fields.PassThroughField, None, NULL_ONLY, sortable=False, free_text=True)
 
 BY_TYPNAME = {
-    "int2": INTEGER, "int4": INTEGER, "int8": INTEGER, "oid": INTEGER,
+    "int2": INTEGER,
+    "int4": INTEGER,
+    "int8": INTEGER,
+    "oid": INTEGER,
     "numeric": DECIMAL,
-    "float4": FLOAT, "float8": FLOAT,
+    "float4": FLOAT,
+    "float8": FLOAT,
     "money": MONEY,
     "bool": BOOLEAN,
-    "text": TEXT, "varchar": TEXT, "bpchar": TEXT, "name": TEXT, "citext": CITEXT, "char": TEXT,
+    "text": TEXT,
+    "varchar": TEXT,
+    "bpchar": TEXT,
+    "name": TEXT,
+    "citext": CITEXT,
+    "char": TEXT,
     "date": DATE,
-    "timestamp": TIMESTAMP, "timestamptz": TIMESTAMP,
-    "time": TIME, "timetz": TIME_WITH_ZONE,
+    "timestamp": TIMESTAMP,
+    "timestamptz": TIMESTAMP,
+    "time": TIME,
+    "timetz": TIME_WITH_ZONE,
     "uuid": UUID,
     "interval": COMPARABLE_TEXT_FORM,
-    "inet": COMPARABLE_TEXT_FORM, "cidr": COMPARABLE_TEXT_FORM,
-    "macaddr": COMPARABLE_TEXT_FORM, "macaddr8": COMPARABLE_TEXT_FORM,
-    "bit": COMPARABLE_TEXT_FORM, "varbit": COMPARABLE_TEXT_FORM,
-    "bytea": TypeInfo("bytes", fields.PassThroughField, None, NULL_ONLY, openapi={"type": "string", "description": "\\x-prefixed hex"}),
-    "json": JSON, "jsonb": JSONB,
+    "inet": COMPARABLE_TEXT_FORM,
+    "cidr": COMPARABLE_TEXT_FORM,
+    "macaddr": COMPARABLE_TEXT_FORM,
+    "macaddr8": COMPARABLE_TEXT_FORM,
+    "bit": COMPARABLE_TEXT_FORM,
+    "varbit": COMPARABLE_TEXT_FORM,
+    "bytea": TypeInfo(
+        "bytes", fields.PassThroughField, None, NULL_ONLY, openapi={"type": "string", "description": "\\x-prefixed hex"}
+    ),
+    "json": JSON,
+    "jsonb": JSONB,
     "xml": XML,
     "tsvector": TypeInfo("tsvector", fields.TextSearchField, django_filters.CharFilter, ("search", "isnull")),
-    "geometry": GEOMETRY, "geography": GEOMETRY,
+    "geometry": GEOMETRY,
+    "geography": GEOMETRY,
 }
 BY_TYPTYPE = {
     "e": ENUM,
@@ -121,7 +217,19 @@ BY_TYPTYPE = {
     "c": TypeInfo("composite", fields.PassThroughField, None, NULL_ONLY, sortable=False, openapi={"type": "object"}),
 }
 # Arrays sort when their elements do (PostgreSQL compares them element by element).
-UNSORTABLE_ELEMENTS = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle", "geometry", "geography"}
+UNSORTABLE_ELEMENTS = {
+    "json",
+    "xml",
+    "point",
+    "line",
+    "lseg",
+    "box",
+    "path",
+    "polygon",
+    "circle",
+    "geometry",
+    "geography",
+}
 ARRAY_FILTERS = (("contains", filters.ArrayValuesFilter), ("overlap", filters.ArrayValuesFilter))
 
 
@@ -134,8 +242,15 @@ def type_info(column: Column) -> TypeInfo:
     if column.is_array:
         element = BY_TYPNAME.get(column.element_type) or BY_TYPTYPE.get(column.element_kind)
         sortable = column.element_type not in UNSORTABLE_ELEMENTS and element is not None and element.sortable
-        return TypeInfo("array", fields.ArrayValuesField, None, ("contains", "overlap", "isnull"), sortable=sortable,
-                        special_filters=ARRAY_FILTERS, openapi={"type": "array"})
+        return TypeInfo(
+            "array",
+            fields.ArrayValuesField,
+            None,
+            ("contains", "overlap", "isnull"),
+            sortable=sortable,
+            special_filters=ARRAY_FILTERS,
+            openapi={"type": "array"},
+        )
     if column.base_type in BY_TYPNAME:
         return BY_TYPNAME[column.base_type]
     return BY_TYPTYPE.get(column.type_kind, OPAQUE)
@@ -180,5 +295,8 @@ def wgs84_expression(column: Column, quoted: str) -> str:
     if column.srid:
         return compose("{}.ST_Transform({}, 4326)", postgis, geom)
     # No fixed SRID: decide per row; SRID 0 (unknown) is taken as WGS 84 rather than failing.
-    return compose("(CASE WHEN {p}.ST_SRID({geom}) IN (0, 4326) THEN {geom} ELSE {p}.ST_Transform({geom}, 4326) END)",
-                   p=postgis, geom=geom)
+    return compose(
+        "(CASE WHEN {p}.ST_SRID({geom}) IN (0, 4326) THEN {geom} ELSE {p}.ST_Transform({geom}, 4326) END)",
+        p=postgis,
+        geom=geom,
+    )

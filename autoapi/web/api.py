@@ -4,6 +4,7 @@ Built lazily, once per relation per snapshot (a database of thousands of relatio
 the ones that are asked for), and never per request. Everything here belongs to one snapshot and
 is dropped with it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -78,8 +79,9 @@ class PublishedAPI:
 
     def _build(self, relation: Relation, index: int) -> RelationEndpoints:
         model = build_model(relation, index, self.apps)
-        published = PublishedRelation.build(relation, self.snapshot, model, build_filterset(relation, model),
-                                            filters=(cql2_backend.condition,))
+        published = PublishedRelation.build(
+            relation, self.snapshot, model, build_filterset(relation, model), filters=(cql2_backend.condition,)
+        )
         viewset = build_viewset(published)
         return RelationEndpoints(
             published=published,

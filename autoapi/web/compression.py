@@ -20,6 +20,7 @@ flights CSV, which would slow exports), does not know ``application/x-ndjson``, 
 (no cookies, no sessions, no CSRF tokens). The codecs come from zlib, Google's ``brotli`` and
 ``backports.zstd`` (the Python 3.14 ``compression.zstd`` module, for older Pythons).
 """
+
 from __future__ import annotations
 
 import re

@@ -27,6 +27,7 @@ per process, and shared:
 Every answer says how it was obtained in ``X-Portal-Document`` (``built``, ``memory``, ``stored``,
 ``shared`` or ``stale``): how the tests and ``make bench`` see the single flight.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,9 +40,9 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
@@ -103,8 +104,14 @@ class Documents:
 
     # -- public -------------------------------------------------------------------------------
 
-    def get(self, family: tuple, version: str, build: Callable[[], tuple[bytes, str]],
-            max_age: float | None = None, bounded: bool = True) -> tuple[Built, str]:
+    def get(
+        self,
+        family: tuple,
+        version: str,
+        build: Callable[[], tuple[bytes, str]],
+        max_age: float | None = None,
+        bounded: bool = True,
+    ) -> tuple[Built, str]:
         """The document ``family`` at ``version`` and how it was had (``X-Portal-Document``).
         ``build()`` returns (bytes, content type); it runs at most once at a time per key. A
         small document (``bounded=False``: milliseconds to build) skips the build slot and the disk."""
@@ -307,8 +314,14 @@ def _store(path: Path, built: Built) -> Built:
 documents = Documents()
 
 
-def respond(request, family: tuple, version: str, build: Callable[[], tuple[bytes, str]],
-            max_age: float | None = None, bounded: bool = True) -> HttpResponse:
+def respond(
+    request,
+    family: tuple,
+    version: str,
+    build: Callable[[], tuple[bytes, str]],
+    max_age: float | None = None,
+    bounded: bool = True,
+) -> HttpResponse:
     """The document as an answer: 304 for a matching ``If-None-Match``, its bytes (or its file),
     and a 503 with ``Retry-After`` when no version could be had in time."""
     try:
@@ -325,7 +338,7 @@ def respond(request, family: tuple, version: str, build: Callable[[], tuple[byte
             response["Content-Encoding"] = coding
             response["ETag"] = "W/" + built.etag
     else:
-        response = FileResponse(open(built.path, "rb"), content_type=built.content_type)
+        response = FileResponse(open(built.path, "rb"), content_type=built.content_type)  # noqa: SIM115 - closed when sent
     if not response.has_header("ETag"):
         response["ETag"] = built.etag
     response[HEADER] = how

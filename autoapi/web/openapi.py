@@ -6,6 +6,7 @@ serializers (PostgreSQL writes the rows), so spectacular would see two untyped e
 snapshot already knows every relation, column, type, comment, key and filter, so the document is
 written from it directly: one pass, cached with the snapshot, and typed from PostgreSQL's types.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,50 +31,102 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 # Shared by every operation through ``$ref`` (components.responses): written once per document,
 # not once per path (at 10,000 relations the repeated copies were most of the 126 MB).
 ERROR_RESPONSE_BODIES = {
-    "400": {"description": "A parameter is unknown or its value is malformed", "content": {"application/json": {"schema": ERROR}}},
+    "400": {
+        "description": "A parameter is unknown or its value is malformed",
+        "content": {"application/json": {"schema": ERROR}},
+    },
     "404": {"description": "No such relation or row", "content": {"application/json": {"schema": ERROR}}},
-    "406": {"description": "The format is unknown, or GeoJSON of a relation without geometry", "content": {"application/json": {"schema": ERROR}}},
-    "409": {"description": "PostgreSQL cannot read this relation (a broken view, an unpopulated materialized view)",
-            "content": {"application/json": {"schema": ERROR}}},
-    "414": {"description": "The request line is longer than the server takes (gunicorn's limit_request_line)",
-            "content": {"application/json": {"schema": ERROR}}},
-    "503": {"description": "The database is unavailable; retry after the Retry-After header", "content": {"application/json": {"schema": ERROR}}},
+    "406": {
+        "description": "The format is unknown, or GeoJSON of a relation without geometry",
+        "content": {"application/json": {"schema": ERROR}},
+    },
+    "409": {
+        "description": "PostgreSQL cannot read this relation (a broken view, an unpopulated materialized view)",
+        "content": {"application/json": {"schema": ERROR}},
+    },
+    "414": {
+        "description": "The request line is longer than the server takes (gunicorn's limit_request_line)",
+        "content": {"application/json": {"schema": ERROR}},
+    },
+    "503": {
+        "description": "The database is unavailable; retry after the Retry-After header",
+        "content": {"application/json": {"schema": ERROR}},
+    },
 }
 ERROR_RESPONSES = {status: {"$ref": f"#/components/responses/E{status}"} for status in ERROR_RESPONSE_BODIES}
 COMMON_PARAMETERS = [
-    {"name": "limit", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]*|all)$"},
-     "description": "Rows per page (default 100, at most 1000; empty: the default), or `all` to stream every matching row."},
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "string", "pattern": "^([0-9]*|all)$"},
+        "description": "Rows per page (default 100, at most 1000; empty: the default), or `all` to stream every matching row.",
+    },
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "Rows to skip."},
-    {"name": "cursor", "in": "query", "schema": {"type": "string"},
-     "description": "Keyset cursor from a previous page's `next` link (relations with a key)."},
-    {"name": "ordering", "in": "query", "schema": {"type": "string"},
-     "description": "Comma-separated column names, `-` before a name for descending; the key is always added as a tie-break."},
-    {"name": "fields", "in": "query", "schema": {"type": "string", "minLength": 1},
-     "description": "Comma-separated column names to return (tilde-encode a name holding a comma)."},
-    {"name": "expand", "in": "query", "schema": {"type": "string"},
-     "description": "Comma-separated foreign key columns whose referenced row is embedded in place of the value."},
-    {"name": "group_by", "in": "query", "schema": {"type": "string"},
-     "description": "Comma-separated columns to group the filtered rows by; a date or timestamp column may be "
-                    "truncated as `<column>__year`, `__month`, `__week`, `__day` (and `__hour` for timestamps, in "
-                    "UTC). Each result row holds the group values under these names, then the aggregates. "
-                    "`ordering` then takes the result's own names (`-count`)."},
-    {"name": "aggregate", "in": "query", "schema": {"type": "string", "minLength": 1},
-     "description": "Comma-separated `count` and `<function>:<column>` with the functions count_distinct, sum, avg, "
-                    "median (numbers and intervals) and min, max; named `count` and `<function>_<column>` in the "
-                    "result (underscores are appended to a name a group column already has). Defaults to `count` "
-                    "with `group_by`; alone, one row over every selected row."},
-    {"name": "filter", "in": "query", "schema": {"type": "string", "maxLength": 20000},
-     "description": "An OGC CQL2 filter, ANDed with the other filters: `carrier IN ('AA','UA') AND (dep_delay > 60 OR "
-                    "arr_delay > 60) AND NOT origin = 'EWR'`. Comparisons, LIKE, CASEI, IN, BETWEEN, IS NULL, AND/OR/NOT, "
-                    "DATE/TIMESTAMP/INTERVAL with T_BEFORE, T_AFTER, T_INTERSECTS, T_DISJOINT, T_DURING, T_EQUALS, and "
-                    "S_INTERSECTS, S_WITHIN, S_CONTAINS, S_DISJOINT... with WKT or BBOX on the location (a geometry "
-                    "column, or `geometry` for latitude/longitude). At most 20 levels of nesting and 1000 conditions."},
-    {"name": "filter-lang", "in": "query", "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"],
-                                                       "default": "cql2-text"},
-     "description": "The encoding of `filter`: CQL2 text (default) or CQL2 JSON."},
-    {"name": "having", "in": "query", "schema": {"type": "string"},
-     "description": "A condition on an aggregate of the request, `<aggregate>__<lookup>:<value>` with the lookups "
-                    "exact, gt, gte, lt, lte (`count__gt:100`); repeat the parameter for several (all must hold)."},
+    {
+        "name": "cursor",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Keyset cursor from a previous page's `next` link (relations with a key).",
+    },
+    {
+        "name": "ordering",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Comma-separated column names, `-` before a name for descending; the key is always added as a tie-break.",
+    },
+    {
+        "name": "fields",
+        "in": "query",
+        "schema": {"type": "string", "minLength": 1},
+        "description": "Comma-separated column names to return (tilde-encode a name holding a comma).",
+    },
+    {
+        "name": "expand",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Comma-separated foreign key columns whose referenced row is embedded in place of the value.",
+    },
+    {
+        "name": "group_by",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Comma-separated columns to group the filtered rows by; a date or timestamp column may be "
+        "truncated as `<column>__year`, `__month`, `__week`, `__day` (and `__hour` for timestamps, in "
+        "UTC). Each result row holds the group values under these names, then the aggregates. "
+        "`ordering` then takes the result's own names (`-count`).",
+    },
+    {
+        "name": "aggregate",
+        "in": "query",
+        "schema": {"type": "string", "minLength": 1},
+        "description": "Comma-separated `count` and `<function>:<column>` with the functions count_distinct, sum, avg, "
+        "median (numbers and intervals) and min, max; named `count` and `<function>_<column>` in the "
+        "result (underscores are appended to a name a group column already has). Defaults to `count` "
+        "with `group_by`; alone, one row over every selected row.",
+    },
+    {
+        "name": "filter",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": 20000},
+        "description": "An OGC CQL2 filter, ANDed with the other filters: `carrier IN ('AA','UA') AND (dep_delay > 60 OR "
+        "arr_delay > 60) AND NOT origin = 'EWR'`. Comparisons, LIKE, CASEI, IN, BETWEEN, IS NULL, AND/OR/NOT, "
+        "DATE/TIMESTAMP/INTERVAL with T_BEFORE, T_AFTER, T_INTERSECTS, T_DISJOINT, T_DURING, T_EQUALS, and "
+        "S_INTERSECTS, S_WITHIN, S_CONTAINS, S_DISJOINT... with WKT or BBOX on the location (a geometry "
+        "column, or `geometry` for latitude/longitude). At most 20 levels of nesting and 1000 conditions.",
+    },
+    {
+        "name": "filter-lang",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"},
+        "description": "The encoding of `filter`: CQL2 text (default) or CQL2 JSON.",
+    },
+    {
+        "name": "having",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "A condition on an aggregate of the request, `<aggregate>__<lookup>:<value>` with the lookups "
+        "exact, gt, gte, lt, lte (`count__gt:100`); repeat the parameter for several (all must hold).",
+    },
 ]
 FILTER_HELP = (
     "Filters: `?<column>=v` and `?<column>__<lookup>=v` with the lookups listed per column; `in` and `range` take "
@@ -115,12 +168,16 @@ def filter_parameters(relation: Relation) -> list[dict]:
         column = by_attname.get(spec.field_name)
         lookup = LOOKUPS[spec.lookup_expr]
         if column is None:
-            description = f"{lookup.label} ({lookup.hint})" if name == "bbox" else "words that must all appear " \
-                "(full-text search where the relation has a tsvector)"
+            description = (
+                f"{lookup.label} ({lookup.hint})"
+                if name == "bbox"
+                else "words that must all appear (full-text search where the relation has a tsvector)"
+            )
         else:
             description = f"rows where {column.name!r} {lookup.label}" + (f" ({lookup.hint})" if lookup.hint else "")
-        parameters.append({"name": name, "in": "query", "schema": _value_schema(lookup, column),
-                           "description": description})
+        parameters.append(
+            {"name": name, "in": "query", "schema": _value_schema(lookup, column), "description": description}
+        )
     return parameters
 
 
@@ -135,8 +192,12 @@ def _value_schema(lookup, column: Column | None) -> dict:
 
 def _format_parameter(relation: Relation) -> dict:
     """``?format=``, with the formats of the registry (``renderers.ROW_RENDERERS``) this relation has."""
-    return {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(renderers.formats_for(relation))},
-            "description": "Output format (or use the Accept header)."}
+    return {
+        "name": "format",
+        "in": "query",
+        "schema": {"type": "string", "enum": list(renderers.formats_for(relation))},
+        "description": "Output format (or use the Accept header).",
+    }
 
 
 def _list_operation(relation: Relation, ref: dict) -> dict:
@@ -147,8 +208,10 @@ def _list_operation(relation: Relation, ref: dict) -> dict:
             "count_is_estimate": {"type": "boolean"},
             "next": {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]},
             "previous": {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]},
-            "results": {"type": "array", "items": {"anyOf": [
-                ref, {"type": "object", "description": "a group, with `group_by` or `aggregate`"}]}},
+            "results": {
+                "type": "array",
+                "items": {"anyOf": [ref, {"type": "object", "description": "a group, with `group_by` or `aggregate`"}]},
+            },
         },
         "required": ["count", "next", "previous", "results"],
     }
@@ -159,7 +222,10 @@ def _list_operation(relation: Relation, ref: dict) -> dict:
         "description": (relation.comment + "\n\n" if relation.comment else "") + FILTER_HELP,
         "tags": [relation.schema],
         "parameters": [_format_parameter(relation)] + COMMON_PARAMETERS + filter_parameters(relation),
-        "responses": {"200": {"description": "A page of rows (JSON), or every row (`limit=all`)", "content": content}, **ERROR_RESPONSES},
+        "responses": {
+            "200": {"description": "A page of rows (JSON), or every row (`limit=all`)", "content": content},
+            **ERROR_RESPONSES,
+        },
     }
 
 
@@ -170,17 +236,30 @@ def _detail_operation(relation: Relation, ref: dict) -> dict:
         "summary": f"One row of {relation.schema}.{relation.name} by ({columns})",
         "tags": [relation.schema],
         "parameters": [
-            {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
-             "description": f"The value(s) of ({columns}), each tilde-encoded, joined by commas."},
-            _format_parameter(relation), *(p for p in COMMON_PARAMETERS if p["name"] in ("fields", "expand")),
+            {
+                "name": "key",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": f"The value(s) of ({columns}), each tilde-encoded, joined by commas.",
+            },
+            _format_parameter(relation),
+            *(p for p in COMMON_PARAMETERS if p["name"] in ("fields", "expand")),
         ],
-        "responses": {"200": {"description": "The row", "content": {"application/json": {"schema": ref}}}, **ERROR_RESPONSES},
+        "responses": {
+            "200": {"description": "The row", "content": {"application/json": {"schema": ref}}},
+            **ERROR_RESPONSES,
+        },
     }
 
 
 TILE_PARAMETERS = [
     {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}, "description": text}
-    for name, text in (("z", "Zoom level, 0 to 24"), ("x", "Column, 0 to 2^z - 1"), ("y", "Row from the north, 0 to 2^z - 1"))
+    for name, text in (
+        ("z", "Zoom level, 0 to 24"),
+        ("x", "Column, 0 to 2^z - 1"),
+        ("y", "Row from the north, 0 to 2^z - 1"),
+    )
 ]
 
 
@@ -189,19 +268,41 @@ def _tile_operations(relation: Relation, ref: dict) -> dict:
     name = ref["$ref"].rsplit("/", 1)[1]
     shared = [p for p in COMMON_PARAMETERS if p["name"] in ("fields", "filter", "filter-lang")]
     return {
-        "tiles/{z}/{x}/{y}.mvt": {"get": {
-            "operationId": f"tile_{name}", "summary": f"A vector tile of {relation.schema}.{relation.name}",
-            "description": "Mapbox Vector Tile written by PostGIS, one layer named `default`, with the list's "
-                           "filters; a 400 on a database without PostGIS.",
-            "tags": [relation.schema], "parameters": TILE_PARAMETERS + shared + filter_parameters(relation),
-            "responses": {"200": {"description": "The tile", "content": {"application/vnd.mapbox-vector-tile": {
-                "schema": {"type": "string", "format": "binary"}}}}, "204": {"description": "No feature in this tile"},
-                **ERROR_RESPONSES}}},
-        "tiles.json": {"get": {
-            "operationId": f"tilejson_{name}", "summary": f"TileJSON of {relation.schema}.{relation.name}",
-            "tags": [relation.schema], "parameters": shared + filter_parameters(relation),
-            "responses": {"200": {"description": "TileJSON 3.0.0", "content": {"application/json": {
-                "schema": {"type": "object"}}}}, **ERROR_RESPONSES}}},
+        "tiles/{z}/{x}/{y}.mvt": {
+            "get": {
+                "operationId": f"tile_{name}",
+                "summary": f"A vector tile of {relation.schema}.{relation.name}",
+                "description": "Mapbox Vector Tile written by PostGIS, one layer named `default`, with the list's "
+                "filters; a 400 on a database without PostGIS.",
+                "tags": [relation.schema],
+                "parameters": TILE_PARAMETERS + shared + filter_parameters(relation),
+                "responses": {
+                    "200": {
+                        "description": "The tile",
+                        "content": {
+                            "application/vnd.mapbox-vector-tile": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    "204": {"description": "No feature in this tile"},
+                    **ERROR_RESPONSES,
+                },
+            }
+        },
+        "tiles.json": {
+            "get": {
+                "operationId": f"tilejson_{name}",
+                "summary": f"TileJSON of {relation.schema}.{relation.name}",
+                "tags": [relation.schema],
+                "parameters": shared + filter_parameters(relation),
+                "responses": {
+                    "200": {
+                        "description": "TileJSON 3.0.0",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **ERROR_RESPONSES,
+                },
+            }
+        },
     }
 
 
@@ -221,8 +322,10 @@ def _relation_entries(index: int, relation: Relation) -> tuple[tuple[str, dict],
 def shared_components() -> dict:
     """The components every document of the portal holds: the error bodies and responses."""
     return {
-        "schemas": {"Error": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]},
-                    "OGCError": ogc_openapi.OGC_ERROR},
+        "schemas": {
+            "Error": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]},
+            "OGCError": ogc_openapi.OGC_ERROR,
+        },
         "responses": {f"E{status}": body for status, body in ERROR_RESPONSE_BODIES.items()},
     }
 
@@ -230,8 +333,15 @@ def shared_components() -> dict:
 def index_paths() -> dict:
     """The paths that do not grow with the schema: ``/api/`` and ``/ogc/``."""
     paths: dict = {
-        "/api/": {"get": {"operationId": "index", "summary": "Every published relation with its URLs",
-                          "responses": {"200": {"description": "The index", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+        "/api/": {
+            "get": {
+                "operationId": "index",
+                "summary": "Every published relation with its URLs",
+                "responses": {
+                    "200": {"description": "The index", "content": {"application/json": {"schema": {"type": "object"}}}}
+                },
+            }
+        }
     }
     paths.update(ogc_openapi.paths())  # /ogc/ (OGC API Features): the landing page's service-desc
     for extra in EXTRA_PATHS:  # the open-data standards' documents and feeds (catalog/standards)
@@ -253,7 +363,9 @@ def build_document(snapshot: Snapshot, relations=None, with_index: bool = True, 
         try:
             entries = _relation_entries(index, relation)
         except Exception:  # one relation never takes the document down; it is left out of it
-            log.warning("relation %s.%s left out of the OpenAPI document", relation.schema, relation.name, exc_info=True)
+            log.warning(
+                "relation %s.%s left out of the OpenAPI document", relation.schema, relation.name, exc_info=True
+            )
             continue
         (name, schema), relation_paths = entries
         schemas[name] = schema

@@ -13,6 +13,7 @@ Both are built through ``autoapi.web.documents``: once per schema version per pr
 A relation's document costs milliseconds, so it skips the build slot (``bounded=False``) and is
 never written to disk.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,14 +48,20 @@ def root_document(snapshot: Snapshot) -> dict:
     listing: dict[str, dict[str, str]] = {}
     for relation in sorted(snapshot.relations, key=lambda r: (r.schema, r.name)):
         listing.setdefault(relation.schema, {})[relation.name] = relation_document_url(relation)
-    tags = [{"name": schema, "description": f"{len(names)} relations; each one's paths are in its own document, "
-                                             "listed under `x-relation-documents`"}
-            for schema, names in listing.items()]
+    tags = [
+        {
+            "name": schema,
+            "description": f"{len(names)} relations; each one's paths are in its own document, "
+            "listed under `x-relation-documents`",
+        }
+        for schema, names in listing.items()
+    ]
     document = build_document(snapshot, relations=[], extra={"tags": tags, "x-relation-documents": listing})
     document["info"]["description"] += (
         f" This database publishes {len(snapshot.relations)} relations: this document holds the index and the "
         "shared components, and each relation's paths are in its own document (`x-relation-documents`, and the "
-        "`Link: rel=\"service-desc\"` header of its list answers).")
+        '`Link: rel="service-desc"` header of its list answers).'
+    )
     return document
 
 
@@ -70,7 +77,9 @@ def _json(document: dict) -> tuple[bytes, str]:
 def _version(snapshot: Snapshot) -> str:
     """The snapshot's version, the settings' and the formats of the renderers' registry (a format
     registered at run time changes every operation's content types)."""
-    return documents.digest((snapshot.version, documents.settings_stamp(), tuple(r.format for r in renderers.ROW_RENDERERS)))
+    return documents.digest(
+        (snapshot.version, documents.settings_stamp(), tuple(r.format for r in renderers.ROW_RENDERERS))
+    )
 
 
 def respond_root(request, snapshot: Snapshot):
@@ -78,5 +87,10 @@ def respond_root(request, snapshot: Snapshot):
 
 
 def respond_relation(request, snapshot: Snapshot, relation: Relation):
-    return documents.respond(request, ("openapi", relation.schema, relation.name), _version(snapshot),
-                             lambda: _json(relation_document(snapshot, relation)), bounded=False)
+    return documents.respond(
+        request,
+        ("openapi", relation.schema, relation.name),
+        _version(snapshot),
+        lambda: _json(relation_document(snapshot, relation)),
+        bounded=False,
+    )

@@ -7,6 +7,7 @@ as ``json.loads`` does and, only when that fails so, again with each array or ob
 as text instead of failing. The API's own answers never pass through here: they are PostgreSQL's
 text, untouched.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,7 @@ def deep_as_text(text: str, limit: int = MAX_DEPTH) -> str:
                 deep_start = i
         elif char in "]}":
             if depth == limit + 1:
-                part = text[deep_start:i + 1]
+                part = text[deep_start : i + 1]
                 out += [text[start:deep_start], json.dumps(part if len(part) <= SHOWN else part[:SHOWN] + " …")]
                 start = i + 1
             depth -= 1

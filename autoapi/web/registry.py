@@ -6,6 +6,7 @@ the current one, then swaps a single reference (atomic under the GIL). A failed 
 old snapshot, logs why and is retried at the next tick. Requests never wait for a rebuild, except
 the very first one of a process, which has nothing to serve yet.
 """
+
 from __future__ import annotations
 
 import logging
@@ -157,8 +158,11 @@ class Registry:
             except (OperationalError, InterfaceError, psycopg2.OperationalError) as exc:
                 # The database is down or unreachable: say so once, not every interval.
                 if not self._failing:
-                    log.warning("schema refresh failed, database unreachable (%s); still serving the "
-                                "previous snapshot and retrying", str(exc).strip().splitlines()[0] if str(exc) else exc)
+                    log.warning(
+                        "schema refresh failed, database unreachable (%s); still serving the "
+                        "previous snapshot and retrying",
+                        str(exc).strip().splitlines()[0] if str(exc) else exc,
+                    )
                 self._failing = True
             except Exception:
                 log.exception("schema refresh failed; still serving the previous snapshot")
@@ -167,7 +171,6 @@ class Registry:
                 # Back to the process's pool (portal/pgpool) between two checks: the watcher
                 # borrows a connection for a few milliseconds, it does not keep one.
                 connections[DATABASE_ALIAS].close()
-
 
     def _listen(self):
         """The optional instant path: wake the watcher on ``NOTIFY <channel>`` (an event trigger

@@ -10,6 +10,7 @@ CACHE_MAX_AGE). Only successful, non-streamed GET/HEAD answers are kept (never a
 download), within PAGE_CACHE_MB per process (``boundedcache``: the least recently used go first,
 an expired answer is dropped), each at most MAX_PAGE_BYTES.
 """
+
 from __future__ import annotations
 
 import functools
@@ -69,8 +70,14 @@ def serve_cached(request, setting: str, snapshot_version: str, produce, data_tag
     seconds = portal_setting(setting)
     if seconds <= 0 or request.method not in ("GET", "HEAD"):
         return produce()
-    key = (snapshot_version, request.get_full_path(), request.get_host(), request.is_secure(),
-           request.META.get("HTTP_ACCEPT", ""), data_tag)
+    key = (
+        snapshot_version,
+        request.get_full_path(),
+        request.get_host(),
+        request.is_secure(),
+        request.META.get("HTTP_ACCEPT", ""),
+        data_tag,
+    )
     response = pages.get(key)
     if response is None:
         response = produce()

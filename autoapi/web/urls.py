@@ -84,8 +84,13 @@ def _resolved(request, schema: str, relation: str, view_name: str, service_desc:
     version = target.api.snapshot.version
 
     def answer(data_tag):
-        return serve_cached(request, "API_CACHE_SECONDS", version,
-                            lambda: _serve(request, target, (schema, relation), view_name, **kwargs), data_tag)
+        return serve_cached(
+            request,
+            "API_CACHE_SECONDS",
+            version,
+            lambda: _serve(request, target, (schema, relation), view_name, **kwargs),
+            data_tag,
+        )
 
     response = validators.serve(request, target.relation, version, answer)
     return _with_service_desc(response, target.relation) if service_desc else response
@@ -113,8 +118,12 @@ def relation_tile(request, schema: str, relation: str, z: int, x: int, y: int):
 
 def relation_tilejson(request, schema: str, relation: str):
     target = Target.resolve(schema, relation)
-    return serve_cached(request, "API_CACHE_SECONDS", target.api.snapshot.version,
-                        lambda: _serve(request, target, (schema, relation), "tilejson_view"))
+    return serve_cached(
+        request,
+        "API_CACHE_SECONDS",
+        target.api.snapshot.version,
+        lambda: _serve(request, target, (schema, relation), "tilejson_view"),
+    )
 
 
 urlpatterns = [

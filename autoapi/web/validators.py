@@ -16,6 +16,7 @@ answer is never older than its validators say. With read replicas, pages and row
 body-hash ETag of ``ConditionalGetMiddleware`` (a replica may lag behind the primary's counters);
 whole-relation downloads from the export cache, filled from the primary, keep their validators.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -112,8 +113,17 @@ def _write_while_sending(response, writer) -> None:
 
 def _etag(request, data_tag: str, snapshot_version: str) -> str:
     coding = choose_coding(request.META.get("HTTP_ACCEPT_ENCODING"))
-    material = "\x00".join((data_tag, snapshot_version, request.get_full_path(), request.get_host(),
-                            request.scheme, request.META.get("HTTP_ACCEPT", ""), coding))
+    material = "\x00".join(
+        (
+            data_tag,
+            snapshot_version,
+            request.get_full_path(),
+            request.get_host(),
+            request.scheme,
+            request.META.get("HTTP_ACCEPT", ""),
+            coding,
+        )
+    )
     return f'W/"dv-{hashlib.sha256(material.encode()).hexdigest()[:32]}"'
 
 

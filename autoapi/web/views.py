@@ -5,6 +5,7 @@ The viewset keeps DRF's shape (filter backends, content negotiation, a paginatio
 retrieve), but its renderers ask PostgreSQL to write the rows (``rowsources.py``) instead of
 serialising model instances.
 """
+
 from __future__ import annotations
 
 import psycopg2
@@ -70,8 +71,9 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _database_error(self, exc: Exception):
         params = self.request.query_params
-        return translate_database_error(exc, filtered=is_filtered(params), grouped=aggregates.requested(params),
-                                        inputs=value_parameters(params))
+        return translate_database_error(
+            exc, filtered=is_filtered(params), grouped=aggregates.requested(params), inputs=value_parameters(params)
+        )
 
     def list(self, request, *args, **kwargs):
         self.check_readable()
@@ -121,8 +123,13 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         except (ValueError, TypeError, ValidationError):
             raise NotFound("no row has this key") from None
         renderer = request.accepted_renderer
-        shape = parse_shape(request.query_params, self.relation, self.snapshot, request.build_absolute_uri("/api/"),
-                            embeds_allowed=renderer.embeds_rows)
+        shape = parse_shape(
+            request.query_params,
+            self.relation,
+            self.snapshot,
+            request.build_absolute_uri("/api/"),
+            embeds_allowed=renderer.embeds_rows,
+        )
         try:
             page = renderer.read_page(renderer.statement(queryset[:1], shape), replicas.read_alias(request))
         except (DatabaseError, psycopg2.Error) as exc:
@@ -139,8 +146,9 @@ def parse_key(segment: str, size: int) -> list[str]:
     try:
         values = decode_key(segment)
     except ValueError:
-        raise BadRequest("the key in the URL is not validly encoded (see docs/api.md, Names in paths)",
-                         parameter="key") from None
+        raise BadRequest(
+            "the key in the URL is not validly encoded (see docs/api.md, Names in paths)", parameter="key"
+        ) from None
     if any("\x00" in value for value in values):  # ~00: PostgreSQL stores no NUL, psycopg2 sends none
         raise NotFound("no row has this key (no PostgreSQL value holds a NUL character)")
     if len(values) != size:

@@ -1,4 +1,5 @@
 """``/api/``, ``/api/schema/`` and ``/api/docs/``: the index, the OpenAPI document, its UI."""
+
 from django.shortcuts import render
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -84,7 +85,9 @@ def api_index(request):
         return _index_view(request)
     family = ("api-index", request.scheme, request.get_host(), fmt, accept)
     try:
-        version = documents.digest((version, documents.settings_stamp(), tuple(r.format for r in renderers.ROW_RENDERERS)))
+        version = documents.digest(
+            (version, documents.settings_stamp(), tuple(r.format for r in renderers.ROW_RENDERERS))
+        )
         return documents.respond(request, family, version, build)
     except documents.NotBuilt as passed:
         return passed.response

@@ -10,6 +10,7 @@ Used by the OGC HTML (``autoapi/ogc/html.py``) and by the catalog (a relation's 
 ``catalog/sections.py``, and its DCAT/schema.org records, ``catalog/opendata.py``) through
 ``autoapi.public``.
 """
+
 from __future__ import annotations
 
 import re

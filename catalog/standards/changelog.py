@@ -35,6 +35,7 @@ every relation's version, so the versions seen with a new snapshot become the ne
 entries, and a data change that lands within the same check as a schema change shows as that
 schema change only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,8 +56,17 @@ from autoapi.public import published_database, relation_activity
 
 log = logging.getLogger(__name__)
 
-KINDS = ("published", "withdrawn", "renamed", "column_added", "column_dropped", "column_renamed",
-         "column_retyped", "comment_changed", "data_changed")
+KINDS = (
+    "published",
+    "withdrawn",
+    "renamed",
+    "column_added",
+    "column_dropped",
+    "column_renamed",
+    "column_retyped",
+    "comment_changed",
+    "data_changed",
+)
 _NAMESPACE = uuid.UUID("6f1c7a52-3d5e-4b8e-9a4c-2f0d5e7b9c11")  # the portal's ids (uuid5)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -84,6 +94,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 # --- where -----------------------------------------------------------------------------------------
+
 
 def folder() -> Path:
     configured = portal_setting("CHANGE_LOG_DIR")
@@ -124,6 +135,7 @@ def connection() -> sqlite3.Connection:
 
 # --- recording ---------------------------------------------------------------------------------------
 
+
 def shape_of(relation) -> dict:
     """What the log compares of a relation: names, comment and columns (position, name, type,
     comment). A relation under row security has the same shape as any other."""
@@ -149,11 +161,21 @@ def schema_entries(old: dict | None, new: dict | None, oid: int, version: str) -
         return [("withdrawn", {}, entry_id(version, oid, "withdrawn"))]
     found = []
     if (old["schema"], old["name"]) != (new["schema"], new["name"]):
-        found.append(("renamed", {"from": [old["schema"], old["name"]], "to": [new["schema"], new["name"]]},
-                      entry_id(version, oid, "renamed")))
+        found.append(
+            (
+                "renamed",
+                {"from": [old["schema"], old["name"]], "to": [new["schema"], new["name"]]},
+                entry_id(version, oid, "renamed"),
+            )
+        )
     if old["comment"] != new["comment"]:
-        found.append(("comment_changed", {"column": None, "before": old["comment"], "after": new["comment"]},
-                      entry_id(version, oid, "comment")))
+        found.append(
+            (
+                "comment_changed",
+                {"column": None, "before": old["comment"], "after": new["comment"]},
+                entry_id(version, oid, "comment"),
+            )
+        )
     before = {c[0]: c for c in old["columns"]}
     after = {c[0]: c for c in new["columns"]}
     for position in sorted(set(before) | set(after)):
@@ -168,9 +190,13 @@ def schema_entries(old: dict | None, new: dict | None, oid: int, version: str) -
         if was[1] != now[1]:
             found.append(("column_renamed", {"column": now[1], "from": was[1]}, entry_id(*key, "renamed")))
         if was[2] != now[2]:
-            found.append(("column_retyped", {"column": now[1], "before": was[2], "after": now[2]}, entry_id(*key, "retyped")))
+            found.append(
+                ("column_retyped", {"column": now[1], "before": was[2], "after": now[2]}, entry_id(*key, "retyped"))
+            )
         if was[3] != now[3]:
-            found.append(("comment_changed", {"column": now[1], "before": was[3], "after": now[3]}, entry_id(*key, "comment")))
+            found.append(
+                ("comment_changed", {"column": now[1], "before": was[3], "after": now[3]}, entry_id(*key, "comment"))
+            )
     return found
 
 
@@ -213,8 +239,10 @@ def record(snapshot, tags: dict[int, tuple], checked_at: float | None) -> int:
                 conn.execute("COMMIT")  # an older snapshot than the log's: this process catches up later
                 return 0
             written += _record_schema(conn, snapshot, current, tags, at, baseline=recorded_version is None)
-            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                             [("snapshot_version", snapshot.version), ("snapshot_built_at", repr(snapshot.built_at))])
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [("snapshot_version", snapshot.version), ("snapshot_built_at", repr(snapshot.built_at))],
+            )
         else:
             written += _record_data(conn, current, tags, at)
         _expire(conn, now)
@@ -229,7 +257,8 @@ def record(snapshot, tags: dict[int, tuple], checked_at: float | None) -> int:
 def _insert(conn, kind: str, relation_oid: int, schema: str, name: str, detail: dict, ident: str, at: float) -> int:
     cursor = conn.execute(
         "INSERT OR IGNORE INTO entries (id, at, kind, oid, schema_name, relation_name, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (ident, at, kind, relation_oid, schema, name, json.dumps(detail, ensure_ascii=False)))
+        (ident, at, kind, relation_oid, schema, name, json.dumps(detail, ensure_ascii=False)),
+    )
     return cursor.rowcount
 
 
@@ -254,18 +283,23 @@ def _record_schema(conn, snapshot, current: dict, tags: dict, at: float, baselin
                 "INSERT INTO relations (oid, schema_name, relation_name, shape, tag) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (oid) DO UPDATE SET schema_name = excluded.schema_name, "
                 "relation_name = excluded.relation_name, shape = excluded.shape",
-                (oid, relation.schema, relation.name, text, None))
+                (oid, relation.schema, relation.name, text, None),
+            )
     # A new snapshot is a new data version of every relation (dataversion.py): its versions become
     # the state, with no entries.
-    conn.executemany("UPDATE relations SET tag = ? WHERE oid = ?",
-                     [(tags.get(oid, (None,))[0], oid) for oid in current])
+    conn.executemany(
+        "UPDATE relations SET tag = ? WHERE oid = ?", [(tags.get(oid, (None,))[0], oid) for oid in current]
+    )
     return written
 
 
 def _record_data(conn, current: dict, tags: dict, at: float) -> int:
     stored = {oid: (tag, rows) for oid, tag, rows in conn.execute("SELECT oid, tag, live_rows FROM relations")}
-    changed = [current[oid] for oid, (tag, _observed) in tags.items()
-               if tag is not None and oid in stored and stored[oid][0] != tag]
+    changed = [
+        current[oid]
+        for oid, (tag, _observed) in tags.items()
+        if tag is not None and oid in stored and stored[oid][0] != tag
+    ]
     if not changed:
         return 0
     counts = _live_rows(changed)
@@ -278,8 +312,16 @@ def _record_data(conn, current: dict, tags: dict, at: float) -> int:
         if old_tag is None:  # the first version known of it: the state only
             continue
         detail = {"rows_before": rows_before, "rows_after": rows_after}
-        written += _insert(conn, "data_changed", relation.oid, relation.schema, relation.name, detail,
-                           entry_id("data", relation.oid, tag), float(observed) if observed else at)
+        written += _insert(
+            conn,
+            "data_changed",
+            relation.oid,
+            relation.schema,
+            relation.name,
+            detail,
+            entry_id("data", relation.oid, tag),
+            float(observed) if observed else at,
+        )
     return written
 
 
@@ -290,8 +332,11 @@ def _live_rows(relations) -> dict[int, int]:
     except DatabaseError:
         return {}
     by_name = {r.qualified_name: r.oid for r in relations}
-    return {by_name[key]: value["live_rows"] for key, value in activity.items()
-            if value.get("tracked") and value.get("live_rows") is not None}
+    return {
+        by_name[key]: value["live_rows"]
+        for key, value in activity.items()
+        if value.get("tracked") and value.get("live_rows") is not None
+    }
 
 
 def _expire(conn, now: float) -> None:
@@ -300,6 +345,7 @@ def _expire(conn, now: float) -> None:
 
 
 # --- reading -----------------------------------------------------------------------------------------
+
 
 def last_seq() -> int:
     """The newest entry's number (0: none): part of the feeds' cache keys."""
@@ -319,16 +365,30 @@ def entries(visible, before: int | None = None, limit: int = 50, oid: int | None
     batch = max(limit * 4, 200)
     while len(found) < limit:
         if oid is None:
-            rows = conn.execute("SELECT seq, id, at, kind, oid, schema_name, relation_name, detail FROM entries "
-                                "WHERE seq < ? ORDER BY seq DESC LIMIT ?", (cursor_seq, batch)).fetchall()
+            rows = conn.execute(
+                "SELECT seq, id, at, kind, oid, schema_name, relation_name, detail FROM entries "
+                "WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                (cursor_seq, batch),
+            ).fetchall()
         else:
-            rows = conn.execute("SELECT seq, id, at, kind, oid, schema_name, relation_name, detail FROM entries "
-                                "WHERE oid = ? AND seq < ? ORDER BY seq DESC LIMIT ?", (oid, cursor_seq, batch)).fetchall()
+            rows = conn.execute(
+                "SELECT seq, id, at, kind, oid, schema_name, relation_name, detail FROM entries "
+                "WHERE oid = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                (oid, cursor_seq, batch),
+            ).fetchall()
         if not rows:
             break
         for seq, ident, at, kind, entry_oid, schema, name, detail in rows:
-            entry = {"seq": seq, "id": ident, "at": at, "kind": kind, "oid": entry_oid, "schema": schema,
-                     "name": name, "detail": json.loads(detail)}
+            entry = {
+                "seq": seq,
+                "id": ident,
+                "at": at,
+                "kind": kind,
+                "oid": entry_oid,
+                "schema": schema,
+                "name": name,
+                "detail": json.loads(detail),
+            }
             if visible(entry):
                 found.append(entry)
                 if len(found) == limit:

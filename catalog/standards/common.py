@@ -1,6 +1,7 @@
 """What the standards' documents share: absolute URLs of a relation's documents and downloads,
 finding the relation a URL names (a JSON 404 otherwise), JSON answers, and a small memo of whole
 documents keyed by the snapshot version with a byte budget."""
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ def is_url(text) -> bool:
 def absolute(request, path: str) -> str:
     """``path`` (site-relative, ASCII: tilde- and percent-encoded) as an absolute URL."""
     from catalog.opendata import site_origin
+
     return site_origin(request) + path
 
 
@@ -64,7 +66,9 @@ def schema_of(schema_segment: str) -> str | None:
 
 def json_answer(data, content_type: str = "application/json") -> HttpResponse:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    return HttpResponse(body, content_type=f"{content_type}; charset=utf-8" if "charset" not in content_type else content_type)
+    return HttpResponse(
+        body, content_type=f"{content_type}; charset=utf-8" if "charset" not in content_type else content_type
+    )
 
 
 def bytes_answer(body: bytes, content_type: str) -> HttpResponse:

@@ -14,6 +14,7 @@ and the dataset says ``"isLiveDataset": true``, Croissant's statement that its f
 which readers do not require one. Downloading the file stores it: the next Croissant document has
 the checksum. Nothing is ever read from the database to build the document.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -104,8 +105,13 @@ def document(request, relation: Relation) -> dict:
     for fmt, media_type in FILES.items():
         if fmt not in formats(relation):
             continue
-        item = {"@type": "cr:FileObject", "@id": fmt, "name": fmt, "contentUrl": common.download_url(request, relation, fmt),
-                "encodingFormat": media_type}
+        item = {
+            "@type": "cr:FileObject",
+            "@id": fmt,
+            "name": fmt,
+            "contentUrl": common.download_url(request, relation, fmt),
+            "encodingFormat": media_type,
+        }
         stored = stored_download_path(request, relation, fmt)
         digest = sha256_of(stored) if stored is not None else None
         if digest:
@@ -119,14 +125,23 @@ def document(request, relation: Relation) -> dict:
         files.append(item)
     fields = []
     for column in relation.columns:
-        item = {"@type": "cr:Field", "@id": field_id(column.name), "name": column.name,
-                "dataType": standard_types(column).croissant,
-                "source": {"fileObject": {"@id": "csv"}, "extract": {"column": csv_header(column.name)}}}
+        item = {
+            "@type": "cr:Field",
+            "@id": field_id(column.name),
+            "name": column.name,
+            "dataType": standard_types(column).croissant,
+            "source": {"fileObject": {"@id": "csv"}, "extract": {"column": csv_header(column.name)}},
+        }
         if column.comment:
             item["description"] = column.comment
         fields.append(item)
-    record_set = {"@type": "cr:RecordSet", "@id": RECORDS, "name": RECORDS,
-                  "description": f"One record per row of {relation.schema}.{relation.name}.", "field": fields}
+    record_set = {
+        "@type": "cr:RecordSet",
+        "@id": RECORDS,
+        "name": RECORDS,
+        "description": f"One record per row of {relation.schema}.{relation.name}.",
+        "field": fields,
+    }
     if relation.primary_key:
         record_set["key"] = [{"@id": field_id(n)} for n in relation.primary_key.columns]
     body = {
@@ -134,8 +149,9 @@ def document(request, relation: Relation) -> dict:
         "@type": "sc:Dataset",
         "conformsTo": CONFORMS_TO,
         "name": entry.get("title") or f"{relation.schema}.{relation.name}",
-        "description": entry.get("description") or relation.comment or (
-            f"The {relation.kind} {relation.schema}.{relation.name}, published read-only from PostgreSQL."),
+        "description": entry.get("description")
+        or relation.comment
+        or (f"The {relation.kind} {relation.schema}.{relation.name}, published read-only from PostgreSQL."),
         "url": page,
         "distribution": files,
         "recordSet": [record_set],

@@ -12,6 +12,7 @@ key and foreign keys. The dialect is PostgreSQL's COPY: ``"`` quoting, doubled q
 row, no trimming. An empty cell is NULL (COPY writes NULL as nothing and an empty string as
 ``""``, which CSVW readers do not tell apart).
 """
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -23,8 +24,16 @@ from catalog.standards.types import standard_types
 
 CONTEXT = "http://www.w3.org/ns/csvw"
 MEDIA_TYPE = "application/csvm+json"
-DIALECT = {"header": True, "delimiter": ",", "quoteChar": "\"", "doubleQuote": True, "trim": False,
-           "skipBlankRows": False, "lineTerminators": ["\n"], "encoding": "utf-8"}
+DIALECT = {
+    "header": True,
+    "delimiter": ",",
+    "quoteChar": '"',
+    "doubleQuote": True,
+    "trim": False,
+    "skipBlankRows": False,
+    "lineTerminators": ["\n"],
+    "encoding": "utf-8",
+}
 
 
 def column_name(name: str) -> str:
@@ -52,11 +61,15 @@ def table(request, relation: Relation, in_group: set, with_keys: bool = True) ->
         target = get_snapshot().get(fk.ref_schema, fk.ref_relation)
         if target is None or target.qualified_name not in in_group:
             continue
-        foreign.append({
-            "columnReference": [column_name(n) for n in fk.columns],
-            "reference": {"resource": common.download_url(request, target, "csv"),
-                          "columnReference": [column_name(n) for n in fk.ref_columns]},
-        })
+        foreign.append(
+            {
+                "columnReference": [column_name(n) for n in fk.columns],
+                "reference": {
+                    "resource": common.download_url(request, target, "csv"),
+                    "columnReference": [column_name(n) for n in fk.ref_columns],
+                },
+            }
+        )
     if foreign:
         schema["foreignKeys"] = foreign
     result = {

@@ -14,6 +14,7 @@ The per-schema package is built once per snapshot version, host and scheme per p
 in ``common.memo`` (32 MiB for every whole document); at 10,000 relations it holds every
 relation's fields (a few MB: docs/opendata.md).
 """
+
 from __future__ import annotations
 
 from autoapi.public import Relation, get_snapshot
@@ -24,7 +25,7 @@ from catalog.standards.types import standard_types
 PROFILE = "https://datapackage.org/profiles/2.0/datapackage.json"
 RESOURCE_PROFILE = "https://datapackage.org/profiles/2.0/dataresource.json"
 TABLE_SCHEMA_PROFILE = "https://datapackage.org/profiles/2.0/tableschema.json"
-DIALECT = {"header": True, "delimiter": ",", "quoteChar": "\"", "doubleQuote": True, "lineTerminator": "\n"}
+DIALECT = {"header": True, "delimiter": ",", "quoteChar": '"', "doubleQuote": True, "lineTerminator": "\n"}
 
 
 def field(column, unique: bool) -> dict:
@@ -103,7 +104,9 @@ def package(request, relations: list[Relation], name: str, title: str, descripti
         body["description"] = description
     if site.get("license"):
         license = site["license"]
-        body["licenses"] = [{"path": license, "title": license} if common.is_url(license) else {"name": "custom", "title": license}]
+        body["licenses"] = [
+            {"path": license, "title": license} if common.is_url(license) else {"name": "custom", "title": license}
+        ]
     if metadata.publisher_name(site):
         body["contributors"] = [{"title": metadata.publisher_name(site), "roles": ["publisher"]}]
     return body
@@ -116,8 +119,13 @@ def relation_package(request, schema: str, relation: str):
     snapshot = get_snapshot()
     relations = [found, *common.referenced(snapshot, found)]
     entry = metadata.for_relation(found)
-    body = package(request, relations, common.resource_name(found), entry.get("title") or f"{found.schema}.{found.name}",
-                   entry.get("description") or found.comment)
+    body = package(
+        request,
+        relations,
+        common.resource_name(found),
+        entry.get("title") or f"{found.schema}.{found.name}",
+        entry.get("description") or found.comment,
+    )
     return common.json_answer(body)
 
 
@@ -131,7 +139,9 @@ def schema_package(request, schema: str):
     def build():
         relations = sorted((r for r in snapshot.relations if r.schema == name), key=lambda r: r.name)
         slug = common.resource_name(relations[0]).split(".")[0] if relations else "schema"
-        body = package(request, relations, slug, f"Schema {name}", f"Every relation the portal publishes in schema {name}.")
+        body = package(
+            request, relations, slug, f"Schema {name}", f"Every relation the portal publishes in schema {name}."
+        )
         return common.json_answer(body).content
 
     return common.bytes_answer(common.memo.get_or_build(key, build), "application/json; charset=utf-8")

@@ -18,10 +18,11 @@ Built once per snapshot version, host, scheme and metadata file per process and 
 at most once a minute (``DATES_SECONDS``): at 10,000 relations a build costs about a second of
 one core (docs/opendata.md). Nothing is read from the database.
 """
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.urls import reverse
 
@@ -34,20 +35,32 @@ CONFORMS_TO = "https://resources.data.gov/dcat-us/3.0.0/catalog"
 # often per process; a schema change, at once (the snapshot version is in the key).
 DATES_SECONDS = 60
 STANDARDS = {
-    "datapackage": {"@type": "Standard", "@id": "https://datapackage.org/standard/data-package/",
-                    "title": "Data Package v2 (Frictionless Data)"},
+    "datapackage": {
+        "@type": "Standard",
+        "@id": "https://datapackage.org/standard/data-package/",
+        "title": "Data Package v2 (Frictionless Data)",
+    },
     "csvw": {"@type": "Standard", "@id": "http://www.w3.org/ns/csvw", "title": "CSV on the Web (W3C)"},
-    "croissant": {"@type": "Standard", "@id": "http://mlcommons.org/croissant/1.1", "title": "Croissant 1.1 (MLCommons)"},
+    "croissant": {
+        "@type": "Standard",
+        "@id": "http://mlcommons.org/croissant/1.1",
+        "title": "Croissant 1.1 (MLCommons)",
+    },
 }
 
 
 def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="seconds")
 
 
 def described_by(base: str, document: str, standard: str, media_type: str, title: str) -> dict:
-    return {"@type": "Distribution", "title": title, "downloadURL": base + document,
-            "mediaType": media_type, "conformsTo": [STANDARDS[standard]]}
+    return {
+        "@type": "Distribution",
+        "title": title,
+        "downloadURL": base + document,
+        "mediaType": media_type,
+        "conformsTo": [STANDARDS[standard]],
+    }
 
 
 def dataset(request, relation: Relation, built_at: float) -> dict:
@@ -59,14 +72,24 @@ def dataset(request, relation: Relation, built_at: float) -> dict:
     base = facts["api"]
     distributions = []
     for download in facts["downloads"]:
-        item = {"@type": "Distribution", "title": f"{facts['title']} as {download['format']}",
-                "downloadURL": download["url"], "mediaType": download["media_type"]}
+        item = {
+            "@type": "Distribution",
+            "title": f"{facts['title']} as {download['format']}",
+            "downloadURL": download["url"],
+            "mediaType": download["media_type"],
+        }
         if download["format"] == "CSV":
-            item["describedBy"] = described_by(base, "csv-metadata.json", "csvw", "application/csvm+json",
-                                               "CSV on the Web metadata of the CSV download")
+            item["describedBy"] = described_by(
+                base,
+                "csv-metadata.json",
+                "csvw",
+                "application/csvm+json",
+                "CSV on the Web metadata of the CSV download",
+            )
         elif download["format"] == "Parquet":
-            item["describedBy"] = described_by(base, "croissant.json", "croissant", "application/ld+json",
-                                               "Croissant description of the downloads")
+            item["describedBy"] = described_by(
+                base, "croissant.json", "croissant", "application/ld+json", "Croissant description of the downloads"
+            )
         distributions.append(item)
     result = {
         "@type": "Dataset",
@@ -75,15 +98,19 @@ def dataset(request, relation: Relation, built_at: float) -> dict:
         "description": facts["description"],
         "identifier": {"@type": "Identifier", "notation": facts["page"]},
         "publisher": {"@type": "Organization", "name": facts["publisher"] or metadata.site()["title"]},
-        "contactPoint": {"@type": "Kind", "fn": contact["name"],
-                         "hasEmail": "mailto:" + contact["email"].removeprefix("mailto:")},
+        "contactPoint": {
+            "@type": "Kind",
+            "fn": contact["name"],
+            "hasEmail": "mailto:" + contact["email"].removeprefix("mailto:"),
+        },
         "keyword": [k for k in facts["keywords"] if k],
         "modified": modified,
         "landingPage": {"@type": "Document", "title": facts["title"], "accessURL": facts["page"]},
         "accessRights": "public",
         "distribution": distributions,
-        "describedBy": described_by(base, "datapackage.json", "datapackage", "application/json",
-                                    "Data Package (Table Schema) of the dataset"),
+        "describedBy": described_by(
+            base, "datapackage.json", "datapackage", "application/json", "Data Package (Table Schema) of the dataset"
+        ),
     }
     if common.is_url(facts["source"]):
         result["relation"] = [facts["source"]]
@@ -98,8 +125,9 @@ def catalog(request) -> dict:
         "@type": "Catalog",
         "conformsTo": {"@type": "Standard", "@id": CONFORMS_TO, "title": "DCAT-US 3.0"},
         "title": site["title"],
-        "dataset": [dataset(request, r, snapshot.built_at)
-                    for r in sorted(snapshot.relations, key=lambda r: (r.schema, r.name))],
+        "dataset": [
+            dataset(request, r, snapshot.built_at) for r in sorted(snapshot.relations, key=lambda r: (r.schema, r.name))
+        ],
     }
     if site.get("description"):
         body["description"] = site["description"]

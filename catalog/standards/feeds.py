@@ -13,12 +13,13 @@ older ones (Atom ``rel="next"``, JSON Feed ``next_url``). ``before`` must be a p
 (a 400 otherwise). The whole-portal pages are built once per snapshot version, newest entry,
 page, host and scheme per process (``common.memo``); a relation's are one indexed read.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
 from django.http import HttpResponse
@@ -80,7 +81,9 @@ WORDS = {
     "column_dropped": lambda d: f": column {d['column']} dropped (was {d['type']})",
     "column_renamed": lambda d: f": column {d['from']} renamed to {d['column']}",
     "column_retyped": lambda d: f": column {d['column']} changed type from {d['before']} to {d['after']}",
-    "comment_changed": lambda d: f": comment of column {d['column']} changed" if d.get("column") else ": comment changed",
+    "comment_changed": lambda d: (
+        f": comment of column {d['column']} changed" if d.get("column") else ": comment changed"
+    ),
     "data_changed": lambda d: ": new data" + _rows(d),
 }
 
@@ -96,7 +99,7 @@ def describe(entry: dict) -> str:
 
 
 def iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def entry_link(request, entry: dict, snapshot) -> str:
@@ -114,15 +117,22 @@ def xml_attr(text) -> str:
     return quoteattr(_NOT_XML.sub("\ufffd", str(text)))
 
 
-def atom(request, title: str, feed_id: str, self_url: str, alternate: str, items: list[dict], next_url: str | None) -> bytes:
+def atom(
+    request, title: str, feed_id: str, self_url: str, alternate: str, items: list[dict], next_url: str | None
+) -> bytes:
     snapshot = get_snapshot()
     updated = iso(max((e["at"] for e in items), default=snapshot.built_at))
     author = metadata.publisher_name(metadata.site()) or metadata.site()["title"]
-    parts = ['<?xml version="1.0" encoding="utf-8"?>', '<feed xmlns="http://www.w3.org/2005/Atom">',
-             f"<id>{xml_text(feed_id)}</id>", f"<title>{xml_text(title)}</title>", f"<updated>{updated}</updated>",
-             f"<author><name>{xml_text(author)}</name></author>",
-             f'<link rel="self" type="{ATOM}" href={xml_attr(self_url)}/>',
-             f'<link rel="alternate" type="text/html" href={xml_attr(alternate)}/>']
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<feed xmlns="http://www.w3.org/2005/Atom">',
+        f"<id>{xml_text(feed_id)}</id>",
+        f"<title>{xml_text(title)}</title>",
+        f"<updated>{updated}</updated>",
+        f"<author><name>{xml_text(author)}</name></author>",
+        f'<link rel="self" type="{ATOM}" href={xml_attr(self_url)}/>',
+        f'<link rel="alternate" type="text/html" href={xml_attr(alternate)}/>',
+    ]
     if next_url:
         parts.append(f'<link rel="next" type="{ATOM}" href={xml_attr(next_url)}/>')
     for entry in items:
@@ -131,8 +141,9 @@ def atom(request, title: str, feed_id: str, self_url: str, alternate: str, items
             f"<entry><id>urn:uuid:{entry['id']}</id><title>{xml_text(text)}</title>"
             f"<updated>{iso(entry['at'])}</updated><published>{iso(entry['at'])}</published>"
             f'<link rel="alternate" type="text/html" href={xml_attr(entry_link(request, entry, snapshot))}/>'
-            f'<category term={xml_attr(entry["kind"])}/>'
-            f"<summary>{xml_text(text)}</summary></entry>")
+            f"<category term={xml_attr(entry['kind'])}/>"
+            f"<summary>{xml_text(text)}</summary></entry>"
+        )
     parts.append("</feed>")
     return ("\n".join(parts) + "\n").encode()
 
@@ -144,16 +155,24 @@ def json_feed(request, title: str, self_url: str, home: str, items: list[dict], 
         "title": title,
         "home_page_url": home,
         "feed_url": self_url,
-        "items": [{
-            "id": f"urn:uuid:{e['id']}",
-            "url": entry_link(request, e, snapshot),
-            "title": describe(e),
-            "content_text": describe(e),
-            "date_published": iso(e["at"]),
-            "tags": [e["kind"]],
-            "_portal": {"entry": e["seq"], "kind": e["kind"], "schema": e["schema"], "relation": e["name"],
-                        "detail": e["detail"]},
-        } for e in items],
+        "items": [
+            {
+                "id": f"urn:uuid:{e['id']}",
+                "url": entry_link(request, e, snapshot),
+                "title": describe(e),
+                "content_text": describe(e),
+                "date_published": iso(e["at"]),
+                "tags": [e["kind"]],
+                "_portal": {
+                    "entry": e["seq"],
+                    "kind": e["kind"],
+                    "schema": e["schema"],
+                    "relation": e["name"],
+                    "detail": e["detail"],
+                },
+            }
+            for e in items
+        ],
     }
     if next_url:
         body["next_url"] = next_url
@@ -165,6 +184,7 @@ def _refused(request, base_path: str, detail: str, parameter: str):
     if base_path.startswith("/api/"):
         return common.bad_request(detail, parameter)
     from catalog.views import error_page
+
     return error_page(request, 400, "Bad request", detail[:1].upper() + detail[1:] + ".")
 
 
@@ -175,7 +195,9 @@ def _page(request, fmt: str, oid: int | None, title: str, base_path: str, home: 
         return _refused(request, base_path, str(exc), "before")
     unknown = unknown_parameters(request)
     if unknown:
-        return _refused(request, base_path, f"unknown parameter: {', '.join(unknown)} (a feed takes before= only)", unknown[0])
+        return _refused(
+            request, base_path, f"unknown parameter: {', '.join(unknown)} (a feed takes before= only)", unknown[0]
+        )
     snapshot = get_snapshot()
 
     def build():
@@ -185,7 +207,9 @@ def _page(request, fmt: str, oid: int | None, title: str, base_path: str, home: 
             log.warning("the change log cannot be read; the feed answers without entries", exc_info=True)
             items = []
         self_url = request.build_absolute_uri(base_path + (f"?before={before}" if before else ""))
-        next_url = request.build_absolute_uri(f"{base_path}?before={items[-1]['seq']}") if len(items) == FEED_PAGE else None
+        next_url = (
+            request.build_absolute_uri(f"{base_path}?before={items[-1]['seq']}") if len(items) == FEED_PAGE else None
+        )
         if fmt == "atom":
             return atom(request, title, feed_key, self_url, home, items, next_url)
         return json_feed(request, title, self_url, home, items, next_url)
@@ -200,8 +224,15 @@ def _page(request, fmt: str, oid: int | None, title: str, base_path: str, home: 
 
 def portal_feed(request, fmt: str):
     title = f"{metadata.site()['title']}: changes"
-    return _page(request, fmt, None, title, f"/changes.{fmt}", request.build_absolute_uri(reverse("changes")),
-                 f"urn:uuid:{changelog.entry_id('feed', changelog.path().name)}")
+    return _page(
+        request,
+        fmt,
+        None,
+        title,
+        f"/changes.{fmt}",
+        request.build_absolute_uri(reverse("changes")),
+        f"urn:uuid:{changelog.entry_id('feed', changelog.path().name)}",
+    )
 
 
 def relation_feed(request, schema: str, relation: str, fmt: str):
@@ -209,9 +240,15 @@ def relation_feed(request, schema: str, relation: str, fmt: str):
     if found is None:
         return common.not_found("no such published relation")
     title = f"{found.schema}.{found.name}: changes"
-    return _page(request, fmt, found.oid, title, common.relation_base(found) + f"changes.{fmt}",
-                 request.build_absolute_uri(present.catalog_url(found)),
-                 f"urn:uuid:{changelog.entry_id('feed', changelog.path().name, found.oid)}")
+    return _page(
+        request,
+        fmt,
+        found.oid,
+        title,
+        common.relation_base(found) + f"changes.{fmt}",
+        request.build_absolute_uri(present.catalog_url(found)),
+        f"urn:uuid:{changelog.entry_id('feed', changelog.path().name, found.oid)}",
+    )
 
 
 def recent(relation, limit: int = 5) -> list[dict]:
@@ -224,19 +261,22 @@ def recent(relation, limit: int = 5) -> list[dict]:
 
 
 def _when(moment: float) -> str:
-    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def recent_changes(request):
     """The catalog's "Recent changes": the whole-portal feed as a page."""
     from catalog.views import error_page
+
     try:
         before = before_parameter(request)
     except BadParameter as exc:
         return error_page(request, 400, "Bad request", str(exc))
     unknown = unknown_parameters(request)
     if unknown:
-        return error_page(request, 400, "Bad request", f"Unknown parameter: {', '.join(unknown)}. This page takes before= only.")
+        return error_page(
+            request, 400, "Bad request", f"Unknown parameter: {', '.join(unknown)}. This page takes before= only."
+        )
     snapshot = get_snapshot()
     try:
         items = changelog.entries(visible_in(snapshot), before=before, limit=FEED_PAGE)
@@ -246,7 +286,15 @@ def recent_changes(request):
     for e in items:
         relation = snapshot.get(e["schema"], e["name"])
         url = present.catalog_url(relation) if relation is not None and relation.oid == e["oid"] else None
-        rows.append({"text": describe(e), "kind": e["kind"].replace("_", " "), "iso": iso(e["at"]), "at": _when(e["at"]), "url": url})
+        rows.append(
+            {
+                "text": describe(e),
+                "kind": e["kind"].replace("_", " "),
+                "iso": iso(e["at"]),
+                "at": _when(e["at"]),
+                "url": url,
+            }
+        )
     context = {
         "items": rows,
         "next": f"?before={items[-1]['seq']}" if len(items) == FEED_PAGE else None,

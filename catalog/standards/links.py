@@ -2,6 +2,7 @@
 answers of a relation (CSVW "Locating Metadata" 5.2), live or stored, unless the answer's columns
 differ from the relation's (``fields``, grouping, ``expand``): the metadata describes every
 column. Added on the way out; costs a regular expression per answer."""
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,12 @@ class DescribedByMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if (response.status_code in (200, 206) and response.get("Content-Type", "").startswith("text/csv")
-                and RELATION_PATH.match(request.path) and not RESHAPING & set(request.GET)):
+        if (
+            response.status_code in (200, 206)
+            and response.get("Content-Type", "").startswith("text/csv")
+            and RELATION_PATH.match(request.path)
+            and not RESHAPING & set(request.GET)
+        ):
             link = LINK.format(path=request.path)
             existing = response.get("Link")
             response["Link"] = f"{existing}, {link}" if existing else link

@@ -17,6 +17,7 @@ base64), money (formatted by ``lc_monetary``). Dates and timestamps keep their s
 although PostgreSQL also stores ``infinity``, ``-infinity``, years BC and years past 9999, which
 no standard's date type holds: a strict reader reports those values as type errors (docs/opendata.md).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,8 +39,9 @@ INTEGER = StandardTypes({"type": "integer"}, "integer", "sc:Integer")
 DECIMAL = StandardTypes({"type": "number"}, "double", "sc:Float")
 FLOAT = StandardTypes({"type": "number"}, "double", "sc:Float")
 # Croissant's reference loader casts with bool(), which takes "f" for True: text there.
-BOOLEAN = StandardTypes({"type": "boolean", "trueValues": ["t"], "falseValues": ["f"]},
-                        {"base": "boolean", "format": "t|f"}, "sc:Text")
+BOOLEAN = StandardTypes(
+    {"type": "boolean", "trueValues": ["t"], "falseValues": ["f"]}, {"base": "boolean", "format": "t|f"}, "sc:Text"
+)
 DATE = StandardTypes({"type": "date"}, "date", "sc:Date")
 # COPY writes "2024-02-29 12:34:56.789+00": a space, not XSD's T, and a two-digit offset.
 # Table Schema's "any" format parses it; CSVW's dateTime wants the T, so the CSVW type is a string.

@@ -3,6 +3,7 @@
 Registered by ``FairShareConfig.ready()`` under the tag ``portal``, next to autoapi's checks (whose
 ``autoapi.E011`` id it shares: an out-of-range ``PORTAL`` setting, docs/operations.md, "Serving": the checks' table).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -23,8 +24,10 @@ def check_fair_share(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     hint = "See docs/operations.md, Fair share."
     problems = []
     if values["CLIENT_POOL_SHARE"] > 1:
-        problems.append(f"PORTAL['CLIENT_POOL_SHARE'] is {values['CLIENT_POOL_SHARE']}; it is a share of the "
-                        "pool, from 0 (none kept) to 1")
+        problems.append(
+            f"PORTAL['CLIENT_POOL_SHARE'] is {values['CLIENT_POOL_SHARE']}; it is a share of the "
+            "pool, from 0 (none kept) to 1"
+        )
     if values["REDIS_URL"] and not values["REDIS_URL"].startswith(REDIS_SCHEMES):
         problems.append(f"PORTAL['REDIS_URL'] must start with {', '.join(REDIS_SCHEMES)}")
     for proxy in values["TRUSTED_PROXIES"]:

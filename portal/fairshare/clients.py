@@ -15,6 +15,7 @@ Used by ``portal.fairshare.middleware`` (``identify``) and by the system checks 
   key's length, so this is where the minimum is enforced: a short key can never be used). The
   middleware counts refused keys against the address that sent them (``UnknownKey.address``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -209,7 +210,9 @@ def identify(meta: dict, table: KeyTable) -> Client:
         if key is None:
             raise UnknownKey(address_identity(meta))
         limits = {**anonymous, **key.limits}
-        return Client(f"key:{key.digest}", limits["RATE_LIMIT"], limits["CLIENT_DOWNLOADS"],
-                      limits["CLIENT_REQUESTS"], key.name)
-    return Client(address_identity(meta), anonymous["RATE_LIMIT"], anonymous["CLIENT_DOWNLOADS"],
-                  anonymous["CLIENT_REQUESTS"])
+        return Client(
+            f"key:{key.digest}", limits["RATE_LIMIT"], limits["CLIENT_DOWNLOADS"], limits["CLIENT_REQUESTS"], key.name
+        )
+    return Client(
+        address_identity(meta), anonymous["RATE_LIMIT"], anonymous["CLIENT_DOWNLOADS"], anonymous["CLIENT_REQUESTS"]
+    )

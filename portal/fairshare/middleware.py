@@ -33,6 +33,7 @@ Not DRF throttling: it sees only DRF views (not the catalog, nor requests refuse
 and its cache-based history is read, changed and written back, so two processes sharing it lose
 counts; Redis ``INCR`` and a Lua script count atomically.
 """
+
 from __future__ import annotations
 
 import math
@@ -80,7 +81,9 @@ def rate_headers(limit: int, window: int, count: int, reset: float) -> dict:
 def is_download(request) -> bool:
     match = request.resolver_match
     return (
-        match is not None and match.url_name == "relation-list" and match.namespace == "autoapi"
+        match is not None
+        and match.url_name == "relation-list"
+        and match.namespace == "autoapi"
         and str(request.GET.get("limit", "")).lower() == "all"
     )
 
@@ -100,7 +103,8 @@ class FairShareMiddleware:
             # shorter keys could be guessed.
             raise ImproperlyConfigured(
                 f"PORTAL_API_KEY_MIN_LENGTH is {portal_setting('API_KEY_MIN_LENGTH')}; it must be at least "
-                f"{MIN_KEY_LENGTH_FLOOR} (docs/operations.md, Fair share)")
+                f"{MIN_KEY_LENGTH_FLOOR} (docs/operations.md, Fair share)"
+            )
         self.get_response = get_response
         self.counters = Counters(portal_setting("REDIS_URL"))  # per client: shared through Redis
         self.process = Counters()  # this process's downloads: memory only, by definition
@@ -124,7 +128,8 @@ class FairShareMiddleware:
         if client.rate_limit or client.requests:
             window = portal_setting("RATE_LIMIT_WINDOW")
             count, reset, lease, admitted = self.counters.admit(
-                client.identity, window, client.rate_limit, client.requests, timeout / 1000 + LEASE_MARGIN_SECONDS)
+                client.identity, window, client.rate_limit, client.requests, timeout / 1000 + LEASE_MARGIN_SECONDS
+            )
             if client.rate_limit:
                 headers = rate_headers(client.rate_limit, window, count, reset)
                 if count > client.rate_limit:
@@ -134,17 +139,26 @@ class FairShareMiddleware:
                     )
                     return refusal(request, error, {**headers, "Retry-After": headers["RateLimit-Reset"]})
             if not admitted:
-                return refusal(request, TooManyRequests(
-                    f"too many requests at once: at most {client.requests} in flight per client; "
-                    "try again when one has finished"), {**headers, "Retry-After": str(IN_FLIGHT_RETRY_AFTER)})
+                return refusal(
+                    request,
+                    TooManyRequests(
+                        f"too many requests at once: at most {client.requests} in flight per client; "
+                        "try again when one has finished"
+                    ),
+                    {**headers, "Retry-After": str(IN_FLIGHT_RETRY_AFTER)},
+                )
         ticket = None if download else self.share.enter(client.identity)
         if ticket is None and not download:
             if lease is not None:
                 lease.release()
-            return refusal(request, TooManyRequests(
-                "this client already holds its share of this server's database connections, with requests "
-                "that take long or while the server is busy; try again when one of them has finished"),
-                {**headers, "Retry-After": str(IN_FLIGHT_RETRY_AFTER)})
+            return refusal(
+                request,
+                TooManyRequests(
+                    "this client already holds its share of this server's database connections, with requests "
+                    "that take long or while the server is busy; try again when one of them has finished"
+                ),
+                {**headers, "Retry-After": str(IN_FLIGHT_RETRY_AFTER)},
+            )
         try:
             response = self.get_response(request)
         except BaseException:
@@ -175,7 +189,8 @@ class FairShareMiddleware:
             if failures >= failures_allowed:
                 error = TooManyRequests(
                     f"too many unknown API keys from this address: at most {failures_allowed} every {window} s; "
-                    f"try again in {max(1, math.ceil(reset))} s")
+                    f"try again in {max(1, math.ceil(reset))} s"
+                )
                 error.headers = {"Retry-After": str(max(1, math.ceil(reset)))}
                 raise error
         return identify(request.META, self.keys)
@@ -202,9 +217,14 @@ class FairShareMiddleware:
         if client.downloads:
             lease = self.counters.acquire(client.identity, client.downloads, hold)
             if lease is None:
-                return refusal(request, TooManyRequests(
-                    f"too many downloads at once: at most {client.downloads} whole-relation downloads "
-                    "(limit=all) per client; try again when one has finished"), retry)
+                return refusal(
+                    request,
+                    TooManyRequests(
+                        f"too many downloads at once: at most {client.downloads} whole-relation downloads "
+                        "(limit=all) per client; try again when one has finished"
+                    ),
+                    retry,
+                )
             leases.append(lease)
         process_limit = portal_setting("PROCESS_DOWNLOADS")
         if process_limit:
@@ -212,8 +232,13 @@ class FairShareMiddleware:
             if lease is None:
                 for taken in leases:
                     taken.release()
-                return refusal(request, TooManyDownloads(
-                    "this server is running as many whole-relation downloads as it can; try again shortly"), retry)
+                return refusal(
+                    request,
+                    TooManyDownloads(
+                        "this server is running as many whole-relation downloads as it can; try again shortly"
+                    ),
+                    retry,
+                )
             leases.append(lease)
         request.__dict__.setdefault("_fair_share_leases", []).extend(leases)
         return None

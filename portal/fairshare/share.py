@@ -21,6 +21,7 @@ client is answered 429 at once, while a quarter of the pool is still free for th
 Memory only, by definition (the pool is per process); one lock and a few dict operations per
 request.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -49,8 +50,11 @@ class PoolShare:
         now = time.monotonic()
         with self._lock:
             mine = self._mine.get(identity)
-            if mine and len(mine) >= self.share and (
-                    self._total >= self.roomy or min(mine.values()) <= now - SLOW_SECONDS):
+            if (
+                mine
+                and len(mine) >= self.share
+                and (self._total >= self.roomy or min(mine.values()) <= now - SLOW_SECONDS)
+            ):
                 return None
             ticket = next(self._tickets)
             self._mine.setdefault(identity, {})[ticket] = now

@@ -18,6 +18,7 @@ Used only by ``portal.fairshare``. Two stores with the same operations:
 limits are per process until it is back: serving on is better than failing every request over a
 counter.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,8 +94,9 @@ class MemoryStore:
             seen, count = self._windows.get(key, (None, 0))
         return count if seen == int(now // window) else 0
 
-    def admit(self, key: str, window: int, rate_limit: int, flight_limit: int, lease: str, expires: float,
-              now: float) -> tuple[int, bool]:
+    def admit(
+        self, key: str, window: int, rate_limit: int, flight_limit: int, lease: str, expires: float, now: float
+    ) -> tuple[int, bool]:
         """``hit`` then, within the rate limit, ``acquire`` on the in-flight leases of ``key``."""
         count = self.hit(key, window, now)
         if (rate_limit and count > rate_limit) or not flight_limit:
@@ -149,12 +151,14 @@ class RedisStore:
         ttl = max(1, math.ceil(expires - now) + 1)
         return bool(self._acquire(keys=[f"{PREFIX}downloads:{key}"], args=[now, limit, expires, lease, ttl]))
 
-    def admit(self, key: str, window: int, rate_limit: int, flight_limit: int, lease: str, expires: float,
-              now: float) -> tuple[int, bool]:
+    def admit(
+        self, key: str, window: int, rate_limit: int, flight_limit: int, lease: str, expires: float, now: float
+    ) -> tuple[int, bool]:
         ttl = max(1, math.ceil(expires - now) + 1)
         count, taken = self._admit(
             keys=[f"{PREFIX}rate:{key}:{int(now // window)}", f"{PREFIX}downloads:flight:{key}"],
-            args=[rate_limit, window + 1, flight_limit, now, expires, lease, ttl])
+            args=[rate_limit, window + 1, flight_limit, now, expires, lease, ttl],
+        )
         return int(count), bool(taken)
 
     def release(self, key: str, lease: str) -> None:
@@ -225,14 +229,19 @@ class Counters:
         store, taken = self._run("acquire", key, limit, lease, time.time() + hold_seconds)
         return Lease(store, key, lease) if taken else None
 
-    def admit(self, key: str, window: int, rate_limit: int, flight_limit: int,
-              hold_seconds: float) -> tuple[int, float, Lease | None, bool]:
+    def admit(
+        self, key: str, window: int, rate_limit: int, flight_limit: int, hold_seconds: float
+    ) -> tuple[int, float, Lease | None, bool]:
         """Count a request (as ``hit``) and, within ``rate_limit``, take one of ``flight_limit``
         in-flight leases of ``key`` (0: none taken). Returns the window's count, the seconds until
         it resets, the lease (None when none was taken) and whether the in-flight limit let it in."""
         lease = uuid.uuid4().hex
-        store, (count, taken) = self._run("admit", key, window, rate_limit, flight_limit, lease,
-                                          time.time() + hold_seconds)
-        held = Lease(store, f"flight:{key}", lease) if taken and flight_limit and not (
-            rate_limit and count > rate_limit) else None
+        store, (count, taken) = self._run(
+            "admit", key, window, rate_limit, flight_limit, lease, time.time() + hold_seconds
+        )
+        held = (
+            Lease(store, f"flight:{key}", lease)
+            if taken and flight_limit and not (rate_limit and count > rate_limit)
+            else None
+        )
         return count, window - (time.time() % window), held, taken

@@ -5,8 +5,8 @@ Django opens a connection at a thread's first query and, with ``CONN_MAX_AGE = 0
 from the process's pool and "close" gives back, so the connection stays open for the next request
 of any thread. ``PORTAL_CONN_MAX_AGE`` is how long the pool keeps one.
 """
-from autoapi.db import base  # Django's PostgreSQL backend with the portal's compiler
 
+from autoapi.db import base  # Django's PostgreSQL backend with the portal's compiler
 from portal.pgpool.pool import pool_for
 
 

@@ -6,6 +6,7 @@ doing nothing. A built ``HttpResponse`` needs no database any more, and a downlo
 (``StreamingHttpResponse``) streams from a connection of its own (``autoapi/formats/exports.py``).
 Sits just inside the request log (settings.MIDDLEWARE), outside everything that may query.
 """
+
 from django.db import connections
 
 

@@ -7,6 +7,7 @@ Retry-After, like an unreachable database); an idle connection is kept ``max_age
 checked with ``SELECT 1`` when lent again after ``CHECK_AFTER`` seconds idle (what Django's
 ``CONN_HEALTH_CHECKS`` did per request), so a restarted server costs no failed request.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,7 @@ class Pool:
     def getconn(self, connect):
         """A connection: an idle one if it is fresh and alive, else ``connect()``'s."""
         if not self._slots.acquire(timeout=self.timeout):
-            raise PoolBusy(
-                f"all {self.size} database connections of this process are busy (PORTAL_DB_CONNECTIONS)")
+            raise PoolBusy(f"all {self.size} database connections of this process are busy (PORTAL_DB_CONNECTIONS)")
         try:
             conn, opened = self._reuse()
             if conn is None:

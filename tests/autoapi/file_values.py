@@ -1,6 +1,7 @@
 """What PostgreSQL holds, in the forms the Parquet and XLSX tests compare with what their readers
 (pyarrow, DuckDB, openpyxl) read back. The SQL here takes other routes than the portal's own
 (Julian days rather than epoch arithmetic, psycopg2's own types), so a shared mistake would show."""
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,11 @@ def parquet_expectation(column, quoted: sql.Composable) -> sql.Composable:
     base = column.base_type
     c = quoted
     if column.is_geometry and not column.is_array:
-        shape = c if (column.srid or column.is_geography) else sql.SQL(
-            "CASE WHEN ST_SRID({c}) IN (0, 4326) THEN {c} ELSE ST_Transform({c}, 4326) END").format(c=c)
+        shape = (
+            c
+            if (column.srid or column.is_geography)
+            else sql.SQL("CASE WHEN ST_SRID({c}) IN (0, 4326) THEN {c} ELSE ST_Transform({c}, 4326) END").format(c=c)
+        )
         return sql.SQL("extensions.ST_AsBinary({})").format(shape)
     if column.is_array:
         return c if column.element_type in ELEMENTS else sql.SQL("{}::text[]").format(c)
@@ -34,8 +38,10 @@ def parquet_expectation(column, quoted: sql.Composable) -> sql.Composable:
     if base == "date":
         return sql.SQL("CASE WHEN isfinite({c}) THEN {d} END").format(c=c, d=days)
     if base in ("timestamp", "timestamptz", "time"):
-        clock = sql.SQL("(extract(hour FROM {c}) * 3600000000 + extract(minute FROM {c}) * 60000000 "
-                        "+ extract(microseconds FROM {c}))::int8").format(c=c)
+        clock = sql.SQL(
+            "(extract(hour FROM {c}) * 3600000000 + extract(minute FROM {c}) * 60000000 "
+            "+ extract(microseconds FROM {c}))::int8"
+        ).format(c=c)
         if base == "time":
             return clock
         return sql.SQL("CASE WHEN isfinite({c}) THEN {d} * 86400000000 + {t} END").format(c=c, d=days, t=clock)
@@ -61,7 +67,9 @@ def flattened(value):
 def expected_rows(conn, relation, columns, expectation) -> list[list]:
     """Every row of ``relation`` (key order) as ``expectation(column, identifier)`` writes each value."""
     select = sql.SQL(", ").join(expectation(c, sql.Identifier(c.name)) for c in columns)
-    query = sql.SQL("SELECT {} FROM {}.{}").format(select, sql.Identifier(relation.schema), sql.Identifier(relation.name))
+    query = sql.SQL("SELECT {} FROM {}.{}").format(
+        select, sql.Identifier(relation.schema), sql.Identifier(relation.name)
+    )
     if relation.key:
         query += sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(sql.Identifier(k) for k in relation.key.columns))
     with conn.cursor() as cursor:

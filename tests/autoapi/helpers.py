@@ -1,4 +1,5 @@
 """Small helpers shared by the API tests: walking the published relations and reading bodies."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Grouping and aggregates (``?group_by=``, ``?aggregate=``, ``?having=``): every function on every
 type against the same SQL run by PostgreSQL itself, and every rule of docs/api.md, "Aggregates"."""
+
 from __future__ import annotations
 
 import csv
@@ -39,8 +40,11 @@ def postgres_json(conn, query: str, params=()) -> list:
 
 def typed_relations():
     """The fixture relations that hold one column of each type, and the aggregates' own table."""
-    return [r for r in published_relations()
-            if r.schema == "public" and (r.name.startswith("types_") or r.name == "agg_sales") and readable(r)]
+    return [
+        r
+        for r in published_relations()
+        if r.schema == "public" and (r.name.startswith("types_") or r.name == "agg_sales") and readable(r)
+    ]
 
 
 def _column_sql(column) -> str:
@@ -68,8 +72,10 @@ def test_every_function_on_every_type_is_postgresqls_own_result_or_a_400(client,
                 output = '"' + f"{name}_{column.name}".replace('"', '""') + '"'
                 try:
                     expected = postgres_json(
-                        superuser_conn, f"SELECT {FUNCTION_SQL[name].format(c=_column_sql(column))} AS {output} "
-                                        f"FROM {_table(relation)}")
+                        superuser_conn,
+                        f"SELECT {FUNCTION_SQL[name].format(c=_column_sql(column))} AS {output} "
+                        f"FROM {_table(relation)}",
+                    )
                 except psycopg2.DataError as exc:  # e.g. a numeric past double precision's range, for median
                     superuser_conn.rollback()
                     assert response.status_code == 400, (relation.name, column.name, name, body(response)[:300])
@@ -93,21 +99,33 @@ def test_group_by_every_groupable_column_is_postgresqls_group_by(client, superus
             quoted = _column_sql(column)
             name = '"' + column.name.replace('"', '""') + '"'
             count = "count_" if column.name == "count" else "count"  # the clash rule
-            expected = postgres_json(superuser_conn, f"SELECT {quoted} AS {name}, count(*) AS {count} FROM {_table(relation)} "
-                                                     "GROUP BY 1 ORDER BY 1")
+            expected = postgres_json(
+                superuser_conn,
+                f"SELECT {quoted} AS {name}, count(*) AS {count} FROM {_table(relation)} GROUP BY 1 ORDER BY 1",
+            )
             assert json.loads(body(response), parse_float=Decimal) == expected, (relation.name, column.name)
             grouped += 1
     assert grouped > 40
 
 
 def test_the_issues_example_is_one_url(client, superuser_conn):
-    response = client.get(SALES, {"region": "north", "group_by": "channel,region",
-                                  "aggregate": "count,avg:amount,max:big,median:ratio", "ordering": "-count"})
+    response = client.get(
+        SALES,
+        {
+            "region": "north",
+            "group_by": "channel,region",
+            "aggregate": "count,avg:amount,max:big,median:ratio",
+            "ordering": "-count",
+        },
+    )
     assert response.status_code == 200
-    expected = postgres_json(superuser_conn, """
+    expected = postgres_json(
+        superuser_conn,
+        """
         SELECT channel, region, count(*) AS count, avg(amount) AS avg_amount, max(big) AS max_big,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY ratio) AS median_ratio
-        FROM public.agg_sales WHERE region = 'north' GROUP BY channel, region ORDER BY count(*) DESC, channel, region""")
+        FROM public.agg_sales WHERE region = 'north' GROUP BY channel, region ORDER BY count(*) DESC, channel, region""",
+    )
     page = json_body(response)
     assert page["results"] == expected and page["count"] == len(expected) and page["next"] is None
     # Exact: a numeric average keeps its digits, a bigint past 2^53 stays whole.
@@ -119,8 +137,10 @@ def test_the_issues_example_is_one_url(client, superuser_conn):
 def test_aggregate_alone_is_one_row_over_the_selection_and_an_empty_one_still_answers(client, superuser_conn):
     whole = json_body(client.get(SALES, {"aggregate": "count,sum:amount,min:sold_on", "open": "true"}))
     assert whole["count"] == 1 and whole["results"] == postgres_json(
-        superuser_conn, "SELECT count(*) AS count, sum(amount) AS sum_amount, min(sold_on) AS min_sold_on "
-                        "FROM public.agg_sales WHERE open")
+        superuser_conn,
+        "SELECT count(*) AS count, sum(amount) AS sum_amount, min(sold_on) AS min_sold_on "
+        "FROM public.agg_sales WHERE open",
+    )
     empty = json_body(client.get(SALES, {"aggregate": "count,sum:amount", "id__lt": "0"}))
     assert empty["results"] == [{"count": 0, "sum_amount": None}]
     groups = json_body(client.get(SALES, {"group_by": "region", "id__lt": "0"}))
@@ -136,46 +156,77 @@ def test_null_is_a_group_of_its_own_and_sorts_last(client):
 
 
 def test_filters_apply_before_grouping_and_having_after(client, superuser_conn):
-    response = client.get(SALES, {"channel!": "web", "id__gt": "5", "group_by": "region", "aggregate": "count,sum:count",
-                                  "having": ["count__gte:9", "sum_count__lt:100"]})
-    expected = postgres_json(superuser_conn, """
+    response = client.get(
+        SALES,
+        {
+            "channel!": "web",
+            "id__gt": "5",
+            "group_by": "region",
+            "aggregate": "count,sum:count",
+            "having": ["count__gte:9", "sum_count__lt:100"],
+        },
+    )
+    expected = postgres_json(
+        superuser_conn,
+        """
         SELECT region, count(*) AS count, sum("count") AS sum_count FROM public.agg_sales
         WHERE channel IS DISTINCT FROM 'web' AND id > 5 GROUP BY region
-        HAVING count(*) >= 9 AND sum("count") < 100 ORDER BY region""")
+        HAVING count(*) >= 9 AND sum("count") < 100 ORDER BY region""",
+    )
     assert json_body(response)["results"] == expected and 0 < len(expected) < 4
 
 
-@pytest.mark.parametrize("having, condition", [
-    ("count__exact:15", "count(*) = 15"), ("count__gt:15", "count(*) > 15"),
-    ("avg_amount__lte:12345678901234567927.51", "avg(amount) <= 12345678901234567927.51"),
-    ("max_sold_on__gte:2024-10-20", "max(sold_on) >= '2024-10-20'"), ("avg_amount__gt:1e2", "avg(amount) > 100"),
-])
+@pytest.mark.parametrize(
+    "having, condition",
+    [
+        ("count__exact:15", "count(*) = 15"),
+        ("count__gt:15", "count(*) > 15"),
+        ("avg_amount__lte:12345678901234567927.51", "avg(amount) <= 12345678901234567927.51"),
+        ("max_sold_on__gte:2024-10-20", "max(sold_on) >= '2024-10-20'"),
+        ("avg_amount__gt:1e2", "avg(amount) > 100"),
+    ],
+)
 def test_having_compares_in_each_aggregates_own_type(client, superuser_conn, having, condition):
     response = client.get(SALES, {"group_by": "region", "aggregate": "count,avg:amount,max:sold_on", "having": having})
     assert response.status_code == 200, body(response)
-    expected = postgres_json(superuser_conn, "SELECT region, count(*) AS count, avg(amount) AS avg_amount, "
-                                             "max(sold_on) AS max_sold_on FROM public.agg_sales GROUP BY region "
-                                             f"HAVING {condition} ORDER BY region")
+    expected = postgres_json(
+        superuser_conn,
+        "SELECT region, count(*) AS count, avg(amount) AS avg_amount, "
+        "max(sold_on) AS max_sold_on FROM public.agg_sales GROUP BY region "
+        f"HAVING {condition} ORDER BY region",
+    )
     assert json_body(response)["results"] == expected
 
 
 def test_ordering_by_aggregates_and_groups(client, superuser_conn):
-    rows = json_body(client.get(SALES, {"group_by": "channel,open", "aggregate": "count,avg:ratio",
-                                        "ordering": "-avg_ratio,channel"}))["results"]
-    expected = postgres_json(superuser_conn, """
+    rows = json_body(
+        client.get(
+            SALES, {"group_by": "channel,open", "aggregate": "count,avg:ratio", "ordering": "-avg_ratio,channel"}
+        )
+    )["results"]
+    expected = postgres_json(
+        superuser_conn,
+        """
         SELECT channel, open, count(*) AS count, avg(ratio) AS avg_ratio FROM public.agg_sales
-        GROUP BY channel, open ORDER BY avg(ratio) DESC NULLS LAST, channel, open""")
+        GROUP BY channel, open ORDER BY avg(ratio) DESC NULLS LAST, channel, open""",
+    )
     assert rows == expected
 
 
-@pytest.mark.parametrize("part, trunc", [("year", "year"), ("month", "month"), ("week", "week"), ("day", "day"),
-                                         ("hour", "hour")])
+@pytest.mark.parametrize(
+    "part, trunc", [("year", "year"), ("month", "month"), ("week", "week"), ("day", "day"), ("hour", "hour")]
+)
 def test_timestamps_truncate_in_utc(client, superuser_conn, part, trunc):
-    rows = json.loads(body(client.get(SALES, {"group_by": f"sold_at__{part}", "aggregate": "count", "limit": "all"})),
-                      parse_float=Decimal)
-    expected = postgres_json(superuser_conn, f"""
+    rows = json.loads(
+        body(client.get(SALES, {"group_by": f"sold_at__{part}", "aggregate": "count", "limit": "all"})),
+        parse_float=Decimal,
+    )
+    expected = postgres_json(
+        superuser_conn,
+        f"""
         SELECT date_trunc('{trunc}', sold_at) AS "sold_at__{part}", count(*) AS count FROM public.agg_sales
-        GROUP BY 1 ORDER BY 1""")
+        GROUP BY 1 ORDER BY 1""",
+    )
     assert rows == expected and len(rows) > 1
 
 
@@ -183,7 +234,9 @@ def test_dates_truncate_to_dates(client):
     rows = json_body(client.get(SALES, {"group_by": "sold_on__month", "limit": "3"}))["results"]
     assert rows[:2] == [{"sold_on__month": "2023-12-01", "count": 2}, {"sold_on__month": "2024-01-01", "count": 6}]
     assert json_body(client.get(SALES, {"group_by": "sold_on__year"}))["results"] == [
-        {"sold_on__year": "2023-01-01", "count": 2}, {"sold_on__year": "2024-01-01", "count": 58}]
+        {"sold_on__year": "2023-01-01", "count": 2},
+        {"sold_on__year": "2024-01-01", "count": 58},
+    ]
 
 
 def test_an_aggregate_named_like_a_group_column_gets_an_underscore(client):
@@ -227,8 +280,11 @@ def test_csv_is_copy_output_with_formula_cells_neutralised(client, superuser_con
     out = io.BytesIO()
     with superuser_conn.cursor() as cursor:
         cursor.execute(SESSION)
-        cursor.copy_expert("COPY (SELECT region, count(*), sum(price::numeric), avg(wait) FROM public.agg_sales "
-                           "GROUP BY region ORDER BY region) TO STDOUT WITH (FORMAT csv)", out)
+        cursor.copy_expert(
+            "COPY (SELECT region, count(*), sum(price::numeric), avg(wait) FROM public.agg_sales "
+            "GROUP BY region ORDER BY region) TO STDOUT WITH (FORMAT csv)",
+            out,
+        )
     expected = list(csv.reader(io.StringIO(out.getvalue().decode())))
     expected[0][0] = "'=east"  # a spreadsheet would run it (csvsafety.py)
     assert rows[1:] == expected
@@ -259,33 +315,36 @@ def test_money_aggregates_are_numbers_not_locale_text(client):
     assert row == {"sum_price": Decimal("2745.00"), "max_price": Decimal("90.00"), "avg_price": Decimal("45.75")}
 
 
-@pytest.mark.parametrize("query, parameter", [
-    ({"group_by": "nope"}, "group_by"),
-    ({"group_by": ""}, "group_by"),
-    ({"group_by": "region__month"}, "group_by"),
-    ({"group_by": "sold_on__hour"}, "group_by"),
-    ({"group_by": "sold_at__minute"}, "group_by"),
-    ({"aggregate": "sum:region"}, "aggregate"),
-    ({"aggregate": "avg:channel"}, "aggregate"),
-    ({"aggregate": "median:sold_on"}, "aggregate"),
-    ({"aggregate": "max:open"}, "aggregate"),
-    ({"aggregate": "sum:tags"}, "aggregate"),
-    ({"aggregate": "total:amount"}, "aggregate"),
-    ({"aggregate": "sum"}, "aggregate"),
-    ({"aggregate": "sum:nope"}, "aggregate"),
-    ({"aggregate": ""}, "aggregate"),
-    ({"group_by": "region", "having": "count__gt:many"}, "having"),
-    ({"group_by": "region", "having": "count__like:3"}, "having"),
-    ({"group_by": "region", "having": "sum_amount__gt:3"}, "having"),
-    ({"group_by": "region", "having": ""}, "having"),
-    ({"group_by": "region", "aggregate": "avg:amount", "having": "avg_amount__gt:lots"}, None),
-    ({"group_by": "region", "ordering": "amount"}, "ordering"),
-    ({"group_by": "region", "fields": "region"}, "fields"),
-    ({"group_by": "region", "expand": "region"}, "expand"),
-    ({"group_by": "region", "cursor": "abc"}, "cursor"),
-    ({"group_by": "region", "limit": "100000"}, "limit"),
-    ({"group_by": "region", "region__gt!": "x", "nope": "1"}, "nope"),
-])
+@pytest.mark.parametrize(
+    "query, parameter",
+    [
+        ({"group_by": "nope"}, "group_by"),
+        ({"group_by": ""}, "group_by"),
+        ({"group_by": "region__month"}, "group_by"),
+        ({"group_by": "sold_on__hour"}, "group_by"),
+        ({"group_by": "sold_at__minute"}, "group_by"),
+        ({"aggregate": "sum:region"}, "aggregate"),
+        ({"aggregate": "avg:channel"}, "aggregate"),
+        ({"aggregate": "median:sold_on"}, "aggregate"),
+        ({"aggregate": "max:open"}, "aggregate"),
+        ({"aggregate": "sum:tags"}, "aggregate"),
+        ({"aggregate": "total:amount"}, "aggregate"),
+        ({"aggregate": "sum"}, "aggregate"),
+        ({"aggregate": "sum:nope"}, "aggregate"),
+        ({"aggregate": ""}, "aggregate"),
+        ({"group_by": "region", "having": "count__gt:many"}, "having"),
+        ({"group_by": "region", "having": "count__like:3"}, "having"),
+        ({"group_by": "region", "having": "sum_amount__gt:3"}, "having"),
+        ({"group_by": "region", "having": ""}, "having"),
+        ({"group_by": "region", "aggregate": "avg:amount", "having": "avg_amount__gt:lots"}, None),
+        ({"group_by": "region", "ordering": "amount"}, "ordering"),
+        ({"group_by": "region", "fields": "region"}, "fields"),
+        ({"group_by": "region", "expand": "region"}, "expand"),
+        ({"group_by": "region", "cursor": "abc"}, "cursor"),
+        ({"group_by": "region", "limit": "100000"}, "limit"),
+        ({"group_by": "region", "region__gt!": "x", "nope": "1"}, "nope"),
+    ],
+)
 def test_every_misuse_is_a_400_naming_its_parameter(client, query, parameter):
     response = client.get(SALES, query)
     assert response.status_code == 400, (query, body(response)[:300])
@@ -308,17 +367,41 @@ def test_openapi_documents_the_grouping_parameters(client):
     assert {"group_by", "aggregate", "having"} <= names
 
 
-_SALES_COLUMNS = ["id", "region", "count", "amount", "big", "price", "ratio", "sold_at", "sold_on", "open", "channel",
-                  "wait", "tags"]
+_SALES_COLUMNS = [
+    "id",
+    "region",
+    "count",
+    "amount",
+    "big",
+    "price",
+    "ratio",
+    "sold_at",
+    "sold_on",
+    "open",
+    "channel",
+    "wait",
+    "tags",
+]
 _GROUP_TERMS = st.sampled_from(_SALES_COLUMNS + ["sold_at__month", "sold_on__week", "sold_at__hour", "region__year"])
-_AGGREGATE_TERMS = st.one_of(st.just("count"), st.builds(lambda f, c: f"{f}:{c}", st.sampled_from(sorted(FUNCTIONS)),
-                                                         st.sampled_from(_SALES_COLUMNS)))
+_AGGREGATE_TERMS = st.one_of(
+    st.just("count"),
+    st.builds(lambda f, c: f"{f}:{c}", st.sampled_from(sorted(FUNCTIONS)), st.sampled_from(_SALES_COLUMNS)),
+)
 
 
-@settings(max_examples=150, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(groups=st.lists(_GROUP_TERMS, max_size=3), aggregates=st.lists(_AGGREGATE_TERMS, max_size=3),
-       fmt=st.sampled_from(["json", "csv", "ndjson"]), limit=st.sampled_from(["2", "all", "100"]))
+@settings(
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    groups=st.lists(_GROUP_TERMS, max_size=3),
+    aggregates=st.lists(_AGGREGATE_TERMS, max_size=3),
+    fmt=st.sampled_from(["json", "csv", "ndjson"]),
+    limit=st.sampled_from(["2", "all", "100"]),
+)
 def test_any_grouping_answers_200_or_400_and_its_counts_add_up_to_the_rows(client, groups, aggregates, fmt, limit):
     query = {"format": fmt, "limit": limit, "aggregate": ",".join(["count", *aggregates])}
     if groups:

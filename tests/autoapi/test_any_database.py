@@ -5,6 +5,7 @@ The fixture (tests/fixtures/05_extensions.sql, 15_dollar_names.sql, 45_partition
 PostGIS, citext, hstore, ltree, isn and cube (and pgvector where available) in ``extensions``;
 the reader's search_path is ``"$user", public`` (90_grants.sql).
 """
+
 from __future__ import annotations
 
 import io
@@ -56,7 +57,8 @@ def test_the_reader_really_cannot_see_the_extensions_unqualified(reader_conn, pg
 def test_the_snapshot_records_each_extension_and_its_schema(pg_info):
     extensions = {e.name: e.schema for e in registry.current().snapshot.extensions}
     assert {name: extensions.get(name) for name in ("citext", "hstore", "ltree", "isn", "cube")} == dict.fromkeys(
-        ("citext", "hstore", "ltree", "isn", "cube"), "extensions")
+        ("citext", "hstore", "ltree", "isn", "cube"), "extensions"
+    )
     if pg_info["has_postgis"]:
         assert extensions["postgis"] == "extensions"
         assert registry.current().snapshot.extension_schema("postgis") == "extensions"
@@ -67,8 +69,9 @@ def test_extension_types_are_published_as_postgresql_writes_them(client, superus
     types = {c.name: (c.base_type, c.type_schema) for c in rel.columns}
     assert types["attributes"] == ("hstore", "extensions") and types["email"] == ("citext", "extensions")
     ours = json_body(client.get(url(rel, "limit=all")))
-    theirs = json.loads(superuser_conn.execute(
-        "SELECT json_agg(t ORDER BY id)::text FROM public.extension_types t")[0][0])
+    theirs = json.loads(
+        superuser_conn.execute("SELECT json_agg(t ORDER BY id)::text FROM public.extension_types t")[0][0]
+    )
     assert json.loads(json.dumps(ours)) == theirs
     assert ours[0]["attributes"] == {"colour": "red", "size class": "L", "empty": None}  # hstore's cast to json
 
@@ -78,13 +81,16 @@ def test_a_view_over_extension_functions_is_readable(client):
     assert [(r["depth"], r["dimensions"]) for r in rows] == [(3, 2), (1, 1), (2, 3), (None, None)]
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("handle=BRAVO", ["Bravo"]),
-    ("handle__in=ALPHA,delta,nobody", ["alpha", "DELTA"]),
-    ("handle__gt=HOTEL", ["india", "Juliett"]),
-    ("handle__lte=charlie", ["alpha", "Bravo", "charlie"]),
-    ("handle!=ALPHA&handle__lt=d", ["Bravo", "charlie"]),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("handle=BRAVO", ["Bravo"]),
+        ("handle__in=ALPHA,delta,nobody", ["alpha", "DELTA"]),
+        ("handle__gt=HOTEL", ["india", "Juliett"]),
+        ("handle__lte=charlie", ["alpha", "Bravo", "charlie"]),
+        ("handle!=ALPHA&handle__lt=d", ["Bravo", "charlie"]),
+    ],
+)
 def test_citext_filters_compare_case_insensitively(client, query, expected):
     rows = json_body(client.get(url(relation("citext_keyed"), query)))["results"]
     assert [r["handle"] for r in rows] == expected
@@ -92,8 +98,12 @@ def test_citext_filters_compare_case_insensitively(client, query, expected):
 
 def test_citext_cursors_follow_citext_order(client, superuser_conn):
     rel = relation("citext_keyed")
-    expected = [row[0] for row in superuser_conn.execute(
-        "SELECT k.handle::text AS h FROM public.citext_keyed AS k ORDER BY k.handle DESC")]
+    expected = [
+        row[0]
+        for row in superuser_conn.execute(
+            "SELECT k.handle::text AS h FROM public.citext_keyed AS k ORDER BY k.handle DESC"
+        )
+    ]
     assert expected[:2] == ["Juliett", "india"]  # citext's order, not text's
     assert [r["handle"] for r in all_rows(client, url(rel, "limit=3&ordering=-handle"))] == expected
     detail = client.get(url(rel).rstrip("/") + "/juliett/")  # a key lookup is citext's equality too
@@ -191,7 +201,9 @@ def test_a_relation_that_cannot_be_built_is_left_out_alone(client, one_relation_
     assert client.get("/api/schema/").status_code == 200
     out, err = io.StringIO(), io.StringIO()
     call_command("dump_snapshot", stdout=out, stderr=err)
-    assert any(s["what"] == "public.price$list" and "cannot handle" in s["why"] for s in json.loads(out.getvalue())["skipped"])
+    assert any(
+        s["what"] == "public.price$list" and "cannot handle" in s["why"] for s in json.loads(out.getvalue())["skipped"]
+    )
 
 
 def test_check_warns_about_what_was_left_out_and_errs_on_nothing(one_relation_that_cannot_be_built):
@@ -220,7 +232,7 @@ def test_crawl_every_relation_list_detail_formats_and_pages_without_5xx(client):
         for address in urls:
             response = client.get(address)
             assert response.status_code < 500, (address, body(response)[:300])
-            if address.startswith("/api/") and "/" in address.split("?")[0][len(api_url(rel)):] and rel.is_populated:
+            if address.startswith("/api/") and "/" in address.split("?")[0][len(api_url(rel)) :] and rel.is_populated:
                 assert response.status_code == 200, (address, body(response)[:300])  # every row link resolves
         crawled += 1
     assert crawled == len(published_relations()) > 70

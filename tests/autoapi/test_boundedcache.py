@@ -1,6 +1,7 @@
 """Caches bounded by bytes (autoapi/boundedcache.py; docs/operations.md, "Memory"): the accounted bytes never
 pass the budget, the least recently used go first, expired entries are dropped (on access, on a
 full insert and by the janitor), and the answer, plan and estimate caches are all such caches."""
+
 from __future__ import annotations
 
 import threading

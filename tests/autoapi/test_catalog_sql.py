@@ -6,6 +6,7 @@ the contract between the three readers of the catalog: whenever a change alters 
 ``read_snapshot`` returns, the fingerprint (``FINGERPRINT_SQL``) and the change probe
 (``CHANGE_PROBE_SQL``) must both move, or the registry would keep serving a stale snapshot.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,7 +22,10 @@ from autoapi.schema.introspect import change_probe, fingerprint, read_snapshot
 def relations_as(conn_execute, schemas=()) -> dict[tuple[str, str], tuple]:
     """(schema, name) -> (relkind, from_extension) of RELATIONS_SQL's rows."""
     rows = conn_execute(RELATIONS_SQL, {"schemas": list(schemas)})
-    return {(schema, name): (relkind, from_extension) for _oid, schema, name, relkind, _c, _n, _p, from_extension, _s in rows}
+    return {
+        (schema, name): (relkind, from_extension)
+        for _oid, schema, name, relkind, _c, _n, _p, from_extension, _s in rows
+    }
 
 
 def reader_execute(sql, params):
@@ -71,8 +75,9 @@ def test_system_and_temporary_schemas_are_left_out_but_look_alikes_are_not(super
     superuser_conn.execute("CREATE TEMP TABLE unit_temp_table (id int)")
     listed = relations_as(superuser_conn.execute)
     assert ("pgxtoastx", "t") in listed and ("pgxtempx1", "t") in listed
-    assert not any(schema.startswith(("pg_temp", "pg_toast", "pg_catalog", "information_schema"))
-                   for schema, _ in listed)
+    assert not any(
+        schema.startswith(("pg_temp", "pg_toast", "pg_catalog", "information_schema")) for schema, _ in listed
+    )
     assert not any(name == "unit_temp_table" for _, name in listed)
 
 
@@ -104,7 +109,9 @@ def state(cursor_schemas=("public",)):
         version = fingerprint(cursor, list(cursor_schemas))
         snapshot = read_snapshot(cursor, list(cursor_schemas), version)
     relations = {
-        r.name: dataclasses.replace(r, estimated_rows=None, oid=0) for r in snapshot.relations if r.name.startswith("unit_cs")
+        r.name: dataclasses.replace(r, estimated_rows=None, oid=0)
+        for r in snapshot.relations
+        if r.name.startswith("unit_cs")
     }
     return version, probe, relations
 
@@ -122,14 +129,10 @@ CHANGES = {
     "rename constraint": "ALTER TABLE public.unit_cs RENAME CONSTRAINT unit_cs_pkey TO unit_cs_pk",
     "revoke a column": "REVOKE SELECT ON public.unit_cs FROM portal_reader; GRANT SELECT (id, a) ON public.unit_cs TO portal_reader",
     "rename table": "ALTER TABLE public.unit_cs RENAME TO unit_cs_renamed",
-    "change default": pytest.param(
-        "ALTER TABLE public.unit_cs ALTER COLUMN a SET DEFAULT 2"),
-    "rename type": pytest.param(
-        "ALTER TYPE public.unit_cs_enum RENAME TO unit_cs_enum_renamed"),
-    "rename unique index": pytest.param(
-        "ALTER INDEX public.unit_cs_key RENAME TO unit_cs_key_renamed"),
-    "role membership": pytest.param(
-        "GRANT unit_cs_role TO portal_reader"),
+    "change default": pytest.param("ALTER TABLE public.unit_cs ALTER COLUMN a SET DEFAULT 2"),
+    "rename type": pytest.param("ALTER TYPE public.unit_cs_enum RENAME TO unit_cs_enum_renamed"),
+    "rename unique index": pytest.param("ALTER INDEX public.unit_cs_key RENAME TO unit_cs_key_renamed"),
+    "role membership": pytest.param("GRANT unit_cs_role TO portal_reader"),
 }
 
 

@@ -1,4 +1,5 @@
 """DDL in a loop while clients hammer a real server: zero 5xx, and the end state matches the database."""
+
 from __future__ import annotations
 
 import random
@@ -25,22 +26,32 @@ def ddl_loop(stop: threading.Event, errors: list):
             if not exists:
                 action = "create"
             else:
-                action = rng.choice(["add", "drop_col", "rename", "comment", "revoke", "grant", "retype", "drop", "view"])
+                action = rng.choice(
+                    ["add", "drop_col", "rename", "comment", "revoke", "grant", "retype", "drop", "view"]
+                )
             statements = {
-                "create": [f"CREATE TABLE public.{table} (id int PRIMARY KEY, a text, n numeric)",
-                           f"INSERT INTO public.{table} SELECT g, 'row ' || g, g / 3.0 FROM generate_series(1, 50) g"],
+                "create": [
+                    f"CREATE TABLE public.{table} (id int PRIMARY KEY, a text, n numeric)",
+                    f"INSERT INTO public.{table} SELECT g, 'row ' || g, g / 3.0 FROM generate_series(1, 50) g",
+                ],
                 "add": [f"ALTER TABLE public.{table} ADD COLUMN IF NOT EXISTS extra int DEFAULT 1"],
                 "drop_col": [f"ALTER TABLE public.{table} DROP COLUMN IF EXISTS a"],
-                "rename": [f"DO $$ BEGIN ALTER TABLE public.{table} RENAME COLUMN n TO m; EXCEPTION WHEN undefined_column THEN "
-                           f"ALTER TABLE public.{table} RENAME COLUMN m TO n; END $$"],
+                "rename": [
+                    f"DO $$ BEGIN ALTER TABLE public.{table} RENAME COLUMN n TO m; EXCEPTION WHEN undefined_column THEN "
+                    f"ALTER TABLE public.{table} RENAME COLUMN m TO n; END $$"
+                ],
                 "comment": [f"COMMENT ON TABLE public.{table} IS 'churned at {time.time()}'"],
                 "revoke": [f"REVOKE SELECT ON public.{table} FROM portal_reader"],
                 "grant": [f"GRANT SELECT ON public.{table} TO portal_reader"],
-                "retype": [f"DO $$ BEGIN ALTER TABLE public.{table} ALTER COLUMN extra TYPE text; "
-                           f"EXCEPTION WHEN undefined_column THEN NULL; END $$"],
+                "retype": [
+                    f"DO $$ BEGIN ALTER TABLE public.{table} ALTER COLUMN extra TYPE text; "
+                    f"EXCEPTION WHEN undefined_column THEN NULL; END $$"
+                ],
                 "drop": [f"DROP TABLE public.{table} CASCADE"],
-                "view": [f"CREATE OR REPLACE VIEW public.{table}_v AS SELECT id FROM public.{table}",
-                         f"GRANT SELECT ON public.{table}_v TO portal_reader"],
+                "view": [
+                    f"CREATE OR REPLACE VIEW public.{table}_v AS SELECT id FROM public.{table}",
+                    f"GRANT SELECT ON public.{table}_v TO portal_reader",
+                ],
             }[action]
             try:
                 for statement in statements:
@@ -57,11 +68,21 @@ def client_loop(base: str, stop: threading.Event, statuses: Counter, failures: l
     session = requests.Session()
     while not stop.is_set():
         table = rng.choice(TABLES)
-        path = rng.choice([
-            "/api/", f"/api/public/{table}/", f"/api/public/{table}/?a__contains=row", f"/api/public/{table}/?n__gt=3",
-            f"/api/public/{table}/1/", f"/api/public/{table}/?format=csv&limit=all", f"/api/public/{table}_v/",
-            f"/catalog/public/{table}/", "/", "/api/schema/", f"/api/public/{table}/?ordering=-extra&fields=id,extra",
-        ])
+        path = rng.choice(
+            [
+                "/api/",
+                f"/api/public/{table}/",
+                f"/api/public/{table}/?a__contains=row",
+                f"/api/public/{table}/?n__gt=3",
+                f"/api/public/{table}/1/",
+                f"/api/public/{table}/?format=csv&limit=all",
+                f"/api/public/{table}_v/",
+                f"/catalog/public/{table}/",
+                "/",
+                "/api/schema/",
+                f"/api/public/{table}/?ordering=-extra&fields=id,extra",
+            ]
+        )
         try:
             response = session.get(base + path, timeout=20)
         except requests.RequestException as exc:
@@ -85,14 +106,19 @@ def test_ddl_churn_never_gives_5xx(tmp_path, superuser_conn):
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
-        tracebacks = [line[-3000:] for log in tmp_path.glob("gunicorn-*.log") for line in log.read_text().splitlines()
-                      if "Traceback" in line or '"level": "ERROR"' in line]
+        tracebacks = [
+            line[-3000:]
+            for log in tmp_path.glob("gunicorn-*.log")
+            for line in log.read_text().splitlines()
+            if "Traceback" in line or '"level": "ERROR"' in line
+        ]
         assert not failures, (failures[:5], tracebacks[:3])
         # The loop really ran against a changing schema: rows were served and vanished tables seen.
         assert sum(statuses.values()) >= 40 and statuses[200] >= 10 and statuses[404] >= 1, statuses
 
         expected = {
-            row[0] for row in superuser_conn.execute(
+            row[0]
+            for row in superuser_conn.execute(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE n.nspname = 'public' AND c.relname LIKE 'churn%%' "
                 "AND has_table_privilege('portal_reader', c.oid, 'SELECT')"

@@ -5,6 +5,7 @@ cursor (each must be the 400 ``BadRequest`` naming ``cursor``). ``keyset_conditi
 the fixture database: for an ordering and a row, the rows the ORM returns after the cursor must be
 exactly the rows a hand-written ``ORDER BY ... NULLS LAST`` puts after that row.
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,7 +40,11 @@ def raw_cursor(payload) -> str:
         ("-amount,id", "[12.50, 7]", [Decimal("12.50"), 7]),
         ("-amount,id", "[null, 10]", [None, 10]),
         ("code", '["ünï 日本 🚀"]', ["ünï 日本 🚀"]),
-        ('"quoted",-Label', '["a/b,c~d", "2024-02-29T12:34:56.789+00:00"]', ["a/b,c~d", "2024-02-29T12:34:56.789+00:00"]),
+        (
+            '"quoted",-Label',
+            '["a/b,c~d", "2024-02-29T12:34:56.789+00:00"]',
+            ["a/b,c~d", "2024-02-29T12:34:56.789+00:00"],
+        ),
         ("n", "[9007199254740993]", [9007199254740993]),
         ("n", "[0.1000000000000000000000000000000000000001]", [Decimal("0.1000000000000000000000000000000000000001")]),
     ],
@@ -88,8 +93,14 @@ def test_tampered_cursors_are_400(cursor):
 
 @pytest.mark.parametrize(
     "payload",
-    [{"o": "-id", "v": [1]}, {"o": "id,name", "v": [1]}, {"o": "ID", "v": [1]}, {"o": "id", "v": {"id": 1}},
-     {"o": "id", "v": 1}, {"o": "id", "v": None}],
+    [
+        {"o": "-id", "v": [1]},
+        {"o": "id,name", "v": [1]},
+        {"o": "ID", "v": [1]},
+        {"o": "id", "v": {"id": 1}},
+        {"o": "id", "v": 1},
+        {"o": "id", "v": None},
+    ],
 )
 def test_cursor_of_another_ordering_or_without_a_list_is_400(payload):
     assert_cursor_error(raw_cursor(payload), words="another ordering")
@@ -99,7 +110,7 @@ def test_a_cursor_edited_by_one_character_is_rejected_or_decodes_differently():
     cursor = cursors.encode("id", "[42]")
     for i in range(len(cursor)):
         for replacement in "A_-":
-            edited = cursor[:i] + replacement + cursor[i + 1:]
+            edited = cursor[:i] + replacement + cursor[i + 1 :]
             if edited == cursor:
                 continue
             try:
@@ -117,7 +128,7 @@ def test_deeply_nested_cursor_is_400():
 
 def where_of(rel, terms, values) -> str:
     sql, _params = compiled(queryset_for(rel).filter(cursors.keyset_condition(terms, values)))
-    return sql[sql.index(" WHERE "):]
+    return sql[sql.index(" WHERE ") :]
 
 
 @pytest.mark.db
@@ -196,7 +207,7 @@ def check_every_position(rel, terms, positions=None):
     assert len(rows) >= 3
     for k in positions if positions is not None else range(len(rows)):
         values_json, _key = rows[k]
-        assert keys_after(rel, terms, values_json) == [key for _, key in rows[k + 1:]], (k, values_json)
+        assert keys_after(rel, terms, values_json) == [key for _, key in rows[k + 1 :]], (k, values_json)
 
 
 ORDERINGS = [
@@ -245,8 +256,11 @@ def terms_for(rel, ordering):
 
 
 @pytest.mark.db
-@pytest.mark.parametrize(("table_name", "ordering"), ORDERINGS,
-                         ids=[f"{t}:{','.join(('-' if d else '') + c for c, d in o)}" for t, o in ORDERINGS])
+@pytest.mark.parametrize(
+    ("table_name", "ordering"),
+    ORDERINGS,
+    ids=[f"{t}:{','.join(('-' if d else '') + c for c, d in o)}" for t, o in ORDERINGS],
+)
 def test_rows_after_a_cursor_are_the_rows_after_it_in_sql(table_name, ordering):
     rel = relation(table_name)
     terms = terms_for(rel, ordering)
@@ -262,11 +276,13 @@ def test_rows_after_a_cursor_are_the_rows_after_it_in_sql(table_name, ordering):
 def test_cursor_kinds_leave_out_values_whose_json_is_ambiguous():
     # jsonb 'null' and SQL NULL both become JSON null in a cursor; arrays, ranges, tsvector and
     # bytea have no JSON form a filter takes back. The API pages those orderings by offset.
-    sortable_kinds = {type_info(relation("types_json").column("jb")).kind,
-                      type_info(relation("types_ranges").column("r4")).kind,
-                      type_info(relation("types_arrays").column("ia")).kind,
-                      type_info(relation("types_custom").column("tsv")).kind,
-                      type_info(relation("types_misc").column("bin")).kind}
+    sortable_kinds = {
+        type_info(relation("types_json").column("jb")).kind,
+        type_info(relation("types_ranges").column("r4")).kind,
+        type_info(relation("types_arrays").column("ia")).kind,
+        type_info(relation("types_custom").column("tsv")).kind,
+        type_info(relation("types_misc").column("bin")).kind,
+    }
     assert sortable_kinds == {"jsonb", "range", "array", "tsvector", "bytes"}
     assert not sortable_kinds & cursors.CURSOR_KINDS
 
@@ -302,8 +318,9 @@ DATETIME_ORDERINGS = [("d", False), ("d", True), ("ts", False), ("tstz", True)]
 
 
 @pytest.mark.db
-@pytest.mark.parametrize(("column", "descending"), DATETIME_ORDERINGS,
-                         ids=[("-" if d else "") + c for c, d in DATETIME_ORDERINGS])
+@pytest.mark.parametrize(
+    ("column", "descending"), DATETIME_ORDERINGS, ids=[("-" if d else "") + c for c, d in DATETIME_ORDERINGS]
+)
 def test_cursors_after_infinite_and_out_of_range_dates(column, descending):
     rel = relation("types_datetime")
     check_every_position(rel, terms_for(rel, [(column, descending)]))

@@ -5,6 +5,7 @@ Writes come from superuser sessions, as any other writer's would: each test poll
 registry's watcher reads (never a fixed sleep) for at most BOUND seconds: REFRESH_INTERVAL plus
 the 10 s a session that goes idle may keep its statistics (PGSTAT_IDLE_INTERVAL), plus slack.
 """
+
 from __future__ import annotations
 
 import time
@@ -70,10 +71,12 @@ def table(superuser_conn):
 
 
 def test_insert_update_delete_truncate_each_change_the_version(table):
-    for sql in ("INSERT INTO public.dv_t VALUES (100, 'new')",
-                "UPDATE public.dv_t SET label = 'changed' WHERE id = 1",
-                "DELETE FROM public.dv_t WHERE id = 2",
-                "TRUNCATE public.dv_t"):
+    for sql in (
+        "INSERT INTO public.dv_t VALUES (100, 'new')",
+        "UPDATE public.dv_t SET label = 'changed' WHERE id = 1",
+        "DELETE FROM public.dv_t WHERE id = 2",
+        "TRUNCATE public.dv_t",
+    ):
         changes("public", "dv_t", sql)
 
 

@@ -1,4 +1,5 @@
 """``manage.py dump_snapshot`` against golden files, one per server (PostGIS or not)."""
+
 from __future__ import annotations
 
 import io

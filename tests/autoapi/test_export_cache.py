@@ -1,6 +1,7 @@
 """Data-version validators (autoapi/web/validators.py) and the export cache (autoapi/freshness/exportcache.py):
 304s that cost no query, stored whole-relation downloads with Range, one writer, no cut file,
 the size cap."""
+
 from __future__ import annotations
 
 import contextlib
@@ -38,6 +39,7 @@ def table(superuser_conn, cache_dir):
 @contextlib.contextmanager
 def no_queries(monkeypatch):
     """Fails the test on any query: on this thread's published connection, or a download's own."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("a download connection was opened")
 
@@ -177,8 +179,10 @@ def test_processes_date_a_version_alike_and_keep_the_date_across_restarts(table,
 
 def test_a_download_the_database_cuts_leaves_no_file(client, superuser_conn, cache_dir):
     superuser_conn.at_teardown("DROP VIEW IF EXISTS public.dv_fails")
-    superuser_conn.execute("CREATE VIEW public.dv_fails AS SELECT g AS id, repeat('x', 100) AS pad, "
-                           "1 / (60000 - g) AS boom FROM generate_series(1, 100000) AS g")
+    superuser_conn.execute(
+        "CREATE VIEW public.dv_fails AS SELECT g AS id, repeat('x', 100) AS pad, "
+        "1 / (60000 - g) AS boom FROM generate_series(1, 100000) AS g"
+    )
     registry.refresh_now()
     known_tag("public", "dv_fails")
     response = client.get("/api/public/dv_fails/?format=csv&limit=all")

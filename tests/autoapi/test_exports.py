@@ -6,6 +6,7 @@ size; each export runs read-only with the export timeout; an error before the fi
 raised by ``first_then_rest`` (before a response would start); closing a stream early ends the
 query on the server (``pg_stat_activity`` as the superuser, waited for at most 3 s).
 """
+
 from __future__ import annotations
 
 import time
@@ -34,7 +35,8 @@ def marker() -> str:
 def backends_running(superuser_conn, mark: str) -> list[tuple]:
     return superuser_conn.execute(
         "SELECT pid, state, application_name FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
-        (f"%{mark}%",))
+        (f"%{mark}%",),
+    )
 
 
 def wait_until_gone(superuser_conn, mark: str) -> list[tuple]:
@@ -70,8 +72,11 @@ def test_stream_rows_of_nothing():
 @pytest.mark.db
 def test_exports_run_read_only_with_the_export_timeout(settings):
     settings.PORTAL = {**settings.PORTAL, "EXPORT_STATEMENT_TIMEOUT_MS": 4321}
-    statement = Statement("SELECT current_setting('transaction_read_only') || ',' || "
-                          "current_setting('statement_timeout') || ',' || current_setting('application_name')", ())
+    statement = Statement(
+        "SELECT current_setting('transaction_read_only') || ',' || "
+        "current_setting('statement_timeout') || ',' || current_setting('application_name')",
+        (),
+    )
     assert list(stream_rows(statement)) == ["on,4321ms,pg-portal"]
 
 
@@ -181,8 +186,7 @@ def test_first_then_rest_pulls_the_first_item_at_once_and_closes_the_source():
 
 def test_closing_stream_copy_early_cancels_the_copy(superuser_conn):
     mark = marker()
-    statement = Statement(f"COPY (SELECT g, repeat('x', 200) FROM {ENDLESS}) TO STDOUT {mark}",
-                          ())
+    statement = Statement(f"COPY (SELECT g, repeat('x', 200) FROM {ENDLESS}) TO STDOUT {mark}", ())
     stream = first_then_rest(stream_copy(statement))
     assert next(stream).startswith(b"1\t")
     assert [row[1] for row in backends_running(superuser_conn, mark)] == ["active"]
@@ -199,7 +203,8 @@ def test_closing_stream_rows_early_ends_the_query(superuser_conn, monkeypatch):
     assert len({int(next(stream)) for _ in range(150)}) == 150  # past the first batch of 100
     # Between batches the export's connection is idle in its transaction, its last statement a FETCH.
     fetching = superuser_conn.execute(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg-portal' AND query LIKE 'FETCH%%portal_export%%'")
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg-portal' AND query LIKE 'FETCH%%portal_export%%'"
+    )
     assert len(fetching) == 1
     stream.close()
     deadline = time.monotonic() + GONE_WITHIN
@@ -212,15 +217,15 @@ def test_no_portal_query_stays_active_after_closing(superuser_conn):
     """The brief's check: after early closes, no query of application_name 'pg-portal' other than
     the schema watcher's catalog probes is still running."""
     for _ in range(3):
-        stream = first_then_rest(stream_copy(Statement(
-            f"COPY (SELECT g FROM {ENDLESS}) TO STDOUT", ())))
+        stream = first_then_rest(stream_copy(Statement(f"COPY (SELECT g FROM {ENDLESS}) TO STDOUT", ())))
         next(stream)
         stream.close()
     deadline = time.monotonic() + GONE_WITHIN
     while True:
         active = superuser_conn.execute(
             "SELECT query FROM pg_stat_activity WHERE application_name = 'pg-portal' AND state = 'active' "
-            "AND query LIKE '%%generate_series%%'")
+            "AND query LIKE '%%generate_series%%'"
+        )
         if not active or time.monotonic() > deadline:
             break
         time.sleep(0.05)

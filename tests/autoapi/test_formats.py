@@ -2,6 +2,7 @@
 the registry (``renderers.ROW_RENDERERS``): the viewset, the API index, the catalog's downloads,
 ``/data.json`` and the OpenAPI document pick it up, with no other change. Shown with a
 pipe-separated format made in the test."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,15 @@ from tests.autoapi.helpers import body, json_body, published_relations, url
 class PipeSeparatedRenderer(CopyRows, drf_renderers.BaseRenderer):
     """COPY's CSV with '|' between values: the whole format, framing included."""
 
-    record = records.Format("psv", "text/plain", "Pipe-separated", "PSV", "txt", row_bytes=records.csv_row_bytes,
-                            openapi_body={"type": "string"})
+    record = records.Format(
+        "psv",
+        "text/plain",
+        "Pipe-separated",
+        "PSV",
+        "txt",
+        row_bytes=records.csv_row_bytes,
+        openapi_body={"type": "string"},
+    )
     media_type, format, label = record.media_type, record.key, record.label
     charset = "utf-8"
 
@@ -51,7 +59,9 @@ def test_a_new_format_is_served_listed_and_documented(client, with_pipe_format):
     streamed = client.get(url(relation, "format=psv&limit=all&fields=id"))
     assert streamed.streaming and body(streamed).count(b"\n") == 2501
     # The file is named with the record's extension, not the format's key.
-    assert streamed["Content-Disposition"].startswith("attachment") and "big_2500.txt" in streamed["Content-Disposition"]
+    assert (
+        streamed["Content-Disposition"].startswith("attachment") and "big_2500.txt" in streamed["Content-Disposition"]
+    )
     index = json_body(client.get("/api/"))
     entry = next(r for r in index["relations"] if r["name"] == "big_2500")
     assert entry["formats"]["psv"].endswith("?format=psv")

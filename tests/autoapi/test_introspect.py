@@ -5,6 +5,7 @@ may not read; the small parsers; ``fingerprint`` and ``change_probe`` before and
 ``read_snapshot`` is called directly with a cursor of Django's ``published`` connection (the
 read-only role), never through the registry.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -89,8 +90,14 @@ def test_nothing_unreadable_is_published(snapshot, secret_sentinels):
 def test_partitions_are_published_through_their_parent_only(snapshot):
     names = {r.name for r in snapshot.relations}
     assert {"measurements", "events"} <= names
-    assert not names & {"measurements_2023", "measurements_2024", "events_eu", "events_eu_2024", "events_us",
-                        "events_other"}
+    assert not names & {
+        "measurements_2023",
+        "measurements_2024",
+        "events_eu",
+        "events_eu_2024",
+        "events_us",
+        "events_other",
+    }
     # Granted alone (its parent and sibling are not readable): published on its own.
     assert "private_log_2024" in names
     assert not names & {"private_log", "private_log_2025"}
@@ -99,13 +106,21 @@ def test_partitions_are_published_through_their_parent_only(snapshot):
 @pytest.mark.db
 def test_partitions_with_bounds_depth_first(snapshot):
     assert rel(snapshot, "measurements").partitions == (
-        Partition("public", "measurements_2023", "measurements", 1, "FOR VALUES FROM ('2023-01-01') TO ('2024-01-01')", False),
-        Partition("public", "measurements_2024", "measurements", 1, "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')", False),
+        Partition(
+            "public", "measurements_2023", "measurements", 1, "FOR VALUES FROM ('2023-01-01') TO ('2024-01-01')", False
+        ),
+        Partition(
+            "public", "measurements_2024", "measurements", 1, "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')", False
+        ),
     )
     assert rel(snapshot, "events").partitions == (
         Partition("public", "events_eu", "events", 1, "FOR VALUES IN ('eu')", True),
-        Partition("public", "events_eu_2024", "events_eu", 2, "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')", False),
-        Partition("public", "events_eu_2025", "events_eu", 2, "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')", False),
+        Partition(
+            "public", "events_eu_2024", "events_eu", 2, "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')", False
+        ),
+        Partition(
+            "public", "events_eu_2025", "events_eu", 2, "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')", False
+        ),
         Partition("public", "events_other", "events", 1, "DEFAULT", False),
         Partition("public", "events_us", "events", 1, "FOR VALUES IN ('us', 'ca')", False),
     )
@@ -154,7 +169,8 @@ def test_unique_keys_only_over_not_null_columns(snapshot):
 def test_unique_indexes_plain_partial_and_expression(superuser_conn):
     superuser_conn.at_teardown("DROP TABLE IF EXISTS public.unit_unique_indexes")
     superuser_conn.execute(
-        "CREATE TABLE public.unit_unique_indexes (a int NOT NULL, b int NOT NULL, c text NOT NULL, d int, e int NOT NULL)")
+        "CREATE TABLE public.unit_unique_indexes (a int NOT NULL, b int NOT NULL, c text NOT NULL, d int, e int NOT NULL)"
+    )
     superuser_conn.execute("CREATE UNIQUE INDEX unit_ui_plain ON public.unit_unique_indexes (b, a)")
     superuser_conn.execute("CREATE UNIQUE INDEX unit_ui_partial ON public.unit_unique_indexes (c) WHERE a > 0")
     superuser_conn.execute("CREATE UNIQUE INDEX unit_ui_expression ON public.unit_unique_indexes (lower(c))")
@@ -167,16 +183,24 @@ def test_unique_indexes_plain_partial_and_expression(superuser_conn):
 @pytest.mark.db
 def test_foreign_keys(snapshot):
     assert rel(snapshot, "fk_simple").foreign_keys == (
-        ForeignKey("fk_simple_single_pk_id_fkey", ("single_pk_id",), "public", "single_pk", ("id",)),)
+        ForeignKey("fk_simple_single_pk_id_fkey", ("single_pk_id",), "public", "single_pk", ("id",)),
+    )
     assert rel(snapshot, "fk_composite").foreign_keys == (
-        ForeignKey("fk_composite_region_id_code_fkey", ("region_id", "code"), "public", "composite_pk",
-                   ("region_id", "code")),)
+        ForeignKey(
+            "fk_composite_region_id_code_fkey", ("region_id", "code"), "public", "composite_pk", ("region_id", "code")
+        ),
+    )
     assert rel(snapshot, "fk_unique").foreign_keys[0].ref_columns == ("email",)
     cross = rel(snapshot, "fk_cross_schema").foreign_keys[0]
     assert (cross.columns, cross.ref_schema, cross.ref_relation, cross.ref_columns) == (
-        ("customer_id",), "sales", "customers", ("id",))
+        ("customer_id",),
+        "sales",
+        "customers",
+        ("id",),
+    )
     assert rel(snapshot, "order$line").foreign_keys == (
-        ForeignKey("order$line_price$id_fkey", ("price$id",), "public", "price$list", ("id$",)),)
+        ForeignKey("order$line_price$id_fkey", ("price$id",), "public", "price$list", ("id$",)),
+    )
     tree = rel(snapshot, "tree_nodes")
     assert tree.referenced_by == (("public", "tree_nodes", tree.foreign_keys[0]),)
 
@@ -217,11 +241,16 @@ def test_columns_in_order_with_unique_attnames(snapshot):
 def test_column_facts(snapshot):
     orders = rel(snapshot, "orders", "sales")
     total = orders.column("total")
-    assert (total.type, total.base_type, total.type_category, total.nullable) == ("numeric(12,2)", "numeric", "N", False)
+    assert (total.type, total.base_type, total.type_category, total.nullable) == (
+        "numeric(12,2)",
+        "numeric",
+        "N",
+        False,
+    )
     generated = rel(snapshot, "generated_cols").column("doubled")
     assert generated.default == "(a * 2)"
     assert rel(snapshot, "v_single").column("name").comment == 'Name, from the "single_pk" table'
-    assert rel(snapshot, "single_pk").comment == "A plain table with a \"single\" primary key — it's ünïcödé ✓"
+    assert rel(snapshot, "single_pk").comment == 'A plain table with a "single" primary key — it\'s ünïcödé ✓'
 
 
 @pytest.mark.db
@@ -253,8 +282,13 @@ def test_extensions_and_the_type_schema_of_their_columns(snapshot, pg_info):
     assert all(e.version for e in snapshot.extensions)
     assert snapshot.has_postgis is pg_info["has_postgis"]
     columns = rel(snapshot, "extension_types")
-    for name, base in [("email", "citext"), ("attributes", "hstore"), ("category", "ltree"), ("isbn", "isbn13"),
-                       ("extent", "cube")]:
+    for name, base in [
+        ("email", "citext"),
+        ("attributes", "hstore"),
+        ("category", "ltree"),
+        ("isbn", "isbn13"),
+        ("extent", "cube"),
+    ]:
         assert (columns.column(name).base_type, columns.column(name).type_schema) == (base, "extensions"), name
     aliases = columns.column("aliases")
     assert (aliases.is_array, aliases.element_type) == (True, "citext")
@@ -274,7 +308,11 @@ def test_geometry_columns(snapshot):
     for table, (name, geometry_type, srid, geography) in cases.items():
         column = rel(snapshot, table).column(name)
         assert (column.geometry_type, column.srid, column.is_geography, column.type_schema) == (
-            geometry_type, srid, geography, "extensions"), table
+            geometry_type,
+            srid,
+            geography,
+            "extensions",
+        ), table
         assert rel(snapshot, table).geometry_columns == (column,)
 
 

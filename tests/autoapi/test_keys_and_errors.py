@@ -1,4 +1,5 @@
 """Rows by key (single, text with odd characters, composite), and clean 4xx for bad input."""
+
 from __future__ import annotations
 
 import pytest
@@ -102,7 +103,9 @@ def test_unknown_relations_and_bad_encodings_are_404(client):
 def test_filters_and_ordering_match_sql(client, superuser_conn):
     rel = relation("big_2500")
     numeric = next(c for c in rel.columns if c.base_type in ("int4", "int8", "numeric") and c.name != "id")
-    ours = json_body(client.get(url(rel, f"{numeric.name}__gte=10&{numeric.name}__lt=500&ordering=-{numeric.name}&limit=all")))
+    ours = json_body(
+        client.get(url(rel, f"{numeric.name}__gte=10&{numeric.name}__lt=500&ordering=-{numeric.name}&limit=all"))
+    )
     theirs = superuser_conn.execute(
         f'SELECT id FROM public.big_2500 WHERE "{numeric.name}" >= 10 AND "{numeric.name}" < 500 ORDER BY "{numeric.name}" DESC NULLS LAST, id'
     )

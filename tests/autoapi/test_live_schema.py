@@ -1,4 +1,5 @@
 """DDL by the superuser shows in the API without a restart: in-process and through a real server."""
+
 from __future__ import annotations
 
 import time
@@ -58,7 +59,9 @@ def test_a_real_server_follows_ddl(live_server_url, superuser_conn):
 
     wait_for(served, "a new view through gunicorn")
     superuser_conn.execute("DROP VIEW public.live_view")
-    wait_for(lambda: requests.get(f"{live_server_url}/api/public/live_view/", timeout=5).status_code == 404, "dropped view")
+    wait_for(
+        lambda: requests.get(f"{live_server_url}/api/public/live_view/", timeout=5).status_code == 404, "dropped view"
+    )
 
 
 def test_in_process_snapshot_has_caught_up(client):
@@ -77,7 +80,9 @@ def test_notify_refreshes_at_once_without_waiting_for_the_poll(tmp_path, superus
         time.sleep(1.0)
         assert requests.get(f"{base}/api/public/notify_probe/", timeout=5).status_code == 404, "no NOTIFY yet"
         superuser_conn.execute("NOTIFY portal_schema_changed")
-        wait_for(lambda: requests.get(f"{base}/api/public/notify_probe/", timeout=5).status_code == 200, "NOTIFY refresh")
+        wait_for(
+            lambda: requests.get(f"{base}/api/public/notify_probe/", timeout=5).status_code == 200, "NOTIFY refresh"
+        )
 
 
 def test_the_documented_event_trigger_notifies_the_portal(tmp_path, superuser_conn):
@@ -93,4 +98,6 @@ def test_the_documented_event_trigger_notifies_the_portal(tmp_path, superuser_co
         assert requests.get(f"{base}/api/", timeout=5).status_code == 200
         time.sleep(0.5)  # let the listener connect
         superuser_conn.execute("CREATE TABLE public.trigger_probe (id int)")
-        wait_for(lambda: requests.get(f"{base}/api/public/trigger_probe/", timeout=5).status_code == 200, "trigger refresh")
+        wait_for(
+            lambda: requests.get(f"{base}/api/public/trigger_probe/", timeout=5).status_code == 200, "trigger refresh"
+        )

@@ -1,4 +1,5 @@
 """Every lookup, per type, returns exactly the rows the same condition written in SQL returns."""
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -27,7 +28,11 @@ CASES = [
     ("types_text", "search=LINE two", "t ILIKE '%line%' AND t ILIKE '%two%' OR c ILIKE '%line%' AND c ILIKE '%two%'"),
     # numbers
     ("types_numeric", "n_free__gt=1", "n_free > 1"),
-    ("types_numeric", "n_big__lte=0.1000000000000000000000000000000000000001", "n_big <= 0.1000000000000000000000000000000000000001"),
+    (
+        "types_numeric",
+        "n_big__lte=0.1000000000000000000000000000000000000001",
+        "n_big <= 0.1000000000000000000000000000000000000001",
+    ),
     ("types_numeric", "i8__gte=9007199254740993", "i8 >= 9007199254740993"),
     ("types_numeric", "i8=-9223372036854775808", "i8 = -9223372036854775808"),
     ("types_numeric", "n_money__range=0,100", "n_money BETWEEN 0 AND 100"),
@@ -44,7 +49,11 @@ CASES = [
     ("types_datetime", "iv__gt=1 day", "iv > '1 day'"),
     # network, bits
     ("types_network_bits", "ip=10.1.2.3", "ip = '10.1.2.3'"),
-    ("types_network_bits", "mac__in=ff:ff:ff:ff:ff:ff,00:00:00:00:00:00", "mac IN ('ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00')"),
+    (
+        "types_network_bits",
+        "mac__in=ff:ff:ff:ff:ff:ff,00:00:00:00:00:00",
+        "mac IN ('ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00')",
+    ),
     ("types_network_bits", "b__gt=10000000", "b > B'10000000'"),
     # booleans, uuid, money
     ("types_misc", "flag=true", "flag"),
@@ -99,12 +108,30 @@ def test_every_type_has_its_lookups_offered(client):
 
 @pytest.mark.parametrize(
     "query",
-    ["jb__contains={not json", "ia__contains=[1,[2]]", "flag=maybe", "i4__isnull=perhaps", "d__gte=yesterday",
-     "u=not-a-uuid", "i8__gte=1.5", "mood=furious-not-a-label", "iv__gt=fortnight"],
+    [
+        "jb__contains={not json",
+        "ia__contains=[1,[2]]",
+        "flag=maybe",
+        "i4__isnull=perhaps",
+        "d__gte=yesterday",
+        "u=not-a-uuid",
+        "i8__gte=1.5",
+        "mood=furious-not-a-label",
+        "iv__gt=fortnight",
+    ],
 )
 def test_malformed_values_are_400(client, query):
-    table = {"jb": "types_json", "ia": "types_arrays", "flag": "types_misc", "i4": "types_numeric", "d": "types_datetime",
-             "u": "types_misc", "i8": "types_numeric", "mood": "types_custom", "iv": "types_datetime"}
+    table = {
+        "jb": "types_json",
+        "ia": "types_arrays",
+        "flag": "types_misc",
+        "i4": "types_numeric",
+        "d": "types_datetime",
+        "u": "types_misc",
+        "i8": "types_numeric",
+        "mood": "types_custom",
+        "iv": "types_datetime",
+    }
     relation = _relation(table[query.split("_")[0].split("=")[0]])
     key, _, value = query.partition("=")
     response = client.get(url(relation, f"{key}={quote(value, safe='')}"))

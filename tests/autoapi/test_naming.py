@@ -4,6 +4,7 @@ the Python attribute names and model class names given to hostile PostgreSQL nam
 The hostile names are those of tests/fixtures/10_names.sql and 15_dollar_names.sql; the quoting
 is checked against the real server (a quoted name must come back from PostgreSQL unchanged).
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,11 +29,39 @@ from autoapi.schema.naming import (
 
 SIXTY_THREE_BYTES = "this_relation_name_is_exactly_sixty_three_bytes_long_0123456789"
 HOSTILE_NAMES = [
-    "", "~", "~7E", "%2F", "pct%2Fescaped", "per%cent", "til~de", "slash/ed", "back\\slash", 'quote"d',
-    "dot.ted", ".", "..", "com,ma", "a?b#c&d=e", "<i>html</i>", " padded ", "table with spaces",
-    "📈 emoji", "Café_données", "price$list", "a$$b", "?column?", "select", "MixedCase", "1st_table",
-    SIXTY_THREE_BYTES, "é" * 31 + "a",  # 63 bytes of UTF-8 in 32 characters
-    'all/the.hazards, 100% ~ "quoted" 📈', "line\nbreak", "tab\there", "+plus", "-",
+    "",
+    "~",
+    "~7E",
+    "%2F",
+    "pct%2Fescaped",
+    "per%cent",
+    "til~de",
+    "slash/ed",
+    "back\\slash",
+    'quote"d',
+    "dot.ted",
+    ".",
+    "..",
+    "com,ma",
+    "a?b#c&d=e",
+    "<i>html</i>",
+    " padded ",
+    "table with spaces",
+    "📈 emoji",
+    "Café_données",
+    "price$list",
+    "a$$b",
+    "?column?",
+    "select",
+    "MixedCase",
+    "1st_table",
+    SIXTY_THREE_BYTES,
+    "é" * 31 + "a",  # 63 bytes of UTF-8 in 32 characters
+    'all/the.hazards, 100% ~ "quoted" 📈',
+    "line\nbreak",
+    "tab\there",
+    "+plus",
+    "-",
 ]
 ENCODED_ALPHABET = re.compile(r"^[A-Za-z0-9_~-]+$")
 
@@ -169,8 +198,13 @@ def attnames(columns: list[str]) -> list[str]:
 
 def is_valid_attname(name: str) -> bool:
     return (
-        name.isidentifier() and name.isascii() and not keyword.iskeyword(name) and "__" not in name
-        and not name.startswith("_") and not name.endswith("_") and name != "pk"
+        name.isidentifier()
+        and name.isascii()
+        and not keyword.iskeyword(name)
+        and "__" not in name
+        and not name.startswith("_")
+        and not name.endswith("_")
+        and name != "pk"
     )
 
 
@@ -180,10 +214,14 @@ def is_valid_attname(name: str) -> bool:
         (["Value", "VALUE", "value"], ["value", "value_2", "value_3"]),
         (["a b", "a_b", "a-b", "a__b"], ["a_b", "a_b_2", "a_b_3", "a_b_4"]),
         (["value$", "value%", "value."], ["value", "value_2", "value_3"]),
-        (["class", "from", "import", "lambda", "None", "True"],
-         ["class_field", "from_field", "import_field", "lambda_field", "none", "true"]),
-        (["pk", "objects", "check", "clean", "save", "delete"],
-         ["pk_field", "objects_field", "check_field", "clean_field", "save_field", "delete_field"]),
+        (
+            ["class", "from", "import", "lambda", "None", "True"],
+            ["class_field", "from_field", "import_field", "lambda_field", "none", "true"],
+        ),
+        (
+            ["pk", "objects", "check", "clean", "save", "delete"],
+            ["pk_field", "objects_field", "check_field", "clean_field", "save_field", "delete_field"],
+        ),
         (["9lives", "1st_table"], ["n_9lives", "n_1st_table"]),
         (["__dunder__", "_leading", "trailing_", "_meta"], ["dunder", "leading", "trailing", "meta"]),
         (["📈", "?column?", "", "$", "Café"], ["col", "column", "col_2", "col_3", "caf"]),
@@ -196,10 +234,33 @@ def test_python_attname_follows_inspectdb_rules(columns, expected):
 
 def test_python_attname_on_the_fixture_hazard_columns():
     columns = [
-        "row_id", "with space", 'quote"d', "dot.ted", "slash/ed", "back\\slash", "per%cent", "til~de", "com,ma",
-        "a?b#c&d=e", "<i>html</i>", "UPPER", "MixedCase", "mixedcase", "📈", "Café",
-        "column_name_that_is_exactly_sixty_three_bytes_long_abcdefghijkl", "9lives", "a__b", "__dunder__",
-        "_leading", "trailing_", "a b", "a_b", "a-b", "?column?", " padded ",
+        "row_id",
+        "with space",
+        'quote"d',
+        "dot.ted",
+        "slash/ed",
+        "back\\slash",
+        "per%cent",
+        "til~de",
+        "com,ma",
+        "a?b#c&d=e",
+        "<i>html</i>",
+        "UPPER",
+        "MixedCase",
+        "mixedcase",
+        "📈",
+        "Café",
+        "column_name_that_is_exactly_sixty_three_bytes_long_abcdefghijkl",
+        "9lives",
+        "a__b",
+        "__dunder__",
+        "_leading",
+        "trailing_",
+        "a b",
+        "a_b",
+        "a-b",
+        "?column?",
+        " padded ",
     ]
     names = attnames(columns)
     assert len(set(names)) == len(columns)
@@ -229,8 +290,14 @@ def test_python_attname_is_always_a_unique_valid_identifier(columns):
 
 @pytest.mark.parametrize(
     ("schema", "relation"),
-    [("public", "flights"), ("Odd Schema", 'all/the.hazards, 100% ~ "quoted" 📈'), ("", ""),
-     ("public", "📈 emoji"), ("public", SIXTY_THREE_BYTES), ("public", "1st_table")],
+    [
+        ("public", "flights"),
+        ("Odd Schema", 'all/the.hazards, 100% ~ "quoted" 📈'),
+        ("", ""),
+        ("public", "📈 emoji"),
+        ("public", SIXTY_THREE_BYTES),
+        ("public", "1st_table"),
+    ],
 )
 def test_model_class_name_is_an_identifier(schema, relation):
     name = model_class_name(7, schema, relation)
@@ -248,10 +315,26 @@ def test_model_class_names_differ_by_index_even_for_colliding_relations():
 # -- autoapi.db.sql: constants and composed statements ------------------------------------------
 
 
-@pytest.mark.parametrize("text", [
-    "", "plain", "it's", "back\\slash", "100%", "%s", "%(x)s", "$1", "$$dollar$$", "tab\there\nnew\rline",
-    "\x01\x1f", "ünïcødé ✓", "\ufffe\uffff", "E'x'", "'; DROP TABLE t; --",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "plain",
+        "it's",
+        "back\\slash",
+        "100%",
+        "%s",
+        "%(x)s",
+        "$1",
+        "$$dollar$$",
+        "tab\there\nnew\rline",
+        "\x01\x1f",
+        "ünïcødé ✓",
+        "\ufffe\uffff",
+        "E'x'",
+        "'; DROP TABLE t; --",
+    ],
+)
 def test_literals_come_back_unchanged_from_postgresql(reader_conn, text):
     with reader_conn.cursor() as cursor:
         cursor.execute(f"SELECT %s, {sql.literal(text)}", ("value",))
@@ -291,15 +374,20 @@ def test_the_one_copy_count_and_explain_wrappers_run_on_hostile_names(reader_con
         assert list(csv.reader(io.StringIO(out.getvalue()))) == [[name], ["v%"]]
 
 
-@pytest.mark.parametrize(("template", "parts", "named"), [
-    ("SELECT {} FROM {}", ("x", sql.Identifier("s", 't"%')), {}),
-    ("""SELECT '{{"type":"Feature",' || {}""", (sql.Literal("it's"),), {}),
-    ("{p}.f({v}, {v}) AS {n}", (), {"p": sql.Identifier("ext"), "v": "x.a", "n": sql.Identifier("%s")}),
-    ("{1} {0}", ("a", sql.Literal(7)), {}),
-])
+@pytest.mark.parametrize(
+    ("template", "parts", "named"),
+    [
+        ("SELECT {} FROM {}", ("x", sql.Identifier("s", 't"%')), {}),
+        ("""SELECT '{{"type":"Feature",' || {}""", (sql.Literal("it's"),), {}),
+        ("{p}.f({v}, {v}) AS {n}", (), {"p": sql.Identifier("ext"), "v": "x.a", "n": sql.Identifier("%s")}),
+        ("{1} {0}", ("a", sql.Literal(7)), {}),
+    ],
+)
 def test_compose_writes_what_psycopg2s_format_writes(template, parts, named):
     def as_sql(part):
         return part if isinstance(part, psycopg2_sql.Composable) else psycopg2_sql.SQL(part)
 
-    expected = sql.render(psycopg2_sql.SQL(template).format(*map(as_sql, parts), **{k: as_sql(v) for k, v in named.items()}))
+    expected = sql.render(
+        psycopg2_sql.SQL(template).format(*map(as_sql, parts), **{k: as_sql(v) for k, v in named.items()})
+    )
     assert sql.compose(template, *parts, **named) == expected

@@ -1,6 +1,7 @@
 """OGC API Features at /ogc/: the documents' shapes, items equal to the API's GeoJSON for the same
 selection, paging through ``next`` links, single features, HTML, and every misuse a 4xx in OGC's
 error shape. (Selections against SQL: test_ogc_filters.py; GDAL's client: tests/production.)"""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,11 @@ def ogc(client, path: str, status: int = 200, **params):
 
 def rels(document) -> dict[str, str]:
     """rel -> href of the JSON (or GeoJSON) link of each relation type."""
-    return {link["rel"]: link["href"] for link in document["links"] if link["type"] != "text/html" or link["rel"] == "alternate"}
+    return {
+        link["rel"]: link["href"]
+        for link in document["links"]
+        if link["type"] != "text/html" or link["rel"] == "alternate"
+    }
 
 
 def test_landing_page_links_to_the_rest(client):
@@ -41,9 +46,15 @@ def test_landing_page_links_to_the_rest(client):
 
 def test_conformance_declares_core_geojson_html_and_cql2(client):
     declared = set(ogc(client, "/ogc/conformance").json()["conformsTo"])
-    for part in ("ogcapi-features-1/1.0/conf/core", "ogcapi-features-1/1.0/conf/geojson",
-                 "ogcapi-features-1/1.0/conf/html", "ogcapi-features-3/1.0/conf/filter",
-                 "ogcapi-features-3/1.0/conf/features-filter", "cql2/1.0/conf/cql2-text", "cql2/1.0/conf/cql2-json"):
+    for part in (
+        "ogcapi-features-1/1.0/conf/core",
+        "ogcapi-features-1/1.0/conf/geojson",
+        "ogcapi-features-1/1.0/conf/html",
+        "ogcapi-features-3/1.0/conf/filter",
+        "ogcapi-features-3/1.0/conf/features-filter",
+        "cql2/1.0/conf/cql2-text",
+        "cql2/1.0/conf/cql2-json",
+    ):
         assert f"http://www.opengis.net/spec/{part}" in declared
 
 
@@ -52,8 +63,13 @@ def test_collections_are_the_relations_with_a_location(client):
     assert "public.places_latlon" in listed and "public.agg_sales" not in listed
     assert set(listed) == {collection_id(r) for r in collections(get_snapshot())}
     if has_postgis():
-        assert {"public.geo_points", "public.geo_polygons_2263", "public.geo_multipolygons_3857",
-                "public.geog_points", "public.geom_mixed"} <= set(listed)
+        assert {
+            "public.geo_points",
+            "public.geo_polygons_2263",
+            "public.geo_multipolygons_3857",
+            "public.geog_points",
+            "public.geom_mixed",
+        } <= set(listed)
     for document in listed.values():
         assert document["itemType"] == "feature" and document["crs"] == [CRS84]
         assert rels(document)["items"].endswith(f"/ogc/collections/{document['id']}/items")
@@ -76,7 +92,9 @@ def test_extent_from_postgis_statistics(requires_postgis, client, superuser_conn
     west, south, east, north = points["bbox"][0]
     # An estimate from the statistics' histogram: at least the points' box, in degrees.
     assert west <= -73.98 and south <= -33.85 and east >= 151.2 and north >= 40.74 and points["crs"] == CRS84
-    west, south, east, north = ogc(client, "/ogc/collections/public.geo_polygons_2263").json()["extent"]["spatial"]["bbox"][0]
+    west, south, east, north = ogc(client, "/ogc/collections/public.geo_polygons_2263").json()["extent"]["spatial"][
+        "bbox"
+    ][0]
     assert -75 < west < east < -73 and 40 < south < north < 41.5  # State Plane feet became degrees
 
 
@@ -156,8 +174,15 @@ def test_single_feature(client):
 
 
 def test_html_pages_carry_every_link(client):
-    for path in ("/ogc/", "/ogc/conformance", "/ogc/collections", LATLON, LATLON + "/items", LATLON + "/items/1",
-                 LATLON + "/queryables"):
+    for path in (
+        "/ogc/",
+        "/ogc/conformance",
+        "/ogc/collections",
+        LATLON,
+        LATLON + "/items",
+        LATLON + "/items/1",
+        LATLON + "/queryables",
+    ):
         document = ogc(client, path).json()
         page = ogc(client, path, f="html")
         assert page["Content-Type"].startswith("text/html")
@@ -213,7 +238,9 @@ def test_a_request_that_raced_a_schema_change_runs_again_on_the_new_snapshot(cli
     from autoapi.web.registry import Registry, registry
 
     superuser_conn.at_teardown("DROP TABLE IF EXISTS public.ogc_race")
-    superuser_conn.execute("CREATE TABLE public.ogc_race (id int PRIMARY KEY, name text, latitude float8, longitude float8)")
+    superuser_conn.execute(
+        "CREATE TABLE public.ogc_race (id int PRIMARY KEY, name text, latitude float8, longitude float8)"
+    )
     superuser_conn.execute("INSERT INTO public.ogc_race VALUES (1, 'here', 40.7, -74.0)")
     superuser_conn.execute("GRANT SELECT ON public.ogc_race TO portal_reader")
     registry.refresh_now()

@@ -1,4 +1,5 @@
 """The OpenAPI document: valid OpenAPI 3.1, complete, live; and a seeded fuzz of every parameter."""
+
 from __future__ import annotations
 
 import json
@@ -60,39 +61,98 @@ def test_interactive_docs_are_served_from_static_files(client):
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "autoapi/docs.js"):
         # Content-hashed by collectstatic: swagger-ui.css is linked as swagger-ui.<hash>.css.
         stem, ext = asset.rsplit(".", 1)
-        src = next(part.split('"')[0] for part in page.split('="')
-                   if re.search(rf"/{re.escape(stem)}\.[0-9a-f]{{12}}\.{ext}$", part.split('"')[0]))
+        src = next(
+            part.split('"')[0]
+            for part in page.split('="')
+            if re.search(rf"/{re.escape(stem)}\.[0-9a-f]{{12}}\.{ext}$", part.split('"')[0])
+        )
         assert b"".join(client.get(src).streaming_content), src
 
 
 JUNK = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", "null", "NaN", "-1", "0", "1e309", "9" * 40, "'; DROP TABLE x; --", "\\", "%", "~", ",",
-                     "a,b", "[1,2]", '{"a":1}', "true", "2024-02-30", "1,2,3,4", "-180,-90,180,90", "all", "-id",
-                     # grouping: valid and nearly valid terms
-                     "count", "-count", "id", "id__month", "count__gt:1", "count__gt:x", "sum:id", "avg:id,max:id",
-                     "median:id", "count_distinct:id", "min:nope", "sum:",
-                     # CQL2 (filter, filter-lang): valid, hostile and malformed
-                     "id = 1", "id > 1 OR id IS NULL", "NOT (id = 1 AND id < 5)", "cql2-json", "cql2-text",
-                     "id = 1; DROP TABLE x", "id = '1'' OR ''1''=''1'", '"id" = 1) OR (1 = 1', "id IN (" + ",".join(["1"] * 300) + ")",
-                     "(" * 500 + "id = 1" + ")" * 500, "NOT " * 50 + "id = 1", "S_INTERSECTS(geom, POLYGON((0 0, 1 0)))",
-                     "S_INTERSECTS(geometry, BBOX(0,0,1,1))", "id LIKE '%'", "T_BEFORE(id, DATE('2024-02-30'))",
-                     '{"op":"=","args":[{"property":"id"},1]}', '{"op":"not","args":[' * 40 + "true" + "]}" * 40]),
+    st.sampled_from(
+        [
+            "",
+            "null",
+            "NaN",
+            "-1",
+            "0",
+            "1e309",
+            "9" * 40,
+            "'; DROP TABLE x; --",
+            "\\",
+            "%",
+            "~",
+            ",",
+            "a,b",
+            "[1,2]",
+            '{"a":1}',
+            "true",
+            "2024-02-30",
+            "1,2,3,4",
+            "-180,-90,180,90",
+            "all",
+            "-id",
+            # grouping: valid and nearly valid terms
+            "count",
+            "-count",
+            "id",
+            "id__month",
+            "count__gt:1",
+            "count__gt:x",
+            "sum:id",
+            "avg:id,max:id",
+            "median:id",
+            "count_distinct:id",
+            "min:nope",
+            "sum:",
+            # CQL2 (filter, filter-lang): valid, hostile and malformed
+            "id = 1",
+            "id > 1 OR id IS NULL",
+            "NOT (id = 1 AND id < 5)",
+            "cql2-json",
+            "cql2-text",
+            "id = 1; DROP TABLE x",
+            "id = '1'' OR ''1''=''1'",
+            '"id" = 1) OR (1 = 1',
+            "id IN (" + ",".join(["1"] * 300) + ")",
+            "(" * 500 + "id = 1" + ")" * 500,
+            "NOT " * 50 + "id = 1",
+            "S_INTERSECTS(geom, POLYGON((0 0, 1 0)))",
+            "S_INTERSECTS(geometry, BBOX(0,0,1,1))",
+            "id LIKE '%'",
+            "T_BEFORE(id, DATE('2024-02-30'))",
+            '{"op":"=","args":[{"property":"id"},1]}',
+            '{"op":"not","args":[' * 40 + "true" + "]}" * 40,
+        ]
+    ),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(str),
 )
 
 
-@settings(max_examples=400, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_fuzz_every_documented_parameter_never_5xx(client, data):
     doc = _cached_document(client)
     path = data.draw(st.sampled_from(sorted(doc["paths"])), label="path")
     operation = doc["paths"][path]["get"]
     query = {}
-    for parameter in data.draw(st.lists(st.sampled_from(operation.get("parameters") or [{"name": "x", "in": "query"}]),
-                                        max_size=3, unique_by=lambda p: p["name"]), label="parameters"):
+    for parameter in data.draw(
+        st.lists(
+            st.sampled_from(operation.get("parameters") or [{"name": "x", "in": "query"}]),
+            max_size=3,
+            unique_by=lambda p: p["name"],
+        ),
+        label="parameters",
+    ):
         value = data.draw(JUNK, label=parameter["name"])
         if parameter["in"] == "path" and parameter["name"] != "collectionId":
             segment = value.replace("/", "~2F").replace("?", "~3F").replace("#", "~23") or "~"

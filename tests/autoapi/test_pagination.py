@@ -2,6 +2,7 @@
 ``Window.apply``, the capped count (``count_plan``/``run_count``) on the fixture database, and the
 ``next``/``previous`` links of offset and keyset pages built from a ``RequestFactory`` request.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -182,7 +183,9 @@ def test_unknown_count_offers_next_on_a_full_page():
 
 def test_limit_all_has_no_links():
     assert page_links(request_for("limit=all"), Window(None, 0), count=None, returned=2500) == {
-        "next": None, "previous": None}
+        "next": None,
+        "previous": None,
+    }
 
 
 def test_previous_of_an_empty_window_is_not_the_same_page():
@@ -195,7 +198,7 @@ def test_previous_of_an_empty_window_is_not_the_same_page():
 
 def test_cursor_link_carries_the_last_values_and_replaces_an_old_cursor():
     request = request_for("ordering=-amount&grp=3&cursor=old&limit=10")
-    links = cursor_links(request, Window(10, 0), returned=10, last_values='[12.50, 7]', signature="-amount,id")
+    links = cursor_links(request, Window(10, 0), returned=10, last_values="[12.50, 7]", signature="-amount,id")
     assert links["previous"] is None
     query = query_of(links["next"])
     assert query.getlist("cursor") != ["old"] and len(query.getlist("cursor")) == 1

@@ -2,6 +2,7 @@
 database compared with PostgreSQL's (docs/downloads.md, "Parquet"); GeoParquet metadata, GeoPandas's reading
 of it against PostGIS's geometries, and GDAL's where gdal-bin has the Parquet driver (Debian 12's
 GDAL 3.6 has not)."""
+
 from __future__ import annotations
 
 import io
@@ -62,6 +63,7 @@ def duckdb_columns(data: bytes, table: pa.Table) -> list[list]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     import tempfile
+
     with tempfile.NamedTemporaryFile(suffix=".parquet") as fh:
         fh.write(data)
         fh.flush()
@@ -164,8 +166,10 @@ def test_group_by_aggregates(client, superuser_conn):
     table = parquet_table(client, numbers, "group_by=i2&aggregate=count,sum:i4,avg:i4,max:n_money&limit=all")
     assert table.schema.field("count").type == pa.int64() and table.schema.field("sum_i4").type == pa.int64()
     assert table.schema.field("max_n_money").type == pa.decimal128(12, 2)
-    rows = superuser_conn.execute("SELECT i2, count(*), sum(i4), avg(i4)::text, max(n_money) FROM public.types_numeric "
-                                  "GROUP BY i2 ORDER BY i2 NULLS LAST")
+    rows = superuser_conn.execute(
+        "SELECT i2, count(*), sum(i4), avg(i4)::text, max(n_money) FROM public.types_numeric "
+        "GROUP BY i2 ORDER BY i2 NULLS LAST"
+    )
     assert [list(r.values()) for r in table.to_pylist()] == [list(r) for r in rows]
 
 
@@ -210,7 +214,12 @@ def test_geopandas_reads_the_geometries_postgis_has(client, superuser_conn):
     shapely = pytest.importorskip("shapely")
     checked = 0
     for relation in published_relations():
-        if not relation.geometry_columns or not readable(relation) or not relation.key or len(relation.key.columns) != 1:
+        if (
+            not relation.geometry_columns
+            or not readable(relation)
+            or not relation.key
+            or len(relation.key.columns) != 1
+        ):
             continue
         column, key = relation.geometry_columns[0], relation.key.columns[0]
         frame = geopandas.read_parquet(io.BytesIO(body(client.get(url(relation, "format=parquet&limit=all")))))
@@ -223,8 +232,9 @@ def test_geopandas_reads_the_geometries_postgis_has(client, superuser_conn):
         geom = quote(column.name) + ("::extensions.geometry" if column.is_geography else "")
         if not column.srid:  # mixed SRIDs: written in WGS 84, as GeoJSON is
             geom = f"extensions.ST_Transform(extensions.ST_SetSRID({geom}, coalesce(nullif(extensions.ST_SRID({geom}), 0), 4326)), 4326)"
-        rows = superuser_conn.execute(f"SELECT {quote(key)}, extensions.ST_AsText({geom}) "
-                                      f"FROM {quote(relation.schema)}.{quote(relation.name)}")
+        rows = superuser_conn.execute(
+            f"SELECT {quote(key)}, extensions.ST_AsText({geom}) FROM {quote(relation.schema)}.{quote(relation.name)}"
+        )
         theirs = {k: None if w is None else shapely.from_wkt(w) for k, w in rows}
         ours = dict(zip(frame[key], frame.geometry))
         assert set(ours) == set(theirs), relation.name

@@ -10,6 +10,7 @@ files are never served again), OGC items; and the old ``ETag`` and ``Last-Modifi
 a ``304``. Then the statistics of a relation under row security: exact counts, no ``pg_stat``
 counters, no estimated extent, no default naming what the role may not read.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,8 +46,12 @@ def wait_for(predicate, what: str, seconds: float = BOUND) -> float:
 @pytest.fixture
 def schema(superuser_conn, settings, tmp_path):
     """A schema of the test's own, readable by the reader; the page caches on, for long."""
-    settings.PORTAL = {**settings.PORTAL, "EXPORT_CACHE_DIR": str(tmp_path / "exports"),
-                       "API_CACHE_SECONDS": 60, "CATALOG_CACHE_SECONDS": 60}
+    settings.PORTAL = {
+        **settings.PORTAL,
+        "EXPORT_CACHE_DIR": str(tmp_path / "exports"),
+        "API_CACHE_SECONDS": 60,
+        "CATALOG_CACHE_SECONDS": 60,
+    }
     name = f"perm_{uuid.uuid4().hex[:8]}"
     superuser_conn.at_teardown(f"DROP SCHEMA IF EXISTS {name} CASCADE")
     superuser_conn.execute(f"CREATE SCHEMA {name}")
@@ -67,8 +72,10 @@ def make_flights(db, table: str, grant: bool = True) -> None:
         cursor.execute(f"""INSERT INTO {table} VALUES (1, 'JFK', 'hush-jfk-1', 40.6, -73.8), (2, 'JFK', 'hush-jfk-2', 40.6, -73.7),
                                              (3, 'LGA', 'hush-lga-3', 40.7, -73.9), (4, 'LGA', 'hush-lga-4', 40.8, -73.9)""")
     apart.close()
-    wait_for(lambda: db.execute(f"SELECT pg_stat_get_tuples_inserted('{table}'::regclass)")[0][0] == 4,
-             f"the statistics count {table}'s rows")
+    wait_for(
+        lambda: db.execute(f"SELECT pg_stat_get_tuples_inserted('{table}'::regclass)")[0][0] == 4,
+        f"the statistics count {table}'s rows",
+    )
     if grant:
         db.execute(f"GRANT SELECT ON {table} TO {READER}")
 
@@ -125,8 +132,13 @@ class Published:
 
     def changed(self, gone: str) -> float:
         """Wait until the page no longer shows ``gone`` and the data version moved; the seconds."""
-        waited = wait_for(lambda: gone not in body(self.client.get(self.page_url)).decode()
-                          and data_tag(self.schema, self.name) != self.tag, f"{gone!r} gone from {self.name}")
+        waited = wait_for(
+            lambda: (
+                gone not in body(self.client.get(self.page_url)).decode()
+                and data_tag(self.schema, self.name) != self.tag
+            ),
+            f"{gone!r} gone from {self.name}",
+        )
         return waited
 
     def assert_nowhere(self, *gone: str) -> None:
@@ -173,9 +185,15 @@ def test_a_redefined_view_with_the_same_columns(client, schema, superuser_conn):
     db.execute(f"CREATE VIEW {schema}.v AS SELECT id, origin, secret, lat, lon FROM {schema}.flights")
     db.execute(f"GRANT SELECT ON {schema}.v TO {READER}")
     published = Published(client, schema, "v")
-    check(published, lambda: db.execute(
-        f"CREATE OR REPLACE VIEW {schema}.v AS SELECT id, origin, 'REDACTED'::text AS secret, lat, lon "
-        f"FROM {schema}.flights"), "hush-jfk-1", "hush-lga-4")
+    check(
+        published,
+        lambda: db.execute(
+            f"CREATE OR REPLACE VIEW {schema}.v AS SELECT id, origin, 'REDACTED'::text AS secret, lat, lon "
+            f"FROM {schema}.flights"
+        ),
+        "hush-jfk-1",
+        "hush-lga-4",
+    )
     assert "REDACTED" in published.texts()["csv"]
 
 
@@ -198,8 +216,12 @@ def test_a_changed_policy(client, schema, superuser_conn):
     db.execute(f"ALTER TABLE {schema}.flights ENABLE ROW LEVEL SECURITY")
     db.execute(f"CREATE POLICY nyc ON {schema}.flights FOR SELECT TO {READER} USING (origin IN ('JFK', 'LGA'))")
     published = Published(client, schema, "flights")
-    check(published, lambda: db.execute(f"ALTER POLICY nyc ON {schema}.flights USING (origin = 'JFK')"),
-          "hush-lga-3", "hush-lga-4")
+    check(
+        published,
+        lambda: db.execute(f"ALTER POLICY nyc ON {schema}.flights USING (origin = 'JFK')"),
+        "hush-lga-3",
+        "hush-lga-4",
+    )
     assert "hush-jfk-2" in published.texts()["xlsx"]
 
 
@@ -212,8 +234,12 @@ def test_security_invoker_turned_on(client, schema, superuser_conn):
     db.execute(f"CREATE VIEW {schema}.v AS SELECT * FROM {schema}.flights")
     db.execute(f"GRANT SELECT ON {schema}.v TO {READER}")
     published = Published(client, schema, "v")
-    check(published, lambda: db.execute(f"ALTER VIEW {schema}.v SET (security_invoker = true)"),
-          "hush-lga-3", "hush-lga-4")
+    check(
+        published,
+        lambda: db.execute(f"ALTER VIEW {schema}.v SET (security_invoker = true)"),
+        "hush-lga-3",
+        "hush-lga-4",
+    )
     assert "hush-jfk-1" in published.texts()["csv"]
 
 
@@ -222,8 +248,12 @@ def test_a_revoked_column(client, schema, superuser_conn):
     make_flights(db, f"{schema}.flights", grant=False)
     db.execute(f"GRANT SELECT (id, origin, secret, lat, lon) ON {schema}.flights TO {READER}")
     published = Published(client, schema, "flights")
-    check(published, lambda: db.execute(f"REVOKE SELECT (secret) ON {schema}.flights FROM {READER}"),
-          "hush-jfk-1", "hush-lga-4")
+    check(
+        published,
+        lambda: db.execute(f"REVOKE SELECT (secret) ON {schema}.flights FROM {READER}"),
+        "hush-jfk-1",
+        "hush-lga-4",
+    )
     assert "JFK" in published.texts()["csv"]
 
 
@@ -268,8 +298,10 @@ def test_bypassrls_taken_from_the_reader(client, schema, superuser_conn):
     db.execute(f"CREATE POLICY jfk ON {schema}.flights FOR SELECT TO {READER} USING (origin = 'JFK')")
     db.execute(f"ALTER ROLE {READER} BYPASSRLS")
     published = Published(client, schema, "flights")
-    wait_for(lambda: relation(schema, "flights") is not None and not relation(schema, "flights").row_security,
-             "the reader bypasses row security")
+    wait_for(
+        lambda: relation(schema, "flights") is not None and not relation(schema, "flights").row_security,
+        "the reader bypasses row security",
+    )
     check(published, lambda: db.execute(f"ALTER ROLE {READER} NOBYPASSRLS"), "hush-lga-3", "hush-lga-4")
     assert relation(schema, "flights").row_security
 
@@ -295,8 +327,12 @@ def test_row_security_forced_on_a_table_the_reader_cannot_name(client, schema, s
     db.execute(f"ALTER VIEW {schema}.v OWNER TO {owner}")
     db.execute(f"GRANT SELECT ON {schema}.v TO {READER}")
     published = Published(client, schema, "v")
-    check(published, lambda: db.execute(f"ALTER TABLE {private}.flights FORCE ROW LEVEL SECURITY"),
-          "hush-lga-3", "hush-lga-4")
+    check(
+        published,
+        lambda: db.execute(f"ALTER TABLE {private}.flights FORCE ROW LEVEL SECURITY"),
+        "hush-lga-3",
+        "hush-lga-4",
+    )
     assert "hush-jfk-1" in published.texts()["csv"]
 
 
@@ -318,8 +354,10 @@ def test_through_gunicorn_no_worker_serves_the_old_file(schema, superuser_conn, 
             if not response.headers["ETag"].startswith("W/"):
                 stored = response.headers["ETag"]
         assert stored is not None, "the download was stored"
-        db.execute(f"CREATE OR REPLACE VIEW {schema}.v AS SELECT id, origin, 'REDACTED'::text AS secret, lat, lon "
-                   f"FROM {schema}.flights")
+        db.execute(
+            f"CREATE OR REPLACE VIEW {schema}.v AS SELECT id, origin, 'REDACTED'::text AS secret, lat, lon "
+            f"FROM {schema}.flights"
+        )
         wait_for(lambda: "hush-lga-4" not in requests.get(csv, timeout=5).text, "the redefinition through HTTP")
         time.sleep(1)  # five REFRESH_INTERVALs: every worker's watcher has looked
         for _ in range(20):
@@ -336,8 +374,9 @@ def secured(schema, superuser_conn):
     """A table of 5,000 rows of which the reader may see 10, analysed; a view over it."""
     db = superuser_conn
     db.execute(f"CREATE TABLE {schema}.big (id int PRIMARY KEY, visible bool, lat float8, lon float8)")
-    db.execute(f"INSERT INTO {schema}.big SELECT g, g <= 10, 40 + g / 1000.0, -70 - g / 1000.0 "
-               f"FROM generate_series(1, 5000) g")
+    db.execute(
+        f"INSERT INTO {schema}.big SELECT g, g <= 10, 40 + g / 1000.0, -70 - g / 1000.0 FROM generate_series(1, 5000) g"
+    )
     db.execute(f"ALTER TABLE {schema}.big ENABLE ROW LEVEL SECURITY")
     db.execute(f"CREATE POLICY few ON {schema}.big FOR SELECT TO {READER} USING (visible)")
     db.execute(f"GRANT SELECT ON {schema}.big TO {READER}")

@@ -1,4 +1,5 @@
 """Every relation the reader may SELECT is published, in every format, and nothing else is."""
+
 from __future__ import annotations
 
 import pytest

@@ -5,6 +5,7 @@ hand-written query on the same connection: the same rows, and PostgreSQL-equal v
 parsed with exact decimals, CSV byte for byte). Also: the SQL tilde encoding of ``_links`` against
 ``naming.encode_segment``, ``count_sql``'s cap, and ``geometry_source``'s choice.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,10 +54,13 @@ def run(statement) -> list[tuple]:
 def hand_json_rows(rel, where: str = "") -> list:
     """row_to_json of the relation's columns, money as numeric, in key order: the reference."""
     select = ", ".join(
-        (f"{q(c.name)}::numeric" if c.base_type == "money" else q(c.name)) + f" AS {q(c.name)}" for c in rel.columns)
+        (f"{q(c.name)}::numeric" if c.base_type == "money" else q(c.name)) + f" AS {q(c.name)}" for c in rel.columns
+    )
     order = ", ".join(q(name) for name in rel.key.columns)
-    rows = fetch(f"SELECT row_to_json(hand_row)::text "
-                 f"FROM (SELECT {select} FROM {table(rel)} {where} ORDER BY {order}) AS hand_row")
+    rows = fetch(
+        f"SELECT row_to_json(hand_row)::text "
+        f"FROM (SELECT {select} FROM {table(rel)} {where} ORDER BY {order}) AS hand_row"
+    )
     return [pairs(r[0]) for r in rows]
 
 
@@ -70,13 +74,25 @@ def test_selected_sql_returns_the_rows_of_hand_written_sql():
     statement = selected_sql(queryset, rel.columns)
     assert run(statement) == fetch(
         "SELECT id, label, grp, amount, created FROM public.big_2500 WHERE grp = 3 AND amount > 100 "
-        "ORDER BY id DESC LIMIT 7 OFFSET 5")
+        "ORDER BY id DESC LIMIT 7 OFFSET 5"
+    )
     assert len(run(statement)) == 7
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("name", ["column_name_hazards", "reserved_word_columns", "price$list", "order$line",
-                                  "case_and_mapping_collisions", "Café_données", "per%cent", "pct%2Fescaped"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "column_name_hazards",
+        "reserved_word_columns",
+        "price$list",
+        "order$line",
+        "case_and_mapping_collisions",
+        "Café_données",
+        "per%cent",
+        "pct%2Fescaped",
+    ],
+)
 def test_selected_sql_on_hostile_names(name):
     rel = relation(name)
     key = q(rel.key.columns[0])
@@ -91,7 +107,8 @@ def test_selected_sql_of_a_chosen_column_order():
     rel = relation("single_pk")
     columns = (rel.column("score"), rel.column("id"))
     assert run(selected_sql(queryset_for(rel).order_by("id"), columns)) == fetch(
-        "SELECT score, id FROM public.single_pk ORDER BY id")
+        "SELECT score, id FROM public.single_pk ORDER BY id"
+    )
 
 
 @pytest.mark.db
@@ -127,9 +144,23 @@ def test_compiled_uses_postgresql_lookups():
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("name", ["types_numeric", "types_text", "types_json", "types_datetime", "types_misc",
-                                  "types_arrays", "types_ranges", "types_network_bits", "types_custom",
-                                  "extension_types", "column_name_hazards", "reserved_word_columns"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "types_numeric",
+        "types_text",
+        "types_json",
+        "types_datetime",
+        "types_misc",
+        "types_arrays",
+        "types_ranges",
+        "types_network_bits",
+        "types_custom",
+        "extension_types",
+        "column_name_hazards",
+        "reserved_word_columns",
+    ],
+)
 def test_json_rows_equal_postgresql_row_to_json(name):
     rel = relation(name)
     key = rel.column(rel.key.columns[0])
@@ -143,16 +174,28 @@ def test_json_rows_equal_postgresql_row_to_json(name):
 @pytest.mark.db
 def test_json_rows_keep_exact_values():
     rel = relation("types_numeric")
-    rows = {dict(r)["id"]: dict(r) for r in (pairs(t[0]) for t in
-            run(json_rows(queryset_for(rel).order_by("id"), RowShape(rel, rel.columns))))}
+    rows = {
+        dict(r)["id"]: dict(r)
+        for r in (pairs(t[0]) for t in run(json_rows(queryset_for(rel).order_by("id"), RowShape(rel, rel.columns))))
+    }
     assert rows[1]["i8"] == 9007199254740993
     assert rows[1]["n_big"] == Decimal("0.1000000000000000000000000000000000000001")
     assert rows[2]["i8"] == 9223372036854775807
     assert rows[2]["r4"] == "NaN" and rows[2]["f8"] == "Infinity"
     assert rows[4]["n_free"] == "Infinity"
     assert all(v is None for k, v in rows[6].items() if k != "id")
-    misc = {dict(r)["id"]: dict(r) for r in (pairs(t[0]) for t in run(json_rows(
-        queryset_for(relation("types_misc")).order_by("id"), RowShape(relation("types_misc"), relation("types_misc").columns))))}
+    misc = {
+        dict(r)["id"]: dict(r)
+        for r in (
+            pairs(t[0])
+            for t in run(
+                json_rows(
+                    queryset_for(relation("types_misc")).order_by("id"),
+                    RowShape(relation("types_misc"), relation("types_misc").columns),
+                )
+            )
+        )
+    }
     assert misc[3]["m"] == Decimal("92233720368547758.07")  # money as an exact number
     assert misc[1]["bin"] == "\\x00ff00"
 
@@ -185,26 +228,34 @@ def test_json_rows_links_with_composite_and_hostile_keys():
     snapshot = get_snapshot()
     base = "http://testserver/api/"
     composite = snapshot.get("public", "fk_composite")
-    shape = RowShape(composite, composite.columns, links=(Expansion(composite.foreign_keys[0],
-                                                                    snapshot.get("public", "composite_pk")),),
-                     link_base=base)
+    shape = RowShape(
+        composite,
+        composite.columns,
+        links=(Expansion(composite.foreign_keys[0], snapshot.get("public", "composite_pk")),),
+        link_base=base,
+    )
     rows = [dict(pairs(r[0])) for r in run(json_rows(queryset_for(composite).order_by("id"), shape))]
     assert dict(rows[0]["_links"]) == {"region_id,code": base + "public/composite_pk/1,b~2Fc/"}
     assert dict(rows[1]["_links"]) == {"region_id,code": base + "public/composite_pk/2,x~2Cy/"}
     assert dict(rows[2]["_links"]) == {"region_id,code": None}
 
     dollar = snapshot.get("public", "order$line")
-    shape = RowShape(dollar, dollar.columns, links=(Expansion(dollar.foreign_keys[0],
-                                                              snapshot.get("public", "price$list")),),
-                     link_base=base)
+    shape = RowShape(
+        dollar,
+        dollar.columns,
+        links=(Expansion(dollar.foreign_keys[0], snapshot.get("public", "price$list")),),
+        link_base=base,
+    )
     rows = [dict(pairs(r[0])) for r in run(json_rows(queryset_for(dollar).order_by("line_id"), shape))]
     assert dict(rows[0]["_links"]) == {"price$id": base + "public/price~24list/1/"}
 
 
 def encode_in_sql(values: list[str]) -> list[str]:
     expression = queries._ENCODE_SQL.format(v="v")
-    return [r[0] for r in fetch(f"SELECT {expression} FROM unnest(%s::text[]) WITH ORDINALITY AS u(v, i) ORDER BY i",
-                                (values,))]
+    return [
+        r[0]
+        for r in fetch(f"SELECT {expression} FROM unnest(%s::text[]) WITH ORDINALITY AS u(v, i) ORDER BY i", (values,))
+    ]
 
 
 @pytest.mark.db
@@ -216,7 +267,13 @@ def test_sql_tilde_encoding_matches_python_on_every_text_key():
 
 @pytest.mark.db
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12), min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_sql_tilde_encoding_matches_python_property(values):
     assert encode_in_sql(values) == [encode_segment(v) for v in values]
 
@@ -225,16 +282,27 @@ def test_sql_tilde_encoding_matches_python_property(values):
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("name", ["types_text", "types_numeric", "types_datetime", "types_arrays", "types_misc",
-                                  "types_custom", "column_name_hazards"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "types_text",
+        "types_numeric",
+        "types_datetime",
+        "types_arrays",
+        "types_misc",
+        "types_custom",
+        "column_name_hazards",
+    ],
+)
 def test_csv_copy_is_postgresql_copy_byte_for_byte(name):
     rel = relation(name)
     key = rel.column(rel.key.columns[0])
     statement = csv_copy(queryset_for(rel).order_by(key.attname), rel.columns)
     ours = copy_out(statement.sql, statement.params)
     columns = ", ".join(q(c.name) for c in rel.columns)
-    expected = copy_out(f"COPY (SELECT {columns} FROM {table(rel)} ORDER BY {q(key.name)}) "
-                        "TO STDOUT WITH (FORMAT csv, HEADER true)")
+    expected = copy_out(
+        f"COPY (SELECT {columns} FROM {table(rel)} ORDER BY {q(key.name)}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+    )
     assert ours == expected
     assert expected.count(b"\n") > 2
 
@@ -261,18 +329,26 @@ def test_csv_copy_of_a_filtered_queryset_with_percent_in_names():
 
 def features(rel, queryset=None, cursor_columns=()):
     source = geometry_source(rel)
-    statement = feature_rows((queryset or queryset_for(rel)).order_by("id"), RowShape(rel, rel.columns), source,
-                             cursor_columns)
+    statement = feature_rows(
+        (queryset or queryset_for(rel)).order_by("id"), RowShape(rel, rel.columns), source, cursor_columns
+    )
     return [json.loads(r[0], parse_float=Decimal) for r in run(statement)]
 
 
 @pytest.mark.db
 def test_features_from_latitude_and_longitude():
     rows = features(relation("places_latlon"))
-    assert rows[0] == {"type": "Feature", "id": 1,
-                       "geometry": {"type": "Point", "coordinates": [Decimal("-73.985664"), Decimal("40.74844")]},
-                       "properties": {"id": 1, "name": "Empire State Building", "latitude": Decimal("40.74844"),
-                                      "longitude": Decimal("-73.985664")}}
+    assert rows[0] == {
+        "type": "Feature",
+        "id": 1,
+        "geometry": {"type": "Point", "coordinates": [Decimal("-73.985664"), Decimal("40.74844")]},
+        "properties": {
+            "id": 1,
+            "name": "Empire State Building",
+            "latitude": Decimal("40.74844"),
+            "longitude": Decimal("-73.985664"),
+        },
+    }
     assert rows[1]["geometry"] == {"type": "Point", "coordinates": [0, 0]}
     assert rows[3]["geometry"] is None and rows[4]["geometry"] is None  # one or both missing
     assert len(rows) == 5
@@ -284,7 +360,8 @@ def test_features_from_a_geometry_column_leave_it_out_of_the_properties():
     rows = features(rel)
     expected = fetch("SELECT id, extensions.ST_AsGeoJSON(geom, 9) FROM public.geo_points ORDER BY id")
     assert [(f["id"], f["geometry"]) for f in rows] == [
-        (i, json.loads(g, parse_float=Decimal) if g else None) for i, g in expected]
+        (i, json.loads(g, parse_float=Decimal) if g else None) for i, g in expected
+    ]
     assert rows[0]["properties"] == {"id": 1, "name": "Empire State Building"}
     assert rows[4]["geometry"] is None
 
@@ -294,16 +371,25 @@ def test_features_transformed_to_wgs84():
     rows = features(relation("geo_polygons_2263"))
     ring = rows[0]["geometry"]["coordinates"][0]
     assert all(-74.1 < lon < -73.8 and 40.6 < lat < 40.9 for lon, lat in ring)
-    expected = fetch("SELECT extensions.ST_AsGeoJSON(extensions.ST_Transform(geom, 4326), 9) "
-                     "FROM public.geo_polygons_2263 WHERE id = 1")[0][0]
+    expected = fetch(
+        "SELECT extensions.ST_AsGeoJSON(extensions.ST_Transform(geom, 4326), 9) "
+        "FROM public.geo_polygons_2263 WHERE id = 1"
+    )[0][0]
     assert rows[0]["geometry"] == json.loads(expected, parse_float=Decimal)
 
 
 @pytest.mark.db
 def test_feature_rows_without_a_single_column_key_have_no_id():
     rel = relation("places_latlon")
-    keyless = Relation(oid=rel.oid, schema=rel.schema, name=rel.name, kind=rel.kind, comment=None,
-                       estimated_rows=None, columns=rel.columns)
+    keyless = Relation(
+        oid=rel.oid,
+        schema=rel.schema,
+        name=rel.name,
+        kind=rel.kind,
+        comment=None,
+        estimated_rows=None,
+        columns=rel.columns,
+    )
     model_rows = features(keyless, queryset_for(rel))
     assert "id" not in model_rows[0] and model_rows[0]["properties"]["id"] == 1
 
@@ -311,16 +397,28 @@ def test_feature_rows_without_a_single_column_key_have_no_id():
 @pytest.mark.db
 def test_feature_rows_with_cursor_columns():
     rel = relation("places_latlon")
-    statement = feature_rows(queryset_for(rel).order_by("id"), RowShape(rel, (rel.column("name"),)),
-                             geometry_source(rel), (rel.column("id"),))
+    statement = feature_rows(
+        queryset_for(rel).order_by("id"),
+        RowShape(rel, (rel.column("name"),)),
+        geometry_source(rel),
+        (rel.column("id"),),
+    )
     rows = run(statement)
     assert [r[1] for r in rows] == ["[1]", "[2]", "[3]", "[4]", "[5]"]
     assert json.loads(rows[0][0])["properties"] == {"name": "Empire State Building"}
 
 
 def col(name: str, category: str = "N", base_type: str = "float8", **extra) -> Column:
-    return Column(name=name, attname=name.lower(), position=1, type=base_type, base_type=base_type, type_kind="b",
-                  type_category=category, **extra)
+    return Column(
+        name=name,
+        attname=name.lower(),
+        position=1,
+        type=base_type,
+        base_type=base_type,
+        type_kind="b",
+        type_category=category,
+        **extra,
+    )
 
 
 def rel_of(*columns) -> Relation:
@@ -356,8 +454,9 @@ def test_geometry_source_choice_does_not_depend_on_the_process():
     choices = set()
     for seed in range(4):
         env = dict(os.environ, PYTHONHASHSEED=str(seed), DJANGO_SETTINGS_MODULE="portal.settings")
-        done = subprocess.run([sys.executable, "-c", CHOICE_SCRIPT], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", CHOICE_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         choices.add(done.stdout.strip())
     assert len(choices) == 1, choices

@@ -1,4 +1,5 @@
 """fields, expand, _links, keyset cursors, bbox and search, as a client uses them."""
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,11 @@ def test_links_never_point_at_unreadable_relations(client):
 
 def test_cursor_pages_cover_every_row_once_in_any_order(client, superuser_conn):
     rel = relation("big_2500")
-    for ordering, sql_order in (("", "id"), ("-amount", "amount DESC NULLS LAST, id"), ("grp,-amount", "grp, amount DESC NULLS LAST, id")):
+    for ordering, sql_order in (
+        ("", "id"),
+        ("-amount", "amount DESC NULLS LAST, id"),
+        ("grp,-amount", "grp, amount DESC NULLS LAST, id"),
+    ):
         next_url, ids = url(rel, f"limit=333&ordering={ordering}" if ordering else "limit=333"), []
         while next_url:
             page = json_body(client.get(next_url))

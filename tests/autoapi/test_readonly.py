@@ -1,4 +1,5 @@
 """Read-only three times over: HTTP methods, the session, and the role."""
+
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,7 @@ A RelationQuery made from a published relation and a QueryDict selects, orders, 
 groups exactly as the API does for the same query string; the viewset's pagination keeps DRF's
 signatures.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -82,5 +83,10 @@ def test_cql2_filter_applies_without_a_request():
 
 def test_pagination_has_drfs_signatures():
     assert issubclass(RowPagination, BasePagination)
-    assert list(inspect.signature(RowPagination.paginate_queryset).parameters) == ["self", "queryset", "request", "view"]
+    assert list(inspect.signature(RowPagination.paginate_queryset).parameters) == [
+        "self",
+        "queryset",
+        "request",
+        "view",
+    ]
     assert list(inspect.signature(RowPagination.get_paginated_response).parameters) == ["self", "data"]

@@ -1,5 +1,6 @@
 """The API's request layer (``autoapi/web/urls.py``): a request resolves its snapshot once, and a
 schema race is retried by an exception, not by an attribute on the response."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,9 @@ from autoapi.web.registry import registry
 pytestmark = pytest.mark.db  # every test reads the fixture database
 
 
-@pytest.mark.parametrize("url", ["/api/public/big_2500/?format=csv&grp=3", "/api/public/big_2500/?limit=5",
-                                 "/api/public/big_2500/7/"])
+@pytest.mark.parametrize(
+    "url", ["/api/public/big_2500/?format=csv&grp=3", "/api/public/big_2500/?limit=5", "/api/public/big_2500/7/"]
+)
 def test_one_snapshot_read_per_request(client, monkeypatch, url):
     """The validators (ETag), the page cache and the view share one snapshot: it is read from the
     registry once, so they can never come from two."""

@@ -1,5 +1,6 @@
 """The answer cache (autoapi/web/responsecache.py): a page is reused for a few seconds under its
 snapshot and URL, never across a schema change, and never for errors."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Old snapshots are freed: swapping 100 of them leaves memory and live model classes flat."""
+
 from __future__ import annotations
 
 import gc

@@ -1,6 +1,7 @@
 """Vector tiles: decoded with mapbox-vector-tile and compared with the same selection in SQL, at
 several zooms, for SRIDs 4326, 2263 and 3857, a geography column and a latitude/longitude
 relation; filters (simple, bbox, CQL2) and fields honoured; empty tiles; TileJSON; 4xx misuse."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ mapbox_vector_tile = pytest.importorskip("mapbox_vector_tile")
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return z, x, y
@@ -34,26 +35,33 @@ def sql_ids(conn, table: str, geometry_sql: str, tile, where: str = "TRUE") -> l
     z, x, y = tile
     envelope = f"extensions.ST_TileEnvelope({z}, {x}, {y})"
     with conn.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM public.{table} WHERE {where} AND extensions.ST_Intersects({geometry_sql}, "
-                       f"extensions.ST_Expand({envelope}, (extensions.ST_XMax({envelope}) - extensions.ST_XMin({envelope})) / 64)) "
-                       f"AND extensions.ST_AsMVTGeom({geometry_sql}, {envelope}, 4096, 64, true) IS NOT NULL ORDER BY id")
+        cursor.execute(
+            f"SELECT id FROM public.{table} WHERE {where} AND extensions.ST_Intersects({geometry_sql}, "
+            f"extensions.ST_Expand({envelope}, (extensions.ST_XMax({envelope}) - extensions.ST_XMin({envelope})) / 64)) "
+            f"AND extensions.ST_AsMVTGeom({geometry_sql}, {envelope}, 4096, 64, true) IS NOT NULL ORDER BY id"
+        )
         return [row[0] for row in cursor.fetchall()]
 
 
 def first_place(conn, table: str, geometry_sql: str) -> tuple[float, float]:
     with conn.cursor() as cursor:
-        cursor.execute(f"SELECT extensions.ST_X(c), extensions.ST_Y(c) FROM (SELECT extensions.ST_Transform("
-                       f"extensions.ST_PointOnSurface({geometry_sql}), 4326) AS c FROM public.{table} "
-                       f"WHERE {geometry_sql} IS NOT NULL ORDER BY id LIMIT 1) AS first")
+        cursor.execute(
+            f"SELECT extensions.ST_X(c), extensions.ST_Y(c) FROM (SELECT extensions.ST_Transform("
+            f"extensions.ST_PointOnSurface({geometry_sql}), 4326) AS c FROM public.{table} "
+            f"WHERE {geometry_sql} IS NOT NULL ORDER BY id LIMIT 1) AS first"
+        )
         return cursor.fetchone()
 
 
-@pytest.mark.parametrize("name, geometry_sql", [
-    ("geo_points", "extensions.ST_Transform(geom, 3857)"),
-    ("geo_polygons_2263", "extensions.ST_Transform(geom, 3857)"),
-    ("geo_multipolygons_3857", "geom"),
-    ("geog_points", "extensions.ST_Transform(geog::extensions.geometry, 3857)"),
-])
+@pytest.mark.parametrize(
+    "name, geometry_sql",
+    [
+        ("geo_points", "extensions.ST_Transform(geom, 3857)"),
+        ("geo_polygons_2263", "extensions.ST_Transform(geom, 3857)"),
+        ("geo_multipolygons_3857", "geom"),
+        ("geog_points", "extensions.ST_Transform(geog::extensions.geometry, 3857)"),
+    ],
+)
 @pytest.mark.parametrize("z", [7, 11, 16])
 def test_tiles_hold_the_rows_postgis_puts_in_them(client, superuser_conn, requires_postgis, name, geometry_sql, z):
     tile = tile_of(*first_place(superuser_conn, name, geometry_sql), z)
@@ -61,14 +69,23 @@ def test_tiles_hold_the_rows_postgis_puts_in_them(client, superuser_conn, requir
     assert got == sql_ids(superuser_conn, name, geometry_sql, tile) and got
 
 
-@pytest.mark.parametrize("place, z", [((151.215297, -33.856784), 1), ((151.215297, -33.856784), 3),
-                                      ((-73.985664, 40.748440), 1), ((-73.985664, 40.748440), 0)])
+@pytest.mark.parametrize(
+    "place, z",
+    [
+        ((151.215297, -33.856784), 1),
+        ((151.215297, -33.856784), 3),
+        ((-73.985664, 40.748440), 1),
+        ((-73.985664, 40.748440), 0),
+    ],
+)
 def test_tiles_at_the_edges_of_the_world(client, superuser_conn, requires_postgis, place, z):
     """The tiles at x = 0 and x = 2^z - 1, whose buffer reaches past 180°, hold their rows too."""
     tile = tile_of(*place, z)
-    assert tile[1] in (0, 2 ** z - 1)
-    for name, geometry_sql in (("geo_points", "extensions.ST_Transform(geom, 3857)"),
-                               ("geog_points", "extensions.ST_Transform(geog::extensions.geometry, 3857)")):
+    assert tile[1] in (0, 2**z - 1)
+    for name, geometry_sql in (
+        ("geo_points", "extensions.ST_Transform(geom, 3857)"),
+        ("geog_points", "extensions.ST_Transform(geog::extensions.geometry, 3857)"),
+    ):
         got = sorted(f["properties"]["id"] for f in features(client, name, tile))
         assert got == sql_ids(superuser_conn, name, geometry_sql, tile) and got, name
 
@@ -77,9 +94,12 @@ def test_latitude_longitude_relations_are_points(client, superuser_conn, require
     for z in (0, 5, 12):
         tile = tile_of(-73.9857, 40.7484, z)
         found = features(client, "places_latlon", tile)
-        expected = sql_ids(superuser_conn, "places_latlon",
-                           "extensions.ST_Transform(extensions.ST_SetSRID(extensions.ST_MakePoint(longitude, latitude), 4326), 3857)",
-                           tile)
+        expected = sql_ids(
+            superuser_conn,
+            "places_latlon",
+            "extensions.ST_Transform(extensions.ST_SetSRID(extensions.ST_MakePoint(longitude, latitude), 4326), 3857)",
+            tile,
+        )
         assert sorted(f["properties"]["id"] for f in found) == expected and expected
         assert all(f["geometry"]["type"] == "Point" for f in found)
 
@@ -101,7 +121,9 @@ def test_bigint_properties_keep_every_digit(client, requires_postgis):
     the other row's 9007199254740992."""
     got = features(client, "geo_snowflakes", tile_of(2.2945, 48.8584, 14))
     assert sorted((f["properties"]["id"], f["properties"]["name"]) for f in got) == [
-        ("9007199254740992", "Even"), ("9007199254740993", "Odd")]
+        ("9007199254740992", "Even"),
+        ("9007199254740993", "Odd"),
+    ]
     document = client.get("/api/public/geo_snowflakes/tiles.json").json()
     assert document["vector_layers"][0]["fields"] == {"id": "String", "name": "String"}
 
@@ -114,20 +136,25 @@ def test_an_empty_tile_is_a_204(client, requires_postgis):
 def test_tilejson_describes_the_tiles_with_the_filters(client, requires_postgis):
     document = json_body(client.get("/api/public/geo_points/tiles.json", {"name": "Null Island", "fields": "name"}))
     assert document["tilejson"] == "3.0.0"
-    assert document["tiles"] == ["http://testserver/api/public/geo_points/tiles/{z}/{x}/{y}.mvt?name=Null%20Island&fields=name"]
+    assert document["tiles"] == [
+        "http://testserver/api/public/geo_points/tiles/{z}/{x}/{y}.mvt?name=Null%20Island&fields=name"
+    ]
     assert document["vector_layers"][0] == {"id": "default", "fields": {"name": "String", "id": "Number"}}
     assert document["vector_layers"][1]["id"] == "truncated"
     assert document["vector_layers"][1]["fields"] == {"feature_limit": "Number"}
 
 
-@pytest.mark.parametrize("path, status", [
-    ("/api/public/geo_points/tiles/25/0/0.mvt", 404),
-    ("/api/public/geo_points/tiles/2/4/0.mvt", 404),
-    ("/api/public/agg_sales/tiles/0/0/0.mvt", 404),
-    ("/api/public/geo_points/tiles/0/0/0.mvt?limit=5", 400),
-    ("/api/public/geo_points/tiles/0/0/0.mvt?nope=1", 400),
-    ("/api/public/geo_points/tiles/0/0/0.mvt?filter=id%20%3E", 400),
-])
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/api/public/geo_points/tiles/25/0/0.mvt", 404),
+        ("/api/public/geo_points/tiles/2/4/0.mvt", 404),
+        ("/api/public/agg_sales/tiles/0/0/0.mvt", 404),
+        ("/api/public/geo_points/tiles/0/0/0.mvt?limit=5", 400),
+        ("/api/public/geo_points/tiles/0/0/0.mvt?nope=1", 400),
+        ("/api/public/geo_points/tiles/0/0/0.mvt?filter=id%20%3E", 400),
+    ],
+)
 def test_misuse_is_a_4xx(client, requires_postgis, path, status):
     assert client.get(path).status_code == status
 

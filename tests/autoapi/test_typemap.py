@@ -6,6 +6,7 @@ Checked against the filter table of docs/api.md (parsed from it), against Postgr
 PostGIS, by running the generated WGS 84 / GeoJSON expressions as the reader, whose search_path
 does not include the ``extensions`` schema PostGIS lives in.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,6 @@ from autoapi.schema.typemap import (
     BY_TYPNAME,
     BY_TYPTYPE,
     CITEXT,
-    GEOMETRY,
     OPAQUE,
     UNSORTABLE_ELEMENTS,
     json_expression,
@@ -39,8 +39,16 @@ EARTH_RADIUS = 6378137.0  # EPSG:3857's sphere
 
 def col(base_type: str, type_kind: str = "b", category: str = "S", **extra) -> Column:
     """A hand-made column record of the given base type (``name`` and ``attname`` are "c")."""
-    return Column(name="c", attname="c", position=1, type=base_type, base_type=base_type, type_kind=type_kind,
-                  type_category=category, **extra)
+    return Column(
+        name="c",
+        attname="c",
+        position=1,
+        type=base_type,
+        base_type=base_type,
+        type_kind=type_kind,
+        type_category=category,
+        **extra,
+    )
 
 
 def array_of(element: str) -> Column:
@@ -56,23 +64,41 @@ def geo(srid, *, geography=False, schema="extensions") -> Column:
 
 # The filter table's words for types, as columns (type rows name several types).
 README_TYPES = {
-    "text": [col("text")], "varchar": [col("varchar")], "char": [col("bpchar")],
-    "integers": [col("int2"), col("int4"), col("int8")], "numeric": [col("numeric")], "real": [col("float4")],
-    "money": [col("money")], "date": [col("date")], "timestamp": [col("timestamp"), col("timestamptz")],
-    "time": [col("time"), col("timetz")], "enum": [col("mood", "e", "E")], "interval": [col("interval")],
-    "inet": [col("inet")], "cidr": [col("cidr")], "macaddr": [col("macaddr"), col("macaddr8")],
-    "bit": [col("bit"), col("varbit")], "boolean": [col("bool")], "uuid": [col("uuid")],
-    "ranges": [col("int4range", "r", "R"), col("tstzrange", "r", "R")], "json": [col("json")],
-    "jsonb": [col("jsonb")], "arrays": [array_of("int4"), array_of("text"), array_of("json")],
-    "tsvector": [col("tsvector")], "geometry": [geo(4326)], "geography": [geo(4326, geography=True)],
-    "composite": [col("address", "c", "C")], "xml": [col("xml")], "bytea": [col("bytea")],
+    "text": [col("text")],
+    "varchar": [col("varchar")],
+    "char": [col("bpchar")],
+    "integers": [col("int2"), col("int4"), col("int8")],
+    "numeric": [col("numeric")],
+    "real": [col("float4")],
+    "money": [col("money")],
+    "date": [col("date")],
+    "timestamp": [col("timestamp"), col("timestamptz")],
+    "time": [col("time"), col("timetz")],
+    "enum": [col("mood", "e", "E")],
+    "interval": [col("interval")],
+    "inet": [col("inet")],
+    "cidr": [col("cidr")],
+    "macaddr": [col("macaddr"), col("macaddr8")],
+    "bit": [col("bit"), col("varbit")],
+    "boolean": [col("bool")],
+    "uuid": [col("uuid")],
+    "ranges": [col("int4range", "r", "R"), col("tstzrange", "r", "R")],
+    "json": [col("json")],
+    "jsonb": [col("jsonb")],
+    "arrays": [array_of("int4"), array_of("text"), array_of("json")],
+    "tsvector": [col("tsvector")],
+    "geometry": [geo(4326)],
+    "geography": [geo(4326, geography=True)],
+    "composite": [col("address", "c", "C")],
+    "xml": [col("xml")],
+    "bytea": [col("bytea")],
 }
 
 
 def readme_filter_table() -> dict[str, set[str]]:
     """docs/api.md "Filters" table: type word -> lookups (backticked words outside parentheses)."""
     text = API_PAGE.read_text()
-    table = text[text.index("| type | lookups |"):]
+    table = text[text.index("| type | lookups |") :]
     table = table[: table.index("\n\n")]
     rows = {}
     for line in table.splitlines()[2:]:
@@ -164,8 +190,14 @@ def test_kind_field_and_sortability(column, kind, field, sortable):
 
 @pytest.mark.parametrize(
     "column",
-    [col("tsquery"), col("point", category="G"), col("hstore", type_schema="extensions"), col("void", "p", "P"),
-     col("unknown", category="X"), col("posint", "d", "N")],
+    [
+        col("tsquery"),
+        col("point", category="G"),
+        col("hstore", type_schema="extensions"),
+        col("void", "p", "P"),
+        col("unknown", category="X"),
+        col("posint", "d", "N"),
+    ],
     ids=lambda c: c.base_type,
 )
 def test_unknown_types_fall_back_to_opaque(column):
@@ -186,15 +218,42 @@ def test_arrays_of_unsortable_or_unknown_elements_do_not_sort(element):
 
 def test_arrays_sort_when_their_elements_do():
     enum = col("mood", "e", "E")
-    array = Column(name="c", attname="c", position=1, type="mood[]", base_type="_mood", type_kind="b",
-                   type_category="A", element_type="mood", element_kind="e")
+    array = Column(
+        name="c",
+        attname="c",
+        position=1,
+        type="mood[]",
+        base_type="_mood",
+        type_kind="b",
+        type_category="A",
+        element_type="mood",
+        element_kind="e",
+    )
     assert type_info(enum).sortable
     assert type_info(array).sortable  # PostgreSQL compares them element by element, in enum order
-    ranges = Column(name="r", attname="r", position=1, type="int4range[]", base_type="_int4range", type_kind="b",
-                    type_category="A", element_type="int4range", element_kind="r")
+    ranges = Column(
+        name="r",
+        attname="r",
+        position=1,
+        type="int4range[]",
+        base_type="_int4range",
+        type_kind="b",
+        type_category="A",
+        element_type="int4range",
+        element_kind="r",
+    )
     assert type_info(ranges).sortable
-    composite = Column(name="p", attname="p", position=1, type="pair[]", base_type="_pair", type_kind="b",
-                       type_category="A", element_type="pair", element_kind="c")
+    composite = Column(
+        name="p",
+        attname="p",
+        position=1,
+        type="pair[]",
+        base_type="_pair",
+        type_kind="b",
+        type_category="A",
+        element_type="pair",
+        element_kind="c",
+    )
     assert not type_info(composite).sortable
 
 
@@ -204,7 +263,8 @@ def test_arrays_sort_when_their_elements_do():
 def formatted_types(conn, typnames):
     rows = conn.execute(
         "SELECT t.typname, format_type(t.oid, NULL), t.typcategory FROM pg_type t "
-        "WHERE t.typname = ANY(%s) AND t.typtype = 'b'", (list(typnames),)
+        "WHERE t.typname = ANY(%s) AND t.typtype = 'b'",
+        (list(typnames),),
     )
     return {name: (formatted, category) for name, formatted, category in rows}
 
@@ -241,8 +301,10 @@ def test_every_sortable_type_and_array_has_an_ordering_in_postgresql(superuser_c
 def test_arrays_of_enums_and_ranges_order_as_postgresql_does(client, superuser_conn, ordering):
     column = ordering.lstrip("-")
     direction = "DESC NULLS LAST" if ordering.startswith("-") else "ASC NULLS LAST"
-    expected = [row[0] for row in superuser_conn.execute(
-        f"SELECT id FROM public.types_arrays ORDER BY {column} {direction}, id")]
+    expected = [
+        row[0]
+        for row in superuser_conn.execute(f"SELECT id FROM public.types_arrays ORDER BY {column} {direction}, id")
+    ]
     response = client.get("/api/public/types_arrays/", {"ordering": ordering, "limit": "2"})
     ids = []
     while True:
@@ -266,7 +328,10 @@ def test_types_marked_unsortable_for_want_of_an_ordering_really_have_none(superu
 def test_model_field_kwargs_carry_the_extension_schema():
     assert model_field_kwargs(geo(2263)) == {"srid": 2263, "geography": False, "postgis": '"extensions"'}
     assert model_field_kwargs(geo(4326, geography=True, schema="Odd Schema")) == {
-        "srid": 4326, "geography": True, "postgis": '"Odd Schema"'}
+        "srid": 4326,
+        "geography": True,
+        "postgis": '"Odd Schema"',
+    }
     citext = col("citext", type_schema="extensions")
     assert type_info(citext) is CITEXT
     assert model_field_kwargs(citext) == {"type_schema": "extensions"}
@@ -288,10 +353,16 @@ def test_postgis_schema_is_quoted():
         (geo(2263), '"extensions".ST_Transform(x."g", 4326)'),
         (geo(3857, schema="public"), '"public".ST_Transform(x."g", 4326)'),
         (geo(4326, geography=True), 'x."g"::"extensions".geometry'),
-        (geo(0), '(CASE WHEN "extensions".ST_SRID(x."g") IN (0, 4326) THEN x."g" '
-                 'ELSE "extensions".ST_Transform(x."g", 4326) END)'),
-        (geo(None), '(CASE WHEN "extensions".ST_SRID(x."g") IN (0, 4326) THEN x."g" '
-                    'ELSE "extensions".ST_Transform(x."g", 4326) END)'),
+        (
+            geo(0),
+            '(CASE WHEN "extensions".ST_SRID(x."g") IN (0, 4326) THEN x."g" '
+            'ELSE "extensions".ST_Transform(x."g", 4326) END)',
+        ),
+        (
+            geo(None),
+            '(CASE WHEN "extensions".ST_SRID(x."g") IN (0, 4326) THEN x."g" '
+            'ELSE "extensions".ST_Transform(x."g", 4326) END)',
+        ),
     ],
     ids=["4326", "2263", "3857-public", "geography", "srid-0", "srid-none"],
 )
@@ -302,8 +373,13 @@ def test_wgs84_expression_text(column, expected):
 
 @pytest.mark.parametrize(
     ("column", "expected"),
-    [(col("money"), 'x."c"::numeric'), (col("numeric"), 'x."c"'), (col("json"), 'x."c"'),
-     (array_of("int4"), 'x."c"'), (col("timestamptz"), 'x."c"')],
+    [
+        (col("money"), 'x."c"::numeric'),
+        (col("numeric"), 'x."c"'),
+        (col("json"), 'x."c"'),
+        (array_of("int4"), 'x."c"'),
+        (col("timestamptz"), 'x."c"'),
+    ],
     ids=["money", "numeric", "json", "int4[]", "timestamptz"],
 )
 def test_json_expression_of_other_types(column, expected):
@@ -314,8 +390,10 @@ def test_money_json_expression_is_exact_whatever_lc_monetary(reader_conn):
     with reader_conn.cursor() as cursor:
         cursor.execute("SET lc_monetary = 'C'")
         sql = json_expression(col("money"), "m")
-        cursor.execute(f"SELECT row_to_json(p)::text FROM (SELECT {sql} AS m FROM (VALUES "
-                       f"('92233720368547758.07'::money), ('-0.01'::money)) AS v(m)) AS p")
+        cursor.execute(
+            f"SELECT row_to_json(p)::text FROM (SELECT {sql} AS m FROM (VALUES "
+            f"('92233720368547758.07'::money), ('-0.01'::money)) AS v(m)) AS p"
+        )
         assert [r[0] for r in cursor.fetchall()] == ['{"m":92233720368547758.07}', '{"m":-0.01}']
 
 
@@ -334,14 +412,17 @@ def geojson_of(reader_conn, column: Column, ewkt: str):
     with reader_conn.cursor() as cursor:
         cursor.execute("SHOW search_path")
         assert "extensions" not in cursor.fetchone()[0]
-        cursor.execute(f"SELECT ({json_expression(column, 'g')})::text FROM (SELECT %s::{postgis}.{type_name} AS g) AS s",
-                       (ewkt,))
+        cursor.execute(
+            f"SELECT ({json_expression(column, 'g')})::text FROM (SELECT %s::{postgis}.{type_name} AS g) AS s", (ewkt,)
+        )
         return json.loads(cursor.fetchone()[0])
 
 
 def test_wgs84_4326_is_passed_through(reader_conn, requires_postgis):
     assert geojson_of(reader_conn, geo(4326), "SRID=4326;POINT(-73.985664 40.74844)") == {
-        "type": "Point", "coordinates": [-73.985664, 40.74844]}
+        "type": "Point",
+        "coordinates": [-73.985664, 40.74844],
+    }
 
 
 def test_wgs84_from_web_mercator(reader_conn, requires_postgis):
@@ -359,7 +440,9 @@ def test_wgs84_from_state_plane_feet(reader_conn, requires_postgis):
 
 def test_wgs84_of_a_geography(reader_conn, requires_postgis):
     assert geojson_of(reader_conn, geo(4326, geography=True), "SRID=4326;POINT(180 -16.5)") == {
-        "type": "Point", "coordinates": [180, -16.5]}
+        "type": "Point",
+        "coordinates": [180, -16.5],
+    }
 
 
 @pytest.mark.parametrize(
@@ -382,8 +465,13 @@ def test_json_expression_on_the_fixture_columns(reader_conn, requires_postgis):
     from autoapi.public import get_snapshot
 
     snapshot = get_snapshot()
-    for table, column_name in [("geo_points", "geom"), ("geo_polygons_2263", "geom"),
-                               ("geo_multipolygons_3857", "geom"), ("geog_points", "geog"), ("geom_mixed", "geom")]:
+    for table, column_name in [
+        ("geo_points", "geom"),
+        ("geo_polygons_2263", "geom"),
+        ("geo_multipolygons_3857", "geom"),
+        ("geog_points", "geog"),
+        ("geom_mixed", "geom"),
+    ]:
         column = snapshot.get("public", table).column(column_name)
         assert column.type_schema == "extensions"
         quoted = identifier(column.name)
@@ -394,7 +482,8 @@ def test_json_expression_on_the_fixture_columns(reader_conn, requires_postgis):
         with reader_conn.cursor() as cursor:
             cursor.execute(
                 f"SELECT id, extensions.ST_AsGeoJSON(CASE WHEN extensions.ST_SRID({hand}) IN (0, 4326) THEN {hand} "
-                f"ELSE extensions.ST_Transform({hand}, 4326) END)::text FROM public.{table} ORDER BY id")
+                f"ELSE extensions.ST_Transform({hand}, 4326) END)::text FROM public.{table} ORDER BY id"
+            )
             expected = {i: json.loads(g) if g else None for i, g in cursor.fetchall()}
         assert ours == expected, table
         assert any(v is not None for v in ours.values())

@@ -1,5 +1,6 @@
 """Values are exact in every format: CSV is PostgreSQL's own COPY output, JSON numbers are never
 rounded, and GeoJSON coordinates are PostGIS's own WGS 84 transform."""
+
 from __future__ import annotations
 
 import csv
@@ -20,13 +21,17 @@ SESSION = "SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; SET TimeZ
 def copy_csv(conn, relation) -> bytes:
     """What PostgreSQL's COPY prints for the columns the reader may see, in the API's order."""
     columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in relation.columns)
-    query = sql.SQL("SELECT {} FROM {}.{}").format(columns, sql.Identifier(relation.schema), sql.Identifier(relation.name))
+    query = sql.SQL("SELECT {} FROM {}.{}").format(
+        columns, sql.Identifier(relation.schema), sql.Identifier(relation.name)
+    )
     if relation.key:
         query += sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(sql.Identifier(c) for c in relation.key.columns))
     out = io.BytesIO()
     with conn.cursor() as cursor:
         cursor.execute(SESSION)
-        cursor.copy_expert(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(query).as_string(conn), out)
+        cursor.copy_expert(
+            sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(query).as_string(conn), out
+        )
     return out.getvalue()
 
 
@@ -64,7 +69,9 @@ def test_csv_page_equals_copy_of_the_same_rows(client, superuser_conn, settings)
 def _typed_rows(conn, relation):
     with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
         cursor.execute(
-            sql.SQL("SELECT * FROM {}.{} ORDER BY 1").format(sql.Identifier(relation.schema), sql.Identifier(relation.name))
+            sql.SQL("SELECT * FROM {}.{} ORDER BY 1").format(
+                sql.Identifier(relation.schema), sql.Identifier(relation.name)
+            )
         )
         return cursor.fetchall()
 
@@ -72,8 +79,13 @@ def _typed_rows(conn, relation):
 def test_json_numbers_are_exact(client, superuser_conn):
     relation = next(r for r in published_relations() if r.name == "types_numeric")
     raw = body(client.get(url(relation, "limit=all"))).decode()
-    for literal in ("9007199254740993", "-9223372036854775808", "0.1000000000000000000000000000000000000001",
-                    "12345678901234567890.123456789", "-123456789012345678901234567890.000000000000000000001"):
+    for literal in (
+        "9007199254740993",
+        "-9223372036854775808",
+        "0.1000000000000000000000000000000000000001",
+        "12345678901234567890.123456789",
+        "-123456789012345678901234567890.000000000000000000001",
+    ):
         assert literal in raw
     ours = json.loads(raw, parse_float=Decimal)
     theirs = _typed_rows(superuser_conn, relation)
@@ -120,8 +132,12 @@ def test_geojson_is_wgs84_whatever_the_srid(client, superuser_conn):
                 sql.SQL(
                     "SELECT {k}, ST_AsGeoJSON(CASE WHEN ST_SRID({g}::geometry) IN (0, 4326) THEN {g}::geometry "
                     "ELSE ST_Transform({g}::geometry, 4326) END, 9)::json FROM {s}.{t}"
-                ).format(k=sql.Identifier(key), g=sql.Identifier(geometry.name),
-                         s=sql.Identifier(relation.schema), t=sql.Identifier(relation.name))
+                ).format(
+                    k=sql.Identifier(key),
+                    g=sql.Identifier(geometry.name),
+                    s=sql.Identifier(relation.schema),
+                    t=sql.Identifier(relation.name),
+                )
             )
         )
         for feature in collection["features"]:

@@ -1,6 +1,7 @@
 """XLSX downloads read back by openpyxl, every value of every type of the fixture database compared
 with PostgreSQL's (docs/downloads.md, "Excel"): numbers Excel keeps exactly as numbers, dates and timestamps as
 dates, the rest as text; no formulas; more rows than a sheet holds refused before anything is sent."""
+
 from __future__ import annotations
 
 import datetime
@@ -43,7 +44,7 @@ def expectation(column, quoted):
 def text(value: str) -> str:
     value = FORBIDDEN.sub("", value)
     limit = xlsx_cells.CELL_TEXT_LIMIT
-    return value if len(value) <= limit else value[:limit - len(xlsx_cells.TRUNCATED)] + xlsx_cells.TRUNCATED
+    return value if len(value) <= limit else value[: limit - len(xlsx_cells.TRUNCATED)] + xlsx_cells.TRUNCATED
 
 
 def _number(value: str):
@@ -94,8 +95,11 @@ def expected_cell(column, value):
 
 def same_cell(ours, theirs) -> bool:
     if isinstance(theirs, tuple):  # a time of day, in seconds
-        seconds = ours.total_seconds() if isinstance(ours, datetime.timedelta) else (
-            ours.hour * 3600 + ours.minute * 60 + ours.second + ours.microsecond / 1e6)
+        seconds = (
+            ours.total_seconds()
+            if isinstance(ours, datetime.timedelta)
+            else (ours.hour * 3600 + ours.minute * 60 + ours.second + ours.microsecond / 1e6)
+        )
         return math.isclose(seconds, theirs[1], abs_tol=1e-3)
     if isinstance(theirs, datetime.datetime):
         return isinstance(ours, datetime.datetime) and abs((ours - theirs).total_seconds()) < 1e-3
@@ -188,7 +192,9 @@ def test_pages_filters_fields_ordering_and_groups(client, superuser_conn):
     assert list(openpyxl.load_workbook(io.BytesIO(one.content)).active.values) == [("id",), (42,)]
     numbers = next(r for r in published_relations() if r.name == "types_numeric")
     rows = sheet_rows(client, numbers, "group_by=i2&aggregate=count,sum:i4&limit=all")
-    theirs = superuser_conn.execute("SELECT i2, count(*), sum(i4) FROM public.types_numeric GROUP BY i2 ORDER BY i2 NULLS LAST")
+    theirs = superuser_conn.execute(
+        "SELECT i2, count(*), sum(i4) FROM public.types_numeric GROUP BY i2 ORDER BY i2 NULLS LAST"
+    )
     assert rows == [("i2", "count", "sum_i4")] + [tuple(r) for r in theirs]
 
 
@@ -219,10 +225,14 @@ def test_not_null_columns_take_the_short_forms(superuser_conn):
 
     from autoapi.formats.outputs import stand_in
 
-    big, small, label = (replace(stand_in(n, t), nullable=False) for n, t in (("b", "int8"), ("s", "int4"), ("t", "text")))
+    big, small, label = (
+        replace(stand_in(n, t), nullable=False) for n, t in (("b", "int8"), ("s", "int4"), ("t", "text"))
+    )
     parts = [p for c, v in ((big, "x.b"), (small, "x.s"), (label, "x.t")) for p in xlsx_cells.cell_parts(c, v)]
-    query = (f"SELECT {xlsx_cells.row_sql(parts)} FROM (VALUES (5::int8, 1, 'a&b'), "
-             "(9007199254740993::int8, 2, 'plain')) AS x(b, s, t)")
+    query = (
+        f"SELECT {xlsx_cells.row_sql(parts)} FROM (VALUES (5::int8, 1, 'a&b'), "
+        "(9007199254740993::int8, 2, 'plain')) AS x(b, s, t)"
+    )
     rows = [r[0] for r in superuser_conn.execute(query)]
     head = '<c t="inlineStr"><is><t'
     assert rows == [

@@ -1,5 +1,6 @@
 """Helpers for the unit tests of autoapi modules: relation records from the current snapshot, a
 model for one built in a private app registry, and running SQL on the published connection."""
+
 from __future__ import annotations
 
 import io

@@ -7,6 +7,7 @@ A test module imports ``skip_without_browser`` as its ``pytestmark`` and the ``b
 page URLs are resolved (from the database) before Playwright's event loop runs in the thread,
 where Django refuses to query the database.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -31,11 +36,13 @@ except ImportError:  # pragma: no cover - the test extras install it
     sync_playwright = None
 
 _missing = [
-    reason for reason, absent in (
+    reason
+    for reason, absent in (
         (f"Chromium is not at {CHROMIUM} (make install-system installs Debian's chromium)", not CHROMIUM.exists()),
         ("the playwright Python package is not installed (pip install -e '.[test]')", sync_playwright is None),
         (f"{AXE.relative_to(ROOT)} is missing (make install-js runs npm ci)", not AXE.exists()),
-    ) if absent
+    )
+    if absent
 ]
 skip_without_browser = pytest.mark.skipif(bool(_missing), reason="; ".join(_missing) or "ready")
 
@@ -60,8 +67,10 @@ def page(browser):
     page.on("response", lambda r: r.status >= 400 and page.problems.append(f"{r.status} {r.url}"))
     # What the Content-Security-Policy refused (portal/middleware.py), as Chromium reports it in the
     # console and as the page's securitypolicyviolation events (csp_violations below).
-    page.on("console", lambda m: m.type == "error" and "Content Security Policy" in m.text
-            and page.problems.append(f"CSP: {m.text}"))
+    page.on(
+        "console",
+        lambda m: m.type == "error" and "Content Security Policy" in m.text and page.problems.append(f"CSP: {m.text}"),
+    )
     page.add_init_script(CSP_LISTENER)
     yield page
     context.close()
@@ -90,7 +99,8 @@ def axe_violations(page) -> list[dict]:
     results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
         {"id": v["id"], "impact": v["impact"], "help": v["help"], "targets": [n["target"] for n in v["nodes"]][:5]}
-        for v in results["violations"] if v["impact"] in ("serious", "critical")
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
     ]
 
 

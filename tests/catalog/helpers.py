@@ -1,5 +1,6 @@
 """Helpers shared by the catalog's tests: page URLs, layout and safety assertions, and finding
 fixture relations by the hazard they carry (skipping when the fixture database lacks one)."""
+
 from __future__ import annotations
 
 import json
@@ -68,9 +69,8 @@ def relation_named(schema: str, name: str):
 def readable_relations(client, predicate=lambda r: True):
     """Relations whose bare page renders 200, that satisfy ``predicate`` (in snapshot order)."""
     for relation in get_snapshot().relations:
-        if relation.is_populated and predicate(relation):
-            if client.get(page_url(relation)).status_code == 200:
-                yield relation
+        if relation.is_populated and predicate(relation) and client.get(page_url(relation)).status_code == 200:
+            yield relation
 
 
 def first_readable(client, predicate, what: str):

@@ -8,6 +8,7 @@ Skipped, with the reason, when Chromium, Playwright or ``node_modules/axe-core``
 ``make test`` installs all three. The set-up is shared with the other browser tests
 (``tests/catalog/browser.py``).
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -16,7 +17,13 @@ import pytest
 
 from autoapi.public import get_snapshot
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
-    DESKTOP, PHONE, assert_accessible, browser, page, screenshot, skip_without_browser,
+    DESKTOP,
+    PHONE,
+    assert_accessible,
+    browser,
+    page,
+    screenshot,
+    skip_without_browser,
 )
 from tests.catalog.helpers import page_url
 
@@ -27,6 +34,7 @@ pytestmark = skip_without_browser
 def urls(live_server_url):
     """Page URLs, resolved before the browser starts: Playwright's sync API keeps an event loop
     running in this thread, where Django refuses to query the database."""
+
     def relation(schema, name):
         found = get_snapshot().get(schema, name)
         return live_server_url + page_url(found) if found else None
@@ -97,7 +105,11 @@ def test_relation_page_with_a_map(page, urls):
         page.mouse.click(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
         page.wait_for_selector(".leaflet-popup .map-popup", timeout=5000)
         assert page.locator(".leaflet-popup .map-popup th", has_text="name").count() == 1
-        assert page.locator(".leaflet-popup a.map-row-link").get_attribute("href").startswith("/catalog/public/places_latlon/")
+        assert (
+            page.locator(".leaflet-popup a.map-row-link")
+            .get_attribute("href")
+            .startswith("/catalog/public/places_latlon/")
+        )
     assert page.locator("#map-canvas .map-fallback").count() == 0  # the script replaced the fallback
     assert page.locator("table.dictionary svg[role=img]").count() >= 1  # histograms of latitude, longitude
     assert_accessible(page)
@@ -181,4 +193,3 @@ def test_pages_work_without_javascript(browser, urls):
         screenshot(page, "no-javascript")
     finally:
         context.close()
-

@@ -2,6 +2,7 @@
 kind of schema change writes, that the first check only stores the state, that two processes
 seeing the same change write it once with the same id, that an older snapshot writes nothing, that
 data versions write entries but a schema change's new versions do not, and retention."""
+
 from __future__ import annotations
 
 import time
@@ -46,8 +47,15 @@ def test_the_first_check_only_stores_the_state_then_each_schema_change_is_an_ent
     a = table(1, "a", column(1, "id"), column(2, "x"), column(3, "y", comment="why"))
     assert changelog.record(snapshot("v1", a), {1: (None, None)}, time.time()) == 0
     assert kinds() == []
-    changed = table(1, "a", column(1, "id"), column(2, "x renamed"), column(3, "y", "text", "text", comment="because"),
-                    column(4, "z"), comment="now commented")
+    changed = table(
+        1,
+        "a",
+        column(1, "id"),
+        column(2, "x renamed"),
+        column(3, "y", "text", "text", comment="because"),
+        column(4, "z"),
+        comment="now commented",
+    )
     b = table(2, "b", column(1, "id"))
     changelog.record(snapshot("v2", changed, b), {}, time.time())
     assert kinds() == [
@@ -60,11 +68,17 @@ def test_the_first_check_only_stores_the_state_then_each_schema_change_is_an_ent
     ]
     moved = table(2, "b moved", column(1, "id"), schema="sales")
     changelog.record(snapshot("v3", moved), {}, time.time())
-    assert kinds()[-2:] == [("withdrawn", "a", {}), ("renamed", "b moved", {"from": ["public", "b"], "to": ["sales", "b moved"]})]
+    assert kinds()[-2:] == [
+        ("withdrawn", "a", {}),
+        ("renamed", "b moved", {"from": ["public", "b"], "to": ["sales", "b moved"]}),
+    ]
     dropped = table(2, "b moved", schema="sales")
     changelog.record(snapshot("v4", dropped), {}, time.time())
     assert kinds(oid=2)[-1] == ("column_dropped", "b moved", {"column": "id", "type": "integer"})
-    assert feeds.describe(changelog.entries(lambda e: True, limit=1, oid=2)[0]) == "sales.b moved: column id dropped (was integer)"
+    assert (
+        feeds.describe(changelog.entries(lambda e: True, limit=1, oid=2)[0])
+        == "sales.b moved: column id dropped (was integer)"
+    )
 
 
 def test_two_processes_write_a_change_once_and_an_older_snapshot_writes_nothing(log):

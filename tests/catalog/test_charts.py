@@ -1,6 +1,7 @@
 """The facet charts, without a browser: Chart.js served from static/ (only its dist/ folder of
 node_modules), the chart scripts only on a page with facets and only when Chart.js is installed,
 and each chart's figure pointing at an aggregate API answer that has the counts its list shows."""
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,17 @@ from tests.catalog.helpers import page_url, relation_named, text
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTJS = ROOT / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js"
-CHART_SCRIPTS = re.compile(r'<script src="(/static/(?:vendor/chartjs/chart\.umd\.min|catalog/charts)\.[0-9a-f]{12}\.js)" defer></script>')
+CHART_SCRIPTS = re.compile(
+    r'<script src="(/static/(?:vendor/chartjs/chart\.umd\.min|catalog/charts)\.[0-9a-f]{12}\.js)" defer></script>'
+)
 
 
 def figures(body: str) -> list[dict]:
     """Each chart figure's data- attributes, with the count of values the list after it shows."""
     found = []
-    for match in re.finditer(r'<figure class="facet-chart"(.*?)>.*?<ul class="facet-values[^"]*"[^>]*>(.*?)</ul>', body, re.S):
+    for match in re.finditer(
+        r'<figure class="facet-chart"(.*?)>.*?<ul class="facet-values[^"]*"[^>]*>(.*?)</ul>', body, re.S
+    ):
         attributes = {name: unescape(value) for name, value in re.findall(r'(data-[a-z]+)="([^"]*)"', match.group(1))}
         attributes["listed"] = match.group(2).count("<li")
         found.append(attributes)
@@ -43,8 +48,12 @@ def test_chartjs_is_served_from_static_and_nothing_else_of_node_modules(client):
         response = client.get(path)
         assert response.status_code == 200, path
         content(response)
-    for path in ("/static/vendor/chartjs/package.json", "/static/vendor/chartjs/README.md",
-                 "/static/vendor/@kurkle/color/package.json", "/static/vendor/chart.js/package.json"):
+    for path in (
+        "/static/vendor/chartjs/package.json",
+        "/static/vendor/chartjs/README.md",
+        "/static/vendor/@kurkle/color/package.json",
+        "/static/vendor/chart.js/package.json",
+    ):
         assert client.get(path).status_code == 404, path
 
 

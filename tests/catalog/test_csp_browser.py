@@ -3,6 +3,7 @@ catalog's home, a relation page with its map, facets and charts, a row page, the
 item pages with their map, and the API docs (Swagger UI) all work, and Chromium reports no
 violation (``csp_violations`` and console errors, tests/catalog/browser.py). A row whose ``links``
 hold a ``javascript:`` URL shows it as text, never as a link. Skipped like test_browser.py."""
+
 from __future__ import annotations
 
 import json
@@ -32,10 +33,14 @@ def urls(live_server_url):
     """Page URLs (resolved before the browser starts), and a table holding script links."""
     conn = connect_superuser()
     conn.at_teardown(f"DROP TABLE IF EXISTS public.{HOSTILE}")
-    conn.execute(f"CREATE TABLE public.{HOSTILE} (id int PRIMARY KEY, note text, links jsonb, latitude float8, longitude float8)")
-    conn.execute(f"INSERT INTO public.{HOSTILE} VALUES (1, 'javascript:alert(2)', %s, 40.7, -74.0), "
-                 "(2, 'https://example.org/ok', '[\"odd\", 1, null]', 40.8, -73.9)",
-                 (json.dumps([{"href": "javascript:alert(1)", "rel": "x", "title": "click me"}]),))
+    conn.execute(
+        f"CREATE TABLE public.{HOSTILE} (id int PRIMARY KEY, note text, links jsonb, latitude float8, longitude float8)"
+    )
+    conn.execute(
+        f"INSERT INTO public.{HOSTILE} VALUES (1, 'javascript:alert(2)', %s, 40.7, -74.0), "
+        "(2, 'https://example.org/ok', '[\"odd\", 1, null]', 40.8, -73.9)",
+        (json.dumps([{"href": "javascript:alert(1)", "rel": "x", "title": "click me"}]),),
+    )
     conn.execute(f"GRANT SELECT ON public.{HOSTILE} TO portal_reader")
     places, sales = get_snapshot().get("public", "places_latlon"), get_snapshot().get("public", "agg_sales")
     if places is None or sales is None:
@@ -91,7 +96,8 @@ def test_relation_page_with_its_map_and_a_row_page(page, urls):
 def test_facets_and_charts(page, urls):
     page.goto(urls["sales"])
     page.wait_for_function(
-        "() => [...document.querySelectorAll('figure.facet-chart')].every(f => f.dataset.drawn)", timeout=15000)
+        "() => [...document.querySelectorAll('figure.facet-chart')].every(f => f.dataset.drawn)", timeout=15000
+    )
     drawn_charts = page.evaluate("() => [...document.querySelectorAll('figure.facet-chart')].map(f => f.dataset.drawn)")
     assert drawn_charts and set(drawn_charts) == {"true"}
     bars = page.locator(".common-bar rect")

@@ -1,5 +1,6 @@
 """The relation page says when the data last changed (or why it cannot tell) and offers the
 stored whole-relation downloads with their exact size."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Facets on a relation page: which columns are suggested, counts equal to the API's aggregate for
 the page's filters, links that add, OR together and remove values, date facets as ranges, and a
 facet that runs out of time saying so while the page still answers."""
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,17 @@ def facets(body: str) -> dict[str, dict]:
     """Each facet of a page: its heading and values (label -> (count, url, selected)), or its problem."""
     found = {}
     for section in re.findall(r'<section class="facet" id="[^"]*"(.*?)</section>', body, re.S):
-        name = re.search(r'<h4[^>]*><span class="name">([^<]*)</span>(?: <span class="muted">by (\w+)</span>)?', section)
+        name = re.search(
+            r'<h4[^>]*><span class="name">([^<]*)</span>(?: <span class="muted">by (\w+)</span>)?', section
+        )
         key = unescape(name.group(1)) + (f"__{name.group(2)}" if name.group(2) else "")
         values = {}
         for li_class, href, label, count in re.findall(
-                r'<li( class="selected")?><a href="([^"]*)"[^>]*>(?:<span aria-hidden="true">✓ </span>)?'
-                r'<span class="(?:name|null)">([^<]*)</span>.*?</a> <span class="facet-count">([0-9,]+)</span>',
-                section, re.S):
+            r'<li( class="selected")?><a href="([^"]*)"[^>]*>(?:<span aria-hidden="true">✓ </span>)?'
+            r'<span class="(?:name|null)">([^<]*)</span>.*?</a> <span class="facet-count">([0-9,]+)</span>',
+            section,
+            re.S,
+        ):
             values[unescape(label)] = (int(count.replace(",", "")), unescape(href), bool(li_class))
         problem = re.search(r'<p class="facet-problem"[^>]*>([^<]*)</p>', section)
         found[key] = {"values": values, "problem": problem and unescape(problem.group(1))}
@@ -77,7 +82,8 @@ def test_a_value_adds_a_filter_a_second_one_ors_and_a_chosen_one_comes_out(clien
 def test_facets_count_the_filtered_rows(client):
     body = text(client.get(SALES_PAGE, {"channel": "web", "id__gt": "10"}))
     assert {k: v[0] for k, v in facets(body)["open"]["values"].items()} == api_counts(
-        client, {"channel": "web", "id__gt": "10"}, "open")
+        client, {"channel": "web", "id__gt": "10"}, "open"
+    )
     # Links keep the other filters.
     assert query(facets(body)["open"]["values"]["true"][1]) == {"channel": ["web"], "id__gt": ["10"], "open": ["true"]}
 
@@ -125,8 +131,10 @@ def test_a_facet_that_runs_out_of_time_says_so_and_the_page_answers(client, supe
     name = f"slow_facets_{uuid.uuid4().hex[:6]}"
     superuser_conn.at_teardown(f"DROP VIEW IF EXISTS public.{name}")
     # Every row takes 2 ms to read: grouping all 400 takes 0.8 s, the page's 20 rows 40 ms.
-    superuser_conn.execute(f"CREATE VIEW public.{name} AS SELECT g AS id, g % 2 = 0 AS even, g % 3 AS kind "
-                           "FROM generate_series(1, 400) AS g CROSS JOIN LATERAL (SELECT pg_sleep(0.002 + g * 0)) AS s")
+    superuser_conn.execute(
+        f"CREATE VIEW public.{name} AS SELECT g AS id, g % 2 = 0 AS even, g % 3 AS kind "
+        "FROM generate_series(1, 400) AS g CROSS JOIN LATERAL (SELECT pg_sleep(0.002 + g * 0)) AS s"
+    )
     superuser_conn.execute(f"GRANT SELECT ON public.{name} TO portal_reader")
     relation = wait_for_relation(client, "public", name)
     settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 100}
@@ -170,7 +178,9 @@ def test_facets_on_every_kind_of_relation_never_fail(client):
 def test_downloads_give_each_facets_aggregate_url_and_no_catalog_parameter(client):
     body = text(client.get(SALES_PAGE, {"region": "north", "_facet": "count"}))
     section = re.search(r'<section id="downloads".*?</section>', body, re.S).group(0)
-    urls = [unescape(u) for u in re.findall(r'<ul class="aggregate-urls">.*?</ul>', section, re.S)[0].split('href="')[1:]]
+    urls = [
+        unescape(u) for u in re.findall(r'<ul class="aggregate-urls">.*?</ul>', section, re.S)[0].split('href="')[1:]
+    ]
     urls = [u.split('"')[0] for u in urls]
     assert len(urls) == 4 and all(u.startswith("http://testserver/api/public/agg_sales/?region=north&") for u in urls)
     for url in urls:
@@ -195,22 +205,29 @@ def test_columns_whose_values_all_differ_are_not_suggested(client, requires_post
 
 # -- facets at size: PostgreSQL's statistics when counting runs out of time (catalog/facet_estimates.py) --
 
-APPROXIMATE = re.compile(r'<li[^>]*><a href="[^"]*"[^>]*>(?:<span aria-hidden="true">✓ </span>)?<span class="(?:name|null)">'
-                         r'([^<]*)</span>.*?</a> <span class="facet-count">≈ ([0-9,]+)</span>', re.S)
+APPROXIMATE = re.compile(
+    r'<li[^>]*><a href="[^"]*"[^>]*>(?:<span aria-hidden="true">✓ </span>)?<span class="(?:name|null)">'
+    r'([^<]*)</span>.*?</a> <span class="facet-count">≈ ([0-9,]+)</span>',
+    re.S,
+)
 
 
 def _approximate_facets(body: str) -> dict[str, dict[str, int]]:
     found = {}
     for section in re.findall(r'<section class="facet" id="[^"]*"(.*?)</section>', body, re.S):
         name = re.search(r'<h4[^>]*><span class="name">([^<]*)</span>', section).group(1)
-        found[unescape(name)] = {unescape(label): int(count.replace(",", "")) for label, count in APPROXIMATE.findall(section)}
+        found[unescape(name)] = {
+            unescape(label): int(count.replace(",", "")) for label, count in APPROXIMATE.findall(section)
+        }
     return found
 
 
 def _large_table(superuser_conn, name: str, row_security: bool = False) -> None:
     superuser_conn.at_teardown(f"DROP TABLE IF EXISTS public.{name}")
-    superuser_conn.execute(f"CREATE TABLE public.{name} AS SELECT g AS id, g % 3 AS kind, g % 2 = 0 AS even, "
-                           "date '2020-01-01' + (g % 900) AS day FROM generate_series(1, 60000) AS g")
+    superuser_conn.execute(
+        f"CREATE TABLE public.{name} AS SELECT g AS id, g % 3 AS kind, g % 2 = 0 AS even, "
+        "date '2020-01-01' + (g % 900) AS day FROM generate_series(1, 60000) AS g"
+    )
     if row_security:
         superuser_conn.execute(f"ALTER TABLE public.{name} ENABLE ROW LEVEL SECURITY")
         superuser_conn.execute(f"CREATE POLICY only_even ON public.{name} TO portal_reader USING (even)")

@@ -5,13 +5,20 @@ preview (OR within a facet, a chosen value taken out again), a chart whose API c
 hidden, charts of facets that arrive after the page (a view's, fetched by facets.js) are drawn
 too, and axe-core finds no serious or critical violation at desktop and phone width.
 Screenshots go to ``var/screenshots/``. Skipped like tests/catalog/test_browser.py."""
+
 from __future__ import annotations
 
 import pytest
 
 from autoapi.public import get_snapshot
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
-    PHONE, SCREENSHOTS, assert_accessible, browser, page, screenshot, skip_without_browser,
+    PHONE,
+    SCREENSHOTS,
+    assert_accessible,
+    browser,
+    page,
+    screenshot,
+    skip_without_browser,
 )
 from tests.catalog.helpers import page_url
 
@@ -31,19 +38,24 @@ def urls(live_server_url):
 def wait_for_charts(page) -> dict:
     """Each chart's data-drawn once every one has settled, by its data-key."""
     page.wait_for_function(
-        "() => [...document.querySelectorAll('figure.facet-chart')].every(f => f.dataset.drawn)", timeout=15000)
+        "() => [...document.querySelectorAll('figure.facet-chart')].every(f => f.dataset.drawn)", timeout=15000
+    )
     return page.evaluate(
-        "() => Object.fromEntries([...document.querySelectorAll('figure.facet-chart')].map(f => [f.dataset.key, f.dataset.drawn]))")
+        "() => Object.fromEntries([...document.querySelectorAll('figure.facet-chart')].map(f => [f.dataset.key, f.dataset.drawn]))"
+    )
 
 
 def chart(page, key: str) -> dict:
     """What Chart.js drew for one facet, and the size of its canvas."""
-    return page.evaluate("""key => {
+    return page.evaluate(
+        """key => {
         const canvas = document.querySelector(`figure.facet-chart[data-key="${key}"] canvas`);
         const drawn = Chart.getChart(canvas);
         return {type: drawn.config.type, labels: drawn.data.labels, counts: drawn.data.datasets[0].data,
                 width: canvas.clientWidth, height: canvas.clientHeight};
-    }""", key)
+    }""",
+        key,
+    )
 
 
 def facet(page, key: str):
@@ -134,4 +146,3 @@ def test_facets_are_accessible_at_desktop_and_phone_width(page, urls):
     assert_accessible(page)
     page.locator("div.facets").screenshot(path=str(SCREENSHOTS / "facets-phone.png"))
     assert not page.problems, page.problems
-

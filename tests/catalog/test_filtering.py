@@ -1,5 +1,6 @@
 """The active filter in words, the add-a-filter form (no JavaScript needed), the clear and remove
 links, and the API snippets of a relation page, which must work exactly as printed."""
+
 from __future__ import annotations
 
 import json

@@ -2,6 +2,7 @@
 the API's vector tiles where it has them (PostGIS), its GeoJSON otherwise; Leaflet, VectorGrid,
 topojson-client and two Natural Earth files served from static/ (and nothing else of node_modules);
 the raster tile URL optional, replacing the Natural Earth base map."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,11 @@ def test_no_map_on_a_400_page(client):
 
 
 def test_tile_url_setting_reaches_the_map(client, settings):
-    settings.PORTAL = {**settings.PORTAL, "MAP_TILE_URL": "https://tiles.example.org/{z}/{x}/{y}.png",
-                       "MAP_TILE_ATTRIBUTION": "© Example <b>tiles</b>"}
+    settings.PORTAL = {
+        **settings.PORTAL,
+        "MAP_TILE_URL": "https://tiles.example.org/{z}/{x}/{y}.png",
+        "MAP_TILE_ATTRIBUTION": "© Example <b>tiles</b>",
+    }
     attributes = map_attributes(text(client.get(page_url(relation_named("public", "places_latlon")))))
     assert attributes["data-tiles"] == "https://tiles.example.org/{z}/{x}/{y}.png"
     assert attributes["data-attribution"] == "© Example <b>tiles</b>"
@@ -79,7 +83,9 @@ def test_tile_url_setting_reaches_the_map(client, settings):
 def test_leaflet_is_served_from_static_and_nothing_else_of_node_modules(client):
     body = text(client.get(page_url(relation_named("public", "places_latlon"))))
     # Content-hashed names (collectstatic's manifest, portal/staticfiles.py).
-    scripts = re.findall(r'<script src="(/static/(?:vendor/leaflet/leaflet|catalog/map)\.[0-9a-f]{12}\.js)" defer></script>', body)
+    scripts = re.findall(
+        r'<script src="(/static/(?:vendor/leaflet/leaflet|catalog/map)\.[0-9a-f]{12}\.js)" defer></script>', body
+    )
     styles = re.findall(r'href="(/static/vendor/leaflet/leaflet\.[0-9a-f]{12}\.css)"', body)
     assert len(scripts) == 2 and len(styles) == 1, (scripts, styles)
     for path in (*scripts, *styles):
@@ -87,7 +93,11 @@ def test_leaflet_is_served_from_static_and_nothing_else_of_node_modules(client):
         assert response.status_code == 200, path
         if response.streaming:
             b"".join(response.streaming_content)
-    for path in ("/static/vendor/axe-core/axe.min.js", "/static/vendor/leaflet/package.json", "/static/vendor/package.json"):
+    for path in (
+        "/static/vendor/axe-core/axe.min.js",
+        "/static/vendor/leaflet/package.json",
+        "/static/vendor/package.json",
+    ):
         assert client.get(path).status_code == 404, path
 
 
@@ -120,7 +130,9 @@ def test_map_points_at_the_tiles_with_the_page_filters(client):
     assert tiles == "/api/public/geo_points/tiles/{z}/{x}/{y}.mvt?name__icontains=o"  # no ordering, no limit
     assert attributes["data-key"] == '["id"]' and attributes["data-row-base"] == "/catalog/public/geo_points/"
     assert 'href="/api/public/geo_points/tiles.json?name__icontains=o"' in body  # the TileJSON, linked
-    assert re.search(r'<script src="/static/vendor/leaflet\.vectorgrid/Leaflet\.VectorGrid\.bundled\.min\.[0-9a-f]{12}\.js"', body)
+    assert re.search(
+        r'<script src="/static/vendor/leaflet\.vectorgrid/Leaflet\.VectorGrid\.bundled\.min\.[0-9a-f]{12}\.js"', body
+    )
     tile = client.get(tiles.format(z=0, x=0, y=0))
     assert tile.status_code == 200 and not tile.has_header("X-Tile-Truncated")
     tilejson = json.loads(body_of(client.get("/api/public/geo_points/tiles.json?name__icontains=o")))
@@ -158,10 +170,14 @@ def test_the_base_map_is_natural_earth_from_static(client):
 @needs_map_packages
 def test_only_the_needed_files_of_the_new_packages_are_served(client):
     for path in (
-        "/static/vendor/world-atlas/land-10m.json", "/static/vendor/world-atlas/land-110m.json",
-        "/static/vendor/world-atlas/package.json", "/static/vendor/world-atlas/README.md",
+        "/static/vendor/world-atlas/land-10m.json",
+        "/static/vendor/world-atlas/land-110m.json",
+        "/static/vendor/world-atlas/package.json",
+        "/static/vendor/world-atlas/README.md",
         "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.js.map",
-        "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.js", "/static/vendor/leaflet.vectorgrid/vectorgrid-api-docs.html",
-        "/static/vendor/topojson-client/topojson-client.js", "/static/vendor/pbf/dist/pbf.js",
+        "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.js",
+        "/static/vendor/leaflet.vectorgrid/vectorgrid-api-docs.html",
+        "/static/vendor/topojson-client/topojson-client.js",
+        "/static/vendor/pbf/dist/pbf.js",
     ):
         assert client.get(path).status_code == 404, path

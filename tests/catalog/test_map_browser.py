@@ -5,6 +5,7 @@ a click on a feature opens a popup with the row's values and a link to its row p
 finds nothing serious. Without PostGIS the map draws the GeoJSON over the same base map.
 Screenshots go to ``var/screenshots/map-*.png``.
 """
+
 from __future__ import annotations
 
 import threading
@@ -96,15 +97,21 @@ def open_when_published(page, url: str) -> None:
 
 
 def set_view(page, latlng, zoom: int):
-    page.evaluate("([lat, lon, zoom]) => document.getElementById('map-canvas').leafletMap"
-                  ".setView([lat, lon], zoom, {animate: false})", [*latlng, zoom])
+    page.evaluate(
+        "([lat, lon, zoom]) => document.getElementById('map-canvas').leafletMap"
+        ".setView([lat, lon], zoom, {animate: false})",
+        [*latlng, zoom],
+    )
 
 
 def click_at(page, latlng):
     """A click where ``latlng`` is on screen."""
     box = page.locator("#map-canvas").bounding_box()
-    x, y = page.evaluate("([lat, lon]) => { const p = document.getElementById('map-canvas').leafletMap"
-                         ".latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }", list(latlng))
+    x, y = page.evaluate(
+        "([lat, lon]) => { const p = document.getElementById('map-canvas').leafletMap"
+        ".latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }",
+        list(latlng),
+    )
     page.mouse.click(box["x"] + x, box["y"] + y)
 
 
@@ -121,8 +128,12 @@ def test_points_from_vector_tiles_over_natural_earth(page, urls):
 
     click_at(page, EMPIRE_STATE)
     page.wait_for_selector(".leaflet-popup .map-popup", timeout=5000)
-    values = dict(zip(page.locator(".leaflet-popup .map-popup th").all_inner_texts(),
-                      page.locator(".leaflet-popup .map-popup td").all_inner_texts()))
+    values = dict(
+        zip(
+            page.locator(".leaflet-popup .map-popup th").all_inner_texts(),
+            page.locator(".leaflet-popup .map-popup td").all_inner_texts(),
+        )
+    )
     assert values == {"id": "1", "name": "Empire State Building"}
     link = page.locator(".leaflet-popup a.map-row-link")
     assert link.get_attribute("href") == "/catalog/public/geo_points/1/"
@@ -208,8 +219,10 @@ def test_a_popup_links_to_a_composite_key_tilde_encoded(page, urls, schema_chang
     with a space, a slash, a comma, a tilde and an accent, and an empty one, joined by a comma."""
     name = f"map_odd_keys_{uuid.uuid4().hex[:6]}"
     schema_changes.at_teardown(f"DROP TABLE IF EXISTS public.{name}")
-    schema_changes.execute(f"CREATE TABLE public.{name} (code text, part text, latitude float8, longitude float8, "
-                           "PRIMARY KEY (code, part))")
+    schema_changes.execute(
+        f"CREATE TABLE public.{name} (code text, part text, latitude float8, longitude float8, "
+        "PRIMARY KEY (code, part))"
+    )
     schema_changes.execute(f"INSERT INTO public.{name} VALUES ('a b/é,~', '', %s, %s)", EMPIRE_STATE)
     schema_changes.execute(f"GRANT SELECT ON public.{name} TO portal_reader")
     open_when_published(page, urls["base"] + f"/catalog/public/{name}/")

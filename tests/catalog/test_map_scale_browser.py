@@ -3,6 +3,7 @@
 than the 1,000 a GeoJSON map could show) and at zoom 12, and a click on a row opens a popup with
 that row's values as PostgreSQL has them. Skipped without PostGIS.
 """
+
 from __future__ import annotations
 
 import threading
@@ -26,8 +27,10 @@ def bench_points():
     conn = connect_superuser()
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-                        "WHERE e.extname = 'postgis'")
+            cur.execute(
+                "SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+                "WHERE e.extname = 'postgis'"
+            )
             cur.execute(f"SET search_path = public, {cur.fetchone()[0]}")
             cur.execute("SET maintenance_work_mem = '512MB'")
             cur.execute("DROP SCHEMA IF EXISTS bench CASCADE")
@@ -53,8 +56,10 @@ def urls(live_server_url, bench_points):
 def test_two_million_points_drawn_from_tiles_at_zoom_3_and_12(page, urls, bench_points):
     with bench_points.cursor() as cur:
         # PostGIS is on this connection's search_path (the fixture set it).
-        cur.execute("SELECT id, name, category, amount::text, ST_Y(geom), ST_X(geom) FROM bench.points "
-                    "WHERE ST_Y(geom) BETWEEN 20 AND 60 ORDER BY id LIMIT 1")
+        cur.execute(
+            "SELECT id, name, category, amount::text, ST_Y(geom), ST_X(geom) FROM bench.points "
+            "WHERE ST_Y(geom) BETWEEN 20 AND 60 ORDER BY id LIMIT 1"
+        )
         row_id, name, category, amount, lat, lon = cur.fetchone()
     open_when_published(page, urls["base"] + "/catalog/bench/points/")
     tiles_loaded(page)
@@ -75,8 +80,12 @@ def test_two_million_points_drawn_from_tiles_at_zoom_3_and_12(page, urls, bench_
     assert "Every row with a location is drawn" in page.inner_text("#map-status")
     click_at(page, (lat, lon))
     page.wait_for_selector(".leaflet-popup .map-popup", timeout=5000)
-    values = dict(zip(page.locator(".leaflet-popup .map-popup th").all_inner_texts(),
-                      page.locator(".leaflet-popup .map-popup td").all_inner_texts()))
+    values = dict(
+        zip(
+            page.locator(".leaflet-popup .map-popup th").all_inner_texts(),
+            page.locator(".leaflet-popup .map-popup td").all_inner_texts(),
+        )
+    )
     assert values["id"] == str(row_id) and values["name"] == name
     assert values["category"] == str(category) and values["amount"] == (amount or "")
     assert page.locator(".leaflet-popup a.map-row-link").get_attribute("href") == f"/catalog/bench/points/{row_id}/"

@@ -1,5 +1,6 @@
 """Open-data metadata: DCAT-US 1.1 (``/data-1.1.json``; ``/data.json`` is DCAT-US 3.0, tested in
 test_standards.py) against the DCAT-US 1.1 schema shipped beside this file, ``/sitemap.xml``, the schema.org JSON-LD of every relation page, and the metadata file."""
+
 from __future__ import annotations
 
 import copy
@@ -60,13 +61,22 @@ def test_data_json_validates_against_dcat_us_1_1(client):
 def test_the_schema_really_checks():
     """The shipped schema rejects what DCAT-US rejects (so a passing test above means something)."""
     dataset = {
-        "title": "t", "description": "d", "keyword": ["k"], "modified": "2024-05-01",
-        "publisher": {"name": "p"}, "contactPoint": {"fn": "c", "hasEmail": "mailto:c@example.org"},
-        "identifier": "i", "accessLevel": "public",
+        "title": "t",
+        "description": "d",
+        "keyword": ["k"],
+        "modified": "2024-05-01",
+        "publisher": {"name": "p"},
+        "contactPoint": {"fn": "c", "hasEmail": "mailto:c@example.org"},
+        "identifier": "i",
+        "accessLevel": "public",
         "distribution": [{"downloadURL": "https://example.org/x.csv", "mediaType": "text/csv", "format": "CSV"}],
     }
-    catalog = {"@context": "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld", "@type": "dcat:Catalog",
-               "conformsTo": "https://project-open-data.cio.gov/v1.1/schema", "dataset": [dataset]}
+    catalog = {
+        "@context": "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld",
+        "@type": "dcat:Catalog",
+        "conformsTo": "https://project-open-data.cio.gov/v1.1/schema",
+        "dataset": [dataset],
+    }
     jsonschema.validate(catalog, SCHEMA)
     breakages = [
         lambda d: d.pop("contactPoint"),
@@ -92,7 +102,9 @@ def test_data_json_has_every_relation_with_its_distributions(client):
         dataset = datasets[BASE + page_url(relation)]
         assert dataset["landingPage"] == BASE + page_url(relation)
         kinds = {d["format"]: d for d in dataset["distribution"]}
-        expected = {"CSV", "JSON", "NDJSON", "Parquet", "XLSX"} | ({"GeoJSON"} if "geojson" in formats(relation) else set())
+        expected = {"CSV", "JSON", "NDJSON", "Parquet", "XLSX"} | (
+            {"GeoJSON"} if "geojson" in formats(relation) else set()
+        )
         assert set(kinds) == expected, f"{relation.schema}.{relation.name}"
         assert kinds["CSV"]["mediaType"] == "text/csv"
         assert kinds["Parquet"]["mediaType"] == "application/vnd.apache.parquet"
@@ -129,21 +141,27 @@ def test_data_json_names_nothing_unreadable(client, secret_sentinels):
 
 def test_metadata_file_feeds_data_json_jsonld_and_the_page(client, metadata_file):
     relation = relation_named("public", "big_2500")
-    metadata_file({
-        "site": {
-            "title": "Fixture City open data",
-            "publisher": "Fixture City",
-            "contact": {"name": "Open data team", "email": "opendata@fixture.example.org"},
-            "license": "https://creativecommons.org/licenses/by/4.0/",
-            "keywords": ["fixtures"],
-        },
-        "relations": {"public": {"big_2500": {
-            "title": "Two thousand five hundred rows",
-            "keywords": ["paging", "numbers"],
-            "source": "https://example.org/source",
-            "modified": "2024-05-01",
-        }}},
-    })
+    metadata_file(
+        {
+            "site": {
+                "title": "Fixture City open data",
+                "publisher": "Fixture City",
+                "contact": {"name": "Open data team", "email": "opendata@fixture.example.org"},
+                "license": "https://creativecommons.org/licenses/by/4.0/",
+                "keywords": ["fixtures"],
+            },
+            "relations": {
+                "public": {
+                    "big_2500": {
+                        "title": "Two thousand five hundred rows",
+                        "keywords": ["paging", "numbers"],
+                        "source": "https://example.org/source",
+                        "modified": "2024-05-01",
+                    }
+                }
+            },
+        }
+    )
     catalog = data_json(client)
     jsonschema.validate(catalog, SCHEMA)
     datasets = {d["identifier"]: d for d in catalog["dataset"]}
@@ -152,7 +170,11 @@ def test_metadata_file_feeds_data_json_jsonld_and_the_page(client, metadata_file
     assert dataset["keyword"] == ["paging", "numbers"]
     assert dataset["modified"] == "2024-05-01"
     assert dataset["publisher"]["name"] == "Fixture City"
-    assert dataset["contactPoint"] == {"@type": "vcard:Contact", "fn": "Open data team", "hasEmail": "mailto:opendata@fixture.example.org"}
+    assert dataset["contactPoint"] == {
+        "@type": "vcard:Contact",
+        "fn": "Open data team",
+        "hasEmail": "mailto:opendata@fixture.example.org",
+    }
     assert dataset["license"] == "https://creativecommons.org/licenses/by/4.0/"
     assert dataset["references"] == ["https://example.org/source"]
     other = next(d for i, d in datasets.items() if i != BASE + page_url(relation))
@@ -199,8 +221,11 @@ def test_sitemap_lists_home_and_every_relation_page(client):
     namespace = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
     locations = [loc.text for loc in root.findall("s:url/s:loc", namespace)]
     snapshot = get_snapshot()
-    expected = ({BASE + "/"} | {BASE + page_url(r) for r in snapshot.relations}
-                | {BASE + f"/catalog/{encode_segment(s)}/" for s in snapshot.schemas})  # each schema's list
+    expected = (
+        {BASE + "/"}
+        | {BASE + page_url(r) for r in snapshot.relations}
+        | {BASE + f"/catalog/{encode_segment(s)}/" for s in snapshot.schemas}
+    )  # each schema's list
     assert set(locations) == expected and len(locations) == len(expected)
     for lastmod in root.findall("s:url/s:lastmod", namespace):
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00", lastmod.text)

@@ -4,6 +4,7 @@ Relations are found by walking the current snapshot, never by hard-coding fixtur
 where a test needs one particular hazard: it looks that relation up by name and skips if absent.
 Run with ``python -m tests.harness -- tests/catalog -q``.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,17 @@ from django.utils.html import escape
 
 from autoapi.public import api_url, get_snapshot, relation_segments
 from tests.catalog.helpers import (
-    INTEGER_TYPES, assert_in_layout, assert_safe_html, download_links, first_readable, page_url,
-    preview_header_links, relation_named, simple_name, text, wait_for_relation,
+    INTEGER_TYPES,
+    assert_in_layout,
+    assert_safe_html,
+    download_links,
+    first_readable,
+    page_url,
+    preview_header_links,
+    relation_named,
+    simple_name,
+    text,
+    wait_for_relation,
 )
 
 # -- home page ----------------------------------------------------------------------------------
@@ -71,7 +81,9 @@ def test_home_search_matches_names_comments_and_columns(client, transform):
     for relation in snapshot.relations:
         for column in relation.columns:
             counts[column.name] = counts.get(column.name, 0) + 1
-    candidates = [name for name, n in counts.items() if n < len(snapshot.relations) and simple_name(name) and len(name) > 3]
+    candidates = [
+        name for name, n in counts.items() if n < len(snapshot.relations) and simple_name(name) and len(name) > 3
+    ]
     if not candidates:
         pytest.skip("no column name distinguishes some relations from others")
     needle = transform(sorted(candidates, key=lambda n: (counts[n], n))[0])
@@ -81,7 +93,9 @@ def test_home_search_matches_names_comments_and_columns(client, transform):
     body = text(response)
     for relation in snapshot.relations:
         linked = f'href="{page_url(relation)}"' in body
-        assert linked == (page_url(relation) in expected), f"{relation.schema}.{relation.name} wrongly {'shown' if linked else 'hidden'}"
+        assert linked == (page_url(relation) in expected), (
+            f"{relation.schema}.{relation.name} wrongly {'shown' if linked else 'hidden'}"
+        )
     assert f"{len(expected)} of {len(snapshot.relations)}" in body
 
 
@@ -168,15 +182,19 @@ def test_foreign_keys_link_both_ways(client):
     ]
     if not pairs:
         pytest.skip("no foreign key between two published relations")
-    for relation, fk, target in pairs:
+    for relation, _fk, target in pairs:
         body = text(client.get(page_url(relation)))
         assert f'href="{page_url(target)}#column-' in body, f"{relation.name} does not link to {target.name}"
         target_body = text(client.get(page_url(target)))
-        assert f'href="{page_url(relation)}"' in target_body, f"{target.name} does not list {relation.name} as referencing it"
+        assert f'href="{page_url(relation)}"' in target_body, (
+            f"{target.name} does not list {relation.name} as referencing it"
+        )
 
 
 def test_sort_links_exist_and_work(client):
-    relation = first_readable(client, lambda r: any(simple_name(c.name) for c in r.columns) and r.columns, "a simple column name")
+    relation = first_readable(
+        client, lambda r: any(simple_name(c.name) for c in r.columns) and r.columns, "a simple column name"
+    )
     column = next(c for c in relation.columns if simple_name(c.name))
     body = text(client.get(page_url(relation)))
     links = preview_header_links(body)
@@ -223,7 +241,9 @@ def test_every_sort_link_is_accepted(client):
 
 def test_sort_links_keep_filters(client):
     relation = first_readable(
-        client, lambda r: any(c.base_type in INTEGER_TYPES and simple_name(c.name) for c in r.columns), "an integer column"
+        client,
+        lambda r: any(c.base_type in INTEGER_TYPES and simple_name(c.name) for c in r.columns),
+        "an integer column",
     )
     column = next(c for c in relation.columns if c.base_type in INTEGER_TYPES and simple_name(c.name))
     response = client.get(page_url(relation), {f"{column.name}__gte": "0"})
@@ -251,7 +271,9 @@ def test_preview_applies_the_query_string_and_pages(client):
 
 def test_download_links_carry_the_filter_and_work(client):
     relation = first_readable(
-        client, lambda r: any(c.base_type in INTEGER_TYPES and simple_name(c.name) for c in r.columns), "an integer column"
+        client,
+        lambda r: any(c.base_type in INTEGER_TYPES and simple_name(c.name) for c in r.columns),
+        "an integer column",
     )
     column = next(c for c in relation.columns if c.base_type in INTEGER_TYPES and simple_name(c.name))
     response = client.get(page_url(relation), {f"{column.name}__gte": "0", "ordering": column.name})
@@ -288,7 +310,11 @@ def test_geojson_link_only_where_the_api_has_it(client):
     links = download_links(text(client.get(page_url(with_points))))
     assert "geojson" in links
     assert client.get(links["geojson"]).status_code == 200
-    plain = first_readable(client, lambda r: not r.geometry_columns and not {c.name.lower() for c in r.columns} & {"lat", "latitude"}, "no geometry")
+    plain = first_readable(
+        client,
+        lambda r: not r.geometry_columns and not {c.name.lower() for c in r.columns} & {"lat", "latitude"},
+        "no geometry",
+    )
     assert "geojson" not in download_links(text(client.get(page_url(plain))))
 
 
@@ -307,7 +333,9 @@ def test_relation_with_compound_key_links_rows(client):
 
 
 def test_bad_filter_value_gives_400_page_with_dictionary(client):
-    relation = first_readable(client, lambda r: any(c.base_type in INTEGER_TYPES for c in r.columns), "an integer column")
+    relation = first_readable(
+        client, lambda r: any(c.base_type in INTEGER_TYPES for c in r.columns), "an integer column"
+    )
     column = next(c for c in relation.columns if c.base_type in INTEGER_TYPES)
     response = client.get(page_url(relation), {f"{column.name}__gt": "not-a-number"})
     assert response.status_code == 400
@@ -399,12 +427,18 @@ def test_every_row_link_finds_its_row(client):
             if got.status_code != 200:
                 failures.append(f"{relation.schema}.{relation.name}: {link} -> {got.status_code}")
                 continue
-            api_links = [unescape(h) for h in re.findall(r'href="([^"]*)"', text(got)) if unescape(h).startswith(api_url(relation))]
+            api_links = [
+                unescape(h)
+                for h in re.findall(r'href="([^"]*)"', text(got))
+                if unescape(h).startswith(api_url(relation))
+            ]
             row_api = next((h for h in api_links if h != api_url(relation)), None)
             if row_api is None:
                 failures.append(f"{relation.schema}.{relation.name}: {link} has no link to the row's JSON")
             elif (answer := client.get(row_api)).status_code != 200:
-                failures.append(f"{relation.schema}.{relation.name}: {row_api} -> {answer.status_code} {answer.content[:200]!r}")
+                failures.append(
+                    f"{relation.schema}.{relation.name}: {row_api} -> {answer.status_code} {answer.content[:200]!r}"
+                )
     if not checked:
         pytest.skip("no relation with a key has rows")
     assert not failures, "\n".join(failures)

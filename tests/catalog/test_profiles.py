@@ -2,6 +2,7 @@
 ``relation_activity`` (autoapi.public), the profile maths (catalog.profiles) and the dictionary's
 Profile column on relation pages.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,7 @@ from tests.catalog.helpers import page_url, relation_named, text, wait_for_relat
         ("{}", []),
         ("{1,2,3}", ["1", "2", "3"]),
         ('{"a b","c,d","e}f","g\\"h","i\\\\j"}', ["a b", "c,d", "e}f", 'g"h', "i\\j"]),
-        ("{NULL,null,\"NULL\",Null}", [None, None, "NULL", None]),
+        ('{NULL,null,"NULL",Null}', [None, None, "NULL", None]),
         ("{ a , b c }", ["a", "b c"]),
         ("{\\ a\\ ,b}", [" a ", "b"]),  # escaped spaces stay, plain ones around an element go
         ('{""}', [""]),
@@ -42,7 +43,7 @@ def test_parse_array_literal_with_another_delimiter():
     assert parse_array_literal("{(1,1),(0,0);(2,2),(1,1)}", delimiter=";") == ["(1,1),(0,0)", "(2,2),(1,1)"]
 
 
-@pytest.mark.parametrize("literal", ["", "{", "{a", '{"a}', "{a,}", "{,a}", "{a}b", "a,b", "{a\"b}", "{a\\"])
+@pytest.mark.parametrize("literal", ["", "{", "{a", '{"a}', "{a,}", "{,a}", "{a}b", "a,b", '{a"b}', "{a\\"])
 def test_parse_array_literal_rejects_what_postgresql_would(literal):
     with pytest.raises(ValueError):
         parse_array_literal(literal)
@@ -50,7 +51,19 @@ def test_parse_array_literal_rejects_what_postgresql_would(literal):
 
 def test_parse_array_literal_reads_what_postgresql_prints(reader_conn):
     """Round trip through PostgreSQL's own array_out for awkward text elements."""
-    values = ["plain", "with space", "com,ma", 'quo"te', "back\\slash", "{brace}", "", "NULL", "  padded  ", "ünï 🚀", None]
+    values = [
+        "plain",
+        "with space",
+        "com,ma",
+        'quo"te',
+        "back\\slash",
+        "{brace}",
+        "",
+        "NULL",
+        "  padded  ",
+        "ünï 🚀",
+        None,
+    ]
     with reader_conn.cursor() as cursor:
         cursor.execute("SELECT %s::text[]::text", [values])
         literal = cursor.fetchone()[0]
@@ -134,8 +147,14 @@ def column(name="c", base_type="int4", category="N", is_array=False):
 
 
 def stats(**values):
-    base = {"null_fraction": 0.0, "n_distinct": None, "distinct_values": None, "most_common_values": (),
-            "most_common_freqs": (), "histogram_bounds": ()}
+    base = {
+        "null_fraction": 0.0,
+        "n_distinct": None,
+        "distinct_values": None,
+        "most_common_values": (),
+        "most_common_freqs": (),
+        "histogram_bounds": (),
+    }
     return {**base, **values}
 
 
@@ -144,8 +163,16 @@ def test_profile_without_statistics_is_none():
 
 
 def test_profile_of_small_integers_has_one_bar_per_value():
-    result = profiles.profile(column(), stats(n_distinct=3.0, distinct_values=3.0, null_fraction=0.25,
-                                              most_common_values=("1", "2", "5"), most_common_freqs=(0.5, 0.15, 0.1)))
+    result = profiles.profile(
+        column(),
+        stats(
+            n_distinct=3.0,
+            distinct_values=3.0,
+            null_fraction=0.25,
+            most_common_values=("1", "2", "5"),
+            most_common_freqs=(0.5, 0.15, 0.1),
+        ),
+    )
     assert result["nulls"] == "25%"
     assert result["distinct"] == "3"
     assert result["range"] == {"low": "1", "high": "5"}
@@ -162,7 +189,9 @@ def test_profile_of_small_integers_has_one_bar_per_value():
 def test_profile_spreads_histogram_buckets_and_clips_a_long_tail():
     # 100 equally populated buckets from 0 to 99, then one far outlier bucket up to 10,000.
     bounds = tuple(str(n) for n in range(100)) + ("10000",)
-    result = profiles.profile(column(base_type="float8"), stats(n_distinct=-1.0, distinct_values=1000.0, histogram_bounds=bounds))
+    result = profiles.profile(
+        column(base_type="float8"), stats(n_distinct=-1.0, distinct_values=1000.0, histogram_bounds=bounds)
+    )
     histogram = result["histogram"]
     assert result["distinct"] == "all different"
     assert result["range"] == {"low": "0", "high": "10000"}
@@ -174,15 +203,19 @@ def test_profile_spreads_histogram_buckets_and_clips_a_long_tail():
 
 def test_profile_of_dates_labels_bars_with_dates():
     bounds = ("2020-01-01", "2020-04-01", "2020-07-01", "2020-10-01", "2021-01-01")
-    result = profiles.profile(column(base_type="date", category="D"), stats(n_distinct=-0.5, distinct_values=1000.0, histogram_bounds=bounds))
+    result = profiles.profile(
+        column(base_type="date", category="D"), stats(n_distinct=-0.5, distinct_values=1000.0, histogram_bounds=bounds)
+    )
     assert result["distinct"] == "≈ 1,000 (50% of rows)"
     assert result["histogram"]["low"] == "2020-01-01" and result["histogram"]["high"] == "2021-01-01"
     assert re.search(r"\d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2}: ", result["histogram"]["bars"][0]["label"])
 
 
 def test_profile_of_text_lists_common_values_without_a_histogram():
-    result = profiles.profile(column(base_type="text", category="S"), stats(
-        n_distinct=2.0, most_common_values=("yes", ""), most_common_freqs=(0.9, 0.1), null_fraction=0.0004))
+    result = profiles.profile(
+        column(base_type="text", category="S"),
+        stats(n_distinct=2.0, most_common_values=("yes", ""), most_common_freqs=(0.9, 0.1), null_fraction=0.0004),
+    )
     assert result["histogram"] is None
     assert result["nulls"] == "< 0.1%"
     assert result["common"][1]["empty"] is True
@@ -190,15 +223,24 @@ def test_profile_of_text_lists_common_values_without_a_histogram():
 
 
 def test_profile_hides_noise_common_values():
-    result = profiles.profile(column(base_type="text", category="S"), stats(
-        n_distinct=-0.9, most_common_values=("a", "b"), most_common_freqs=(0.002, 0.001), histogram_bounds=("a", "z")))
+    result = profiles.profile(
+        column(base_type="text", category="S"),
+        stats(
+            n_distinct=-0.9,
+            most_common_values=("a", "b"),
+            most_common_freqs=(0.002, 0.001),
+            histogram_bounds=("a", "z"),
+        ),
+    )
     assert result["common"] == []
     assert result["range"] == {"low": "a", "high": "z"}
 
 
 def test_profile_survives_values_python_cannot_read():
-    result = profiles.profile(column(base_type="numeric"), stats(
-        n_distinct=3.0, most_common_values=("NaN", "Infinity", "1"), most_common_freqs=(0.4, 0.3, 0.3)))
+    result = profiles.profile(
+        column(base_type="numeric"),
+        stats(n_distinct=3.0, most_common_values=("NaN", "Infinity", "1"), most_common_freqs=(0.4, 0.3, 0.3)),
+    )
     assert result["histogram"] is None  # one readable value draws no histogram
     assert result["range"] == {"low": "1", "high": "1"}
 
@@ -226,6 +268,8 @@ def test_view_page_says_views_have_no_statistics(client):
 
 def test_profile_of_a_small_table_whose_bounds_are_all_its_values():
     # id 1..5, each once: PostgreSQL keeps no common values and lists all five as bounds.
-    result = profiles.profile(column(), stats(n_distinct=-1.0, distinct_values=5.0, histogram_bounds=("1", "2", "3", "4", "5")))
+    result = profiles.profile(
+        column(), stats(n_distinct=-1.0, distinct_values=5.0, histogram_bounds=("1", "2", "3", "4", "5"))
+    )
     heights = [bar["height"] for bar in result["histogram"]["bars"]]
     assert heights == [result["histogram"]["height"]] * 5  # flat, as the data is

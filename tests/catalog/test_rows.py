@@ -1,5 +1,6 @@
 """Row pages: ``/catalog/<schema>/<relation>/<key>/``, their foreign keys as links to the rows
 they name, and the filtered pages of the relations that refer to them."""
+
 from __future__ import annotations
 
 import re

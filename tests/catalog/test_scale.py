@@ -3,6 +3,7 @@ are built once per version and shared (single flight, over real HTTP against gun
 OpenAPI stays small with each relation's document one ``service-desc`` link away, the catalog
 pages by schema, the sitemap becomes an index, and per-relation memory stays small. Figures at
 10,000 relations are the bench's (``bench/wide10k.py``), never asserted here as wall-clock."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -13,13 +14,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import requests
-
 from django.db import connections
 
-from autoapi.web.api import PublishedAPI
 from autoapi.conf import DATABASE_ALIAS, portal_setting
-from autoapi.schema.introspect import read_snapshot
 from autoapi.public import get_snapshot
+from autoapi.schema.introspect import read_snapshot
+from autoapi.web.api import PublishedAPI
 from tests.conftest import running_server
 
 SCHEMA = "catalog_scale_1000"
@@ -68,11 +68,17 @@ def _wait_for_relations(get):
 @pytest.fixture(scope="module")
 def server(thousand, tmp_path_factory):
     folder = tmp_path_factory.mktemp("scale")
-    env = {"PORTAL_EXPORT_CACHE_DIR": str(folder / "stored"), "PORTAL_SITEMAP_MAX_URLS": "400",
-           "PORTAL_RATE_LIMIT": "0", "PORTAL_CLIENT_REQUESTS": "0", "PORTAL_CATALOG_CACHE_SECONDS": "30"}
+    env = {
+        "PORTAL_EXPORT_CACHE_DIR": str(folder / "stored"),
+        "PORTAL_SITEMAP_MAX_URLS": "400",
+        "PORTAL_RATE_LIMIT": "0",
+        "PORTAL_CLIENT_REQUESTS": "0",
+        "PORTAL_CATALOG_CACHE_SECONDS": "30",
+    }
     with running_server(folder, env_overrides=env, workers=1, threads=24) as base:
-        _wait_for_relations(lambda: sum(r["schema"] == SCHEMA for r in requests.get(base + "/api/", timeout=60)
-                                        .json()["relations"]))
+        _wait_for_relations(
+            lambda: sum(r["schema"] == SCHEMA for r in requests.get(base + "/api/", timeout=60).json()["relations"])
+        )
         yield base
 
 
@@ -82,7 +88,13 @@ def _all_at_once(url: str, count: int) -> list[requests.Response]:
 
 
 def test_documents_are_built_once_and_shared(server):
-    for path in ("/data.json", "/api/schema/", "/sitemap.xml", "/", "/api/?format=csv"):  # (/api/ warmed by the fixture)
+    for path in (
+        "/data.json",
+        "/api/schema/",
+        "/sitemap.xml",
+        "/",
+        "/api/?format=csv",
+    ):  # (/api/ warmed by the fixture)
         answers = _all_at_once(server + path, 12)
         assert [a.status_code for a in answers] == [200] * 12, path
         how = sorted(a.headers["X-Portal-Document"] for a in answers)
@@ -90,7 +102,11 @@ def test_documents_are_built_once_and_shared(server):
         assert set(how) <= {"built", "stored", "shared", "stale", "memory"}, (path, how)
         assert len({a.content for a in answers}) == 1, path
         again = requests.get(server + path, headers={"If-None-Match": answers[0].headers["ETag"]}, timeout=30)
-        assert again.status_code == 304 and again.headers["X-Portal-Document"] == "memory", (path, answers[0].headers, again.headers)
+        assert again.status_code == 304 and again.headers["X-Portal-Document"] == "memory", (
+            path,
+            answers[0].headers,
+            again.headers,
+        )
 
 
 def test_openapi_root_stays_small_and_each_relation_is_one_link_away(server):

@@ -3,12 +3,17 @@ OpenAPI documents (a server whose OPENAPI_INLINE_RELATIONS is 1, so the fixture 
 "large") shows the schema and relation picker and loads a relation's operations from its own
 document; a schema's paged list and the home page's "more" links work; no violation, no error.
 Skipped like test_browser.py."""
+
 from __future__ import annotations
 
 import pytest
 
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
-    browser, csp_violations, page, screenshot, skip_without_browser,
+    browser,
+    csp_violations,
+    page,
+    screenshot,
+    skip_without_browser,
 )
 from tests.conftest import running_server
 
@@ -16,7 +21,7 @@ pytestmark = skip_without_browser
 
 
 @pytest.fixture(scope="module")
-def urls(tmp_path_factory):
+def urls(pg_cluster, tmp_path_factory):
     env = {"PORTAL_OPENAPI_INLINE_RELATIONS": "1", "PORTAL_HOME_RELATIONS": "3", "PORTAL_CATALOG_PAGE_SIZE": "5"}
     with running_server(tmp_path_factory.mktemp("scale_browser"), env_overrides=env) as base:
         yield {"base": base}

@@ -5,6 +5,7 @@ data), CSVW by the ``csvw`` package given only the CSV's URL, Croissant 1.1 by `
 ``feedparser`` and the JSON Feed against JSON Feed 1.1's rules. On relations with hostile names
 (quotes, spaces, dollar signs, dots, slashes), varied types, and simple, composite,
 self-referencing, dollar-named and cross-schema foreign keys."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,7 @@ RELATIONS = [
     ("sales", "orders"),  # NOT NULL, numeric, timestamptz, a foreign key to sales.customers
     ("public", "price$list"),  # dollar signs in every name, timestamptz
     ("public", "order$line"),  # a foreign key between dollar names, a column named qty%
-    ('public', 'quote"d'),
+    ("public", 'quote"d'),
     ("public", "table with spaces"),
     ("public", "dot.ted"),
     ("public", "slash/ed"),
@@ -88,7 +89,9 @@ def test_data_package_states_keys_foreign_keys_and_constraints(base):
     assert orders["path"] == base + api_url(relation("sales", "orders")) + "?format=csv&limit=all"
     schema = orders["schema"]
     assert schema["primaryKey"] == ["id"]
-    assert schema["foreignKeys"] == [{"fields": ["customer_id"], "reference": {"resource": customers["name"], "fields": ["id"]}}]
+    assert schema["foreignKeys"] == [
+        {"fields": ["customer_id"], "reference": {"resource": customers["name"], "fields": ["id"]}}
+    ]
     fields = {f["name"]: f for f in schema["fields"]}
     assert fields["total"]["type"] == "number" and fields["total"]["constraints"] == {"required": True}
     assert fields["ordered_at"]["type"] == "datetime"
@@ -98,8 +101,9 @@ def test_data_package_states_keys_foreign_keys_and_constraints(base):
 
 def test_frictionless_cli_validates_a_whole_schemas_data_package(base):
     url = f"{base}/api/sales/datapackage.json"
-    done = subprocess.run([str(PYTHON_BIN / "frictionless"), "validate", "--json", url],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(PYTHON_BIN / "frictionless"), "validate", "--json", url], capture_output=True, text=True, timeout=300
+    )
     report = json.loads(done.stdout)
     assert report["valid"], done.stdout[-3000:]
     names = {t["name"] for t in report["tasks"]}
@@ -137,7 +141,9 @@ def test_csvw_finds_the_metadata_from_the_csv_url_alone_and_every_row_is_valid(b
     assert reader.is_valid, reader.warnings
     table = reader.tables[0]
     assert str(table.url) == csv_url
-    assert [c.titles.getfirst() if c.titles else None for c in table.tableSchema.columns] == [c.name for c in found.columns]
+    assert [c.titles.getfirst() if c.titles else None for c in table.tableSchema.columns] == [
+        c.name for c in found.columns
+    ]
     assert sum(1 for _ in table.iterdicts()) == rows_in_postgres(schema, name)
 
 
@@ -148,12 +154,15 @@ def test_csv_answers_carry_the_describedby_link(base):
         assert response.status_code == 200
         # Beside it, RFC 8631's service-desc link that every list answer carries (issue 23).
         links = [part.strip() for part in response.headers["Link"].split(", <")]
-        assert f'{api_url(found)}csv-metadata.json>; rel="describedby"; type="application/csvm+json"' in \
-            [part.removeprefix("<") for part in links]
+        assert f'{api_url(found)}csv-metadata.json>; rel="describedby"; type="application/csvm+json"' in [
+            part.removeprefix("<") for part in links
+        ]
     reshaped = requests.get(base + api_url(found) + "?format=csv&fields=id$", timeout=30)
     assert "describedby" not in reshaped.headers.get("Link", "")
-    assert "Link" not in requests.get(base + api_url(found) + "?format=json", timeout=30).headers or \
-        "describedby" not in requests.get(base + api_url(found) + "?format=json", timeout=30).headers["Link"]
+    assert (
+        "Link" not in requests.get(base + api_url(found) + "?format=json", timeout=30).headers
+        or "describedby" not in requests.get(base + api_url(found) + "?format=json", timeout=30).headers["Link"]
+    )
 
 
 # -- Croissant 1.1 -----------------------------------------------------------------------------------
@@ -172,7 +181,9 @@ def test_mlcroissant_loads_the_croissant_and_yields_every_record(base, schema, n
     assert document["conformsTo"] == "http://mlcommons.org/croissant/1.1"
     csv_file = next(f for f in document["distribution"] if f["@id"] == "csv")
     if "sha256" in csv_file:  # the stored file's (it may be evicted or rewritten meanwhile)
-        assert csv_file["sha256"] == hashlib.sha256(requests.get(csv_file["contentUrl"], timeout=60).content).hexdigest()
+        assert (
+            csv_file["sha256"] == hashlib.sha256(requests.get(csv_file["contentUrl"], timeout=60).content).hexdigest()
+        )
     dataset = mlcroissant.Dataset(jsonld=url)
     records = list(dataset.records(record_set="rows"))
     assert len(records) == rows_in_postgres(schema, name)
@@ -195,14 +206,24 @@ def test_croissant_checksums_come_from_the_stored_download(base):
 
 # -- DCAT-US 3.0 -------------------------------------------------------------------------------------
 
-DATE = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
-                  {"type": "string", "pattern": "^[0-9]{4}(-[0-9]{2})?$"}]}
+DATE = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "date"},
+        {"type": "string", "pattern": "^[0-9]{4}(-[0-9]{2})?$"},
+    ]
+}
 STANDARD = {"type": "object", "required": ["@type", "@id"], "properties": {"@type": {"const": "Standard"}}}
 DISTRIBUTION = {
-    "type": "object", "required": ["@type", "mediaType"],
-    "properties": {"@type": {"const": "Distribution"}, "downloadURL": {"type": "string", "format": "uri"},
-                   "mediaType": {"type": "string", "pattern": r"^[a-z]+/[a-z0-9.+-]+$"},
-                   "conformsTo": {"type": "array", "items": STANDARD}, "title": {"type": "string"}},
+    "type": "object",
+    "required": ["@type", "mediaType"],
+    "properties": {
+        "@type": {"const": "Distribution"},
+        "downloadURL": {"type": "string", "format": "uri"},
+        "mediaType": {"type": "string", "pattern": r"^[a-z]+/[a-z0-9.+-]+$"},
+        "conformsTo": {"type": "array", "items": STANDARD},
+        "title": {"type": "string"},
+    },
 }
 # DCAT-US 3.0's rules that /data.json must meet, stated here from GSA/dcat-us jsonschema/
 # (Catalog.json: dataset required; definitions/Dataset.json: title, description, identifier,
@@ -213,30 +234,58 @@ DCAT_US_3 = {
     "required": ["@type", "dataset", "conformsTo"],
     "properties": {
         "@type": {"const": "Catalog"},
-        "conformsTo": {"type": "object", "required": ["@type", "@id"],
-                       "properties": {"@type": {"const": "Standard"}, "@id": {"const": "https://resources.data.gov/dcat-us/3.0.0/catalog"}}},
-        "dataset": {"type": "array", "items": {
+        "conformsTo": {
             "type": "object",
-            "required": ["@type", "title", "description", "identifier", "publisher", "contactPoint"],
+            "required": ["@type", "@id"],
             "properties": {
-                "@type": {"const": "Dataset"},
-                "title": {"type": "string", "minLength": 1},
-                "description": {"type": "string", "minLength": 1},
-                "identifier": {"type": "object", "required": ["@type", "notation"],
-                               "properties": {"@type": {"const": "Identifier"}, "notation": {"type": "string"}}},
-                "publisher": {"type": "object", "required": ["@type", "name"],
-                              "properties": {"@type": {"const": "Organization"}, "name": {"type": "string", "minLength": 1}}},
-                "contactPoint": {"type": "object", "required": ["@type", "fn", "hasEmail"], "properties": {
-                    "@type": {"const": "Kind"}, "fn": {"type": "string"},
-                    "hasEmail": {"type": "string", "pattern": r"^mailto:[\w\_\~\!\$\&\'\(\)\*\+\,\;\=\:.-]+@[\w.-]+\.[\w.-]+?$"}}},
-                "keyword": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                "modified": DATE,
-                "landingPage": {"type": "object", "required": ["@type", "title"], "properties": {"@type": {"const": "Document"}}},
-                "distribution": {"type": "array", "items": DISTRIBUTION},
-                "describedBy": DISTRIBUTION,
-                "accessRights": {"type": "string"},
+                "@type": {"const": "Standard"},
+                "@id": {"const": "https://resources.data.gov/dcat-us/3.0.0/catalog"},
             },
-        }},
+        },
+        "dataset": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["@type", "title", "description", "identifier", "publisher", "contactPoint"],
+                "properties": {
+                    "@type": {"const": "Dataset"},
+                    "title": {"type": "string", "minLength": 1},
+                    "description": {"type": "string", "minLength": 1},
+                    "identifier": {
+                        "type": "object",
+                        "required": ["@type", "notation"],
+                        "properties": {"@type": {"const": "Identifier"}, "notation": {"type": "string"}},
+                    },
+                    "publisher": {
+                        "type": "object",
+                        "required": ["@type", "name"],
+                        "properties": {"@type": {"const": "Organization"}, "name": {"type": "string", "minLength": 1}},
+                    },
+                    "contactPoint": {
+                        "type": "object",
+                        "required": ["@type", "fn", "hasEmail"],
+                        "properties": {
+                            "@type": {"const": "Kind"},
+                            "fn": {"type": "string"},
+                            "hasEmail": {
+                                "type": "string",
+                                "pattern": r"^mailto:[\w\_\~\!\$\&\'\(\)\*\+\,\;\=\:.-]+@[\w.-]+\.[\w.-]+?$",
+                            },
+                        },
+                    },
+                    "keyword": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    "modified": DATE,
+                    "landingPage": {
+                        "type": "object",
+                        "required": ["@type", "title"],
+                        "properties": {"@type": {"const": "Document"}},
+                    },
+                    "distribution": {"type": "array", "items": DISTRIBUTION},
+                    "describedBy": DISTRIBUTION,
+                    "accessRights": {"type": "string"},
+                },
+            },
+        },
     },
 }
 
@@ -272,10 +321,20 @@ def test_the_dcat_us_3_rules_really_check(base):
 # -- bad input ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/changes.atom?before=abc", "/changes.json?before=-1", "/changes.json?before=0",
-                                  "/changes.atom?before=99999999999999999999999", "/changes.atom?page=2",
-                                  "/changes.atom?before=%C2%B2", "/changes.json?before=" + "9" * 25, "/changes.json?before=1.5",
-                                  "/changes.json?before=1&before=2"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/changes.atom?before=abc",
+        "/changes.json?before=-1",
+        "/changes.json?before=0",
+        "/changes.atom?before=99999999999999999999999",
+        "/changes.atom?page=2",
+        "/changes.atom?before=%C2%B2",
+        "/changes.json?before=" + "9" * 25,
+        "/changes.json?before=1.5",
+        "/changes.json?before=1&before=2",
+    ],
+)
 def test_bad_feed_parameters_are_a_400(base, path):
     """A page on the catalog's feeds (outside /api/), the API's JSON naming the parameter under it."""
     response = requests.get(base + path, timeout=30)
@@ -295,9 +354,16 @@ def test_bad_recent_changes_parameters_are_a_400_page(base, path):
     assert response.headers["Content-Type"].startswith("text/html")
 
 
-@pytest.mark.parametrize("path", ["/api/nowhere/datapackage.json", "/api/public/nowhere/croissant.json",
-                                  "/api/public/secret_table/csv-metadata.json", "/api/public/secret_table/changes.atom",
-                                  "/api/public/nowhere/datapackage.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/nowhere/datapackage.json",
+        "/api/public/nowhere/croissant.json",
+        "/api/public/secret_table/csv-metadata.json",
+        "/api/public/secret_table/changes.atom",
+        "/api/public/nowhere/datapackage.json",
+    ],
+)
 def test_unpublished_relations_have_no_documents(base, path):
     response = requests.get(base + path, timeout=30)
     assert response.status_code == 404
@@ -310,11 +376,17 @@ def test_unpublished_relations_have_no_documents(base, path):
 def test_relation_pages_link_every_document_and_feed(base):
     found = relation("public", "price$list")
     body = requests.get(base + page_url(found), timeout=30).text
-    for document, media_type in (("datapackage.json", "application/json"), ("csv-metadata.json", "application/csvm+json"),
-                                 ("croissant.json", "application/ld+json"), ("changes.atom", "application/atom+xml"),
-                                 ("changes.json", "application/feed+json")):
+    for document, media_type in (
+        ("datapackage.json", "application/json"),
+        ("csv-metadata.json", "application/csvm+json"),
+        ("croissant.json", "application/ld+json"),
+        ("changes.atom", "application/atom+xml"),
+        ("changes.json", "application/feed+json"),
+    ):
         href = api_url(found) + document
-        assert re.search(rf'<link rel="alternate" type="{re.escape(media_type)}"[^>]* href="{re.escape(href)}">', body), document
+        assert re.search(
+            rf'<link rel="alternate" type="{re.escape(media_type)}"[^>]* href="{re.escape(href)}">', body
+        ), document
         assert f'<a href="{href}">' in body, document
     assert '<h3 id="metadata">Metadata</h3>' in body and 'id="changes-title"' in body
     home = requests.get(base + "/", timeout=30).text
@@ -353,9 +425,28 @@ def json_feed(url: str) -> dict:
     for item in feed["items"]:
         assert isinstance(item["id"], str) and item["id"] and ("content_text" in item or "content_html" in item)
         assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", item["date_published"])
-        assert all(k.startswith("_") for k in item if k not in
-                   {"id", "url", "external_url", "title", "content_html", "content_text", "summary", "image",
-                    "banner_image", "date_published", "date_modified", "authors", "tags", "language", "attachments"})
+        assert all(
+            k.startswith("_")
+            for k in item
+            if k
+            not in {
+                "id",
+                "url",
+                "external_url",
+                "title",
+                "content_html",
+                "content_text",
+                "summary",
+                "image",
+                "banner_image",
+                "date_published",
+                "date_modified",
+                "authors",
+                "tags",
+                "language",
+                "attachments",
+            }
+        )
     return feed
 
 
@@ -371,8 +462,10 @@ def change_server(tmp_path_factory):
     with start() as url:
         # A process's schema watcher starts with its first request, and its first check only stores
         # the state: wait for that before changing anything.
-        wait_for(lambda: requests.get(url + "/changes.atom", timeout=30).ok and list((log_dir / "log").glob("*.sqlite3")),
-                 what="the change log")
+        wait_for(
+            lambda: requests.get(url + "/changes.atom", timeout=30).ok and list((log_dir / "log").glob("*.sqlite3")),
+            what="the change log",
+        )
         time.sleep(1)
         yield url, start
 
@@ -385,18 +478,33 @@ def test_schema_and_data_changes_show_in_both_feeds_from_every_process_and_after
     conn = connect_superuser()
     try:
         quoted = '"' + name.replace('"', '""') + '"'
-        conn.execute(f'CREATE TABLE public.{quoted} (id integer PRIMARY KEY, label text)')
+        conn.execute(f"CREATE TABLE public.{quoted} (id integer PRIMARY KEY, label text)")
         conn.execute(f'CREATE TABLE public."{hidden}" (id integer PRIMARY KEY, secret text)')
         conn.execute(f'REVOKE ALL ON public."{hidden}" FROM portal_reader')
-        published = wait_for(lambda: [e for e in atom_entries(url + "/changes.atom") if e.title.startswith(f"public.{name} published")],
-                             what="the new relation")
+        published = wait_for(
+            lambda: [e for e in atom_entries(url + "/changes.atom") if e.title.startswith(f"public.{name} published")],
+            what="the new relation",
+        )
         conn.execute(f'ALTER TABLE public.{quoted} ADD COLUMN "odd $ name" numeric')
         relation_path = f"/api/public/{encode_segment(name)}/"
-        added = wait_for(lambda: [e for e in atom_entries(url + relation_path + "changes.atom")
-                                  if "column odd $ name added (numeric)" in e.title], what="the added column")
-        conn.execute(f'INSERT INTO public.{quoted} SELECT g, g::text, g FROM generate_series(1, 25) AS g')
-        data = wait_for(lambda: [e for e in atom_entries(url + relation_path + "changes.atom")
-                                 if e.title.startswith(f"public.{name}: new data")], timeout=30, what="the new data")
+        added = wait_for(
+            lambda: [
+                e
+                for e in atom_entries(url + relation_path + "changes.atom")
+                if "column odd $ name added (numeric)" in e.title
+            ],
+            what="the added column",
+        )
+        conn.execute(f"INSERT INTO public.{quoted} SELECT g, g::text, g FROM generate_series(1, 25) AS g")
+        data = wait_for(
+            lambda: [
+                e
+                for e in atom_entries(url + relation_path + "changes.atom")
+                if e.title.startswith(f"public.{name}: new data")
+            ],
+            timeout=30,
+            what="the new data",
+        )
         feed = json_feed(url + "/changes.json")
         ids = {item["id"] for item in feed["items"]}
         assert {published[0].id, added[0].id, data[0].id} <= ids
@@ -406,18 +514,24 @@ def test_schema_and_data_changes_show_in_both_feeds_from_every_process_and_after
         assert len(seen) == 1
         assert hidden not in requests.get(url + "/changes.json", timeout=30).text
         assert hidden not in requests.get(url + "/changes/", timeout=30).text
-        conn.execute(f'DROP TABLE public.{quoted}')
-        wait_for(lambda: [e for e in atom_entries(url + "/changes.atom") if e.title == f"public.{name} withdrawn: no longer published"],
-                 what="the withdrawal")
+        conn.execute(f"DROP TABLE public.{quoted}")
+        wait_for(
+            lambda: [
+                e
+                for e in atom_entries(url + "/changes.atom")
+                if e.title == f"public.{name} withdrawn: no longer published"
+            ],
+            what="the withdrawal",
+        )
         assert requests.get(url + relation_path + "changes.atom", timeout=30).status_code == 404
         before_restart = [e.id for e in atom_entries(url + "/changes.atom")]
     finally:
-        conn.execute(f'DROP TABLE IF EXISTS public.{quoted}')
+        conn.execute(f"DROP TABLE IF EXISTS public.{quoted}")
         conn.execute(f'DROP TABLE IF EXISTS public."{hidden}"')
         conn.close()
     with start() as again:
         after = [e.id for e in atom_entries(again + "/changes.atom")]
-        assert before_restart == after[:len(before_restart)] or set(before_restart) <= set(after)
+        assert before_restart == after[: len(before_restart)] or set(before_restart) <= set(after)
 
 
 def test_openapi_documents_the_documents_and_feeds(base):
@@ -425,10 +539,18 @@ def test_openapi_documents_the_documents_and_feeds(base):
 
     document = requests.get(base + "/api/schema/", timeout=60).json()
     validate(document)
-    for path in ("/api/{schema}/datapackage.json", "/api/{schema}/{relation}/datapackage.json",
-                 "/api/{schema}/{relation}/csv-metadata.json", "/api/{schema}/{relation}/croissant.json",
-                 "/api/{schema}/{relation}/changes.atom", "/api/{schema}/{relation}/changes.json",
-                 "/changes.atom", "/changes.json", "/data.json", "/data-1.1.json"):
+    for path in (
+        "/api/{schema}/datapackage.json",
+        "/api/{schema}/{relation}/datapackage.json",
+        "/api/{schema}/{relation}/csv-metadata.json",
+        "/api/{schema}/{relation}/croissant.json",
+        "/api/{schema}/{relation}/changes.atom",
+        "/api/{schema}/{relation}/changes.json",
+        "/changes.atom",
+        "/changes.json",
+        "/data.json",
+        "/data-1.1.json",
+    ):
         assert path in document["paths"], path
 
 
@@ -440,10 +562,19 @@ def test_every_document_follows_the_live_schema(base, superuser_conn):
     superuser_conn.execute('ALTER TABLE public."std live$" ADD COLUMN "new ""col""" date NOT NULL DEFAULT now()')
 
     def everywhere():
-        documents = [path + "datapackage.json", path + "csv-metadata.json", path + "croissant.json",
-                     "/api/public/datapackage.json"]
+        documents = [
+            path + "datapackage.json",
+            path + "csv-metadata.json",
+            path + "croissant.json",
+            "/api/public/datapackage.json",
+        ]
         bodies = [requests.get(base + d, timeout=60).text for d in documents]
         return all('new \\"col\\"' in b for b in bodies)
+
     wait_for(everywhere, what="the new column in every document")
     package = requests.get(base + path + "datapackage.json", timeout=30).json()
-    assert package["resources"][0]["schema"]["fields"][1] == {"name": 'new "col"', "type": "date", "constraints": {"required": True}}
+    assert package["resources"][0]["schema"]["fields"][1] == {
+        "name": 'new "col"',
+        "type": "date",
+        "constraints": {"required": True},
+    }

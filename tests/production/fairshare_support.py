@@ -4,6 +4,7 @@ open by a client that stops reading, and a bounded wait.
 Client addresses come from ``X-Forwarded-For`` (the servers trust 127.0.0.1 as a proxy), so each
 test is a fresh set of clients and no test spends another's budget.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -54,13 +55,28 @@ def redis_server(log_dir: Path):
 
     port = free_port()
     logfile = log_dir / f"redis-{port}.log"
-    cmd = [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-           "--dir", str(log_dir), "--daemonize", "no"]
+    cmd = [
+        program,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(log_dir),
+        "--daemonize",
+        "no",
+    ]
     with open(logfile, "wb") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                preexec_fn=die_with_parent)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
     url = f"redis://127.0.0.1:{port}/0"
     try:
+
         def answers():
             if proc.poll() is not None:
                 pytest.fail(f"redis-server exited with {proc.returncode}:\n{tail(logfile)}", pytrace=False)

@@ -3,6 +3,7 @@
 stopping and starting the tests' PostgreSQL (``PgControl``, from tests/pg.py), and a checksum of
 every fixture table.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -63,7 +64,9 @@ def database_checksum(superuser_url: str) -> dict:
                     if not cur.fetchone()[0]:
                         result[(schema, name)] = "unpopulated"
                         continue
-                cur.execute(f"SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM {quoted} AS t")
+                cur.execute(
+                    f"SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM {quoted} AS t"
+                )
                 result[(schema, name)] = cur.fetchone()
             cur.execute(
                 "SELECT md5(string_agg(format('%s.%s:%s:%s', n.nspname, c.relname, c.relkind, c.relacl), ',' "
@@ -71,7 +74,9 @@ def database_checksum(superuser_url: str) -> dict:
                 "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
             )
             result["catalog"] = cur.fetchone()[0]
-            cur.execute("SELECT md5(string_agg(format('%s:%s:%s', rolname, rolsuper, rolconfig), ',' ORDER BY rolname)) FROM pg_roles")
+            cur.execute(
+                "SELECT md5(string_agg(format('%s:%s:%s', rolname, rolsuper, rolconfig), ',' ORDER BY rolname)) FROM pg_roles"
+            )
             result["roles"] = cur.fetchone()[0]
     finally:
         conn.close()

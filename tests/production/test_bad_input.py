@@ -1,6 +1,7 @@
 """Bad input, case by case (docs/operations.md, "Bad input"): the 500s the security review and the fuzzer
 (test_fuzz.py) found, the fan-out limits and their settings, and the status table for what
 PostgreSQL refuses. Each is a 400 naming the parameter, in the surface's own form."""
+
 from __future__ import annotations
 
 import base64
@@ -9,7 +10,6 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import psycopg2
 import pytest
-
 
 
 def cursor_of(payload_text: str) -> str:
@@ -35,23 +35,31 @@ def test_a_nul_escaped_in_cql2_json_is_a_400(client):
     assert "NUL" in body["detail"]
 
 
-@pytest.mark.parametrize("values", ["[Infinity]", "[-Infinity]", "[NaN]", '["a\\u0000"]', "[[1]]", '[{"a": 1}]',
-                                    "[" * 50000 + "]" * 50000])
+@pytest.mark.parametrize(
+    "values", ["[Infinity]", "[-Infinity]", "[NaN]", '["a\\u0000"]', "[[1]]", '[{"a": 1}]', "[" * 50000 + "]" * 50000]
+)
 def test_a_cursor_holding_no_value_of_a_column_is_a_400(client, values):
     api_400(client, "/api/public/big_2500/?cursor=" + cursor_of('{"o":"id","v":' + values + "}"), "cursor")
 
 
 def test_a_cursor_with_a_nul_string_on_a_text_ordering_is_a_400(client):
-    api_400(client, "/api/public/big_2500/?ordering=label&cursor=" + cursor_of('{"o":"label,id","v":["a\\u0000",1]}'),
-            "cursor")
+    api_400(
+        client,
+        "/api/public/big_2500/?ordering=label&cursor=" + cursor_of('{"o":"label,id","v":["a\\u0000",1]}'),
+        "cursor",
+    )
 
 
 def test_an_unreadable_timestamp_in_a_cursor_is_a_400_naming_the_cursor(client):
     page = client.get("/api/public/types_datetime/?ordering=ts&limit=2").json()
     real = parse_qs(urlsplit(page["next"]).query)["cursor"][0]
     signature = json.loads(base64.urlsafe_b64decode(real + "==="))["o"]
-    body = api_400(client, "/api/public/types_datetime/?ordering=ts&cursor="
-                   + cursor_of(json.dumps({"o": signature, "v": ["not a time", 1]})), "cursor")
+    body = api_400(
+        client,
+        "/api/public/types_datetime/?ordering=ts&cursor="
+        + cursor_of(json.dumps({"o": signature, "v": ["not a time", 1]})),
+        "cursor",
+    )
     assert "timestamp" in body["detail"]
 
 
@@ -60,7 +68,9 @@ def test_an_offset_beyond_bigint_is_a_400_naming_it(client):
     assert client.get("/api/public/big_2500/?offset=9223372036854775807").status_code == 200
 
 
-@pytest.mark.parametrize("cql", ["NOT (" * 700 + "id = 1" + ")" * 700, "CASEI(" * 2000 + "label" + ")" * 2000 + " = 'a'"])
+@pytest.mark.parametrize(
+    "cql", ["NOT (" * 700 + "id = 1" + ")" * 700, "CASEI(" * 2000 + "label" + ")" * 2000 + " = 'a'"]
+)
 def test_a_deep_filter_is_a_400_page_in_the_catalog_and_json_in_the_api(client, cql):
     page = client.get("/catalog/public/big_2500/?filter=" + quote(cql))
     assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
@@ -72,7 +82,9 @@ def test_a_deep_filter_is_a_400_page_in_the_catalog_and_json_in_the_api(client, 
 
 def test_casei_nesting_counts_as_depth(client):
     assert client.get("/api/public/big_2500/?filter=" + quote("CASEI(label) = 'ROW 0001'")).status_code == 200
-    body = api_400(client, "/api/public/big_2500/?filter=" + quote("CASEI(" * 21 + "label" + ")" * 21 + " = 'a'"), "filter")
+    body = api_400(
+        client, "/api/public/big_2500/?filter=" + quote("CASEI(" * 21 + "label" + ")" * 21 + " = 'a'"), "filter"
+    )
     assert "nested 21 levels deep" in body["detail"]  # counted at parse time, before any walk over it
 
 
@@ -121,31 +133,46 @@ def test_a_view_that_fails_by_itself_is_still_a_409(client):
 # -- bounded fan-out ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url, parameter, words", [
-    ("/api/public/big_2500/?search=" + quote(" ".join(["row"] * 9)), "search", "at most 8 words"),
-    ("/api/public/big_2500/?id__in=" + ",".join(["1"] * 1001), "id__in", "at most 1000 values"),
-    ("/api/public/big_2500/?id__in!=" + ",".join(["1"] * 1001), "id__in!", "at most 1000 values"),
-    ("/api/public/big_2500/?filter=" + quote("id IN (" + ",".join(["1"] * 1001) + ")"), "filter", "at most 1000"),
-    ("/api/public/big_2500/?filter=" + quote("label LIKE '" + "%" * 11 + "'"), "filter", "at most 10"),
-    ("/api/public/big_2500/?filter=" + quote(" OR ".join(["id = 1"] * 251)), "filter", "at most 250"),
-    ("/api/public/big_2500/?filter-lang=cql2-json&filter=" + quote(json.dumps(
-        {"op": "in", "args": [{"property": "id"}, list(range(1001))]})), "filter", "at most 1000"),
-])
+@pytest.mark.parametrize(
+    "url, parameter, words",
+    [
+        ("/api/public/big_2500/?search=" + quote(" ".join(["row"] * 9)), "search", "at most 8 words"),
+        ("/api/public/big_2500/?id__in=" + ",".join(["1"] * 1001), "id__in", "at most 1000 values"),
+        ("/api/public/big_2500/?id__in!=" + ",".join(["1"] * 1001), "id__in!", "at most 1000 values"),
+        ("/api/public/big_2500/?filter=" + quote("id IN (" + ",".join(["1"] * 1001) + ")"), "filter", "at most 1000"),
+        ("/api/public/big_2500/?filter=" + quote("label LIKE '" + "%" * 11 + "'"), "filter", "at most 10"),
+        ("/api/public/big_2500/?filter=" + quote(" OR ".join(["id = 1"] * 251)), "filter", "at most 250"),
+        (
+            "/api/public/big_2500/?filter-lang=cql2-json&filter="
+            + quote(json.dumps({"op": "in", "args": [{"property": "id"}, list(range(1001))]})),
+            "filter",
+            "at most 1000",
+        ),
+    ],
+)
 def test_fan_out_beyond_the_limits_is_a_400_naming_the_parameter(client, url, parameter, words):
     assert words in api_400(client, url, parameter)["detail"]
 
 
 def test_fan_out_within_the_limits_is_served(client):
-    for url in ["/api/public/big_2500/?search=" + quote(" ".join(["row"] * 8)),
-                "/api/public/big_2500/?id__in=" + ",".join(map(str, range(1, 1001))),
-                "/api/public/big_2500/?filter=" + quote("label LIKE '" + "%" * 10 + "'"),
-                "/api/public/big_2500/?filter=" + quote(" OR ".join(f"id = {i}" for i in range(250)))]:
+    for url in [
+        "/api/public/big_2500/?search=" + quote(" ".join(["row"] * 8)),
+        "/api/public/big_2500/?id__in=" + ",".join(map(str, range(1, 1001))),
+        "/api/public/big_2500/?filter=" + quote("label LIKE '" + "%" * 10 + "'"),
+        "/api/public/big_2500/?filter=" + quote(" OR ".join(f"id = {i}" for i in range(250))),
+    ]:
         assert client.get(url).status_code == 200, url[:100]
 
 
 def test_the_limits_follow_their_settings(client, settings):
-    settings.PORTAL = {**settings.PORTAL, "SEARCH_MAX_WORDS": 2, "FILTER_MAX_LIST": 3, "LIKE_MAX_WILDCARDS": 1,
-                       "FILTER_MAX_CONDITIONS": 2, "FILTER_MAX_DEPTH": 1}
+    settings.PORTAL = {
+        **settings.PORTAL,
+        "SEARCH_MAX_WORDS": 2,
+        "FILTER_MAX_LIST": 3,
+        "LIKE_MAX_WILDCARDS": 1,
+        "FILTER_MAX_CONDITIONS": 2,
+        "FILTER_MAX_DEPTH": 1,
+    }
     api_400(client, "/api/public/big_2500/?search=row+0+1", "search")
     assert client.get("/api/public/big_2500/?search=row+1").status_code == 200
     api_400(client, "/api/public/big_2500/?grp__in=1,2,3,4", "grp__in")
@@ -164,16 +191,23 @@ def test_a_search_beyond_the_limit_is_a_400_page_in_the_catalog(client):
 # -- headers -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/public/single_pk/", "/ogc/collections/public.places_latlon/items",
-                                  "/catalog/public/single_pk/"])
-@pytest.mark.parametrize("header, value", [("Range", "bytes=0-1\x00"), ("If-None-Match", '"a\x01b"'),
-                                           ("Accept-Encoding", "gzip" + " " * 9000), ("X-API-Key", "k\x7f")])
+@pytest.mark.parametrize(
+    "path", ["/api/public/single_pk/", "/ogc/collections/public.places_latlon/items", "/catalog/public/single_pk/"]
+)
+@pytest.mark.parametrize(
+    "header, value",
+    [
+        ("Range", "bytes=0-1\x00"),
+        ("If-None-Match", '"a\x01b"'),
+        ("Accept-Encoding", "gzip" + " " * 9000),
+        ("X-API-Key", "k\x7f"),
+    ],
+)
 def test_a_read_header_with_control_characters_or_too_long_is_a_400_naming_it(client, path, header, value):
     """gunicorn refuses the same (RFC 9110, 5.5; limit_request_field_size): the bound holds whatever serves."""
     response = client.get(path, headers={header: value})
     assert response.status_code == 400
     assert header.encode() in response.content
-
 
 
 def _alternating(depth: int) -> str:
@@ -183,13 +217,27 @@ def _alternating(depth: int) -> str:
     return text
 
 
-@pytest.mark.parametrize("cql", ["NOT (" * 30 + "id = 1" + ")" * 30, _alternating(31),
-                                 "NOT (" * 29 + "(id = 1 OR id IN (" + ",".join(["2"] * 1000) + "))" + ")" * 29,
-                                 "NOT (" * 31 + "id = 1" + ")" * 31])
-@pytest.mark.parametrize("surface", ["/api/public/big_2500/", "/api/public/big_2500/?group_by=grp&",
-                                     "/api/public/big_2500/?limit=all&format=csv&", "/catalog/public/big_2500/",
-                                     "/catalog/public/big_2500/-/facets", "/ogc/collections/public.places_latlon/items",
-                                     "/api/public/places_latlon/tiles/2/1/1.mvt"])
+@pytest.mark.parametrize(
+    "cql",
+    [
+        "NOT (" * 30 + "id = 1" + ")" * 30,
+        _alternating(31),
+        "NOT (" * 29 + "(id = 1 OR id IN (" + ",".join(["2"] * 1000) + "))" + ")" * 29,
+        "NOT (" * 31 + "id = 1" + ")" * 31,
+    ],
+)
+@pytest.mark.parametrize(
+    "surface",
+    [
+        "/api/public/big_2500/",
+        "/api/public/big_2500/?group_by=grp&",
+        "/api/public/big_2500/?limit=all&format=csv&",
+        "/catalog/public/big_2500/",
+        "/catalog/public/big_2500/-/facets",
+        "/ogc/collections/public.places_latlon/items",
+        "/api/public/places_latlon/tiles/2/1/1.mvt",
+    ],
+)
 def test_the_depth_ceiling_is_within_what_every_walk_can_take(client, settings, pg_info, cql, surface):
     """FILTER_MAX_DEPTH is capped at 30 whatever the setting: every walk over a filter that deep (to
     SQL, to words, to the page) still runs (at 50, Django's SQL compiler ran out of stack); one level

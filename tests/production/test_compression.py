@@ -1,6 +1,7 @@
 """Compression (autoapi/web/compression.py): pages and streams in zstd, brotli and gzip decode to the
 very bytes of the uncompressed answer; streams stay streams, flushed chunk by chunk; ETags, 304s
 and Accept-Encoding q-values behave. In-process, with Django's test client."""
+
 from __future__ import annotations
 
 import re
@@ -21,6 +22,8 @@ def _live_streams(settings):
     """Whole-relation downloads compressed on the fly: the export cache off (a stored download is
     sent as stored, with byte ranges: tests/autoapi/test_export_cache.py)."""
     settings.PORTAL = {**settings.PORTAL, "EXPORT_CACHE_MB": 0}
+
+
 PAGES = [
     LIST,
     LIST + "?format=csv&limit=1000",
@@ -110,29 +113,32 @@ def test_each_coding_has_its_own_etag_and_its_own_304(client):
         assert other.status_code == 200 and "Content-Encoding" not in other
 
 
-@pytest.mark.parametrize("header, expected", [
-    ("gzip, deflate", "gzip"),
-    ("gzip, deflate, br", "br"),
-    ("gzip, deflate, br, zstd", "zstd"),
-    ("br;q=0.5, gzip", "gzip"),
-    ("zstd;q=0, gzip;q=0.2", "gzip"),
-    ("GZip", "gzip"),
-    ("x-gzip", "gzip"),
-    ("*", "zstd"),
-    ("br;q=0.8, *;q=0.9", "zstd"),
-    ("*;q=0", "identity"),
-    ("identity;q=0, *;q=0", "identity"),
-    ("identity;q=0, gzip;q=0.1", "gzip"),
-    ("identity", "identity"),
-    ("gzip;q=0.5, identity", "identity"),
-    ("gzip, identity;q=0.5", "gzip"),
-    ("", "identity"),
-    (None, "identity"),
-    ("gzip;q=nonsense", "identity"),
-    ("gzip;q=2", "identity"),
-    ("deflate", "identity"),
-    ("gzip," * 400, "identity"),  # longer than anyone needs: not parsed
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ("gzip, deflate", "gzip"),
+        ("gzip, deflate, br", "br"),
+        ("gzip, deflate, br, zstd", "zstd"),
+        ("br;q=0.5, gzip", "gzip"),
+        ("zstd;q=0, gzip;q=0.2", "gzip"),
+        ("GZip", "gzip"),
+        ("x-gzip", "gzip"),
+        ("*", "zstd"),
+        ("br;q=0.8, *;q=0.9", "zstd"),
+        ("*;q=0", "identity"),
+        ("identity;q=0, *;q=0", "identity"),
+        ("identity;q=0, gzip;q=0.1", "gzip"),
+        ("identity", "identity"),
+        ("gzip;q=0.5, identity", "identity"),
+        ("gzip, identity;q=0.5", "gzip"),
+        ("", "identity"),
+        (None, "identity"),
+        ("gzip;q=nonsense", "identity"),
+        ("gzip;q=2", "identity"),
+        ("deflate", "identity"),
+        ("gzip," * 400, "identity"),  # longer than anyone needs: not parsed
+    ],
+)
 def test_q_values_choose_the_coding(header, expected):
     assert choose_coding(header) == expected
 

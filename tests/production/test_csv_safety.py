@@ -1,5 +1,6 @@
 """CSV formula neutralisation (autoapi/query/csvsafety.py): the SQL it writes, run by PostgreSQL's COPY
 exactly as csv_copy() runs it; and the API's CSV end to end."""
+
 from __future__ import annotations
 
 import csv
@@ -12,8 +13,15 @@ from autoapi.schema.snapshot import Column
 
 
 def column(base_type: str, type_kind: str = "b", category: str = "S", name: str = "v") -> Column:
-    return Column(name=name, attname="v", position=1, type=base_type, base_type=base_type, type_kind=type_kind,
-                  type_category=category)
+    return Column(
+        name=name,
+        attname="v",
+        position=1,
+        type=base_type,
+        base_type=base_type,
+        type_kind=type_kind,
+        type_category=category,
+    )
 
 
 def copy_cells(reader_conn, col: Column, sql_type: str, values: list, enabled: bool = True) -> list:
@@ -47,14 +55,14 @@ def _raw_records(text: str) -> list[str]:
     return records
 
 
-FORMULAS = ["=1+1", "+1", "-5", "@SUM(A1)", "\t=1", "\r=1", "=HYPERLINK(\"http://x\",\"y\")", "-"]
+FORMULAS = ["=1+1", "+1", "-5", "@SUM(A1)", "\t=1", "\r=1", '=HYPERLINK("http://x","y")', "-"]
 HARMLESS = ["safe", "a=b", " =1", "", "1-1", "'=already", "é=", "\n=1"]
 
 
 def test_text_cells_starting_a_formula_get_a_quote(reader_conn):
     cells = copy_cells(reader_conn, column("text"), "text", FORMULAS + HARMLESS + [None])
     assert cells[: len(FORMULAS)] == ["'" + v for v in FORMULAS]
-    assert cells[len(FORMULAS): -1] == HARMLESS
+    assert cells[len(FORMULAS) : -1] == HARMLESS
     assert cells[-1] is None  # NULL stays NULL (an unquoted empty cell), '' stays ""
 
 
@@ -108,8 +116,9 @@ def test_off_means_exactly_what_postgresql_writes(reader_conn, settings):
 
 def test_the_sql_survives_odd_quoting(reader_conn):
     """The column reference may hold any identifier (autoapi.db.sql.identifier doubles quotes and %)."""
-    odd = Column(name='a"b%c', attname='a""b%%c', position=1, type="text", base_type="text", type_kind="b",
-                 type_category="S")
+    odd = Column(
+        name='a"b%c', attname='a""b%%c', position=1, type="text", base_type="text", type_kind="b", type_category="S"
+    )
     cell = csv_cell(odd, 'x."a""b%%c"', enabled=True)
     sql = f'COPY (SELECT {cell} FROM (VALUES (%s)) AS x("a""b%%c")) TO STDOUT WITH (FORMAT csv)'
 

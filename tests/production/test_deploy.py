@@ -1,4 +1,5 @@
 """Deployment: the gunicorn configuration, safe settings defaults, ``check --deploy``, HTTPS mode."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,19 @@ from tests.production.support import ROOT
 
 GUNICORN_CONF = ROOT / "portal" / "gunicorn.conf.py"
 A_REAL_SECRET = "k3Jx9-pQ2vZr8Lw_Tn5Ys7Bd4Fh6Gm1Ac0Ee2Ii4Oo6Uu8Xx9Zz-real-secret-key"
-_GUNICORN_ENV = ("HOST", "PORT", "GUNICORN_WORKERS", "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "GUNICORN_GRACEFUL_TIMEOUT",
-                 "GUNICORN_KEEPALIVE", "GUNICORN_MAX_REQUESTS", "GUNICORN_MAX_REQUESTS_JITTER", "GUNICORN_ACCESS_LOG",
-                 "PORTAL_LOG_FORMAT")
+_GUNICORN_ENV = (
+    "HOST",
+    "PORT",
+    "GUNICORN_WORKERS",
+    "GUNICORN_THREADS",
+    "GUNICORN_TIMEOUT",
+    "GUNICORN_GRACEFUL_TIMEOUT",
+    "GUNICORN_KEEPALIVE",
+    "GUNICORN_MAX_REQUESTS",
+    "GUNICORN_MAX_REQUESTS_JITTER",
+    "GUNICORN_ACCESS_LOG",
+    "PORTAL_LOG_FORMAT",
+)
 
 
 def gunicorn_conf(monkeypatch, **env) -> dict:
@@ -40,8 +51,16 @@ def test_gunicorn_defaults(monkeypatch):
 
 
 def test_gunicorn_reads_the_environment(monkeypatch):
-    conf = gunicorn_conf(monkeypatch, HOST="0.0.0.0", PORT="9001", GUNICORN_WORKERS="3", GUNICORN_THREADS="8",
-                         GUNICORN_MAX_REQUESTS="0", GUNICORN_ACCESS_LOG="-", PORTAL_LOG_FORMAT="text")
+    conf = gunicorn_conf(
+        monkeypatch,
+        HOST="0.0.0.0",
+        PORT="9001",
+        GUNICORN_WORKERS="3",
+        GUNICORN_THREADS="8",
+        GUNICORN_MAX_REQUESTS="0",
+        GUNICORN_ACCESS_LOG="-",
+        PORTAL_LOG_FORMAT="text",
+    )
     assert conf["bind"] == ["0.0.0.0:9001"]
     assert (conf["workers"], conf["threads"]) == (3, 8)
     assert (conf["max_requests"], conf["max_requests_jitter"]) == (0, 0)
@@ -60,7 +79,10 @@ def test_gunicorn_accepts_the_configuration():
     """gunicorn itself loads the file and the app (``--check-config``)."""
     proc = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--check-config", "-c", str(GUNICORN_CONF), "portal.wsgi:application"],
-        cwd=ROOT, env=dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings"), capture_output=True, text=True,
+        cwd=ROOT,
+        env=dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings"),
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -70,7 +92,7 @@ def _recipe(makefile: str, target: str) -> str:
     lines = makefile.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
     recipe = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("\t"):
             break
         recipe.append(line)
@@ -93,8 +115,14 @@ def _settings_in_subprocess(**env) -> dict:
         " | {'connect_timeout': settings.DATABASES['published']['OPTIONS'].get('connect_timeout')}))"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_HTTPS", "PORTAL_HSTS", "PORTAL_DEBUG"))}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env=dict(base, DJANGO_SETTINGS_MODULE="portal.settings", **env))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(base, DJANGO_SETTINGS_MODULE="portal.settings", **env),
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -119,8 +147,14 @@ def test_safe_defaults():
 
 def _check_deploy(**env) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_HTTPS", "PORTAL_HSTS", "PORTAL_DEBUG"))}
-    return subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env=dict(base, **env))
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(base, **env),
+    )
 
 
 @pytest.mark.db

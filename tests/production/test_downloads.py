@@ -1,6 +1,7 @@
 """Downloads people can manage: every format's file name (``Content-Disposition``, hostile relation
 names included), the catalog's download buttons with estimated rows and size, and a stream cut by
 a database error that clients can tell from a complete one (a real gunicorn, raw HTTP)."""
+
 from __future__ import annotations
 
 import http.client
@@ -52,17 +53,20 @@ def test_the_accept_header_names_the_file_as_format_does(client):
     assert disposition(whole)[:2] == ("attachment", "public.single_pk.ndjson")
 
 
-@pytest.mark.parametrize("name, ascii_name, exact", [
-    ("table with spaces", "public.table_with_spaces.csv", "public.table with spaces.csv"),
-    ('quote"d', "public.quote_d.csv", "public.quote_d.csv"),
-    ("slash/ed", "public.slash_ed.csv", "public.slash_ed.csv"),
-    ("back\\slash", "public.back_slash.csv", "public.back_slash.csv"),
-    ("dot.ted", "public.dot_ted.csv", "public.dot_ted.csv"),
-    ("sales.orders", "public.sales_orders.csv", "public.sales_orders.csv"),
-    ("📈 emoji", "public.__emoji.csv", "public.📈 emoji.csv"),
-    ("Café_données", "public.Caf__donn_es.csv", "public.Café_données.csv"),
-    ("<i>html</i>", "public._i_html__i_.csv", "public._i_html__i_.csv"),
-])
+@pytest.mark.parametrize(
+    "name, ascii_name, exact",
+    [
+        ("table with spaces", "public.table_with_spaces.csv", "public.table with spaces.csv"),
+        ('quote"d', "public.quote_d.csv", "public.quote_d.csv"),
+        ("slash/ed", "public.slash_ed.csv", "public.slash_ed.csv"),
+        ("back\\slash", "public.back_slash.csv", "public.back_slash.csv"),
+        ("dot.ted", "public.dot_ted.csv", "public.dot_ted.csv"),
+        ("sales.orders", "public.sales_orders.csv", "public.sales_orders.csv"),
+        ("📈 emoji", "public.__emoji.csv", "public.📈 emoji.csv"),
+        ("Café_données", "public.Caf__donn_es.csv", "public.Café_données.csv"),
+        ("<i>html</i>", "public._i_html__i_.csv", "public._i_html__i_.csv"),
+    ],
+)
 def test_hostile_names_give_a_safe_ascii_name_and_the_exact_one(client, name, ascii_name, exact):
     from autoapi.public import encode_segment
 
@@ -88,8 +92,8 @@ def test_download_buttons_show_estimated_rows_and_size(client, settings):
     # Estimates: nothing stored (a stored download shows its exact size, tests/catalog/test_data_changes.py).
     settings.PORTAL = {**settings.PORTAL, "EXPORT_CACHE_MB": 0}
     page = client.get("/catalog/public/big_2500/").content.decode()
-    section = page[page.index('id="downloads"'):]
-    section = section[:section.index("</section>")]
+    section = page[page.index('id="downloads"') :]
+    section = section[: section.index("</section>")]
     for label in ("JSON", "CSV", "NDJSON"):
         assert re.search(rf">{label}<.*?2,500 rows", section, re.S), label
     assert re.search(r"about \d+(\.\d)? (kB|MB)", section)
@@ -97,15 +101,17 @@ def test_download_buttons_show_estimated_rows_and_size(client, settings):
 
 def test_filtered_download_buttons_count_the_matching_rows(client):
     page = client.get("/catalog/public/big_2500/?grp=3").content.decode()
-    section = page[page.index('id="downloads"'):]
-    assert "357 rows" in section[:section.index("</section>")]
+    section = page[page.index('id="downloads"') :]
+    assert "357 rows" in section[: section.index("</section>")]
 
 
 # -- a stream cut by the database -------------------------------------------------------------------
 
 # Fails with division by zero at row 60,000, after some 6 MB of CSV have been sent.
-FAILING_VIEW = ("CREATE VIEW public.fails_midway AS SELECT g AS id, repeat('x', 100) AS pad, 1 / (60000 - g) AS boom "
-                "FROM generate_series(1, 100000) AS g")
+FAILING_VIEW = (
+    "CREATE VIEW public.fails_midway AS SELECT g AS id, repeat('x', 100) AS pad, 1 / (60000 - g) AS boom "
+    "FROM generate_series(1, 100000) AS g"
+)
 
 
 def raw_get(base_url: str, path: str, **headers) -> tuple[http.client.HTTPResponse, bytes, bool]:
@@ -141,8 +147,9 @@ def failing_view(superuser_conn, live_server_url) -> str:
 @pytest.mark.parametrize("coding", ["identity", "gzip"])
 @pytest.mark.parametrize("fmt", ["csv", "ndjson", "json"])
 def test_a_stream_cut_by_a_database_error_never_ends_cleanly(live_server_url, failing_view, fmt, coding):
-    response, received, complete = raw_get(live_server_url, f"{failing_view}?format={fmt}&limit=all",
-                                           **{"Accept-Encoding": coding})
+    response, received, complete = raw_get(
+        live_server_url, f"{failing_view}?format={fmt}&limit=all", **{"Accept-Encoding": coding}
+    )
     assert response.status == 200 and response.getheader("Transfer-Encoding") == "chunked"
     assert not complete  # the connection closed without the final zero-length chunk
     if coding == "gzip":
@@ -157,8 +164,9 @@ def test_a_stream_cut_by_a_database_error_never_ends_cleanly(live_server_url, fa
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
 def test_a_complete_stream_ends_cleanly(live_server_url, fmt, coding):
     # A filter, however loose, makes it a live stream (the whole relation may come stored).
-    response, received, complete = raw_get(live_server_url, f"/api/public/big_2500/?format={fmt}&limit=all&id__gte=0",
-                                           **{"Accept-Encoding": coding})
+    response, received, complete = raw_get(
+        live_server_url, f"/api/public/big_2500/?format={fmt}&limit=all&id__gte=0", **{"Accept-Encoding": coding}
+    )
     assert response.status == 200 and complete
     if coding == "gzip":
         engine = zlib.decompressobj(31)

@@ -1,6 +1,7 @@
 """The export cache under gunicorn (two workers sharing the folder): simultaneous first downloads
 give one file and identical bodies, then the stored file is served with its length, byte ranges
 and validators, while a filtered download stays a compressed live stream."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -24,14 +25,22 @@ WHOLE = "/api/public/dv_http/?format=csv&limit=all"
 def server(tmp_path_factory):
     # In a session closed at once: it flushes its statistics as it ends (an open one may keep
     # them up to 10 s, and the version would move under the test).
-    run("DROP TABLE IF EXISTS public.dv_http",
+    run(
+        "DROP TABLE IF EXISTS public.dv_http",
         "CREATE TABLE public.dv_http (id int PRIMARY KEY, label text)",
-        "INSERT INTO public.dv_http SELECT g, 'label ' || g FROM generate_series(1, 20000) g")
+        "INSERT INTO public.dv_http SELECT g, 'label ' || g FROM generate_series(1, 20000) g",
+    )
     folder = tmp_path_factory.mktemp("export-cache")
     try:
-        with portal_server(tmp_path_factory.mktemp("logs"), PORTAL_EXPORT_CACHE_DIR=str(folder),
-                           PORTAL_RATE_LIMIT="0", PORTAL_CLIENT_DOWNLOADS="0", PORTAL_PROCESS_DOWNLOADS="0",
-                           PORTAL_CLIENT_REQUESTS="0", PORTAL_CLIENT_POOL_SHARE="0") as running:
+        with portal_server(
+            tmp_path_factory.mktemp("logs"),
+            PORTAL_EXPORT_CACHE_DIR=str(folder),
+            PORTAL_RATE_LIMIT="0",
+            PORTAL_CLIENT_DOWNLOADS="0",
+            PORTAL_PROCESS_DOWNLOADS="0",
+            PORTAL_CLIENT_REQUESTS="0",
+            PORTAL_CLIENT_POOL_SHARE="0",
+        ) as running:
             yield running.base_url, folder
     finally:
         run("DROP TABLE IF EXISTS public.dv_http")
@@ -85,14 +94,19 @@ def test_first_downloads_then_the_stored_file_with_ranges(server):
     # older than either worker's.
     # (A version's Last-Modified is its first second rounded up, given once that second began.)
     time.sleep(0 if modified else 1.1)
-    assert requests.get(base + WHOLE, headers={"If-Modified-Since": http_date(time.time())},
-                        timeout=60).status_code == 304
+    assert (
+        requests.get(base + WHOLE, headers={"If-Modified-Since": http_date(time.time())}, timeout=60).status_code == 304
+    )
 
 
 def test_a_filtered_download_stays_a_compressed_live_stream(server):
     base, folder = server
-    response = requests.get(base + "/api/public/dv_http/?format=csv&limit=all&id__lt=100",
-                            headers={"Accept-Encoding": "gzip"}, stream=True, timeout=60)
+    response = requests.get(
+        base + "/api/public/dv_http/?format=csv&limit=all&id__lt=100",
+        headers={"Accept-Encoding": "gzip"},
+        stream=True,
+        timeout=60,
+    )
     raw = response.raw.read()
     assert response.headers["Content-Encoding"] == "gzip" and "Accept-Ranges" not in response.headers
     assert gzip.decompress(raw).count(b"\n") == 100

@@ -6,6 +6,7 @@ worker and no Redis, shows the per-process download cap. Clients are told apart 
 ``X-Forwarded-For`` (127.0.0.1 is a trusted proxy), so every test has clients of its own.
 The downloads read a view of 9 million generated rows that is never read to its end.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,10 @@ ACCESS_LOG = re.compile(r"<(\d+)> ([0-9a-f]{32}) (\d{3})")
 @pytest.fixture(scope="module")
 def big_relation():
     conn = connect_superuser()
-    conn.execute("CREATE VIEW public.fair_share_big AS SELECT a.a, b.b, repeat('x', 40) AS pad "
-                 "FROM generate_series(1, 3000) a(a) CROSS JOIN generate_series(1, 3000) b(b)")
+    conn.execute(
+        "CREATE VIEW public.fair_share_big AS SELECT a.a, b.b, repeat('x', 40) AS pad "
+        "FROM generate_series(1, 3000) a(a) CROSS JOIN generate_series(1, 3000) b(b)"
+    )
     conn.execute("GRANT SELECT ON public.fair_share_big TO portal_reader")
     try:
         yield
@@ -56,8 +59,10 @@ def costly_relations():
     search over millions of rows) and a small cheap table."""
     conn = connect_superuser()
     # An uncorrelated subquery is an InitPlan: it runs once per statement, whatever the rows.
-    conn.execute("CREATE VIEW public.fair_share_slow AS SELECT g AS id, 'alpha beta gamma ' || g AS label "
-                 f"FROM generate_series(1, 3) g WHERE (SELECT true FROM pg_sleep({SLEEP}))")
+    conn.execute(
+        "CREATE VIEW public.fair_share_slow AS SELECT g AS id, 'alpha beta gamma ' || g AS label "
+        f"FROM generate_series(1, 3) g WHERE (SELECT true FROM pg_sleep({SLEEP}))"
+    )
     conn.execute("CREATE TABLE public.fair_share_small (id int PRIMARY KEY, label text)")
     conn.execute("INSERT INTO public.fair_share_small SELECT g, 'row ' || g FROM generate_series(1, 50) g")
     conn.execute("GRANT SELECT ON public.fair_share_slow, public.fair_share_small TO portal_reader")
@@ -73,14 +78,19 @@ def costly_relations():
 def shared(tmp_path_factory, big_relation, costly_relations):
     """Two workers sharing Redis; yields (base URL, the gunicorn log's path)."""
     log_dir = tmp_path_factory.mktemp("fair_share")
-    keys = [key_entry(RAISED_KEY, "raised", rate_limit=2 * RATE),
-            key_entry(DOWNLOAD_KEY, "downloads", rate_limit=0, client_downloads=3),
-            key_entry(FLIGHT_KEY, "in flight", rate_limit=0, client_requests=2)]
+    keys = [
+        key_entry(RAISED_KEY, "raised", rate_limit=2 * RATE),
+        key_entry(DOWNLOAD_KEY, "downloads", rate_limit=0, client_downloads=3),
+        key_entry(FLIGHT_KEY, "in flight", rate_limit=0, client_requests=2),
+    ]
     with redis_server(log_dir) as redis_url:
         env = {
-            "PORTAL_REDIS_URL": redis_url, "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
-            "PORTAL_RATE_LIMIT": str(RATE), "PORTAL_RATE_LIMIT_WINDOW": str(WINDOW),
-            "PORTAL_CLIENT_DOWNLOADS": "2", "PORTAL_PROCESS_DOWNLOADS": "0",
+            "PORTAL_REDIS_URL": redis_url,
+            "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
+            "PORTAL_RATE_LIMIT": str(RATE),
+            "PORTAL_RATE_LIMIT_WINDOW": str(WINDOW),
+            "PORTAL_CLIENT_DOWNLOADS": "2",
+            "PORTAL_PROCESS_DOWNLOADS": "0",
             "PORTAL_API_KEYS": json.dumps(keys),
             # The worker's pid and the request id in gunicorn's access log: who served what. A worker
             # holding 4 connections accepts no more, so a burst of 8 is spread over both (else the
@@ -104,6 +114,7 @@ def fresh_window():
 
 def burst(base_url: str, path: str, address: str, count: int, **headers) -> list[requests.Response]:
     """``count`` requests at once (8 at a time, each on a new connection), with request ids."""
+
     def one(_):
         return get(base_url, path, address, **{"X-Request-ID": uuid.uuid4().hex, **headers})
 
@@ -250,8 +261,10 @@ def test_a_stored_download_takes_no_download_slot(shared):
     base_url, _ = shared
     first = get(base_url, SMALL_DOWNLOAD, new_address())
     assert first.status_code == 200
-    wait_until(lambda: get(base_url, SMALL_DOWNLOAD, new_address()).headers.get("Accept-Ranges") == "bytes",
-               "the small table's download to be stored")
+    wait_until(
+        lambda: get(base_url, SMALL_DOWNLOAD, new_address()).headers.get("Accept-Ranges") == "bytes",
+        "the small table's download to be stored",
+    )
     address = new_address()
     held = [HeldDownload(base_url, DOWNLOAD, address) for _ in range(2)]
     try:
@@ -270,8 +283,14 @@ def test_a_heavy_client_gets_429_before_the_pool_is_exhausted_for_the_others(tmp
     pages at once from one address would hold all four for 3 rounds of SLEEP s, and another
     address's pages would wait past the pool's timeout (503). With CLIENT_POOL_SHARE the heavy
     client is refused (429) once 3 connections are spoken for, and the other's pages answer."""
-    env = {"PORTAL_TRUSTED_PROXIES": "127.0.0.1", "PORTAL_RATE_LIMIT": "0", "PORTAL_CLIENT_REQUESTS": "0",
-           "PORTAL_CLIENT_POOL_SHARE": "0.5", "PORTAL_DB_CONNECTIONS": "4", "PORTAL_STATEMENT_TIMEOUT_MS": "2000"}
+    env = {
+        "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
+        "PORTAL_RATE_LIMIT": "0",
+        "PORTAL_CLIENT_REQUESTS": "0",
+        "PORTAL_CLIENT_POOL_SHARE": "0.5",
+        "PORTAL_DB_CONNECTIONS": "4",
+        "PORTAL_STATEMENT_TIMEOUT_MS": "2000",
+    }
     with running_server(tmp_path, env, workers=1, threads=24) as base_url:
         heavy, light = new_address(), new_address()
         assert get(base_url, SMALL, light).status_code == 200  # the snapshot is built
@@ -285,7 +304,9 @@ def test_a_heavy_client_gets_429_before_the_pool_is_exhausted_for_the_others(tmp
                 time.sleep(0.2)
             heavy_answers = [f.result() for f in flood]
         assert len(pages) >= 10
-        assert [r.status_code for r in pages] == [200] * len(pages), [r.text[:200] for r in pages if r.status_code != 200]
+        assert [r.status_code for r in pages] == [200] * len(pages), [
+            r.text[:200] for r in pages if r.status_code != 200
+        ]
         statuses = [r.status_code for r in heavy_answers]
         assert 429 in statuses and 200 in statuses and not any(s >= 500 for s in statuses), statuses
         refused = next(r for r in heavy_answers if r.status_code == 429)
@@ -314,8 +335,12 @@ def test_health_and_static_files_are_never_limited(shared):
 
 
 def test_a_process_answers_503_beyond_its_concurrent_downloads(tmp_path, big_relation):
-    env = {"PORTAL_TRUSTED_PROXIES": "127.0.0.1", "PORTAL_PROCESS_DOWNLOADS": "2",
-           "PORTAL_CLIENT_DOWNLOADS": "0", "PORTAL_RATE_LIMIT": "0"}
+    env = {
+        "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
+        "PORTAL_PROCESS_DOWNLOADS": "2",
+        "PORTAL_CLIENT_DOWNLOADS": "0",
+        "PORTAL_RATE_LIMIT": "0",
+    }
     with running_server(tmp_path, env, workers=1, threads=4) as base_url:
         held = [HeldDownload(base_url, DOWNLOAD, new_address()) for _ in range(2)]
         try:
@@ -339,8 +364,12 @@ def test_a_process_answers_503_beyond_its_concurrent_downloads(tmp_path, big_rel
 
 
 def test_a_redis_that_cannot_be_reached_fails_open_to_per_process_counts(tmp_path):
-    env = {"PORTAL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
-           "PORTAL_RATE_LIMIT": "5", "PORTAL_RATE_LIMIT_WINDOW": str(WINDOW)}
+    env = {
+        "PORTAL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
+        "PORTAL_RATE_LIMIT": "5",
+        "PORTAL_RATE_LIMIT_WINDOW": str(WINDOW),
+    }
     with running_server(tmp_path, env, workers=1) as base_url:
         fresh_window()
         address = new_address()

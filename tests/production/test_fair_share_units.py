@@ -2,6 +2,7 @@
 Redis fallback, the middleware through Django's test client, and the settings checks.
 
 The real servers, the real Redis and held downloads are in ``test_fair_share.py``."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -22,28 +23,34 @@ PARTNER_KEY = "partner-" + "k" * 40
 FILE_KEY = "from-file-" + "f" * 40
 
 
-@pytest.mark.parametrize("remote, forwarded, trusted, expected", [
-    ("203.0.113.9", "", [], "203.0.113.9"),
-    ("203.0.113.9", "1.2.3.4", [], "203.0.113.9"),  # not a trusted peer: the header is ignored
-    (PROXY, "1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),
-    (PROXY, "6.6.6.6, 1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),  # the client's own claim is left of it
-    (PROXY, "1.2.3.4, 10.0.0.7", ["10.0.0.0/8"], "1.2.3.4"),  # two proxies
-    (PROXY, "garbage", ["10.0.0.0/8"], PROXY),
-    ("2001:db8:1:2:3:4:5:6", "", [], "2001:db8:1:2::/64"),
-    ("::ffff:192.0.2.1", "", [], "192.0.2.1"),
-])
+@pytest.mark.parametrize(
+    "remote, forwarded, trusted, expected",
+    [
+        ("203.0.113.9", "", [], "203.0.113.9"),
+        ("203.0.113.9", "1.2.3.4", [], "203.0.113.9"),  # not a trusted peer: the header is ignored
+        (PROXY, "1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),
+        (PROXY, "6.6.6.6, 1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),  # the client's own claim is left of it
+        (PROXY, "1.2.3.4, 10.0.0.7", ["10.0.0.0/8"], "1.2.3.4"),  # two proxies
+        (PROXY, "garbage", ["10.0.0.0/8"], PROXY),
+        ("2001:db8:1:2:3:4:5:6", "", [], "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.1", "", [], "192.0.2.1"),
+    ],
+)
 def test_the_client_address(remote, forwarded, trusted, expected):
     meta = {"REMOTE_ADDR": remote, "HTTP_X_FORWARDED_FOR": forwarded}
     assert client_address(meta, tuple(ipaddress.ip_network(t) for t in trusted)) == expected
 
 
-@pytest.mark.parametrize("entries, problem", [
-    ({"sha256": "0" * 64}, "JSON list"),
-    ([{"sha256": "secret-key"}], "64 hex digits"),
-    ([{"sha256": "0" * 64, "rate": 5}], "unknown field"),
-    ([{"sha256": "0" * 64, "rate_limit": -1}], "0 or more"),
-    ([{"sha256": "0" * 64, "client_downloads": "2"}], "whole number"),
-])
+@pytest.mark.parametrize(
+    "entries, problem",
+    [
+        ({"sha256": "0" * 64}, "JSON list"),
+        ([{"sha256": "secret-key"}], "64 hex digits"),
+        ([{"sha256": "0" * 64, "rate": 5}], "unknown field"),
+        ([{"sha256": "0" * 64, "rate_limit": -1}], "0 or more"),
+        ([{"sha256": "0" * 64, "client_downloads": "2"}], "whole number"),
+    ],
+)
 def test_bad_key_entries_are_refused_with_a_reason(entries, problem):
     with pytest.raises(ValueError, match=problem):
         parse_keys(entries, "API_KEYS")
@@ -52,9 +59,14 @@ def test_bad_key_entries_are_refused_with_a_reason(entries, problem):
 def test_a_key_gets_its_own_limits_and_an_unknown_key_is_refused(settings, tmp_path):
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps([key_entry(FILE_KEY, "f", client_downloads=9)]))
-    settings.PORTAL = {**settings.PORTAL, "RATE_LIMIT": 10, "CLIENT_DOWNLOADS": 2, "CLIENT_REQUESTS": 8,
-                       "API_KEYS": [key_entry(PARTNER_KEY, "partner", rate_limit=100, client_requests=20)],
-                       "API_KEYS_FILE": str(keys_file)}
+    settings.PORTAL = {
+        **settings.PORTAL,
+        "RATE_LIMIT": 10,
+        "CLIENT_DOWNLOADS": 2,
+        "CLIENT_REQUESTS": 8,
+        "API_KEYS": [key_entry(PARTNER_KEY, "partner", rate_limit=100, client_requests=20)],
+        "API_KEYS_FILE": str(keys_file),
+    }
     table = KeyTable()
     client = identify({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_API_KEY": PARTNER_KEY}, table)
     assert (client.rate_limit, client.downloads, client.requests, client.key_name) == (100, 2, 20, "partner")
@@ -183,11 +195,18 @@ def test_the_middleware_limits_the_catalog_and_the_api_but_never_health(client, 
     assert client.get("/healthz").status_code == 200
 
 
-@pytest.mark.parametrize("changes", [
-    {"RATE_LIMIT": -1}, {"RATE_LIMIT_WINDOW": 0}, {"PROCESS_DOWNLOADS": -2},
-    {"REDIS_URL": "localhost:6379"}, {"TRUSTED_PROXIES": ["nginx"]},
-    {"API_KEYS": [{"sha256": "not-a-hash"}]}, {"API_KEYS_FILE": "/nonexistent/keys.json"},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"RATE_LIMIT": -1},
+        {"RATE_LIMIT_WINDOW": 0},
+        {"PROCESS_DOWNLOADS": -2},
+        {"REDIS_URL": "localhost:6379"},
+        {"TRUSTED_PROXIES": ["nginx"]},
+        {"API_KEYS": [{"sha256": "not-a-hash"}]},
+        {"API_KEYS_FILE": "/nonexistent/keys.json"},
+    ],
+)
 def test_fair_share_settings_are_checked(settings, changes):
     settings.PORTAL = {**settings.PORTAL, **changes}
     assert [m.id for m in check_settings() + check_fair_share()] == ["autoapi.E011"]

@@ -7,6 +7,7 @@
 - in process: a database error anywhere outside the API views (the first snapshot of a process,
   the catalog, /readyz) is a 503 with Retry-After, never a 500.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,9 +72,15 @@ class Load:
             started = time.monotonic()
             try:
                 response = session.get(self.base_url + url, timeout=30)
-                result = Result(url, started, time.monotonic() - started, response.status_code,
-                                retry_after=response.headers.get("Retry-After"),
-                                content_type=response.headers.get("Content-Type", ""), body=response.content)
+                result = Result(
+                    url,
+                    started,
+                    time.monotonic() - started,
+                    response.status_code,
+                    retry_after=response.headers.get("Retry-After"),
+                    content_type=response.headers.get("Content-Type", ""),
+                    body=response.content,
+                )
             except requests.RequestException as exc:
                 result = Result(url, started, time.monotonic() - started, None, error=repr(exc))
                 session = requests.Session()
@@ -138,8 +145,12 @@ def test_database_stopped_under_load(tmp_path, pg_control):
         assert not broken, broken[:5]
         # Only 200s and 503s, and every answer fast.
         unexpected = [r for r in results if r.status not in (200, 503)]
-        assert not unexpected, (unexpected[:3], [e.get("exc_info", e["message"])[-3000:] for e in _log_entries(server)
-                                                 if e["logger"] == "django.request"][:2])
+        assert not unexpected, (
+            unexpected[:3],
+            [e.get("exc_info", e["message"])[-3000:] for e in _log_entries(server) if e["logger"] == "django.request"][
+                :2
+            ],
+        )
         slow = [r for r in results if r.elapsed > FAST_SECONDS]
         assert not slow, slow[:5]
         # The outage was seen, and answered properly.
@@ -158,12 +169,15 @@ def test_database_stopped_under_load(tmp_path, pg_control):
         recovered = [r for r in results if r.started >= up_at + RECOVERY_SECONDS]
         assert {r.url for r in recovered} == set(DB_URLS) | set(SNAPSHOT_URLS)
         print(f"\n{len(results)} requests, {len(down)} 503s, slowest {max(r.elapsed for r in results):.3f} s")
-        first_ok = min((r.started for r in results if r.started >= up_at and r.status == 200 and r.url in DB_URLS),
-                       default=None)
+        first_ok = min(
+            (r.started for r in results if r.started >= up_at and r.status == 200 and r.url in DB_URLS), default=None
+        )
         assert first_ok is not None and first_ok - up_at < RECOVERY_SECONDS
         last_503 = max(r.started for r in down)
-        print(f"database down {up_at - stopped_at:.2f} s; first 200 {first_ok - up_at:.2f} s after its restart, "
-              f"last 503 {last_503 - up_at:.2f} s after")
+        print(
+            f"database down {up_at - stopped_at:.2f} s; first 200 {first_ok - up_at:.2f} s after its restart, "
+            f"last 503 {last_503 - up_at:.2f} s after"
+        )
 
         # The same workers, none restarted or killed.
         assert server.worker_pids() == workers_before
@@ -190,8 +204,9 @@ def test_a_pathological_filter_hits_the_statement_timeout_quickly(tmp_path, supe
         "FROM generate_series(1, 100000) AS a(i) CROSS JOIN generate_series(1, 100000) AS b(i)"
     )
     superuser_conn.execute("GRANT SELECT ON public.slow_cross TO portal_reader")
-    with portal_server(tmp_path, PORTAL_STATEMENT_TIMEOUT_MS="800", PORTAL_EXPORT_STATEMENT_TIMEOUT_MS="1500",
-                       GUNICORN_WORKERS="1") as server:
+    with portal_server(
+        tmp_path, PORTAL_STATEMENT_TIMEOUT_MS="800", PORTAL_EXPORT_STATEMENT_TIMEOUT_MS="1500", GUNICORN_WORKERS="1"
+    ) as server:
         deadline = time.monotonic() + 10
         while requests.get(server.base_url + "/api/public/slow_cross/?limit=1", timeout=10).status_code != 200:
             assert time.monotonic() < deadline, "the new view was not published"
@@ -228,8 +243,12 @@ def _as_user(url: str, user: str, password: str) -> str:
 
 def test_exhausted_connections_give_fast_503s(tmp_path, superuser_conn):
     superuser_conn.at_teardown("DROP ROLE IF EXISTS portal_limited")
-    superuser_conn.at_teardown("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'portal_limited'")
-    superuser_conn.execute("CREATE ROLE portal_limited LOGIN PASSWORD 'limited-pw' IN ROLE portal_reader CONNECTION LIMIT 3")
+    superuser_conn.at_teardown(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'portal_limited'"
+    )
+    superuser_conn.execute(
+        "CREATE ROLE portal_limited LOGIN PASSWORD 'limited-pw' IN ROLE portal_reader CONNECTION LIMIT 3"
+    )
     url = _as_user(os.environ["DATABASE_URL"], "portal_limited", "limited-pw")
     # Every request opens its own connection (CONN_MAX_AGE=0), so none can hide behind an old one.
     with portal_server(tmp_path, DATABASE_URL=url, PORTAL_CONN_MAX_AGE="0", GUNICORN_WORKERS="1") as server:
@@ -248,8 +267,18 @@ def test_exhausted_connections_give_fast_503s(tmp_path, superuser_conn):
                 elapsed = time.monotonic() - started
                 assert response.status_code == 503, (path, response.status_code, response.text[:300])
                 assert elapsed < FAST_SECONDS, (path, elapsed)
-                _assert_unavailable(Result(path, started, elapsed, 503, retry_after=response.headers.get("Retry-After"),
-                                           content_type=response.headers["Content-Type"], body=response.content), kind)
+                _assert_unavailable(
+                    Result(
+                        path,
+                        started,
+                        elapsed,
+                        503,
+                        retry_after=response.headers.get("Retry-After"),
+                        content_type=response.headers["Content-Type"],
+                        body=response.content,
+                    ),
+                    kind,
+                )
             assert requests.get(server.base_url + "/api/", timeout=10).status_code == 200
         finally:
             for conn in hogs:
@@ -273,8 +302,10 @@ def database_down(monkeypatch):
     monkeypatch.setattr(registry, "current", refuse)
 
 
-@pytest.mark.parametrize("url", ["/api/", "/api/public/single_pk/", "/api/public/single_pk/1/", "/readyz",
-                                 "/api/public/single_pk/?format=csv"])
+@pytest.mark.parametrize(
+    "url",
+    ["/api/", "/api/public/single_pk/", "/api/public/single_pk/1/", "/readyz", "/api/public/single_pk/?format=csv"],
+)
 def test_no_snapshot_yet_is_a_json_503_on_the_api(client, database_down, url):
     response = client.get(url)
     assert response.status_code == 503

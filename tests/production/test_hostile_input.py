@@ -6,6 +6,7 @@ Most requests go through Django's test client (fast, and an unhandled exception 
 sample goes through the real server (gunicorn with portal/gunicorn.conf.py), byte for byte as a
 client wrote them.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -27,43 +28,178 @@ SEED = int(os.environ.get("PORTAL_FUZZ_SEED", "20240607"))
 # Values, percent-encoded when sent.
 TEXT_PAYLOADS = [
     # SQL injection
-    "' OR '1'='1", "1' OR 1=1 --", "1; DROP TABLE public.single_pk; --", "'); DELETE FROM public.single_pk; --",
-    "1 UNION SELECT usename, passwd FROM pg_shadow --", "$$; DROP TABLE public.big_2500; $$",
-    "\\'; TRUNCATE public.big_2500; --", "1)) OR pg_sleep(5) IS NULL --", '"; DROP SCHEMA public CASCADE; --',
-    'id" FROM pg_user --', "(SELECT 1)", "1::text", "COPY (SELECT 1) TO '/tmp/x'", "pg_read_file('/etc/passwd')",
-    "%' AND 1=1 AND '%'='", "*", "%(foo)s", "%s", "{}", "{{7*7}}", "<script>alert(1)</script>", "../../etc/passwd",
-    "id__gt", "-id", "pk", "__", "a__b__c",
+    "' OR '1'='1",
+    "1' OR 1=1 --",
+    "1; DROP TABLE public.single_pk; --",
+    "'); DELETE FROM public.single_pk; --",
+    "1 UNION SELECT usename, passwd FROM pg_shadow --",
+    "$$; DROP TABLE public.big_2500; $$",
+    "\\'; TRUNCATE public.big_2500; --",
+    "1)) OR pg_sleep(5) IS NULL --",
+    '"; DROP SCHEMA public CASCADE; --',
+    'id" FROM pg_user --',
+    "(SELECT 1)",
+    "1::text",
+    "COPY (SELECT 1) TO '/tmp/x'",
+    "pg_read_file('/etc/passwd')",
+    "%' AND 1=1 AND '%'='",
+    "*",
+    "%(foo)s",
+    "%s",
+    "{}",
+    "{{7*7}}",
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+    "id__gt",
+    "-id",
+    "pk",
+    "__",
+    "a__b__c",
     # NUL and control characters
-    "\x00", "a\x00b", "1\x00", "\x01\x1f\x7f", "\r\n", "\t", "\n",
+    "\x00",
+    "a\x00b",
+    "1\x00",
+    "\x01\x1f\x7f",
+    "\r\n",
+    "\t",
+    "\n",
     # Unicode
-    "é", "𝔘", "\u202e", "\ufeff", "١٢٣", "１２３", "~", "~ZZ", "~00", "a~2Cb",
+    "é",
+    "𝔘",
+    "\u202e",
+    "\ufeff",
+    "١٢٣",
+    "１２３",
+    "~",
+    "~ZZ",
+    "~00",
+    "a~2Cb",
     # numbers, huge, negative, odd
-    "9" * 400, "-" + "9" * 400, "9223372036854775808", "-9223372036854775809", "2147483648", "-1", "-0", "0",
-    "1e309", "-1e309", "1e-400", "NaN", "Infinity", "-Infinity", "0x10", "1_000", "  1  ", "+1", "1.5",
-    "1,2", ",", ",,,", "-", "--", "1..2", "1,", ",1",
+    "9" * 400,
+    "-" + "9" * 400,
+    "9223372036854775808",
+    "-9223372036854775809",
+    "2147483648",
+    "-1",
+    "-0",
+    "0",
+    "1e309",
+    "-1e309",
+    "1e-400",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "0x10",
+    "1_000",
+    "  1  ",
+    "+1",
+    "1.5",
+    "1,2",
+    ",",
+    ",,,",
+    "-",
+    "--",
+    "1..2",
+    "1,",
+    ",1",
     # dates, times, other types' text forms
-    "2013-13-45", "0000-00-00", "99999-01-01", "infinity", "epoch", "allballs", "now", "true", "yes", "null",
-    "[]", '{"a":1}', "(1,2)", "[1,2)", "empty", "::1", "999.999.999.999/99", "ff:ff", "B'101'",
-    "00000000-0000-0000-0000-00000000000g", "all", "ALL", "json", "csv", "geojson", "ndjson", "xml",
+    "2013-13-45",
+    "0000-00-00",
+    "99999-01-01",
+    "infinity",
+    "epoch",
+    "allballs",
+    "now",
+    "true",
+    "yes",
+    "null",
+    "[]",
+    '{"a":1}',
+    "(1,2)",
+    "[1,2)",
+    "empty",
+    "::1",
+    "999.999.999.999/99",
+    "ff:ff",
+    "B'101'",
+    "00000000-0000-0000-0000-00000000000g",
+    "all",
+    "ALL",
+    "json",
+    "csv",
+    "geojson",
+    "ndjson",
+    "xml",
     # empty and long
-    "", " ", "A" * 8192, "'" * 8192, "," * 8192, "é" * 3000,
+    "",
+    " ",
+    "A" * 8192,
+    "'" * 8192,
+    "," * 8192,
+    "é" * 3000,
 ]
 # Already percent-encoded: bytes a client may send that no UTF-8 encoder would produce.
-RAW_PAYLOADS = ["%C3%28", "%FF", "%FE%FF", "%ED%A0%80", "%E2%82", "%C0%AF", "%", "%%", "%G1", "%0D%0A", "%00",
-                "%25%00", "a%00b", "%F4%90%80%80", "%C3", "%2F", "%2F..%2F", "+", "%2B"]
+RAW_PAYLOADS = [
+    "%C3%28",
+    "%FF",
+    "%FE%FF",
+    "%ED%A0%80",
+    "%E2%82",
+    "%C0%AF",
+    "%",
+    "%%",
+    "%G1",
+    "%0D%0A",
+    "%00",
+    "%25%00",
+    "a%00b",
+    "%F4%90%80%80",
+    "%C3",
+    "%2F",
+    "%2F..%2F",
+    "+",
+    "%2B",
+]
 PAYLOADS = [quote(p, safe="") for p in TEXT_PAYLOADS] + RAW_PAYLOADS
 
 RELATIONS = [
-    ("public", "single_pk"), ("public", "text_pk"), ("public", "composite_pk"), ("public", "big_2500"),
-    ("public", "types_text"), ("public", "types_numeric"), ("public", "types_datetime"),
-    ("public", "types_network_bits"), ("public", "types_ranges"), ("public", "types_json"),
-    ("public", "types_arrays"), ("public", "types_misc"), ("public", "types_custom"), ("public", "no_key_dupes"),
-    ("public", "measurements"), ("public", "v_single"), ("public", "mv_populated"), ("public", "column_name_hazards"),
-    ("public", "reserved_word_columns"), ("Odd Schema", "Mixed Case Table"), ("sales", "orders"),
-    ("public", "spatial_points"), ("public", "unique_only"),
+    ("public", "single_pk"),
+    ("public", "text_pk"),
+    ("public", "composite_pk"),
+    ("public", "big_2500"),
+    ("public", "types_text"),
+    ("public", "types_numeric"),
+    ("public", "types_datetime"),
+    ("public", "types_network_bits"),
+    ("public", "types_ranges"),
+    ("public", "types_json"),
+    ("public", "types_arrays"),
+    ("public", "types_misc"),
+    ("public", "types_custom"),
+    ("public", "no_key_dupes"),
+    ("public", "measurements"),
+    ("public", "v_single"),
+    ("public", "mv_populated"),
+    ("public", "column_name_hazards"),
+    ("public", "reserved_word_columns"),
+    ("Odd Schema", "Mixed Case Table"),
+    ("sales", "orders"),
+    ("public", "spatial_points"),
+    ("public", "unique_only"),
 ]
-EXTRA_PARAMETERS = ["search", "bbox", "no_such_column", "id__nope", "id__in", "id__range", "id__isnull", "format[]",
-                    "q", "ordering!", "limit!"]
+EXTRA_PARAMETERS = [
+    "search",
+    "bbox",
+    "no_such_column",
+    "id__nope",
+    "id__in",
+    "id__range",
+    "id__isnull",
+    "format[]",
+    "q",
+    "ordering!",
+    "limit!",
+]
 
 
 def _build_requests() -> list[str]:
@@ -85,8 +221,10 @@ def _build_requests() -> list[str]:
         for _ in range(10):
             a, b = rng.sample(parameters, 2)
             fmt = rng.choice(["json", "csv", "ndjson", "geojson"])
-            urls.append(f"{base}?{quote(a, safe='')}={rng.choice(PAYLOADS)}&{quote(b, safe='')}={rng.choice(PAYLOADS)}"
-                        f"&format={fmt}&limit={rng.choice(['1', '5', 'all'])}")
+            urls.append(
+                f"{base}?{quote(a, safe='')}={rng.choice(PAYLOADS)}&{quote(b, safe='')}={rng.choice(PAYLOADS)}"
+                f"&format={fmt}&limit={rng.choice(['1', '5', 'all'])}"
+            )
         # Payloads as parameter names, and as ordering terms.
         for payload in rng.sample(PAYLOADS, 8):
             urls.append(f"{base}?{payload}=1")
@@ -107,14 +245,24 @@ def _build_requests() -> list[str]:
             urls.append(f"/api/public/big_2500/?{name}={payload}")
     # Every payload as a schema or relation segment, and in the catalog's search.
     for payload in PAYLOADS:
-        urls += [f"/api/{payload}/single_pk/", f"/api/public/{payload}/", f"/api/public/single_pk/{payload}/",
-                 f"/catalog/{payload}/single_pk/", f"/catalog/public/{payload}/", f"/?q={payload}",
-                 f"/api/?format={payload}", f"/api/{payload}/", f"/{payload}"]
+        urls += [
+            f"/api/{payload}/single_pk/",
+            f"/api/public/{payload}/",
+            f"/api/public/single_pk/{payload}/",
+            f"/catalog/{payload}/single_pk/",
+            f"/catalog/public/{payload}/",
+            f"/?q={payload}",
+            f"/api/?format={payload}",
+            f"/api/{payload}/",
+            f"/{payload}",
+        ]
     return urls
 
 
 def _report(failures: list, total: int):
-    assert not failures, f"{len(failures)} of {total} requests failed (seed {SEED}):\n" + "\n".join(map(repr, failures[:30]))
+    assert not failures, f"{len(failures)} of {total} requests failed (seed {SEED}):\n" + "\n".join(
+        map(repr, failures[:30])
+    )
 
 
 def _answer(response) -> bytes:
@@ -154,9 +302,15 @@ def test_hostile_requests_through_the_real_server(tmp_path, client, checksum_unc
     """Raw request lines through gunicorn: what the server itself and the WSGI layer make of them."""
     rng = random.Random(SEED + 1)
     urls = rng.sample(_build_requests(), 250) + [
-        "/api/public/single_pk/%00/", "/api/%00/x/", "/api/public/single_pk/?id=%00", "/%C3%28", "/api/%FF/%FE/",
-        "/api/public/single_pk/?" + "a" * 9000 + "=1", "/api/public/single_pk/?id=" + "9" * 8000,
-        "/catalog/public/single_pk/?id=%ED%A0%80", "/api/public/single_pk/?id__in=" + "1," * 3000,
+        "/api/public/single_pk/%00/",
+        "/api/%00/x/",
+        "/api/public/single_pk/?id=%00",
+        "/%C3%28",
+        "/api/%FF/%FE/",
+        "/api/public/single_pk/?" + "a" * 9000 + "=1",
+        "/api/public/single_pk/?id=" + "9" * 8000,
+        "/catalog/public/single_pk/?id=%ED%A0%80",
+        "/api/public/single_pk/?id__in=" + "1," * 3000,
     ]
     failures = []
     with portal_server(tmp_path, GUNICORN_WORKERS="1") as server:
@@ -195,8 +349,16 @@ def requests_ok(base_url: str) -> bool:
     return requests.get(base_url + "/api/public/single_pk/1/", timeout=10).status_code == 200
 
 
-@pytest.mark.parametrize("url", ["/api/public/types_text/?t=a%00b", "/api/public/types_text/?t%00=1",
-                                 "/api/public/text_pk/a%00b/", "/api/pub%00lic/text_pk/", "/api/?format=js%00on"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/public/types_text/?t=a%00b",
+        "/api/public/types_text/?t%00=1",
+        "/api/public/text_pk/a%00b/",
+        "/api/pub%00lic/text_pk/",
+        "/api/?format=js%00on",
+    ],
+)
 def test_nul_bytes_are_a_json_400(client, url):
     response = client.get(url)
     assert response.status_code == 400

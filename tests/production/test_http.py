@@ -1,5 +1,6 @@
 """HTTP behaviour for the public internet: caching headers and 304s, CORS, request ids, JSON logs,
 read-only methods everywhere. In-process (Django's test client), plus one real gunicorn run."""
+
 from __future__ import annotations
 
 import json
@@ -143,8 +144,10 @@ def test_api_answers_may_be_read_by_any_origin(client, url):
 
 def test_preflight_is_answered_without_reaching_a_view(client):
     response = client.options(
-        "/api/public/no_such_table/", HTTP_ORIGIN="https://example.org",
-        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET", HTTP_ACCESS_CONTROL_REQUEST_HEADERS="x-requested-with, if-none-match",
+        "/api/public/no_such_table/",
+        HTTP_ORIGIN="https://example.org",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="x-requested-with, if-none-match",
     )
     assert response.status_code == 204
     assert response["Access-Control-Allow-Origin"] == "*"
@@ -201,7 +204,11 @@ def test_one_log_record_per_request_with_relation_status_and_duration(client, ca
     assert len([r for r in _request_records(caplog) if r.request_id == "req-1"]) == 1
     one = records["req-1"]
     assert (one.method, one.path, one.relation, one.status) == (
-        "GET", "/api/Odd~20Schema/Mixed~20Case~20Table/", "Odd Schema.Mixed Case Table", 200)
+        "GET",
+        "/api/Odd~20Schema/Mixed~20Case~20Table/",
+        "Odd Schema.Mixed Case Table",
+        200,
+    )
     assert one.duration_ms >= 0 and one.bytes > 0
     assert (records["req-2"].status, records["req-2"].relation) == (404, "public.no_such_table")
     assert records["req-3"].relation == "public.single_pk"
@@ -220,8 +227,16 @@ def test_the_formatter_survives_odd_records():
     try:
         raise ValueError("boom\nwith a second line")
     except ValueError:
-        record = logger.makeRecord("test.odd", logging.ERROR, __file__, 1, "msg %s", ("é",), exc_info=True,
-                                   extra={"obj": object(), "nested": {"a": (1, 2)}})
+        record = logger.makeRecord(
+            "test.odd",
+            logging.ERROR,
+            __file__,
+            1,
+            "msg %s",
+            ("é",),
+            exc_info=True,
+            extra={"obj": object(), "nested": {"a": (1, 2)}},
+        )
         import sys
 
         record.exc_info = sys.exc_info()
@@ -242,7 +257,9 @@ def test_a_real_server_logs_json_lines(tmp_path):
         assert head.status_code == 200 and head.content == b""
         etag = got.headers["ETag"]
         assert requests.get(base + LIST, headers={"If-None-Match": etag}, timeout=10).status_code == 304
-        requests.get(base + "/api/public/big_2500/?limit=all&format=csv", headers={"X-Request-ID": "real-2"}, timeout=10)
+        requests.get(
+            base + "/api/public/big_2500/?limit=all&format=csv", headers={"X-Request-ID": "real-2"}, timeout=10
+        )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
@@ -268,9 +285,20 @@ def test_healthz_is_answered_before_django_by_the_wsgi_entry_point():
         def start_response(status, headers):
             seen.update(status=status, headers=dict(headers))
 
-        body = b"".join(application({"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
-                                     "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
-                                     "wsgi.input": __import__("io").BytesIO()}, start_response))
+        body = b"".join(
+            application(
+                {
+                    "REQUEST_METHOD": method,
+                    "PATH_INFO": path,
+                    "QUERY_STRING": query,
+                    "SERVER_NAME": "127.0.0.1",
+                    "SERVER_PORT": "80",
+                    "wsgi.url_scheme": "http",
+                    "wsgi.input": __import__("io").BytesIO(),
+                },
+                start_response,
+            )
+        )
         return seen, body
 
     seen, body = call("GET")

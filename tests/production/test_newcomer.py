@@ -1,6 +1,7 @@
 """No trap for a newcomer: a real gunicorn started before ``make static`` (its static root empty,
 no manifest) serves the catalog, its error pages and its static files, and says to run
 ``make static`` (portal/staticfiles.py ``PortalStaticFilesStorage``, ``WHITENOISE_USE_FINDERS``)."""
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,12 @@ def uncollected(tmp_path_factory):
 def test_pages_and_error_pages_are_served_before_make_static(uncollected):
     base_url, logs, empty = uncollected
     assert not list(empty.iterdir())  # nothing collected
-    for path, status in (("/", 200), ("/catalog/no_such_schema/no_such_relation/", 404),
-                         ("/catalog/public/places_latlon/?no_such_column=1", 400), ("/ogc/collections?f=html", 200)):
+    for path, status in (
+        ("/", 200),
+        ("/catalog/no_such_schema/no_such_relation/", 404),
+        ("/catalog/public/places_latlon/?no_such_column=1", 400),
+        ("/ogc/collections?f=html", 200),
+    ):
         response = requests.get(base_url + path, timeout=30)
         assert response.status_code == status, (path, response.status_code, response.text[:300])
         assert response.headers["Content-Type"].startswith("text/html")

@@ -2,6 +2,7 @@
 Debian's gdal-bin, which ``make test`` installs) against the portal under gunicorn: it lists the
 collections, and copies a collection page by page (``next`` links) into a GeoPackage holding
 exactly the relation's rows."""
+
 from __future__ import annotations
 
 import shutil
@@ -14,8 +15,10 @@ from tests.production.support import portal_server
 
 pytestmark = [
     pytest.mark.db,
-    pytest.mark.skipif(shutil.which("ogrinfo") is None or shutil.which("ogr2ogr") is None,
-                       reason="GDAL's ogrinfo/ogr2ogr are not installed (apt-get install gdal-bin; make test does)"),
+    pytest.mark.skipif(
+        shutil.which("ogrinfo") is None or shutil.which("ogr2ogr") is None,
+        reason="GDAL's ogrinfo/ogr2ogr are not installed (apt-get install gdal-bin; make test does)",
+    ),
 ]
 
 GDAL_ENV = {"GDAL_HTTP_TIMEOUT": "30", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": "", "GDAL_HTTP_UNSAFESSL": "NO"}
@@ -43,8 +46,18 @@ def item_requests(server, collection: str) -> int:
 def copy_collection(tmp_path, base: str, collection: str, page_size: int):
     """(columns, rows as dicts, ``ogrinfo -al`` of the copy: geometries as WKT)."""
     out = tmp_path / f"{collection}.gpkg"
-    gdal("ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}/ogc", collection, "-oo", f"PAGE_SIZE={page_size}",
-         "-nln", "copied")
+    gdal(
+        "ogr2ogr",
+        "-f",
+        "GPKG",
+        str(out),
+        f"OAPIF:{base}/ogc",
+        collection,
+        "-oo",
+        f"PAGE_SIZE={page_size}",
+        "-nln",
+        "copied",
+    )
     connection = sqlite3.connect(out)
     try:
         columns = [row[1] for row in connection.execute("PRAGMA table_info(copied)")]

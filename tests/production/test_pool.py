@@ -1,5 +1,6 @@
 """portal/pgpool/pool.py on the real PostgreSQL: bounded, reused, and never lends a dead or busy
 connection (the engine around it is exercised by every other test)."""
+
 from __future__ import annotations
 
 import os

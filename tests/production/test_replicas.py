@@ -15,6 +15,7 @@ it is in recovery and has caught up. The portal runs under gunicorn with that re
 Plus in-process unit tests of ``autoapi.db.replicas`` and a real server whose replica URL leads
 nowhere.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,6 @@ def wait_for(predicate, what: str, seconds: float = 15.0, every: float = 0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"not seen within {seconds} s: {what}")
         time.sleep(every)
-
 
 
 def _with_port(url: str, port: int) -> str:
@@ -112,12 +112,27 @@ class Replica:
         if self.os_user:
             shutil.chown(self.base, self.os_user, self.os_user)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        cmd = self._as_server_user([
-            str(self.bin / "pg_basebackup"), "-D", str(self.data), "-R", "-X", "stream", "--checkpoint=fast",
-            "--no-sync", "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "postgres",
-        ])
-        done = subprocess.run(cmd, cwd=self.base, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=120)
+        cmd = self._as_server_user(
+            [
+                str(self.bin / "pg_basebackup"),
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "--no-sync",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.primary_port),
+                "-U",
+                "postgres",
+            ]
+        )
+        done = subprocess.run(
+            cmd, cwd=self.base, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+        )
         if done.returncode != 0:
             pytest.fail(f"pg_basebackup failed ({done.returncode}):\n{done.stdout}{done.stderr}", pytrace=False)
         assert (self.data / "standby.signal").exists(), "pg_basebackup -R wrote no standby.signal"
@@ -125,10 +140,15 @@ class Replica:
     def _allow_replication(self) -> None:
         """initdb --auth=trust allows replication connections from 127.0.0.1; check (and add it if a
         changed default ever drops it)."""
-        wal_level, senders = _sql(superuser_url(), "SELECT current_setting('wal_level'), current_setting('max_wal_senders')::int")[0]
+        wal_level, senders = _sql(
+            superuser_url(), "SELECT current_setting('wal_level'), current_setting('max_wal_senders')::int"
+        )[0]
         assert wal_level in ("replica", "logical") and senders > 0, (wal_level, senders)
-        rules = _sql(superuser_url(), "SELECT count(*) FROM pg_hba_file_rules WHERE type = 'host' AND "
-                                    "'replication' = ANY(database) AND address = '127.0.0.1' AND auth_method = 'trust'")
+        rules = _sql(
+            superuser_url(),
+            "SELECT count(*) FROM pg_hba_file_rules WHERE type = 'host' AND "
+            "'replication' = ANY(database) AND address = '127.0.0.1' AND auth_method = 'trust'",
+        )
         if rules[0][0] == 0:
             hba = _sql(superuser_url(), "SHOW hba_file")[0][0]
             with open(hba, "a", encoding="utf-8") as fh:  # as root: the file keeps its owner
@@ -141,8 +161,10 @@ class Replica:
             if self.port is None or attempt > 0:
                 self.port = free_port()
             with open(self.data / "postgresql.auto.conf", "a", encoding="utf-8") as fh:
-                fh.write(f"# tests/production/test_replicas.py\nport = '{self.port}'\n"
-                         f"unix_socket_directories = '{self.base}'\nhot_standby = 'on'\n")
+                fh.write(
+                    f"# tests/production/test_replicas.py\nport = '{self.port}'\n"
+                    f"unix_socket_directories = '{self.base}'\nhot_standby = 'on'\n"
+                )
             postgres = [str(self.bin / "postgres"), "-D", str(self.data)]
             if self.os_user:
                 cmd = self._as_server_user(["setpriv", "--pdeathsig", "SIGQUIT", "--", *postgres])
@@ -152,8 +174,16 @@ class Replica:
             env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
             with open(self.logfile, "ab") as log:
                 offset = log.tell()
-                self.proc = subprocess.Popen(cmd, cwd=self.base, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)
+                self.proc = subprocess.Popen(
+                    cmd,
+                    cwd=self.base,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=preexec,
+                )
             if self._wait_accepting(timeout=60):
                 return
             self.stop()
@@ -214,8 +244,12 @@ class Replica:
         looks: with the harness's synchronous_commit=off the last commit may not be flushed yet,
         and the insert position can sit past a page header that no record follows.)"""
         mark = _sql(superuser_url(), f"UPDATE {MARKER} SET n = n + 1 RETURNING n")[0][0]
-        wait_for(lambda: _sql(self.superuser_url, f"SELECT pg_is_in_recovery() AND n >= %s FROM {MARKER}", [mark])[0][0],
-                 f"the replica replays the primary's mark {mark}", seconds, every=0.02)
+        wait_for(
+            lambda: _sql(self.superuser_url, f"SELECT pg_is_in_recovery() AND n >= %s FROM {MARKER}", [mark])[0][0],
+            f"the replica replays the primary's mark {mark}",
+            seconds,
+            every=0.02,
+        )
 
     def pause_replay(self) -> None:
         _sql(self.superuser_url, "SELECT pg_wal_replay_pause()")
@@ -257,9 +291,15 @@ def replica(pg_cluster):
 def portal(replica, tmp_path_factory):
     # The export cache off: its writer reads the primary (docs/downloads.md, "Data versions and stored
     # downloads"), and these tests show where each live read goes.
-    with portal_server(tmp_path_factory.mktemp("replicas"), DATABASE_REPLICA_URLS=replica.reader_url,
-                       PORTAL_REPLICA_RETRY_SECONDS="1", GUNICORN_WORKERS="2", GUNICORN_THREADS="4",
-                       GUNICORN_MAX_REQUESTS="0", PORTAL_EXPORT_CACHE_MB="0") as server:
+    with portal_server(
+        tmp_path_factory.mktemp("replicas"),
+        DATABASE_REPLICA_URLS=replica.reader_url,
+        PORTAL_REPLICA_RETRY_SECONDS="1",
+        GUNICORN_WORKERS="2",
+        GUNICORN_THREADS="4",
+        GUNICORN_MAX_REQUESTS="0",
+        PORTAL_EXPORT_CACHE_MB="0",
+    ) as server:
         yield server
 
 
@@ -336,8 +376,11 @@ def test_the_snapshot_stays_on_the_primary_and_a_new_table_falls_back_to_it(port
     # The snapshot is read on the primary: the new table is published although the replica lacks it.
     wait_for(lambda: "replica_fresh" in _get(portal, "/api/").text, "the new table in /api/", 10)
     # Every worker keeps its own snapshot: wait until all of them publish it (several in a row).
-    wait_for(lambda: all(_get(portal, "/api/public/replica_fresh/").status_code == 200 for _ in range(6)),
-             "the new table published by every worker", 10)
+    wait_for(
+        lambda: all(_get(portal, "/api/public/replica_fresh/").status_code == 200 for _ in range(6)),
+        "the new table published by every worker",
+        10,
+    )
     with pytest.raises(psycopg2.errors.UndefinedTable):
         _sql(replica.reader_url, "SELECT 1 FROM public.replica_fresh")
     for _ in range(8):  # its reads fall back to the primary: no 404, no 5xx
@@ -422,8 +465,10 @@ def test_a_stopped_replica_is_routed_around_and_a_restarted_one_serves_again(por
     assert not slow, slow[:5]
     after = [r for r in results if r[1] > stopped_at + 0.5]
     assert len(after) > 50, len(after)
-    print(f"\n{len(results)} requests, {len(after)} after the replica stopped, all 200, slowest "
-          f"{max(r[2] for r in results):.3f} s, slowest after the stop {max(r[2] for r in after):.3f} s")
+    print(
+        f"\n{len(results)} requests, {len(after)} after the replica stopped, all 200, slowest "
+        f"{max(r[2] for r in results):.3f} s, slowest after the stop {max(r[2] for r in after):.3f} s"
+    )
     # The primary answers now: it has the row the (stopped) replica never replayed.
     _sql(superuser_url(), f"INSERT INTO {PROBE} VALUES (3, 'written while the replica is down')")
     assert _count(portal) == 2
@@ -449,8 +494,9 @@ def test_a_stopped_replica_is_routed_around_and_a_restarted_one_serves_again(por
 @pytest.mark.db
 def test_a_replica_url_that_leads_nowhere_costs_nothing(tmp_path):
     nowhere = _with_port(reader_url(), free_port())  # nothing listens there: refused at once
-    with portal_server(tmp_path, DATABASE_REPLICA_URLS=f"{nowhere},{nowhere}", GUNICORN_WORKERS="1",
-                       PORTAL_REPLICA_RETRY_SECONDS="0.5") as server:
+    with portal_server(
+        tmp_path, DATABASE_REPLICA_URLS=f"{nowhere},{nowhere}", GUNICORN_WORKERS="1", PORTAL_REPLICA_RETRY_SECONDS="0.5"
+    ) as server:
         for _ in range(3):
             for url in URLS_UNDER_LOAD[:5] + ("/api/public/single_pk/1/", "/catalog/public/single_pk/"):
                 if "replica_probe" in url:
@@ -611,7 +657,9 @@ def test_fall_back_after_a_response(two_replicas):
     replicas.read_alias(request)
     assert not replicas.fall_back(request, Response(200))
     assert not replicas.fall_back(request, Response(400))
-    assert replicas.fall_back(request, error_response(SchemaChanged("this relation or one of its columns no longer exists")))
+    assert replicas.fall_back(
+        request, error_response(SchemaChanged("this relation or one of its columns no longer exists"))
+    )
     assert replicas.read_alias(request) == "published"
     unreachable = _answer(_refused_connection())
     assert unreachable.status_code == 503
@@ -644,8 +692,9 @@ def test_only_the_replicas_health_moves_reads_to_the_primary(two_replicas):
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("make_error", [_busy_pool_error, lambda: _real_error("SELECT 1 / 0"),
-                                        lambda: _real_error("SELECT 'x'::int")])
+@pytest.mark.parametrize(
+    "make_error", [_busy_pool_error, lambda: _real_error("SELECT 1 / 0"), lambda: _real_error("SELECT 'x'::int")]
+)
 def test_run_does_not_retry_a_busy_pool_nor_the_clients_error_on_the_primary(two_replicas, make_error):
     error = make_error()
     calls = []

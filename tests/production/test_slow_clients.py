@@ -9,6 +9,7 @@
   while ``/healthz``, pages and the catalog keep answering at once, and the portal's PostgreSQL
   connections stay within workers x (DB_CONNECTIONS + EXPORT_CONNECTIONS + 1).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,7 +32,9 @@ def big_table(superuser_conn):
     superuser_conn.at_teardown("DROP TABLE IF EXISTS public.slow_clients_big")
     superuser_conn.execute(
         "CREATE TABLE public.slow_clients_big AS SELECT g AS id, md5(g::text) AS label, g * 0.5 AS amount "
-        "FROM generate_series(1, %s) AS g", [ROWS])
+        "FROM generate_series(1, %s) AS g",
+        [ROWS],
+    )
     superuser_conn.execute("ALTER TABLE public.slow_clients_big ADD PRIMARY KEY (id)")
     superuser_conn.execute("GRANT SELECT ON public.slow_clients_big TO portal_reader")
     superuser_conn.execute("ANALYZE public.slow_clients_big")
@@ -50,7 +53,8 @@ def _portal_sessions(superuser_conn) -> list[tuple]:
     cursor open (``FETCH ... FROM portal_export``, idle in transaction between two fetches)."""
     return superuser_conn.execute(
         "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = 'pg-portal' "
-        "AND state <> 'idle' AND (query LIKE '%%slow_clients_big%%' OR query LIKE '%%portal_export%%')")
+        "AND state <> 'idle' AND (query LIKE '%%slow_clients_big%%' OR query LIKE '%%portal_export%%')"
+    )
 
 
 class Download(socket.socket):
@@ -91,7 +95,9 @@ def _gone_within(superuser_conn, limit: float) -> float:
     started = time.monotonic()
     while _portal_sessions(superuser_conn):
         elapsed = time.monotonic() - started
-        assert elapsed < 3 * limit, f"still in pg_stat_activity after {elapsed:.1f} s: {_portal_sessions(superuser_conn)}"
+        assert elapsed < 3 * limit, (
+            f"still in pg_stat_activity after {elapsed:.1f} s: {_portal_sessions(superuser_conn)}"
+        )
         time.sleep(0.02)
     return time.monotonic() - started
 
@@ -131,16 +137,26 @@ def test_a_slow_client_whose_socket_closes_after_a_pause_is_cancelled(tmp_path, 
 def test_slow_readers_leave_pages_and_healthz_responsive(tmp_path, superuser_conn, big_table):
     exports, db_connections = 3, 2
     # The test process's own Django connections (in-process tests) are not the server's.
-    before = [pid for (pid,) in superuser_conn.execute(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg-portal'")] or [0]
-    with portal_server(tmp_path, GUNICORN_WORKERS="1", GUNICORN_THREADS="12", PORTAL_EXPORT_CONNECTIONS=str(exports),
-                       PORTAL_DB_CONNECTIONS=str(db_connections)) as server:
+    before = [
+        pid
+        for (pid,) in superuser_conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'pg-portal'")
+    ] or [0]
+    with portal_server(
+        tmp_path,
+        GUNICORN_WORKERS="1",
+        GUNICORN_THREADS="12",
+        PORTAL_EXPORT_CONNECTIONS=str(exports),
+        PORTAL_DB_CONNECTIONS=str(db_connections),
+    ) as server:
         _wait_published(server.base_url, big_table)
         readers = []
         try:
             for i in range(12):  # four times the slots, from twelve client addresses
-                readers.append(_start_download(server.base_url, big_table + "?format=csv&limit=all",
-                                               read=1, source=f"127.0.0.{10 + i}"))
+                readers.append(
+                    _start_download(
+                        server.base_url, big_table + "?format=csv&limit=all", read=1, source=f"127.0.0.{10 + i}"
+                    )
+                )
             statuses = sorted(_status(r) for r in readers)
             assert statuses == [200] * exports + [503] * (12 - exports), statuses
             busy = next(r.received for r in readers if _status(r) == 503)
@@ -151,7 +167,9 @@ def test_slow_readers_leave_pages_and_healthz_responsive(tmp_path, superuser_con
                 assert time.monotonic() - started < 1.0, (path, time.monotonic() - started)
             sessions = superuser_conn.execute(
                 "SELECT pid, state, left(query, 60) FROM pg_stat_activity WHERE application_name = 'pg-portal' "
-                "AND NOT pid = ANY(%s)", [before])
+                "AND NOT pid = ANY(%s)",
+                [before],
+            )
             assert len(sessions) <= db_connections + exports + 1, sessions  # + the LISTEN connection
         finally:
             for reader in readers:
@@ -161,13 +179,17 @@ def test_slow_readers_leave_pages_and_healthz_responsive(tmp_path, superuser_con
 
 
 @pytest.mark.parametrize("last_words", [b"", b"G"], ids=["close", "a-pipelined-byte-then-close"])
-def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancelled(tmp_path, superuser_conn, last_words):
+def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancelled(
+    tmp_path, superuser_conn, last_words
+):
     """``last_words``: what the client sends before it closes. A byte of a next request on the
     socket once made the watcher stop watching (it peeked data, not an end)."""
     # A view that takes 50 ms per row: a page of 200 rows queries for 10 s.
     superuser_conn.at_teardown("DROP VIEW IF EXISTS public.slow_clients_sleepy")
-    superuser_conn.execute("CREATE VIEW public.slow_clients_sleepy AS SELECT g AS id, pg_sleep(0.05)::text AS nap "
-                           "FROM generate_series(1, 1000) AS g")
+    superuser_conn.execute(
+        "CREATE VIEW public.slow_clients_sleepy AS SELECT g AS id, pg_sleep(0.05)::text AS nap "
+        "FROM generate_series(1, 1000) AS g"
+    )
     superuser_conn.execute("GRANT SELECT ON public.slow_clients_sleepy TO portal_reader")
     path = "/api/public/slow_clients_sleepy/"
     with portal_server(tmp_path, GUNICORN_WORKERS="1", PORTAL_STATEMENT_TIMEOUT_MS="30000") as server:
@@ -197,7 +219,9 @@ def test_a_client_that_leaves_while_its_page_is_queried_has_its_statement_cancel
         while f'"path": "{path}"' not in server.log():
             assert time.monotonic() < deadline, "the page's request was never logged"
             time.sleep(0.05)
-        [line] = [line for line in server.log().splitlines() if f'"path": "{path}"' in line and '"portal.request"' in line]
+        [line] = [
+            line for line in server.log().splitlines() if f'"path": "{path}"' in line and '"portal.request"' in line
+        ]
         assert '"status": 499' in line, line
 
 
@@ -229,4 +253,5 @@ def test_a_cancel_is_sent_while_no_connection_can_change_hands():
 def _sleepy_sessions(superuser_conn) -> list[tuple]:
     return superuser_conn.execute(
         "SELECT pid, state FROM pg_stat_activity WHERE application_name = 'pg-portal' "
-        "AND state = 'active' AND query LIKE '%%slow_clients_sleepy%%'")
+        "AND state = 'active' AND query LIKE '%%slow_clients_sleepy%%'"
+    )

@@ -10,6 +10,7 @@ reads a request head in its poller, never in a request thread (portal/workers.py
 
 Timings are the bench's (``make bench``, the ``slowheads`` rows); here only the mechanism.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -94,8 +95,11 @@ class Tricklers:
         try:
             assert Reader(sock).response()[0] == 200
         except TimeoutError:
-            pytest.fail(f"/healthz on connection {i} was not answered within 10 s: the request threads "
-                        "are held by the trickling heads before it", pytrace=False)
+            pytest.fail(
+                f"/healthz on connection {i} was not answered within 10 s: the request threads "
+                "are held by the trickling heads before it",
+                pytrace=False,
+            )
 
     def _run(self):
         n = 0
@@ -175,7 +179,7 @@ def test_a_slow_but_timely_head_is_served(tmp_path):
         try:
             request = _get(PAGE, extra="Accept: application/json\r\nX-Slow: 1\r\n")
             for i in range(0, len(request), len(request) // 4 + 1):
-                sock.sendall(request[i:i + len(request) // 4 + 1])
+                sock.sendall(request[i : i + len(request) // 4 + 1])
                 time.sleep(0.6)
             status, body = Reader(sock).response()
             assert status == 200, body[:300]
@@ -234,8 +238,10 @@ def test_heads_near_the_limits_work_and_past_them_are_refused(tmp_path):
             assert Reader(sock).response() == (200, b'{"status": "ok"}')
         # Past them: a request line that never ends (gunicorn's 414), a head that never ends (431),
         # each answered as soon as the limit is passed, not at the timeout.
-        for head, expected in ((b"GET /" + b"a" * 9000, 414),
-                               (b"GET / HTTP/1.1\r\n" + b"X-Pad: " + b"p" * 8000 + b"\r\n" + pads.encode() * 2, 431)):
+        for head, expected in (
+            (b"GET /" + b"a" * 9000, 414),
+            (b"GET / HTTP/1.1\r\n" + b"X-Pad: " + b"p" * 8000 + b"\r\n" + pads.encode() * 2, 431),
+        ):
             with contextlib.closing(_connect(server.base_url)) as sock:
                 started = time.monotonic()
                 sock.sendall(head)
@@ -278,8 +284,9 @@ def test_trickling_bodies_do_not_hold_the_threads(tmp_path):
 
 
 def test_a_stopping_worker_waits_for_an_unfinished_head_2_s_not_the_head_timeout(tmp_path):
-    with portal_server(tmp_path, GUNICORN_WORKERS="1", GUNICORN_HEAD_TIMEOUT="30",
-                       GUNICORN_GRACEFUL_TIMEOUT="30") as server:
+    with portal_server(
+        tmp_path, GUNICORN_WORKERS="1", GUNICORN_HEAD_TIMEOUT="30", GUNICORN_GRACEFUL_TIMEOUT="30"
+    ) as server:
         with contextlib.closing(_connect(server.base_url)) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             time.sleep(0.5)
@@ -298,12 +305,31 @@ def test_with_tls_the_worker_falls_back_to_gthread_and_says_so(tmp_path):
     import warnings
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # urllib3: unverified HTTPS, on purpose
-        with portal_server(tmp_path, scheme="https", GUNICORN_WORKERS="1",
-                           GUNICORN_CMD_ARGS=f"--certfile {cert} --keyfile {key}") as server:
+        with portal_server(
+            tmp_path, scheme="https", GUNICORN_WORKERS="1", GUNICORN_CMD_ARGS=f"--certfile {cert} --keyfile {key}"
+        ) as server:
             assert "request heads are read in request threads" in server.log()
             session = requests.Session()
             for path in ("/healthz", PAGE, "/healthz"):  # one kept-alive TLS connection

@@ -9,6 +9,7 @@ and whether it sorts), so a type that fell back to the opaque text form is visib
 ``--stable`` leaves out what changes from one cluster to another (oids, times, the fingerprint,
 extension versions), for golden-file comparisons.
 """
+
 import json
 
 from django.core.management.base import BaseCommand
@@ -25,8 +26,10 @@ VOLATILE = ("oid", "built_at", "version", "server_version")
 def snapshot_document(snapshot, stable: bool = False) -> dict:
     document = snapshot.as_dict()
     failures = PublishedAPI(snapshot).build_all()
-    document["skipped"] = list(document["skipped"]) + [{"what": f"{schema}.{name}", "why": why, "schema": schema, "name": name}
-                            for (schema, name), why in failures.items()]
+    document["skipped"] = list(document["skipped"]) + [
+        {"what": f"{schema}.{name}", "why": why, "schema": schema, "name": name}
+        for (schema, name), why in failures.items()
+    ]
     for relation, record in zip(document["relations"], snapshot.relations):
         for column, column_record in zip(relation["columns"], record.columns):
             info = type_info(column_record)
