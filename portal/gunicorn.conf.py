@@ -33,7 +33,10 @@ head is complete; until then the worker's main loop reads it without blocking, f
 ``GUNICORN_HEAD_TIMEOUT`` seconds and ``limit_request_*`` bytes (portal/workers.py).
 """
 
+import logging
 import os
+
+from gunicorn.glogging import Logger
 
 from portal.logs import JSONFormatter  # noqa: F401  (fails early when the project is not importable)
 from portal.workers import ThreadWorker
@@ -118,6 +121,19 @@ if os.environ.get("PORTAL_LOG_FORMAT", "json").strip().lower() == "json":
             else {"class": "logging.FileHandler", "formatter": "json", "filename": accesslog}
         )
         logconfig_dict["loggers"]["gunicorn.access"] = {"level": "INFO", "handlers": ["access"], "propagate": False}
+
+
+class PortalLogger(Logger):
+    """gunicorn's logger, minus the access log's work when that log is silenced: with a
+    ``logconfig_dict`` gunicorn builds every request's access-log fields (a dozen) and hands them to a
+    logger that drops them."""
+
+    def access(self, resp, req, environ, request_time):
+        if self.access_log.isEnabledFor(logging.INFO):
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = PortalLogger
 
 
 def post_worker_init(worker):

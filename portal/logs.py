@@ -28,6 +28,7 @@ import traceback
 import uuid
 from datetime import UTC, datetime
 
+from autoapi.db.context import ATTRIBUTE, RequestContext
 from autoapi.schema.naming import decode_segment
 
 #: The id of the request the current thread (or task) is serving, for every log record.
@@ -94,7 +95,9 @@ def request_id_from(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def _relation_of(request) -> str | None:
+def _relation_of(request, context: RequestContext) -> str | None:
+    if context.relation is not None:  # the API's relation URLs name it once resolved (autoapi/web/urls.py)
+        return context.relation
     match = getattr(request, "resolver_match", None)
     if match is None or match.url_name not in _REQUEST_URL_NAMES:
         return None
@@ -109,7 +112,8 @@ def _relation_of(request) -> str | None:
 
 
 class RequestLogMiddleware:
-    """Outermost middleware: request id in and out, one JSON log line per request."""
+    """Outermost middleware: the request's context (``autoapi/db/context.py``), its id in and out,
+    one JSON log line per request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -117,7 +121,7 @@ class RequestLogMiddleware:
     def __call__(self, request):
         started = time.monotonic()
         request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
-        request.request_id = request_id
+        context = request.__dict__[ATTRIBUTE] = RequestContext(request_id=request_id)
         token = current_request_id.set(request_id)
         try:
             response = self.get_response(request)
@@ -128,7 +132,7 @@ class RequestLogMiddleware:
             "request_id": request_id,
             "method": request.method,
             "path": request.path,
-            "relation": _relation_of(request),
+            "relation": _relation_of(request, context),
             "status": response.status_code,
         }
         if not response.streaming:

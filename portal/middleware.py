@@ -3,21 +3,28 @@ hostile input, database outages.
 
 Their order in ``settings.MIDDLEWARE`` matters (outermost first)::
 
-    portal.logs.RequestLogMiddleware             request id in and out, one JSON line per request
+    portal.logs.RequestLogMiddleware             the request's context, its id in and out, one JSON line per request
     autoapi.db.disconnect.CancelOnDisconnectMiddleware   the client left while its answer was built: cancel its statements
     portal.pgpool.middleware.ReleaseConnectionsMiddleware   pooled database connections back once the response is built
-    SecurityMiddleware                           HTTPS redirect, HSTS, nosniff, referrer policy
+    SecurityMiddleware                           HTTPS redirect, HSTS, nosniff, referrer policy (its own layer: Django's
+                                                 `check --deploy` looks for it by name before checking its settings)
     portal.middleware.CorsMiddleware             preflights answered; Allow-Origin on every /api/ answer, 304s included;
                                                  Content-Security-Policy on every HTML answer, error pages included
     portal.fairshare.middleware.FairShareMiddleware   rate limits, download caps, API keys (429/503/401)
     portal.middleware.ReadOnlyMethodsMiddleware  anything but GET, HEAD, OPTIONS: 405
     whitenoise                                   static files (their own caching headers)
-    ConditionalGetMiddleware                     ETag over the body, 304 on If-None-Match
+    portal.middleware.ConditionalGetMiddleware   Django's: ETag over the body, 304 on If-None-Match
     autoapi.web.compression.CompressionMiddleware     zstd/br/gzip by Accept-Encoding; inside the ETag, so each coding has its own
-    portal.middleware.CacheControlMiddleware     Cache-Control (set before the ETag is computed: no-store gets none)
-    CommonMiddleware, XFrameOptionsMiddleware
-    portal.middleware.ViewGuardMiddleware        in: NUL bytes in the path or query string, bad read headers: 400;
-                                                 out: a database error escaping a view: 503 + Retry-After (or its 4xx)
+    portal.middleware.ViewGuardMiddleware        the last edge before the views, in one layer (it was five):
+                                                 in: Django's CommonMiddleware checks, then NUL bytes in the path or
+                                                 query string, bad read headers: 400;
+                                                 out: a database error escaping a view: 503 + Retry-After (or its 4xx);
+                                                 CSVW's describedby Link on CSV, X-Frame-Options, CommonMiddleware's
+                                                 (APPEND_SLASH, Content-Length), then Cache-Control and Vary: Accept
+                                                 (set before the ETag is computed: no-store gets none)
+
+Merging layers keeps each one's order and short-circuits: a layer that answered by itself (a
+redirect, a 400) still gets the outer layers' headers, never the inner ones'.
 """
 
 from __future__ import annotations
@@ -28,9 +35,13 @@ import re
 from urllib.parse import urlsplit
 
 import psycopg2
+from django.core.handlers.exception import response_for_exception
 from django.db import DatabaseError
 from django.http import HttpResponse
-from django.utils.cache import patch_vary_headers
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.http import ConditionalGetMiddleware as DjangoConditionalGet
+from django.utils.cache import patch_vary_headers, set_response_etag
 
 from autoapi.conf import portal_setting
 from autoapi.errors import (
@@ -40,6 +51,7 @@ from autoapi.errors import (
     is_nul_refusal,
     translate_database_error,
 )
+from catalog.standards.links import add_describedby
 from portal.errorpages import render_error
 
 log = logging.getLogger(__name__)
@@ -189,11 +201,28 @@ def with_policy(response):
     return response
 
 
+# The request headers that make a GET conditional (RFC 9110 13.1), as WSGI names them.
+_CONDITIONAL_HEADERS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
+
+
+class ConditionalGetMiddleware(DjangoConditionalGet):
+    """Django's ``ConditionalGetMiddleware`` (an ETag over the body when the answer has none, 304 on
+    ``If-None-Match``), without reading the answer's validators back (parsing its Last-Modified)
+    when the request sends no conditional header, which then cannot change the answer."""
+
+    def process_response(self, request, response):
+        if request.method == "GET" and not any(name in request.META for name in _CONDITIONAL_HEADERS):
+            if self.needs_etag(response) and not response.has_header("ETag"):
+                set_response_etag(response)
+            return response
+        return super().process_response(request, response)
+
+
 def cache_control_value(max_age: int) -> str:
     return f"public, max-age={max_age}" if max_age > 0 else "no-cache"
 
 
-class CacheControlMiddleware:
+def cache_control(request, response):
     """``Cache-Control: public, max-age=CACHE_MAX_AGE`` on successful GET/HEAD answers; ``no-store``
     on errors (a 503 must not outlive the outage in a CDN) and on the health URLs.
 
@@ -201,21 +230,15 @@ class CacheControlMiddleware:
     Accept header, and a shared cache must not hand one client another's format. A view that set
     its own Cache-Control keeps it.
     """
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
-        if is_api(request):
-            patch_vary_headers(response, ("Accept",))
-        if response.has_header("Cache-Control"):
-            return response
-        if request.path in NEVER_CACHED or response.status_code >= 400:
-            response["Cache-Control"] = "no-store"
-        elif request.method in ("GET", "HEAD"):
-            response["Cache-Control"] = cache_control_value(int(portal_setting("CACHE_MAX_AGE")))
+    if is_api(request):
+        patch_vary_headers(response, ("Accept",))
+    if response.has_header("Cache-Control"):
         return response
+    if request.path in NEVER_CACHED or response.status_code >= 400:
+        response["Cache-Control"] = "no-store"
+    elif request.method in ("GET", "HEAD"):
+        response["Cache-Control"] = cache_control_value(int(portal_setting("CACHE_MAX_AGE")))
+    return response
 
 
 # The request headers the portal reads (validators, byte ranges, content negotiation, compression,
@@ -233,6 +256,7 @@ READ_HEADERS = (
 # gunicorn refuses the same itself (limit_request_field_size, and RFC 9110 5.5's characters): the
 # bound holds under any server (runserver, the embedded demo, another WSGI server).
 MAX_HEADER_LENGTH = 8190
+_READ_HEADER_KEYS = tuple((h, "HTTP_" + h.upper().replace("-", "_")) for h in READ_HEADERS)  # as WSGI names them
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a field value holds no control character but tab (RFC 9110, 5.5)
 
 
@@ -247,8 +271,9 @@ def hostile_input(request) -> BadRequest | None:
             return BadRequest(
                 f"query parameter {shown!r} holds a NUL byte (%00), which no value can contain", parameter=shown
             )
-    for header in READ_HEADERS:
-        value = request.headers.get(header)
+    meta = request.META
+    for header, key in _READ_HEADER_KEYS:
+        value = meta.get(key)
         if value is None:
             continue
         if len(value) > MAX_HEADER_LENGTH:
@@ -259,11 +284,13 @@ def hostile_input(request) -> BadRequest | None:
 
 
 class ViewGuardMiddleware:
-    """The last edge before the views, both ways: the request's bytes checked once before any view
-    sees them, and a database error that escapes a view turned into the status it deserves, never
-    a 500 (docs/operations.md, "Bad input").
+    """The last edge before the views, both ways, in one layer (it was five: Cache-Control, Django's
+    common and frame-options middleware, this guard and CSVW's describedby link): the request's
+    bytes checked once before any view sees them, and a database error that escapes a view turned
+    into the status it deserves, never a 500 (docs/operations.md, "Bad input").
 
-    In: a NUL byte in the path or the query string: PostgreSQL cannot store NUL in text (psycopg2
+    In: Django's ``CommonMiddleware`` checks (``DISALLOWED_USER_AGENTS``, ``PREPEND_WWW``); then a
+    NUL byte in the path or the query string: PostgreSQL cannot store NUL in text (psycopg2
     refuses to send it), so no relation name, key or filter value can hold one; rejecting it here
     keeps every view from having to. The headers the portal reads are bounded here too. Each
     parameter's own value is then parsed, with its limits (``autoapi/query/limits.py``), by the one
@@ -273,17 +300,31 @@ class ViewGuardMiddleware:
     Out: most of all a lost or refused connection (the database restarting, a full connection
     table, ``connect_timeout``): 503 with ``Retry-After``, JSON on the API, a page in the catalog.
     The API views translate their own errors; this catches what happens outside them (the first
-    snapshot of a process, the catalog, the URL dispatcher).
+    snapshot of a process, the catalog, the URL dispatcher). Then, innermost first, as the five
+    layers did: the ``describedby`` link on CSV (``catalog/standards/links.py``),
+    ``X-Frame-Options``, ``CommonMiddleware``'s own (``APPEND_SLASH``'s redirect of a 404,
+    ``Content-Length``) and ``cache_control``.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.common = CommonMiddleware(get_response)
+        self.frame_options = XFrameOptionsMiddleware(get_response)
 
     def __call__(self, request):
-        problem = hostile_input(request)
-        if problem:
-            return error_for(request, problem)
-        return self.get_response(request)
+        try:
+            response = self.common.process_request(request)  # a redirect (PREPEND_WWW), or a 403
+        except Exception as exc:  # as its own layer's boundary did: PermissionDenied is a 403
+            response = response_for_exception(request, exc)
+        if response is None:
+            problem = hostile_input(request)
+            response = error_for(request, problem) if problem else self.view_response(request)
+            response = self.frame_options.process_response(request, response)
+        response = self.common.process_response(request, response)
+        return cache_control(request, response)
+
+    def view_response(self, request):
+        return add_describedby(request, self.get_response(request))
 
     def process_exception(self, request, exception):
         if is_nul_refusal(exception):  # psycopg2 would not send a client's NUL: a 400, as a view's own

@@ -5,9 +5,10 @@ session settings as the primary (``published``). Only DATA reads go to a replica
 count, a download's stream, the catalog's preview. The schema snapshot (introspection, fingerprint,
 change probe), the catalog's statistics and ``/readyz`` stay on the primary, the source of truth.
 
-- The server is chosen once per request (``read_alias``) and remembered on it, so that a page's
-  rows and its count come from the same server. Replicas take turns (round-robin, per process);
-  the primary serves only when every replica is down (or none is configured).
+- The server is chosen once per request (``read_alias``) and remembered in its context
+  (``context.py``), so that a page's rows and its count come from the same server. Replicas take
+  turns (round-robin, per process); the primary serves only when every replica is down (or none
+  is configured).
 - A replica that fails to connect or loses its connection (503-class errors) is left out for
   ``REPLICA_RETRY_SECONDS`` and the request is run again on the primary: a replica being down is
   never a 5xx. So is a replica that does not have the relation yet (it lags behind a fresh DDL:
@@ -34,13 +35,13 @@ from django.db import DatabaseError, connections
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.db.base import PoolBusy
+from autoapi.db.context import context_of
 from autoapi.errors import DatabaseUnavailable, RelationUnreadable, SchemaChanged, translate_database_error
 
 log = logging.getLogger(__name__)
 
 PRIMARY = DATABASE_ALIAS
 PREFIX = "replica_"
-_ATTRIBUTE = "_portal_read_alias"
 # SQLSTATEs (classes, or whole codes) of errors the client's request caused: never retried elsewhere.
 CLIENT_CAUSED = ("22", "54", "42883", "57014")
 DOWN, ELSEWHERE = "down", "elsewhere"
@@ -74,25 +75,18 @@ def choose() -> str:
     return candidates[turn % len(candidates)]
 
 
-def _base_request(request):
-    # A DRF Request wraps Django's: remember the choice on the one every view of the request shares.
-    return getattr(request, "_request", request)
-
-
 def read_alias(request=None) -> str:
     """The alias a request reads its data from: chosen at its first data read, then the same."""
     if request is None:
         return choose()
-    base = _base_request(request)
-    alias = getattr(base, _ATTRIBUTE, None)
-    if alias is None:
-        alias = choose()
-        setattr(base, _ATTRIBUTE, alias)
-    return alias
+    context = context_of(request)
+    if context.read_alias is None:
+        context.read_alias = choose()
+    return context.read_alias
 
 
 def use_primary(request) -> None:
-    setattr(_base_request(request), _ATTRIBUTE, PRIMARY)
+    context_of(request).read_alias = PRIMARY
 
 
 def mark_down(alias: str, reason: str = "") -> None:
@@ -142,7 +136,7 @@ def fall_back(request, response) -> bool:
     replica and the primary should answer instead (the request is switched to the primary, and a
     replica that was unreachable is marked down). At most once per request. Judged by the error
     behind the answer (``verdict``), never by its status alone."""
-    alias = getattr(_base_request(request), _ATTRIBUTE, None)
+    alias = context_of(request).read_alias
     if alias is None or not is_replica(alias):
         return False
     error = getattr(response, "portal_error", None)  # set by errors.error_response

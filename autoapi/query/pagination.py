@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.db import connections
 from django.http import HttpResponse
@@ -19,6 +20,7 @@ from autoapi.boundedcache import BytesCache, new_scope, sizeof
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.db import replicas
 from autoapi.db import sql as composed
+from autoapi.db.context import host_of
 from autoapi.db.sql import Statement
 from autoapi.errors import BadRequest
 from autoapi.query import cursors
@@ -164,6 +166,24 @@ def count_rows(
     )
 
 
+def _url_with(request, **replace: str) -> str:
+    """The request's absolute URL with these query parameters set: each keeps its place (a new one
+    comes last), every other parameter stays as it was; encoded as ``QueryDict.urlencode(safe=",~")``
+    encodes, without copying the query string first."""
+    pending = dict(replace)
+    parts = []
+    for key, values in request.query_params.lists():
+        name = quote(key, _LINK_SAFE)
+        if key in pending:
+            values = [pending.pop(key)]
+        parts.extend(f"{name}={quote(str(value), _LINK_SAFE)}" for value in values)
+    parts.extend(f"{quote(key, _LINK_SAFE)}={quote(value, _LINK_SAFE)}" for key, value in pending.items())
+    return request.build_absolute_uri(request.path) + "?" + "&".join(parts)
+
+
+_LINK_SAFE = ",~"
+
+
 def page_links(request, window: Window, count: int | None, returned: int) -> dict:
     """``next`` and ``previous`` absolute URLs, keeping every other parameter as it was."""
     links = {"next": None, "previous": None}
@@ -171,10 +191,7 @@ def page_links(request, window: Window, count: int | None, returned: int) -> dic
         return links
 
     def url(offset: int) -> str:
-        params = request.query_params.copy()
-        params["offset"] = str(offset)
-        params["limit"] = str(window.limit)
-        return request.build_absolute_uri(request.path) + "?" + params.urlencode(safe=",~")
+        return _url_with(request, offset=str(offset), limit=str(window.limit))
 
     more = returned >= window.limit and (count is None or window.offset + window.limit < count)
     if more and window.limit:
@@ -189,9 +206,7 @@ def cursor_links(request, window: Window, returned: int, last_values: str | None
     walks forward; start again without a cursor for the first page)."""
     links = {"next": None, "previous": None}
     if last_values is not None and returned >= window.limit > 0:
-        params = request.query_params.copy()
-        params["cursor"] = cursors.encode(signature, last_values)
-        links["next"] = request.build_absolute_uri(request.path) + "?" + params.urlencode(safe=",~")
+        links["next"] = _url_with(request, cursor=cursors.encode(signature, last_values))
     return links
 
 
@@ -255,7 +270,7 @@ class RowPagination(BasePagination):
 
 def plan_key(format_: str, request) -> tuple:
     """A plan's cache key: what besides the query string its SQL and links depend on."""
-    return (format_, request.get_full_path(), request.get_host(), request.is_secure())
+    return (format_, request.get_full_path(), host_of(request), request.is_secure())
 
 
 def envelope(request, query, plan, page, alias: str) -> dict:

@@ -36,6 +36,8 @@ def decode_segment(segment: str) -> str:
     """Reverse ``encode_segment``; raises ValueError on anything it could not have produced."""
     if segment == EMPTY:
         return ""
+    if _ALL_SAFE.fullmatch(segment):  # most segments: nothing encoded, the name itself (and canonical)
+        return segment
     if not _ENCODED.match(segment):
         raise ValueError(f"not a tilde-encoded name: {segment!r}")
     raw = bytearray()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.urls import path
 
 from autoapi.db import replicas
+from autoapi.db.context import context_of
 from autoapi.errors import NotFound, SchemaChanged, error_response
 from autoapi.schema.naming import decode_segment
 from autoapi.schema.snapshot import Relation
@@ -81,6 +82,8 @@ def _resolved(request, schema: str, relation: str, view_name: str, service_desc:
     """Resolve once; data-version validators first (a 304 costs no query), then the short answer
     cache, then the view."""
     target = Target.resolve(schema, relation)
+    if target.names is not None:
+        context_of(request).relation = ".".join(target.names)  # the request log's, decoded once
     version = target.api.snapshot.version
 
     def answer(data_tag):
@@ -127,11 +130,13 @@ def relation_tilejson(request, schema: str, relation: str):
 
 
 urlpatterns = [
+    # A relation's page first: the most asked URL, and no other pattern has exactly two segments and
+    # a slash (so the order cannot change what any URL resolves to).
+    path("<str:schema>/<str:relation>/", relation_list, name="relation-list"),
     path("", api_index, name="index"),
     path("schema/", openapi_document, name="schema"),
     path("docs/", api_docs, name="docs"),
     path("schema/<str:schema>/<str:relation>/openapi.json", relation_openapi_document, name="relation-schema"),
-    path("<str:schema>/<str:relation>/", relation_list, name="relation-list"),
     path("<str:schema>/<str:relation>/tiles/<int:z>/<int:x>/<int:y>.mvt", relation_tile, name="relation-tile"),
     path("<str:schema>/<str:relation>/tiles.json", relation_tilejson, name="relation-tilejson"),
     path("<str:schema>/<str:relation>/<str:key>/", relation_detail, name="relation-detail"),

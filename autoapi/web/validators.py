@@ -26,15 +26,11 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_etags, parse_http_date_safe
 
 from autoapi.db import replicas
+from autoapi.db.context import context_of, host_of
 from autoapi.formats.filenames import content_disposition
 from autoapi.freshness import exportcache, fileranges
 from autoapi.web.compression import choose_coding
 from autoapi.web.registry import registry
-
-# Set by the fair-share middleware on a whole-relation download: called just before the download
-# queries (not for a 304 nor a stored file, which hold no connection); returns the refusal to send
-# instead (its download slots are taken), or None.
-DOWNLOAD_ADMISSION = "portal_download_admission"
 
 
 def serve(request, found, snapshot_version: str, answer):
@@ -70,8 +66,11 @@ def serve(request, found, snapshot_version: str, answer):
 
 
 def _admitted(request, inner):
-    """``inner``, preceded by the request's download admission when it has one."""
-    admit = getattr(request, DOWNLOAD_ADMISSION, None)
+    """``inner``, preceded by the request's download admission when it has one: set by the
+    fair-share middleware on a whole-relation download (``RequestContext.download_admission``),
+    called just before the download queries (not for a 304 nor a stored file, which hold no
+    connection)."""
+    admit = context_of(request).download_admission
     if admit is None:
         return inner
 
@@ -118,7 +117,7 @@ def _etag(request, data_tag: str, snapshot_version: str) -> str:
             data_tag,
             snapshot_version,
             request.get_full_path(),
-            request.get_host(),
+            host_of(request),
             request.scheme,
             request.META.get("HTTP_ACCEPT", ""),
             coding,

@@ -49,9 +49,24 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
         return self.model._default_manager.all()
 
     def get_query(self) -> RelationQuery:
-        """The request's RelationQuery: this relation, its snapshot and the query string."""
-        request = self.request
-        return self.query_class(self.published, request.query_params, api_root=request.build_absolute_uri("/api/"))
+        """The request's RelationQuery: this relation, its snapshot and the query string (made
+        once per request: the view instance is the request's)."""
+        query = self.__dict__.get("_query")
+        if query is None:
+            request = self.request
+            query = self._query = self.query_class(
+                self.published, request.query_params, api_root=request.build_absolute_uri("/api/")
+            )
+        return query
+
+    def get_parsers(self):
+        # Read-only: no request body is ever parsed (OPTIONS still lists ``parser_classes``).
+        return []
+
+    def perform_authentication(self, request):
+        # No authentication classes (API keys are the fair-share middleware's): nothing to run.
+        # ``request.user`` stays lazy, as DRF allows.
+        pass
 
     def filter_queryset(self, queryset):
         """``queryset`` narrowed by the request's filters, as every list reads them."""
@@ -60,6 +75,18 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
     def perform_content_negotiation(self, request, force=False):
         # A tile is a tile whatever the client accepts (MapLibre asks for its own media type).
         force = force or self.action in ("tile", "tilejson")
+        if request.META.get("HTTP_ACCEPT", "*/*") == "*/*":
+            # Any type accepted (no Accept header: curl, scripts): DRF's own answer, without
+            # parsing the header, is the first renderer (of those of ?format=) with its media type.
+            wanted = request.query_params.get("format")
+            renderers = self.get_renderers()
+            for renderer in renderers:
+                if not wanted or renderer.format == wanted:
+                    return renderer, renderer.media_type
+            if force:
+                return renderers[0], renderers[0].media_type
+            formats = ", ".join(r.format for r in self.renderer_classes)
+            raise NotAcceptable(f"unknown format; choose one of {formats}", parameter="format")
         try:
             return super().perform_content_negotiation(request, force)
         except Http404:
@@ -90,8 +117,21 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
             raise self._database_error(exc) from exc
         # Every format names its file; a whole-relation download is saved, a page shown (docs/downloads.md,
         # "Downloads").
-        response["Content-Disposition"] = content_disposition(self.relation, renderer.format, rows is None)
+        response["Content-Disposition"] = self.disposition(renderer.format, rows is None)
         return response
+
+    @classmethod
+    def disposition(cls, fmt: str, attachment: bool) -> str:
+        """``content_disposition`` of this relation, worked out once per format (and kind) per viewset
+        (a viewset is one relation of one snapshot; at most two entries per format)."""
+        known = cls.__dict__.get("_dispositions")
+        if known is None:
+            known = {}
+            type.__setattr__(cls, "_dispositions", known)
+        value = known.get((fmt, attachment))
+        if value is None:
+            value = known[(fmt, attachment)] = content_disposition(cls.relation, fmt, attachment)
+        return value
 
     def stream_response(self, renderer, plan: PagePlan, alias: str) -> StreamingHttpResponse:
         """Every selected row, streamed; the query runs up to its first chunk first, so that an

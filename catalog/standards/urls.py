@@ -1,4 +1,4 @@
-"""The standards' URLs. ``api_patterns`` are included under ``/api/`` ahead of autoapi's own
+"""The standards' URLs. ``api_patterns`` are included under ``/api/`` after autoapi's own
 (portal/urls.py): none ends with a slash, so none can be a relation's or a row's URL."""
 
 from django.urls import path

@@ -200,8 +200,15 @@ def address_identity(meta: dict) -> str:
     return "ip:" + client_address(meta, _networks(tuple(portal_setting("TRUSTED_PROXIES"))))
 
 
-def identify(meta: dict, table: KeyTable) -> Client:
-    """The request's client and its limits; UnknownKey for a key that is not listed (or too short)."""
+#: Whom an anonymous request counts against when nothing counts it: no limit of any kind and no share
+#: of the pool kept, so its address would key no counter (and is not worked out).
+UNCOUNTED = "ip:uncounted"
+
+
+def identify(meta: dict, table: KeyTable, *, shared_pool: bool = True) -> Client:
+    """The request's client and its limits; UnknownKey for a key that is not listed (or too short).
+    ``shared_pool``: whether this process keeps each client's share of the pool (which counts every
+    client by its identity, limits or not)."""
     anonymous = {name: portal_setting(name) for name in LIMIT_FIELDS}
     keys = table.keys()
     presented = presented_key(meta) if keys else None  # no keys configured: the headers mean nothing here
@@ -213,6 +220,10 @@ def identify(meta: dict, table: KeyTable) -> Client:
         return Client(
             f"key:{key.digest}", limits["RATE_LIMIT"], limits["CLIENT_DOWNLOADS"], limits["CLIENT_REQUESTS"], key.name
         )
+    counted = shared_pool or any(anonymous.values())
     return Client(
-        address_identity(meta), anonymous["RATE_LIMIT"], anonymous["CLIENT_DOWNLOADS"], anonymous["CLIENT_REQUESTS"]
+        address_identity(meta) if counted else UNCOUNTED,
+        anonymous["RATE_LIMIT"],
+        anonymous["CLIENT_DOWNLOADS"],
+        anonymous["CLIENT_REQUESTS"],
     )

@@ -22,7 +22,7 @@ files are never limited (load balancers and page assets must not be refused).
   process (``PROCESS_DOWNLOADS``, beyond: ``503``; each download holds a worker thread, so this
   keeps threads free for pages) until its response is closed: after the last byte, or when the
   client goes away. Both come with ``Retry-After``. The slots are taken only when the download
-  is about to query (``autoapi.web.validators`` calls ``request.portal_download_admission``): a
+  is about to query (``autoapi.web.validators`` calls the request context's ``download_admission``): a
   stored file holds no database connection and takes none (it is still in flight for its client).
 - **Keys**: a listed API key gets its own limits; an unknown one (or one shorter than
   ``API_KEY_MIN_LENGTH``) is a ``401``, counted against the address that sent it: past
@@ -43,8 +43,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 
 from autoapi.conf import portal_setting
+from autoapi.db.context import context_of
 from autoapi.errors import PortalError, TooManyDownloads, TooManyRequests, Unauthorized
-from autoapi.web.validators import DOWNLOAD_ADMISSION
 from portal.errorpages import render_error
 from portal.fairshare.clients import KeyTable, UnknownKey, address_identity, identify, presented_key
 from portal.fairshare.share import PoolShare
@@ -121,7 +121,8 @@ class FairShareMiddleware:
             return self.refuse_key(request, exc)
         except TooManyRequests as exc:
             return refusal(request, exc, exc.headers)
-        request.fair_share_client = client
+        context = context_of(request)
+        context.client = client
         download = looks_like_download(request)
         timeout = portal_setting("EXPORT_STATEMENT_TIMEOUT_MS" if download else "STATEMENT_TIMEOUT_MS")
         headers, lease = {}, None
@@ -170,7 +171,7 @@ class FairShareMiddleware:
                 self.share.leave(client.identity, ticket)  # its pooled connections are given back now
         for name, value in headers.items():
             response[name] = value
-        leases = request.__dict__.pop("_fair_share_leases", [])
+        leases, context.leases = context.leases, []
         if lease is not None:
             leases.append(lease)
         for taken in leases:
@@ -193,7 +194,7 @@ class FairShareMiddleware:
                 )
                 error.headers = {"Retry-After": str(max(1, math.ceil(reset)))}
                 raise error
-        return identify(request.META, self.keys)
+        return identify(request.META, self.keys, shared_pool=bool(self.share.share))
 
     def refuse_key(self, request, exc: UnknownKey):
         """401 for a key that is not listed, counted against the address that sent it."""
@@ -204,9 +205,10 @@ class FairShareMiddleware:
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         """Offer the download slots to the view: taken only when the download is about to query."""
-        client = getattr(request, "fair_share_client", None)
-        if client is not None and is_download(request):
-            setattr(request, DOWNLOAD_ADMISSION, lambda: self.take_download_slots(request, client))
+        context = context_of(request)
+        if context.client is not None and is_download(request):
+            client = context.client
+            context.download_admission = lambda: self.take_download_slots(request, client)
         return None
 
     def take_download_slots(self, request, client):
@@ -240,5 +242,5 @@ class FairShareMiddleware:
                     retry,
                 )
             leases.append(lease)
-        request.__dict__.setdefault("_fair_share_leases", []).extend(leases)
+        context_of(request).leases.extend(leases)
         return None
