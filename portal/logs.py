@@ -145,7 +145,13 @@ class RequestLogMiddleware:
             if "duration_ms" in fields:
                 return
             fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-            request_log.log(level, "%s %s %s", fields["method"], fields["path"], status, extra=fields)
+            if request_log.isEnabledFor(level):
+                # The record made directly: Logger.log would walk the stack for a caller no line shows.
+                args = (fields["method"], fields["path"], status)
+                record = request_log.makeRecord(
+                    request_log.name, level, __file__, 0, "%s %s %s", args, None, extra=fields
+                )
+                request_log.handle(record)
 
         # Logged when the server closes the response: after the last byte, so a stream's duration
         # is the whole download. Every WSGI server (and Django's test client) calls close(), which

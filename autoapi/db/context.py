@@ -16,8 +16,8 @@ field                  written by                       read by
 ``download_admission``  the fair-share middleware       ``autoapi.web.validators``: called just
                                                         before a whole-relation download queries
 ``relation``           ``autoapi.web.urls`` (resolved)  the request log's ``relation`` field
-``host``               ``host_of`` (once)               plan keys and ETags (``Host`` checked
-                                                        against ``ALLOWED_HOSTS`` once)
+``host``, ``full_path``  ``host_of``, ``full_path_of``  plan keys and ETags (``Host`` checked
+                       (once)                           against ``ALLOWED_HOSTS`` once)
 =====================  ===============================  ==========================================
 
 A copy of the request (``copy.copy``) shares its context, so a page built from a copied request
@@ -42,6 +42,7 @@ class RequestContext:
     download_admission: Callable[[], object] | None = None
     relation: str | None = None  # "schema.name" of the relation the URL named, when published
     host: str | None = None  # request.get_host(), once it has been asked for
+    full_path: str | None = None  # request.get_full_path(): the path and the query string as sent
 
 
 def context_of(request) -> RequestContext:
@@ -60,3 +61,12 @@ def host_of(request) -> str:
     if context.host is None:
         context.host = request.get_host()
     return context.host
+
+
+def full_path_of(request) -> str:
+    """``request.get_full_path()``, worked out once per request: the path and the query string as
+    the client sent them (a copy of the request with other ``GET`` parameters has the same one)."""
+    context = context_of(request)
+    if context.full_path is None:
+        context.full_path = request.get_full_path()
+    return context.full_path

@@ -20,7 +20,7 @@ from autoapi.boundedcache import BytesCache, new_scope, sizeof
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.db import replicas
 from autoapi.db import sql as composed
-from autoapi.db.context import host_of
+from autoapi.db.context import full_path_of, host_of
 from autoapi.db.sql import Statement
 from autoapi.errors import BadRequest
 from autoapi.query import cursors
@@ -270,7 +270,7 @@ class RowPagination(BasePagination):
 
 def plan_key(format_: str, request) -> tuple:
     """A plan's cache key: what besides the query string its SQL and links depend on."""
-    return (format_, request.get_full_path(), host_of(request), request.is_secure())
+    return (format_, full_path_of(request), host_of(request), request.is_secure())
 
 
 def envelope(request, query, plan, page, alias: str) -> dict:

@@ -26,7 +26,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_etags, parse_http_date_safe
 
 from autoapi.db import replicas
-from autoapi.db.context import context_of, host_of
+from autoapi.db.context import context_of, full_path_of, host_of
 from autoapi.formats.filenames import content_disposition
 from autoapi.freshness import exportcache, fileranges
 from autoapi.web.compression import choose_coding
@@ -116,7 +116,7 @@ def _etag(request, data_tag: str, snapshot_version: str) -> str:
         (
             data_tag,
             snapshot_version,
-            request.get_full_path(),
+            full_path_of(request),
             host_of(request),
             request.scheme,
             request.META.get("HTTP_ACCEPT", ""),
@@ -135,7 +135,10 @@ def _not_modified(request, etags: list[str], last_modified: int | None) -> str |
         if "*" in sent:
             return etags[-1]
         return next((tag for tag in reversed(etags) if tag.removeprefix("W/") in sent), None)
-    since = parse_http_date_safe(request.META.get("HTTP_IF_MODIFIED_SINCE", ""))
+    header = request.META.get("HTTP_IF_MODIFIED_SINCE")
+    if not header:
+        return None
+    since = parse_http_date_safe(header)
     if since is not None and last_modified is not None and last_modified <= since:
         return etags[-1]
     return None
