@@ -504,7 +504,7 @@ def section_load(ctx: Context) -> None:
         ]
         ok = res["rps"] >= 700 and res["non_2xx"] == 0
         ctx.add(
-            f"JSON page {path.split('/flights/')[1]}, 10 connections, {seconds} s",
+            f"JSON page {path.split('/flights/')[1]}, uncached, 10 connections, {seconds} s",
             f"{res['rps']:.0f} req/s ({best[0]}w x {best[1]}t)",
             f"{alone['tps']:.0f} tps (pgbench)",
             f"{res['rps'] / alone['tps']:.2f}",
@@ -512,7 +512,8 @@ def section_load(ctx: Context) -> None:
             ok,
         )
         ctx.notes.append(
-            f"load {path}: best {best[0]} worker(s) x {best[1]} threads, {res['rps']:.0f} req/s, latency p50 "
+            f"load {path} (uncached: PORTAL_API_CACHE_SECONDS=0 and PORTAL_EXPORT_CACHE_MB=0, bench/server.py): best "
+            f"{best[0]} worker(s) x {best[1]} threads, {res['rps']:.0f} req/s, latency p50 "
             f"{res['p50_ms']} ms / p99 {res['p99_ms']} ms, non-2xx {res['non_2xx']}; other config {', '.join(other)}"
             f"; one request at a time (keep-alive, median of 20) {ms(sequential[path])}; CPU per request: "
             f"gunicorn {res['gunicorn_ms']:.2f} ms + PostgreSQL {res['postgres_ms']:.2f} ms, vs PostgreSQL "

@@ -53,7 +53,8 @@ _down_until: dict[str, float] = {}
 
 def replica_aliases() -> list[str]:
     """The configured replicas' aliases, in order (empty without DATABASE_REPLICA_URLS)."""
-    return sorted((a for a in settings.DATABASES if a.startswith(PREFIX)), key=lambda a: int(a[len(PREFIX) :]))
+    aliases = [a for a in settings.DATABASES if a.startswith(PREFIX)]
+    return sorted(aliases, key=lambda a: int(a[len(PREFIX) :])) if len(aliases) > 1 else aliases
 
 
 def is_replica(alias: str) -> bool:

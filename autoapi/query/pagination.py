@@ -9,6 +9,7 @@ page by offset or by keyset cursor.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -173,15 +174,20 @@ def _url_with(request, **replace: str) -> str:
     pending = dict(replace)
     parts = []
     for key, values in request.query_params.lists():
-        name = quote(key, _LINK_SAFE)
+        name = _quoted(key)
         if key in pending:
             values = [pending.pop(key)]
-        parts.extend(f"{name}={quote(str(value), _LINK_SAFE)}" for value in values)
-    parts.extend(f"{quote(key, _LINK_SAFE)}={quote(value, _LINK_SAFE)}" for key, value in pending.items())
+        parts.extend(f"{name}={_quoted(str(value))}" for value in values)
+    parts.extend(f"{_quoted(key)}={_quoted(value)}" for key, value in pending.items())
     return request.build_absolute_uri(request.path) + "?" + "&".join(parts)
 
 
 _LINK_SAFE = ",~"
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.,~-]*")  # what quote(text, _LINK_SAFE) leaves as it is
+
+
+def _quoted(text: str) -> str:
+    return text if _UNQUOTED.fullmatch(text) else quote(text, _LINK_SAFE)
 
 
 def page_links(request, window: Window, count: int | None, returned: int) -> dict:

@@ -59,6 +59,20 @@ class RelationViewSet(viewsets.ReadOnlyModelViewSet):
             )
         return query
 
+    @property
+    def default_response_headers(self):
+        # DRF's (``Allow`` from the methods this view answers, ``Vary: Accept``), worked out once per
+        # viewset and set of actions rather than once per request.
+        key = frozenset(self.action_map or ())
+        known = type(self).__dict__.get("_response_headers")
+        if known is None:
+            known = {}
+            type.__setattr__(type(self), "_response_headers", known)
+        headers = known.get(key)
+        if headers is None:
+            headers = known[key] = super().default_response_headers
+        return dict(headers)
+
     def get_parsers(self):
         # Read-only: no request body is ever parsed (OPTIONS still lists ``parser_classes``).
         return []
