@@ -71,7 +71,7 @@ class _Writer:
 
 
 def _write(node, writer: _Writer) -> str:
-    if isinstance(node, (nodes.And, nodes.Or)):
+    if isinstance(node, nodes.Junction):
         joiner = writer.joiners[isinstance(node, nodes.Or)]
         return joiner.join(_grouped(term, writer) for term in node.terms)
     if isinstance(node, nodes.Not):
@@ -92,7 +92,7 @@ def _write(node, writer: _Writer) -> str:
 
 def _grouped(node, writer: _Writer, always: bool = False) -> str:
     inner = _write(node, writer)
-    return f"({inner})" if always or isinstance(node, (nodes.And, nodes.Or)) else inner
+    return f"({inner})" if always or isinstance(node, nodes.Junction) else inner
 
 
 def _operand(value) -> str:
