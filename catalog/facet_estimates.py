@@ -104,6 +104,12 @@ def by_sample(request, relation: Relation, facet, size: int) -> Estimate | str |
     seen = sum(r[counted] for r in rows)
     if not seen:
         return f"no matching row in a sample of {_percent_text(sample.percent)} of its pages to estimate them from"
+    if not facet.part and max(r[counted] for r in rows) == 1 and sample.scale > 1:
+        # Seen once each, a value's count could be 1 or many: scaling up would make every one common.
+        return (
+            f"every value in a sample of {_percent_text(sample.percent)} of its pages appears once (nearly every "
+            "row holds its own), so a sample cannot estimate them"
+        )
     scaled = [{**r, counted: _significant(r[counted] * sample.scale)} for r in rows]
     how = (
         f"Estimated from a sample of {_percent_text(sample.percent)} of the table's pages ({seen:,} matching rows "
@@ -126,7 +132,7 @@ def _percent_text(percent: float) -> str:
 
 
 def _number_text(number: float) -> str:
-    return f"{number:,.4g}" if number < 1000 else f"{round(number):,}"
+    return f"{number:,.3g}" if number < 1000 else f"{round(number):,}"
 
 
 def estimate(facet, stats: dict | None, size: int) -> list[dict] | None:
