@@ -47,7 +47,8 @@ MAX_DISTINCT = 30  # a column with more distinct values (pg_stats) is not sugges
 DATE_MONTHS_UP_TO_YEARS = 5  # a date column spanning more years is counted by year, else by month
 SUGGESTED_KINDS = ("boolean", "enum")
 DATE_BUCKETS = 120  # years or months a date facet lists (in order: it is also the line chart's data)
-_WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="facet")
+THREADS = 2  # facets counted at once per process
+_WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="facet")
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def collect(
     which has nothing else to send): the time limit includes each facet's sample, two at a time."""
     limit = portal_setting("FACET_TIME_LIMIT_MS") / 1000
     if patient:
-        rounds = -(-len(jobs) // _WORKERS._max_workers)
+        rounds = -(-len(jobs) // THREADS)
         limit = rounds * (limit + portal_setting("FACET_SAMPLE_TIME_LIMIT_MS") / 1000)
     deadline = time.monotonic() + limit + 0.25
     shown = []
