@@ -335,3 +335,27 @@ def test_under_row_security_samples_count_visible_rows_only(client, superuser_co
         # holds 1,000 matching rows), never from the table's row estimate, which counts hidden rows.
         title = unescape(re.search(r'<span class="facet-count" title="([^"]*)">', body).group(1))
         assert re.search(r"a sample of (0\.1|1|10)% of the table's pages", title), title
+
+
+def test_partitioned_tables_and_materialized_views_are_sampled_too(client, superuser_conn, settings):
+    name = f"sampled_kinds_{uuid.uuid4().hex[:6]}"
+    _large_table(superuser_conn, name)
+    superuser_conn.at_teardown(f"DROP TABLE IF EXISTS public.{name}_parted")
+    superuser_conn.at_teardown(f"DROP MATERIALIZED VIEW IF EXISTS public.{name}_mat")
+    superuser_conn.execute(f"CREATE TABLE public.{name}_parted (LIKE public.{name}) PARTITION BY LIST (kind)")
+    for kind in range(3):
+        superuser_conn.execute(
+            f"CREATE TABLE public.{name}_p{kind} PARTITION OF public.{name}_parted FOR VALUES IN ({kind})"
+        )
+        superuser_conn.at_teardown(f"DROP TABLE IF EXISTS public.{name}_p{kind}")
+    superuser_conn.execute(f"INSERT INTO public.{name}_parted SELECT * FROM public.{name}")
+    superuser_conn.execute(f"CREATE MATERIALIZED VIEW public.{name}_mat AS SELECT * FROM public.{name}")
+    for relation in (f"{name}_parted", f"{name}_mat"):
+        superuser_conn.execute(f"ANALYZE public.{relation}")
+        superuser_conn.execute(f"GRANT SELECT ON public.{relation} TO portal_reader")
+    settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 1, "FACET_SAMPLE_ROWS": 20000}
+    for relation in (f"{name}_parted", f"{name}_mat"):
+        found = wait_for_relation(client, "public", relation)
+        body = text(client.get(f"{page_url(found)}-/facets", {"day__lt": "2021-01-01", "_facet": "even"}))
+        shown = _approximate_facets(body)
+        assert "from a sample" in body and set(shown["even"]) == {"true", "false"}, (relation, shown)
