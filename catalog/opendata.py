@@ -49,12 +49,16 @@ def _is_url(text: str | None) -> bool:
     return web_url(text) is not None  # the pages' rule for links from data (autoapi/web/weblinks.py)
 
 
-def dataset_facts(request, relation: Relation, activity: dict | None, built_at: float) -> dict:
-    """What DCAT and schema.org both say of one relation, with absolute URLs."""
-    entry = metadata.for_relation(relation)
+def dataset_facts(
+    request, relation: Relation, activity: dict | None, built_at: float, entry: dict | None = None
+) -> dict:
+    """What DCAT and schema.org both say of one relation, with absolute URLs. ``entry``: the
+    relation's ``metadata.for_relation`` when the caller has it already."""
+    if entry is None:
+        entry = metadata.for_relation(relation)
     origin = site_origin(request)
-    page = origin + present.catalog_url(relation)
-    base = api_url(relation)
+    base = api_url(relation)  # /api/<schema>/<relation>/, tilde-encoded: the page's segments too
+    page = pages_base(request) + base.removeprefix("/api/")
     description = (
         entry.get("description")
         or relation.comment
@@ -88,6 +92,15 @@ def site_origin(request) -> str:
     if origin is None:
         origin = request._portal_origin = request.build_absolute_uri("/").removesuffix("/")
     return origin
+
+
+def pages_base(request) -> str:
+    """The absolute URL the relation pages' paths follow (``present.catalog_url`` after the
+    origin), worked out once per request like ``site_origin``."""
+    base = getattr(request, "_portal_pages_base", None)
+    if base is None:
+        base = request._portal_pages_base = site_origin(request) + present.relation_url_prefix()
+    return base
 
 
 def modified(activity: dict | None, built_at: float) -> str:

@@ -1,19 +1,15 @@
 """What the standards' documents share: absolute URLs of a relation's documents and downloads,
-finding the relation a URL names (a JSON 404 otherwise), JSON answers, and a small memo of whole
-documents keyed by the snapshot version with a byte budget."""
+finding the relation a URL names (a JSON 404 otherwise) and JSON answers. Whole documents are
+kept by ``autoapi.public.shared_document`` (one cache for every whole-catalog document)."""
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
 
 from django.http import HttpResponse, JsonResponse
 
 from autoapi.public import Relation, api_url, decode_segment, get_snapshot, web_url
-
-DOCUMENT_MEMO_BYTES = 32 * 1024 * 1024  # whole-catalog documents kept per process, at most
 
 
 def is_url(text) -> bool:
@@ -71,10 +67,6 @@ def json_answer(data, content_type: str = "application/json") -> HttpResponse:
     )
 
 
-def bytes_answer(body: bytes, content_type: str) -> HttpResponse:
-    return HttpResponse(body, content_type=content_type)
-
-
 _SLUG = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -94,57 +86,3 @@ def referenced(snapshot, relation: Relation) -> list[Relation]:
         if other is not None and other is not relation and other not in found:
             found.append(other)
     return found
-
-
-class DocumentMemo:
-    """Whole documents (bytes) per key, least recently used first out past ``budget`` bytes. Keys
-    hold the snapshot version, so a schema change is never served from it; a key is built at most
-    once per process while it stays (two threads may build it at once, once: the last one wins)."""
-
-    def __init__(self, budget: int = DOCUMENT_MEMO_BYTES):
-        self.budget = budget
-        self._items: OrderedDict = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        return None
-
-    def put(self, key, value) -> None:
-        size = len(value[0]) if isinstance(value, tuple) else len(value)
-        if size > self.budget:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._size -= len(old[0]) if isinstance(old, tuple) else len(old)
-            self._items[key] = value
-            self._size += size
-            while self._size > self.budget and self._items:
-                _key, old = self._items.popitem(last=False)
-                self._size -= len(old[0]) if isinstance(old, tuple) else len(old)
-
-    def get_or_build(self, key, build):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = build()
-        size = len(value[0]) if isinstance(value, tuple) else len(value)
-        if size > self.budget:
-            return value
-        with self._lock:
-            if key not in self._items:
-                self._items[key] = value
-                self._size += size
-            while self._size > self.budget and self._items:
-                _key, old = self._items.popitem(last=False)
-                self._size -= len(old[0]) if isinstance(old, tuple) else len(old)
-        return value
-
-
-memo = DocumentMemo()
