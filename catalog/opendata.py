@@ -11,6 +11,7 @@ two views) and ``catalog.views`` (``dataset_jsonld``).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import UTC, datetime
@@ -108,8 +109,13 @@ def modified(activity: dict | None, built_at: float) -> str:
     the schema: an ISO 8601 date-time in UTC."""
     moments = [activity.get(key) for key in ("last_analyzed", "last_vacuumed")] if activity else []
     known = [m for m in moments if m is not None]
-    moment = max(known) if known else datetime.fromtimestamp(built_at, tz=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    return max(known).astimezone(UTC).isoformat(timespec="seconds") if known else _snapshot_date(built_at)
+
+
+@functools.lru_cache(maxsize=8)
+def _snapshot_date(built_at: float) -> str:
+    """The snapshot's time as ``modified`` says it: the same for every relation of a document."""
+    return datetime.fromtimestamp(built_at, tz=UTC).isoformat(timespec="seconds")
 
 
 def dcat_dataset(facts: dict) -> dict:

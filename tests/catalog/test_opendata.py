@@ -255,3 +255,28 @@ def test_jsonld_cannot_be_closed_by_a_name(client):
     raw = JSONLD.search(body).group(1)
     assert "<" not in raw and ">" not in raw
     assert jsonld(body)["name"] == "<i>html</i>"
+
+
+@pytest.mark.parametrize("script_prefix", ["/", "/portal/"])
+def test_relation_page_urls_made_without_reverse_are_what_reverse_makes(client, script_prefix):
+    """The whole-catalog documents make each relation page's URL from one ``reverse`` per script
+    prefix (``present.relation_url_prefix``) and the relation's tilde-encoded segments; for every
+    published relation (quotes, spaces, dots, slashes, dollars, unicode) it is ``reverse``'s own."""
+    from django.test import RequestFactory
+    from django.urls import reverse, set_script_prefix
+
+    from autoapi.public import relation_segments
+    from catalog import opendata, present
+
+    set_script_prefix(script_prefix)
+    try:
+        request = RequestFactory().get("/data.json")
+        for relation in get_snapshot().relations:
+            schema, name = relation_segments(relation)
+            expected = reverse("relation", kwargs={"schema": schema, "relation": name})
+            assert expected.startswith(script_prefix)
+            assert present.catalog_url(relation) == expected
+            facts = opendata.dataset_facts(request, relation, None, 0.0)
+            assert facts["page"] == request.build_absolute_uri(expected)
+    finally:
+        set_script_prefix("/")

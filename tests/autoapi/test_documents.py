@@ -1,0 +1,68 @@
+"""Whole-catalog documents' freshness (autoapi/web/documents.py, "Freshness"): a document past
+``max_age`` is built again only when its freshness stamp (for ``/data.json``, the change log's
+last entry) moved since its build, in memory and from the stored file another process wrote."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoapi.web.documents import STORE_MIN_BYTES, Documents
+
+
+class Builds:
+    """A document's builds, counted; each one's bytes say which build made them."""
+
+    def __init__(self, size: int = 10):
+        self.count, self.size = 0, size
+
+    def __call__(self) -> tuple[bytes, str]:
+        self.count += 1
+        return str(self.count).encode().ljust(self.size, b"."), "application/json"
+
+
+@pytest.fixture
+def no_store(settings):
+    settings.PORTAL = {**settings.PORTAL, "EXPORT_CACHE_MB": 0}
+
+
+@pytest.fixture
+def store(settings, tmp_path):
+    settings.PORTAL = {**settings.PORTAL, "EXPORT_CACHE_MB": 64, "EXPORT_CACHE_DIR": str(tmp_path)}
+    return tmp_path / "documents"
+
+
+def test_past_max_age_a_document_is_rebuilt_only_when_its_freshness_moved(no_store):
+    documents, build = Documents(), Builds()
+    family = ("data.json", "/data.json", "http", "testserver")
+    first, how = documents.get(family, "v1", build, max_age=0.0, freshness=7)
+    assert (how, build.count) == ("built", 1)
+    for _ in range(3):  # past max_age (0 s), the same stamp: the held version, nothing built
+        again, how = documents.get(family, "v1", build, max_age=0.0, freshness=7)
+        assert (how, again.etag, build.count) == ("memory", first.etag, 1)
+    moved, how = documents.get(family, "v1", build, max_age=0.0, freshness=8)
+    assert (how, build.count) == ("built", 2) and moved.body.startswith(b"2")
+    assert documents.get(family, "v1", build, max_age=0.0, freshness=8)[1] == "memory"
+
+
+def test_within_max_age_a_moved_stamp_waits_and_without_a_stamp_max_age_rules(no_store):
+    documents, build = Documents(), Builds()
+    family = ("data.json",)
+    documents.get(family, "v1", build, max_age=3600.0, freshness=1)
+    assert documents.get(family, "v1", build, max_age=3600.0, freshness=2)[1] == "memory"  # at most once per max_age
+    assert build.count == 1
+    plain = ("sitemap",)
+    documents.get(plain, "v1", build, max_age=0.0)
+    assert documents.get(plain, "v1", build, max_age=0.0)[1] == "built"  # no stamp: past max_age, built again
+    assert build.count == 3
+
+
+def test_the_stored_file_keeps_the_stamp_for_other_processes(store):
+    build = Builds(size=STORE_MIN_BYTES)  # large enough to be stored
+    family = ("data.json", "/data.json", "http", "testserver")
+    built, how = Documents().get(family, "v1", build, max_age=0.0, freshness=5)
+    assert how == "built" and any(store.glob("*.doc"))
+    other = Documents()  # another process: nothing in memory, the folder shared
+    found, how = other.get(family, "v1", build, max_age=0.0, freshness=5)
+    assert (how, found.etag, found.body, build.count) == ("stored", built.etag, built.body, 1)
+    newer, how = Documents().get(family, "v1", build, max_age=0.0, freshness=6)
+    assert (how, build.count) == ("built", 2) and newer.body.startswith(b"2")
