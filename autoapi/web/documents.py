@@ -19,7 +19,9 @@ per process, and shared:
   each document of STORE_MIN_BYTES or more is also written to ``<folder>/documents/`` (a temporary
   file renamed into place; the family's older version removed),
   under an ``flock`` taken for the build, so a second process (or host sharing the folder) waiting
-  on the lock reads the first one's file instead of building again. A document too large for the
+  on the lock reads the first one's file instead of building again. A process that holds no
+  version of the document and finds another one building it answers with the family's stored
+  previous version meanwhile (``stale``) rather than waiting. A document too large for the
   memory budget is served from that file.
 - **Freshness.** A document whose content also follows the data (modification dates) passes
   ``max_age``: past it, the next request rebuilds it while the others get the held version. With
@@ -135,12 +137,17 @@ class Documents:
                 raise Busy
             with self._lock:
                 held = self._store.get(key)
+                stale = self._store.get(self._latest.get(family, ()))
+            if held is None and stale is not None:
+                return stale, "stale"  # the leader found another process building: its previous version
             if held is None:
                 raise Busy
             return held, "shared"
         try:
             built, how = self._build(key, build, keep) if keep.bounded else (self._run(key, build, keep), "built")
-            self._keep(family, key, built)
+            # Another process's previous version is held as the family's latest, never as this
+            # version (the next request tries again for this one).
+            self._keep(family, (family, "stale:" + built.etag) if how == "stale" else key, built)
             return built, how
         finally:
             with self._lock:
@@ -177,7 +184,13 @@ class Documents:
                 return self._run(key, build, keep), "built"
             family = digest(key[0])
             path = folder / f"{family}-{digest(key)}.doc"
-            with _flock(folder / f"{family}.lock"):
+            lock = folder / f"{family}.lock"
+            with _flock(lock, block=False) as free:
+                if not free:  # another process builds this document: its previous version meanwhile
+                    stale = _read_latest(folder, family)
+                    if stale is not None:
+                        return stale, "stale"
+            with _flock(lock):
                 stored = _read_stored(path, keep)  # another process may have built it meanwhile
                 if stored is not None:
                     return stored, "stored"
@@ -274,17 +287,22 @@ def _folder() -> Path | None:
 
 
 @contextlib.contextmanager
-def _flock(path: Path):
+def _flock(path: Path, block: bool = True):
     """The build's lock across processes (held while building; released by the kernel if the
-    process dies)."""
+    process dies). Yields whether it is held: with ``block=False``, False when another process
+    holds it (True when the folder allows no lock: the build goes on as without a folder)."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
-        yield
+        yield True
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if block else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)
 
@@ -312,6 +330,15 @@ def _read_stored(path: Path, keep: Keeping) -> Built | None:
     except OSError:
         return None
     return Built(content_type, etag, modified, body=body, path=path, freshness=freshness)
+
+
+def _read_latest(folder: Path, family: str) -> Built | None:
+    """The newest stored version of the family, whatever its version (None when there is none)."""
+    try:
+        newest = max(folder.glob(f"{family}-*.doc"), key=lambda p: p.stat().st_mtime, default=None)
+    except OSError:  # removed while looked at: another process stored a newer one
+        return None
+    return _read_stored(newest, Keeping()) if newest is not None else None
 
 
 def _store(path: Path, built: Built) -> Built:

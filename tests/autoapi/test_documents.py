@@ -4,6 +4,8 @@ last entry) moved since its build, in memory and from the stored file another pr
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from autoapi.web.documents import STORE_MIN_BYTES, Documents
@@ -66,3 +68,31 @@ def test_the_stored_file_keeps_the_stamp_for_other_processes(store):
     assert (how, found.etag, found.body, build.count) == ("stored", built.etag, built.body, 1)
     newer, how = Documents().get(family, "v1", build, max_age=0.0, freshness=6)
     assert (how, build.count) == ("built", 2) and newer.body.startswith(b"2")
+
+
+def test_while_another_process_builds_a_process_without_the_document_answers_its_previous_version(store):
+    import fcntl
+    import os
+
+    from autoapi.web.documents import digest
+
+    build = Builds(size=STORE_MIN_BYTES)
+    family = ("data.json", "/data.json", "http", "testserver")
+    first, _how = Documents().get(family, "v1", build)  # stored by one process
+    other = Documents()  # a second process: holds nothing, the first builds v2 (holds the lock)
+    fd = os.open(store / f"{digest(family)}.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        answers = []
+        asking = threading.Thread(target=lambda: answers.append(other.get(family, "v2", build)))
+        asking.start()
+        asking.join(10)
+        assert answers, "waited for the other process's build instead of answering its previous version"
+        previous, how = answers[0]
+        assert (how, previous.etag, previous.body, build.count) == ("stale", first.etag, first.body, 1)
+        assert other.get(family, "v2", build)[1] == "stale"  # asked again: still not built here
+    finally:
+        os.close(fd)  # the build is over: the next request builds v2 (or reads it)
+    latest, how = other.get(family, "v2", build)
+    assert (how, build.count) == ("built", 2) and latest.body.startswith(b"2")
+    assert other.get(family, "v2", build)[1] == "memory"
