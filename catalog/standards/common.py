@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from json.encoder import encode_basestring
 
 from django.http import HttpResponse, JsonResponse
 
@@ -60,8 +61,44 @@ def schema_of(schema_segment: str) -> str | None:
     return schema if schema in get_snapshot().schemas else None
 
 
+def dumps(data) -> str:
+    """JSON text as every standards document writes it: UTF-8 as is, no spaces."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_text(value) -> str:
+    """``dumps(value)``, a string's at C speed (``json``'s own encoder for strings)."""
+    return encode_basestring(value) if type(value) is str else dumps(value)
+
+
+class JSONTemplate:
+    """A JSON text written once by ``dumps`` from a model whose holes are ``JSONTemplate.hole(n)``,
+    then filled with values' JSON texts (``json_text``, or any JSON text): exactly what ``dumps``
+    writes for the model with the values in the holes, at a fraction of its cost. For the documents
+    that repeat one shape 10,000 times (``/data.json``: docs/operations.md, "Catalog documents at
+    scale")."""
+
+    _HOLE = re.compile(r'"\\u0000(\d+)\\u0000"')
+
+    def __init__(self, model):
+        parts = self._HOLE.split(dumps(model))
+        self.first = parts[0]
+        self.rest = [(int(parts[i]), parts[i + 1]) for i in range(1, len(parts), 2)]
+
+    @staticmethod
+    def hole(number: int) -> str:
+        return f"\0{number}\0"
+
+    def fill(self, *texts: str) -> str:
+        out = [self.first]
+        for number, constant in self.rest:
+            out.append(texts[number])
+            out.append(constant)
+        return "".join(out)
+
+
 def json_answer(data, content_type: str = "application/json") -> HttpResponse:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    body = dumps(data).encode()
     return HttpResponse(
         body, content_type=f"{content_type}; charset=utf-8" if "charset" not in content_type else content_type
     )

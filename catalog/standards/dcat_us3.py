@@ -24,11 +24,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.http import HttpResponse
 from django.urls import reverse
 
 from autoapi.public import Relation, data_last_changed, get_snapshot, shared_document
 from catalog import metadata, opendata
 from catalog.standards import changelog, common
+from catalog.standards.common import JSONTemplate, json_text
 
 CONFORMS_TO = "https://resources.data.gov/dcat-us/3.0.0/catalog"
 STANDARDS = {
@@ -60,98 +62,119 @@ def described_by(base: str, document: str, standard: str, media_type: str, title
     }
 
 
+# The documents that describe a dataset and its downloads: (document, standard, media type, title).
+PACKAGE = ("datapackage.json", "datapackage", "application/json", "Data Package (Table Schema) of the dataset")
+DESCRIBED_BY = {  # a download's format -> the document that describes it
+    "CSV": ("csv-metadata.json", "csvw", "application/csvm+json", "CSV on the Web metadata of the CSV download"),
+    "Parquet": ("croissant.json", "croissant", "application/ld+json", "Croissant description of the downloads"),
+}
+
+# Each part of the catalog as JSON text with holes (common.JSONTemplate): written once, filled per
+# relation. The models are the documents' shapes; a hole's number is its place in ``fill``.
+_ = JSONTemplate.hole
+DESCRIBER = {
+    fmt: JSONTemplate(described_by(_(0), "", standard, media_type, title))
+    for fmt, (_document, standard, media_type, title) in {**DESCRIBED_BY, "package": PACKAGE}.items()
+}
+DISTRIBUTION = JSONTemplate({"@type": "Distribution", "title": _(0), "downloadURL": _(1), "mediaType": _(2)})
+DESCRIBED_DISTRIBUTION = JSONTemplate(
+    {"@type": "Distribution", "title": _(0), "downloadURL": _(1), "mediaType": _(2), "describedBy": _(3)}
+)
+_DATASET = {
+    "@type": "Dataset",
+    "@id": _(0),
+    "title": _(1),
+    "description": _(2),
+    "identifier": {"@type": "Identifier", "notation": _(0)},
+    "publisher": {"@type": "Organization", "name": _(3)},
+    "contactPoint": _(4),
+    "keyword": _(5),
+    "modified": _(6),
+    "landingPage": {"@type": "Document", "title": _(1), "accessURL": _(0)},
+    "accessRights": "public",
+    "distribution": _(7),
+    "describedBy": _(8),
+}
+DATASET = JSONTemplate(_DATASET)
+DATASET_WITH_SOURCE = JSONTemplate({**_DATASET, "relation": _(9)})
+
+
 class Datasets:
-    """The ``Dataset`` of each relation of one catalog. What every dataset shares (the metadata
-    file's content, the site's title, the default contact, the dates already written) is worked
-    out once per catalog, not once per relation: at 10,000 relations the per-relation work is
-    the whole cost of ``/data.json`` (docs/operations.md, "Catalog documents at scale")."""
+    """The ``Dataset`` of each relation of one catalog, as JSON text. What every dataset shares
+    (the metadata file's content, the site's title, the default contact, the dates already
+    written, the JSON around the values) is worked out once per catalog, not once per relation:
+    at 10,000 relations the per-relation work is the whole cost of ``/data.json``
+    (docs/operations.md, "Catalog documents at scale")."""
 
     def __init__(self, request, built_at: float, site: dict):
         self.request = request
         self.built_at = built_at
         self.data = metadata.load()
         self.site_title = site["title"]
-        self.unconfigured = contact_point(opendata.UNCONFIGURED_CONTACT)
-        self.dates: dict[float, str] = {}  # Unix time -> ISO text (many relations share a second)
+        self.unconfigured = json_text(contact_point(opendata.UNCONFIGURED_CONTACT))
+        self.dates: dict[float, str] = {}  # Unix time -> JSON text of its ISO date (many share a second)
 
     def date(self, moment: float) -> str:
         text = self.dates.get(moment)
         if text is None:
-            text = self.dates[moment] = _iso(moment)
+            text = self.dates[moment] = json_text(_iso(moment))
         return text
 
-    def of(self, relation: Relation) -> dict:
+    def of(self, relation: Relation) -> str:
         entry = metadata.for_relation(relation, self.data)
         facts = opendata.dataset_facts(self.request, relation, None, self.built_at, entry)
-        title = facts["title"]
-        base = facts["api"]
+        title, base, page = facts["title"], facts["api"], json_text(facts["page"])
+        title_text = json_text(title)
         distributions = []
         for download in facts["downloads"]:
             fmt = download["format"]
-            item = {
-                "@type": "Distribution",
-                "title": f"{title} as {fmt}",
-                "downloadURL": download["url"],
-                "mediaType": download["media_type"],
-            }
-            if fmt == "CSV":
-                item["describedBy"] = described_by(
-                    base,
-                    "csv-metadata.json",
-                    "csvw",
-                    "application/csvm+json",
-                    "CSV on the Web metadata of the CSV download",
-                )
-            elif fmt == "Parquet":
-                item["describedBy"] = described_by(
-                    base, "croissant.json", "croissant", "application/ld+json", "Croissant description of the downloads"
-                )
-            distributions.append(item)
-        page = facts["page"]
-        result = {
-            "@type": "Dataset",
-            "@id": page,
-            "title": title,
-            "description": facts["description"],
-            "identifier": {"@type": "Identifier", "notation": page},
-            "publisher": {"@type": "Organization", "name": facts["publisher"] or self.site_title},
-            "contactPoint": contact_point(facts["contact"]) if facts["contact"] else self.unconfigured,
-            "keyword": [k for k in facts["keywords"] if k],
-            "modified": entry.get("modified") or self.date(data_last_changed(relation)["at"] or self.built_at),
-            "landingPage": {"@type": "Document", "title": title, "accessURL": page},
-            "accessRights": "public",
-            "distribution": distributions,
-            "describedBy": described_by(
-                base,
-                "datapackage.json",
-                "datapackage",
-                "application/json",
-                "Data Package (Table Schema) of the dataset",
-            ),
-        }
+            texts = (json_text(f"{title} as {fmt}"), json_text(download["url"]), json_text(download["media_type"]))
+            described = DESCRIBED_BY.get(fmt)
+            if described is None:
+                distributions.append(DISTRIBUTION.fill(*texts))
+            else:
+                describer = DESCRIBER[fmt].fill(json_text(base + described[0]))
+                distributions.append(DESCRIBED_DISTRIBUTION.fill(*texts, describer))
+        modified = entry.get("modified")
+        texts = [
+            page,
+            title_text,
+            json_text(facts["description"]),
+            json_text(facts["publisher"] or self.site_title),
+            json_text(contact_point(facts["contact"])) if facts["contact"] else self.unconfigured,
+            "[" + ",".join(json_text(k) for k in facts["keywords"] if k) + "]",
+            json_text(modified) if modified else self.date(data_last_changed(relation)["at"] or self.built_at),
+            "[" + ",".join(distributions) + "]",
+            DESCRIBER["package"].fill(json_text(base + PACKAGE[0])),
+        ]
         if facts["source"] is not None and common.is_url(facts["source"]):
-            result["relation"] = [facts["source"]]
-        return result
+            return DATASET_WITH_SOURCE.fill(*texts, "[" + json_text(facts["source"]) + "]")
+        return DATASET.fill(*texts)
 
 
 def contact_point(contact: dict) -> dict:
     return {"@type": "Kind", "fn": contact["name"], "hasEmail": "mailto:" + contact["email"].removeprefix("mailto:")}
 
 
-def catalog(request) -> dict:
+def catalog(request) -> str:
+    """The catalog as JSON text (what ``common.dumps`` writes for it)."""
     snapshot = get_snapshot()
     site = metadata.site()
     datasets = Datasets(request, snapshot.built_at, site)
-    body = {
+    model = {
         "@id": request.build_absolute_uri(reverse("data-json")),
         "@type": "Catalog",
         "conformsTo": {"@type": "Standard", "@id": CONFORMS_TO, "title": "DCAT-US 3.0"},
         "title": site["title"],
-        "dataset": [datasets.of(r) for r in sorted(snapshot.relations, key=lambda r: (r.schema, r.name))],
+        "dataset": [],
     }
     if site.get("description"):
-        body["description"] = site["description"]
-    return body
+        model["description"] = site["description"]
+    relations = sorted(snapshot.relations, key=lambda r: (r.schema, r.name))
+    # The first '"dataset":[]' is the key's (a string's quotes are escaped, \"), and no hole is
+    # made in text from the metadata file.
+    empty = '"dataset":[]'
+    return common.dumps(model).replace(empty, empty[:-1] + ",".join(datasets.of(r) for r in relations) + "]", 1)
 
 
 # Built once per version (snapshot, settings, metadata file) and shared by every request
@@ -161,4 +184,4 @@ def catalog(request) -> dict:
 @shared_document("data.json", "DOCUMENT_REFRESH_SECONDS", metadata.stamp, freshness=changelog.last_seq)
 def data_json(request):
     """``/data.json``: the DCAT-US 3.0 catalog of every published relation."""
-    return common.json_answer(catalog(request))
+    return HttpResponse(catalog(request).encode(), content_type="application/json; charset=utf-8")

@@ -280,3 +280,37 @@ def test_relation_page_urls_made_without_reverse_are_what_reverse_makes(client, 
             assert facts["page"] == request.build_absolute_uri(expected)
     finally:
         set_script_prefix("/")
+
+
+def test_data_json_is_exactly_what_json_dumps_writes_for_it(client, metadata_file):
+    """``/data.json`` is written from JSON templates filled with each relation's values
+    (``common.JSONTemplate``): its bytes are exactly those ``json.dumps`` writes for the document
+    it holds, with hostile text in the metadata file (quotes, backslashes, controls, a line
+    separator, text shaped like a template's hole)."""
+    hostile = 'Quote " back\\\\slash \\t tab \u2028 ü \x000\x00 "dataset":[] </script>'
+    relation = relation_named("public", "big_2500")
+    metadata_file(
+        {
+            "site": {"title": hostile, "description": hostile, "keywords": [hostile], "publisher": hostile},
+            "relations": {
+                "public": {
+                    "big_2500": {
+                        "title": hostile,
+                        "description": hostile,
+                        "source": "https://example.org/a?b=1&c=%22",
+                        "contact": {"name": hostile, "email": "x@example.org"},
+                    }
+                }
+            },
+        }
+    )
+    response = client.get("/data.json")
+    assert response.status_code == 200
+    body = response.content
+    catalog = json.loads(body)
+    assert json.dumps(catalog, ensure_ascii=False, separators=(",", ":")).encode() == body
+    assert catalog["title"] == hostile and catalog["description"] == hostile
+    dataset = next(d for d in catalog["dataset"] if d["@id"] == BASE + page_url(relation))
+    assert dataset["title"] == hostile and dataset["contactPoint"]["fn"] == hostile
+    assert dataset["relation"] == ["https://example.org/a?b=1&c=%22"]
+    assert len(catalog["dataset"]) == len(get_snapshot().relations)
