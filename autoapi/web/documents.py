@@ -377,7 +377,11 @@ def respond(request, family: tuple, version: str, build: Callable[[], tuple[byte
             response["Content-Encoding"] = coding
             response["ETag"] = "W/" + built.etag
     else:
-        response = FileResponse(open(built.path, "rb"), content_type=built.content_type)  # noqa: SIM115 - closed when sent
+        try:
+            stored = open(built.path, "rb")  # noqa: SIM115 - closed when sent
+        except OSError:  # replaced by a newer version's file meanwhile (another process stored it)
+            return error_response(DatabaseUnavailable("this document is being built; retry in a few seconds"))
+        response = FileResponse(stored, content_type=built.content_type)
     if not response.has_header("ETag"):
         response["ETag"] = built.etag
     response[HEADER] = how

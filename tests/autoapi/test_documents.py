@@ -96,3 +96,29 @@ def test_while_another_process_builds_a_process_without_the_document_answers_its
     latest, how = other.get(family, "v2", build)
     assert (how, build.count) == ("built", 2) and latest.body.startswith(b"2")
     assert other.get(family, "v2", build)[1] == "memory"
+
+
+def test_a_document_served_from_its_file_answers_503_when_the_file_went_meanwhile(store, settings):
+    """Past the memory budget a document is served from its stored file; when another process
+    replaced that file meanwhile (its newer version removes the older's), the answer is the
+    "being built" 503 with ``Retry-After``, never a 500."""
+    from django.test import RequestFactory
+
+    from autoapi.web import documents as module
+
+    settings.PORTAL = {**settings.PORTAL, "DOCUMENT_CACHE_MB": 0}  # nothing held in memory: files only
+    build = Builds(size=STORE_MIN_BYTES)
+    family = ("test-file-only",)
+    try:
+        response = module.respond(RequestFactory().get("/x"), family, "v1", build)
+        assert response.status_code == 200 and b"".join(response).startswith(b"1")
+        response.close()
+        response = module.respond(RequestFactory().get("/x"), family, "v1", build)  # now from the file
+        assert response["X-Portal-Document"] == "memory" and b"".join(response).startswith(b"1")
+        response.close()
+        for stored in store.glob("*.doc"):
+            stored.unlink()
+        response = module.respond(RequestFactory().get("/x"), family, "v1", build)
+        assert response.status_code == 503 and response.has_header("Retry-After")
+    finally:
+        module.documents.clear()
