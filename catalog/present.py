@@ -40,7 +40,8 @@ def catalog_url(relation: Relation) -> str:
     return f"{relation_url_prefix()}{schema}/{name}/"
 
 
-_prefixes: dict[tuple, str] = {}
+PREFIXES_KEPT = 16
+_prefixes: dict[tuple, str] = {}  # (script prefix, URL configuration) -> relation pages' prefix
 
 
 def relation_url_prefix() -> str:
@@ -51,6 +52,8 @@ def relation_url_prefix() -> str:
     key = (get_script_prefix(), get_urlconf(), settings.ROOT_URLCONF)
     prefix = _prefixes.get(key)
     if prefix is None:
+        if len(_prefixes) >= PREFIXES_KEPT:  # a deployment has one or two; never let it grow
+            _prefixes.clear()
         prefix = _prefixes[key] = reverse("relation", kwargs={"schema": "s", "relation": "r"}).removesuffix("s/r/")
     return prefix
 
