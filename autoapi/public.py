@@ -45,6 +45,7 @@ from autoapi.schema.snapshot import Column, Relation, Snapshot
 from autoapi.schema.statistics import column_statistics, relation_activity
 from autoapi.schema.typemap import type_info
 from autoapi.web import pagejson
+from autoapi.web.documents import respond as document_response
 from autoapi.web.documents import shared_document
 from autoapi.web.registry import registry
 from autoapi.web.responsecache import cached_page
@@ -92,6 +93,7 @@ __all__ = [
     "ColumnWidth",
     "SHEET_ROWS",
     "shared_document",
+    "document_response",
 ]
 
 
