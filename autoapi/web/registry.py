@@ -21,7 +21,14 @@ from psycopg2 import sql
 
 from autoapi.conf import DATABASE_ALIAS, portal_setting
 from autoapi.freshness.dataversion import DataVersion, DataVersions
-from autoapi.schema.introspect import change_probe, fingerprint, read_snapshot
+from autoapi.schema.introspect import (
+    change_probe,
+    changed_relations,
+    read_changes,
+    read_snapshot,
+    relation_hashes,
+    version_of,
+)
 from autoapi.web.api import PublishedAPI
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,7 @@ class Registry:
     def __init__(self):
         self._current: PublishedAPI | None = None
         self._probe: str | None = None  # the change probe when the current snapshot was checked
+        self._hashes: dict[int, str] | None = None  # the fingerprint's parts the current snapshot was read with
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -44,7 +52,7 @@ class Registry:
         if self._current is None:
             with self._lock:
                 if self._current is None:
-                    self._current = _published(self._read())
+                    self._current = _published(*self._read())
         self._ensure_watcher()
         return self._current
 
@@ -87,11 +95,23 @@ class Registry:
         self.last_checked = time.time()
         if probe == self._probe and not force_fingerprint and self._current is not None:
             return False
-        version = fingerprint(cursor, portal_setting("SCHEMAS"))
+        schemas = portal_setting("SCHEMAS")
+        hashes = relation_hashes(cursor, schemas)
+        version = version_of(hashes)
         self._probe = probe
         if self._current is not None and version == self._current.snapshot.version:
+            self._hashes = hashes
             return False
-        self._current = _published(read_snapshot(cursor, portal_setting("SCHEMAS"), version))
+        started = time.monotonic()
+        snapshot, how = None, "read whole"
+        if self._current is not None and self._hashes is not None:
+            changed = changed_relations(self._current.snapshot, self._hashes, hashes)
+            if changed is not None:
+                snapshot = read_changes(cursor, schemas, self._current.snapshot, changed, version)
+                how = f"{len(changed)} changed relation(s) read again"
+        if snapshot is None:
+            snapshot = read_snapshot(cursor, schemas, version)
+        self._current, self._hashes = _published(snapshot, f"{how} in {time.monotonic() - started:.2f} s"), hashes
         return True
 
     def data_version(self, relation) -> DataVersion:
@@ -101,7 +121,7 @@ class Registry:
     def rebuild(self) -> PublishedAPI:
         """Read a new snapshot and swap it in, whether or not the fingerprint moved."""
         with self._lock:
-            self._current = _published(self._read())
+            self._current = _published(*self._read())
             self.last_checked = time.time()
             return self._current
 
@@ -122,10 +142,13 @@ class Registry:
 
     def _read(self):
         with connections[DATABASE_ALIAS].cursor() as cursor:
+            started = time.monotonic()
             self._probe = change_probe(cursor)  # taken first: a change during the read shows next time
-            snapshot = read_snapshot(cursor, portal_setting("SCHEMAS"))
+            hashes = relation_hashes(cursor, portal_setting("SCHEMAS"))
+            snapshot = read_snapshot(cursor, portal_setting("SCHEMAS"), version_of(hashes))
+            self._hashes = hashes
             self._read_data_versions(cursor, snapshot)  # known from a process's first request
-            return snapshot
+            return snapshot, f"read whole in {time.monotonic() - started:.2f} s"
 
     def _ensure_watcher(self):
         # After a fork (gunicorn), the parent's thread is gone: start one per process.
@@ -200,9 +223,10 @@ class Registry:
                     conn.close()
 
 
-def _published(snapshot) -> PublishedAPI:
-    """The snapshot's API, saying once per snapshot what it publishes and what it left out."""
-    log.info("schema snapshot %s: %d relations published", snapshot.version[:8], len(snapshot.relations))
+def _published(snapshot, how: str = "") -> PublishedAPI:
+    """The snapshot's API, saying once per snapshot what it publishes and what it left out (and
+    how it was read: whole, or only the changed relations, and in how long)."""
+    log.info("schema snapshot %s: %d relations published (%s)", snapshot.version[:8], len(snapshot.relations), how)
     for skipped in snapshot.skipped:
         if skipped.why != "it belongs to an extension":  # by design, not a problem
             log.warning("schema snapshot %s left out %s: %s", snapshot.version[:8], skipped.what, skipped.why)
