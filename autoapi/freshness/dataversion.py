@@ -94,8 +94,17 @@ class DataVersions:
             self._swap({r.oid: DataVersion(None, None, why) for r in snapshot.relations})
             return None, None
         if self._graph_key != (snapshot.version, graph_probe) and not graph_read:
-            self._graph = read_graph(cursor)
-            self._sources = {r.oid: sources(self._graph, r.oid, _relkind(r)) for r in snapshot.relations}
+            # The graph again only when pg_rewrite or pg_inherits moved; with the same graph a
+            # relation's sources are the same, so a new snapshot (a new table among 10,000)
+            # works out those of its new relations only.
+            if self._graph is None or self._graph_key[1] != graph_probe:
+                self._graph, known = read_graph(cursor), {}
+            else:
+                known = self._sources
+            self._sources = {
+                r.oid: known[r.oid] if r.oid in known else sources(self._graph, r.oid, _relkind(r))
+                for r in snapshot.relations
+            }
             self._graph_key = (snapshot.version, graph_probe)
             return self._read(cursor, snapshot, graph_read=True)  # the counters of the new sources
         # The snapshot version too: it holds who sees what (catalog_sql.PERMISSIONS_PARTS), so a

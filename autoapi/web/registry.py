@@ -47,26 +47,82 @@ class Registry:
         self.last_checked: float | None = None
         self.data_versions = DataVersions()
         self._listeners: list = []  # called after each check (subscribe)
+        self._pending = None  # the newest check not yet told to the listeners (_tell_later)
+        self._pending_ready = threading.Event()
+        self._read_pid: int | None = None  # the process whose read _current is (read_before_fork)
+        self._inherit_lock = threading.Lock()
+        self._began = 0.0  # when the current check began (time.monotonic(), for the log)
 
     def current(self) -> PublishedAPI:
         if self._current is None:
             with self._lock:
                 if self._current is None:
                     self._current = _published(*self._read())
+                    self._read_pid = os.getpid()
+        elif self._read_pid != os.getpid():
+            self._catch_up_inherited()
         self._ensure_watcher()
         return self._current
 
-    def refresh_now(self, force_fingerprint: bool = False) -> bool:
+    def read_before_fork(self) -> None:
+        """Read the snapshot in this process (gunicorn's master, with ``preload_app``) for its
+        forked workers to inherit: at 10,000 relations one read of a few seconds at start instead
+        of one per worker, all at once (issue 23). Starts no thread; the caller closes the
+        connections before forking."""
+        with self._lock:
+            self._current = _published(*self._read())
+            self._read_pid = os.getpid()
+            self.last_checked = time.time()
+
+    def _catch_up_inherited(self) -> None:
+        """A worker's snapshot inherited from the master may be old (a worker replaced hours
+        later): checked against the catalog once, before the worker serves it (the probe, and a
+        read of what changed)."""
+        with self._inherit_lock:
+            if self._read_pid == os.getpid():
+                return
+            self._ensure_watcher()  # the listeners' thread
+            self.refresh_now(listeners_later=True)
+            self._read_pid = os.getpid()
+
+    def refresh_now(self, force_fingerprint: bool = False, listeners_later: bool = False) -> bool:
         """Check the catalog and rebuild if the published part moved; True when a new snapshot
         was swapped in. The cheap change probe runs first; the full fingerprint only when the
-        probe moved (or when asked)."""
+        probe moved (or when asked). ``listeners_later``: tell the listeners from their own thread
+        (the watcher's next check never waits for them: at 10,000 relations the change log's
+        record after a schema change takes a second), else before returning."""
         with self._lock:
+            self._began = time.monotonic()
             with connections[DATABASE_ALIAS].cursor() as cursor:
                 swapped = self._check_schema(cursor, force_fingerprint)
                 self._read_data_versions(cursor, self._current.snapshot)
             checked = self.last_checked
-        self._tell_listeners(self._current.snapshot, checked)
+        if listeners_later:
+            self._tell_later(self._current.snapshot, checked)
+        else:
+            self._tell_listeners(self._current.snapshot, checked)
         return swapped
+
+    def _tell_later(self, snapshot, checked) -> None:
+        """Hand the check to the listeners' thread; a check it has not begun yet is replaced by
+        this newer one (the listeners compare with what they last saw, so none is lost)."""
+        if not self._listeners:
+            return
+        self._pending = (snapshot, checked)
+        self._pending_ready.set()
+
+    def _tell_loop(self):
+        while not self._stopped.is_set():
+            self._pending_ready.wait(1.0)
+            if not self._pending_ready.is_set():
+                continue
+            self._pending_ready.clear()
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                try:
+                    self._tell_listeners(*pending)
+                finally:
+                    connections[DATABASE_ALIAS].close()  # back to the pool (a listener may query)
 
     def subscribe(self, listener) -> None:
         """Call ``listener(snapshot, data_versions, checked_at)`` after each check of this process
@@ -91,6 +147,7 @@ class Registry:
             log.warning("reading the data versions failed; the last ones stay", exc_info=True)
 
     def _check_schema(self, cursor, force_fingerprint: bool) -> bool:
+        connected = time.monotonic()
         probe = change_probe(cursor)
         self.last_checked = time.time()
         if probe == self._probe and not force_fingerprint and self._current is not None:
@@ -103,6 +160,7 @@ class Registry:
             self._hashes = hashes
             return False
         started = time.monotonic()
+        waited = f"connection {connected - self._began:.2f} s, probe and fingerprint {started - connected:.2f} s; "
         snapshot, how = None, "read whole"
         if self._current is not None and self._hashes is not None:
             changed = changed_relations(self._current.snapshot, self._hashes, hashes)
@@ -111,7 +169,10 @@ class Registry:
                 how = f"{len(changed)} changed relation(s) read again"
         if snapshot is None:
             snapshot = read_snapshot(cursor, schemas, version)
-        self._current, self._hashes = _published(snapshot, f"{how} in {time.monotonic() - started:.2f} s"), hashes
+        self._current, self._hashes = (
+            _published(snapshot, f"{waited}{how} in {time.monotonic() - started:.2f} s"),
+            hashes,
+        )
         return True
 
     def data_version(self, relation) -> DataVersion:
@@ -122,6 +183,7 @@ class Registry:
         """Read a new snapshot and swap it in, whether or not the fingerprint moved."""
         with self._lock:
             self._current = _published(*self._read())
+            self._read_pid = os.getpid()
             self.last_checked = time.time()
             return self._current
 
@@ -159,6 +221,7 @@ class Registry:
                 return
             self._watcher_pid = os.getpid()
             threading.Thread(target=self._watch, name="portal-schema-watcher", daemon=True).start()
+            threading.Thread(target=self._tell_loop, name="portal-schema-listeners", daemon=True).start()
             if portal_setting("NOTIFY_CHANNEL"):
                 threading.Thread(target=self._listen, name="portal-schema-listener", daemon=True).start()
 
@@ -174,7 +237,7 @@ class Registry:
             if self._stopped.is_set():
                 return
             try:
-                self.refresh_now()
+                self.refresh_now(listeners_later=True)
                 if self._failing:
                     log.info("schema refresh works again")
                     self._failing = False
