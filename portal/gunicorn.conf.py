@@ -140,6 +140,12 @@ def when_ready(server):
     finally:
         connections.close_all()
         close_idle_connections()
+    # Collected and frozen once here rather than in each worker (post_worker_init): the workers'
+    # own collection then finds nothing new to scan, and their pages stay shared with the master.
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def post_worker_init(worker):

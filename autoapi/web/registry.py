@@ -81,9 +81,15 @@ class Registry:
         with self._inherit_lock:
             if self._read_pid == os.getpid():
                 return
+            began = time.monotonic()
             self._ensure_watcher()  # the listeners' thread
             self.refresh_now(listeners_later=True)
             self._read_pid = os.getpid()
+            log.info(
+                "schema snapshot %s inherited, checked in %.2f s",
+                self._current.snapshot.version[:8],
+                time.monotonic() - began,
+            )
 
     def refresh_now(self, force_fingerprint: bool = False, listeners_later: bool = False) -> bool:
         """Check the catalog and rebuild if the published part moved; True when a new snapshot
@@ -204,13 +210,19 @@ class Registry:
 
     def _read(self):
         with connections[DATABASE_ALIAS].cursor() as cursor:
-            started = time.monotonic()
+            began = time.monotonic()
             self._probe = change_probe(cursor)  # taken first: a change during the read shows next time
             hashes = relation_hashes(cursor, portal_setting("SCHEMAS"))
+            fingerprinted = time.monotonic()
             snapshot = read_snapshot(cursor, portal_setting("SCHEMAS"), version_of(hashes))
             self._hashes = hashes
+            read = time.monotonic()
             self._read_data_versions(cursor, snapshot)  # known from a process's first request
-            return snapshot, f"read whole in {time.monotonic() - started:.2f} s"
+            done = time.monotonic()
+            return snapshot, (
+                f"read whole in {done - began:.2f} s: probe and fingerprint {fingerprinted - began:.2f} s, "
+                f"records {read - fingerprinted:.2f} s, data versions {done - read:.2f} s"
+            )
 
     def _ensure_watcher(self):
         # After a fork (gunicorn), the parent's thread is gone: start one per process.
