@@ -4,7 +4,9 @@ Each process holds one ``PublishedAPI``. A daemon thread checks the catalog fing
 REFRESH_INTERVAL seconds and, when it changed, builds the next snapshot while requests keep using
 the current one, then swaps a single reference (atomic under the GIL). A failed rebuild keeps the
 old snapshot, logs why and is retried at the next tick. Requests never wait for a rebuild, except
-the very first one of a process, which has nothing to serve yet.
+the very first one of a process, which has nothing to serve yet, or checks the snapshot it
+inherited from gunicorn's master (``read_before_fork``). The fingerprint is kept per relation, so
+a rebuild reads again only the relations that changed (``introspect.read_changes``).
 """
 
 from __future__ import annotations
@@ -161,9 +163,8 @@ class Registry:
         schemas = portal_setting("SCHEMAS")
         hashes = relation_hashes(cursor, schemas)
         version = version_of(hashes)
-        self._probe = probe
         if self._current is not None and version == self._current.snapshot.version:
-            self._hashes = hashes
+            self._probe, self._hashes = probe, hashes
             return False
         started = time.monotonic()
         waited = f"connection {connected - self._began:.2f} s, probe and fingerprint {started - connected:.2f} s; "
@@ -175,9 +176,11 @@ class Registry:
                 how = f"{len(changed)} changed relation(s) read again"
         if snapshot is None:
             snapshot = read_snapshot(cursor, schemas, version)
-        self._current, self._hashes = (
+        # The probe is kept only now: a read that failed is tried again at the next check.
+        self._current, self._hashes, self._probe = (
             _published(snapshot, f"{waited}{how} in {time.monotonic() - started:.2f} s"),
             hashes,
+            probe,
         )
         return True
 
