@@ -261,11 +261,12 @@ CHANGED_SPREAD_SQL = f"""
 WITH RECURSIVE {VIEW_READS_CTE}
 SELECT ARRAY(SELECT DISTINCT vr.view FROM view_reads vr WHERE vr.oid = ANY(%(oids)s::oid[])
              UNION
-             -- relations with a column of a changed relation's row type (or an array of it)
-             SELECT a.attrelid FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-             LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typelem <> 0
-             WHERE (t.typrelid = ANY(%(oids)s::oid[]) OR e.typrelid = ANY(%(oids)s::oid[]))
-               AND a.attnum > 0 AND NOT a.attisdropped),
+             -- relations with a column of a changed relation's row type (or an array of it): the
+             -- column's dependency on its type, through pg_depend's index on what is depended on
+             SELECT d.objid FROM pg_class c
+             JOIN pg_type rt ON rt.oid = c.reltype
+             JOIN pg_depend d ON d.refclassid = 'pg_type'::regclass AND d.refobjid IN (rt.oid, rt.typarray)
+             WHERE c.oid = ANY(%(oids)s::oid[]) AND d.classid = 'pg_class'::regclass AND d.objsubid > 0),
        EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = ANY(%(oids)s::oid[]) AND (c.relispartition OR c.relkind = 'p'))
 """
 

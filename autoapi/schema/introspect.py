@@ -340,10 +340,13 @@ def _read_keys(
     relations, which foreign keys may name."""
     names_by_attnum = {(relid, c.position): c.name for relid, cols in columns.items() for c in cols}
     published = {row[0]: (row[1], row[2]) for row in rel_rows if row[0] in columns}
-    if kept and columns:
-        for oid, relation in kept.items():
-            published[oid] = relation.qualified_name
-            names_by_attnum.update({(oid, c.position): c.name for c in relation.columns})
+
+    def column_name(relid: int, attnum: int) -> str | None:
+        found = names_by_attnum.get((relid, attnum))
+        if found is None and relid in kept:  # a relation not read again: its record has them
+            found = next((c.name for c in kept[relid].columns if c.position == attnum), None)
+        return found
+
     primary: dict[int, Key] = {}
     uniques: dict[int, list[Key]] = {oid: [] for oid in columns}
     fkeys: dict[int, list[ForeignKey]] = {oid: [] for oid in columns}
@@ -354,10 +357,11 @@ def _read_keys(
         if relid not in columns or None in names:
             continue  # a key over a column the role cannot read (or a system column)
         if contype == "f":
-            ref_names = [names_by_attnum.get((confrelid, n)) for n in confkey]
-            if confrelid not in published or None in ref_names:
+            ref_names = [column_name(confrelid, n) for n in confkey]
+            target = published.get(confrelid) or (kept[confrelid].qualified_name if confrelid in kept else None)
+            if target is None or None in ref_names:
                 continue  # never reveal a relation or column the role cannot read
-            ref_schema, ref_name = published[confrelid]
+            ref_schema, ref_name = target
             fkeys[relid].append(ForeignKey(conname, tuple(names), ref_schema, ref_name, tuple(ref_names)))
             continue
         cols = {c.name: c for c in columns[relid]}
