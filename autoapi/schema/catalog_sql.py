@@ -167,10 +167,10 @@ ORDER BY tree.root, tree.level, c.relname
 PERMISSIONS_PARTS = """
     SELECT c.oid, concat_ws(',', 'who', c.oid, c.relowner, c.relrowsecurity, c.relforcerowsecurity,
                      c.reloptions::text, c.relacl::text)
-    FROM pg_class c WHERE c.oid IN (SELECT oid FROM closure)
+    FROM outside o JOIN pg_class c ON c.oid = o.oid
     UNION ALL
     SELECT a.attrelid, concat_ws(',', 'column grants', a.attrelid, a.attnum, a.attacl::text)
-    FROM pg_attribute a WHERE a.attacl IS NOT NULL AND a.attrelid IN (SELECT oid FROM closure)
+    FROM outside o JOIN pg_attribute a ON a.attrelid = o.oid WHERE a.attacl IS NOT NULL
     UNION ALL
     SELECT r.ev_class, concat_ws(',', 'rule', r.oid, r.ev_class, r.rulename, r.ev_enabled, md5(r.ev_action::text))
     FROM pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM closure)
@@ -202,12 +202,18 @@ closure(oid) AS (
     SELECT oid FROM published
     UNION
     SELECT vr.oid FROM view_reads vr JOIN published p ON p.oid = vr.view
+),
+-- Those outside the published schemas: the published ones' owner, row security, options and
+-- column grants are in their own rows below already (so each is read once).
+outside(oid) AS (
+    SELECT oid FROM closure EXCEPT SELECT oid FROM published
 )
 SELECT part_of, md5(count(*) || '-' || coalesce(sum(hashtextextended(part, 0)::numeric), 0))
 FROM (
     SELECT c.oid AS part_of, concat_ws(',', c.oid, n.nspname, c.relname, c.relkind, c.relacl::text, n.nspacl::text,
                      c.relispopulated, d.description, has_table_privilege(c.oid, 'SELECT'),
-                     c.relispartition, pg_get_expr(c.relpartbound, c.oid)) AS part
+                     c.relispartition, pg_get_expr(c.relpartbound, c.oid),
+                     c.relowner, c.relrowsecurity, c.relforcerowsecurity, c.reloptions::text) AS part
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid AND d.objsubid = 0
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {SYSTEM_SCHEMA_FILTER}
