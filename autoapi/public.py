@@ -155,6 +155,12 @@ def get_snapshot() -> Snapshot:
     return registry.current().snapshot
 
 
+def read_snapshot_before_fork() -> None:
+    """Read the schema snapshot in gunicorn's master, for the workers to inherit
+    (``portal/gunicorn.conf.py``); each worker checks it against the catalog before serving."""
+    registry.read_before_fork()
+
+
 def last_checked() -> float | None:
     """When this process last compared the snapshot with the database (time.time())."""
     return registry.last_checked

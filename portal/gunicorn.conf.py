@@ -85,9 +85,14 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 
-# Workers import the app themselves: each builds its own snapshot and opens its own connections
-# after the fork (nothing to share, nothing inherited half-open).
-preload_app = False
+# The master imports the app and reads the schema snapshot once (when_ready, below), then forks the
+# workers, which inherit both: at 10,000 relations every worker importing Django and reading the
+# catalog at the same time took 11-18 s to a first answer on two busy CPUs, against about 5 s
+# (issue 23). Nothing half-open is inherited: the master's database connections are closed before
+# the fork, and it starts no thread. Each worker checks the inherited snapshot against the catalog
+# before it serves (autoapi/web/registry.py). With preloading, a HUP restarts the workers with
+# the code the master loaded: deploy new code with a full restart.
+preload_app = True
 proc_name = "pg-portal"
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # the heartbeat file: never on a slow or full disk
@@ -136,6 +141,29 @@ class PortalLogger(Logger):
 logger_class = PortalLogger
 
 
+def when_ready(server):
+    """In the master, before the first fork: the snapshot every worker inherits. A database not
+    up yet leaves the read to each worker, as without preloading."""
+    from django.db import connections
+
+    from autoapi.public import read_snapshot_before_fork
+    from portal.pgpool.pool import close_idle_connections
+
+    try:
+        read_snapshot_before_fork()
+    except Exception as exc:
+        server.log.warning("schema snapshot not read before the workers start (each reads its own): %s", exc)
+    finally:
+        connections.close_all()
+        close_idle_connections()
+    # Collected and frozen once here rather than in each worker (post_worker_init): the workers'
+    # own collection then finds nothing new to scan, and their pages stay shared with the master.
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def post_worker_init(worker):
     # Hand the GIL over every 1 ms rather than 5: a short request (/healthz, a small page) waits
     # for it behind the busy threads of its process at each step, so under load its latency is
@@ -150,3 +178,28 @@ def post_worker_init(worker):
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
+    # Read the schema snapshot now, in the background, rather than on the worker's first request:
+    # at 10,000 relations the read takes a second or two, which then overlaps the worker's start
+    # and the time until traffic arrives (issue 23: start under 10 s). A request that comes
+    # first waits for this read (the registry's lock) instead of starting its own; a read that
+    # fails (the database is not up yet) is left to the first request, as before.
+    import threading
+
+    threading.Thread(target=_read_snapshot, name="portal-snapshot-first-read", daemon=True).start()
+
+
+def _read_snapshot():
+    import logging
+
+    from autoapi.public import get_snapshot
+
+    try:
+        get_snapshot()
+    except Exception as exc:
+        logging.getLogger("portal.gunicorn").info(
+            "first snapshot read at start failed, left to the first request: %s", exc
+        )
+    finally:
+        from django.db import connections
+
+        connections.close_all()  # this thread's connections back to the pool

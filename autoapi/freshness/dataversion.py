@@ -94,8 +94,17 @@ class DataVersions:
             self._swap({r.oid: DataVersion(None, None, why) for r in snapshot.relations})
             return None, None
         if self._graph_key != (snapshot.version, graph_probe) and not graph_read:
-            self._graph = read_graph(cursor)
-            self._sources = {r.oid: sources(self._graph, r.oid, _relkind(r)) for r in snapshot.relations}
+            # The graph again only when pg_rewrite or pg_inherits moved; with the same graph a
+            # relation's sources are the same, so a new snapshot (a new table among 10,000)
+            # works out those of its new relations only.
+            if self._graph is None or self._graph_key[1] != graph_probe:
+                self._graph, known = read_graph(cursor), {}
+            else:
+                known = self._sources
+            self._sources = {
+                r.oid: known[r.oid] if r.oid in known else sources(self._graph, r.oid, _relkind(r))
+                for r in snapshot.relations
+            }
             self._graph_key = (snapshot.version, graph_probe)
             return self._read(cursor, snapshot, graph_read=True)  # the counters of the new sources
         # The snapshot version too: it holds who sees what (catalog_sql.PERMISSIONS_PARTS), so a
@@ -120,7 +129,7 @@ def _relkind(relation) -> str:
 
 def _versions(snapshot, all_sources, header: str, counters: dict, previous: dict) -> dict[int, DataVersion]:
     now = math.ceil(time.time())
-    result = {}
+    result, new = {}, {}
     for relation in snapshot.relations:
         found = all_sources.get(relation.oid, "not read yet")
         if isinstance(found, str):
@@ -135,21 +144,28 @@ def _versions(snapshot, all_sources, header: str, counters: dict, previous: dict
         if before is not None and before.tag == tag:
             result[relation.oid] = before
         else:
-            result[relation.oid] = _first_seen(relation.oid, tag, before, now)
+            new[relation.oid] = tag
+    if new:  # versions new to this process: their dates in one read and one write (versionclock.py)
+        recalled = versionclock.recall_many(new)
+        recorded = {}
+        for oid, tag in new.items():
+            result[oid] = _first_seen(tag, previous.get(oid), now, recalled.get(oid))
+            if result[oid].observed is not None and result[oid].observed != recalled.get(oid):
+                recorded[oid] = (tag, result[oid].observed)
+        versionclock.record_many(recorded)
     return result
 
 
-def _first_seen(oid: int, tag: str, before: DataVersion | None, now: int) -> DataVersion:
+def _first_seen(tag: str, before: DataVersion | None, now: int, recalled: int | None) -> DataVersion:
     """A version new to this process. Its Last-Modified second is when any process first saw it
-    (``versionclock.py``), else ``now`` (rounded up), and always later than the relation's
-    previous version's, so that If-Modified-Since tells them apart (a second not begun yet is
-    not sent: ``DataVersion.last_modified``). Versions coming faster than one a second get none;
-    their ETags still tell them apart."""
+    (``recalled``, from ``versionclock.py``), else ``now`` (rounded up), and always later than the
+    relation's previous version's, so that If-Modified-Since tells them apart (a second not begun
+    yet is not sent: ``DataVersion.last_modified``). Versions coming faster than one a second get
+    none; their ETags still tell them apart. The caller stores a new date."""
     claimed = before.claimed if before is not None else 0
-    observed = versionclock.recall(oid, tag)
+    observed = recalled
     if observed is None or observed <= claimed:
         observed = max(now, claimed + 1)
         if observed > now + 1:
             return DataVersion(tag, None, claimed=claimed)
-        versionclock.record(oid, tag, observed)
     return DataVersion(tag, observed, claimed=observed)

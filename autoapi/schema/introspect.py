@@ -14,19 +14,23 @@ there too while everything else is published.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+import hashlib
 import logging
 import re
 import time
 
 from autoapi.schema.catalog_sql import (
     CHANGE_PROBE_SQL,
+    CHANGED_SPREAD_SQL,
     COLUMNS_SQL,
     ENUMS_SQL,
     EXTENSIONS_SQL,
-    FINGERPRINT_SQL,
     KEYS_SQL,
     PARTITIONS_SQL,
+    RELATION_HASHES_SQL,
     RELATIONS_SQL,
     TYPES_SQL,
 )
@@ -63,9 +67,43 @@ def change_probe(cursor) -> str:
     return cursor.fetchone()[0]
 
 
+# Past this many changed relations a whole read is about as quick as a partial one.
+PARTIAL_READ_MAX = 500
+
+
+def relation_hashes(cursor, schemas: list[str]) -> dict[int, str]:
+    """The fingerprint's parts: a hash per relation oid, and under 0 what every relation depends on
+    (``catalog_sql.RELATION_HASHES_SQL``)."""
+    cursor.execute(RELATION_HASHES_SQL, {"schemas": list(schemas)})
+    return dict(cursor.fetchall())
+
+
+def version_of(hashes: dict[int, str]) -> str:
+    """The snapshot version: one hash over the parts' hashes."""
+    text = ";".join(f"{oid}:{part}" for oid, part in sorted(hashes.items()))
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
 def fingerprint(cursor, schemas: list[str]) -> str:
-    cursor.execute(FINGERPRINT_SQL, {"schemas": list(schemas)})
-    return cursor.fetchone()[0]
+    return version_of(relation_hashes(cursor, schemas))
+
+
+def changed_relations(previous: Snapshot, before: dict[int, str], after: dict[int, str]) -> set[int] | None:
+    """The oids of the relations to read again to go from ``previous`` (read when the parts were
+    ``before``) to the parts ``after``, or None when only a whole read will do: what every
+    relation depends on moved (types, roles, policies...), too many relations moved, or one moved
+    that ``previous`` did not publish and is not new (a partition, a table a view reads, one the
+    role could not read or an extension's: what it means for the others is not a partial read's to
+    work out)."""
+    if before.get(0) != after.get(0):
+        return None
+    changed = {oid for oid in before.keys() | after.keys() if before.get(oid) != after.get(oid)}
+    if len(changed) > PARTIAL_READ_MAX:
+        return None
+    published = {r.oid for r in previous.relations}
+    if any(oid in before and oid not in published for oid in changed):
+        return None
+    return changed
 
 
 class _Reader:
@@ -99,19 +137,84 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+@contextlib.contextmanager
+def _no_collection():
+    """The cyclic garbage collector paused: a read makes a few hundred thousand objects (a few
+    per column), and at 10,000 relations the collections they set off took a third of the read
+    (issue 23). They hold no cycles; the collector resumes afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_snapshot(cursor, schemas: list[str], version: str | None = None) -> Snapshot:
     """Build a complete Snapshot from the catalog, using the given DB-API cursor (``version``:
     the fingerprint, when the caller has just computed it)."""
+    with _no_collection():
+        return _read_snapshot(cursor, schemas, version)
+
+
+def _read_snapshot(cursor, schemas: list[str], version: str | None) -> Snapshot:
     started = time.time()
     reader = _Reader(cursor, schemas)
     version = version or fingerprint(cursor, schemas)
     server_version = reader.rows("SHOW server_version")[0][0]
     extensions = tuple(Extension(*row) for row in reader.rows(EXTENSIONS_SQL))
+    relations = _read_relations(reader, None, {})
+    return Snapshot(
+        version=version,
+        built_at=started,
+        server_version=server_version,
+        relations=tuple(_with_referenced_by(relations)),
+        skipped=tuple(reader.skipped),
+        has_postgis=any(e.name == "postgis" for e in extensions),
+        extensions=extensions,
+    )
 
+
+def read_changes(cursor, schemas: list[str], previous: Snapshot, changed: set[int], version: str) -> Snapshot | None:
+    """``previous`` with the relations ``changed`` (``changed_relations``) read again, and the
+    views that read them and the relations whose foreign keys point at them; every other
+    ``Relation`` object is kept as it is. None when only a whole read will do (a partition or a
+    partitioned table among them). At 10,000 relations: milliseconds where a whole read takes
+    seconds, so a new table is published within the watcher's interval (issue 23)."""
+    started = time.time()
+    reader = _Reader(cursor, schemas)
+    views, partitioned = reader.rows(CHANGED_SPREAD_SQL, oids=sorted(changed))[0]
+    if partitioned:
+        return None
+    again = set(changed) | set(views)
+    by_name = {r.qualified_name: r.oid for r in previous.relations}
+    for relation in previous.relations:  # whose foreign keys name a changed relation
+        if any(by_name.get((fk.ref_schema, fk.ref_relation)) in again for fk in relation.foreign_keys):
+            again.add(relation.oid)
+    kept = {r.oid: r for r in previous.relations if r.oid not in again}
+    fresh = _read_relations(reader, sorted(again), kept)
+    relations = sorted([*kept.values(), *fresh], key=lambda r: (r.schema, r.name))
+    names = {r.qualified_name for r in fresh} | {r.qualified_name for r in previous.relations if r.oid in again}
+    skipped = [s for s in previous.skipped if (s.schema, s.name) not in names or s.schema is None]
+    skipped += [s for s in reader.skipped if s not in skipped]
+    return dataclasses.replace(
+        previous,
+        version=version,
+        built_at=started,
+        relations=tuple(_with_referenced_by(relations)),
+        skipped=tuple(skipped),
+    )
+
+
+def _read_relations(reader: _Reader, only: list[int] | None, kept: dict[int, Relation]) -> list[Relation]:
+    """The relations the role may read (``only``: of these oids; None: all), as records;
+    ``kept``: the published relations not read again (their names and columns name the targets
+    of foreign keys)."""
     rel_rows = []
     row_security = set()
     for oid, schema, name, relkind, comment, reltuples, populated, from_extension, secured in reader.rows(
-        RELATIONS_SQL
+        RELATIONS_SQL, only=only
     ):
         if from_extension:
             reader.skip_relation(schema, name, "it belongs to an extension")
@@ -121,7 +224,7 @@ def read_snapshot(cursor, schemas: list[str], version: str | None = None) -> Sna
                 reltuples = None  # counts every row, seen or not: never shown, never used
             rel_rows.append((oid, schema, name, relkind, comment, reltuples, populated))
     columns = _read_columns(reader, {row[0]: (row[1], row[2]) for row in rel_rows})
-    keys = _read_keys(reader, rel_rows, columns)
+    keys = _read_keys(reader, rel_rows, columns, kept)
     partitions = _read_partitions(reader, [row[0] for row in rel_rows if row[3] == "p"])
 
     relations = []
@@ -146,15 +249,7 @@ def read_snapshot(cursor, schemas: list[str], version: str | None = None) -> Sna
                 row_security=oid in row_security,
             )
         )
-    return Snapshot(
-        version=version,
-        built_at=started,
-        server_version=server_version,
-        relations=tuple(_with_referenced_by(relations)),
-        skipped=tuple(reader.skipped),
-        has_postgis=any(e.name == "postgis" for e in extensions),
-        extensions=extensions,
-    )
+    return relations
 
 
 def _read_columns(reader: _Reader, names: dict[int, tuple[str, str]]) -> dict[int, list[Column]]:
@@ -238,10 +333,20 @@ def _base_oid(types: dict, oid: int) -> int:
     return oid
 
 
-def _read_keys(reader: _Reader, rel_rows: list[tuple], columns: dict[int, list[Column]]) -> dict[int, tuple]:
-    """Per relation oid: (primary key, unique keys, foreign keys)."""
+def _read_keys(
+    reader: _Reader, rel_rows: list[tuple], columns: dict[int, list[Column]], kept: dict[int, Relation]
+) -> dict[int, tuple]:
+    """Per relation oid: (primary key, unique keys, foreign keys); ``kept``: the other published
+    relations, which foreign keys may name."""
     names_by_attnum = {(relid, c.position): c.name for relid, cols in columns.items() for c in cols}
     published = {row[0]: (row[1], row[2]) for row in rel_rows if row[0] in columns}
+
+    def column_name(relid: int, attnum: int) -> str | None:
+        found = names_by_attnum.get((relid, attnum))
+        if found is None and relid in kept:  # a relation not read again: its record has them
+            found = next((c.name for c in kept[relid].columns if c.position == attnum), None)
+        return found
+
     primary: dict[int, Key] = {}
     uniques: dict[int, list[Key]] = {oid: [] for oid in columns}
     fkeys: dict[int, list[ForeignKey]] = {oid: [] for oid in columns}
@@ -252,10 +357,11 @@ def _read_keys(reader: _Reader, rel_rows: list[tuple], columns: dict[int, list[C
         if relid not in columns or None in names:
             continue  # a key over a column the role cannot read (or a system column)
         if contype == "f":
-            ref_names = [names_by_attnum.get((confrelid, n)) for n in confkey]
-            if confrelid not in published or None in ref_names:
+            ref_names = [column_name(confrelid, n) for n in confkey]
+            target = published.get(confrelid) or (kept[confrelid].qualified_name if confrelid in kept else None)
+            if target is None or None in ref_names:
                 continue  # never reveal a relation or column the role cannot read
-            ref_schema, ref_name = published[confrelid]
+            ref_schema, ref_name = target
             fkeys[relid].append(ForeignKey(conname, tuple(names), ref_schema, ref_name, tuple(ref_names)))
             continue
         cols = {c.name: c for c in columns[relid]}
@@ -298,14 +404,16 @@ def _depth_first(children: dict, root: int, parent: str) -> list[Partition]:
 
 
 def _with_referenced_by(relations: list[Relation]) -> list[Relation]:
-    """Fill each relation's ``referenced_by`` from the others' foreign keys."""
+    """Fill each relation's ``referenced_by`` from the others' foreign keys (a relation kept from
+    an earlier snapshot is replaced only when they changed)."""
     incoming: dict[tuple[str, str], list] = {}
     for rel in relations:
         for fk in rel.foreign_keys:
             incoming.setdefault((fk.ref_schema, fk.ref_relation), []).append((rel.schema, rel.name, fk))
-    return [
-        dataclasses.replace(rel, referenced_by=tuple(incoming[rel.qualified_name]))
-        if rel.qualified_name in incoming
-        else rel
-        for rel in relations
-    ]
+    result = []
+    for rel in relations:
+        referenced_by = tuple(incoming.get(rel.qualified_name, ()))
+        result.append(
+            rel if rel.referenced_by == referenced_by else dataclasses.replace(rel, referenced_by=referenced_by)
+        )
+    return result

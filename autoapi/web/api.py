@@ -7,12 +7,15 @@ is dropped with it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.apps.registry import Apps
 
+from autoapi.conf import portal_setting
 from autoapi.cql2 import backend as cql2_backend
 from autoapi.query.filtersets import build_filterset
 from autoapi.query.relation_query import PublishedRelation
@@ -38,7 +41,8 @@ class PublishedAPI:
         self.snapshot = snapshot
         self.apps = Apps()  # private registry: never collides with another snapshot's classes
         self._index = {r.qualified_name: i for i, r in enumerate(snapshot.relations)}
-        self._endpoints: dict[tuple[str, str], RelationEndpoints] = {}
+        # Built on first use, least recently used first; at most ENDPOINTS_MAX kept.
+        self._endpoints: OrderedDict[tuple[str, str], RelationEndpoints] = OrderedDict()
         self._failures: dict[tuple[str, str], str] = {}  # relations whose endpoints could not be built
         self._lock = threading.Lock()
 
@@ -47,12 +51,30 @@ class PublishedAPI:
         could not be built (``why_unpublished`` says why)."""
         key = (schema, name)
         built = self._endpoints.get(key)
-        if built is not None or key not in self._index or key in self._failures:
+        if built is not None:
+            with self._lock, contextlib.suppress(KeyError):  # most recently used last
+                self._endpoints.move_to_end(key)
             return built
+        if key not in self._index or key in self._failures:
+            return None
         with self._lock:
             if key not in self._endpoints and key not in self._failures:
                 self._build_isolated(key)
+                self._evict()
             return self._endpoints.get(key)
+
+    def _evict(self) -> None:
+        """Past ENDPOINTS_MAX, drop the least recently used relations' endpoints, and their model
+        classes from this snapshot's app registry, so that they can be freed (issue 23: a crawler
+        visiting every one of 10,000 relations made a worker hold all their models)."""
+        limit = int(portal_setting("ENDPOINTS_MAX"))
+        if limit <= 0 or len(self._endpoints) <= limit:
+            return
+        while len(self._endpoints) > limit:
+            _key, dropped = self._endpoints.popitem(last=False)
+            meta = dropped.published.model._meta
+            self.apps.all_models[meta.app_label].pop(meta.model_name, None)
+        self.apps.clear_cache()
 
     def why_unpublished(self, schema: str, name: str) -> str | None:
         """Why a relation the role may read has no API: left out by introspection, or its

@@ -115,6 +115,15 @@ _pools: dict[tuple[int, str], Pool] = {}
 _pools_lock = threading.Lock()
 
 
+def close_idle_connections() -> None:
+    """Close every idle connection of this process's pools (gunicorn's master, before it forks
+    the workers: a connection must never be shared by two processes)."""
+    with _pools_lock:
+        pools = [pool for (pid, _alias), pool in _pools.items() if pid == os.getpid()]
+    for pool in pools:
+        pool.close_idle()
+
+
 def pool_for(alias: str, size: int, max_age: float, timeout: float) -> Pool:
     """The process's pool for ``alias`` (keyed by pid too: a forked child never shares its parent's)."""
     key = (os.getpid(), alias)

@@ -3,7 +3,7 @@
 Run directly as the reader and as the superuser: privileges filter what the reader sees, system
 and temporary schemas are left out (and the ``LIKE`` escapes do not leave out look-alikes). Then
 the contract between the three readers of the catalog: whenever a change alters what
-``read_snapshot`` returns, the fingerprint (``FINGERPRINT_SQL``) and the change probe
+``read_snapshot`` returns, the fingerprint (``RELATION_HASHES_SQL``) and the change probe
 (``CHANGE_PROBE_SQL``) must both move, or the registry would keep serving a stale snapshot.
 """
 
@@ -21,7 +21,7 @@ from autoapi.schema.introspect import change_probe, fingerprint, read_snapshot
 
 def relations_as(conn_execute, schemas=()) -> dict[tuple[str, str], tuple]:
     """(schema, name) -> (relkind, from_extension) of RELATIONS_SQL's rows."""
-    rows = conn_execute(RELATIONS_SQL, {"schemas": list(schemas)})
+    rows = conn_execute(RELATIONS_SQL, {"schemas": list(schemas), "only": None})
     return {
         (schema, name): (relkind, from_extension)
         for _oid, schema, name, relkind, _c, _n, _p, from_extension, _s in rows
@@ -150,3 +150,96 @@ def test_a_change_to_the_snapshot_moves_fingerprint_and_probe(superuser_conn, dd
     new_version, new_probe, new_relations = state()
     assert new_relations != relations, "the change must show in a fresh snapshot (else this case tests nothing)"
     assert (new_version != version, new_probe != probe) == (True, True)
+
+
+# -- a partial read equals a whole read ----------------------------------------------------------
+
+PARTIAL_SETUP = [
+    *SETUP,
+    "CREATE TABLE public.unit_cs_child (id int PRIMARY KEY, parent int REFERENCES public.unit_cs (id))",
+    "GRANT SELECT ON public.unit_cs_child TO portal_reader",
+    "CREATE VIEW public.unit_cs_view AS SELECT id, b FROM public.unit_cs",
+    "GRANT SELECT ON public.unit_cs_view TO portal_reader",
+]
+# For the renamed table: a column of its row type names it (it cannot change type meanwhile).
+ROW_TYPE_SETUP = [
+    "CREATE TABLE public.unit_cs_rows (id int PRIMARY KEY, r public.unit_cs, rs public.unit_cs[])",
+    "GRANT SELECT ON public.unit_cs_rows TO portal_reader",
+]
+PARTIAL_TEARDOWN = [
+    "DROP VIEW IF EXISTS public.unit_cs_view",
+    "DROP TABLE IF EXISTS public.unit_cs_child, public.unit_cs_new, public.unit_cs_child2, public.unit_cs_rows",
+    *TEARDOWN,
+]
+# The changes a partial read handles (the other CHANGES need a whole read: a type, a role).
+PARTIAL_CHANGES = {
+    **{
+        k: v
+        for k, v in CHANGES.items()
+        if k not in ("enum value", "rename enum value", "rename type", "role membership")
+    },
+    "new table": "CREATE TABLE public.unit_cs_new (id int PRIMARY KEY, t text); GRANT SELECT ON public.unit_cs_new TO portal_reader",
+    "new table pointing at one": "CREATE TABLE public.unit_cs_child2 (id int PRIMARY KEY, up int REFERENCES public.unit_cs (id));"
+    " GRANT SELECT ON public.unit_cs_child2 TO portal_reader",
+    "drop the referencing table": "DROP TABLE public.unit_cs_child",
+    "drop a view": "DROP VIEW public.unit_cs_view",
+    "revoke a table": "REVOKE SELECT ON public.unit_cs_child FROM portal_reader",
+    "row security under a view": "ALTER TABLE public.unit_cs ENABLE ROW LEVEL SECURITY",
+    "redefine a view": "CREATE OR REPLACE VIEW public.unit_cs_view AS SELECT id, b, a FROM public.unit_cs",
+    "the referenced column hidden": "REVOKE SELECT ON public.unit_cs FROM portal_reader;"
+    " GRANT SELECT (a, b, c) ON public.unit_cs TO portal_reader",
+}
+
+
+def _without_estimates(snapshot):
+    # Row estimates are not part of the fingerprint: a partial read keeps the unchanged relations'.
+    return (
+        [dataclasses.replace(r, estimated_rows=None) for r in snapshot.relations],
+        sorted(snapshot.skipped, key=repr),
+        snapshot.version,
+    )
+
+
+@pytest.mark.parametrize("ddl", list(PARTIAL_CHANGES.values()), ids=list(PARTIAL_CHANGES))
+def test_a_partial_read_equals_a_whole_read(superuser_conn, ddl):
+    """The registry reads again only the relations whose parts of the fingerprint moved (and the
+    views over them, and those whose foreign keys name them): the snapshot it builds so must be
+    exactly the one a whole read gives."""
+    from autoapi.schema.introspect import changed_relations, read_changes, relation_hashes, version_of
+
+    for sql in reversed(PARTIAL_TEARDOWN):
+        superuser_conn.at_teardown(sql)
+    for sql in PARTIAL_SETUP + (ROW_TYPE_SETUP if "RENAME TO" in ddl else []):
+        superuser_conn.execute(sql)
+    with connections[DATABASE_ALIAS].cursor() as cursor:
+        before_hashes = relation_hashes(cursor, ["public"])
+        before = read_snapshot(cursor, ["public"], version_of(before_hashes))
+    superuser_conn.execute(ddl)
+    with connections[DATABASE_ALIAS].cursor() as cursor:
+        after_hashes = relation_hashes(cursor, ["public"])
+        whole = read_snapshot(cursor, ["public"], version_of(after_hashes))
+        changed = changed_relations(before, before_hashes, after_hashes)
+        assert changed, "this change is read partially: it names the changed relations"
+        partial = read_changes(cursor, ["public"], before, changed, version_of(after_hashes))
+    assert partial is not None
+    assert _without_estimates(partial) == _without_estimates(whole)
+    assert len(changed) < len(whole.relations) // 2 or len(whole.relations) < 10
+    kept = {r.oid for r in before.relations} & {r.oid for r in partial.relations}
+    reused = [r for r in partial.relations if r.oid in kept and r in before.relations]
+    assert any(r is next(b for b in before.relations if b.oid == r.oid) for r in reused), "unchanged records are kept"
+
+
+@pytest.mark.parametrize("ddl", ["ALTER TYPE public.unit_cs_enum ADD VALUE 'z'", "GRANT unit_cs_role TO portal_reader"])
+def test_what_every_relation_depends_on_needs_a_whole_read(superuser_conn, ddl):
+    from autoapi.schema.introspect import changed_relations, relation_hashes, version_of
+
+    for sql in reversed(PARTIAL_TEARDOWN):
+        superuser_conn.at_teardown(sql)
+    for sql in PARTIAL_SETUP:
+        superuser_conn.execute(sql)
+    with connections[DATABASE_ALIAS].cursor() as cursor:
+        before_hashes = relation_hashes(cursor, ["public"])
+        before = read_snapshot(cursor, ["public"], version_of(before_hashes))
+    superuser_conn.execute(ddl)
+    with connections[DATABASE_ALIAS].cursor() as cursor:
+        assert changed_relations(before, before_hashes, relation_hashes(cursor, ["public"])) is None

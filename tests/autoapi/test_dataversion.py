@@ -137,16 +137,17 @@ def test_a_view_of_system_catalogs_is_unknown(superuser_conn):
     assert "system catalog" in version("public", "dv_catalog").why_unknown
 
 
-def test_two_versions_never_share_a_last_modified_second(monkeypatch):
+def test_two_versions_never_share_a_last_modified_second():
     """If-Modified-Since must tell versions apart: a second version within the same second is
     dated the next one (sent once it has begun); a third gets no date, only its ETag."""
-    from autoapi.freshness import dataversion, versionclock
+    from autoapi.freshness import dataversion
 
-    monkeypatch.setattr(versionclock, "recall", lambda oid, tag: None)
-    monkeypatch.setattr(versionclock, "record", lambda oid, tag, observed: None)
-    first = dataversion._first_seen(1, "a", None, 100)
-    second = dataversion._first_seen(1, "b", first, 100)
-    third = dataversion._first_seen(1, "c", second, 100)
+    first = dataversion._first_seen("a", None, 100, None)
+    second = dataversion._first_seen("b", first, 100, None)
+    third = dataversion._first_seen("c", second, 100, None)
     assert (first.observed, second.observed, third.observed) == (100, 101, None)
     assert second.last_modified(now=100.5) is None and second.last_modified(now=101.0) == 101
-    assert dataversion._first_seen(1, "d", third, 103).observed == 103
+    assert dataversion._first_seen("d", third, 103, None).observed == 103
+    # A date another process recorded is taken, unless it is not after the previous version's.
+    assert dataversion._first_seen("e", third, 103, 102).observed == 102
+    assert dataversion._first_seen("f", dataversion._first_seen("e", third, 103, 102), 103, 101).observed == 103

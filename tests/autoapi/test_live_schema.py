@@ -101,3 +101,27 @@ def test_the_documented_event_trigger_notifies_the_portal(tmp_path, superuser_co
         wait_for(
             lambda: requests.get(f"{base}/api/public/trigger_probe/", timeout=5).status_code == 200, "trigger refresh"
         )
+
+
+def test_a_worker_forked_later_checks_the_snapshot_it_inherits(tmp_path, superuser_conn):
+    """gunicorn's master reads the snapshot once and its workers inherit it (issue 23: start at
+    10,000 relations). A worker forked later (a crash, GUNICORN_MAX_REQUESTS) inherits the
+    master's old snapshot: it must check it against the catalog before serving, not a poll later
+    (the poll is made 120 s long here)."""
+    import os
+    import signal
+
+    from tests.portal_server import gunicorn_for_tests
+
+    superuser_conn.at_teardown("DROP TABLE IF EXISTS public.inherit_probe")
+    env = {"PORTAL_REFRESH_INTERVAL": "120", "GUNICORN_MAX_REQUESTS": "0"}
+    with gunicorn_for_tests(tmp_path, env, config_file=True, workers=1, threads=2) as server:
+        base = server.base_url
+        assert requests.get(f"{base}/api/", timeout=10).status_code == 200
+        superuser_conn.execute("CREATE TABLE public.inherit_probe (id int PRIMARY KEY)")
+        superuser_conn.execute("GRANT SELECT ON public.inherit_probe TO portal_reader")
+        assert requests.get(f"{base}/api/public/inherit_probe/", timeout=10).status_code == 404, "no poll yet"
+        (old,) = server.worker_pids()
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: server.worker_pids() not in ([], [old]), "a new worker")
+        assert requests.get(f"{base}/api/public/inherit_probe/", timeout=10).status_code == 200

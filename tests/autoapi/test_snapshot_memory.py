@@ -42,3 +42,32 @@ def test_swapping_100_snapshots_keeps_memory_flat(client):
     models_after, rss_after = live_model_classes(), rss_kb()
     assert models_after <= max(models_before, len(SAMPLE) * 2), (models_before, models_after)
     assert rss_after - rss_before < 20_000, f"RSS grew by {rss_after - rss_before} kB over 100 snapshots"
+
+
+def test_built_endpoints_are_bounded_and_the_dropped_ones_freed(client, settings):
+    """ENDPOINTS_MAX: a process keeps the endpoints of at most that many relations (about 40 KB
+    each: at 10,000 relations a crawler would otherwise make a worker hold 400 MB of models);
+    the least recently used go, their model classes are freed, and they answer again on demand."""
+    from autoapi.web.api import PublishedAPI
+
+    settings.PORTAL = {**settings.PORTAL, "ENDPOINTS_MAX": 3}
+    api = PublishedAPI(registry.current().snapshot)
+    relations = [r for r in api.snapshot.relations if r.schema == "public"][:6]
+    assert len(relations) == 6
+    for relation in relations[:3]:
+        assert api.endpoints(relation.schema, relation.name) is not None
+    api.endpoints(relations[0].schema, relations[0].name)  # used again: the most recent
+    for relation in relations[3:5]:
+        assert api.endpoints(relation.schema, relation.name) is not None
+    assert list(api._endpoints) == [relations[0].qualified_name, *(r.qualified_name for r in relations[3:5])]
+    gc.collect()
+    assert sum(len(models) for models in api.apps.all_models.values()) == 3
+    alive = sum(
+        1
+        for obj in gc.get_objects()
+        if type(obj) is ModelBase and getattr(obj, "_meta", None) and obj._meta.apps is api.apps
+    )
+    assert alive == 3, "the dropped relations' model classes are freed"
+    again = api.endpoints(relations[1].schema, relations[1].name)  # dropped: built again
+    assert again is not None and again.published.model._meta.db_table
+    assert client.get(f"/api/public/{relations[1].name}/?limit=1").status_code == 200

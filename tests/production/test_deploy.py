@@ -46,7 +46,8 @@ def test_gunicorn_defaults(monkeypatch):
     assert conf["graceful_timeout"] >= 10 and conf["timeout"] >= 10
     assert conf["max_requests"] == 100_000 and 0 < conf["max_requests_jitter"] < conf["max_requests"]
     assert conf["accesslog"] is None  # the portal logs requests itself, as JSON
-    assert conf["preload_app"] is False
+    assert conf["preload_app"] is True  # the snapshot is read once, in the master (issue 23)
+    assert callable(conf["when_ready"])
     assert conf["logconfig_dict"]["formatters"]["json"]["()"] == "portal.logs.JSONFormatter"
 
 
