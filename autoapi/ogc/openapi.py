@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from autoapi.conf import portal_setting
 from autoapi.ogc.responses import GEOJSON, JSON
+from autoapi.web.openapi_parameters import path_parameter, query_parameter
 
 OGC_ERROR = {
     "type": "object",
@@ -18,19 +19,11 @@ _F = {
     "schema": {"type": "string", "enum": ["json", "html"]},
     "description": "The encoding: JSON (the default) or an HTML page.",
 }
-_COLLECTION = {
-    "name": "collectionId",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "`<schema>.<relation>`, each part tilde-encoded.",
-}
+_COLLECTION = path_parameter("collectionId", "`<schema>.<relation>`, each part tilde-encoded.")
 
 
 def _items_parameters() -> list[dict]:
-    def query(name: str, schema: dict, description: str) -> dict:
-        return {"name": name, "in": "query", "schema": schema, "description": description}
-
+    query = query_parameter
     return [
         _COLLECTION,
         query(
@@ -82,7 +75,7 @@ def _get(operation: str, summary: str, media_type: str, parameters: list[dict]) 
 
 def paths() -> dict:
     geojson, json = GEOJSON, JSON  # the format records' media types
-    feature_id = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}}
+    feature_id = path_parameter("featureId", "The feature's id: the value of the relation's one-column key.")
     return {
         "/ogc/": _get("ogcLanding", "OGC API - Features landing page", json, [_F]),
         "/ogc/conformance": _get("ogcConformance", "Conformance classes", json, [_F]),

@@ -3,21 +3,11 @@ through ``autoapi.public.add_openapi_paths``."""
 
 from __future__ import annotations
 
+from autoapi.public import openapi_path_parameter
+
 ERROR = {"$ref": "#/components/schemas/Error"}
-SCHEMA = {
-    "name": "schema",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "The schema's name, tilde-encoded as in every API URL",
-}
-RELATION = {
-    "name": "relation",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "The relation's name, tilde-encoded as in every API URL",
-}
+SCHEMA = openapi_path_parameter("schema", "The schema's name, tilde-encoded as in every API URL")
+RELATION = openapi_path_parameter("relation", "The relation's name, tilde-encoded as in every API URL")
 BEFORE = {
     "name": "before",
     "in": "query",
