@@ -49,10 +49,6 @@ ERROR_RESPONSE_BODIES = {
         "description": "The request head did not arrive in time (GUNICORN_HEAD_TIMEOUT)",
         "content": {"application/json": {"schema": ERROR}},
     },
-    "413": {
-        "description": "The request carries a body, which no read-only operation takes",
-        "content": {"application/json": {"schema": ERROR}},
-    },
     "414": {
         "description": "The request line is longer than the server takes (gunicorn's limit_request_line)",
         "content": {"application/json": {"schema": ERROR}},
@@ -146,7 +142,12 @@ def _list_operation(relation: Relation, ref: dict, snapshot: Snapshot) -> dict:
         },
         "required": ["count", "next", "previous", "results"],
     }
-    content = {f.media_type: {"schema": f.openapi_body or page} for f in renderers.records_for(relation)}
+    # JSON: a page, or (``limit=all``) every row in one array.
+    every_row = {"type": "array", "items": page["properties"]["results"]["items"]}
+    content = {
+        f.media_type: {"schema": f.openapi_body or {"anyOf": [page, every_row]}}
+        for f in renderers.records_for(relation)
+    }
     row_parameters = [
         parameters.fields_parameter(relation),
         parameters.ordering_parameter(relation),
@@ -183,7 +184,7 @@ def _detail_operation(relation: Relation, ref: dict, snapshot: Snapshot) -> dict
         "summary": f"One row of {relation.schema}.{relation.name} by ({columns})",
         "tags": [relation.schema],
         "parameters": [
-            parameters.path_parameter("key", f"The value(s) of ({columns}), each tilde-encoded, joined by commas."),
+            parameters.key_parameter(relation),
             parameters.ref(parameters.format_component(relation)[0]),
             parameters.fields_parameter(relation),
             *([expand] if expand else []),

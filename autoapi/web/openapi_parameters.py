@@ -59,6 +59,8 @@ TEXT_FORMS = {
     "cidr": IPV4,
     "macaddr": r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}",
     "macaddr8": r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){7}",
+    "bit": r"[01]{1,64}",
+    "varbit": r"[01]{1,64}",
     "time": TIME,
     "timetz": TIME + ZONE + "?",
 }
@@ -115,9 +117,11 @@ def alternatives(tokens) -> str:
     return "(?:" + "|".join(sorted(unique, key=len, reverse=True)) + ")"
 
 
-def list_pattern(item: str) -> str:
-    """Comma-separated items, with the spaces and empty items the server skips, at least one."""
-    return rf"^[\s,]*{item}(?:\s*,[\s,]*{item})*[\s,]*$"
+def list_pattern(item: str, empty: bool = False) -> str:
+    """Comma-separated items, with the spaces and empty items the server skips: at least one, or
+    (``empty``) any number."""
+    items = rf"{item}(?:\s*,[\s,]*{item})*[\s,]*"
+    return rf"^[\s,]*(?:{items})?$" if empty else rf"^[\s,]*{items}$"
 
 
 def _tokens(columns) -> list[str]:
@@ -156,7 +160,7 @@ def shared_parameters() -> dict:
         ),
         "filter": query_parameter(
             "filter",
-            {"type": "string", "pattern": rf"^{TEXT}*$", "maxLength": 20000, "x-grammar": "cql2"},
+            {"type": "string", "pattern": rf"^{TEXT}+$", "maxLength": 20000, "x-grammar": "cql2"},
             "An OGC CQL2 filter, ANDed with the other filters: `carrier IN ('AA','UA') AND (dep_delay > 60 OR "
             "arr_delay > 60) AND NOT origin = 'EWR'`. Comparisons, LIKE, CASEI, IN, BETWEEN, IS NULL, AND/OR/NOT, "
             "DATE/TIMESTAMP/INTERVAL with T_BEFORE, T_AFTER, T_INTERSECTS, T_DISJOINT, T_DURING, T_EQUALS, and "
@@ -214,7 +218,7 @@ def ordering_parameter(relation: Relation) -> dict | None:
         return None
     return query_parameter(
         "ordering",
-        {"type": "string", "pattern": list_pattern("-?" + alternatives(_tokens(sortable)))},
+        {"type": "string", "pattern": list_pattern("-?" + alternatives(_tokens(sortable)), empty=True)},
         "Comma-separated column names, `-` before a name for descending; the key is always added as a "
         "tie-break. With `group_by` or `aggregate`, the result's own names instead (`-count`).",
     )
@@ -289,9 +293,39 @@ def expand_parameter(relation: Relation, snapshot: Snapshot) -> dict | None:
     tokens = [form for name in names for form in name_forms(name)]
     return query_parameter(
         "expand",
-        {"type": "string", "pattern": list_pattern(alternatives(tokens))},
+        {"type": "string", "pattern": list_pattern(alternatives(tokens), empty=True)},
         "Comma-separated foreign key columns (or constraint names) whose referenced row is embedded in place "
         "of the value; JSON, NDJSON and GeoJSON only, and each column must be among `fields` when given.",
+    )
+
+
+# -- a row's key in its URL -----------------------------------------------------------------
+
+# A tilde-encoded value (``naming.decode_segment``): the safe characters, and each other byte of
+# valid UTF-8 as ``~XX``, in its one canonical spelling (a safe byte is never encoded); NUL and
+# four-byte characters left out. ``~`` alone is the empty string.
+TILDE_VALUE = (
+    r"(?:~|(?:[A-Za-z0-9_-]|~0[1-9A-F]|~1[0-9A-F]|~2[0-9A-CEF]|~3[A-F]|~40|~5[B-E]|~60|~7[B-F]"
+    r"|~[CD][2-9A-F]~[89AB][0-9A-F]|~E[1-9A-CEF]~[89AB][0-9A-F]~[89AB][0-9A-F])+)"
+)
+KEY_VALUES = {
+    typemap.INTEGER.kind: r"-?[1-9][0-9]{0,17}|0",
+    typemap.UUID.kind: r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    typemap.DATE.kind: DATE,
+}
+
+
+def key_parameter(relation: Relation) -> dict:
+    """``{key}``: the key's values, each tilde-encoded, joined by commas."""
+    columns = [relation.column(name) for name in relation.key.columns]
+    values = [
+        "(?:" + KEY_VALUES.get(typemap.type_info(c).kind, TILDE_VALUE) + ")" if c is not None else TILDE_VALUE
+        for c in columns
+    ]
+    return path_parameter(
+        "key",
+        f"The value(s) of ({', '.join(relation.key.columns)}), each tilde-encoded, joined by commas.",
+        {"type": "string", "pattern": "^" + ",".join(values) + "$"},
     )
 
 

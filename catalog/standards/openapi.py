@@ -17,6 +17,8 @@ BEFORE = {
 }
 NOT_FOUND = {"description": "No such published relation or schema", "content": {"application/json": {"schema": ERROR}}}
 BAD = {"description": "A bad or unknown parameter", "content": {"application/json": {"schema": ERROR}}}
+# The site-wide feeds are the catalog's pages: their 400 is its HTML error page.
+BAD_PAGE = {"description": "A bad or unknown parameter", "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 def _get(operation_id: str, summary: str, media_type: str, parameters: list, description: str = "") -> dict:
@@ -29,7 +31,7 @@ def _get(operation_id: str, summary: str, media_type: str, parameters: list, des
     if any(p["in"] == "path" for p in parameters):
         responses["404"] = NOT_FOUND
     if any(p["in"] == "query" for p in parameters):
-        responses["400"] = BAD
+        responses["400"] = BAD if any(p["in"] == "path" for p in parameters) else BAD_PAGE
     return {
         "get": {
             "operationId": operation_id,

@@ -39,8 +39,6 @@ def before_call(ctx, case, **kwargs):
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive or not isinstance(case.query, dict):
         return
-    if "x-parameter-constraints" not in case.operation.definition.raw and not _grammars(case):
-        return
     query = case.query
     for name, grammar in _grammars(case).items():
         if name not in query:
