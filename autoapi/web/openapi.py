@@ -19,7 +19,7 @@ from autoapi.query.queries import geometry_source
 from autoapi.schema.lookups import LOOKUPS
 from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Column, Relation, Snapshot
-from autoapi.schema.typemap import type_info
+from autoapi.schema.typemap import OPAQUE, type_info
 from autoapi.web import openapi_parameters as parameters
 
 log = logging.getLogger(__name__)
@@ -32,39 +32,18 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 # Shared by every operation through ``$ref`` (components.responses): written once per document,
 # not once per path (at 10,000 relations the repeated copies were most of the 126 MB).
 ERROR_RESPONSE_BODIES = {
-    "400": {
-        "description": "A parameter is unknown or its value is malformed",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "404": {"description": "No such relation or row", "content": {"application/json": {"schema": ERROR}}},
-    "406": {
-        "description": "The format is unknown, or GeoJSON of a relation without geometry",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "409": {
-        "description": "PostgreSQL cannot read this relation (a broken view, an unpopulated materialized view)",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "408": {
-        "description": "The request head did not arrive in time (GUNICORN_HEAD_TIMEOUT)",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "414": {
-        "description": "The request line is longer than the server takes (gunicorn's limit_request_line)",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "429": {
-        "description": "This client has too many requests running; retry after the Retry-After header",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "431": {
-        "description": "The request's header fields are larger than the server takes",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "503": {
-        "description": "The database is unavailable; retry after the Retry-After header",
-        "content": {"application/json": {"schema": ERROR}},
-    },
+    status: {"description": text, "content": {"application/json": {"schema": ERROR}}}
+    for status, text in (
+        ("400", "A parameter is unknown or its value is malformed"),
+        ("404", "No such relation or row"),
+        ("406", "The format is unknown, or GeoJSON of a relation without geometry"),
+        ("408", "The request head did not arrive in time (GUNICORN_HEAD_TIMEOUT)"),
+        ("409", "PostgreSQL cannot read this relation (a broken view, an unpopulated materialized view)"),
+        ("414", "The request line is longer than the server takes (gunicorn's limit_request_line)"),
+        ("429", "This client has too many requests running; retry after the Retry-After header"),
+        ("431", "The request's header fields are larger than the server takes"),
+        ("503", "The database is unavailable; retry after the Retry-After header"),
+    )
 }
 ERROR_RESPONSES = {status: {"$ref": f"#/components/responses/E{status}"} for status in ERROR_RESPONSE_BODIES}
 FILTER_HELP = (
@@ -78,7 +57,14 @@ def component_name(index: int, relation: Relation) -> str:
 
 
 def value_schema(column: Column) -> dict:
-    schema = dict(type_info(column).openapi)
+    info = type_info(column)
+    schema = dict(info.openapi)
+    if info is OPAQUE or info.kind == "composite":
+        schema = {}  # PostgreSQL's JSON of it: text, or an object where the type has a JSON cast (hstore)
+    elif column.base_type == "timestamp":
+        schema = {"type": "string", "description": "ISO 8601 without an offset"}
+    elif column.base_type == "oid" and not column.is_array:
+        schema = {"type": "string", "pattern": "^[0-9]+$"}  # to_json writes an oid as a string
     if column.enum_labels:
         schema = {"type": "string", "enum": list(column.enum_labels)}
     if column.nullable:
@@ -107,7 +93,7 @@ def filter_parameters(relation: Relation) -> list[dict]:
     for name, spec in filter_specs(relation).items():
         column = by_attname.get(spec.field_name)
         lookup = LOOKUPS[spec.lookup_expr]
-        if column is None:  # bbox, or search over the text columns
+        if column is None or spec.lookup_expr == "bbox":  # bbox, or search over the text columns
             result.append(parameters.ref(name))
             continue
         description = f"rows where {column.name!r} {lookup.label}" + (f" ({lookup.hint})" if lookup.hint else "")

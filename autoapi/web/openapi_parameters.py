@@ -33,7 +33,7 @@ from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Column, Relation, Snapshot
 
 # ``x-grammar`` on a value's schema: its language is not a regular one (``posix-regex``, ``json``,
-# ``cql2``, ``cursor``); the pattern gives its lexical shape only, and a value the grammar refuses
+# ``cql2``, ``cursor``, ``interval``, ``enum``: labels of an array's enum type); the pattern gives its lexical shape only, and a value the grammar refuses
 # is a 400 that says where it stops.
 # Query values never hold NUL (a 400 names the parameter): every free-text value says so.
 TEXT = r"[^\x00]"
@@ -54,7 +54,6 @@ UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-f
 OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = OCTET + r"(?:\." + OCTET + "){3}"
 TEXT_FORMS = {
-    "interval": r"-?[0-9]{1,6} (?:second|minute|hour|day|week|month|year)s?",
     "inet": IPV4 + r"(?:/(?:3[0-2]|[12]?[0-9]))?",
     "cidr": IPV4,
     "macaddr": r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}",
@@ -74,7 +73,7 @@ ITEM_PATTERNS = {
     typemap.TIMESTAMP.kind: TIMESTAMP,
     typemap.UUID.kind: UUID,
 }
-NUMBER_SCHEMA = {"type": "number", "minimum": -1e50, "maximum": 1e50}
+NUMBER_SCHEMA = {"type": "number", "maximum": 1e50}  # django-filter's NumberFilter bound, upward only
 PARAMETERS_REF = "#/components/parameters/"
 
 
@@ -196,7 +195,9 @@ def format_component(relation: Relation) -> tuple[str, dict]:
     per distinct set (two in practice: with and without GeoJSON)."""
     formats = list(renderers.formats_for(relation))
     return "format." + ".".join(formats), query_parameter(
-        "format", {"type": "string", "enum": formats}, "Output format (or use the Accept header)."
+        "format",
+        {"type": "string", "enum": ["", *formats]},
+        "Output format (or use the Accept header; empty: the same as absent).",
     )
 
 
@@ -355,6 +356,12 @@ def _array_pattern(column: Column) -> str:
     return f"^{item}(?:,{item})*$"
 
 
+def array_schema(column: Column) -> dict:
+    if column.element_kind == "e":  # the snapshot keeps no labels for an array's enum
+        return {"type": "string", "pattern": rf"^{TEXT}+$", "x-grammar": "enum"}
+    return {"type": "string", "pattern": _array_pattern(column)}
+
+
 def filter_schema(lookup_name: str, column: Column | None) -> dict:
     """The JSON Schema of ``?<column>__<lookup>=``'s value for this column, as the filter class
     (``typemap.TypeInfo.filter_for``) and PostgreSQL read it. Empty is a 400 but for the text
@@ -366,7 +373,7 @@ def filter_schema(lookup_name: str, column: Column | None) -> dict:
     if info is typemap.BOOLEAN:
         return dict(BOOLEAN)
     if info.kind == "array":
-        return {"type": "string", "pattern": _array_pattern(column)}
+        return array_schema(column)
     if info.kind in ("range", "multirange"):
         single = r"\{(?:[\[(],[\])])?\}" if info.kind == "multirange" else r"(?:empty|[\[(],[\])])"
         if lookup.value == LIST_VALUE:
@@ -379,6 +386,10 @@ def filter_schema(lookup_name: str, column: Column | None) -> dict:
         return {"type": "string", "pattern": rf"^{TEXT}+$"}
     if info.kind == "tsvector":
         return {"type": "string", "pattern": rf"^{TEXT}+$"}
+    if column.base_type == "interval" and not column.is_array:
+        # PostgreSQL's interval input (``1 day``, ``P1D``, ``1:30``, a bare number of seconds...)
+        # is a grammar of its own.
+        return {"type": "string", "pattern": rf"^{TEXT}+$", "x-grammar": "interval"}
     item = _item_pattern(info, column)
     text_like = info.free_text or info is typemap.CITEXT
     if lookup.value == LIST_VALUE:

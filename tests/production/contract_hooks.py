@@ -37,16 +37,18 @@ def _valid_filter(query: dict) -> str:
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     meta = case.meta
-    if meta is None or not meta.generation.mode.is_positive or not isinstance(case.query, dict):
-        return
+    if (meta is not None and not meta.generation.mode.is_positive) or not isinstance(case.query, dict):
+        return  # a negative case goes out untouched (the stateful phase's cases have no meta: positive)
     query = case.query
     for name, grammar in _grammars(case).items():
         if name not in query:
             continue
-        if grammar == "cursor":
-            del query[name]  # only a previous page makes one
+        if grammar in ("cursor", "enum"):
+            del query[name]  # only a previous page makes a cursor; the document holds no labels
         elif grammar == "cql2":
             query[name] = _valid_filter(query)
+        elif grammar == "interval":
+            query[name] = "1 day,2 days" if name.endswith("__range") else "1 day"
         elif grammar in VALID:
             query[name] = VALID[grammar]
     if any(name in query for name in GROUPING):
