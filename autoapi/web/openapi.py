@@ -135,7 +135,7 @@ def _list_operation(relation: Relation, ref: dict, snapshot: Snapshot) -> dict:
         for f in renderers.records_for(relation)
     }
     row_parameters = [
-        parameters.fields_parameter(relation),
+        parameters.fields_parameter(relation) if relation.columns else None,  # no column: no fields value
         parameters.ordering_parameter(relation),
         parameters.expand_parameter(relation, snapshot),
     ]

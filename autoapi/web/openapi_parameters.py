@@ -213,13 +213,13 @@ def fields_parameter(relation: Relation) -> dict:
     )
 
 
-def ordering_parameter(relation: Relation) -> dict | None:
+def ordering_parameter(relation: Relation) -> dict:
     sortable = [c for c in relation.columns if typemap.type_info(c).sortable]
-    if not sortable:
-        return None
+    # No sortable column: only an empty ordering is taken.
+    pattern = list_pattern("-?" + alternatives(_tokens(sortable)), empty=True) if sortable else r"^[\s,]*$"
     return query_parameter(
         "ordering",
-        {"type": "string", "pattern": list_pattern("-?" + alternatives(_tokens(sortable)), empty=True)},
+        {"type": "string", "pattern": pattern},
         "Comma-separated column names, `-` before a name for descending; the key is always added as a "
         "tie-break. With `group_by` or `aggregate`, the result's own names instead (`-count`).",
     )
