@@ -119,7 +119,9 @@ def translate_database_error(
             "the area asked for reaches beyond what the column's coordinate system can represent "
             f"(PostGIS: {message}); ask for a smaller area"
         )
-    if code.startswith("22") and grouped:  # a having value, or an aggregate past its type's range
+    if (
+        code.startswith("22") and grouped and code not in RELATION_CAUSED
+    ):  # a having value, or an aggregate past its type's range
         return BadRequest(f"the aggregates cannot be computed: {message}")
     if code.startswith(("22", "0A", "XX", "2F", "38", "39", "54")):
         return RelationUnreadable(f"this relation cannot be read: {message}")

@@ -14,6 +14,11 @@ OGC_ERROR = {
     "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
     "required": ["code", "description"],
 }
+# What the server answers before any view (portal/workers.py, the fair share, the database): the
+# API's shared error responses (autoapi/web/openapi.py, components/responses).
+TRANSPORT_ERRORS = {
+    status: {"$ref": f"#/components/responses/E{status}"} for status in ("408", "414", "429", "431", "503")
+}
 _F = {
     "name": "f",
     "in": "query",
@@ -69,6 +74,7 @@ def _get(operation: str, summary: str, media_type: str, parameters: list[dict]) 
                 },
                 "400": {"description": "A parameter is unknown or malformed", **error},
                 "404": {"description": "No such collection or feature", **error},
+                **TRANSPORT_ERRORS,
             },
         }
     }

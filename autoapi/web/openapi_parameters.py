@@ -33,7 +33,8 @@ from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Column, Relation, Snapshot
 
 # ``x-grammar`` on a value's schema: its language is not a regular one (``posix-regex``, ``json``,
-# ``cql2``, ``cursor``, ``interval``, ``enum``: labels of an array's enum type); the pattern gives its lexical shape only, and a value the grammar refuses
+# ``cql2``, ``cursor``, ``interval``, ``enum``: labels of an array's enum type, ``bbox``: its
+# minimum corner first); the pattern gives its lexical shape only, and a value the grammar refuses
 # is a 400 that says where it stops.
 # Query values never hold NUL (a 400 names the parameter): every free-text value says so.
 TEXT = r"[^\x00]"
@@ -63,16 +64,20 @@ TEXT_FORMS = {
     "time": TIME,
     "timetz": TIME + ZONE + "?",
 }
+# Money's input takes no exponent, and stops at 92233720368547758.07.
+MONEY = r"-?[0-9]{1,16}(?:\.[0-9]{1,2})?"
 # Lists of values are split on commas, so a text item holds none.
 ITEM_PATTERNS = {
     typemap.INTEGER.kind: INTEGER,
     typemap.DECIMAL.kind: NUMBER,
     typemap.FLOAT.kind: NUMBER,
-    typemap.MONEY.kind: NUMBER,
+    typemap.MONEY.kind: MONEY,
     typemap.DATE.kind: DATE,
     typemap.TIMESTAMP.kind: TIMESTAMP,
     typemap.UUID.kind: UUID,
 }
+LON = r"-?(?:180(?:\.0{1,6})?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]{1,6})?)"
+LAT = r"-?(?:90(?:\.0{1,6})?|[0-8]?[0-9](?:\.[0-9]{1,6})?)"
 NUMBER_SCHEMA = {"type": "number", "maximum": 1e50}  # django-filter's NumberFilter bound, upward only
 PARAMETERS_REF = "#/components/parameters/"
 
@@ -180,12 +185,9 @@ def shared_parameters() -> dict:
         ),
         "bbox": query_parameter(
             "bbox",
-            {
-                "type": "string",
-                "pattern": r"^-?(?:180|1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]{1,6})?,-?(?:90|[0-8]?[0-9])(?:\.[0-9]{1,6})?"
-                r",-?(?:180|1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]{1,6})?,-?(?:90|[0-8]?[0-9])(?:\.[0-9]{1,6})?$",
-            },
-            f"{LOOKUPS['bbox'].label} ({LOOKUPS['bbox'].hint}, WGS 84 degrees, the minimum corner first).",
+            {"type": "string", "pattern": f"^{LON},{LAT},{LON},{LAT}$", "x-grammar": "bbox"},
+            f"{LOOKUPS['bbox'].label} ({LOOKUPS['bbox'].hint}, WGS 84 degrees, the minimum corner first: the "
+            "pattern cannot say that last part).",
         ),
     }
 
@@ -350,7 +352,7 @@ def _array_pattern(column: Column) -> str:
     each element of the column's element type."""
     element = typemap.BY_TYPNAME.get(column.element_type)
     item = ITEM_PATTERNS.get(element.kind) if element is not None else None
-    item = item or TEXT_FORMS.get(column.element_type)
+    item = item or TEXT_FORMS.get(column.element_type) or {"r": "empty", "m": r"\{\}"}.get(column.element_kind)
     if item is None:
         return r"^[^\x00\[\s][^\x00]*$"
     return f"^{item}(?:,{item})*$"
@@ -380,7 +382,7 @@ def filter_schema(lookup_name: str, column: Column | None) -> dict:
             single = r"\{\}" if info.kind == "multirange" else "empty"
             return {"type": "string", "pattern": f"^{single}(?:,{single})*$"}
         return {"type": "string", "pattern": f"^{single}$"}
-    if info.kind == "json":
+    if info.kind in ("json", "jsonb"):
         if lookup_name == "contains":
             return {"type": "string", "pattern": rf"^{TEXT}+$", "x-grammar": "json"}
         return {"type": "string", "pattern": rf"^{TEXT}+$"}
@@ -400,12 +402,14 @@ def filter_schema(lookup_name: str, column: Column | None) -> dict:
         return {"type": "string", "pattern": f"^{item}(?:,{item})*$"}
     if info is typemap.INTEGER:
         return {"type": "integer"}
+    if info is typemap.MONEY:
+        return {"type": "string", "pattern": f"^{MONEY}$"}
     if info.numeric:
         return dict(NUMBER_SCHEMA)
     if info is typemap.DATE:
         return {"type": "string", "format": "date"}
-    if info is typemap.TIMESTAMP:
-        return {"type": "string", "format": "date-time"}
+    if info is typemap.TIMESTAMP:  # RFC 3339's offsets reach 23:59; PostgreSQL's stop at 15:59
+        return {"type": "string", "pattern": f"^{TIMESTAMP}$"}
     if info is typemap.UUID:
         return {"type": "string", "format": "uuid"}
     if column.enum_labels:

@@ -30,6 +30,9 @@ def _get(operation_id: str, summary: str, media_type: str, parameters: list, des
     }
     if any(p["in"] == "path" for p in parameters):
         responses["404"] = NOT_FOUND
+    responses.update(
+        {status: {"$ref": f"#/components/responses/E{status}"} for status in ("408", "414", "429", "431", "503")}
+    )
     if any(p["in"] == "query" for p in parameters):
         responses["400"] = BAD if any(p["in"] == "path" for p in parameters) else BAD_PAGE
     return {

@@ -30,6 +30,13 @@ def _grammars(case) -> dict[str, str]:
     return found
 
 
+def _ordered_box(box: str) -> str:
+    """The same corners, the minimum first."""
+    x1, y1, x2, y2 = box.split(",")
+    xs, ys = sorted((x1, x2), key=float), sorted((y1, y2), key=float)
+    return ",".join((xs[0], ys[0], xs[1], ys[1]))
+
+
 def _valid_filter(query: dict) -> str:
     return "true" if query.get("filter-lang") == "cql2-json" else "TRUE"
 
@@ -47,6 +54,8 @@ def before_call(ctx, case, **kwargs):
             del query[name]  # only a previous page makes a cursor; the document holds no labels
         elif grammar == "cql2":
             query[name] = _valid_filter(query)
+        elif grammar == "bbox":
+            query[name] = _ordered_box(str(query[name]))
         elif grammar == "interval":
             query[name] = "1 day,2 days" if name.endswith("__range") else "1 day"
         elif grammar in VALID:
