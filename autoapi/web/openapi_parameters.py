@@ -347,11 +347,16 @@ def _item_pattern(info: typemap.TypeInfo, column: Column) -> str | None:
     return None
 
 
+ARRAY_INTEGERS = {"int2": r"[+-]?[0-9]{1,4}", "int4": r"[+-]?[0-9]{1,9}", "oid": r"[0-9]{1,9}"}
+
+
 def _array_pattern(column: Column) -> str:
     """``a,b,c`` (split on commas as they are) or a JSON array (``filters.ArrayLiteralField``),
     each element of the column's element type."""
     element = typemap.BY_TYPNAME.get(column.element_type)
-    item = ITEM_PATTERNS.get(element.kind) if element is not None else None
+    # Elements are cast to the array's own type: each integer within its width.
+    item = ARRAY_INTEGERS.get(column.element_type)
+    item = item or (ITEM_PATTERNS.get(element.kind) if element is not None else None)
     item = item or TEXT_FORMS.get(column.element_type) or {"r": "empty", "m": r"\{\}"}.get(column.element_kind)
     if item is None:
         return r"^[^\x00\[\s][^\x00]*$"
