@@ -11,19 +11,13 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from autoapi.public import api_url
-from tests.autoapi.helpers import published_relations
+from tests.autoapi.helpers import openapi_parameters, published_relations
 
 
 def document(client):
     response = client.get("/api/schema/")
     assert response.status_code == 200
     return json.loads(response.content)
-
-
-def parameters_of(doc: dict, operation: dict) -> list[dict]:
-    """The operation's parameters, shared components (``$ref``) resolved."""
-    shared = doc["components"].get("parameters", {})
-    return [shared[p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p for p in operation.get("parameters", [])]
 
 
 def test_document_is_valid_openapi_31(client):
@@ -34,7 +28,7 @@ def test_document_lists_every_relation_with_typed_columns(client):
     doc = document(client)
     for relation in published_relations():
         operation = doc["paths"][api_url(relation)]["get"]
-        names = {p["name"] for p in parameters_of(doc, operation)}
+        names = {p["name"] for p in openapi_parameters(doc, operation)}
         assert {"format", "limit", "ordering"} <= names
         assert ("fields" in names) == bool(relation.columns)  # a relation of no column takes no fields value
         schema_name = operation["operationId"].removeprefix("list_")
@@ -46,7 +40,9 @@ def test_document_lists_every_relation_with_typed_columns(client):
     operation = doc["paths"][api_url(numeric)]["get"]
     i8 = doc["components"]["schemas"][operation["operationId"].removeprefix("list_")]["properties"]["i8"]
     assert {"type": "integer"} in i8["anyOf"] and "bigint" in i8["description"]
-    assert any(p["name"] == "i8__gte" and p["schema"] == {"type": "integer"} for p in parameters_of(doc, operation))
+    assert any(
+        p["name"] == "i8__gte" and p["schema"] == {"type": "integer"} for p in openapi_parameters(doc, operation)
+    )
 
 
 def test_document_follows_the_schema(client, superuser_conn):
@@ -154,7 +150,7 @@ def test_fuzz_every_documented_parameter_never_5xx(client, data):
     query = {}
     for parameter in data.draw(
         st.lists(
-            st.sampled_from(parameters_of(doc, operation) or [{"name": "x", "in": "query"}]),
+            st.sampled_from(openapi_parameters(doc, operation) or [{"name": "x", "in": "query"}]),
             max_size=3,
             unique_by=lambda p: p["name"],
         ),
