@@ -132,37 +132,45 @@ def _tokens(columns) -> list[str]:
     return [form for column in columns for form in name_forms(column.name)]
 
 
+def up_to(n: int) -> str:
+    """A pattern of the whole numbers 0 to ``n`` (no leading zeros: the caller adds ``0*``)."""
+    digits = str(n)
+    options = [digits]
+    if len(digits) > 1:
+        options.append(f"[0-9]{{1,{len(digits) - 1}}}")
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 and len(digits) > 1 else 0
+        if int(digit) > low:
+            rest = len(digits) - i - 1
+            options.append(digits[:i] + f"[{low}-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    return "(?:" + "|".join(options) + ")"
+
+
 # -- the shared parameters (components/parameters) -------------------------------------------
 
 
 def shared_parameters() -> dict:
     """Parameters whose type does not depend on the relation, by component name."""
     maximum = portal_setting("MAX_PAGE_SIZE")
-    digits = len(str(maximum))
-    return {
-        "limit": query_parameter(
+    table = (
+        (
             "limit",
-            {
-                "type": "string",
-                "pattern": rf"^(?:0*[0-9]{{1,{digits - 1}}}|0*{maximum}|[Aa][Ll][Ll]|)$"
-                if str(maximum) == "1" + "0" * (digits - 1)
-                else r"^(?:0*[0-9]{1,18}|[Aa][Ll][Ll]|)$",
-            },
+            {"type": "string", "pattern": rf"^(?:0*{up_to(maximum)}|[Aa][Ll][Ll]|)$"},
             f"Rows per page (default {portal_setting('PAGE_SIZE')}, at most {maximum}; empty: the default), or "
             "`all` to stream every matching row.",
         ),
-        "offset": query_parameter(
+        (
             "offset",
             {"type": "string", "pattern": r"^(?:0*[0-9]{1,18}|)$"},
             "Rows to skip (empty: none).",
         ),
-        "cursor": query_parameter(
+        (
             "cursor",
             {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$", "x-grammar": "cursor"},
             "Keyset cursor from a previous page's `next` link (relations with a key); valid only with the "
             "ordering it was made for, and never with `offset`.",
         ),
-        "filter": query_parameter(
+        (
             "filter",
             {"type": "string", "pattern": rf"^{TEXT}+$", "maxLength": 20000, "x-grammar": "cql2"},
             "An OGC CQL2 filter, ANDed with the other filters: `carrier IN ('AA','UA') AND (dep_delay > 60 OR "
@@ -173,23 +181,24 @@ def shared_parameters() -> dict:
             "The grammar is CQL2's (a 400 says where it stops). A filter and the rest of the URL must fit the "
             "request line (8 KB; a 414 past it).",
         ),
-        "filter-lang": query_parameter(
+        (
             "filter-lang",
             {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"},
             "The encoding of `filter`: CQL2 text (default) or CQL2 JSON.",
         ),
-        "search": query_parameter(
+        (
             "search",
             {"type": "string", "pattern": rf"^{TEXT}*$"},
             "Words that must all appear (full-text search where the relation has a tsvector); empty: no filter.",
         ),
-        "bbox": query_parameter(
+        (
             "bbox",
             {"type": "string", "pattern": f"^{LON},{LAT},{LON},{LAT}$", "x-grammar": "bbox"},
             f"{LOOKUPS['bbox'].label} ({LOOKUPS['bbox'].hint}, WGS 84 degrees, the minimum corner first: the "
             "pattern cannot say that last part).",
         ),
-    }
+    )
+    return {name: query_parameter(name, schema, text) for name, schema, text in table}
 
 
 def format_component(relation: Relation) -> tuple[str, dict]:
