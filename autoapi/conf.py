@@ -100,6 +100,10 @@ DEFAULTS = {
     # Relations of at most this many (estimated) rows have their facets counted with the page;
     # larger ones and views get the page at once and their facets from its script just after.
     "FACET_INLINE_ROWS": 100000,
+    # A facet that runs out of FACET_TIME_LIMIT_MS on a filtered page (or without statistics to stand
+    # in) is estimated from a sample of about this many rows (0: never), under a time limit of its own.
+    "FACET_SAMPLE_ROWS": 100000,
+    "FACET_SAMPLE_TIME_LIMIT_MS": 500,
     # Features a vector tile holds at most (/api/<schema>/<relation>/tiles/{z}/{x}/{y}.mvt); a
     # tile that had more says so in an X-Tile-Truncated header.
     "TILE_FEATURE_LIMIT": 10000,

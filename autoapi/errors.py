@@ -18,8 +18,16 @@ log = logging.getLogger(__name__)
 
 
 class PortalError(Exception):
+    """An answer other than 200, as ``{"detail": ...}``: its status is the class's ``status_code``,
+    given in the class statement (``class NotFound(PortalError, status=404)``) or as an attribute."""
+
     status_code = 400
     headers: dict = {}
+
+    def __init_subclass__(cls, status: int | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status_code = status
 
     def __init__(self, detail: str, **extra):
         super().__init__(detail)
@@ -31,45 +39,34 @@ class PortalError(Exception):
 
 
 # The errors that are nothing but a status code: a table, one class a line.
-class BadRequest(PortalError):
-    status_code = 400
+class BadRequest(PortalError, status=400): ...
 
 
-class Unauthorized(PortalError):
-    status_code = 401  # fair share: an API key the publisher did not issue
+class Unauthorized(PortalError, status=401): ...  # fair share: an API key the publisher did not issue
 
 
-class NotFound(PortalError):
-    status_code = 404
+class NotFound(PortalError, status=404): ...
 
 
-class NotAcceptable(PortalError):
-    status_code = 406
+class NotAcceptable(PortalError, status=406): ...
 
 
-class TooManyRequests(PortalError):
-    status_code = 429  # fair share: over a client's rate limit or download cap
+class TooManyRequests(PortalError, status=429): ...  # fair share: over a client's rate limit or download cap
 
 
-class TooManyDownloads(PortalError):
-    status_code = 503  # fair share: this process runs all the downloads it may
+class TooManyDownloads(PortalError, status=503): ...  # fair share: this process runs all the downloads it may
 
 
-class RelationUnreadable(PortalError):
+class RelationUnreadable(PortalError, status=409):
     """The relation exists but PostgreSQL cannot read it (a broken view, an unpopulated matview)."""
 
-    status_code = 409
 
-
-class DatabaseUnavailable(PortalError):
-    status_code = 503
+class DatabaseUnavailable(PortalError, status=503):
     headers = {"Retry-After": "5"}
 
 
-class SchemaChanged(PortalError):
+class SchemaChanged(PortalError, status=404):
     """A query raced a DDL change: the relation or column it names is gone (or was revoked)."""
-
-    status_code = 404
 
 
 # PostGIS's words when a box or tile cannot be brought into a column's projection (a whole-world

@@ -29,6 +29,7 @@ from autoapi.query.ordering import sort_directions
 from autoapi.query.pagination import Window, non_negative_int, run_count
 from autoapi.query.plans import is_filtered, value_parameters
 from autoapi.query.queries import geometry_source
+from autoapi.query.sampling import TableSample, can_sample
 from autoapi.schema.lookups import (
     FALSE_WORDS,
     LOOKUPS,
@@ -44,6 +45,7 @@ from autoapi.schema.snapshot import Column, Relation, Snapshot
 from autoapi.schema.statistics import column_statistics, relation_activity
 from autoapi.schema.typemap import type_info
 from autoapi.web import pagejson
+from autoapi.web.documents import respond as document_response
 from autoapi.web.documents import shared_document
 from autoapi.web.registry import registry
 from autoapi.web.responsecache import cached_page
@@ -66,6 +68,8 @@ __all__ = [
     "encode_segment",
     "fetch_rows",
     "fetch_groups",
+    "TableSample",
+    "can_sample",
     "TimeLimitExceeded",
     "column_kind",
     "count_name",
@@ -89,6 +93,7 @@ __all__ = [
     "ColumnWidth",
     "SHEET_ROWS",
     "shared_document",
+    "document_response",
 ]
 
 
@@ -196,11 +201,13 @@ class TimeLimitExceeded(PortalError):
     """A query given a time limit of its own (``fetch_groups``) ran out of it."""
 
 
-def fetch_groups(request, relation: Relation, time_limit_ms: int) -> list[dict]:
+def fetch_groups(request, relation: Relation, time_limit_ms: int, sample: TableSample | None = None) -> list[dict]:
     """The groups the API answers for ``request``'s query string (``group_by``, ``aggregate``,
     filters...), at most its ``limit``, under a statement time limit of their own (the catalog's
-    facets); raises TimeLimitExceeded when they run out of it, PortalError as the API would."""
+    facets); raises TimeLimitExceeded when they run out of it, PortalError as the API would.
+    ``sample``: count the rows of a sample of the relation only (``query/sampling.py``)."""
     query = _query(request, relation)
+    query.table_sample = sample
     source = JSONRows()
     try:
         _window, statement, _count = query.grouped(source, 0)

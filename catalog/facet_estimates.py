@@ -1,32 +1,138 @@
-"""Approximate facet counts from PostgreSQL's own statistics, for a facet whose exact count ran out
-of time (FACET_TIME_LIMIT_MS) on a large relation with no filter.
+"""Approximate facet counts, for a facet whose exact count ran out of time (FACET_TIME_LIMIT_MS) on
+a large relation: from PostgreSQL's own statistics when nothing is filtered, else from a sample.
 
-ANALYZE keeps, per column, the most common values with their shares of the rows
-(``most_common_vals``/``most_common_freqs``), the share of NULLs, and histogram bounds that divide
-the other values into equally populated buckets (``pg_stats``, read by
+**Statistics** (``estimate``). ANALYZE keeps, per column, the most common values with their shares
+of the rows (``most_common_vals``/``most_common_freqs``), the share of NULLs, and histogram bounds
+that divide the other values into equally populated buckets (``pg_stats``, read by
 ``autoapi.schema.statistics.column_statistics``). Times ``pg_class.reltuples`` they give each value's
 count at no cost, as the planner itself estimates ``WHERE col = v``
 (https://www.postgresql.org/docs/current/row-estimation-examples.html). A date facet spreads each
-histogram bucket over the years or months it spans.
+histogram bucket over the years or months it spans. Only without filters: the statistics describe
+every row, not a filtered subset. Never under row security (``Relation.row_security``): ANALYZE
+read rows the role may not see (``column_statistics`` returns nothing for such a relation, and this
+module checks again).
 
-Only without filters: the statistics describe every row, not a filtered subset (a filtered facet
-that runs out of time still says so). Never under row security (``Relation.row_security``): the
-sample was drawn from rows the role may not see (``column_statistics`` returns nothing for such a
-relation, and this module checks again). The figures are marked approximate wherever shown.
+**A sample** (``by_sample``), when the page is filtered, or the statistics name no common values
+(a column of many distinct values, or never analysed): the facet's own aggregate query (same
+filters, same read-only role, same row security) over ``TABLESAMPLE SYSTEM (p) REPEATABLE (seed)``
+of the relation (``autoapi/query/sampling.py``), each count multiplied by 100/p and rounded to two
+significant figures, under FACET_SAMPLE_TIME_LIMIT_MS. ``p`` takes about FACET_SAMPLE_ROWS rows
+of the relation's estimated size; under row security (whose row estimate counts hidden rows and is
+never used) or without an estimate, ``p`` grows 0.1%, 1%, 10% until the sample holds enough
+matching rows, so what is shown depends on visible rows only. Views cannot be sampled: their facet
+says so. The figures are marked approximate wherever shown, with how they were estimated.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass
 from datetime import date
 
-from autoapi.public import Relation, column_kind, count_name
+from autoapi.conf import portal_setting
+from autoapi.public import Relation, TableSample, TimeLimitExceeded, can_sample, column_kind, count_name, fetch_groups
 
 FACET_ONLY = {"group_by", "aggregate", "ordering", "limit"}
+LADDER = (0.1, 1.0, 10.0)  # percents tried in turn when the relation's size is not to be used
+ENOUGH = 1000  # matching rows in a sample of the ladder that stop it growing
+
+
+@dataclass(frozen=True)
+class Estimate:
+    rows: list  # shaped as the API's groups, counts estimated
+    method: str  # "statistics" or "sample"
+    how: str  # a sentence saying how they were estimated (the counts' title)
 
 
 def applies(relation: Relation, params) -> bool:
     """Statistics may stand in: no filter narrows the facet's rows, no row security hides any."""
     return not relation.row_security and not (set(params) - FACET_ONLY)
+
+
+def from_statistics(facet, stats: dict | None, size: int) -> Estimate | None:
+    rows = estimate(facet, stats, size)
+    if rows is None:
+        return None
+    return Estimate(
+        rows,
+        "statistics",
+        "Estimated from PostgreSQL's statistics of the column (pg_stats, as of the last ANALYZE), times the "
+        "table's estimated rows",
+    )
+
+
+def percents(relation: Relation) -> tuple[float, ...]:
+    """The sample sizes to try, in percent of the relation's pages (empty: none worth trying)."""
+    budget = portal_setting("FACET_SAMPLE_ROWS")
+    if budget <= 0:
+        return ()
+    rows = None if relation.row_security else relation.estimated_rows
+    if rows is None or rows <= 0:
+        return LADDER
+    percent = 100 * budget / rows
+    return (float(f"{percent:.3g}"),) if percent < 50 else ()  # half the rows or more: count them all
+
+
+def by_sample(request, relation: Relation, facet, size: int) -> Estimate | str | None:
+    """The facet's counts from a sample (``request`` holds the facet's query), an Estimate; or a
+    reason it has none (text), or None when no sample is worth taking."""
+    if not can_sample(relation):
+        return f"a {relation.kind} cannot be sampled to estimate them"
+    tried = percents(relation)
+    if not tried:
+        return None
+    deadline = time.monotonic() + portal_setting("FACET_SAMPLE_TIME_LIMIT_MS") / 1000
+    counted = count_name([facet.group_by])
+    found = None
+    for percent in tried:
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        if left_ms < 10:
+            break
+        sample = TableSample(percent)
+        try:
+            rows = fetch_groups(request, relation, left_ms, sample=sample)
+        except TimeLimitExceeded:
+            break
+        found = (sample, rows)
+        if sum(r[counted] for r in rows) >= ENOUGH:
+            break
+    if found is None:
+        limit = portal_setting("FACET_SAMPLE_TIME_LIMIT_MS")
+        return f"a sample ran out of time too ({limit} ms)"
+    sample, rows = found
+    seen = sum(r[counted] for r in rows)
+    if not seen:
+        return f"no matching row in a sample of {_percent_text(sample.percent)} of its pages to estimate them from"
+    if not facet.part and max(r[counted] for r in rows) == 1 and sample.scale > 1:
+        # Seen once each, a value's count could be 1 or many: scaling up would make every one common.
+        return (
+            f"every value in a sample of {_percent_text(sample.percent)} of its pages appears once (nearly every "
+            "row holds its own), so a sample cannot estimate them"
+        )
+    scaled = [{**r, counted: _significant(r[counted] * sample.scale)} for r in rows]
+    how = (
+        f"Estimated from a sample of {_percent_text(sample.percent)} of the table's pages ({seen:,} matching rows "
+        f"counted), each count multiplied by {_number_text(sample.scale)}; values missing from the sample are "
+        "not listed"
+    )
+    return Estimate(scaled, "sample", how)
+
+
+def _significant(value: float, digits: int = 2) -> int:
+    """``value`` rounded to ``digits`` significant figures (a sample's counts are no more precise)."""
+    if value < 1:
+        return 1 if value > 0 else 0
+    magnitude = 10 ** max(int(math.floor(math.log10(value))) - digits + 1, 0)
+    return int(round(value / magnitude) * magnitude)
+
+
+def _percent_text(percent: float) -> str:
+    return f"{percent:g}%"
+
+
+def _number_text(number: float) -> str:
+    return f"{number:,.3g}" if number < 1000 else f"{round(number):,}"
 
 
 def estimate(facet, stats: dict | None, size: int) -> list[dict] | None:

@@ -43,19 +43,28 @@ class PageFacets:
     chosen: list
     counting: list = field(default_factory=list)  # facets.start's jobs, when counted with the page
     deferred: bool = False
+    patient: bool = False  # the facets fragment: it waits for samples (facets.collect)
 
 
 def plan(
-    request, relation: Relation, filters: QueryDict, statistics: dict, asked: list[str], *, inline: bool | None = None
+    request,
+    relation: Relation,
+    filters: QueryDict,
+    statistics: dict,
+    asked: list[str],
+    *,
+    inline: bool | None = None,
+    patient: bool = False,
 ) -> PageFacets:
-    """Choose the page's facets and, when they are counted with the page, start counting them."""
+    """Choose the page's facets and, when they are counted with the page, start counting them
+    (``patient``: the fragment, which waits for estimates from samples)."""
     refused = ("format", "group_by", "aggregate", "having")  # the page answers 400 (catalog.views)
     chosen = facets.choose(relation, statistics, asked) if not any(n in filters for n in refused) else []
     if inline is None:
         inline = counted_with_the_page(relation)
     if not chosen or not inline:
         return PageFacets(chosen, deferred=bool(chosen))
-    return PageFacets(chosen, facets.start(request, relation, filters, chosen))
+    return PageFacets(chosen, facets.start(request, relation, filters, chosen, statistics), patient=patient)
 
 
 def context(
@@ -66,7 +75,11 @@ def context(
     catalog_url = present.catalog_url(relation)
     shown = {
         "filtered": any(name != "ordering" for name in filters),
-        "facets": facets.collect(planned.counting, page_params, relation, statistics) if planned.counting else [],
+        "facets": (
+            facets.collect(planned.counting, page_params, relation, statistics, planned.patient)
+            if planned.counting
+            else []
+        ),
         "more_facets": [
             {"name": name, "url": sections.query_url(catalog_url, _plus_facet(page_params, name))}
             for name in facets.suggestions(relation, statistics, planned.chosen)

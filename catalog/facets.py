@@ -10,12 +10,15 @@ The counts are the API's own aggregate (``group_by=<column>&aggregate=count`` wi
 filters, ``autoapi.public.fetch_groups``), each under FACET_TIME_LIMIT_MS of its own. A facet
 leaves out the filters its own links set, so that its other values can still be added. They run on
 a small per-process pool of threads while the page renders its other parts, so facets add little
-to the page's time; a facet that runs out of time says so and never holds the page longer.
+to the page's time; a facet that runs out of time never holds the page longer: its counts are
+estimated (``facet_estimates``: PostgreSQL's statistics unfiltered, else a sample of the relation
+under the same filters), marked approximate, or it says why they are not shown.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -44,7 +47,8 @@ MAX_DISTINCT = 30  # a column with more distinct values (pg_stats) is not sugges
 DATE_MONTHS_UP_TO_YEARS = 5  # a date column spanning more years is counted by year, else by month
 SUGGESTED_KINDS = ("boolean", "enum")
 DATE_BUCKETS = 120  # years or months a date facet lists (in order: it is also the line chart's data)
-_WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="facet")
+THREADS = 2  # facets counted at once per process
+_WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="facet")
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,13 @@ def _suggestible(column, stats: dict | None, kind: str) -> bool:
 # --- counting, on the facet threads ---------------------------------------------------------------
 
 
-def start(request, relation: Relation, filters: QueryDict, facets: list[Facet]) -> list:
+def start(request, relation: Relation, filters: QueryDict, facets: list[Facet], statistics: dict | None = None) -> list:
     """Start counting each facet for the page's filters; ``collect`` gathers them."""
     jobs = []
     for facet in facets:
         params = facet_query(facet, filters)
-        jobs.append((facet, params, _WORKERS.submit(_count, sections.with_query(request, params), relation)))
+        counting = sections.with_query(request, params)
+        jobs.append((facet, params, _WORKERS.submit(_count, counting, relation, facet, params, statistics)))
     return jobs
 
 
@@ -184,39 +189,63 @@ def _own_filters(facet: Facet) -> tuple[str, ...]:
     return tuple(filter_parameter(name, lookup) for lookup in lookups)
 
 
-def _count(request, relation: Relation):
+@dataclass(frozen=True)
+class OutOfTime:
+    """A facet whose count ran out of time, with no estimate; ``why``: words on why not."""
+
+    why: str | None = None
+
+
+def _count(request, relation: Relation, facet: Facet, params: QueryDict, statistics: dict | None):
+    """Exact counts, or (out of time) an estimate, or OutOfTime, or the PortalError that stopped them."""
     try:
-        return fetch_groups(request, relation, portal_setting("FACET_TIME_LIMIT_MS"))
-    except TimeLimitExceeded:
-        return "timeout"
+        try:
+            return fetch_groups(request, relation, portal_setting("FACET_TIME_LIMIT_MS"))
+        except TimeLimitExceeded:
+            return _estimated(request, relation, facet, params, statistics)
     except PortalError as error:
         return error
     finally:
         connections[DATABASE_ALIAS].close()  # back to the pool: this thread serves other pages next
 
 
-def collect(jobs: list, page_params: QueryDict, relation: Relation, statistics: dict | None = None) -> list[dict]:
-    """Each facet as the template shows it; a facet still counting past its time limit (plus a
-    margin for the round trip) is reported as out of time, and the page goes on without it, or,
-    unfiltered, with counts from PostgreSQL's statistics marked approximate (``facet_estimates``)."""
-    deadline = time.monotonic() + portal_setting("FACET_TIME_LIMIT_MS") / 1000 + 0.25
+def _estimated(request, relation: Relation, facet: Facet, params: QueryDict, statistics: dict | None):
+    """Past the time limit: PostgreSQL's statistics when nothing is filtered, else a sample."""
+    if statistics and facet_estimates.applies(relation, params):
+        found = facet_estimates.from_statistics(facet, statistics.get(facet.column.name), _size(facet))
+        if found is not None:
+            return found
+    try:
+        found = facet_estimates.by_sample(request, relation, facet, _size(facet))
+    except PortalError as error:  # a relation PostgreSQL cannot sample after all (a foreign table)
+        found = f"a sample could not be read ({error.detail})"
+    return found if isinstance(found, facet_estimates.Estimate) else OutOfTime(found)
+
+
+def collect(
+    jobs: list, page_params: QueryDict, relation: Relation, statistics: dict | None = None, patient: bool = False
+) -> list[dict]:
+    """Each facet as the template shows it. A facet out of time is estimated (``facet_estimates``:
+    from PostgreSQL's statistics, or a sample), marked approximate; a facet still counting past its
+    time limit (plus a margin for the round trip) is reported as out of time and the page goes on
+    without it, or, unfiltered, with the statistics' estimate. ``patient`` (the facets fragment,
+    which has nothing else to send): the time limit includes each facet's sample, two at a time."""
+    limit = portal_setting("FACET_TIME_LIMIT_MS") / 1000
+    if patient:
+        rounds = -(-len(jobs) // THREADS)
+        limit = rounds * (limit + portal_setting("FACET_SAMPLE_TIME_LIMIT_MS") / 1000)
+    deadline = time.monotonic() + limit + 0.25
     shown = []
     for facet, params, future in jobs:
         try:
             result = future.result(timeout=max(deadline - time.monotonic(), 0))
         except concurrent.futures.TimeoutError:
-            result = "timeout"
-        approximate = False
-        if result == "timeout" and statistics and facet_estimates.applies(relation, params):
-            estimated = facet_estimates.estimate(facet, statistics.get(facet.column.name), _size(facet))
-            if estimated is not None:
-                result, approximate = estimated, True
-        entry = _present(facet, params, result, page_params, relation)
-        if approximate:
-            entry["approximate"] = True
-            for value in entry["values"]:
-                value["count_text"] = "≈ " + value["count_text"]
-        shown.append(entry)
+            result = OutOfTime()
+            if statistics and facet_estimates.applies(relation, params):
+                result = (
+                    facet_estimates.from_statistics(facet, statistics.get(facet.column.name), _size(facet)) or result
+                )
+        shown.append(_present(facet, params, result, page_params, relation))
     return shown
 
 
@@ -237,20 +266,34 @@ def _present(facet: Facet, params: QueryDict, result, page_params: QueryDict, re
         "more": False,
         "problem": None,
     }
-    if result == "timeout":
+    if isinstance(result, OutOfTime):
         entry["problem"] = (
-            f"Counting took longer than {portal_setting('FACET_TIME_LIMIT_MS')} ms, so this facet is left out."
+            f"Counting took longer than {portal_setting('FACET_TIME_LIMIT_MS')} ms"
+            + (f", and {result.why}" if result.why else "")
+            + ", so this facet is left out."
         )
     elif isinstance(result, PortalError):
         entry["problem"] = f"This facet cannot be counted: {result.detail}."
         entry["status"] = result.status_code
     else:
+        estimate = result if isinstance(result, facet_estimates.Estimate) else None
+        result = estimate.rows if estimate else result
         entry["more"] = len(result) > size
         counted = count_name([facet.group_by])  # "count_" for a column named "count"
         entry["values"] = [
             _value(facet, row[facet.group_by], row[counted], page_params, relation) for row in result[:size]
         ]
         entry["largest"] = max((v["count"] for v in entry["values"]), default=0)
+        if estimate is not None:
+            entry["approximate"] = estimate.method
+            entry["approximate_how"] = estimate.how
+            for value in entry["values"]:
+                value["count_text"] = "≈ " + value["count_text"]
+            # The chart draws the same estimates (the API would count every row exactly, the cost
+            # this facet avoided): values and counts as JSON in a data attribute, no inline script.
+            entry["chart_counts"] = json.dumps(
+                {"approximate": estimate.method, "rows": [[v["label"], v["count"]] for v in entry["values"]]}
+            )
     return entry
 
 

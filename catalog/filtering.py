@@ -10,44 +10,39 @@ that when the page asks ``fetch_rows`` for the rows, and a bad filter is a 400 p
 
 from __future__ import annotations
 
-from autoapi.public import (
-    FALSE_WORDS,
-    LOOKUPS,
-    NEGATION_SUFFIX,
-    RELATION_FILTERS,
-    RESERVED_PARAMETERS,
-    TRUE_WORDS,
-    Relation,
-    filter_in_words,
-    filter_parameter,
-    filter_parameters,
-    lookups,
-)
+from autoapi import public
 
 FILTER = "filter"  # the CQL2 filter (autoapi/cql2): described in words, removed with its language
 
 
-def parameter_map(relation: Relation) -> dict[str, tuple[str | None, str]]:
+def parameter_map(relation: public.Relation) -> dict[str, tuple[str | None, str]]:
     """Every filter parameter the API reads for this relation -> (column name or None, lookup):
     the same map the API's FilterSet is built from (``autoapi.schema.lookups.filter_parameters``)."""
-    names: dict[str, tuple[str | None, str]] = dict(filter_parameters([(c.name, lookups(c)) for c in relation.columns]))
-    for special in RELATION_FILTERS:
+    names: dict[str, tuple[str | None, str]] = dict(
+        public.filter_parameters([(c.name, public.lookups(c)) for c in relation.columns])
+    )
+    for special in public.RELATION_FILTERS:
         names.setdefault(special, (None, special))
     return names
 
 
-def describe(relation: Relation, params) -> list[dict]:
+def lookup_label(lookup: str) -> str:
+    """How the add-a-filter form names a lookup ("is one of"), or the lookup itself if it has no label."""
+    return public.LOOKUPS[lookup].label if lookup in public.LOOKUPS else lookup
+
+
+def describe(relation: public.Relation, params) -> list[dict]:
     """One dict per filter parameter of ``params`` (a QueryDict; its last value counts, as in
     the API): ``parameter``, ``value``, ``column``, ``lookup``, ``negated`` and ``words``.
     Parameters the API does not know are listed with ``words`` None (the page is a 400 then)."""
     known = parameter_map(relation)
     described = []
     for name in params:
-        if name in RESERVED_PARAMETERS:
+        if name in public.RESERVED_PARAMETERS:
             continue
         value = params.get(name)
         target, negated = known.get(name), False
-        if target is None and name.endswith(NEGATION_SUFFIX) and name[:-1] in known:
+        if target is None and name.endswith(public.NEGATION_SUFFIX) and name[:-1] in known:
             target, negated = known[name[:-1]], True
         entry = {"parameter": name, "value": value, "column": None, "lookup": None, "negated": negated, "words": None}
         if target is not None:
@@ -55,7 +50,7 @@ def describe(relation: Relation, params) -> list[dict]:
             entry.update(column=column, lookup=lookup, words=_phrase(relation, column, lookup, value, negated))
         described.append(entry)
     if FILTER in params:
-        words = filter_in_words(params)
+        words = public.filter_in_words(params)
         if words and " or " in words and described:  # "a and (b or c)", not "a and b or c"
             words = f"({words})"
         described.append(
@@ -83,24 +78,24 @@ def _quote(value: str) -> str:
 
 def _shown(value: str, lookup: str) -> str:
     """Values as typed; quoted where their edges matter (a text match, spaces, the empty string)."""
-    if (lookup in LOOKUPS and LOOKUPS[lookup].quoted) or value == "" or value != value.strip():
+    if (lookup in public.LOOKUPS and public.LOOKUPS[lookup].quoted) or value == "" or value != value.strip():
         return _quote(value)
     return value
 
 
-def _phrase(relation: Relation, column_name: str | None, lookup: str, value: str, negated: bool) -> str:
+def _phrase(relation: public.Relation, column_name: str | None, lookup: str, value: str, negated: bool) -> str:
     column = relation.column(column_name) if column_name is not None else None
     subject = column_name if column_name is not None else ""
     if lookup == "isnull":
         word = value.strip().lower()
-        is_null = word in TRUE_WORDS if word in TRUE_WORDS | FALSE_WORDS else None
+        is_null = word in public.TRUE_WORDS if word in public.TRUE_WORDS | public.FALSE_WORDS else None
         if is_null is None:
             return f"{subject} is null: {_quote(value)} (not true or false)"
         return f"{subject} {'is null' if is_null != negated else 'is not null'}"
     if lookup == "bbox" and column is None:
         box = value.split(",")
         where = f"the box from ({box[0]}, {box[1]}) to ({box[2]}, {box[3]})" if len(box) == 4 else _quote(value)
-        return LOOKUPS["bbox"].words(negated).format(box=where)
+        return public.LOOKUPS["bbox"].words(negated).format(box=where)
     if lookup == "search":
         if column is None:
             return ("no text column holds every word of " if negated else "the text holds every word of ") + _quote(
@@ -112,7 +107,11 @@ def _phrase(relation: Relation, column_name: str | None, lookup: str, value: str
         return f"{subject} {'does not contain' if negated else 'contains'} all of {items}"
     if lookup == "contains" and column is not None and column.base_type in ("json", "jsonb"):
         return f"{subject} {'does not contain' if negated else 'contains'} the JSON {value}"
-    template = LOOKUPS[lookup].words(negated) if lookup in LOOKUPS else ("not " if negated else "") + "{lookup} {v}"
+    template = (
+        public.LOOKUPS[lookup].words(negated)
+        if lookup in public.LOOKUPS
+        else ("not " if negated else "") + "{lookup} {v}"
+    )
     items = value.split(",")
     return (
         subject
@@ -127,12 +126,12 @@ def _phrase(relation: Relation, column_name: str | None, lookup: str, value: str
     )
 
 
-def form_options(relation: Relation) -> dict:
+def form_options(relation: public.Relation) -> dict:
     """What the add-a-filter form offers: each column with its lookups, and every lookup label."""
     columns = []
     used: set[str] = set()
     for column in relation.columns:
-        allowed = [name for name in LOOKUPS if name in lookups(column)]
+        allowed = [name for name in public.LOOKUPS if name in public.lookups(column)]
         if allowed:
             columns.append({"name": column.name, "type": column.type, "lookups": " ".join(allowed)})
             used.update(allowed)
@@ -140,21 +139,21 @@ def form_options(relation: Relation) -> dict:
         "columns": columns,
         "lookups": [
             {"name": lookup.name, "label": lookup.label, "hint": lookup.hint}
-            for lookup in LOOKUPS.values()
+            for lookup in public.LOOKUPS.values()
             if lookup.name in used
         ],
     }
 
 
-def parameter_for(relation: Relation, column_name: str, lookup: str, negated: bool) -> str | None:
+def parameter_for(relation: public.Relation, column_name: str, lookup: str, negated: bool) -> str | None:
     """The query parameter for "column lookup" (None when the column has no such lookup)."""
     column = relation.column(column_name)
-    if column is None or lookup not in lookups(column):
+    if column is None or lookup not in public.lookups(column):
         return None
-    name = filter_parameter(column.name, lookup, negated)
+    name = public.filter_parameter(column.name, lookup, negated)
     # A name that the map gives to another column (a column named "a__gt" next to "a") is
     # reached through ``__exact`` instead, which the FilterSet also declares.
-    target = parameter_map(relation).get(name[: -len(NEGATION_SUFFIX)] if negated else name)
+    target = parameter_map(relation).get(name[: -len(public.NEGATION_SUFFIX)] if negated else name)
     if target != (column.name, lookup) and lookup == "exact":
-        name = f"{column.name}__exact" + (NEGATION_SUFFIX if negated else "")
+        name = f"{column.name}__exact" + (public.NEGATION_SUFFIX if negated else "")
     return name

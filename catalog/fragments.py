@@ -32,7 +32,7 @@ def facets_fragment(request, _snapshot, _checked, found):
     page_params = facet_pages.with_asked(filters, asked)
     try:
         statistics = column_statistics(found)
-        planned = facet_pages.plan(request, found, filters, statistics, asked, inline=True)
+        planned = facet_pages.plan(request, found, filters, statistics, asked, inline=True, patient=True)
         context = facet_pages.context(request, planned, found, filters, page_params, statistics)
     except PortalError as error:
         body = f'<p class="facet-problem" role="status">The facets cannot be counted: {escape(error.detail)}.</p>'

@@ -158,10 +158,12 @@ def site() -> dict:
     return {"title": SITE_TITLE, **data}
 
 
-def for_relation(relation: Relation) -> dict:
+def for_relation(relation: Relation, data: dict | None = None) -> dict:
     """The relation's entry, with the site's license, source, keywords, publisher and contact
-    where the entry has none. Keys are those of the file; absent ones are absent."""
-    data = load()
+    where the entry has none. Keys are those of the file; absent ones are absent. ``data``: the
+    file's content (``load()``) when the caller read it once for many relations."""
+    if data is None:
+        data = load()
     entry = data.get("relations", {}).get(relation.schema, {}).get(relation.name, {})
     defaults = {key: value for key, value in data.get("site", {}).items() if key in INHERITED}
     return {**defaults, **entry}

@@ -11,6 +11,7 @@ two views) and ``catalog.views`` (``dataset_jsonld``).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import UTC, datetime
@@ -49,12 +50,16 @@ def _is_url(text: str | None) -> bool:
     return web_url(text) is not None  # the pages' rule for links from data (autoapi/web/weblinks.py)
 
 
-def dataset_facts(request, relation: Relation, activity: dict | None, built_at: float) -> dict:
-    """What DCAT and schema.org both say of one relation, with absolute URLs."""
-    entry = metadata.for_relation(relation)
+def dataset_facts(
+    request, relation: Relation, activity: dict | None, built_at: float, entry: dict | None = None
+) -> dict:
+    """What DCAT and schema.org both say of one relation, with absolute URLs. ``entry``: the
+    relation's ``metadata.for_relation`` when the caller has it already."""
+    if entry is None:
+        entry = metadata.for_relation(relation)
     origin = site_origin(request)
-    page = origin + present.catalog_url(relation)
-    base = api_url(relation)
+    base = api_url(relation)  # /api/<schema>/<relation>/, tilde-encoded: the page's segments too
+    page = pages_base(request) + base.removeprefix("/api/")
     description = (
         entry.get("description")
         or relation.comment
@@ -90,13 +95,27 @@ def site_origin(request) -> str:
     return origin
 
 
+def pages_base(request) -> str:
+    """The absolute URL the relation pages' paths follow (``present.catalog_url`` after the
+    origin), worked out once per request like ``site_origin``."""
+    base = getattr(request, "_portal_pages_base", None)
+    if base is None:
+        base = request._portal_pages_base = site_origin(request) + present.relation_url_prefix()
+    return base
+
+
 def modified(activity: dict | None, built_at: float) -> str:
     """The latest sign of change PostgreSQL keeps (ANALYZE, VACUUM), else when the portal read
     the schema: an ISO 8601 date-time in UTC."""
     moments = [activity.get(key) for key in ("last_analyzed", "last_vacuumed")] if activity else []
     known = [m for m in moments if m is not None]
-    moment = max(known) if known else datetime.fromtimestamp(built_at, tz=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    return max(known).astimezone(UTC).isoformat(timespec="seconds") if known else _snapshot_date(built_at)
+
+
+@functools.lru_cache(maxsize=8)
+def _snapshot_date(built_at: float) -> str:
+    """The snapshot's time as ``modified`` says it: the same for every relation of a document."""
+    return datetime.fromtimestamp(built_at, tz=UTC).isoformat(timespec="seconds")
 
 
 def dcat_dataset(facts: dict) -> dict:

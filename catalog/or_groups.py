@@ -37,8 +37,9 @@ def with_or_group(
         existing.append(node)
     new = simple_filter_as_cql2(column, lookup, value, negated)
     if new is None:
-        label = filtering.LOOKUPS[lookup].label if lookup in filtering.LOOKUPS else lookup
-        raise CannotGroup(f"“{label}” cannot be part of an OR group (CQL2 has no such condition).")
+        raise CannotGroup(
+            f"“{filtering.lookup_label(lookup)}” cannot be part of an OR group (CQL2 has no such condition)."
+        )
     current = filter_text(query)
     if filtering.FILTER in query and current is None:
         raise CannotGroup("The page's CQL2 filter cannot be read, so nothing can be added to it; correct it first.")

@@ -14,9 +14,9 @@ from django.http import HttpResponse
 from django.utils.html import escape
 
 from autoapi.conf import portal_setting
-from autoapi.public import decode_segment, encode_segment, get_snapshot, shared_document
-from catalog import listing, metadata, present
-from catalog.opendata import _activity_of_all, modified
+from autoapi.public import api_url, decode_segment, encode_segment, get_snapshot, shared_document
+from catalog import listing, metadata
+from catalog.opendata import _activity_of_all, modified, pages_base
 
 XML = "application/xml; charset=utf-8"
 URLSET = '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
@@ -41,9 +41,12 @@ def _urlset(request, snapshot, relations, extra: list[str]) -> HttpResponse:
     activity = _activity_of_all(relations)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', URLSET]
     lines += [f"<url><loc>{escape(request.build_absolute_uri(path))}</loc></url>" for path in extra]
+    pages = pages_base(request)  # each page's URL: this, then its API path's tilde-encoded segments
+    unknown = modified(None, snapshot.built_at)  # the date of every relation without statistics
     for relation in relations:
-        loc = escape(request.build_absolute_uri(present.catalog_url(relation)))
-        lastmod = modified(activity.get(relation.qualified_name), snapshot.built_at)
+        loc = escape(pages + api_url(relation).removeprefix("/api/"))
+        stats = activity.get(relation.qualified_name)
+        lastmod = modified(stats, snapshot.built_at) if stats else unknown
         lines.append(f"<url><loc>{loc}</loc><lastmod>{lastmod}</lastmod></url>")
     lines.append("</urlset>")
     return HttpResponse("\n".join(lines) + "\n", content_type=XML)

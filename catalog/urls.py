@@ -7,10 +7,18 @@ decode them, so a schema change never touches the URL resolver. ``-/filter`` can
 key is one path segment.
 """
 
-from django.urls import path
+from django.urls import include, path
 
 from catalog import fragments, listing, opendata, rows, sitemaps, views
 from catalog.standards import dcat_us3, feeds
+
+# One relation's pages, below ``catalog/<schema>/<relation>/``.
+relation_patterns = [
+    path("", views.relation, name="relation"),
+    path("-/filter", views.add_filter, name="add-filter"),
+    path("-/facets", fragments.facets_fragment, name="facets"),
+    path("<str:key>/", rows.row, name="row"),
+]
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -22,8 +30,5 @@ urlpatterns = [
     path("sitemap.xml", sitemaps.sitemap_xml, name="sitemap"),
     path("sitemaps/<str:schema>/<int:number>.xml", sitemaps.schema_sitemap_xml, name="schema-sitemap"),
     path("catalog/<str:schema>/", listing.schema_list, name="schema"),
-    path("catalog/<str:schema>/<str:relation>/", views.relation, name="relation"),
-    path("catalog/<str:schema>/<str:relation>/-/filter", views.add_filter, name="add-filter"),
-    path("catalog/<str:schema>/<str:relation>/-/facets", fragments.facets_fragment, name="facets"),
-    path("catalog/<str:schema>/<str:relation>/<str:key>/", rows.row, name="row"),
+    path("catalog/<str:schema>/<str:relation>/", include(relation_patterns)),
 ]

@@ -278,9 +278,8 @@ def _unfilterable(found, column_name: str, lookup: str) -> str:
     column = found.column(column_name)
     if column is None:
         return f"{found.name} has no column {column_name!r}."
-    allowed = ", ".join(filtering.LOOKUPS[x].label if x in filtering.LOOKUPS else x for x in lookups(column))
-    label = filtering.LOOKUPS[lookup].label if lookup in filtering.LOOKUPS else lookup
-    return f"The column {column_name} cannot be filtered with “{label}”. It can be filtered with: {allowed}."
+    allowed = ", ".join(map(filtering.lookup_label, lookups(column)))
+    return f"The column {column_name} cannot be filtered with “{filtering.lookup_label(lookup)}”. It can be filtered with: {allowed}."
 
 
 def _window(raw: dict) -> tuple[int, int]:

@@ -13,7 +13,7 @@ changing the text of that constant therefore reloads the data on the next start.
 
 Foreign keys are added only where the data honours them; where it does not, the column comment
 says so and how many rows are orphans (see ``OPTIONAL_FOREIGN_KEYS``). The tables, their columns and
-comments are data, in ``portal/demo_tables.py``.
+comments are data, in ``portal/demo_tables.toml`` (read by ``portal/demo_tables.py``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _names(names, prefix: str | None = None):
 def _create_table(cursor, table: Table) -> None:
     lines = []
     for column in table.columns:
-        # column.type is the demo's own type text (portal/demo_tables.py), never data
+        # column.type is the demo's own type text (portal/demo_tables.toml), never data
         if column.name == table.identity:
             lines.append(
                 SQL("{} {} GENERATED ALWAYS AS IDENTITY PRIMARY KEY").format(Identifier(column.name), SQL(column.type))

@@ -8,7 +8,7 @@ CASEI around one), or plain values: ``str``, ``Number`` (the literal's exact tex
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from autoapi.query.limits import limit
 
@@ -27,8 +27,13 @@ SPATIAL = ("s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "
 TEMPORAL = ("t_before", "t_after", "t_equals", "t_intersects", "t_disjoint", "t_during")
 
 
+# Operands.
+
+
 @dataclass(frozen=True)
 class Property:
+    """A column by its name (``carrier``, ``"Größe (m)"``), or the relation's location."""
+
     name: str
 
 
@@ -46,6 +51,8 @@ class Number:
 
 @dataclass(frozen=True)
 class Instant:
+    """``DATE('2013-01-01')`` or ``TIMESTAMP('2013-01-01T05:00:00Z')``."""
+
     kind: str  # "date" or "timestamp"
     text: str
 
@@ -68,68 +75,81 @@ class Geometry:
     geojson: bool = False  # ``wkt`` holds a GeoJSON geometry object instead
 
 
+# Predicates. Those of the same form share their record; the kind is the class.
+
+
 @dataclass(frozen=True)
-class Comparison:
-    op: str  # one of COMPARISONS
+class Binary:
+    """A predicate on two operands, ``op`` naming it among its kind's operators."""
+
+    op: str
     left: object
     right: object
 
 
+class Comparison(Binary):
+    """``a = b``, ``a <> b``, ``a < b``...: ``op`` is one of COMPARISONS."""
+
+
+class Spatial(Binary):
+    """``S_INTERSECTS(a, b)``...: ``op`` is one of SPATIAL, in lower case."""
+
+
+class Temporal(Binary):
+    """``T_BEFORE(a, b)``...: ``op`` is one of TEMPORAL, in lower case."""
+
+
 @dataclass(frozen=True)
-class Like:
+class Negatable:
+    """A predicate on one operand (and values) that ``NOT`` may turn around in place."""
+
     operand: object
+    negated: bool = field(default=False, kw_only=True)  # ``a NOT LIKE ...``, ``a IS NOT NULL``...
+
+
+@dataclass(frozen=True)
+class Like(Negatable):
     pattern: object  # str, or CaseInsensitive(str)
-    negated: bool = False
 
 
 @dataclass(frozen=True)
-class Between:
-    operand: object
+class Between(Negatable):
     low: object
     high: object
-    negated: bool = False
 
 
 @dataclass(frozen=True)
-class InList:
-    operand: object
+class InList(Negatable):
     items: tuple
-    negated: bool = False
 
 
-@dataclass(frozen=True)
-class IsNull:
-    operand: object
-    negated: bool = False
-
-
-@dataclass(frozen=True)
-class Spatial:
-    op: str  # one of SPATIAL
-    left: object
-    right: object
-
-
-@dataclass(frozen=True)
-class Temporal:
-    op: str  # one of TEMPORAL
-    left: object
-    right: object
+class IsNull(Negatable):
+    """``a IS NULL`` (``negated``: ``a IS NOT NULL``)."""
 
 
 @dataclass(frozen=True)
 class BooleanValue:
+    """``TRUE`` or ``FALSE`` as a whole filter (or a term of one)."""
+
     value: bool
 
 
-@dataclass(frozen=True)
-class And:
-    terms: tuple
+# Logic.
 
 
 @dataclass(frozen=True)
-class Or:
+class Junction:
+    """Terms joined by one operator; nested ones of the same operator are flattened by the parsers."""
+
     terms: tuple
+
+
+class And(Junction):
+    """All the terms hold."""
+
+
+class Or(Junction):
+    """At least one of the terms holds."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +159,7 @@ class Not:
 
 def operands(node) -> tuple:
     """A predicate's operands (values, columns, CASEI, lists' items), in order."""
-    if isinstance(node, (Comparison, Spatial, Temporal)):
+    if isinstance(node, Binary):
         return (node.left, node.right)
     if isinstance(node, Like):
         return (node.operand, node.pattern)
@@ -159,13 +179,13 @@ def depth_and_size(node) -> tuple[int, int]:
     stack = [(node, 0)]
     while stack:
         current, depth = stack.pop()
-        if isinstance(current, (And, Or)):
+        if isinstance(current, Junction):
             stack.extend((term, depth + 1) for term in current.terms)
         elif isinstance(current, Not):
             stack.append((current.term, depth + 1))
         elif isinstance(current, CaseInsensitive):
             stack.append((current.operand, depth + 1))
-        elif isinstance(current, (Comparison, Like, Between, InList, IsNull, Spatial, Temporal, BooleanValue)):
+        elif isinstance(current, (Binary, Negatable, BooleanValue)):
             predicates += 1
             stack.extend((operand, depth) for operand in operands(current) if isinstance(operand, CaseInsensitive))
         deepest = max(deepest, depth)
@@ -177,7 +197,7 @@ def predicates(node):
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, (And, Or)):
+        if isinstance(current, Junction):
             stack.extend(current.terms)
         elif isinstance(current, Not):
             stack.append(current.term)

@@ -1,12 +1,37 @@
 """A parsed CQL2 filter written back: as CQL2 text (``text``: what the catalog's OR group puts in
 ``?filter=``) and in words for people (``words``: "carrier is one of AA, UA and (dep_delay > 60
-or arr_delay > 60) and not origin = EWR"). Walks without recursion limits of concern: parsed
-filters are at most ``FILTER_MAX_DEPTH`` deep (``nodes.bounded``, checked by both parsers).
+or arr_delay > 60) and not origin = EWR").
+
+One walk (``_write``) serves both: a ``_Writer`` holds one way of writing (how operands, operators,
+AND/OR/NOT and TRUE/FALSE are spelt), and ``_PHRASES`` holds each predicate's two phrasings side by
+side, as Datasette's filters keep their SQL and their words in one record. Walks without recursion
+limits of concern: parsed filters are at most ``FILTER_MAX_DEPTH`` deep (``nodes.bounded``, checked
+by both parsers).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from autoapi.cql2 import nodes
+
+# Each predicate, by (kind, negated): (as CQL2 text, in words). {op} is the operator as the writer
+# spells it; {items} the IN list's items, comma-separated.
+_PHRASES = {
+    (nodes.Comparison, False): ("{left} {op} {right}", "{left} {op} {right}"),
+    (nodes.Spatial, False): ("{op}({left}, {right})", "{left} {op} {right}"),
+    (nodes.Temporal, False): ("{op}({left}, {right})", "{left} {op} {right}"),
+    (nodes.Like, False): ("{operand} LIKE {pattern}", "{operand} matches the pattern {pattern}"),
+    (nodes.Like, True): ("{operand} NOT LIKE {pattern}", "{operand} does not match the pattern {pattern}"),
+    (nodes.Between, False): ("{operand} BETWEEN {low} AND {high}", "{operand} is between {low} and {high}"),
+    (nodes.Between, True): ("{operand} NOT BETWEEN {low} AND {high}", "{operand} is not between {low} and {high}"),
+    (nodes.InList, False): ("{operand} IN ({items})", "{operand} is one of {items}"),
+    (nodes.InList, True): ("{operand} NOT IN ({items})", "{operand} is none of {items}"),
+    (nodes.IsNull, False): ("{operand} IS NULL", "{operand} is null"),
+    (nodes.IsNull, True): ("{operand} IS NOT NULL", "{operand} is not null"),
+}
 
 _WORD_OPS = {"=": "=", "<>": "≠", "<": "<", "<=": "≤", ">": ">", ">=": "≥"}
 _TEMPORAL_WORDS = {
@@ -29,35 +54,45 @@ _SPATIAL_WORDS = {
 }
 
 
-def text(node) -> str:
-    """CQL2 text that parses back to ``node``."""
-    if isinstance(node, (nodes.And, nodes.Or)):
-        joiner = " AND " if isinstance(node, nodes.And) else " OR "
-        return joiner.join(_grouped_text(term) for term in node.terms)
+_OPERATOR_WORDS = {**_WORD_OPS, **_TEMPORAL_WORDS, **_SPATIAL_WORDS}
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """One way of writing a filter: the spelling of each part ``_write`` puts together."""
+
+    phrase: int  # which of ``_PHRASES``'s two phrasings: 0 CQL2 text, 1 words
+    operand: Callable[[object], str]  # a value, column or CASEI(...)
+    operator: Callable[[str], str]  # a comparison, spatial or temporal operator
+    joiners: tuple[str, str]  # between AND's terms, between OR's
+    negation: str  # before NOT's term
+    booleans: tuple[str, str]  # FALSE, TRUE
+    bare_after_not: tuple[type, ...]  # the predicates NOT takes without parentheses
+
+
+def _write(node, writer: _Writer) -> str:
+    if isinstance(node, nodes.Junction):
+        joiner = writer.joiners[isinstance(node, nodes.Or)]
+        return joiner.join(_grouped(term, writer) for term in node.terms)
     if isinstance(node, nodes.Not):
-        return "NOT " + _grouped_text(node.term, always=True)
+        return writer.negation + _grouped(node.term, writer, always=not isinstance(node.term, writer.bare_after_not))
     if isinstance(node, nodes.BooleanValue):
-        return "TRUE" if node.value else "FALSE"
-    if isinstance(node, nodes.Comparison):
-        return f"{_operand(node.left)} {node.op} {_operand(node.right)}"
-    if isinstance(node, nodes.Like):
-        return f"{_operand(node.operand)} {'NOT ' if node.negated else ''}LIKE {_operand(node.pattern)}"
-    if isinstance(node, nodes.Between):
-        return (
-            f"{_operand(node.operand)} {'NOT ' if node.negated else ''}BETWEEN "
-            f"{_operand(node.low)} AND {_operand(node.high)}"
-        )
-    if isinstance(node, nodes.InList):
-        items = ", ".join(_operand(item) for item in node.items)
-        return f"{_operand(node.operand)} {'NOT ' if node.negated else ''}IN ({items})"
-    if isinstance(node, nodes.IsNull):
-        return f"{_operand(node.operand)} IS {'NOT ' if node.negated else ''}NULL"
-    return f"{node.op.upper()}({_operand(node.left)}, {_operand(node.right)})"  # spatial, temporal
+        return writer.booleans[node.value]
+    parts = {}
+    for part in dataclasses.fields(node):
+        value = getattr(node, part.name)
+        if part.name == "op":
+            parts["op"] = writer.operator(value)
+        elif part.name == "items":
+            parts["items"] = ", ".join(map(writer.operand, value))
+        elif part.name != "negated":
+            parts[part.name] = writer.operand(value)
+    return _PHRASES[type(node), getattr(node, "negated", False)][writer.phrase].format(**parts)
 
 
-def _grouped_text(node, always: bool = False) -> str:
-    inner = text(node)
-    return f"({inner})" if always or isinstance(node, (nodes.And, nodes.Or)) else inner
+def _grouped(node, writer: _Writer, always: bool = False) -> str:
+    inner = _write(node, writer)
+    return f"({inner})" if always or isinstance(node, nodes.Junction) else inner
 
 
 def _operand(value) -> str:
@@ -81,41 +116,6 @@ def _operand(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def words(node) -> str:
-    """The filter in words, as the catalog writes the simple filters."""
-    if isinstance(node, (nodes.And, nodes.Or)):
-        joiner = " and " if isinstance(node, nodes.And) else " or "
-        return joiner.join(_grouped_words(term) for term in node.terms)
-    if isinstance(node, nodes.Not):
-        return "not " + _grouped_words(node.term, always=not isinstance(node.term, nodes.Comparison))
-    if isinstance(node, nodes.BooleanValue):
-        return "every row" if node.value else "no row"
-    if isinstance(node, nodes.Comparison):
-        return f"{_said(node.left)} {_WORD_OPS[node.op]} {_said(node.right)}"
-    if isinstance(node, nodes.Like):
-        return (
-            f"{_said(node.operand)} {'does not match' if node.negated else 'matches'} the pattern {_said(node.pattern)}"
-        )
-    if isinstance(node, nodes.Between):
-        return (
-            f"{_said(node.operand)} is {'not ' if node.negated else ''}between {_said(node.low)} and {_said(node.high)}"
-        )
-    if isinstance(node, nodes.InList):
-        return (
-            f"{_said(node.operand)} is {'none' if node.negated else 'one'} of {', '.join(_said(i) for i in node.items)}"
-        )
-    if isinstance(node, nodes.IsNull):
-        return f"{_said(node.operand)} is {'not ' if node.negated else ''}null"
-    if isinstance(node, nodes.Temporal):
-        return f"{_said(node.left)} {_TEMPORAL_WORDS[node.op]} {_said(node.right)}"
-    return f"{_said(node.left)} {_SPATIAL_WORDS[node.op]} {_said(node.right)}"
-
-
-def _grouped_words(node, always: bool = False) -> str:
-    inner = words(node)
-    return f"({inner})" if always or isinstance(node, (nodes.And, nodes.Or)) else inner
-
-
 def _said(value) -> str:
     if isinstance(value, nodes.Property):
         return value.name
@@ -132,3 +132,20 @@ def _said(value) -> str:
     if isinstance(value, str):
         return f"“{value}”"
     return _operand(value)
+
+
+# phrase, operand, operator, AND/OR, NOT, FALSE/TRUE, predicates NOT takes bare
+_TEXT = _Writer(0, _operand, str.upper, (" AND ", " OR "), "NOT ", ("FALSE", "TRUE"), ())
+_WORDS = _Writer(
+    1, _said, _OPERATOR_WORDS.__getitem__, (" and ", " or "), "not ", ("no row", "every row"), (nodes.Comparison,)
+)
+
+
+def text(node) -> str:
+    """CQL2 text that parses back to ``node``."""
+    return _write(node, _TEXT)
+
+
+def words(node) -> str:
+    """The filter in words, as the catalog writes the simple filters."""
+    return _write(node, _WORDS)

@@ -199,7 +199,7 @@ def _feature_row(feature, columns, item_url) -> dict:
         else None
     )
     return {
-        "id": _text(feature_id, CELL_TEXT) if feature_id is not None else "",
+        "label": (_text(feature_id, CELL_TEXT) if feature_id is not None else "") or "(no id)",
         "url": url,
         "cells": [_cell(properties.get(name)) for name in columns],
         "located": isinstance(feature.get("geometry"), dict),

@@ -7,6 +7,8 @@ from autoapi.ogc import views
 
 app_name = "ogc"
 
+# Routes without a trailing slash, as OGC API - Features spells them; so no include() below
+# ``collections/<collection>`` (Django's urls.W002 warns of an included route starting with '/').
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("conformance", views.conformance, name="conformance"),

@@ -26,6 +26,7 @@ from autoapi.schema.typemap import json_expression, postgis_schema, type_info, w
 # In order of preference (tuples: a set's order would differ between processes).
 LATITUDE_NAMES = ("lat", "latitude")
 LONGITUDE_NAMES = ("lon", "lng", "long", "longitude")
+_COORDINATE_NAMES = frozenset(LATITUDE_NAMES + LONGITUDE_NAMES)
 
 
 def compiled(queryset) -> tuple[str, tuple]:
@@ -213,9 +214,16 @@ class GeometrySource:
 
 def geometry_source(relation: Relation) -> GeometrySource | None:
     """The first geometry column, else a numeric latitude/longitude pair recognised by name."""
-    if relation.geometry_columns:
-        return GeometrySource(geometry=relation.geometry_columns[0])
-    by_name = {c.name.lower(): c for c in relation.columns if type_info(c).numeric and not c.is_array}
+    # Called per relation by the whole-catalog documents (their formats): names are looked at
+    # before types, as almost no column is a geometry or named like a coordinate.
+    for c in relation.columns:
+        if c.is_geometry:
+            return GeometrySource(geometry=c)
+    by_name = {
+        lowered: c
+        for c in relation.columns
+        if (lowered := c.name.lower()) in _COORDINATE_NAMES and not c.is_array and type_info(c).numeric
+    }
     lat = next((by_name[n] for n in LATITUDE_NAMES if n in by_name), None)
     lon = next((by_name[n] for n in LONGITUDE_NAMES if n in by_name), None)
     if lat is not None and lon is not None:

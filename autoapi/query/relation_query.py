@@ -21,7 +21,7 @@ from django_filters import utils as filter_utils
 
 from autoapi.conf import portal_setting
 from autoapi.errors import BadRequest, RelationUnreadable
-from autoapi.query import aggregates, cursors, grouping
+from autoapi.query import aggregates, cursors, grouping, sampling
 from autoapi.query.limits import limit
 from autoapi.query.ordering import order_queryset, ordering_terms, signature
 from autoapi.query.pagination import CountEstimates, CountPlan, Window, count_plan, parse_window
@@ -69,7 +69,11 @@ class RelationQuery:
 
     ``api_root``: the absolute URL of ``/api/`` (rows' ``?expand=`` links carry it);
     ``conditions``: Q objects ANDed after the request's own filters (OGC API's ``datetime``).
+    ``table_sample``: a ``sampling.TableSample`` to read the relation through, or None (every row):
+    the catalog's facet estimates set it.
     """
+
+    table_sample = None
 
     def __init__(
         self, published: PublishedRelation, params: QueryDict, *, api_root: str = "/api/", conditions: tuple = ()
@@ -99,7 +103,8 @@ class RelationQuery:
         return aggregates.requested(self.params)
 
     def all_rows(self):
-        return self.published.model._default_manager.all()
+        rows = self.published.model._default_manager.all()
+        return rows if self.table_sample is None else sampling.sampled(rows, self.table_sample)
 
     def check_parameters(self) -> None:
         """A 400 for any parameter that is neither reserved nor a filter of this relation

@@ -72,42 +72,32 @@ class TypeInfo:
         return self.filter_class
 
 
-INTEGER = TypeInfo(
-    "integer",
-    models.BigIntegerField,
-    filters.IntegerFilter,
-    ORDERED_LOOKUPS,
-    openapi={"type": "integer"},
-    keyset=True,
-    numeric=True,
-)
-DECIMAL = TypeInfo(
-    "number",
-    fields.PassThroughField,
-    django_filters.NumberFilter,
-    ORDERED_LOOKUPS,
-    openapi={"type": ["number", "string"], "description": "exact decimal; NaN and Infinity as strings"},
-    keyset=True,
-    numeric=True,
-)
-FLOAT = TypeInfo(
-    "float",
-    models.FloatField,
-    django_filters.NumberFilter,
-    ORDERED_LOOKUPS,
-    openapi={"type": ["number", "string"], "description": "NaN and Infinity as strings"},
-    keyset=True,
-    numeric=True,
-)
-MONEY = TypeInfo(
-    "money",
-    fields.PassThroughField,
-    django_filters.NumberFilter,
-    ORDERED_LOOKUPS,
-    openapi={"type": "number"},
-    keyset=True,
-    numeric=True,
-)
+def _ordered(kind: str, model_field, filter_class, openapi: dict | None = None, **facts) -> TypeInfo:
+    """A type whose values compare and sort: every ordered lookup, and keyset paging on it."""
+    schema = {"type": "string"} if openapi is None else openapi
+    return TypeInfo(kind, model_field, filter_class, ORDERED_LOOKUPS, openapi=schema, keyset=True, **facts)
+
+
+def _number(kind: str, model_field, filter_class, openapi: dict) -> TypeInfo:
+    """An ordered type that is a number (latitude and longitude are looked for among these)."""
+    return _ordered(kind, model_field, filter_class, openapi, numeric=True)
+
+
+def _free_text(kind: str, model_field, lookups: tuple[str, ...] = TEXT_LOOKUPS) -> TypeInfo:
+    """Text a spreadsheet could take for a formula (csvsafety.py), keyset-pageable."""
+    return TypeInfo(kind, model_field, django_filters.CharFilter, lookups, keyset=True, free_text=True)
+
+
+# A value's JSON Schema, where it is not a plain string.
+_NUMBER_OR_NAN = {"type": ["number", "string"], "description": "NaN and Infinity as strings"}
+_EXACT_DECIMAL = {**_NUMBER_OR_NAN, "description": "exact decimal; NaN and Infinity as strings"}
+_DATE_STRING = {"type": "string", "format": "date"}
+_DATE_TIME_STRING = {"type": "string", "format": "date-time"}
+
+INTEGER = _number("integer", models.BigIntegerField, filters.IntegerFilter, {"type": "integer"})
+DECIMAL = _number("number", fields.PassThroughField, django_filters.NumberFilter, _EXACT_DECIMAL)
+FLOAT = _number("float", models.FloatField, django_filters.NumberFilter, _NUMBER_OR_NAN)
+MONEY = _number("money", fields.PassThroughField, django_filters.NumberFilter, {"type": "number"})
 BOOLEAN = TypeInfo(
     "boolean",
     models.BooleanField,
@@ -116,32 +106,14 @@ BOOLEAN = TypeInfo(
     openapi={"type": "boolean"},
     keyset=True,
 )
-TEXT = TypeInfo("text", models.TextField, django_filters.CharFilter, TEXT_LOOKUPS, keyset=True, free_text=True)
-CITEXT = TypeInfo(
-    "text", fields.CaseInsensitiveTextField, django_filters.CharFilter, TEXT_LOOKUPS, keyset=True, free_text=True
-)
-ENUM = TypeInfo(
-    "enum", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True, free_text=True
-)
-DATE = TypeInfo(
-    "date",
-    models.DateField,
-    django_filters.DateFilter,
-    ORDERED_LOOKUPS,
-    openapi={"type": "string", "format": "date"},
-    keyset=True,
-)
-TIMESTAMP = TypeInfo(
-    "timestamp",
-    models.DateTimeField,
-    django_filters.IsoDateTimeFilter,
-    ORDERED_LOOKUPS,
-    openapi={"type": "string", "format": "date-time"},
-    keyset=True,
-)
-TIME = TypeInfo("time", fields.PassThroughField, django_filters.TimeFilter, ORDERED_LOOKUPS, keyset=True)
+TEXT = _free_text("text", models.TextField)
+CITEXT = _free_text("text", fields.CaseInsensitiveTextField)
+ENUM = _free_text("enum", fields.PassThroughField, ORDERED_LOOKUPS)
+DATE = _ordered("date", models.DateField, django_filters.DateFilter, _DATE_STRING)
+TIMESTAMP = _ordered("timestamp", models.DateTimeField, django_filters.IsoDateTimeFilter, _DATE_TIME_STRING)
+TIME = _ordered("time", fields.PassThroughField, django_filters.TimeFilter)
 # With a zone offset (12:00:00+02), which Django's time parser refuses: PostgreSQL parses it.
-TIME_WITH_ZONE = TypeInfo("time", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True)
+TIME_WITH_ZONE = _ordered("time", fields.PassThroughField, django_filters.CharFilter)
 UUID = TypeInfo(
     "uuid",
     models.UUIDField,
@@ -151,9 +123,7 @@ UUID = TypeInfo(
     keyset=True,
 )
 # Types PostgreSQL parses from a quoted literal: the value travels as text, PostgreSQL validates it.
-COMPARABLE_TEXT_FORM = TypeInfo(
-    "text form", fields.PassThroughField, django_filters.CharFilter, ORDERED_LOOKUPS, keyset=True
-)
+COMPARABLE_TEXT_FORM = _ordered("text form", fields.PassThroughField, django_filters.CharFilter)
 JSON_LOOKUPS = ("has_key", "contains", "isnull")
 JSON_FILTERS = (("has_key", django_filters.CharFilter), ("contains", filters.JSONValueFilter))
 JSON = TypeInfo(

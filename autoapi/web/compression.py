@@ -32,6 +32,8 @@ from functools import lru_cache
 import brotli
 from django.utils.cache import patch_vary_headers
 
+from autoapi.formats.renderers import ROW_RENDERERS
+
 if sys.version_info >= (3, 14):
     from compression import zstd
 else:
@@ -43,11 +45,19 @@ CODINGS = ("zstd", "br", "gzip")
 ALIASES = {"x-gzip": "gzip"}  # RFC 9110 8.4.1.3
 MIN_SIZE = 200  # bytes: below this the framing outweighs the gain (Django's GZipMiddleware too)
 MAX_HEADER = 1000  # longer Accept-Encoding headers are not parsed (identity is always fine)
-COMPRESSIBLE = re.compile(
-    r"^(text/|application/(json|geo\+json|x-ndjson|ld\+json|schema\+json|javascript|xml|"
-    r"vnd\.oai\.openapi(\+json)?)|image/svg\+xml)",
-    re.IGNORECASE,
+# What is worth compressing: any text, each data format whose record says it does not compress
+# itself (formats/records.py: JSON, NDJSON, GeoJSON; not Parquet nor XLSX), and the portal's other
+# documents (JSON-LD, JSON Schema, OpenAPI, scripts, XML, SVG). Matched as a prefix of Content-Type.
+DOCUMENT_TYPES = (
+    "application/ld+json",
+    "application/schema+json",
+    "application/vnd.oai.openapi",
+    "application/javascript",
+    "application/xml",
+    "image/svg+xml",
 )
+_DATA_TYPES = tuple(renderer.record.media_type for renderer in ROW_RENDERERS if not renderer.record.compressed)
+COMPRESSIBLE = re.compile("^(text/|" + "|".join(map(re.escape, _DATA_TYPES + DOCUMENT_TYPES)) + ")", re.IGNORECASE)
 # Pages: good ratios for little CPU (brotli 4 and zstd 3 are Cloudflare's defaults).
 PAGE_LEVELS = {"gzip": 6, "br": 4, "zstd": 3}
 # Streams: fast levels, so that a compressed CSV export keeps up with COPY (docs/benchmarks.md).

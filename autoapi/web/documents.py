@@ -19,10 +19,16 @@ per process, and shared:
   each document of STORE_MIN_BYTES or more is also written to ``<folder>/documents/`` (a temporary
   file renamed into place; the family's older version removed),
   under an ``flock`` taken for the build, so a second process (or host sharing the folder) waiting
-  on the lock reads the first one's file instead of building again. A document too large for the
+  on the lock reads the first one's file instead of building again. A process that holds no
+  version of the document and finds another one building it answers with the family's stored
+  previous version meanwhile (``stale``) rather than waiting. A document too large for the
   memory budget is served from that file.
 - **Freshness.** A document whose content also follows the data (modification dates) passes
-  ``max_age``: past it, the next request rebuilds it while the others get the held version.
+  ``max_age``: past it, the next request rebuilds it while the others get the held version. With
+  a ``freshness`` stamp too (what the data part follows: ``/data.json`` gives the change log's
+  last entry), a version past ``max_age`` is rebuilt only when the stamp has moved since its
+  build: ``max_age`` then bounds how often new data rebuilds it, and nothing changed, nothing is
+  rebuilt. The stamp is kept with the stored file, so another process honours it too.
 
 Every answer says how it was obtained in ``X-Portal-Document`` (``built``, ``memory``, ``stored``,
 ``shared`` or ``stale``): how the tests and ``make bench`` see the single flight.
@@ -69,6 +75,7 @@ class Built:
     etag: str
     built_at: float
     body: bytes | None = None
+    freshness: str = ""  # repr() of the freshness stamp it was built at ("" without one)
     path: Path | None = None
     # Compressed once per coding on first demand (the compression middleware would compress the
     # megabytes again on every request): coding -> bytes, a few per cent of ``body``.
@@ -104,22 +111,18 @@ class Documents:
 
     # -- public -------------------------------------------------------------------------------
 
-    def get(
-        self,
-        family: tuple,
-        version: str,
-        build: Callable[[], tuple[bytes, str]],
-        max_age: float | None = None,
-        bounded: bool = True,
-    ) -> tuple[Built, str]:
+    def get(self, family: tuple, version: str, build: Callable[[], tuple[bytes, str]], **keeping) -> tuple[Built, str]:
         """The document ``family`` at ``version`` and how it was had (``X-Portal-Document``).
-        ``build()`` returns (bytes, content type); it runs at most once at a time per key. A
-        small document (``bounded=False``: milliseconds to build) skips the build slot and the disk."""
+        ``build()`` returns (bytes, content type); it runs at most once at a time per key.
+        ``keeping`` says how it is kept (``Keeping``): ``max_age`` and ``freshness`` (see the
+        module's "Freshness"); ``bounded=False`` for a small document (milliseconds to build),
+        which skips the build slot and the disk."""
+        keep = Keeping(**keeping)
         key = (family, version)
         now = time.time()
         with self._lock:
             held = self._store.get(key)
-            if held is not None and _fresh(held, max_age, now):
+            if held is not None and keep.current(held, now):
                 self._store.move_to_end(key)
                 return held, "memory"
             flight = self._flights.get(key)
@@ -134,12 +137,17 @@ class Documents:
                 raise Busy
             with self._lock:
                 held = self._store.get(key)
+                stale = self._store.get(self._latest.get(family, ()))
+            if held is None and stale is not None:
+                return stale, "stale"  # the leader found another process building: its previous version
             if held is None:
                 raise Busy
             return held, "shared"
         try:
-            built, how = self._build(key, build, max_age) if bounded else (self._run(key, build), "built")
-            self._keep(family, key, built)
+            built, how = self._build(key, build, keep) if keep.bounded else (self._run(key, build, keep), "built")
+            # Another process's previous version is held as the family's latest, never as this
+            # version (the next request tries again for this one).
+            self._keep(family, (family, "stale:" + built.etag) if how == "stale" else key, built)
             return built, how
         finally:
             with self._lock:
@@ -166,21 +174,27 @@ class Documents:
                 self._slots, self._slots_size = threading.BoundedSemaphore(size), size
             return self._slots
 
-    def _build(self, key: tuple, build, max_age: float | None) -> tuple[Built, str]:
+    def _build(self, key: tuple, build, keep: Keeping) -> tuple[Built, str]:
         slot = self._slot()
         if not slot.acquire(timeout=portal_setting("DOCUMENT_WAIT_SECONDS")):
             raise Busy
         try:
             folder = _folder()
             if folder is None:
-                return self._run(key, build), "built"
+                return self._run(key, build, keep), "built"
             family = digest(key[0])
             path = folder / f"{family}-{digest(key)}.doc"
-            with _flock(folder / f"{family}.lock"):
-                stored = _read_stored(path, max_age)  # another process may have built it meanwhile
+            lock = folder / f"{family}.lock"
+            with _flock(lock, block=False) as free:
+                if not free:  # another process builds this document: its previous version meanwhile
+                    stale = _read_latest(folder, family)
+                    if stale is not None:
+                        return stale, "stale"
+            with _flock(lock):
+                stored = _read_stored(path, keep)  # another process may have built it meanwhile
                 if stored is not None:
                     return stored, "stored"
-                built = self._run(key, build)
+                built = self._run(key, build, keep)
                 if len(built.body) < STORE_MIN_BYTES:
                     return built, "built"  # built in milliseconds: not worth a file
                 built = _store(path, built)
@@ -189,12 +203,12 @@ class Documents:
         finally:
             slot.release()
 
-    def _run(self, key: tuple, build) -> Built:
+    def _run(self, key: tuple, build, keep: Keeping) -> Built:
         started = time.monotonic()
         body, content_type = build()
         self.builds += 1
         log.info("document %s built: %d bytes in %.2f s", key[0][0], len(body), time.monotonic() - started)
-        return Built(content_type, _etag(key, body), time.time(), body=body)
+        return Built(content_type, _etag(key, body), time.time(), body=body, freshness=keep.stamp)
 
     def _keep(self, family: tuple, key: tuple, built: Built) -> None:
         budget = int(portal_setting("DOCUMENT_CACHE_MB") * MB)
@@ -203,7 +217,7 @@ class Documents:
         if in_memory and size > budget and built.path is None:
             return  # too large to hold and no folder: the next request builds it again
         if in_memory and size > budget:
-            built = Built(built.content_type, built.etag, built.built_at, path=built.path)
+            built = Built(built.content_type, built.etag, built.built_at, path=built.path, freshness=built.freshness)
             size = 0
         with self._lock:
             old = self._latest.get(family)
@@ -230,8 +244,24 @@ def settings_stamp() -> str:
     return repr(sorted(getattr(settings, "PORTAL", {}).items(), key=lambda item: item[0]))
 
 
-def _fresh(built: Built, max_age: float | None, now: float) -> bool:
-    return max_age is None or now - built.built_at < max_age
+@dataclass(frozen=True)
+class Keeping:
+    """How a document is kept: rebuilt past ``max_age`` seconds (None: never, its version names
+    all it depends on), unless ``freshness`` (any value with a stable ``repr``) is given and has
+    not moved since the build; ``bounded``: built in a build slot and stored on disk."""
+
+    max_age: float | None = None
+    freshness: object = None
+    bounded: bool = True
+
+    @property
+    def stamp(self) -> str:
+        return "" if self.freshness is None else repr(self.freshness)
+
+    def current(self, built: Built, now: float) -> bool:
+        if self.max_age is None or now - built.built_at < self.max_age:
+            return True
+        return self.freshness is not None and built.freshness == self.stamp
 
 
 def digest(key: tuple) -> str:
@@ -257,17 +287,22 @@ def _folder() -> Path | None:
 
 
 @contextlib.contextmanager
-def _flock(path: Path):
+def _flock(path: Path, block: bool = True):
     """The build's lock across processes (held while building; released by the kernel if the
-    process dies)."""
+    process dies). Yields whether it is held: with ``block=False``, False when another process
+    holds it (True when the folder allows no lock: the build goes on as without a folder)."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
-        yield
+        yield True
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if block else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)
 
@@ -281,51 +316,55 @@ def _remove_older(folder: Path, family: str, kept: Path) -> None:
                 old.with_suffix(".type").unlink()
 
 
-def _read_stored(path: Path, max_age: float | None) -> Built | None:
+def _read_stored(path: Path, keep: Keeping) -> Built | None:
     meta = path.with_suffix(".type")
     try:
-        content_type, etag = meta.read_text().split("\n")[:2]
+        content_type, etag, freshness = (meta.read_text().split("\n") + [""])[:3]
         modified = path.stat().st_mtime
     except (OSError, ValueError):
         return None
-    if not _fresh(Built("", "", modified), max_age, time.time()):
+    if not keep.current(Built("", "", modified, freshness=freshness), time.time()):
         return None
     try:
         body = path.read_bytes()
     except OSError:
         return None
-    return Built(content_type, etag, modified, body=body, path=path)
+    return Built(content_type, etag, modified, body=body, path=path, freshness=freshness)
+
+
+def _read_latest(folder: Path, family: str) -> Built | None:
+    """The newest stored version of the family, whatever its version (None when there is none)."""
+    try:
+        newest = max(folder.glob(f"{family}-*.doc"), key=lambda p: p.stat().st_mtime, default=None)
+    except OSError:  # removed while looked at: another process stored a newer one
+        return None
+    return _read_stored(newest, Keeping()) if newest is not None else None
 
 
 def _store(path: Path, built: Built) -> Built:
     try:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=exportcache.PART_PREFIX, delete=False) as part:
             part.write(built.body)
-        path.with_suffix(".type").write_text(f"{built.content_type}\n{built.etag}\n")
+        # The stamp is a repr() of plain values: one line (a newline in it would be escaped).
+        path.with_suffix(".type").write_text(f"{built.content_type}\n{built.etag}\n{built.freshness}\n")
         os.replace(part.name, path)
     except OSError:
         log.warning("cannot store the document %s; it stays in memory only", path, exc_info=True)
         with contextlib.suppress(OSError, NameError):
             os.unlink(part.name)
         return built
-    return Built(built.content_type, built.etag, built.built_at, body=built.body, path=path)
+    return Built(built.content_type, built.etag, built.built_at, body=built.body, path=path, freshness=built.freshness)
 
 
 documents = Documents()
 
 
-def respond(
-    request,
-    family: tuple,
-    version: str,
-    build: Callable[[], tuple[bytes, str]],
-    max_age: float | None = None,
-    bounded: bool = True,
-) -> HttpResponse:
+def respond(request, family: tuple, version: str, build: Callable[[], tuple[bytes, str]], **keeping) -> HttpResponse:
     """The document as an answer: 304 for a matching ``If-None-Match``, its bytes (or its file),
-    and a 503 with ``Retry-After`` when no version could be had in time."""
+    and a 503 with ``Retry-After`` when no version could be had in time. ``keeping``: as
+    ``Documents.get`` takes it."""
     try:
-        built, how = documents.get(family, version, build, max_age, bounded)
+        built, how = documents.get(family, version, build, **keeping)
     except Busy:
         return error_response(DatabaseUnavailable("this document is being built; retry in a few seconds"))
     if built.etag in request.META.get("HTTP_IF_NONE_MATCH", ""):
@@ -338,7 +377,11 @@ def respond(
             response["Content-Encoding"] = coding
             response["ETag"] = "W/" + built.etag
     else:
-        response = FileResponse(open(built.path, "rb"), content_type=built.content_type)  # noqa: SIM115 - closed when sent
+        try:
+            stored = open(built.path, "rb")  # noqa: SIM115 - closed when sent
+        except OSError:  # replaced by a newer version's file meanwhile (another process stored it)
+            return error_response(DatabaseUnavailable("this document is being built; retry in a few seconds"))
+        response = FileResponse(stored, content_type=built.content_type)
     if not response.has_header("ETag"):
         response["ETag"] = built.etag
     response[HEADER] = how
@@ -363,12 +406,19 @@ class NotBuilt(Exception):
         self.response = response
 
 
-def shared_document(name: str, max_age_setting: str | None = None, stamp: Callable[[], object] | None = None):
+def shared_document(
+    name: str,
+    max_age_setting: str | None = None,
+    stamp: Callable[[], object] | None = None,
+    freshness: Callable[[], object] | None = None,
+):
     """Serve a whole-catalog view through ``documents``: built once per schema version, host and
     scheme (the query string is not part of the key, so varying it builds nothing new; a view
     whose answer depends on a parameter calls ``respond`` with it in ``family``). The version is
     the snapshot's, the portal settings' and ``stamp()``'s (what else the view reads, such as the
-    metadata file). A view's answer other than a 200 is passed on and not kept."""
+    metadata file). ``freshness()``: what the data in it follows (module docstring, "Freshness"),
+    asked once per request, so it must be cheap. A view's answer other than a 200 is passed on
+    and not kept."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -390,7 +440,9 @@ def shared_document(name: str, max_age_setting: str | None = None, stamp: Callab
             family = (name, request.path, request.scheme, request.get_host(), *args, *sorted(kwargs.items()))
             max_age = portal_setting(max_age_setting) if max_age_setting else None
             try:
-                return respond(request, family, version, build, max_age)
+                return respond(
+                    request, family, version, build, max_age=max_age, freshness=freshness() if freshness else None
+                )
             except NotBuilt as passed:
                 return passed.response
 

@@ -8,7 +8,7 @@
   ``/data-1.1.json``);
 - ``changelog`` (storage and recording) and ``feeds`` (Atom 1.0, JSON Feed 1.1 and the catalog's
   "Recent changes" page);
-- ``common`` (URLs, lookups, the memo of whole documents), ``urls`` (the routes under ``/api/``),
+- ``common`` (URLs, lookups, JSON answers), ``urls`` (the routes under ``/api/``),
   ``openapi`` (their entries in the API's OpenAPI document).
 
 Every document is built from the snapshot, the metadata file and the counts the portal already

@@ -1,19 +1,16 @@
 """What the standards' documents share: absolute URLs of a relation's documents and downloads,
-finding the relation a URL names (a JSON 404 otherwise), JSON answers, and a small memo of whole
-documents keyed by the snapshot version with a byte budget."""
+finding the relation a URL names (a JSON 404 otherwise) and JSON answers. Whole documents are
+kept by ``autoapi.public.shared_document`` (one cache for every whole-catalog document)."""
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
+from json.encoder import encode_basestring
 
 from django.http import HttpResponse, JsonResponse
 
 from autoapi.public import Relation, api_url, decode_segment, get_snapshot, web_url
-
-DOCUMENT_MEMO_BYTES = 32 * 1024 * 1024  # whole-catalog documents kept per process, at most
 
 
 def is_url(text) -> bool:
@@ -64,15 +61,47 @@ def schema_of(schema_segment: str) -> str | None:
     return schema if schema in get_snapshot().schemas else None
 
 
+def dumps(data) -> str:
+    """JSON text as every standards document writes it: UTF-8 as is, no spaces."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_text(value) -> str:
+    """``dumps(value)``, a string's at C speed (``json``'s own encoder for strings)."""
+    return encode_basestring(value) if type(value) is str else dumps(value)
+
+
+class JSONTemplate:
+    """A JSON text written once by ``dumps`` from a model whose holes are ``JSONTemplate.hole(n)``,
+    then filled with values' JSON texts (``json_text``, or any JSON text): exactly what ``dumps``
+    writes for the model with the values in the holes, at a fraction of its cost. For the documents
+    that repeat one shape 10,000 times (``/data.json``: docs/operations.md, "Catalog documents at
+    scale")."""
+
+    _HOLE = re.compile(r'"\\u0000(\d+)\\u0000"')
+
+    def __init__(self, model):
+        parts = self._HOLE.split(dumps(model))
+        self.first = parts[0]
+        self.rest = [(int(parts[i]), parts[i + 1]) for i in range(1, len(parts), 2)]
+
+    @staticmethod
+    def hole(number: int) -> str:
+        return f"\0{number}\0"
+
+    def fill(self, *texts: str) -> str:
+        out = [self.first]
+        for number, constant in self.rest:
+            out.append(texts[number])
+            out.append(constant)
+        return "".join(out)
+
+
 def json_answer(data, content_type: str = "application/json") -> HttpResponse:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    body = dumps(data).encode()
     return HttpResponse(
         body, content_type=f"{content_type}; charset=utf-8" if "charset" not in content_type else content_type
     )
-
-
-def bytes_answer(body: bytes, content_type: str) -> HttpResponse:
-    return HttpResponse(body, content_type=content_type)
 
 
 _SLUG = re.compile(r"[^a-z0-9._-]+")
@@ -94,57 +123,3 @@ def referenced(snapshot, relation: Relation) -> list[Relation]:
         if other is not None and other is not relation and other not in found:
             found.append(other)
     return found
-
-
-class DocumentMemo:
-    """Whole documents (bytes) per key, least recently used first out past ``budget`` bytes. Keys
-    hold the snapshot version, so a schema change is never served from it; a key is built at most
-    once per process while it stays (two threads may build it at once, once: the last one wins)."""
-
-    def __init__(self, budget: int = DOCUMENT_MEMO_BYTES):
-        self.budget = budget
-        self._items: OrderedDict = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        return None
-
-    def put(self, key, value) -> None:
-        size = len(value[0]) if isinstance(value, tuple) else len(value)
-        if size > self.budget:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._size -= len(old[0]) if isinstance(old, tuple) else len(old)
-            self._items[key] = value
-            self._size += size
-            while self._size > self.budget and self._items:
-                _key, old = self._items.popitem(last=False)
-                self._size -= len(old[0]) if isinstance(old, tuple) else len(old)
-
-    def get_or_build(self, key, build):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = build()
-        size = len(value[0]) if isinstance(value, tuple) else len(value)
-        if size > self.budget:
-            return value
-        with self._lock:
-            if key not in self._items:
-                self._items[key] = value
-                self._size += size
-            while self._size > self.budget and self._items:
-                _key, old = self._items.popitem(last=False)
-                self._size -= len(old[0]) if isinstance(old, tuple) else len(old)
-        return value
-
-
-memo = DocumentMemo()

@@ -10,14 +10,14 @@ per data version), with PostgreSQL's COPY dialect, and a Table Schema: field typ
 relations of the package (a foreign key to a relation outside the package is left out: Table
 Schema can only point inside its package). Nothing is counted: the package never scans a table.
 
-The per-schema package is built once per snapshot version, host and scheme per process and kept
-in ``common.memo`` (32 MiB for every whole document); at 10,000 relations it holds every
-relation's fields (a few MB: docs/opendata.md).
+The per-schema package is built once per snapshot version, host and scheme and shared
+(``shared_document``: single flight, the documents' byte budget DOCUMENT_CACHE_MB, stored beside
+the downloads); at 10,000 relations it holds every relation's fields (a few MB: docs/opendata.md).
 """
 
 from __future__ import annotations
 
-from autoapi.public import Relation, get_snapshot
+from autoapi.public import Relation, get_snapshot, shared_document
 from catalog import metadata
 from catalog.standards import common
 from catalog.standards.types import standard_types
@@ -129,19 +129,14 @@ def relation_package(request, schema: str, relation: str):
     return common.json_answer(body)
 
 
+# Built once per version (snapshot, settings, metadata file), schema, host and scheme, and shared
+# (autoapi/web/documents.py); an unknown schema's 404 is passed on, never kept.
+@shared_document("schema-datapackage", stamp=metadata.stamp)
 def schema_package(request, schema: str):
     name = common.schema_of(schema)
     if name is None:
         return common.not_found("no such published schema")
-    snapshot = get_snapshot()
-    key = ("datapackage", snapshot.version, name, request.scheme, request.get_host(), metadata.signature())
-
-    def build():
-        relations = sorted((r for r in snapshot.relations if r.schema == name), key=lambda r: r.name)
-        slug = common.resource_name(relations[0]).split(".")[0] if relations else "schema"
-        body = package(
-            request, relations, slug, f"Schema {name}", f"Every relation the portal publishes in schema {name}."
-        )
-        return common.json_answer(body).content
-
-    return common.bytes_answer(common.memo.get_or_build(key, build), "application/json; charset=utf-8")
+    relations = sorted((r for r in get_snapshot().relations if r.schema == name), key=lambda r: r.name)
+    slug = common.resource_name(relations[0]).split(".")[0] if relations else "schema"
+    body = package(request, relations, slug, f"Schema {name}", f"Every relation the portal publishes in schema {name}.")
+    return common.json_answer(body)

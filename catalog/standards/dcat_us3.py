@@ -13,27 +13,26 @@ Croissant document as the Parquet distribution's, each a ``Distribution`` that `
 ``Standard``. The catalog ``conformsTo`` DCAT-US 3.0 as a ``Standard`` object; it has no
 ``@context`` (DCAT-US 3.0 dropped 1.1's ``@context`` and ``describedBy``).
 
-Built once per snapshot version, host, scheme and metadata file per process and kept in
-``common.memo``; when the change log has moved since (new data), built again for the new dates,
-at most once a minute (``DATES_SECONDS``): at 10,000 relations a build costs about a second of
-one core (docs/opendata.md). Nothing is read from the database.
+Built once per snapshot version, host, scheme and metadata file and shared
+(``shared_document``); when the change log has moved since (new data), built again for the new
+dates, at most once per DOCUMENT_REFRESH_SECONDS: at 10,000 relations a build costs about a
+third of a second of one core (docs/operations.md, "Catalog documents at scale"). Nothing is read
+from the database.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
+from django.http import HttpResponse
 from django.urls import reverse
 
 from autoapi.public import Relation, data_last_changed, get_snapshot, shared_document
 from catalog import metadata, opendata
 from catalog.standards import changelog, common
+from catalog.standards.common import JSONTemplate, json_text
 
 CONFORMS_TO = "https://resources.data.gov/dcat-us/3.0.0/catalog"
-# A data change (a new entry in the change log) rebuilds the catalog for its dates at most this
-# often per process; a schema change, at once (the snapshot version is in the key).
-DATES_SECONDS = 60
 STANDARDS = {
     "datapackage": {
         "@type": "Standard",
@@ -63,87 +62,126 @@ def described_by(base: str, document: str, standard: str, media_type: str, title
     }
 
 
-def dataset(request, relation: Relation, built_at: float) -> dict:
-    facts = opendata.dataset_facts(request, relation, None, built_at)
-    entry = metadata.for_relation(relation)
-    changed = data_last_changed(relation)
-    modified = entry.get("modified") or (_iso(changed["at"]) if changed["at"] else _iso(built_at))
-    contact = facts["contact"] or opendata.UNCONFIGURED_CONTACT
-    base = facts["api"]
-    distributions = []
-    for download in facts["downloads"]:
-        item = {
-            "@type": "Distribution",
-            "title": f"{facts['title']} as {download['format']}",
-            "downloadURL": download["url"],
-            "mediaType": download["media_type"],
-        }
-        if download["format"] == "CSV":
-            item["describedBy"] = described_by(
-                base,
-                "csv-metadata.json",
-                "csvw",
-                "application/csvm+json",
-                "CSV on the Web metadata of the CSV download",
-            )
-        elif download["format"] == "Parquet":
-            item["describedBy"] = described_by(
-                base, "croissant.json", "croissant", "application/ld+json", "Croissant description of the downloads"
-            )
-        distributions.append(item)
-    result = {
-        "@type": "Dataset",
-        "@id": facts["page"],
-        "title": facts["title"],
-        "description": facts["description"],
-        "identifier": {"@type": "Identifier", "notation": facts["page"]},
-        "publisher": {"@type": "Organization", "name": facts["publisher"] or metadata.site()["title"]},
-        "contactPoint": {
-            "@type": "Kind",
-            "fn": contact["name"],
-            "hasEmail": "mailto:" + contact["email"].removeprefix("mailto:"),
-        },
-        "keyword": [k for k in facts["keywords"] if k],
-        "modified": modified,
-        "landingPage": {"@type": "Document", "title": facts["title"], "accessURL": facts["page"]},
-        "accessRights": "public",
-        "distribution": distributions,
-        "describedBy": described_by(
-            base, "datapackage.json", "datapackage", "application/json", "Data Package (Table Schema) of the dataset"
-        ),
-    }
-    if common.is_url(facts["source"]):
-        result["relation"] = [facts["source"]]
-    return result
+# The documents that describe a dataset and its downloads: (document, standard, media type, title).
+PACKAGE = ("datapackage.json", "datapackage", "application/json", "Data Package (Table Schema) of the dataset")
+DESCRIBED_BY = {  # a download's format -> the document that describes it
+    "CSV": ("csv-metadata.json", "csvw", "application/csvm+json", "CSV on the Web metadata of the CSV download"),
+    "Parquet": ("croissant.json", "croissant", "application/ld+json", "Croissant description of the downloads"),
+}
+
+# Each part of the catalog as JSON text with holes (common.JSONTemplate): written once, filled per
+# relation. The models are the documents' shapes; a hole's number is its place in ``fill``.
+_ = JSONTemplate.hole
+DESCRIBER = {
+    fmt: JSONTemplate(described_by(_(0), "", standard, media_type, title))
+    for fmt, (_document, standard, media_type, title) in {**DESCRIBED_BY, "package": PACKAGE}.items()
+}
+DISTRIBUTION = JSONTemplate({"@type": "Distribution", "title": _(0), "downloadURL": _(1), "mediaType": _(2)})
+DESCRIBED_DISTRIBUTION = JSONTemplate(
+    {"@type": "Distribution", "title": _(0), "downloadURL": _(1), "mediaType": _(2), "describedBy": _(3)}
+)
+_DATASET = {
+    "@type": "Dataset",
+    "@id": _(0),
+    "title": _(1),
+    "description": _(2),
+    "identifier": {"@type": "Identifier", "notation": _(0)},
+    "publisher": {"@type": "Organization", "name": _(3)},
+    "contactPoint": _(4),
+    "keyword": _(5),
+    "modified": _(6),
+    "landingPage": {"@type": "Document", "title": _(1), "accessURL": _(0)},
+    "accessRights": "public",
+    "distribution": _(7),
+    "describedBy": _(8),
+}
+DATASET = JSONTemplate(_DATASET)
+DATASET_WITH_SOURCE = JSONTemplate({**_DATASET, "relation": _(9)})
 
 
-def catalog(request) -> dict:
+class Datasets:
+    """The ``Dataset`` of each relation of one catalog, as JSON text. What every dataset shares
+    (the metadata file's content, the site's title, the default contact, the dates already
+    written, the JSON around the values) is worked out once per catalog, not once per relation:
+    at 10,000 relations the per-relation work is the whole cost of ``/data.json``
+    (docs/operations.md, "Catalog documents at scale")."""
+
+    def __init__(self, request, built_at: float, site: dict):
+        self.request = request
+        self.built_at = built_at
+        self.data = metadata.load()
+        self.site_title = site["title"]
+        self.unconfigured = json_text(contact_point(opendata.UNCONFIGURED_CONTACT))
+        self.dates: dict[float, str] = {}  # Unix time -> JSON text of its ISO date (many share a second)
+
+    def date(self, moment: float) -> str:
+        text = self.dates.get(moment)
+        if text is None:
+            text = self.dates[moment] = json_text(_iso(moment))
+        return text
+
+    def of(self, relation: Relation) -> str:
+        entry = metadata.for_relation(relation, self.data)
+        facts = opendata.dataset_facts(self.request, relation, None, self.built_at, entry)
+        title, base, page = facts["title"], facts["api"], json_text(facts["page"])
+        title_text = json_text(title)
+        distributions = []
+        for download in facts["downloads"]:
+            fmt = download["format"]
+            texts = (json_text(f"{title} as {fmt}"), json_text(download["url"]), json_text(download["media_type"]))
+            described = DESCRIBED_BY.get(fmt)
+            if described is None:
+                distributions.append(DISTRIBUTION.fill(*texts))
+            else:
+                describer = DESCRIBER[fmt].fill(json_text(base + described[0]))
+                distributions.append(DESCRIBED_DISTRIBUTION.fill(*texts, describer))
+        modified = entry.get("modified")
+        texts = [
+            page,
+            title_text,
+            json_text(facts["description"]),
+            json_text(facts["publisher"] or self.site_title),
+            json_text(contact_point(facts["contact"])) if facts["contact"] else self.unconfigured,
+            "[" + ",".join(json_text(k) for k in facts["keywords"] if k) + "]",
+            json_text(modified) if modified else self.date(data_last_changed(relation)["at"] or self.built_at),
+            "[" + ",".join(distributions) + "]",
+            DESCRIBER["package"].fill(json_text(base + PACKAGE[0])),
+        ]
+        if facts["source"] is not None and common.is_url(facts["source"]):
+            return DATASET_WITH_SOURCE.fill(*texts, "[" + json_text(facts["source"]) + "]")
+        return DATASET.fill(*texts)
+
+
+def contact_point(contact: dict) -> dict:
+    return {"@type": "Kind", "fn": contact["name"], "hasEmail": "mailto:" + contact["email"].removeprefix("mailto:")}
+
+
+def catalog(request) -> str:
+    """The catalog as JSON text (what ``common.dumps`` writes for it)."""
     snapshot = get_snapshot()
     site = metadata.site()
-    body = {
+    datasets = Datasets(request, snapshot.built_at, site)
+    model = {
         "@id": request.build_absolute_uri(reverse("data-json")),
         "@type": "Catalog",
         "conformsTo": {"@type": "Standard", "@id": CONFORMS_TO, "title": "DCAT-US 3.0"},
         "title": site["title"],
-        "dataset": [
-            dataset(request, r, snapshot.built_at) for r in sorted(snapshot.relations, key=lambda r: (r.schema, r.name))
-        ],
+        "dataset": [],
     }
     if site.get("description"):
-        body["description"] = site["description"]
-    return body
+        model["description"] = site["description"]
+    relations = sorted(snapshot.relations, key=lambda r: (r.schema, r.name))
+    # The first '"dataset":[]' is the key's (a string's quotes are escaped, \"), and no hole is
+    # made in text from the metadata file.
+    empty = '"dataset":[]'
+    return common.dumps(model).replace(empty, empty[:-1] + ",".join(datasets.of(r) for r in relations) + "]", 1)
 
 
-# Built once per version and shared by every request (autoapi/web/documents.py: single flight, a
-# byte budget); inside, the memo below follows the change log for newer modification dates.
-@shared_document("data.json", "DOCUMENT_REFRESH_SECONDS", metadata.stamp)
+# Built once per version (snapshot, settings, metadata file) and shared by every request
+# (autoapi/web/documents.py: single flight, a byte budget, stored beside the downloads); its
+# modification dates follow the change log: a version held for DOCUMENT_REFRESH_SECONDS is built
+# again when the log has a new entry since, and kept as it is when not.
+@shared_document("data.json", "DOCUMENT_REFRESH_SECONDS", metadata.stamp, freshness=changelog.last_seq)
 def data_json(request):
     """``/data.json``: the DCAT-US 3.0 catalog of every published relation."""
-    snapshot = get_snapshot()
-    key = ("dcat-us-3", snapshot.version, request.scheme, request.get_host(), metadata.signature())
-    seq = changelog.last_seq()
-    kept = common.memo.get(key)
-    if kept is None or (kept[2] != seq and time.monotonic() - kept[1] >= DATES_SECONDS):
-        kept = (common.json_answer(catalog(request)).content, time.monotonic(), seq)
-        common.memo.put(key, kept)
-    return common.bytes_answer(kept[0], "application/json; charset=utf-8")
+    return HttpResponse(catalog(request).encode(), content_type="application/json; charset=utf-8")

@@ -11,7 +11,8 @@ other URLs are.
 **Paging** (RFC 5005): the newest ``FEED_PAGE`` entries, then ``?before=<entry number>`` for
 older ones (Atom ``rel="next"``, JSON Feed ``next_url``). ``before`` must be a positive integer
 (a 400 otherwise). The whole-portal pages are built once per snapshot version, newest entry,
-page, host and scheme per process (``common.memo``); a relation's are one indexed read.
+page, host and scheme, and shared (``autoapi.public.document_response``); a relation's are one
+indexed read.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from autoapi.conf import portal_setting
-from autoapi.public import get_snapshot
+from autoapi.public import document_response, get_snapshot
 from catalog import metadata, present
 from catalog.standards import changelog, common
 
@@ -214,12 +215,12 @@ def _page(request, fmt: str, oid: int | None, title: str, base_path: str, home: 
             return atom(request, title, feed_key, self_url, home, items, next_url)
         return json_feed(request, title, self_url, home, items, next_url)
 
-    if oid is None:
-        key = ("feed", fmt, snapshot.version, changelog.last_seq(), before, request.scheme, request.get_host())
-        body = common.memo.get_or_build(key, build)
-    else:
-        body = build()
-    return HttpResponse(body, content_type=(ATOM if fmt == "atom" else JSON_FEED) + "; charset=utf-8")
+    content_type = (ATOM if fmt == "atom" else JSON_FEED) + "; charset=utf-8"
+    if oid is None:  # the whole portal's page: built once per log entry and shared (a few ms)
+        family = ("feed", fmt, before, request.scheme, request.get_host())
+        version = repr((snapshot.version, changelog.last_seq(), metadata.stamp()))
+        return document_response(request, family, version, lambda: (build(), content_type), bounded=False)
+    return HttpResponse(build(), content_type=content_type)
 
 
 def portal_feed(request, fmt: str):

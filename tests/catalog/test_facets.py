@@ -146,8 +146,12 @@ def test_a_facet_that_runs_out_of_time_says_so_and_the_page_answers(client, supe
     response = client.get(fragment_url)
     assert response.status_code == 200
     shown = facets(text(response))
-    assert shown["kind"]["problem"] == "Counting took longer than 100 ms, so this facet is left out."
+    # A view cannot be sampled (TABLESAMPLE reads tables): no estimate, and the facet says why.
+    assert shown["kind"]["problem"] == (
+        "Counting took longer than 100 ms, and a view cannot be sampled to estimate them, so this facet is left out."
+    )
     assert shown["even"]["problem"] and not shown["even"]["values"]
+    assert "≈" not in text(response)
 
 
 def test_a_large_relation_gets_its_page_first_and_the_same_facets_from_the_fragment(client, settings):
@@ -207,7 +211,7 @@ def test_columns_whose_values_all_differ_are_not_suggested(client, requires_post
 
 APPROXIMATE = re.compile(
     r'<li[^>]*><a href="[^"]*"[^>]*>(?:<span aria-hidden="true">✓ </span>)?<span class="(?:name|null)">'
-    r'([^<]*)</span>.*?</a> <span class="facet-count">≈ ([0-9,]+)</span>',
+    r'([^<]*)</span>.*?</a> <span class="facet-count" title="[^"]+">≈ ([0-9,]+)</span>',
     re.S,
 )
 
@@ -255,17 +259,103 @@ def test_unfiltered_facets_past_the_time_limit_come_from_statistics(client, supe
     even = re.search(r'<a href="([^"]*)"[^>]*><span class="name">true</span>', body).group(1)
     assert query(unescape(even))["even"] == ["true"]
 
-    # Filtered, the statistics say nothing of the subset: the facet says it ran out of time.
+    # Filtered, the statistics say nothing of the subset; and a sample of half the table or more
+    # (FACET_SAMPLE_ROWS of 60,000 rows) would cost about what counting does: out of time it says.
     filtered = facets(text(client.get(f"{page_url(relation)}-/facets", {"kind": "1"})))
     assert filtered["even"]["problem"] == "Counting took longer than 1 ms, so this facet is left out."
 
 
-def test_no_statistics_under_row_security(client, superuser_conn, settings):
+def _chart_counts(body: str) -> dict[str, dict]:
+    """Each approximate facet's chart data (its figure's data-counts JSON), by the facet's key."""
+    return {
+        unescape(key): json.loads(unescape(counts))
+        for counts, key in re.findall(
+            r'<figure class="facet-chart"[^>]* data-counts="([^"]*)" data-key="([^"]*)"', body
+        )
+    }
+
+
+def test_filtered_facets_past_the_time_limit_come_from_a_sample(client, superuser_conn, settings):
+    name = f"sampled_facets_{uuid.uuid4().hex[:6]}"
+    _large_table(superuser_conn, name)
+    relation = wait_for_relation(client, "public", name)
+    # No GROUP BY of 60,000 rows fits in 1 ms; a sample of about 20,000 rows: a third of its pages.
+    settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 1, "FACET_SAMPLE_ROWS": 20000}
+    fragment = client.get(f"{page_url(relation)}-/facets", {"kind": "1"})
+    assert fragment.status_code == 200
+    body = text(fragment)
+    shown = _approximate_facets(body)
+    assert "Approximate counts (≈) from a sample of the matching rows" in body
+    # kind=1 selects 20,000 rows: half of them even; 30 days of each month (by month: 900 days, 2020-01 on).
+    assert set(shown["even"]) == {"true", "false"}, shown
+    assert all(abs(count - 10000) < 3000 for count in shown["even"].values()), shown["even"]
+    assert abs(sum(shown["day"].values()) - 20000) < 6000 and "2020-01" in shown["day"], shown["day"]
+    # The facet's own filter is left out: kind's facet is unfiltered, so from the statistics.
+    assert set(shown["kind"]) == {"0", "1", "2"}
+    assert "Approximate counts (≈) from PostgreSQL's statistics" in body
+    # Each approximate count says how it was estimated (its title), and so does the facet.
+    title = re.search(r'<span class="facet-count" title="(Estimated from a sample[^"]*)">', body).group(1)
+    assert "33.3% of the table's pages" in unescape(title) and "multiplied by 3" in unescape(title)
+    # The chart draws the same estimates (no exact count over every row), marked approximate.
+    charts = _chart_counts(body)
+    assert charts["even"]["approximate"] == "sample"
+    assert {label: count for label, count in charts["even"]["rows"]} == shown["even"]
+    assert charts["kind"]["approximate"] == "statistics"
+    # The same page gives the same estimates (REPEATABLE: the same pages are sampled).
+    assert _approximate_facets(text(client.get(f"{page_url(relation)}-/facets", {"kind": "1"}))) == shown
+    # A value's link filters as an exact one does, with the page's filter kept.
+    even = re.search(r'<a href="([^"]*)"[^>]*><span class="name">true</span>', body).group(1)
+    assert query(unescape(even)) == {"kind": ["1"], "even": ["true"]}
+    # A column whose sampled values each appear once (a key) gets no estimate: seen once, a value's
+    # count could be 1 or thousands, and scaling up would make every one common.
+    keyed = facets(text(client.get(f"{page_url(relation)}-/facets", {"kind": "1", "_facet": "id"})))["id"]
+    assert not keyed["values"] and "appears once" in keyed["problem"], keyed
+    # Without a sample (FACET_SAMPLE_ROWS 0) the facet says it ran out of time, as before.
+    settings.PORTAL = {**settings.PORTAL, "FACET_SAMPLE_ROWS": 0}
+    plain = facets(text(client.get(f"{page_url(relation)}-/facets", {"kind": "2"})))
+    assert plain["even"]["problem"] == "Counting took longer than 1 ms, so this facet is left out."
+
+
+def test_under_row_security_samples_count_visible_rows_only(client, superuser_conn, settings):
     name = f"secured_facets_{uuid.uuid4().hex[:6]}"
-    _large_table(superuser_conn, name, row_security=True)
+    _large_table(superuser_conn, name, row_security=True)  # the reader sees the 30,000 even rows
     relation = wait_for_relation(client, "public", name)
     assert relation.row_security
     settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 1}
-    body = text(client.get(f"{page_url(relation)}-/facets", {"_facet": "kind"}))
-    assert "≈" not in body and "Approximate" not in body
-    assert facets(body)["kind"]["problem"] == "Counting took longer than 1 ms, so this facet is left out."
+    for params in ({"_facet": "kind"}, {"_facet": "kind", "day__gte": "2020-01-01"}):
+        body = text(client.get(f"{page_url(relation)}-/facets", params))
+        # Never PostgreSQL's statistics (ANALYZE read every row): a sample, drawn through the policy.
+        assert "PostgreSQL's statistics" not in body and "from a sample" in body, params
+        shown = _approximate_facets(body)
+        assert set(shown["even"]) == {"true"}, shown["even"]  # no hidden (odd) row is ever counted
+        # About the 30,000 visible rows, never the 60,000 of the table. (A sample of 10% of this
+        # table's 300 pages is 30 pages give or take 5, PostgreSQL drawing each page apart: coarse.)
+        assert abs(sum(shown["kind"].values()) - 30000) < 12000, shown["kind"]
+        # The sample's size comes from visible rows only (0.1%, 1%, then 10% of the pages until it
+        # holds 1,000 matching rows), never from the table's row estimate, which counts hidden rows.
+        title = unescape(re.search(r'<span class="facet-count" title="([^"]*)">', body).group(1))
+        assert re.search(r"a sample of (0\.1|1|10)% of the table's pages", title), title
+
+
+def test_partitioned_tables_and_materialized_views_are_sampled_too(client, superuser_conn, settings):
+    name = f"sampled_kinds_{uuid.uuid4().hex[:6]}"
+    _large_table(superuser_conn, name)
+    superuser_conn.at_teardown(f"DROP TABLE IF EXISTS public.{name}_parted")
+    superuser_conn.at_teardown(f"DROP MATERIALIZED VIEW IF EXISTS public.{name}_mat")
+    superuser_conn.execute(f"CREATE TABLE public.{name}_parted (LIKE public.{name}) PARTITION BY LIST (kind)")
+    for kind in range(3):
+        superuser_conn.execute(
+            f"CREATE TABLE public.{name}_p{kind} PARTITION OF public.{name}_parted FOR VALUES IN ({kind})"
+        )
+        superuser_conn.at_teardown(f"DROP TABLE IF EXISTS public.{name}_p{kind}")
+    superuser_conn.execute(f"INSERT INTO public.{name}_parted SELECT * FROM public.{name}")
+    superuser_conn.execute(f"CREATE MATERIALIZED VIEW public.{name}_mat AS SELECT * FROM public.{name}")
+    for relation in (f"{name}_parted", f"{name}_mat"):
+        superuser_conn.execute(f"ANALYZE public.{relation}")
+        superuser_conn.execute(f"GRANT SELECT ON public.{relation} TO portal_reader")
+    settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 1, "FACET_SAMPLE_ROWS": 20000}
+    for relation in (f"{name}_parted", f"{name}_mat"):
+        found = wait_for_relation(client, "public", relation)
+        body = text(client.get(f"{page_url(found)}-/facets", {"day__lt": "2021-01-01", "_facet": "even"}))
+        shown = _approximate_facets(body)
+        assert "from a sample" in body and set(shown["even"]) == {"true", "false"}, (relation, shown)

@@ -255,3 +255,62 @@ def test_jsonld_cannot_be_closed_by_a_name(client):
     raw = JSONLD.search(body).group(1)
     assert "<" not in raw and ">" not in raw
     assert jsonld(body)["name"] == "<i>html</i>"
+
+
+@pytest.mark.parametrize("script_prefix", ["/", "/portal/"])
+def test_relation_page_urls_made_without_reverse_are_what_reverse_makes(client, script_prefix):
+    """The whole-catalog documents make each relation page's URL from one ``reverse`` per script
+    prefix (``present.relation_url_prefix``) and the relation's tilde-encoded segments; for every
+    published relation (quotes, spaces, dots, slashes, dollars, unicode) it is ``reverse``'s own."""
+    from django.test import RequestFactory
+    from django.urls import reverse, set_script_prefix
+
+    from autoapi.public import relation_segments
+    from catalog import opendata, present
+
+    set_script_prefix(script_prefix)
+    try:
+        request = RequestFactory().get("/data.json")
+        for relation in get_snapshot().relations:
+            schema, name = relation_segments(relation)
+            expected = reverse("relation", kwargs={"schema": schema, "relation": name})
+            assert expected.startswith(script_prefix)
+            assert present.catalog_url(relation) == expected
+            facts = opendata.dataset_facts(request, relation, None, 0.0)
+            assert facts["page"] == request.build_absolute_uri(expected)
+    finally:
+        set_script_prefix("/")
+
+
+def test_data_json_is_exactly_what_json_dumps_writes_for_it(client, metadata_file):
+    """``/data.json`` is written from JSON templates filled with each relation's values
+    (``common.JSONTemplate``): its bytes are exactly those ``json.dumps`` writes for the document
+    it holds, with hostile text in the metadata file (quotes, backslashes, controls, a line
+    separator, text shaped like a template's hole)."""
+    hostile = 'Quote " back\\\\slash \\t tab \u2028 ü \x000\x00 "dataset":[] </script>'
+    relation = relation_named("public", "big_2500")
+    metadata_file(
+        {
+            "site": {"title": hostile, "description": hostile, "keywords": [hostile], "publisher": hostile},
+            "relations": {
+                "public": {
+                    "big_2500": {
+                        "title": hostile,
+                        "description": hostile,
+                        "source": "https://example.org/a?b=1&c=%22",
+                        "contact": {"name": hostile, "email": "x@example.org"},
+                    }
+                }
+            },
+        }
+    )
+    response = client.get("/data.json")
+    assert response.status_code == 200
+    body = response.content
+    catalog = json.loads(body)
+    assert json.dumps(catalog, ensure_ascii=False, separators=(",", ":")).encode() == body
+    assert catalog["title"] == hostile and catalog["description"] == hostile
+    dataset = next(d for d in catalog["dataset"] if d["@id"] == BASE + page_url(relation))
+    assert dataset["title"] == hostile and dataset["contactPoint"]["fn"] == hostile
+    assert dataset["relation"] == ["https://example.org/a?b=1&c=%22"]
+    assert len(catalog["dataset"]) == len(get_snapshot().relations)

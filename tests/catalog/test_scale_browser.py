@@ -38,7 +38,16 @@ def test_docs_pick_a_relation_and_load_its_document(page, urls):
     page.select_option("#pick-schema", "public")
     page.fill("#pick-relation", "agg_sales")
     page.click("#relation-picker button[type=submit]")
-    page.wait_for_selector("#swagger-ui .opblock-tag", timeout=30000)
+    # The index's own tags are on the page already: wait for the relation's document to replace it.
+    page.wait_for_function(
+        """() => {
+            const paths = window.ui && window.ui.specSelectors.paths();
+            return window.ui.specSelectors.url() === "/api/schema/public/agg_sales/openapi.json"
+                && paths && paths.has("/api/public/agg_sales/")
+                && document.querySelector("#swagger-ui .opblock-tag") !== null;
+        }""",
+        timeout=30000,
+    )
     page.locator("#swagger-ui .opblock-tag").first.click()
     page.wait_for_selector("#swagger-ui .opblock-summary-path[data-path='/api/public/agg_sales/']", timeout=40000)
     assert page.text_content("#pick-url") == "/api/schema/public/agg_sales/openapi.json"
