@@ -345,6 +345,8 @@ def key_parameter(relation: Relation) -> dict:
 
 
 def _item_pattern(info: typemap.TypeInfo, column: Column) -> str | None:
+    if column.base_type == "oid":
+        return r"[+-]?[0-9]{1,9}"  # within oid's input range (-2^31 to 2^32 - 1)
     if info.kind in ITEM_PATTERNS:
         return ITEM_PATTERNS[info.kind]
     if column.enum_labels:
@@ -414,6 +416,8 @@ def filter_schema(lookup_name: str, column: Column | None) -> dict:
         if lookup_name == "range":
             return {"type": "string", "pattern": f"^{item},{item}$"}
         return {"type": "string", "pattern": f"^{item}(?:,{item})*$"}
+    if info is typemap.INTEGER and column.base_type == "oid":  # PostgreSQL's oid input range
+        return {"type": "integer", "minimum": -(2**31), "maximum": 2**32 - 1}
     if info is typemap.INTEGER:
         return {"type": "integer"}
     if info is typemap.MONEY:
