@@ -33,8 +33,8 @@ from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Column, Relation, Snapshot
 
 # ``x-grammar`` on a value's schema: its language is not a regular one (``posix-regex``, ``json``,
-# ``cql2``, ``cursor``, ``interval``, ``enum``: labels of an array's enum type, ``bbox``: its
-# minimum corner first); the pattern gives its lexical shape only, and a value the grammar refuses
+# ``cql2``, ``cursor``, ``interval``, ``enum``: labels of an array's enum type, ``element``: an
+# extension type's input, ``bbox``: its minimum corner first); the pattern gives its lexical shape only, and a value the grammar refuses
 # is a 400 that says where it stops.
 # Query values never hold NUL (a 400 names the parameter): every free-text value says so.
 TEXT = r"[^\x00]"
@@ -358,7 +358,12 @@ def _item_pattern(info: typemap.TypeInfo, column: Column) -> str | None:
     return None
 
 
-ARRAY_INTEGERS = {"int2": r"[+-]?[0-9]{1,4}", "int4": r"[+-]?[0-9]{1,9}", "oid": r"[0-9]{1,9}"}
+ARRAY_INTEGERS = {
+    "int2": r"[+-]?[0-9]{1,4}",
+    "int4": r"[+-]?[0-9]{1,9}",
+    "oid": r"[0-9]{1,9}",
+    "bool": "(?:true|false|t|f)",
+}
 
 
 def _array_pattern(column: Column) -> str:
@@ -377,6 +382,11 @@ def _array_pattern(column: Column) -> str:
 def array_schema(column: Column) -> dict:
     if column.element_kind == "e":  # the snapshot keeps no labels for an array's enum
         return {"type": "string", "pattern": rf"^{TEXT}+$", "x-grammar": "enum"}
+    element = typemap.BY_TYPNAME.get(column.element_type)
+    if element is not None and element.kind in ("json", "jsonb"):
+        return {"type": "string", "pattern": rf"^{TEXT}+$", "x-grammar": "json"}
+    if element is None and column.element_kind not in ("r", "m"):  # an extension's type: its own input
+        return {"type": "string", "pattern": rf"^{TEXT}+$", "x-grammar": "element"}
     return {"type": "string", "pattern": _array_pattern(column)}
 
 

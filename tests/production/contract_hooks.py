@@ -50,8 +50,8 @@ def before_call(ctx, case, **kwargs):
     for name, grammar in _grammars(case).items():
         if name not in query:
             continue
-        if grammar in ("cursor", "enum"):
-            del query[name]  # only a previous page makes a cursor; the document holds no labels
+        if grammar in ("cursor", "enum", "element"):
+            del query[name]  # only a previous page makes a cursor; the document holds no labels nor inputs
         elif grammar == "cql2":
             query[name] = _valid_filter(query)
         elif grammar == "bbox":
