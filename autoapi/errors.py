@@ -81,6 +81,10 @@ VANISHED = {"42P01", "42703", "42501", "3F000", "42704", "42883"}
 # from the client they are the client's 400, not "schema changed" nor "cannot be read": a view
 # that divides by zero with no value from the client is still a 409.
 CLIENT_CAUSED = ("42883", "22", "54")
+# ... but no client value can divide: the filters compare, and CQL2 has no arithmetic here. A
+# division by zero is the relation's own (a view's expression over some rows), whatever the filter:
+# a 409, as the OpenAPI documents for a relation that cannot be read.
+RELATION_CAUSED = {"22012"}
 
 
 def translate_database_error(
@@ -101,7 +105,7 @@ def translate_database_error(
         return BadRequest(
             "the query took longer than the statement timeout allows; narrow the filter or use fewer rows"
         )
-    if code.startswith(CLIENT_CAUSED) and (filtered or inputs):
+    if code.startswith(CLIENT_CAUSED) and code not in RELATION_CAUSED and (filtered or inputs):
         return client_value_error(message, inputs, code)
     if code in VANISHED:
         return SchemaChanged("this relation or one of its columns no longer exists")
@@ -112,7 +116,9 @@ def translate_database_error(
             "the area asked for reaches beyond what the column's coordinate system can represent "
             f"(PostGIS: {message}); ask for a smaller area"
         )
-    if code.startswith("22") and grouped:  # a having value, or an aggregate past its type's range
+    if (
+        code.startswith("22") and grouped and code not in RELATION_CAUSED
+    ):  # a having value, or an aggregate past its type's range
         return BadRequest(f"the aggregates cannot be computed: {message}")
     if code.startswith(("22", "0A", "XX", "2F", "38", "39", "54")):
         return RelationUnreadable(f"this relation cannot be read: {message}")

@@ -327,7 +327,14 @@ def stored_download_size(request, relation: Relation, fmt: str) -> int | None:
 
 # --- for the open-data standards and the change log (catalog/standards) --------------------------
 
-__all__ += ["on_check", "stored_download_path", "csv_header", "add_openapi_paths", "published_database"]
+__all__ += [
+    "on_check",
+    "stored_download_path",
+    "csv_header",
+    "add_openapi_paths",
+    "openapi_path_parameter",
+    "published_database",
+]
 
 from autoapi.query.csvsafety import csv_header  # noqa: E402 - a CSV column's header text (formulas neutralised or not)
 
@@ -370,6 +377,14 @@ def add_openapi_paths(paths) -> None:
 
     if paths not in openapi.EXTRA_PATHS:
         openapi.EXTRA_PATHS.append(paths)
+
+
+def openapi_path_parameter(name: str, description: str, schema: dict | None = None) -> dict:
+    """An OpenAPI path parameter (a string unless ``schema`` says otherwise), as every document
+    of the portal writes them."""
+    from autoapi.web.openapi_parameters import path_parameter
+
+    return path_parameter(name, description, schema)
 
 
 def published_database() -> tuple[str, str, str, str]:

@@ -304,10 +304,20 @@ class ThreadWorker(gthread.ThreadWorker):
                 ),
                 content_type="application/json",
             )
-        elif verdict == "too-large":
-            _answer(conn.sock, "431 Request Header Fields Too Large", "request head too large")
+        elif verdict == "too-large":  # JSON as well, as the OpenAPI documents it (E431, E408)
+            _answer(
+                conn.sock,
+                "431 Request Header Fields Too Large",
+                json.dumps({"detail": "request head too large"}),
+                content_type="application/json",
+            )
         elif verdict == "timeout" and head:
-            _answer(conn.sock, "408 Request Timeout", f"request head not complete within {self.head_timeout:g} s")
+            _answer(
+                conn.sock,
+                "408 Request Timeout",
+                json.dumps({"detail": f"request head not complete within {self.head_timeout:g} s"}),
+                content_type="application/json",
+            )
         else:
             # The client closed before finishing a request, or sent nothing at all (a connection
             # opened ahead of time): closed without a word, as an idle kept-alive one.

@@ -5,54 +5,53 @@ parameter, so the document does not grow with the schema."""
 from __future__ import annotations
 
 from autoapi.conf import portal_setting
+from autoapi.ogc.params import CRS84
 from autoapi.ogc.responses import GEOJSON, JSON
+from autoapi.web.openapi_parameters import path_parameter, query_parameter, ref
 
 OGC_ERROR = {
     "type": "object",
     "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
     "required": ["code", "description"],
 }
+# What the server answers before any view (portal/workers.py, the fair share, the database): the
+# API's shared error responses (autoapi/web/openapi.py, components/responses).
+TRANSPORT_ERRORS = {
+    status: {"$ref": f"#/components/responses/E{status}"} for status in ("408", "414", "429", "431", "503")
+}
 _F = {
     "name": "f",
     "in": "query",
-    "schema": {"type": "string", "enum": ["json", "html"]},
-    "description": "The encoding: JSON (the default) or an HTML page.",
+    "schema": {"type": "string", "enum": ["json", "geojson", "html"]},
+    "description": "The encoding: JSON (the default; `geojson` is the same) or an HTML page.",
 }
-_COLLECTION = {
-    "name": "collectionId",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "`<schema>.<relation>`, each part tilde-encoded.",
-}
+_COLLECTION = path_parameter("collectionId", "`<schema>.<relation>`, each part tilde-encoded.")
 
 
 def _items_parameters() -> list[dict]:
-    def query(name: str, schema: dict, description: str) -> dict:
-        return {"name": name, "in": "query", "schema": schema, "description": description}
-
+    # limit, offset, cursor, filter, filter-lang and bbox are the API's shared components
+    # (autoapi/web/openapi_parameters.py): the same parsers read them.
     return [
         _COLLECTION,
-        query(
+        query_parameter(
             "limit",
-            {"type": "integer", "minimum": 1, "maximum": portal_setting("MAX_PAGE_SIZE"), "default": 10},
-            "Features per page; more than the maximum is served as the maximum.",
+            {"type": "string", "pattern": r"^(?:0*[1-9][0-9]{0,17}|)$"},
+            f"Features per page (default 10; empty: the default); more than {portal_setting('MAX_PAGE_SIZE')} "
+            "is served as that many.",
         ),
-        query("offset", {"type": "integer", "minimum": 0}, "Features to skip."),
-        query("cursor", {"type": "string"}, "From a `next` link."),
-        query(
-            "bbox",
-            {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
-            "minLon,minLat,maxLon,maxLat in WGS 84.",
-        ),
-        query("bbox-crs", {"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}, "CRS84 only."),
-        query(
+        ref("offset"),
+        ref("cursor"),
+        ref("bbox"),
+        query_parameter("bbox-crs", {"type": "string", "enum": [CRS84]}, "CRS84 only."),
+        query_parameter(
             "datetime",
-            {"type": "string"},
-            "An instant or an interval (`a/b`, `../b`, `a/..`) on the first date or timestamp column.",
+            {"type": "string", "pattern": r"^[^\x00]+$"},
+            "An instant or an interval (`a/b`, `../b`, `a/..`) on the first date or timestamp column; only for a "
+            "collection that has one.",
         ),
-        query("filter", {"type": "string"}, "A CQL2 filter (see the API's `filter`)."),
-        query("filter-lang", {"type": "string", "enum": ["cql2-text", "cql2-json"]}, "The filter's encoding."),
+        ref("filter"),
+        ref("filter-lang"),
+        query_parameter("filter-crs", {"type": "string", "enum": [CRS84]}, "CRS84 only."),
         _F,
     ]
 
@@ -75,6 +74,7 @@ def _get(operation: str, summary: str, media_type: str, parameters: list[dict]) 
                 },
                 "400": {"description": "A parameter is unknown or malformed", **error},
                 "404": {"description": "No such collection or feature", **error},
+                **TRANSPORT_ERRORS,
             },
         }
     }
@@ -82,7 +82,7 @@ def _get(operation: str, summary: str, media_type: str, parameters: list[dict]) 
 
 def paths() -> dict:
     geojson, json = GEOJSON, JSON  # the format records' media types
-    feature_id = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}}
+    feature_id = path_parameter("featureId", "The feature's id: the value of the relation's one-column key.")
     return {
         "/ogc/": _get("ogcLanding", "OGC API - Features landing page", json, [_F]),
         "/ogc/conformance": _get("ogcConformance", "Conformance classes", json, [_F]),

@@ -67,10 +67,9 @@ def _limit(query: QueryDict) -> int:
     raw = query.get("limit", "")
     if raw == "":
         return DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise BadRequest("limit must be a whole number from 1", parameter="limit") from None
+    if not (raw.isascii() and raw.isdigit()):  # as documented: int() would take " 5" and "+5" too
+        raise BadRequest("limit must be a whole number from 1", parameter="limit")
+    limit = int(raw)
     if limit < 1:
         raise BadRequest("limit must be a whole number from 1", parameter="limit")
     return min(limit, portal_setting("MAX_PAGE_SIZE"))  # more is served as the most a page holds

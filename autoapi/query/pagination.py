@@ -56,12 +56,13 @@ def non_negative_int(params, name: str, default: int) -> int:
     raw = params.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number", parameter=name) from None
-    if value < 0:
+    if str(raw).startswith("-") and str(raw)[1:].isdigit():
         raise BadRequest(f"{name} must not be negative", parameter=name)
+    # ASCII digits only, as the OpenAPI document says: int() would also take " 5", "+5", "1_0"
+    # and other scripts' digits.
+    if not (str(raw).isascii() and str(raw).isdigit()):
+        raise BadRequest(f"{name} must be a whole number", parameter=name)
+    value = int(raw)
     if value > BIGINT_MAX:  # PostgreSQL's LIMIT and OFFSET are bigints
         raise BadRequest(f"{name} must be at most {BIGINT_MAX}", parameter=name)
     return value

@@ -7,6 +7,7 @@ so ``?flag=yes`` would return every row. The portal's rule is a 400 for anything
 import json
 import math
 import operator
+import re
 from functools import reduce
 
 import django_filters
@@ -32,8 +33,18 @@ class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
 
 
+class StrictIntegerField(forms.IntegerField):
+    """Digits with an optional sign, as the OpenAPI document says: Django's IntegerField would
+    also take ``5.0`` and other scripts' digits."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not re.fullmatch(r"\s*[+-]?[0-9]+\s*", str(value)):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
+    field_class = StrictIntegerField
 
 
 def in_filter_class(base: type[django_filters.Filter]) -> type[django_filters.Filter]:

@@ -16,10 +16,11 @@ from autoapi.formats import renderers
 from autoapi.ogc import openapi as ogc_openapi
 from autoapi.query.filtersets import filter_specs
 from autoapi.query.queries import geometry_source
-from autoapi.schema.lookups import BOOLEAN_VALUE, COLUMN_VALUE, LOOKUPS
+from autoapi.schema.lookups import LOOKUPS
 from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Column, Relation, Snapshot
-from autoapi.schema.typemap import type_info
+from autoapi.schema.typemap import OPAQUE, type_info
+from autoapi.web import openapi_parameters as parameters
 
 log = logging.getLogger(__name__)
 
@@ -31,103 +32,20 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 # Shared by every operation through ``$ref`` (components.responses): written once per document,
 # not once per path (at 10,000 relations the repeated copies were most of the 126 MB).
 ERROR_RESPONSE_BODIES = {
-    "400": {
-        "description": "A parameter is unknown or its value is malformed",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "404": {"description": "No such relation or row", "content": {"application/json": {"schema": ERROR}}},
-    "406": {
-        "description": "The format is unknown, or GeoJSON of a relation without geometry",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "409": {
-        "description": "PostgreSQL cannot read this relation (a broken view, an unpopulated materialized view)",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "414": {
-        "description": "The request line is longer than the server takes (gunicorn's limit_request_line)",
-        "content": {"application/json": {"schema": ERROR}},
-    },
-    "503": {
-        "description": "The database is unavailable; retry after the Retry-After header",
-        "content": {"application/json": {"schema": ERROR}},
-    },
+    status: {"description": text, "content": {"application/json": {"schema": ERROR}}}
+    for status, text in (
+        ("400", "A parameter is unknown or its value is malformed"),
+        ("404", "No such relation or row"),
+        ("406", "The format is unknown, or GeoJSON of a relation without geometry"),
+        ("408", "The request head did not arrive in time (GUNICORN_HEAD_TIMEOUT)"),
+        ("409", "PostgreSQL cannot read this relation (a broken view, an unpopulated materialized view)"),
+        ("414", "The request line is longer than the server takes (gunicorn's limit_request_line)"),
+        ("429", "This client has too many requests running; retry after the Retry-After header"),
+        ("431", "The request's header fields are larger than the server takes"),
+        ("503", "The database is unavailable; retry after the Retry-After header"),
+    )
 }
 ERROR_RESPONSES = {status: {"$ref": f"#/components/responses/E{status}"} for status in ERROR_RESPONSE_BODIES}
-COMMON_PARAMETERS = [
-    {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "string", "pattern": "^([0-9]*|all)$"},
-        "description": "Rows per page (default 100, at most 1000; empty: the default), or `all` to stream every matching row.",
-    },
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "Rows to skip."},
-    {
-        "name": "cursor",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "Keyset cursor from a previous page's `next` link (relations with a key).",
-    },
-    {
-        "name": "ordering",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "Comma-separated column names, `-` before a name for descending; the key is always added as a tie-break.",
-    },
-    {
-        "name": "fields",
-        "in": "query",
-        "schema": {"type": "string", "minLength": 1},
-        "description": "Comma-separated column names to return (tilde-encode a name holding a comma).",
-    },
-    {
-        "name": "expand",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "Comma-separated foreign key columns whose referenced row is embedded in place of the value.",
-    },
-    {
-        "name": "group_by",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "Comma-separated columns to group the filtered rows by; a date or timestamp column may be "
-        "truncated as `<column>__year`, `__month`, `__week`, `__day` (and `__hour` for timestamps, in "
-        "UTC). Each result row holds the group values under these names, then the aggregates. "
-        "`ordering` then takes the result's own names (`-count`).",
-    },
-    {
-        "name": "aggregate",
-        "in": "query",
-        "schema": {"type": "string", "minLength": 1},
-        "description": "Comma-separated `count` and `<function>:<column>` with the functions count_distinct, sum, avg, "
-        "median (numbers and intervals) and min, max; named `count` and `<function>_<column>` in the "
-        "result (underscores are appended to a name a group column already has). Defaults to `count` "
-        "with `group_by`; alone, one row over every selected row.",
-    },
-    {
-        "name": "filter",
-        "in": "query",
-        "schema": {"type": "string", "maxLength": 20000},
-        "description": "An OGC CQL2 filter, ANDed with the other filters: `carrier IN ('AA','UA') AND (dep_delay > 60 OR "
-        "arr_delay > 60) AND NOT origin = 'EWR'`. Comparisons, LIKE, CASEI, IN, BETWEEN, IS NULL, AND/OR/NOT, "
-        "DATE/TIMESTAMP/INTERVAL with T_BEFORE, T_AFTER, T_INTERSECTS, T_DISJOINT, T_DURING, T_EQUALS, and "
-        "S_INTERSECTS, S_WITHIN, S_CONTAINS, S_DISJOINT... with WKT or BBOX on the location (a geometry "
-        "column, or `geometry` for latitude/longitude). At most 20 levels of nesting and 1000 conditions.",
-    },
-    {
-        "name": "filter-lang",
-        "in": "query",
-        "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"},
-        "description": "The encoding of `filter`: CQL2 text (default) or CQL2 JSON.",
-    },
-    {
-        "name": "having",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "A condition on an aggregate of the request, `<aggregate>__<lookup>:<value>` with the lookups "
-        "exact, gt, gte, lt, lte (`count__gt:100`); repeat the parameter for several (all must hold).",
-    },
-]
 FILTER_HELP = (
     "Filters: `?<column>=v` and `?<column>__<lookup>=v` with the lookups listed per column; `in` and `range` take "
     "comma-separated values; append `!` to any filter name to negate it (`?carrier!=UA`)."
@@ -139,7 +57,14 @@ def component_name(index: int, relation: Relation) -> str:
 
 
 def value_schema(column: Column) -> dict:
-    schema = dict(type_info(column).openapi)
+    info = type_info(column)
+    schema = dict(info.openapi)
+    if info is OPAQUE or info.kind == "composite":
+        schema = {}  # PostgreSQL's JSON of it: text, or an object where the type has a JSON cast (hstore)
+    elif column.base_type == "timestamp":
+        schema = {"type": "string", "description": "ISO 8601 without an offset"}
+    elif column.base_type == "oid" and not column.is_array:
+        schema = {"type": "string", "pattern": "^[0-9]+$"}  # to_json writes an oid as a string
     if column.enum_labels:
         schema = {"type": "string", "enum": list(column.enum_labels)}
     if column.nullable:
@@ -160,47 +85,35 @@ def row_schema(relation: Relation) -> dict:
 
 
 def filter_parameters(relation: Relation) -> list[dict]:
-    """One query parameter per filter (``filtersets.filter_specs``), its value typed and described
-    from the lookup's record (``lookups.LOOKUPS``)."""
+    """One query parameter per filter (``filtersets.filter_specs``), its value typed from the
+    column's type and the lookup's record (``parameters.filter_schema``); ``bbox`` and ``search``
+    over the whole relation are shared components."""
     by_attname = {c.attname: c for c in relation.columns}
-    parameters = []
+    result = []
     for name, spec in filter_specs(relation).items():
         column = by_attname.get(spec.field_name)
         lookup = LOOKUPS[spec.lookup_expr]
-        if column is None:
-            description = (
-                f"{lookup.label} ({lookup.hint})"
-                if name == "bbox"
-                else "words that must all appear (full-text search where the relation has a tsvector)"
-            )
-        else:
-            description = f"rows where {column.name!r} {lookup.label}" + (f" ({lookup.hint})" if lookup.hint else "")
-        parameters.append(
-            {"name": name, "in": "query", "schema": _value_schema(lookup, column), "description": description}
-        )
-    return parameters
+        if column is None or spec.lookup_expr == "bbox":  # bbox, or search over the text columns
+            result.append(parameters.ref(name))
+            continue
+        description = f"rows where {column.name!r} {lookup.label}" + (f" ({lookup.hint})" if lookup.hint else "")
+        result.append(parameters.query_parameter(name, parameters.filter_schema(spec.lookup_expr, column), description))
+    return result
 
 
-def _value_schema(lookup, column: Column | None) -> dict:
-    if lookup.value == BOOLEAN_VALUE:
-        return {"type": "boolean"}
-    if column is None or lookup.value != COLUMN_VALUE:
-        return {"type": "string"}
-    schema = {k: v for k, v in type_info(column).openapi.items() if k != "description"} or {"type": "string"}
-    return {"type": "string"} if isinstance(schema.get("type"), list) else schema
+# What JSON Schema cannot say about a list operation's parameters (``x-parameter-constraints``).
+LIST_CONSTRAINTS = [
+    "group_by, aggregate and having make a grouped result: fields, expand and cursor then are a 400, and "
+    "ordering takes the result's names",
+    "having names an aggregate of the request (count by default with group_by)",
+    "expand needs its column among fields (when fields is given) and the json, ndjson or geojson format",
+    "cursor comes from a next link: only with the ordering it was made for, and never with offset",
+    "filter is in the language filter-lang names",
+    "the whole request line is at most 8 KB (a 414 past it)",
+]
 
 
-def _format_parameter(relation: Relation) -> dict:
-    """``?format=``, with the formats of the registry (``renderers.ROW_RENDERERS``) this relation has."""
-    return {
-        "name": "format",
-        "in": "query",
-        "schema": {"type": "string", "enum": list(renderers.formats_for(relation))},
-        "description": "Output format (or use the Accept header).",
-    }
-
-
-def _list_operation(relation: Relation, ref: dict) -> dict:
+def _list_operation(relation: Relation, ref: dict, snapshot: Snapshot) -> dict:
     page = {
         "type": "object",
         "properties": {
@@ -215,39 +128,61 @@ def _list_operation(relation: Relation, ref: dict) -> dict:
         },
         "required": ["count", "next", "previous", "results"],
     }
-    content = {f.media_type: {"schema": f.openapi_body or page} for f in renderers.records_for(relation)}
+    # JSON: a page, or (``limit=all``) every row in one array.
+    every_row = {"type": "array", "items": page["properties"]["results"]["items"]}
+    content = {
+        f.media_type: {"schema": f.openapi_body or {"anyOf": [page, every_row]}}
+        for f in renderers.records_for(relation)
+    }
+    row_parameters = [
+        parameters.fields_parameter(relation) if relation.columns else None,  # no column: no fields value
+        parameters.ordering_parameter(relation),
+        parameters.expand_parameter(relation, snapshot),
+    ]
     return {
         "operationId": f"list_{ref['$ref'].rsplit('/', 1)[1]}",
         "summary": f"Rows of {relation.schema}.{relation.name}",
         "description": (relation.comment + "\n\n" if relation.comment else "") + FILTER_HELP,
         "tags": [relation.schema],
-        "parameters": [_format_parameter(relation)] + COMMON_PARAMETERS + filter_parameters(relation),
+        "parameters": [
+            parameters.ref(parameters.format_component(relation)[0]),
+            *(parameters.ref(name) for name in ("limit", "offset", "cursor", "filter", "filter-lang")),
+            *(p for p in row_parameters if p is not None),
+            *parameters.grouping_parameters(relation),
+            *filter_parameters(relation),
+        ],
+        "x-parameter-constraints": LIST_CONSTRAINTS,
         "responses": {
-            "200": {"description": "A page of rows (JSON), or every row (`limit=all`)", "content": content},
+            "200": {
+                "description": "A page of rows (JSON), every row (`limit=all`), or the rows in the format asked for",
+                "content": content,
+            },
             **ERROR_RESPONSES,
         },
     }
 
 
-def _detail_operation(relation: Relation, ref: dict) -> dict:
+def _detail_operation(relation: Relation, ref: dict, snapshot: Snapshot) -> dict:
     columns = ", ".join(relation.key.columns)
+    expand = parameters.expand_parameter(relation, snapshot)
     return {
         "operationId": f"get_{ref['$ref'].rsplit('/', 1)[1]}",
         "summary": f"One row of {relation.schema}.{relation.name} by ({columns})",
         "tags": [relation.schema],
         "parameters": [
-            {
-                "name": "key",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": f"The value(s) of ({columns}), each tilde-encoded, joined by commas.",
-            },
-            _format_parameter(relation),
-            *(p for p in COMMON_PARAMETERS if p["name"] in ("fields", "expand")),
+            parameters.key_parameter(relation),
+            parameters.ref(parameters.format_component(relation)[0]),
+            parameters.fields_parameter(relation),
+            *([expand] if expand else []),
         ],
         "responses": {
-            "200": {"description": "The row", "content": {"application/json": {"schema": ref}}},
+            "200": {
+                "description": "The row",
+                "content": {
+                    f.media_type: {"schema": ref if f.media_type == "application/json" else f.openapi_body or {}}
+                    for f in renderers.records_for(relation)
+                },
+            },
             **ERROR_RESPONSES,
         },
     }
@@ -266,7 +201,7 @@ TILE_PARAMETERS = [
 def _tile_operations(relation: Relation, ref: dict) -> dict:
     """The vector tiles and their TileJSON, for a relation with a location (autoapi/formats/tiles.py)."""
     name = ref["$ref"].rsplit("/", 1)[1]
-    shared = [p for p in COMMON_PARAMETERS if p["name"] in ("fields", "filter", "filter-lang")]
+    shared = [parameters.fields_parameter(relation), parameters.ref("filter"), parameters.ref("filter-lang")]
     return {
         "tiles/{z}/{x}/{y}.mvt": {
             "get": {
@@ -306,14 +241,14 @@ def _tile_operations(relation: Relation, ref: dict) -> dict:
     }
 
 
-def _relation_entries(index: int, relation: Relation) -> tuple[tuple[str, dict], dict]:
+def _relation_entries(index: int, relation: Relation, snapshot: Snapshot) -> tuple[tuple[str, dict], dict]:
     """The relation's component schema (name, schema) and its paths."""
     name = component_name(index, relation)
     ref = {"$ref": f"#/components/schemas/{name}"}
     base = f"/api/{encode_segment(relation.schema)}/{encode_segment(relation.name)}/"
-    paths = {base: {"get": _list_operation(relation, ref)}}
+    paths = {base: {"get": _list_operation(relation, ref, snapshot)}}
     if relation.key:
-        paths[base + "{key}/"] = {"get": _detail_operation(relation, ref)}
+        paths[base + "{key}/"] = {"get": _detail_operation(relation, ref, snapshot)}
     if geometry_source(relation) is not None:
         paths.update({base + suffix: operation for suffix, operation in _tile_operations(relation, ref).items()})
     return (name, row_schema(relation)), paths
@@ -327,6 +262,7 @@ def shared_components() -> dict:
             "OGCError": ogc_openapi.OGC_ERROR,
         },
         "responses": {f"E{status}": body for status, body in ERROR_RESPONSE_BODIES.items()},
+        "parameters": parameters.shared_parameters(),
     }
 
 
@@ -361,7 +297,7 @@ def build_document(snapshot: Snapshot, relations=None, with_index: bool = True, 
     chosen = enumerate(snapshot.relations) if relations is None else relations
     for index, relation in chosen:
         try:
-            entries = _relation_entries(index, relation)
+            entries = _relation_entries(index, relation, snapshot)
         except Exception:  # one relation never takes the document down; it is left out of it
             log.warning(
                 "relation %s.%s left out of the OpenAPI document", relation.schema, relation.name, exc_info=True
@@ -369,6 +305,8 @@ def build_document(snapshot: Snapshot, relations=None, with_index: bool = True, 
             continue
         (name, schema), relation_paths = entries
         schemas[name] = schema
+        format_name, format_parameter = parameters.format_component(relation)
+        components["parameters"][format_name] = format_parameter
         paths.update(relation_paths)
     return {
         "openapi": "3.1.0",

@@ -16,13 +16,16 @@ never written to disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 from autoapi.conf import portal_setting
 from autoapi.formats import renderers
+from autoapi.ogc import openapi as ogc_openapi
 from autoapi.schema.naming import encode_segment
 from autoapi.schema.snapshot import Relation, Snapshot
-from autoapi.web import documents
+from autoapi.web import documents, openapi, openapi_parameters
 from autoapi.web.openapi import build_document
 
 MEDIA_TYPE = "application/vnd.oai.openapi+json"
@@ -74,11 +77,18 @@ def _json(document: dict) -> tuple[bytes, str]:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), CONTENT_TYPE
 
 
+# The code that writes the documents: a stored document written by an older release is not
+# served by a newer one (the documents are stored across restarts, ``documents.respond``).
+CODE_STAMP = hashlib.sha256(
+    b"".join(Path(module.__file__).read_bytes() for module in (openapi, openapi_parameters, ogc_openapi))
+).hexdigest()[:24]
+
+
 def _version(snapshot: Snapshot) -> str:
-    """The snapshot's version, the settings' and the formats of the renderers' registry (a format
-    registered at run time changes every operation's content types)."""
+    """The snapshot's version, the settings', the code's and the formats of the renderers'
+    registry (a format registered at run time changes every operation's content types)."""
     return documents.digest(
-        (snapshot.version, documents.settings_stamp(), tuple(r.format for r in renderers.ROW_RENDERERS))
+        (snapshot.version, documents.settings_stamp(), CODE_STAMP, tuple(r.format for r in renderers.ROW_RENDERERS))
     )
 
 

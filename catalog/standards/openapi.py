@@ -3,21 +3,11 @@ through ``autoapi.public.add_openapi_paths``."""
 
 from __future__ import annotations
 
+from autoapi.public import openapi_path_parameter
+
 ERROR = {"$ref": "#/components/schemas/Error"}
-SCHEMA = {
-    "name": "schema",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "The schema's name, tilde-encoded as in every API URL",
-}
-RELATION = {
-    "name": "relation",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "The relation's name, tilde-encoded as in every API URL",
-}
+SCHEMA = openapi_path_parameter("schema", "The schema's name, tilde-encoded as in every API URL")
+RELATION = openapi_path_parameter("relation", "The relation's name, tilde-encoded as in every API URL")
 BEFORE = {
     "name": "before",
     "in": "query",
@@ -27,6 +17,8 @@ BEFORE = {
 }
 NOT_FOUND = {"description": "No such published relation or schema", "content": {"application/json": {"schema": ERROR}}}
 BAD = {"description": "A bad or unknown parameter", "content": {"application/json": {"schema": ERROR}}}
+# The site-wide feeds are the catalog's pages: their 400 is its HTML error page.
+BAD_PAGE = {"description": "A bad or unknown parameter", "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 def _get(operation_id: str, summary: str, media_type: str, parameters: list, description: str = "") -> dict:
@@ -38,8 +30,11 @@ def _get(operation_id: str, summary: str, media_type: str, parameters: list, des
     }
     if any(p["in"] == "path" for p in parameters):
         responses["404"] = NOT_FOUND
+    responses.update(
+        {status: {"$ref": f"#/components/responses/E{status}"} for status in ("408", "414", "429", "431", "503")}
+    )
     if any(p["in"] == "query" for p in parameters):
-        responses["400"] = BAD
+        responses["400"] = BAD if any(p["in"] == "path" for p in parameters) else BAD_PAGE
     return {
         "get": {
             "operationId": operation_id,

@@ -27,3 +27,9 @@ def readable(relation) -> bool:
 
 def url(relation, query: str = "") -> str:
     return api_url(relation) + (f"?{query}" if query else "")
+
+
+def openapi_parameters(document: dict, operation: dict) -> list[dict]:
+    """An OpenAPI operation's parameters, the shared ones (``$ref`` to components/parameters) resolved."""
+    shared = document.get("components", {}).get("parameters", {})
+    return [shared[p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p for p in operation.get("parameters", [])]

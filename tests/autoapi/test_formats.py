@@ -14,7 +14,7 @@ from autoapi.formats.rowsources import CopyRows
 from autoapi.query import queries
 from autoapi.web.registry import registry
 from catalog import opendata
-from tests.autoapi.helpers import body, json_body, published_relations, url
+from tests.autoapi.helpers import body, json_body, openapi_parameters, published_relations, url
 
 
 class PipeSeparatedRenderer(CopyRows, drf_renderers.BaseRenderer):
@@ -68,7 +68,7 @@ def test_a_new_format_is_served_listed_and_documented(client, with_pipe_format):
     document = json_body(client.get("/api/schema/"))
     operation = document["paths"]["/api/public/big_2500/"]["get"]
     assert "text/plain" in operation["responses"]["200"]["content"]
-    assert "psv" in next(p for p in operation["parameters"] if p["name"] == "format")["schema"]["enum"]
+    assert "psv" in next(p for p in openapi_parameters(document, operation) if p["name"] == "format")["schema"]["enum"]
     catalog = client.get("/catalog/public/big_2500/").content.decode()
     assert "Pipe-separated" in catalog and "format=psv" in catalog
     # The open-data documents (/data.json, the page's JSON-LD) list it, as its record describes it.

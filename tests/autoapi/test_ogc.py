@@ -10,7 +10,7 @@ import pytest
 
 from autoapi.ogc.ids import collection_id, collections
 from autoapi.public import get_snapshot
-from tests.autoapi.helpers import body, readable
+from tests.autoapi.helpers import body, openapi_parameters, readable
 from tests.autoapi.helpers import url as api_url
 from tests.conftest import has_postgis
 
@@ -263,5 +263,12 @@ def test_other_methods_are_refused(client):
 def test_the_openapi_document_describes_ogc(client):
     document = client.get("/api/schema/").json()
     items = document["paths"]["/ogc/collections/{collectionId}/items"]["get"]
-    assert {p["name"] for p in items["parameters"]} >= {"collectionId", "limit", "bbox", "datetime", "filter", "f"}
+    assert {p["name"] for p in openapi_parameters(document, items)} >= {
+        "collectionId",
+        "limit",
+        "bbox",
+        "datetime",
+        "filter",
+        "f",
+    }
     assert "/ogc/conformance" in document["paths"] and "OGCError" in document["components"]["schemas"]

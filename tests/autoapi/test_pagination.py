@@ -88,6 +88,11 @@ def test_defaults_come_from_the_settings():
         ({"offset": "0x10"}, "offset", "whole number"),
         ({"limit": "everything"}, "limit", "whole number"),
         ({"limit": "all", "offset": "x"}, "offset", "whole number"),
+        # ASCII digits only, as the OpenAPI pattern says (int() takes all of these).
+        ({"limit": " 5"}, "limit", "whole number"),
+        ({"offset": "+5"}, "offset", "whole number"),
+        ({"limit": "1_0"}, "limit", "whole number"),
+        ({"offset": "\u0665"}, "offset", "whole number"),
     ],
 )
 def test_bad_windows_are_400_naming_the_parameter(page_sizes, params, parameter, words):

@@ -33,6 +33,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.autoapi.helpers import openapi_parameters
 from tests.conftest import has_postgis
 from tests.production.support import portal_server
 
@@ -490,7 +491,9 @@ def openapi_operations(client) -> list[tuple[str, list[dict]]]:
     if "operations" not in _CACHE:
         document = json.loads(client.get("/api/schema/").content)
         _CACHE["operations"] = sorted(
-            (path, item["get"].get("parameters") or []) for path, item in document["paths"].items() if "get" in item
+            (path, openapi_parameters(document, item["get"]))  # the shared ($ref) ones resolved
+            for path, item in document["paths"].items()
+            if "get" in item
         )
     return _CACHE["operations"]
 
