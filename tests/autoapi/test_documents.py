@@ -98,6 +98,7 @@ def test_while_another_process_builds_a_process_without_the_document_answers_its
     assert other.get(family, "v2", build)[1] == "memory"
 
 
+@pytest.mark.db  # response.close() sends request_finished: Django checks the thread's open connections
 def test_a_document_served_from_its_file_answers_503_when_the_file_went_meanwhile(store, settings):
     """Past the memory budget a document is served from its stored file; when another process
     replaced that file meanwhile (its newer version removes the older's), the answer is the
