@@ -249,7 +249,9 @@ def _relation_entries(index: int, relation: Relation, snapshot: Snapshot) -> tup
     paths = {base: {"get": _list_operation(relation, ref, snapshot)}}
     if relation.key:
         paths[base + "{key}/"] = {"get": _detail_operation(relation, ref, snapshot)}
-    if geometry_source(relation) is not None:
+    source = geometry_source(relation)
+    # Tiles are drawn by PostGIS: a latitude/longitude pair on a database without it has none.
+    if source is not None and (source.geometry is not None or snapshot.extension_schema("postgis")):
         paths.update({base + suffix: operation for suffix, operation in _tile_operations(relation, ref).items()})
     return (name, row_schema(relation)), paths
 
