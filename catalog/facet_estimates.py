@@ -31,7 +31,16 @@ from dataclasses import dataclass
 from datetime import date
 
 from autoapi.conf import portal_setting
-from autoapi.public import Relation, TableSample, TimeLimitExceeded, can_sample, column_kind, count_name, fetch_groups
+from autoapi.public import (
+    Relation,
+    TableSample,
+    TimeLimitExceeded,
+    can_sample,
+    column_kind,
+    count_name,
+    fetch_groups,
+    relation_activity,
+)
 
 FACET_ONLY = {"group_by", "aggregate", "ordering", "limit"}
 LADDER = (0.1, 1.0, 10.0)  # percents tried in turn when the relation's size is not to be used
@@ -62,12 +71,22 @@ def from_statistics(facet, stats: dict | None, size: int) -> Estimate | None:
     )
 
 
+def current_rows(relation: Relation) -> int | None:
+    """The relation's rows as PostgreSQL counts them now: the larger of the snapshot's estimate
+    (as of its read) and the live-row counter (``pg_stat``, moved by every insert since). A table
+    filled after the snapshot was read would otherwise get a sample sized for its old rows. Never
+    under row security (``relation_activity`` leaves such a relation out: hidden rows count)."""
+    live = relation_activity([relation]).get((relation.schema, relation.name), {}).get("live_rows")
+    known = [rows for rows in (relation.estimated_rows, live) if rows is not None and rows > 0]
+    return max(known, default=None)
+
+
 def percents(relation: Relation) -> tuple[float, ...]:
     """The sample sizes to try, in percent of the relation's pages (empty: none worth trying)."""
     budget = portal_setting("FACET_SAMPLE_ROWS")
     if budget <= 0:
         return ()
-    rows = None if relation.row_security else relation.estimated_rows
+    rows = None if relation.row_security else current_rows(relation)
     if rows is None or rows <= 0:
         return LADDER
     percent = 100 * budget / rows

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
+from autoapi.public import get_snapshot
 from tests.catalog.helpers import assert_in_layout, page_url, relation_named, text, wait_for_relation
 
 SALES_PAGE = "/catalog/public/agg_sales/"
@@ -319,6 +321,34 @@ def test_filtered_facets_past_the_time_limit_come_from_a_sample(client, superuse
     settings.PORTAL = {**settings.PORTAL, "FACET_SAMPLE_ROWS": 0}
     plain = facets(text(client.get(f"{page_url(relation)}-/facets", {"kind": "2"})))
     assert plain["even"]["problem"] == "Counting took longer than 1 ms, so this facet is left out."
+
+
+def test_a_table_filled_after_its_snapshot_is_sampled_for_its_rows_now(client, superuser_conn, settings):
+    """The sample's size follows the rows PostgreSQL counts now (pg_stat's live rows), not the
+    estimate of the snapshot's read: a table published with 600 rows, then filled to 60,000 (no
+    schema change, so the same snapshot), is sampled at a third of its pages, not left out."""
+    name = f"filled_facets_{uuid.uuid4().hex[:6]}"
+    superuser_conn.at_teardown(f"DROP TABLE IF EXISTS public.{name}")
+    columns = "g AS id, g % 3 AS kind, g % 2 = 0 AS even, date '2020-01-01' + (g % 900) AS day"
+    superuser_conn.execute(
+        f"BEGIN; CREATE TABLE public.{name} AS SELECT {columns} FROM generate_series(1, 600) AS g; "
+        f"ANALYZE public.{name}; GRANT SELECT ON public.{name} TO portal_reader; COMMIT"
+    )
+    relation = wait_for_relation(client, "public", name)
+    assert relation.estimated_rows == 600
+    superuser_conn.execute(f"INSERT INTO public.{name} SELECT {columns} FROM generate_series(601, 60000) AS g")
+    deadline = time.monotonic() + 10  # a backend reports its counters within a second or so
+    while time.monotonic() < deadline:
+        live = superuser_conn.execute("SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = %s", [relation.oid])
+        if live and live[0][0] >= 60000:
+            break
+        time.sleep(0.2)
+    assert get_snapshot().get("public", name).estimated_rows == 600  # still the snapshot of 600 rows
+    settings.PORTAL = {**settings.PORTAL, "FACET_TIME_LIMIT_MS": 1, "FACET_SAMPLE_ROWS": 20000}
+    body = text(client.get(f"{page_url(relation)}-/facets", {"kind": "1"}))
+    assert "Approximate counts (≈) from a sample of the matching rows" in body, body[:2000]
+    title = re.search(r'<span class="facet-count" title="(Estimated from a sample[^"]*)">', body).group(1)
+    assert "33.3% of the table's pages" in unescape(title), title
 
 
 def test_under_row_security_samples_count_visible_rows_only(client, superuser_conn, settings):
