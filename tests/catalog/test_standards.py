@@ -523,7 +523,15 @@ def test_schema_and_data_changes_show_in_both_feeds_from_every_process_and_after
             ],
             what="the withdrawal",
         )
-        assert requests.get(url + relation_path + "changes.atom", timeout=30).status_code == 404
+        # The withdrawal is written by the first worker to see the drop; the other follows within
+        # its own refresh (each process keeps its snapshot): then every answer is a 404.
+        wait_for(
+            lambda: all(
+                requests.get(url + relation_path + "changes.atom", timeout=30).status_code == 404 for _ in range(6)
+            ),
+            timeout=5,
+            what="the withdrawn relation's feed answering 404 from both workers",
+        )
         before_restart = [e.id for e in atom_entries(url + "/changes.atom")]
     finally:
         conn.execute(f"DROP TABLE IF EXISTS public.{quoted}")
