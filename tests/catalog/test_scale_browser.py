@@ -6,6 +6,8 @@ Skipped like test_browser.py."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.catalog.browser import (  # noqa: F401 - browser and page are fixtures
@@ -38,17 +40,21 @@ def test_docs_pick_a_relation_and_load_its_document(page, urls):
     page.select_option("#pick-schema", "public")
     page.fill("#pick-relation", "agg_sales")
     page.click("#relation-picker button[type=submit]")
-    # The index's own tags are on the page already: wait for the relation's document to replace it.
-    page.wait_for_function(
+    # The index's own tags are on the page already: wait until the relation's document is loaded
+    # and its operation's tag is drawn, then open that tag (not whichever tag comes first).
+    tag = page.wait_for_function(
         """() => {
-            const paths = window.ui && window.ui.specSelectors.paths();
-            return window.ui.specSelectors.url() === "/api/schema/public/agg_sales/openapi.json"
-                && paths && paths.has("/api/public/agg_sales/")
-                && document.querySelector("#swagger-ui .opblock-tag") !== null;
+            const specs = window.ui && window.ui.specSelectors;
+            if (!specs || specs.url() !== "/api/schema/public/agg_sales/openapi.json") return false;
+            const operation = specs.paths() && specs.paths().getIn(["/api/public/agg_sales/", "get"]);
+            if (!operation) return false;
+            const tag = operation.get("tags").first();
+            const drawn = [...document.querySelectorAll("#swagger-ui .opblock-tag")];
+            return drawn.some((element) => element.dataset.tag === tag) && tag;
         }""",
         timeout=30000,
-    )
-    page.locator("#swagger-ui .opblock-tag").first.click()
+    ).json_value()
+    page.locator(f"#swagger-ui .opblock-tag[data-tag={json.dumps(tag)}]").first.click()
     page.wait_for_selector("#swagger-ui .opblock-summary-path[data-path='/api/public/agg_sales/']", timeout=40000)
     assert page.text_content("#pick-url") == "/api/schema/public/agg_sales/openapi.json"
     screenshot(page, "api-docs-picker")
