@@ -93,8 +93,7 @@ def main() -> None:
     from catalog.standards import changelog, croissant, csvw, datapackage, dcat_us3, feeds
 
     snapshot = synthetic_snapshot("v1")
-    registry._watcher_pid = os.getpid()  # no watcher thread: there is no database
-    registry._current = PublishedAPI(snapshot)
+    registry.install(PublishedAPI(snapshot))  # no watcher thread: there is no database
     request = RequestFactory().get("/data.json", HTTP_HOST="127.0.0.1")
     out = {"relations": RELATIONS}
 
@@ -103,7 +102,7 @@ def main() -> None:
     out["recorder_baseline"], _ = timed(lambda: recorder(snapshot, versions, time.time(), 1))
     out["recorder_idle"] = median_time(lambda: recorder(snapshot, versions, time.time(), 1))
     changed = synthetic_snapshot("v2", extra_column=True)
-    registry._current = PublishedAPI(changed)
+    registry.install(PublishedAPI(changed))
     out["recorder_one_column"], _ = timed(lambda: recorder(changed, versions, time.time(), 2))
     snapshot = changed
 

@@ -196,6 +196,14 @@ class Registry:
             self.last_checked = time.time()
             return self._current
 
+    def install(self, published: PublishedAPI) -> None:
+        """Serve ``published`` as this process's own read, with no watcher thread: for a probe or
+        benchmark that builds a synthetic snapshot and has no database (bench/standards_probe.py)."""
+        with self._lock:
+            self._current = published
+            self._read_pid = self._watcher_pid = os.getpid()
+            self.last_checked = time.time()
+
     def poke(self):
         """Ask the watcher to check now (a query hit a relation or column that is gone)."""
         self._wake.set()

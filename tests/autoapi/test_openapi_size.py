@@ -30,3 +30,21 @@ def test_documents_stay_small_at_ten_thousand_relations():
     assert set(refs) <= set(own["components"]["parameters"])
     # Shared, not repeated: the limit parameter is written once in the whole document.
     assert json.dumps(own).count('"name": "limit"') == 1
+
+
+def test_the_benchmarks_standards_probe_runs_without_a_database():
+    # `make bench` runs the probe as its own process with no database settings; a registry that
+    # reaches for the database when its snapshot was installed by hand broke the section once.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PORTAL_", "DATABASE_URL"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.standards_probe"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert figures["relations"] == 10_000
+    assert figures["data_json_bytes"] > 1_000_000
+    assert figures["feed_bytes"] > 0
