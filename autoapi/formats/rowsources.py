@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from django.db import connections
 
+from autoapi.db import prepared
 from autoapi.db.sql import Statement
 from autoapi.errors import NotAcceptable
 from autoapi.formats.exports import copy_page, stream_copy, stream_rows
@@ -56,7 +57,7 @@ class JSONRows:
 
     def read_page(self, statement: Statement, alias: str) -> Page:
         with connections[alias].cursor() as cursor:
-            cursor.execute(statement.sql, statement.params)
+            prepared.execute(cursor, statement.sql, statement.params)
             fetched = cursor.fetchall()
         last = fetched[-1][1] if fetched and len(fetched[-1]) > 1 else None
         return Page([row[0] for row in fetched], len(fetched), last)
