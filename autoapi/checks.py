@@ -59,6 +59,7 @@ _INTEGERS = (
     "PAGE_CACHE_MB",
     "PLAN_CACHE_MB",
     "COUNT_CACHE_MB",
+    "ENDPOINTS_MB",
 )
 _STRINGS = ("REDIS_URL", "API_KEYS_FILE", "EXPORT_CACHE_DIR")
 _NUMBERS = (
@@ -97,6 +98,7 @@ _MINIMUM = {
     "PAGE_CACHE_MB": 0,  # 0: nothing kept in memory
     "PLAN_CACHE_MB": 0,
     "COUNT_CACHE_MB": 0,
+    "ENDPOINTS_MB": 0,  # 0: no limit
 }
 SETTINGS_TABLE = "See the settings table in docs/configuration.md."
 

@@ -134,9 +134,9 @@ DEFAULTS = {
     # documents kept per process, and seconds after which a document that follows the data too
     # (/data.json, sitemaps: modification dates) is rebuilt while the held one keeps being served.
     "DOCUMENT_BUILDS": 1,
-    # Relations whose endpoints (model, FilterSet, views: about 40 KB each) a process keeps built;
-    # the least recently used go past it and are built again when asked for (0: no limit).
-    "ENDPOINTS_MAX": 2000,
+    # MiB of relations' built endpoints (model, FilterSet, views: about 28 KB + 4 KB per column each) a
+    # process keeps; the least recently used go past it and are built again when asked for (0: no limit).
+    "ENDPOINTS_MB": 80,
     "DOCUMENT_WAIT_SECONDS": 30.0,
     "DOCUMENT_CACHE_MB": 64,
     "DOCUMENT_REFRESH_SECONDS": 300.0,

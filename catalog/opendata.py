@@ -21,6 +21,7 @@ from django.http import JsonResponse
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from autoapi.db.context import origin_of
 from autoapi.public import (
     Relation,
     api_url,
@@ -86,22 +87,13 @@ def dataset_facts(
     }
 
 
-def site_origin(request) -> str:
-    """``scheme://host`` of the request, worked out once per request: the documents that list
-    every relation make many absolute URLs (their paths are ASCII already: tilde-encoded)."""
-    origin = getattr(request, "_portal_origin", None)
-    if origin is None:
-        origin = request._portal_origin = request.build_absolute_uri("/").removesuffix("/")
-    return origin
+site_origin = origin_of  # the request's "scheme://host", worked out once (autoapi/db/context.py)
 
 
 def pages_base(request) -> str:
     """The absolute URL the relation pages' paths follow (``present.catalog_url`` after the
-    origin), worked out once per request like ``site_origin``."""
-    base = getattr(request, "_portal_pages_base", None)
-    if base is None:
-        base = request._portal_pages_base = site_origin(request) + present.relation_url_prefix()
-    return base
+    origin); both parts are worked out once (per request, per URL configuration)."""
+    return origin_of(request) + present.relation_url_prefix()
 
 
 def modified(activity: dict | None, built_at: float) -> str:

@@ -43,6 +43,7 @@ class RequestContext:
     relation: str | None = None  # "schema.name" of the relation the URL named, when published
     host: str | None = None  # request.get_host(), once it has been asked for
     full_path: str | None = None  # request.get_full_path(): the path and the query string as sent
+    origin: str | None = None  # "scheme://host" of the request, for documents of many absolute URLs
 
 
 def context_of(request) -> RequestContext:
@@ -61,6 +62,15 @@ def host_of(request) -> str:
     if context.host is None:
         context.host = request.get_host()
     return context.host
+
+
+def origin_of(request) -> str:
+    """``scheme://host`` of the request, worked out once per request: the documents that list
+    every relation make many absolute URLs (their paths are ASCII already: tilde-encoded)."""
+    context = context_of(request)
+    if context.origin is None:
+        context.origin = request.build_absolute_uri("/").removesuffix("/")
+    return context.origin
 
 
 def full_path_of(request) -> str:

@@ -48,7 +48,7 @@ def parse_fields(params, relation: Relation):
     return tuple(chosen)
 
 
-def _targets(relation: Relation, snapshot: Snapshot) -> dict[str, Expansion]:
+def link_targets(relation: Relation, snapshot: Snapshot) -> dict[str, Expansion]:
     """Foreign keys whose referenced relation is published, by each of their column names and
     by constraint name."""
     found = {}
@@ -65,7 +65,7 @@ def _targets(relation: Relation, snapshot: Snapshot) -> dict[str, Expansion]:
 
 def parse_shape(params, relation: Relation, snapshot: Snapshot, link_base: str, *, embeds_allowed: bool) -> RowShape:
     columns = parse_fields(params, relation)
-    targets = _targets(relation, snapshot)
+    targets = link_targets(relation, snapshot)
     expansions = []
     raw = params.get("expand")
     if raw is not None:

@@ -36,13 +36,26 @@ class RelationEndpoints:
     tilejson_view: object
 
 
+# What a relation's built endpoints hold (its Django model and fields, FilterSet and filters,
+# viewset and views), measured with tracemalloc: about 28 KB, and 4 KB more per column
+# (tests/autoapi/test_snapshot_memory.py keeps the estimate within a factor of the measure).
+ENDPOINT_BASE_BYTES = 28 * 1024
+ENDPOINT_COLUMN_BYTES = 4 * 1024
+
+
+def endpoint_bytes(relation: Relation) -> int:
+    """The memory a relation's built endpoints are charged against ENDPOINTS_MB."""
+    return ENDPOINT_BASE_BYTES + ENDPOINT_COLUMN_BYTES * len(relation.columns)
+
+
 class PublishedAPI:
     def __init__(self, snapshot: Snapshot):
         self.snapshot = snapshot
         self.apps = Apps()  # private registry: never collides with another snapshot's classes
         self._index = {r.qualified_name: i for i, r in enumerate(snapshot.relations)}
-        # Built on first use, least recently used first; at most ENDPOINTS_MAX kept.
+        # Built on first use, least recently used first; within ENDPOINTS_MB (by endpoint_bytes).
         self._endpoints: OrderedDict[tuple[str, str], RelationEndpoints] = OrderedDict()
+        self._endpoint_bytes = 0
         self._failures: dict[tuple[str, str], str] = {}  # relations whose endpoints could not be built
         self._lock = threading.Lock()
 
@@ -64,14 +77,16 @@ class PublishedAPI:
             return self._endpoints.get(key)
 
     def _evict(self) -> None:
-        """Past ENDPOINTS_MAX, drop the least recently used relations' endpoints, and their model
+        """Past ENDPOINTS_MB, drop the least recently used relations' endpoints, and their model
         classes from this snapshot's app registry, so that they can be freed (issue 23: a crawler
-        visiting every one of 10,000 relations made a worker hold all their models)."""
-        limit = int(portal_setting("ENDPOINTS_MAX"))
-        if limit <= 0 or len(self._endpoints) <= limit:
+        visiting every one of 10,000 relations made a worker hold all their models). The one just
+        built always stays."""
+        budget = portal_setting("ENDPOINTS_MB") * 1024 * 1024
+        if budget <= 0 or self._endpoint_bytes <= budget:
             return
-        while len(self._endpoints) > limit:
+        while self._endpoint_bytes > budget and len(self._endpoints) > 1:
             _key, dropped = self._endpoints.popitem(last=False)
+            self._endpoint_bytes -= endpoint_bytes(dropped.published.relation)
             meta = dropped.published.model._meta
             self.apps.all_models[meta.app_label].pop(meta.model_name, None)
         self.apps.clear_cache()
@@ -94,6 +109,7 @@ class PublishedAPI:
         relation = self.snapshot.relations[self._index[key]]
         try:
             self._endpoints[key] = self._build(relation, self._index[key])
+            self._endpoint_bytes += endpoint_bytes(relation)
         except Exception as exc:
             reason = f"the portal cannot publish it: {type(exc).__name__}: {str(exc).strip()[:300]}"
             self._failures[key] = reason

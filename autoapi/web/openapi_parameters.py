@@ -26,7 +26,7 @@ from autoapi.conf import portal_setting
 from autoapi.formats import renderers
 from autoapi.query import aggregates
 from autoapi.query.queries import geometry_source
-from autoapi.query.shaping import _targets
+from autoapi.query.shaping import link_targets
 from autoapi.schema import typemap
 from autoapi.schema.lookups import BOOLEAN_VALUE, LIST_VALUE, LOOKUPS
 from autoapi.schema.naming import encode_segment
@@ -299,7 +299,7 @@ def grouping_parameters(relation: Relation) -> list[dict]:
 
 
 def expand_parameter(relation: Relation, snapshot: Snapshot) -> dict | None:
-    names = list(_targets(relation, snapshot))
+    names = list(link_targets(relation, snapshot))
     if not names:
         return None
     tokens = [form for name in names for form in name_forms(name)]
