@@ -98,10 +98,10 @@ def execute(cursor, sql: str, params: tuple = ()) -> None:
     try:
         cursor.execute(f"PREPARE {name} AS {text.decode()}")
     except DatabaseError as exc:
+        # A statement that cannot be prepared fails as its text would (a missing column, a
+        # revoked grant), and a lost connection is lost for either: the error is the request's.
         if _sqlstate(exc) != errorcodes.DUPLICATE_PREPARED_STATEMENT:
-            # Not preparable (never the case for a SELECT that runs): run it as text, as before.
-            cursor.execute(text.decode())
-            return
+            raise
     known.prepared[key] = None
     while len(known.prepared) > limit:
         old, _ = known.prepared.popitem(last=False)
