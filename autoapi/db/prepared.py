@@ -34,6 +34,7 @@ from django.db import DatabaseError
 from psycopg2 import errorcodes, extensions
 
 from autoapi.conf import portal_setting
+from autoapi.db import sql as composed
 
 SEEN_PER_CONNECTION = 256  # hashes of statements run once, waiting for a second run
 MAX_PREPARED_BYTES = 64 * 1024  # a longer statement (a CQL2 filter of thousands of terms) runs as text
@@ -79,7 +80,7 @@ def execute(cursor, sql: str, params: tuple = ()) -> None:
     if key in known.prepared:
         known.prepared.move_to_end(key)
         try:
-            cursor.execute("EXECUTE " + name)
+            cursor.execute(composed.execute_prepared(name))
             return
         except DatabaseError as exc:
             if _sqlstate(exc) not in _RETRY_AS_TEXT:
@@ -96,7 +97,7 @@ def execute(cursor, sql: str, params: tuple = ()) -> None:
         return
     del known.seen[key]
     try:
-        cursor.execute(f"PREPARE {name} AS {text.decode()}")
+        cursor.execute(composed.prepare(name, text.decode()))
     except DatabaseError as exc:
         # A statement that cannot be prepared fails as its text would (a missing column, a
         # revoked grant), and a lost connection is lost for either: the error is the request's.
@@ -106,12 +107,12 @@ def execute(cursor, sql: str, params: tuple = ()) -> None:
     while len(known.prepared) > limit:
         old, _ = known.prepared.popitem(last=False)
         _forget(cursor, _PREFIX + old.hex())
-    cursor.execute("EXECUTE " + name)
+    cursor.execute(composed.execute_prepared(name))
 
 
 def _forget(cursor, name: str) -> None:
     try:
-        cursor.execute("DEALLOCATE " + name)
+        cursor.execute(composed.deallocate(name))
     except DatabaseError:
         pass  # already gone
 

@@ -161,3 +161,19 @@ def count(rows: Statement, limit: int | None = None) -> Statement:
 def explain(rows: Statement) -> Statement:
     """The planner's JSON plan of ``rows`` (its row estimate decides whether a page counts)."""
     return Statement(compose("EXPLAIN (FORMAT JSON) {}", rows.sql), tuple(rows.params))
+
+
+# Server-side prepared statements (``prepared.py``). These run without parameters, so the text is
+# final: the statement's own ``%`` stay single, and names are ``portal_<hex digest>``, with no
+# ``%`` or quote to double.
+def prepare(name: str, text: str) -> str:
+    """``PREPARE <name> AS <text>``, ``text`` a whole statement with its values written in."""
+    return "PREPARE " + _quoted_name(name) + " AS " + text
+
+
+def execute_prepared(name: str) -> str:
+    return "EXECUTE " + _quoted_name(name)
+
+
+def deallocate(name: str) -> str:
+    return "DEALLOCATE " + _quoted_name(name)
