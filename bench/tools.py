@@ -9,6 +9,7 @@ import time
 
 from bench import procs
 from bench.cluster import MAIN_DB, READER, READER_PASSWORD, BenchCluster
+from tests.pg import psql_argv
 
 # The session settings every portal connection has (portal/settings.py), so that psql prints the
 # same bytes the portal streams.
@@ -54,22 +55,7 @@ def reader_env() -> dict:
 
 
 def psql_cmd(cluster: BenchCluster, *args: str, database: str = MAIN_DB) -> list[str]:
-    return [
-        cluster.psql_bin(),
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(cluster.port),
-        "-U",
-        READER,
-        "-d",
-        database,
-        *args,
-    ]
+    return psql_argv(cluster.psql_bin(), cluster.port, READER, database, *args)
 
 
 def psql_time(

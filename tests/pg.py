@@ -132,6 +132,27 @@ def bin_dir_for(server: str) -> Path:
     return path
 
 
+def psql_argv(psql: str, port: int, user: str, database: str, *args: str) -> list[str]:
+    """psql on 127.0.0.1:``port``, without ~/.psqlrc, quiet, stopping at the first error (the
+    tests' and the benchmark's one way to run it)."""
+    return [
+        psql,
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-U",
+        user,
+        "-d",
+        database,
+        *args,
+    ]
+
+
 def clean_env() -> dict[str, str]:
     """The current environment without libpq variables (PGHOST, PGOPTIONS, PGPASSWORD, ...)."""
     return {k: v for k, v in os.environ.items() if not k.startswith("PG") or k == "PG_MAJOR"}
@@ -195,23 +216,7 @@ class Cluster:
         env = clean_env()
         env["PGCLIENTENCODING"] = "UTF8"
         env["PGOPTIONS"] = "-c client_min_messages=warning"
-        cmd = [
-            str(self.bin / "psql"),
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            SUPERUSER,
-            "-d",
-            database,
-            *args,
-        ]
-        proc = self._run(cmd, what, env=env)
+        proc = self._run(psql_argv(str(self.bin / "psql"), self.port, SUPERUSER, database, *args), what, env=env)
         if proc.returncode != 0:
             raise ClusterError(f"{what} failed (exit {proc.returncode}):\n{proc.stdout}")
         return proc.stdout
