@@ -50,7 +50,7 @@ _INTEGERS = (
     "CLIENT_DOWNLOADS",
     "PROCESS_DOWNLOADS",
     "DB_CONNECTIONS",
-    "PREPARED_STATEMENTS",
+    "PREPARED_STATEMENTS_MB",
     "EXPORT_CONNECTIONS",
     "EXPORT_CACHE_MB",
     "CLIENT_REQUESTS",
@@ -93,7 +93,7 @@ _MINIMUM = {
     "API_KEY_MIN_LENGTH": 16,
     "DB_CONNECTIONS": 1,  # bounds, never off: 0 would serve nothing
     "EXPORT_CONNECTIONS": 1,
-    "PREPARED_STATEMENTS": 0,  # 0: none prepared
+    "PREPARED_STATEMENTS_MB": 0,  # 0: none prepared
     "EXPORT_CACHE_MB": 0,  # 0: no export cache
     "PAGE_CACHE_MB": 0,  # 0: nothing kept in memory
     "PLAN_CACHE_MB": 0,

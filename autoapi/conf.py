@@ -87,10 +87,11 @@ DEFAULTS = {
     # PostgreSQL connections each process keeps for pages, the catalog and the schema checks (per
     # server), shared by all its request threads (portal/pgpool); a request waits for a free one.
     "DB_CONNECTIONS": 8,
-    # Statements each of those connections keeps prepared on the server (autoapi/db/prepared.py): a
-    # statement run twice on a connection is prepared and then skips PostgreSQL's parse and plan;
-    # least recently used are deallocated. 0: every statement runs as text.
-    "PREPARED_STATEMENTS": 32,
+    # MiB of the server's memory each of those connections may hold in prepared statements
+    # (autoapi/db/prepared.py; estimated at 100 bytes per character of their text): a statement run
+    # twice on a connection is prepared and then skips PostgreSQL's parse and plan; least recently
+    # used are deallocated past it. 0: every statement runs as text.
+    "PREPARED_STATEMENTS_MB": 4,
     # Whole-relation downloads one process streams at once, each on a connection of its own: the
     # bound on PostgreSQL connections (docs/operations.md: "Slow clients"), whatever PROCESS_DOWNLOADS says;
     # the next download is a 503 with Retry-After.

@@ -16,10 +16,13 @@ prepared), then run with ``EXECUTE``.
   the same text, so a transaction-pooling proxy (PgBouncer, Supavisor) that hands the ``EXECUTE`` to
   another server connection can at worst find the name missing (prepared again, once) or already
   there (the same statement): never another statement's rows.
-- **Bounded:** at most ``PREPARED_STATEMENTS`` per connection (least recently used are
-  ``DEALLOCATE``\\ d); statements longer than ``MAX_PREPARED_BYTES`` are never prepared; this process
-  keeps only 16-byte hashes (``SEEN_PER_CONNECTION`` of them per connection). ``PREPARED_STATEMENTS``
-  = 0 turns preparation off.
+- **Bounded by the server's memory:** PostgreSQL keeps a prepared statement's parse tree and plan,
+  60 to 90 bytes per character of its text (``pg_backend_memory_contexts`` on PostgreSQL 15: 200 KB
+  for the flights page, 24 KB for a two-column one). Each is charged ``SERVER_BYTES_PER_CHARACTER``
+  per character against ``PREPARED_STATEMENTS_MB`` per connection; the least recently used are
+  deallocated past it, and a statement that alone would pass it runs as text. This process
+  keeps only 16-byte hashes (``SEEN_PER_CONNECTION`` of them per connection, and one per prepared
+  statement). ``PREPARED_STATEMENTS_MB`` = 0 turns preparation off.
 - **Only outside a transaction:** in autocommit with no transaction open, where a failed
   ``PREPARE`` or ``EXECUTE`` leaves nothing behind; inside one, statements run as text.
 """
@@ -37,7 +40,7 @@ from autoapi.conf import portal_setting
 from autoapi.db import sql as composed
 
 SEEN_PER_CONNECTION = 256  # hashes of statements run once, waiting for a second run
-MAX_PREPARED_BYTES = 64 * 1024  # a longer statement (a CQL2 filter of thousands of terms) runs as text
+SERVER_BYTES_PER_CHARACTER = 100  # what PostgreSQL keeps per character of a prepared statement, rounded up
 _PREFIX = "portal_"
 _RETRY_AS_TEXT = {
     errorcodes.INVALID_SQL_STATEMENT_NAME,  # gone: a pooler's other server connection, or DISCARD ALL
@@ -49,11 +52,12 @@ _RETRY_AS_TEXT = {
 class _Connection:
     """What one database connection has prepared, and what it has seen once (hashes only)."""
 
-    __slots__ = ("prepared", "seen")
+    __slots__ = ("prepared", "seen", "charged")
 
     def __init__(self):
-        self.prepared: OrderedDict[bytes, None] = OrderedDict()
+        self.prepared: OrderedDict[bytes, int] = OrderedDict()  # hash -> the server bytes charged
         self.seen: OrderedDict[bytes, None] = OrderedDict()
+        self.charged = 0
 
 
 _connections: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -62,14 +66,15 @@ _connections: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def execute(cursor, sql: str, params: tuple = ()) -> None:
     """``cursor.execute(sql, params)`` (a Django cursor), as a prepared statement once this
     connection runs the same statement a second time."""
-    limit = portal_setting("PREPARED_STATEMENTS")
+    budget = portal_setting("PREPARED_STATEMENTS_MB") * 1024 * 1024
     raw = cursor.cursor
     conn = raw.connection
-    if limit <= 0 or not conn.autocommit or conn.info.transaction_status != extensions.TRANSACTION_STATUS_IDLE:
+    if budget <= 0 or not conn.autocommit or conn.info.transaction_status != extensions.TRANSACTION_STATUS_IDLE:
         cursor.execute(sql, params)
         return
     text = raw.mogrify(sql, params)
-    if len(text) > MAX_PREPARED_BYTES:
+    cost = len(text) * SERVER_BYTES_PER_CHARACTER
+    if cost > budget:  # a filter of thousands of terms: its plan alone would pass the budget
         cursor.execute(text.decode())
         return
     key = hashlib.blake2b(text, digest_size=16).digest()
@@ -85,7 +90,7 @@ def execute(cursor, sql: str, params: tuple = ()) -> None:
         except DatabaseError as exc:
             if _sqlstate(exc) not in _RETRY_AS_TEXT:
                 raise
-            del known.prepared[key]
+            known.charged -= known.prepared.pop(key)
         _forget(cursor, name)
         cursor.execute(text.decode())
         return
@@ -103,9 +108,11 @@ def execute(cursor, sql: str, params: tuple = ()) -> None:
         # revoked grant), and a lost connection is lost for either: the error is the request's.
         if _sqlstate(exc) != errorcodes.DUPLICATE_PREPARED_STATEMENT:
             raise
-    known.prepared[key] = None
-    while len(known.prepared) > limit:
-        old, _ = known.prepared.popitem(last=False)
+    known.prepared[key] = cost
+    known.charged += cost
+    while known.charged > budget:
+        old, freed = known.prepared.popitem(last=False)
+        known.charged -= freed
         _forget(cursor, _PREFIX + old.hex())
     cursor.execute(composed.execute_prepared(name))
 

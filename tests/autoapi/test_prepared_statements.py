@@ -60,19 +60,31 @@ def test_percent_signs_and_quotes_survive(cursor):
     assert len(_prepared_names(cursor)) == 1
 
 
-def test_the_bound_deallocates_the_least_recently_used(cursor, settings):
-    settings.PORTAL = {**settings.PORTAL, "PREPARED_STATEMENTS": 2}
+def test_the_budget_deallocates_the_least_recently_used(cursor, settings):
+    # Three statements of the same length, a budget for two and a half of them (each charged
+    # SERVER_BYTES_PER_CHARACTER per character of its text).
+    cost = len(cursor.cursor.mogrify(PAGE, ("nobody", 1))) * prepared.SERVER_BYTES_PER_CHARACTER
+    settings.PORTAL = {**settings.PORTAL, "PREPARED_STATEMENTS_MB": 2.5 * cost / (1024 * 1024)}
     for limit in (1, 2, 3):
         for _ in range(2):
-            _run(cursor, params=("nobody", limit))
-    assert len(_prepared_names(cursor)) == 2
-    first = prepared._PREFIX + next(iter(prepared._connections[cursor.cursor.connection].prepared)).hex()
-    assert first in _prepared_names(cursor)
-    assert len(prepared._connections[cursor.cursor.connection].prepared) == 2
+            assert len(_run(cursor, params=("nobody", limit))) == limit
+    known = prepared._connections[cursor.cursor.connection]
+    names = {prepared._PREFIX + key.hex() for key in known.prepared}
+    assert len(names) == 2 and _prepared_names(cursor) == names  # the first one deallocated
+    assert known.charged == 2 * cost
+    assert len(_run(cursor, params=("nobody", 1))) == 1  # as text again, then prepared again
+
+
+def test_a_statement_too_large_for_the_budget_runs_as_text(cursor, settings):
+    cost = len(cursor.cursor.mogrify(PAGE, ("nobody", 1))) * prepared.SERVER_BYTES_PER_CHARACTER
+    settings.PORTAL = {**settings.PORTAL, "PREPARED_STATEMENTS_MB": 0.5 * cost / (1024 * 1024)}
+    for _ in range(3):
+        assert len(_run(cursor, params=("nobody", 1))) == 1
+    assert not _prepared_names(cursor)
 
 
 def test_off_prepares_nothing(cursor, settings):
-    settings.PORTAL = {**settings.PORTAL, "PREPARED_STATEMENTS": 0}
+    settings.PORTAL = {**settings.PORTAL, "PREPARED_STATEMENTS_MB": 0}
     for _ in range(3):
         _run(cursor)
     assert not _prepared_names(cursor)
@@ -142,7 +154,7 @@ def test_pages_through_the_api_are_the_same_prepared_or_not(client, settings):
             seen.setdefault(relation.name, response.content)
             assert response.content == seen[relation.name], relation.name
     with connections["published"].cursor() as cursor:
-        assert len(_prepared_names(cursor)) >= min(len(relations), 32)  # the pages did run prepared
-    settings.PORTAL = {**settings.PORTAL, "PREPARED_STATEMENTS": 0}
+        assert len(_prepared_names(cursor)) >= min(len(relations), 10)  # the pages did run prepared
+    settings.PORTAL = {**settings.PORTAL, "PREPARED_STATEMENTS_MB": 0}
     for relation in relations:
         assert client.get(url(relation) + "?limit=7").content == seen[relation.name], relation.name
