@@ -22,7 +22,7 @@ from autoapi.formats.exports import copy_page, first_then_rest, stream_copy
 from autoapi.formats.outputs import FileStatement, Output, capped_count, group_outputs, row_outputs
 from autoapi.formats.records import XLSX
 from autoapi.formats.rowsources import Page
-from autoapi.formats.xlsx_cells import cell_parts, row_sql
+from autoapi.formats.xlsx_cells import sheet_row_sql
 from autoapi.query import grouping
 from autoapi.query.queries import RowShape, compiled, selected_sql
 from autoapi.schema.snapshot import Column, Relation
@@ -83,7 +83,7 @@ class SheetRows(FileRows):
     """One XLSX sheet: a header row of the output names, then the rows (``xlsx_cells.py``)."""
 
     def file_statement(self, inner, outputs, queryset, title) -> FileStatement:
-        select = row_sql([part for o in outputs for part in cell_parts(o.column, o.read)])
+        select = sheet_row_sql([(o.column, o.read) for o in outputs])
         copy = composed.copy(select, inner, composed.SQL(""))
         return FileStatement(
             copy.sql, copy.params, outputs=outputs, title=title, count=capped_count(queryset, XLSX.row_cap + 1)

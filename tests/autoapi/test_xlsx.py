@@ -248,3 +248,49 @@ def test_without_isal_zlib_deflates_the_same_format(client, monkeypatch):
     relation = next(r for r in published_relations() if r.name == "big_2500")
     rows = sheet_rows(client, relation, "limit=all&fields=id&id__lte=3")
     assert rows == [("id",), (1,), (2,), (3,)]
+
+
+def test_the_plain_row_path_writes_the_same_bytes_as_the_checked_cells(reader_conn):
+    """``sheet_row_sql`` checks a row's text cells at once and, when they are all plain, writes them
+    without their own checks: every row must come out byte for byte as the cell-by-cell SQL writes
+    it, whichever path it takes (values with white space at an end, "| " inside, escapes,
+    underscores, control characters, NULLs, one over Excel's limit)."""
+    from autoapi.schema.snapshot import Column
+
+    values = [
+        ("UA", "N14228", "EWR"),
+        ("New York", "a b c", "x"),
+        (" lead", "trail ", "mid dle"),
+        ("a| b", "c |d", "|"),
+        ("a_b", "_x0041_", "&<>"),
+        ("tab\there", "new\nline", "back\\slash"),
+        ("\x01ctl", "ok", "\ufffe"),
+        (None, "", None),
+        ("", None, ""),
+        ("x" * 40_000, "y", "z"),
+        ("é ü ✓", "日本", "😀"),
+    ]
+    columns = [
+        Column("a", "a", 1, "text", "text", "b", "S", nullable=True),
+        Column("b", "b", 2, "character varying(20)", "varchar", "b", "S", nullable=True),
+        Column("c", "c", 3, "text", "text", "b", "S", nullable=False),
+        Column("n", "n", 4, "integer", "int4", "b", "N", nullable=True),
+    ]
+    cells = [(c, f"x.{c.name}") for c in columns]
+    plain_or_checked = xlsx_cells.sheet_row_sql(cells)
+    checked = xlsx_cells.row_sql([part for column, v in cells for part in xlsx_cells.cell_parts(column, v)])
+    assert plain_or_checked != checked  # three text cells: the row check is in use
+    with reader_conn.cursor() as cursor:
+        rows = ", ".join(
+            cursor.mogrify(
+                "(%s::text, %s::varchar(20), %s::text, %s::int)", (a, b, c if c is not None else "", i)
+            ).decode()
+            for i, (a, b, c) in enumerate(values)
+        )
+        source = f"FROM (VALUES {rows}) AS x(a, b, c, n)"
+        cursor.execute(f"SELECT {plain_or_checked.replace('%%', '%')}, {checked.replace('%%', '%')} {source}")
+        written = cursor.fetchall()
+    assert len(written) == len(values)
+    for (fast, slow), value in zip(written, values):
+        assert fast == slow, value
+    assert sum('xml:space="preserve"' in slow for _, slow in written) == 5  # the checked cells were needed
