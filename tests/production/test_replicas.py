@@ -377,7 +377,11 @@ def test_the_snapshot_stays_on_the_primary_and_a_new_table_falls_back_to_it(port
     wait_for(lambda: "replica_fresh" in _get(portal, "/api/").text, "the new table in /api/", 10)
     # Every worker keeps its own snapshot: wait until all of them publish it (several in a row).
     wait_for(
-        lambda: all(_get(portal, "/api/public/replica_fresh/").status_code == 200 for _ in range(6)),
+        lambda: all(
+            _get(portal, path).status_code == 200
+            for _ in range(6)
+            for path in ("/api/public/replica_fresh/", "/api/public/replica_fresh/7/")
+        ),
         "the new table published by every worker",
         10,
     )
@@ -387,7 +391,8 @@ def test_the_snapshot_stays_on_the_primary_and_a_new_table_falls_back_to_it(port
         page = _get(portal, "/api/public/replica_fresh/")
         assert page.status_code == 200, page.text
         assert page.json()["count"] == 1 and page.json()["results"][0]["note"] == "only on the primary so far"
-        assert _get(portal, "/api/public/replica_fresh/7/").status_code == 200
+        detail = _get(portal, "/api/public/replica_fresh/7/")
+        assert detail.status_code == 200, detail.text
         assert _get(portal, "/api/public/replica_fresh/?format=csv").status_code == 200
         assert _get(portal, "/api/public/replica_fresh/?limit=all&format=ndjson").status_code == 200
         catalog = _get(portal, "/catalog/public/replica_fresh/")
