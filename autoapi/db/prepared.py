@@ -42,9 +42,9 @@ from autoapi.db import sql as composed
 SEEN_PER_CONNECTION = 256  # hashes of statements run once, waiting for a second run
 SERVER_BYTES_PER_CHARACTER = 100  # what PostgreSQL keeps per character of a prepared statement, rounded up
 _PREFIX = "portal_"
+# An EXECUTE that fails so is run as text instead (the statement itself is fine).
 _RETRY_AS_TEXT = {
     errorcodes.INVALID_SQL_STATEMENT_NAME,  # gone: a pooler's other server connection, or DISCARD ALL
-    errorcodes.DUPLICATE_PREPARED_STATEMENT,  # already there under this name: the same text
     errorcodes.FEATURE_NOT_SUPPORTED,  # "cached plan must not change result type"
 }
 

@@ -200,6 +200,20 @@ def _without_estimates(snapshot):
     )
 
 
+def _partial_fixture(superuser_conn, setup: list[str]):
+    """The partial-read tables made (and dropped at teardown); the fingerprint's parts and the
+    snapshot read before the change."""
+    from autoapi.schema.introspect import relation_hashes, version_of
+
+    for sql in reversed(PARTIAL_TEARDOWN):
+        superuser_conn.at_teardown(sql)
+    for sql in setup:
+        superuser_conn.execute(sql)
+    with connections[DATABASE_ALIAS].cursor() as cursor:
+        before_hashes = relation_hashes(cursor, ["public"])
+        return before_hashes, read_snapshot(cursor, ["public"], version_of(before_hashes))
+
+
 @pytest.mark.parametrize("ddl", list(PARTIAL_CHANGES.values()), ids=list(PARTIAL_CHANGES))
 def test_a_partial_read_equals_a_whole_read(superuser_conn, ddl):
     """The registry reads again only the relations whose parts of the fingerprint moved (and the
@@ -207,13 +221,9 @@ def test_a_partial_read_equals_a_whole_read(superuser_conn, ddl):
     exactly the one a whole read gives."""
     from autoapi.schema.introspect import changed_relations, read_changes, relation_hashes, version_of
 
-    for sql in reversed(PARTIAL_TEARDOWN):
-        superuser_conn.at_teardown(sql)
-    for sql in PARTIAL_SETUP + (ROW_TYPE_SETUP if "RENAME TO" in ddl else []):
-        superuser_conn.execute(sql)
-    with connections[DATABASE_ALIAS].cursor() as cursor:
-        before_hashes = relation_hashes(cursor, ["public"])
-        before = read_snapshot(cursor, ["public"], version_of(before_hashes))
+    before_hashes, before = _partial_fixture(
+        superuser_conn, PARTIAL_SETUP + (ROW_TYPE_SETUP if "RENAME TO" in ddl else [])
+    )
     superuser_conn.execute(ddl)
     with connections[DATABASE_ALIAS].cursor() as cursor:
         after_hashes = relation_hashes(cursor, ["public"])
@@ -231,15 +241,9 @@ def test_a_partial_read_equals_a_whole_read(superuser_conn, ddl):
 
 @pytest.mark.parametrize("ddl", ["ALTER TYPE public.unit_cs_enum ADD VALUE 'z'", "GRANT unit_cs_role TO portal_reader"])
 def test_what_every_relation_depends_on_needs_a_whole_read(superuser_conn, ddl):
-    from autoapi.schema.introspect import changed_relations, relation_hashes, version_of
+    from autoapi.schema.introspect import changed_relations, relation_hashes
 
-    for sql in reversed(PARTIAL_TEARDOWN):
-        superuser_conn.at_teardown(sql)
-    for sql in PARTIAL_SETUP:
-        superuser_conn.execute(sql)
-    with connections[DATABASE_ALIAS].cursor() as cursor:
-        before_hashes = relation_hashes(cursor, ["public"])
-        before = read_snapshot(cursor, ["public"], version_of(before_hashes))
+    before_hashes, before = _partial_fixture(superuser_conn, PARTIAL_SETUP)
     superuser_conn.execute(ddl)
     with connections[DATABASE_ALIAS].cursor() as cursor:
         assert changed_relations(before, before_hashes, relation_hashes(cursor, ["public"])) is None
